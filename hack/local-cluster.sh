@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# A real, local Kubernetes control plane for e2e tests, the demo and CI, without Docker or release downloads:
+# etcd, kube-apiserver and kube-controller-manager as plain processes on free 127.0.0.1 ports. No scheduler
+# and no kubelet: Pods stay Pending, everything else (RBAC, admission webhooks, ServiceAccounts, Deployments
+# -> ReplicaSets -> Pods, Jobs, garbage collection) is the real thing.
+#
+# Usage: hack/local-cluster.sh up       build or reuse binaries (hack/build-binaries.sh), start, wait for ready
+#        hack/local-cluster.sh down     stop exactly what `up` started, remove the state dir
+#        hack/local-cluster.sh status   what runs; exit 0 when the control plane is up and ready
+#        hack/local-cluster.sh env      `export` lines for eval: KUBECONFIG and PATH with the cached kubectl/helm
+#
+# Env:   TIERGUARD_LOCAL_CLUSTER_DIR    state dir: certs, etcd data, pid files, logs, kubeconfig
+#                                       (default <repo>/.local-cluster)
+#        TIERGUARD_K8S_CACHE            binary cache root (see hack/build-binaries.sh)
+#        TIERGUARD_APISERVER_PORT       fixed port for kube-apiserver (default: a free one)
+#        TIERGUARD_LOCAL_CLUSTER_TIMEOUT  seconds to wait for each component (default 90)
+#
+# Hook for installing tierguard itself: when hack/install-tierguard.sh exists and is executable, `up` runs it
+# (no argument) once the control plane is ready, also when it was already running, so it must be idempotent;
+# `down` runs `hack/install-tierguard.sh stop` before it stops the API server. Both get KUBECONFIG,
+# TIERGUARD_LOCAL_CLUSTER_DIR and the cached kubectl/helm first on PATH.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+state=${TIERGUARD_LOCAL_CLUSTER_DIR:-$repo/.local-cluster}
+timeout=${TIERGUARD_LOCAL_CLUSTER_TIMEOUT:-90}
+install_hook=$here/install-tierguard.sh
+bin_dir=$("$here/build-binaries.sh" --bin-dir)
+kubeconfig=$state/kubeconfig
+# Marks a state dir as ours, so `down` may delete it whole even when it was given by env.
+marker=.tierguard-local-cluster
+components=(etcd kube-apiserver kube-controller-manager)
+
+log() { printf 'local-cluster: %s\n' "$*" >&2; }
+die() { printf 'local-cluster: ERROR: %s\n' "$*" >&2; exit 1; }
+die_with_log() { # message, component
+  printf 'local-cluster: ERROR: %s\n--- last 40 lines of %s ---\n' "$1" "$state/logs/$2.log" >&2
+  tail -n 40 "$state/logs/$2.log" >&2 || true
+  exit 1
+}
+
+# --- processes -------------------------------------------------------------------------------------------
+# The pid of a component when it runs; a recycled pid is not ours unless its command line names our state dir.
+pid_of() {
+  local pid
+  pid=$(cat "$state/$1.pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$state/" || return 1
+  echo "$pid"
+}
+running() { pid_of "$1" >/dev/null; }
+
+start() { # component, args...
+  local name=$1
+  shift
+  # stdin/stdout/stderr detached, so a caller capturing our output (pytest) is not held open by the daemons.
+  nohup "$bin_dir/$name" "$@" </dev/null >"$state/logs/$name.log" 2>&1 &
+  echo $! >"$state/$name.pid"
+  log "started $name (pid $!)"
+}
+
+stop() { # component
+  local pid i
+  pid=$(pid_of "$1") || { rm -f "$state/$1.pid"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$1 (pid $pid) did not exit within 15 s of SIGTERM: sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
+  rm -f "$state/$1.pid"
+  log "stopped $1 (pid $pid)"
+}
+
+# Waits until "$2..." succeeds; dies with the component's log tail when it exits or the time runs out.
+wait_for() { # component, command...
+  local name=$1 deadline=$((SECONDS + timeout))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    running "$name" || die_with_log "$name exited during start-up" "$name"
+    ((SECONDS < deadline)) || die_with_log "$name not ready after ${timeout} s" "$name"
+    sleep 0.3
+  done
+}
+
+# --- ports -----------------------------------------------------------------------------------------------
+free_ports() { # count: prints that many distinct free loopback ports
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+port_free() {
+  python3 -c 'import socket,sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
+
+# --- certificates ----------------------------------------------------------------------------------------
+issue_cert() { # name, subject, extensions (openssl -extfile lines)
+  local pki=$state/pki
+  openssl req -new -newkey rsa:2048 -nodes -subj "$2" -keyout "$pki/$1.key" -out "$pki/$1.csr" 2>/dev/null
+  openssl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 365 \
+    -sha256 -extfile <(printf '%b' "$3") -out "$pki/$1.crt" 2>/dev/null
+  rm -f "$pki/$1.csr"
+}
+
+make_pki() {
+  local pki=$state/pki
+  command -v openssl >/dev/null 2>&1 || die "openssl is not installed (Debian: apt-get install -y openssl)"
+  mkdir -p "$pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 365 -sha256 -subj "/CN=tierguard-local-ca" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+  local client='basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n'
+  issue_cert apiserver "/CN=kube-apiserver" \
+    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1\n'
+  issue_cert admin "/O=system:masters/CN=tierguard-local-admin" "$client"
+  issue_cert kube-controller-manager "/CN=system:kube-controller-manager" "$client"
+  # ServiceAccount token signing key pair
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/sa.key" 2>/dev/null
+  openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  chmod 600 "$pki"/*.key
+}
+
+write_kubeconfig() { # file, client cert name, server
+  local pki=$state/pki
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: tierguard-local
+  cluster:
+    server: $3
+    certificate-authority-data: $(base64 -w0 <"$pki/ca.crt")
+users:
+- name: $2
+  user:
+    client-certificate-data: $(base64 -w0 <"$pki/$2.crt")
+    client-key-data: $(base64 -w0 <"$pki/$2.key")
+contexts:
+- name: tierguard-local
+  context: {cluster: tierguard-local, user: $2}
+current-context: tierguard-local
+EOF
+  chmod 600 "$1"
+}
+
+# --- readiness probes ------------------------------------------------------------------------------------
+kubectl_() { "$bin_dir/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+etcd_healthy() { # port
+  local reply
+  reply=$({ printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && cat <&3; } 3<>"/dev/tcp/127.0.0.1/$1") || return 1
+  [[ $reply == *'"health":"true"'* ]]
+}
+apiserver_ready() { [[ $(kubectl_ get --raw /readyz 2>/dev/null) == ok ]]; }
+# The controller-manager has no serving port here; its first visible work is the default ServiceAccount.
+controllers_working() { kubectl_ get serviceaccount default --namespace default; }
+
+# --- the tierguard hook (a later issue provides hack/install-tierguard.sh) -------------------------------
+run_install_hook() { # args...
+  [[ -x $install_hook ]] || return 0
+  log "running hack/install-tierguard.sh $*"
+  KUBECONFIG=$kubeconfig PATH=$bin_dir:$PATH TIERGUARD_LOCAL_CLUSTER_DIR=$state "$install_hook" "$@"
+}
+install_tierguard() { run_install_hook || die "hack/install-tierguard.sh failed (the control plane stays up)"; }
+uninstall_tierguard() {
+  running kube-apiserver || return 0
+  run_install_hook stop || log "hack/install-tierguard.sh stop failed; stopping the control plane anyway"
+}
+
+# --- commands --------------------------------------------------------------------------------------------
+cmd_up() {
+  local c n=0
+  for c in "${components[@]}"; do running "$c" && n=$((n + 1)); done
+  if ((n == ${#components[@]})) && apiserver_ready; then
+    log "already running"
+    cmd_status
+    install_tierguard
+    return 0
+  fi
+  if ((n > 0)); then
+    log "a previous control plane is only partly running: stopping it and starting fresh"
+    cmd_down
+  fi
+
+  local t0=$SECONDS
+  "$here/build-binaries.sh" >/dev/null || die "could not build or find the control-plane binaries (see above)"
+  local t1=$SECONDS
+
+  local etcd_port etcd_peer_port api_port
+  read -r etcd_port etcd_peer_port api_port < <(free_ports 3)
+  if [[ -n ${TIERGUARD_APISERVER_PORT:-} ]]; then
+    api_port=$TIERGUARD_APISERVER_PORT
+    port_free "$api_port" || die "port 127.0.0.1:$api_port (TIERGUARD_APISERVER_PORT) is in use: free it or unset the variable"
+  fi
+
+  mkdir -p "$state/logs"
+  touch "$state/$marker"
+  rm -rf "$state/etcd-data" "$state/pki"
+  make_pki
+  local pki=$state/pki server=https://127.0.0.1:$api_port
+  write_kubeconfig "$kubeconfig" admin "$server"
+  write_kubeconfig "$state/kube-controller-manager.kubeconfig" kube-controller-manager "$server"
+
+  start etcd --name=default --data-dir="$state/etcd-data" \
+    --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls="http://127.0.0.1:$etcd_peer_port" \
+    --initial-advertise-peer-urls="http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster="default=http://127.0.0.1:$etcd_peer_port" \
+    --unsafe-no-fsync=true # a throwaway test cluster: durability is not worth the disk waits
+  wait_for etcd etcd_healthy "$etcd_port"
+
+  start kube-apiserver --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" --authorization-mode=Node,RBAC --allow-privileged=true \
+    --service-cluster-ip-range=10.0.0.0/24 \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --cert-dir="$pki/apiserver-generated"
+  wait_for kube-apiserver apiserver_ready
+
+  start kube-controller-manager --kubeconfig="$state/kube-controller-manager.kubeconfig" \
+    --secure-port=0 --leader-elect=false \
+    --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
+    --use-service-account-credentials=true \
+    --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
+    --controllers='*'
+  wait_for kube-controller-manager controllers_working
+
+  echo "$server" >"$state/server"
+  log "control plane ready at $server in $((SECONDS - t0)) s (binaries $((t1 - t0)) s, start $((SECONDS - t1)) s)"
+  install_tierguard
+  cat <<EOF
+Use it with:
+  eval "\$($0 env)"
+or:
+  export KUBECONFIG=$kubeconfig
+  export PATH=$bin_dir:\$PATH
+Stop it with: $0 down
+EOF
+}
+
+cmd_down() {
+  if [[ ! -d $state ]]; then
+    log "nothing to stop ($state does not exist)"
+    return 0
+  fi
+  uninstall_tierguard
+  local i
+  for ((i = ${#components[@]} - 1; i >= 0; i--)); do stop "${components[i]}"; done
+  if [[ -e $state/$marker ]]; then
+    rm -rf "$state"
+    log "removed $state"
+  else
+    log "left $state in place: it was not created by this script"
+  fi
+}
+
+cmd_status() {
+  local c pid ok=0
+  for c in "${components[@]}"; do
+    if pid=$(pid_of "$c"); then
+      printf '%-24s running (pid %s)\n' "$c" "$pid"
+    else
+      printf '%-24s not running\n' "$c"
+      ok=1
+    fi
+  done
+  if running kube-apiserver && apiserver_ready; then
+    printf '%-24s %s (readyz: ok)\n' "server" "$(cat "$state/server" 2>/dev/null || echo '?')"
+    printf '%-24s %s\n' "version" "$(kubectl_ version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -n 1)"
+    printf '%-24s %s\n' "kubeconfig" "$kubeconfig"
+  else
+    ok=1
+  fi
+  printf '%-24s %s\n' "binaries" "$bin_dir"
+  return $ok
+}
+
+cmd_env() {
+  [[ -f $kubeconfig ]] || log "no kubeconfig yet: run '$0 up' first"
+  printf 'export KUBECONFIG=%q\n' "$kubeconfig"
+  printf 'export PATH=%q:"$PATH"\n' "$bin_dir"
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac

@@ -1,0 +1,106 @@
+"""Fixtures for end-to-end tests against a real Kubernetes API server.
+
+``cluster`` is the local control plane of ``hack/local-cluster.sh`` (started for the session, stopped after
+it only if this session started it), or any cluster named by ``TIERGUARD_E2E_KUBECONFIG``. When the cluster
+cannot be had, the tests fail under ``CI=true`` (a green CI must mean they ran) and skip elsewhere, with the
+reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from .kube import REPO, Cluster, cache_bin_dir, find_kubectl, local_cluster, tail
+
+E2E_DIR = Path(__file__).resolve().parent
+
+UP_TIMEOUT_S = 3 * 60 * 60
+"""Seconds `hack/local-cluster.sh up` may take: a cold build of the binaries is tens of minutes on 2 cores."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Also declared in pyproject.toml; repeated here so tests/e2e works under --strict-markers on its own.
+    config.addinivalue_line(
+        "markers", "e2e: needs a Kubernetes API server (the local control plane or TIERGUARD_E2E_KUBECONFIG)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every test under tests/e2e is an e2e test, so `pytest -m "not e2e"` never starts a cluster.
+    for item in items:
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def unavailable(reason: str) -> NoReturn:
+    """No cluster: fail under CI, where a skip would pass silently; skip on a developer's machine."""
+    if in_ci():
+        pytest.fail(f"e2e cluster unavailable under CI=true: {reason}", pytrace=False)
+    pytest.skip(f"e2e cluster unavailable: {reason}")
+
+
+def external_cluster(kubeconfig: Path) -> Cluster:
+    if not kubeconfig.is_file():
+        unavailable(f"TIERGUARD_E2E_KUBECONFIG={kubeconfig} is not a file")
+    kubectl = find_kubectl(external_kubeconfig=True)
+    if kubectl is None:
+        unavailable("no kubectl: set TIERGUARD_KUBECTL, run hack/build-binaries.sh, or put kubectl on PATH")
+    cluster = Cluster(kubeconfig=kubeconfig, kubectl_path=kubectl, bin_dir=kubectl.parent, local=False)
+    answer = cluster.kubectl("version", check=False)
+    if answer.returncode != 0:
+        unavailable(f"the cluster in {kubeconfig} does not answer:\n{tail(answer.stderr)}")
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    if kubeconfig := os.environ.get("TIERGUARD_E2E_KUBECONFIG"):
+        yield external_cluster(Path(kubeconfig))
+        return
+
+    already_running = local_cluster("status").returncode == 0
+    up = local_cluster("up", timeout=UP_TIMEOUT_S)
+    if up.returncode != 0:
+        unavailable(f"hack/local-cluster.sh up failed (exit {up.returncode}):\n{tail(up.stdout)}")
+    state = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
+    bin_dir = cache_bin_dir()
+    kubectl = find_kubectl(external_kubeconfig=False) or bin_dir / "kubectl"
+    try:
+        yield Cluster(kubeconfig=state / "kubeconfig", kubectl_path=kubectl, bin_dir=bin_dir, local=True)
+    finally:
+        if not already_running:
+            down = local_cluster("down")
+            assert down.returncode == 0, f"hack/local-cluster.sh down failed:\n{tail(down.stdout)}"
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[Callable[..., str]]:
+    """Factory: ``namespace(labels={...}, prefix="tg-e2e")`` creates a uniquely named namespace; all are
+    deleted (without waiting) after the test."""
+    created: list[str] = []
+
+    def make(labels: Mapping[str, str] | None = None, prefix: str = "tg-e2e") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": dict(labels or {})},
+        }
+        cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
