@@ -1,0 +1,160 @@
+"""The pure policy engine: plain data in, a Decision out.
+
+``evaluate()`` runs the rule families that judge the object's kind, then applies enforcement (per-tier mode,
+exempt namespaces, break-glass). It never does I/O and never imports kopf, the kubernetes client, aiohttp or
+click: the webhook, ``tierguard check`` and the audit are thin shells around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from types import ModuleType
+from typing import Any
+
+from tierguard.engine.context import Context, OfflineContext, SecretView
+from tierguard.engine.model import Decision, Finding, Malformed, ObjectRef, Rule, Violation
+from tierguard.engine.objects import annotations_of, is_cluster_scoped, name_of, namespace_of
+from tierguard.engine.request import EvaluationRequest, UserInfo
+from tierguard.engine.rules import (
+    gateway,
+    namespaces,
+    policy_document,
+    rbac,
+    replication,
+    shared_values,
+    sidecars,
+    volumes,
+    workloads,
+)
+from tierguard.engine.subject import Subject
+from tierguard.engine.tiers import is_exempt, tier_from_labels
+from tierguard.policy import Action, TierPolicy
+
+__all__ = [
+    "RULE_FAMILIES",
+    "Context",
+    "Decision",
+    "EvaluationRequest",
+    "OfflineContext",
+    "SecretView",
+    "UserInfo",
+    "evaluate",
+    "judged_kinds",
+    "object_ref",
+]
+
+RULE_FAMILIES: tuple[ModuleType, ...] = (
+    namespaces,
+    replication,
+    shared_values,
+    workloads,
+    volumes,
+    gateway,
+    rbac,
+    sidecars,
+    policy_document,
+)
+"""The rule table: a new rule family is one module here."""
+
+_FAMILIES_BY_KIND: dict[str, tuple[ModuleType, ...]] = {}
+for _family in RULE_FAMILIES:
+    for _kind in _family.KINDS:
+        _FAMILIES_BY_KIND[_kind] = (*_FAMILIES_BY_KIND.get(_kind, ()), _family)
+
+
+def judged_kinds() -> frozenset[str]:
+    """Every kind some rule judges: the webhook registers handlers for exactly these."""
+    return frozenset(_FAMILIES_BY_KIND)
+
+
+def object_ref(obj: Mapping[str, Any], namespace: str | None = None) -> ObjectRef:
+    kind = obj.get("kind")
+    kind_text = kind if isinstance(kind, str) else ""
+    api_version = obj.get("apiVersion")
+    scoped = None if is_cluster_scoped(kind_text) else (namespace or namespace_of(obj) or "default")
+    return ObjectRef(
+        api_version=api_version if isinstance(api_version, str) else "",
+        kind=kind_text,
+        namespace=scoped,
+        name=name_of(obj),
+    )
+
+
+def evaluate(
+    request: EvaluationRequest,
+    context: Context,
+    policy: TierPolicy,
+    *,
+    own_namespace: str | None = None,
+) -> Decision:
+    """Judge one object. ``own_namespace`` (tierguard's own) is always exempt."""
+    obj = request.obj
+    ref = object_ref(obj, request.namespace)
+    if not ref.kind or not isinstance(obj.get("metadata", {}), Mapping):
+        return _invalid("the object has no kind or its metadata is not an object", "kind")
+    if ref.namespace is not None and is_exempt(ref.namespace, policy, own_namespace):
+        return Decision(skipped=f"namespace {ref.namespace} is exempt")
+    if ref.kind == "Namespace":
+        if is_exempt(ref.name, policy, own_namespace):
+            return Decision(skipped=f"namespace {ref.name} is exempt")
+        view = context.namespace(ref.name)
+        tier = tier_from_labels(view.labels, policy) if view is not None else None
+    elif ref.namespace is not None:
+        view = context.namespace(ref.namespace)
+        tier = tier_from_labels(view.labels, policy) if view is not None else None
+        if tier is None:
+            return Decision(skipped=f"namespace {ref.namespace} is untiered")
+    else:
+        tier = None
+    subject = Subject(obj, request.old, request.operation, ref, tier, context, policy)
+    findings = list(_run_rules(subject))
+    violations = _enforce(findings, subject)
+    return _break_glass(Decision(violations=violations), obj, request.user, policy)
+
+
+def _run_rules(subject: Subject) -> Iterator[Finding]:
+    seen: set[Finding] = set()
+    for family in _FAMILIES_BY_KIND.get(subject.kind, ()):
+        try:
+            found = list(family.check(subject))
+        except Malformed as error:
+            found = [Finding(Rule.POLICY_INVALID, f"{subject.ref} cannot be evaluated: {error}", error.path)]
+        for finding in found:
+            if finding not in seen:
+                seen.add(finding)
+                yield finding
+
+
+def _enforce(findings: list[Finding], subject: Subject) -> tuple[Violation, ...]:
+    violations = []
+    for finding in findings:
+        tier = finding.tier if finding.tier is not None else subject.tier
+        action = (
+            Action.DENY
+            if finding.rule is Rule.POLICY_INVALID
+            else subject.policy.enforcement.mode_for(tier).action
+        )
+        violations.append(Violation(finding.rule, action, finding.message, finding.path))
+    return tuple(violations)
+
+
+def _break_glass(decision: Decision, obj: Mapping[str, Any], user: UserInfo | None, policy: TierPolicy
+                 ) -> Decision:
+    """Turn denials into warnings when a member of a break-glass group gives a reason on the object."""
+    settings = policy.exemptions.break_glass
+    reason = annotations_of(obj).get(settings.annotation, "").strip()
+    if not reason or not settings.groups or user is None or not set(user.groups) & set(settings.groups):
+        return decision
+    if not decision.denials:
+        return decision
+    softened = tuple(
+        Violation(v.rule, Action.WARN, f"{v.message} (admitted by break-glass: {reason})", v.path)
+        if v.action is Action.DENY and v.rule is not Rule.POLICY_INVALID
+        else v
+        for v in decision.violations
+    )
+    return Decision(violations=softened, break_glass=reason)
+
+
+def _invalid(problem: str, path: str) -> Decision:
+    return Decision(violations=(Violation(Rule.POLICY_INVALID, Action.DENY, problem, path),))

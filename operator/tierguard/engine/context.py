@@ -1,0 +1,219 @@
+"""What rules may ask about other objects: the Context protocol and the offline implementation.
+
+Rules never do I/O; every cross-object question goes through a Context. The webhook answers from kopf
+indexes (a LiveContext), ``tierguard check`` from the input documents (OfflineContext). Every lookup is a dict
+access or a walk over its matches, never a scan of all objects per question.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tierguard.engine.fingerprints import Fingerprint, Fingerprinter
+from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
+
+EMPTY: Mapping[str, str] = {}
+
+
+@dataclass(frozen=True)
+class NamespaceView:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> NamespaceView:
+        return cls(name_of(obj), labels_of(obj), annotations_of(obj))
+
+
+@dataclass(frozen=True)
+class SecretView:
+    """What tierguard keeps of a Secret (or SealedSecret): metadata and keyed fingerprints, never data."""
+
+    namespace: str
+    name: str
+    kind: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    fingerprints: tuple[Fingerprint, ...] = field(default=(), repr=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def from_object(
+        cls, obj: Mapping[str, Any], fingerprinter: Fingerprinter, namespace: str | None = None
+    ) -> SecretView:
+        kind = str(obj.get("kind") or "Secret")
+        annotations = dict(annotations_of(obj))
+        fingerprints: tuple[Fingerprint, ...] = ()
+        if kind == "SealedSecret":
+            # The controller copies the template's metadata onto the Secret it unseals.
+            spec = obj.get("spec")
+            template = spec.get("template") if isinstance(spec, Mapping) else None
+            if isinstance(template, Mapping):
+                annotations.update(annotations_of(template))
+        else:
+            fingerprints = fingerprinter.secret_fingerprints(obj)
+        return cls(
+            namespace=namespace if namespace is not None else (namespace_of(obj) or "default"),
+            name=name_of(obj),
+            kind=kind,
+            labels=labels_of(obj),
+            annotations=annotations,
+            fingerprints=fingerprints,
+        )
+
+
+class Context(Protocol):
+    """Cross-object lookups the rules need. Implementations must answer from memory, without I/O."""
+
+    @property
+    def fingerprinter(self) -> Fingerprinter: ...
+
+    def namespace(self, name: str) -> NamespaceView | None: ...
+
+    def namespaces(self) -> Iterable[NamespaceView]:
+        """Every known namespace: replication targets given as regexes or selectors resolve against these."""
+        ...
+
+    def secret(self, namespace: str, name: str) -> SecretView | None: ...
+
+    def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
+        """Secrets holding a value with this keyed digest (under any key)."""
+        ...
+
+    def persistent_volume(self, name: str) -> Mapping[str, Any] | None: ...
+
+    def volume_for_claim(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
+        """The PersistentVolume bound (or pre-bound) to a claim, if known."""
+        ...
+
+    def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+
+    def storage_class(self, name: str) -> Mapping[str, Any] | None: ...
+
+    def role_rules(self, kind: str, namespace: str | None, name: str) -> Sequence[Mapping[str, Any]] | None:
+        """Rules of a Role (namespaced) or ClusterRole (namespace None); None when the role is unknown."""
+        ...
+
+    def secret_store(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None: ...
+
+
+class OfflineContext:
+    """A Context built from a set of manifests, as ``tierguard check`` reads them."""
+
+    def __init__(self, fingerprinter: Fingerprinter) -> None:
+        self._fingerprinter = fingerprinter
+        self._namespaces: dict[str, NamespaceView] = {}
+        self._secrets: dict[tuple[str, str], SecretView] = {}
+        self._holders: dict[bytes, list[SecretView]] = defaultdict(list)
+        self._volumes: dict[str, Mapping[str, Any]] = {}
+        self._volume_by_claim: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._claims: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._storage_classes: dict[str, Mapping[str, Any]] = {}
+        self._roles: dict[tuple[str, str | None, str], Sequence[Mapping[str, Any]]] = {}
+        self._stores: dict[tuple[str, str | None, str], Mapping[str, Any]] = {}
+
+    @property
+    def fingerprinter(self) -> Fingerprinter:
+        return self._fingerprinter
+
+    @classmethod
+    def from_objects(
+        cls,
+        objects: Iterable[Mapping[str, Any]],
+        fingerprinter: Fingerprinter,
+        namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> OfflineContext:
+        """Index the objects; ``namespace_labels`` adds namespaces known only by name (``--namespace-tier``).
+
+        Objects that cannot be indexed (malformed) are left out: their own evaluation reports them.
+        """
+        context = cls(fingerprinter)
+        for obj in objects:
+            try:
+                context.add(obj)
+            except Exception:
+                continue
+        for name, labels in (namespace_labels or {}).items():
+            known = context._namespaces.get(name)
+            merged = {**(known.labels if known else {}), **labels}
+            context._namespaces[name] = NamespaceView(name, merged, known.annotations if known else {})
+        return context
+
+    def add(self, obj: Mapping[str, Any]) -> None:
+        kind = obj.get("kind")
+        name = name_of(obj)
+        namespace = namespace_of(obj) or "default"
+        if kind == "Namespace":
+            self._namespaces[name] = NamespaceView.from_object(obj)
+        elif kind in ("Secret", "SealedSecret"):
+            view = SecretView.from_object(obj, self._fingerprinter, namespace)
+            existing = self._secrets.get((namespace, name))
+            if existing is None or existing.kind == "SealedSecret":
+                self._secrets[(namespace, name)] = view
+            for fingerprint in view.fingerprints:
+                self._holders[fingerprint.digest].append(view)
+        elif kind == "PersistentVolume":
+            self._volumes[name] = obj
+            claim_ref = _spec(obj).get("claimRef")
+            if isinstance(claim_ref, Mapping) and claim_ref.get("name"):
+                key = (str(claim_ref.get("namespace") or "default"), str(claim_ref["name"]))
+                self._volume_by_claim[key] = obj
+        elif kind == "PersistentVolumeClaim":
+            self._claims[(namespace, name)] = obj
+        elif kind == "StorageClass":
+            self._storage_classes[name] = obj
+        elif kind in ("Role", "ClusterRole"):
+            rules = obj.get("rules") or []
+            if isinstance(rules, list):
+                scope = namespace if kind == "Role" else None
+                self._roles[(str(kind), scope, name)] = [r for r in rules if isinstance(r, Mapping)]
+        elif kind in ("SecretStore", "ClusterSecretStore"):
+            scope = namespace if kind == "SecretStore" else None
+            self._stores[(str(kind), scope, name)] = obj
+
+    def namespace(self, name: str) -> NamespaceView | None:
+        return self._namespaces.get(name)
+
+    def namespaces(self) -> Iterable[NamespaceView]:
+        return self._namespaces.values()
+
+    def secret(self, namespace: str, name: str) -> SecretView | None:
+        return self._secrets.get((namespace, name))
+
+    def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
+        return self._holders.get(digest, ())
+
+    def persistent_volume(self, name: str) -> Mapping[str, Any] | None:
+        return self._volumes.get(name)
+
+    def volume_for_claim(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
+        bound = self._volume_by_claim.get((namespace, claim))
+        if bound is not None:
+            return bound
+        claim_obj = self._claims.get((namespace, claim))
+        volume_name = _spec(claim_obj).get("volumeName") if claim_obj else None
+        return self._volumes.get(str(volume_name)) if volume_name else None
+
+    def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        return self._claims.get((namespace, name))
+
+    def storage_class(self, name: str) -> Mapping[str, Any] | None:
+        return self._storage_classes.get(name)
+
+    def role_rules(self, kind: str, namespace: str | None, name: str) -> Sequence[Mapping[str, Any]] | None:
+        return self._roles.get((kind, namespace if kind == "Role" else None, name))
+
+    def secret_store(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None:
+        return self._stores.get((kind, namespace if kind == "SecretStore" else None, name))
+
+
+def _spec(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    spec = obj.get("spec") if obj else None
+    return spec if isinstance(spec, Mapping) else EMPTY

@@ -1,0 +1,80 @@
+"""The only code that touches secret values: it turns each value into a keyed HMAC-SHA256 fingerprint.
+
+Values are decoded, hashed with the caller's key and dropped; nothing here keeps, logs or returns a value or an
+unkeyed hash of one. Fingerprints are compared only for equality and never rendered (their repr is hidden).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from tierguard.engine.model import Malformed
+
+SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """One data key's keyed fingerprint. ``length`` lets the policy's ``minLength`` apply without the value."""
+
+    key: str
+    length: int
+    digest: bytes = field(repr=False)
+
+
+class Fingerprinter:
+    """Holds the HMAC key; the only way from a Secret's data to fingerprints."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("the fingerprint key must be at least 16 bytes")
+        self._key = key
+
+    @classmethod
+    def random(cls) -> Fingerprinter:
+        """A key for one run (the CLI): fingerprints are comparable within the run only."""
+        return cls(secrets.token_bytes(32))
+
+    def __repr__(self) -> str:
+        return "Fingerprinter(<key hidden>)"
+
+    def digest(self, value: bytes) -> bytes:
+        return hmac.new(self._key, value, hashlib.sha256).digest()
+
+    def secret_fingerprints(self, secret: Mapping[str, object]) -> tuple[Fingerprint, ...]:
+        """Fingerprints of every value in ``data`` and ``stringData`` (merged as the API server merges them).
+
+        Service-account tokens are skipped: every namespace has its own and they are never copied by hand.
+        Raises Malformed (naming the key, never the value) when data is not a mapping of base64 strings.
+        """
+        if secret.get("type") == SERVICE_ACCOUNT_TOKEN_TYPE:
+            return ()
+        values: dict[str, bytes] = {}
+        data = secret.get("data")
+        if data is not None:
+            if not isinstance(data, Mapping):
+                raise Malformed("data", "must be a mapping of key to base64 value")
+            for key, encoded in data.items():
+                if not isinstance(encoded, str):
+                    raise Malformed(f"data.{key}", "must be a base64 string")
+                try:
+                    values[str(key)] = base64.b64decode(encoded, validate=True)
+                except (binascii.Error, ValueError):
+                    raise Malformed(f"data.{key}", "is not valid base64") from None
+        string_data = secret.get("stringData")
+        if string_data is not None:
+            if not isinstance(string_data, Mapping):
+                raise Malformed("stringData", "must be a mapping of key to string")
+            for key, text in string_data.items():
+                if not isinstance(text, str):
+                    raise Malformed(f"stringData.{key}", "must be a string")
+                values[str(key)] = text.encode("utf-8")
+        return tuple(Fingerprint(key, len(value), self.digest(value)) for key, value in values.items())

@@ -1,0 +1,109 @@
+"""Values the engine produces: rule ids, findings, violations and decisions. No logic beyond shaping them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tierguard.policy import Action
+
+
+class Rule(StrEnum):
+    """Every rule id of SPEC's table: tests, metrics, reports and docs use exactly these strings."""
+
+    NAMESPACE_TIER_UNKNOWN = "namespace-tier-unknown"
+    NAMESPACE_TIER_CHANGED = "namespace-tier-changed"
+    SECRET_REPLICATION_CROSS_TIER = "secret-replication-cross-tier"
+    SECRET_VALUE_SHARED = "secret-value-shared"
+    WORKLOAD_SECRET_CROSS_TIER = "workload-secret-cross-tier"
+    VOLUME_SECRET_CROSS_TIER = "volume-secret-cross-tier"
+    REFERENCE_GRANT_CROSS_TIER = "reference-grant-cross-tier"
+    RBAC_CROSS_TIER_SUBJECT = "rbac-cross-tier-subject"
+    SIDECAR_MISSING = "sidecar-missing"
+    SIDECAR_INJECTION_DISABLED = "sidecar-injection-disabled"
+    POLICY_INVALID = "policy-invalid"
+
+
+UNTIERED = "untiered"
+"""How messages name the tier of a namespace without a (known) tier label."""
+
+
+def tier_name(tier: str | None) -> str:
+    return tier if tier is not None else UNTIERED
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule reports, before enforcement turns it into a Violation.
+
+    ``tier`` is the tier whose enforcement mode applies, when it is not the object's own namespace's tier
+    (cluster-scoped objects: a PersistentVolume takes its claim's tier, a ClusterRoleBinding its subject's).
+    """
+
+    rule: Rule
+    message: str
+    path: str
+    tier: str | None = None
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: Rule
+    action: Action
+    message: str
+    path: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"rule": self.rule.value, "action": self.action.value, "message": self.message, "path": self.path}
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine's answer for one object.
+
+    ``skipped`` says why nothing was evaluated (exempt or untiered namespace); ``break_glass`` holds the
+    reason when a privileged user's break-glass annotation turned denials into warnings.
+    """
+
+    violations: tuple[Violation, ...] = ()
+    skipped: str | None = None
+    break_glass: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return not any(v.action is Action.DENY for v in self.violations)
+
+    @property
+    def denials(self) -> tuple[Violation, ...]:
+        return tuple(v for v in self.violations if v.action is Action.DENY)
+
+    @property
+    def warnings(self) -> tuple[Violation, ...]:
+        return tuple(v for v in self.violations if v.action is Action.WARN)
+
+    @property
+    def audits(self) -> tuple[Violation, ...]:
+        return tuple(v for v in self.violations if v.action is Action.AUDIT)
+
+
+class Malformed(Exception):
+    """Raised by rules when the object cannot be evaluated; the engine turns it into ``policy-invalid``."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem

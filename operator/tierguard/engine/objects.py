@@ -1,0 +1,93 @@
+"""Safe accessors for Kubernetes objects as plain dicts: metadata that is missing or mistyped reads as empty,
+and ``require_*`` helpers raise Malformed with the field path instead of crashing a rule."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tierguard.engine.model import Malformed
+
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
+        "ClusterSecretStore", "TierPolicy", "CustomResourceDefinition", "Node", "PriorityClass",
+        "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding", "IngressClass", "RuntimeClass", "CSIDriver", "ClusterIssuer",
+        "APIService", "ClusterExternalSecret", "VolumeSnapshotClass", "GatewayClass",
+    }
+)
+
+
+def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    metadata = obj.get("metadata")
+    return metadata if isinstance(metadata, Mapping) else {}
+
+
+def _str_map(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
+
+
+def labels_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    return _str_map(metadata_of(obj).get("labels"))
+
+
+def annotations_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    return _str_map(metadata_of(obj).get("annotations"))
+
+
+def name_of(obj: Mapping[str, Any]) -> str:
+    metadata = metadata_of(obj)
+    name = metadata.get("name") or metadata.get("generateName") or ""
+    return name if isinstance(name, str) else str(name)
+
+
+def namespace_of(obj: Mapping[str, Any]) -> str | None:
+    namespace = metadata_of(obj).get("namespace")
+    return namespace if isinstance(namespace, str) and namespace else None
+
+
+def is_cluster_scoped(kind: str) -> bool:
+    return kind in CLUSTER_SCOPED_KINDS
+
+
+def mapping_at(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+    """``parent[key]`` as a mapping; absent or null reads as empty, any other type is Malformed."""
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise Malformed(path, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def list_at(parent: Mapping[str, Any], key: str, path: str) -> list[Any]:
+    value = parent.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Malformed(path, f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def mappings_at(parent: Mapping[str, Any], key: str, path: str) -> list[tuple[Mapping[str, Any], str]]:
+    """Items of a list of objects with their paths; a non-object item is Malformed."""
+    items = []
+    for index, item in enumerate(list_at(parent, key, path)):
+        if not isinstance(item, Mapping):
+            raise Malformed(f"{path}[{index}]", f"expected an object, got {type(item).__name__}")
+        items.append((item, f"{path}[{index}]"))
+    return items
+
+
+def str_at(parent: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> str:
+    value = parent.get(key)
+    if value is None or value == "":
+        if required:
+            raise Malformed(path, "is required")
+        return ""
+    if not isinstance(value, str):
+        raise Malformed(path, f"expected a string, got {type(value).__name__}")
+    return value

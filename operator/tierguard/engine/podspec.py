@@ -1,0 +1,194 @@
+"""Finding pod specs in Pods and every template kind, and the one walker of what a pod spec consumes.
+
+Every place a pod consumes Secret material (volumes, projected sources, env, envFrom, imagePullSecrets, inline
+CSI and legacy volume plugins' secret refs) is listed here and nowhere else, each with a field path for
+messages. Containers are walked in ``containers``, ``initContainers`` and ``ephemeralContainers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tierguard.engine.model import Malformed
+from tierguard.engine.objects import (
+    annotations_of,
+    labels_of,
+    list_at,
+    mapping_at,
+    mappings_at,
+    str_at,
+)
+
+POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
+    "Pod": (),
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+"""Where each workload kind keeps its pod (template); ``()`` means the object is the pod itself."""
+
+WORKLOAD_KINDS = frozenset(POD_SPEC_PATHS)
+CONTAINER_GROUPS = ("containers", "initContainers", "ephemeralContainers")
+
+# Legacy in-tree volume plugins that name a Secret in the pod's namespace: plugin -> (field, is_object_ref).
+_LEGACY_SECRET_REFS: Mapping[str, tuple[str, bool]] = {
+    "cephfs": ("secretRef", True),
+    "rbd": ("secretRef", True),
+    "iscsi": ("secretRef", True),
+    "flexVolume": ("secretRef", True),
+    "scaleIO": ("secretRef", True),
+    "storageos": ("secretRef", True),
+    "azureFile": ("secretName", False),
+    "csi": ("nodePublishSecretRef", True),
+}
+
+
+@dataclass(frozen=True)
+class PodSite:
+    """A pod spec found in an object, with the pod's (or template's) labels and annotations."""
+
+    spec: Mapping[str, Any]
+    path: str
+    """Field path of the pod spec, e.g. ``spec.template.spec``."""
+    metadata_path: str
+    """Field path of the pod's (or template's) metadata, e.g. ``spec.template.metadata``."""
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    is_template: bool
+
+
+@dataclass(frozen=True)
+class ContainerSite:
+    container: Mapping[str, Any]
+    name: str
+    path: str
+    group: str
+    native_sidecar: bool
+
+
+@dataclass(frozen=True)
+class SecretUse:
+    """The pod consumes Secret ``name`` of its own namespace at ``path``."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ClaimUse:
+    """A volume backed by a PersistentVolumeClaim (``claim``) or an inline claim template (``storage_class``)."""
+
+    path: str
+    claim: str = ""
+    storage_class: str = ""
+
+
+def pod_site(obj: Mapping[str, Any]) -> PodSite | None:
+    """The pod spec of a Pod or a workload template, or None for kinds that have none."""
+    kind = obj.get("kind")
+    if not isinstance(kind, str) or kind not in POD_SPEC_PATHS:
+        return None
+    holder: Mapping[str, Any] = obj
+    path = ""
+    for key in POD_SPEC_PATHS[kind]:
+        path = f"{path}.{key}" if path else key
+        holder = mapping_at(holder, key, path)
+    spec_path = f"{path}.spec" if path else "spec"
+    spec = mapping_at(holder, "spec", spec_path)
+    return PodSite(
+        spec=spec,
+        path=spec_path,
+        metadata_path=f"{path}.metadata" if path else "metadata",
+        labels=labels_of(holder),
+        annotations=annotations_of(holder),
+        is_template=kind != "Pod",
+    )
+
+
+def containers(site: PodSite) -> list[ContainerSite]:
+    found = []
+    for group in CONTAINER_GROUPS:
+        for container, path in mappings_at(site.spec, group, f"{site.path}.{group}"):
+            name = str_at(container, "name", f"{path}.name", required=True)
+            native = group == "initContainers" and container.get("restartPolicy") == "Always"
+            found.append(ContainerSite(container, name, path, group, native))
+    return found
+
+
+def secret_uses(site: PodSite) -> Iterator[SecretUse]:
+    """Every Secret the pod consumes, in spec order."""
+    for volume, path in mappings_at(site.spec, "volumes", f"{site.path}.volumes"):
+        secret = mapping_at(volume, "secret", f"{path}.secret")
+        if secret:
+            yield SecretUse(str_at(secret, "secretName", f"{path}.secret.secretName", required=True),
+                            f"{path}.secret")
+        projected = mapping_at(volume, "projected", f"{path}.projected")
+        for source, source_path in mappings_at(projected, "sources", f"{path}.projected.sources"):
+            ref = mapping_at(source, "secret", f"{source_path}.secret")
+            if ref:
+                yield SecretUse(str_at(ref, "name", f"{source_path}.secret.name", required=True),
+                                f"{source_path}.secret")
+        for plugin, (field, is_object_ref) in _LEGACY_SECRET_REFS.items():
+            plugin_spec = mapping_at(volume, plugin, f"{path}.{plugin}")
+            if not plugin_spec:
+                continue
+            field_path = f"{path}.{plugin}.{field}"
+            if is_object_ref:
+                ref = mapping_at(plugin_spec, field, field_path)
+                name = str_at(ref, "name", f"{field_path}.name") if ref else ""
+            else:
+                name = str_at(plugin_spec, field, field_path)
+            if name:
+                yield SecretUse(name, field_path)
+    for index, ref in enumerate(list_at(site.spec, "imagePullSecrets", f"{site.path}.imagePullSecrets")):
+        ref_path = f"{site.path}.imagePullSecrets[{index}]"
+        if not isinstance(ref, Mapping):
+            raise Malformed(ref_path, "expected an object with a name")
+        yield SecretUse(str_at(ref, "name", f"{ref_path}.name", required=True), ref_path)
+    for container in containers(site):
+        for env, env_path in mappings_at(container.container, "env", f"{container.path}.env"):
+            value_from = mapping_at(env, "valueFrom", f"{env_path}.valueFrom")
+            key_ref = mapping_at(value_from, "secretKeyRef", f"{env_path}.valueFrom.secretKeyRef")
+            if key_ref:
+                yield SecretUse(
+                    str_at(key_ref, "name", f"{env_path}.valueFrom.secretKeyRef.name", required=True),
+                    f"{env_path}.valueFrom.secretKeyRef",
+                )
+        for source, source_path in mappings_at(container.container, "envFrom", f"{container.path}.envFrom"):
+            ref = mapping_at(source, "secretRef", f"{source_path}.secretRef")
+            if ref:
+                yield SecretUse(str_at(ref, "name", f"{source_path}.secretRef.name", required=True),
+                                f"{source_path}.secretRef")
+
+
+def claim_uses(site: PodSite) -> Iterator[ClaimUse]:
+    """Volumes whose storage may carry secret refs of its own: PVCs and inline ephemeral claim templates."""
+    for volume, path in mappings_at(site.spec, "volumes", f"{site.path}.volumes"):
+        claim = mapping_at(volume, "persistentVolumeClaim", f"{path}.persistentVolumeClaim")
+        if claim:
+            yield ClaimUse(path=f"{path}.persistentVolumeClaim",
+                           claim=str_at(claim, "claimName", f"{path}.persistentVolumeClaim.claimName",
+                                        required=True))
+        ephemeral = mapping_at(volume, "ephemeral", f"{path}.ephemeral")
+        template = mapping_at(ephemeral, "volumeClaimTemplate", f"{path}.ephemeral.volumeClaimTemplate")
+        template_spec = mapping_at(template, "spec", f"{path}.ephemeral.volumeClaimTemplate.spec")
+        storage_class = str_at(template_spec, "storageClassName",
+                               f"{path}.ephemeral.volumeClaimTemplate.spec.storageClassName")
+        if storage_class:
+            yield ClaimUse(path=f"{path}.ephemeral", storage_class=storage_class)
+
+
+def env_values(site: PodSite) -> Iterator[tuple[str, str]]:
+    """Literal env values of every container, with their paths (Bank-Vaults puts ``vault:`` paths here)."""
+    for container in containers(site):
+        for env, env_path in mappings_at(container.container, "env", f"{container.path}.env"):
+            value = env.get("value")
+            if isinstance(value, str) and value:
+                yield value, f"{env_path}.value"
+

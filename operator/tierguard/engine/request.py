@@ -1,0 +1,69 @@
+"""The engine's input: one object to judge, built from a manifest, an AdmissionReview or a cluster scan."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tierguard.engine.model import Malformed
+
+OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str = ""
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    obj: Mapping[str, Any]
+    old: Mapping[str, Any] | None = None
+    operation: str = "CREATE"
+    user: UserInfo | None = None
+    namespace: str | None = None
+    """The request's namespace, when the caller knows it better than the object does."""
+    subresource: str = ""
+    dry_run: bool = False
+
+    @classmethod
+    def from_manifest(cls, obj: Mapping[str, Any]) -> EvaluationRequest:
+        """An object read from a file or listed from a cluster: judged as if it were being created."""
+        return cls(obj=obj)
+
+    @classmethod
+    def from_admission_request(cls, request: object) -> EvaluationRequest:
+        """From the ``request`` of an AdmissionReview v1; raises Malformed naming the broken field."""
+        if not isinstance(request, Mapping):
+            raise Malformed("request", "missing or not an object")
+        operation = request.get("operation")
+        if operation not in OPERATIONS:
+            raise Malformed("request.operation", f"expected one of {sorted(OPERATIONS)}, got {operation!r}")
+        obj = request.get("object")
+        old = request.get("oldObject")
+        if operation == "DELETE":
+            obj = old
+        if not isinstance(obj, Mapping):
+            raise Malformed("request.object", "missing or not an object")
+        if old is not None and not isinstance(old, Mapping):
+            raise Malformed("request.oldObject", "not an object")
+        user = request.get("userInfo")
+        user_info = None
+        if isinstance(user, Mapping):
+            groups = user.get("groups") or []
+            user_info = UserInfo(
+                username=str(user.get("username") or ""),
+                groups=tuple(str(g) for g in groups) if isinstance(groups, list) else (),
+            )
+        namespace = request.get("namespace")
+        return cls(
+            obj=obj,
+            old=old,
+            operation=str(operation),
+            user=user_info,
+            namespace=namespace if isinstance(namespace, str) and namespace else None,
+            subresource=str(request.get("subResource") or ""),
+            dry_run=bool(request.get("dryRun")),
+        )

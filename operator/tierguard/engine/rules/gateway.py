@@ -1,0 +1,37 @@
+"""``reference-grant-cross-tier``: a Gateway API ReferenceGrant that opens this namespace's Secrets to a
+namespace of another tier (e.g. a shared Gateway in ``prod`` terminating TLS with a ``dev`` certificate key).
+
+Refused, in ``prod``: ``from: [{kind: Gateway, namespace: dev}]``, ``to: [{kind: Secret}]``.
+Allowed: ``from`` namespaces of the same tier, or ``to`` kinds other than Secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tierguard.engine.model import Finding, Rule, tier_name
+from tierguard.engine.objects import mapping_at, mappings_at, str_at
+from tierguard.engine.subject import Subject
+
+RULES = (Rule.REFERENCE_GRANT_CROSS_TIER,)
+KINDS = frozenset({"ReferenceGrant"})
+
+
+def check(subject: Subject) -> Iterator[Finding]:
+    spec = mapping_at(subject.obj, "spec", "spec")
+    grants_secrets = any(
+        str_at(target, "kind", f"{path}.kind") == "Secret" and str_at(target, "group", f"{path}.group") in ("", "core")
+        for target, path in mappings_at(spec, "to", "spec.to")
+    )
+    if not grants_secrets:
+        return
+    for source, path in mappings_at(spec, "from", "spec.from"):
+        namespace = str_at(source, "namespace", f"{path}.namespace", required=True)
+        if subject.is_other_tier(namespace):
+            yield Finding(
+                Rule.REFERENCE_GRANT_CROSS_TIER,
+                f"{subject.ref} lets {str_at(source, 'kind', f'{path}.kind') or 'objects'} in namespace "
+                f"{namespace} (tier {tier_name(subject.tier_of(namespace))}) reference Secrets of "
+                f"{subject.namespace} (tier {tier_name(subject.tier)}); grant only namespaces of the same tier",
+                f"{path}.namespace",
+            )

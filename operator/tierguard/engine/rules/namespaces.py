@@ -1,0 +1,44 @@
+"""Namespace tier labels.
+
+``namespace-tier-unknown``: a tier label whose value is not in ``spec.tiers``, so a typo cannot opt a namespace
+out. Refused: ``tierguard.io/tier: prd``. Allowed: ``tierguard.io/tier: prod``, or no label (untiered).
+
+``namespace-tier-changed``: an UPDATE that changes or removes a valid tier label; re-tiering would hand a
+namespace's secrets to another tier. Refused: ``prod`` -> ``dev``, or removing the label. Allowed: labelling
+an untiered namespace, or correcting a value that was never a known tier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tierguard.engine.model import Finding, Rule
+from tierguard.engine.objects import labels_of
+from tierguard.engine.subject import Subject
+
+RULES = (Rule.NAMESPACE_TIER_UNKNOWN, Rule.NAMESPACE_TIER_CHANGED)
+KINDS = frozenset({"Namespace"})
+
+
+def check(subject: Subject) -> Iterator[Finding]:
+    label = subject.policy.tier_label
+    path = f"metadata.labels[{label}]"
+    value = labels_of(subject.obj).get(label)
+    if value is not None and value not in subject.policy.tiers:
+        yield Finding(
+            Rule.NAMESPACE_TIER_UNKNOWN,
+            f"{subject.ref} has tier label {label}={value!r}, which is not one of the tiers "
+            f"({', '.join(subject.policy.tiers)}); fix the label value",
+            path,
+        )
+    if subject.operation == "UPDATE" and subject.old is not None:
+        old_value = labels_of(subject.old).get(label)
+        if old_value in subject.policy.tiers and value != old_value:
+            change = f"changes its tier from {old_value} to {value}" if value else f"removes its tier {old_value}"
+            yield Finding(
+                Rule.NAMESPACE_TIER_CHANGED,
+                f"{subject.ref} {change}; a namespace's tier is fixed because its secrets belong to that tier: "
+                f"create a new namespace in the other tier instead",
+                path,
+                tier=old_value,
+            )

@@ -1,0 +1,103 @@
+"""``rbac-cross-tier-subject``: a binding that lets a subject of one tier read Secrets of another.
+
+A RoleBinding in a tiered namespace may not bind a Secret-reading role to ServiceAccounts of another tier,
+to ``system:serviceaccounts:<ns>`` of another tier, or to everyone (``system:serviceaccounts``,
+``system:authenticated``, ``system:unauthenticated``). A ClusterRoleBinding of a Secret-reading ClusterRole
+grants every tier's Secrets, so it may not name a tiered subject or everyone. Subjects in untiered namespaces
+(platform controllers) may hold cluster-wide bindings; plain users and groups have no tier and are not judged.
+Built-in ClusterRoles are known without a cluster: ``cluster-admin``, ``admin`` and ``edit`` read Secrets,
+``view`` does not. A role the context does not know is not judged.
+
+Refused, in ``prod``: RoleBinding of ``edit`` to ServiceAccount ``dev/ci``. Allowed: binding ``view``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from tierguard.engine.model import Finding, Rule, tier_name
+from tierguard.engine.objects import mapping_at, mappings_at, str_at
+from tierguard.engine.subject import Subject
+
+RULES = (Rule.RBAC_CROSS_TIER_SUBJECT,)
+KINDS = frozenset({"RoleBinding", "ClusterRoleBinding"})
+
+_READ_ALL: Sequence[Mapping[str, Any]] = ({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},)
+BUILTIN_CLUSTER_ROLES: Mapping[str, Sequence[Mapping[str, Any]]] = {
+    "cluster-admin": _READ_ALL,
+    "admin": ({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},),
+    "edit": ({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},),
+    "view": ({"apiGroups": [""], "resources": ["configmaps", "pods"], "verbs": ["get", "list", "watch"]},),
+}
+EVERYONE = frozenset({"system:serviceaccounts", "system:authenticated", "system:unauthenticated"})
+_READ_VERBS = frozenset({"get", "list", "watch", "*"})
+
+
+def can_read_secrets(rules: Sequence[Mapping[str, Any]]) -> bool:
+    for rule in rules:
+        groups, resources, verbs = (rule.get(k) or [] for k in ("apiGroups", "resources", "verbs"))
+        if not (isinstance(groups, list) and isinstance(resources, list) and isinstance(verbs, list)):
+            continue
+        if ({"", "*"} & set(groups)) and ({"secrets", "*"} & set(resources)) and (_READ_VERBS & set(verbs)):
+            return True
+    return False
+
+
+def _subject_namespace(subject_ref: Mapping[str, Any], path: str, default_namespace: str | None) -> str | None:
+    """The namespace whose tier a binding subject has; "*" for everyone; None for tierless users/groups."""
+    kind = str_at(subject_ref, "kind", f"{path}.kind", required=True)
+    name = str_at(subject_ref, "name", f"{path}.name", required=True)
+    if kind == "ServiceAccount":
+        return str_at(subject_ref, "namespace", f"{path}.namespace") or default_namespace
+    if kind == "Group":
+        if name in EVERYONE:
+            return "*"
+        if name.startswith("system:serviceaccounts:"):
+            return name.removeprefix("system:serviceaccounts:")
+    if kind == "User" and name.startswith("system:serviceaccount:"):
+        return name.split(":")[2] if name.count(":") >= 3 else None
+    return None
+
+
+def check(subject: Subject) -> Iterator[Finding]:
+    role_ref = mapping_at(subject.obj, "roleRef", "roleRef")
+    role_kind = str_at(role_ref, "kind", "roleRef.kind", required=True)
+    role_name = str_at(role_ref, "name", "roleRef.name", required=True)
+    rules = subject.context.role_rules(role_kind, subject.namespace, role_name)
+    if rules is None and role_kind == "ClusterRole":
+        rules = BUILTIN_CLUSTER_ROLES.get(role_name)
+    if rules is None or not can_read_secrets(rules):
+        return
+    cluster_wide = subject.kind == "ClusterRoleBinding"
+    for subject_ref, path in mappings_at(subject.obj, "subjects", "subjects"):
+        namespace = _subject_namespace(subject_ref, path, subject.namespace)
+        if namespace is None:
+            continue
+        who = f"{subject_ref.get('kind')} {subject_ref.get('name')}"
+        if namespace == "*":
+            scope = "every namespace" if cluster_wide else f"namespace {subject.namespace}"
+            yield Finding(
+                Rule.RBAC_CROSS_TIER_SUBJECT,
+                f"{subject.ref} lets {who} (every tier) read Secrets in {scope} through {role_kind} "
+                f"{role_name}; bind a role without Secret access, or name subjects of one tier",
+                path,
+            )
+            continue
+        subject_tier = subject.tier_of(namespace)
+        if cluster_wide and subject_tier is not None:
+            yield Finding(
+                Rule.RBAC_CROSS_TIER_SUBJECT,
+                f"{subject.ref} lets {who} of namespace {namespace} (tier {subject_tier}) read Secrets of every "
+                f"tier through ClusterRole {role_name}; use a RoleBinding in namespaces of tier {subject_tier}",
+                path,
+                tier=subject_tier,
+            )
+        elif not cluster_wide and subject_tier != subject.tier:
+            yield Finding(
+                Rule.RBAC_CROSS_TIER_SUBJECT,
+                f"{subject.ref} (tier {tier_name(subject.tier)}) lets {who} of namespace {namespace} "
+                f"(tier {tier_name(subject_tier)}) read its Secrets through {role_kind} {role_name}; "
+                f"bind only subjects of tier {tier_name(subject.tier)}",
+                path,
+            )

@@ -1,0 +1,56 @@
+"""``secret-value-shared``: a Secret holding a value (compared by keyed fingerprint) that a Secret of another
+tier also holds, i.e. the same credential copied by hand across tiers.
+
+Refused: ``prod/db`` and ``dev/db`` with the same ``password``. Allowed: values shorter than
+``fingerprints.minLength``, keys in ``fingerprints.ignoreKeys`` (public certificates), shareable-labelled Secrets,
+service-account tokens, and the same value in two namespaces of one tier. At admission the second tier to
+store the value is refused; offline every tiered holder is reported. Messages name keys and holders, never values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tierguard.engine.context import SecretView
+from tierguard.engine.fingerprints import Fingerprint
+from tierguard.engine.model import Finding, Rule, tier_name
+from tierguard.engine.rules.replication import is_shareable
+from tierguard.engine.subject import Subject
+
+RULES = (Rule.SECRET_VALUE_SHARED,)
+KINDS = frozenset({"Secret"})
+
+
+def check(subject: Subject) -> Iterator[Finding]:
+    view = SecretView.from_object(subject.obj, subject.context.fingerprinter, subject.namespace)
+    yield from shared_value_findings(view, subject)
+
+
+def _compared(fingerprint: Fingerprint, subject: Subject) -> bool:
+    settings = subject.policy.secrets.fingerprints
+    return fingerprint.length >= settings.min_length and fingerprint.key not in settings.ignore_keys
+
+
+def shared_value_findings(view: SecretView, subject: Subject) -> Iterator[Finding]:
+    if not subject.policy.secrets.fingerprints.enabled or is_shareable(view, subject):
+        return
+    reported: set[tuple[str, str]] = set()
+    for fingerprint in view.fingerprints:
+        if not _compared(fingerprint, subject):
+            continue
+        for holder in subject.context.fingerprint_holders(fingerprint.digest):
+            key = (holder.namespace, holder.name)
+            if key in reported or key == (view.namespace, view.name) or holder.kind != "Secret":
+                continue
+            if is_shareable(holder, subject) or not subject.is_other_tier(holder.namespace):
+                continue
+            if not any(fp.digest == fingerprint.digest and _compared(fp, subject) for fp in holder.fingerprints):
+                continue
+            reported.add(key)
+            yield Finding(
+                Rule.SECRET_VALUE_SHARED,
+                f"Secret {view.ref} (tier {tier_name(subject.tier)}) holds in key {fingerprint.key!r} the same "
+                f"value as Secret {holder.ref} of tier {tier_name(subject.tier_of(holder.namespace))}; "
+                f"issue a separate credential for each tier",
+                f"data.{fingerprint.key}",
+            )

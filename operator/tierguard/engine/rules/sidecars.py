@@ -1,0 +1,109 @@
+"""Security-service parity: every tier runs the required sidecars.
+
+``sidecar-missing``: a required sidecar (``spec.sidecars.required``) is absent from a Pod (in ``containers`` or
+as a native sidecar: an init container with ``restartPolicy: Always``), or absent from a pod template and not
+going to be injected (no matching namespace/pod label or annotation). ``sidecar-injection-disabled``: a Pod or
+template carries a ``disabledBy`` label or annotation; this is refused even when the sidecar is otherwise there.
+
+Refused: a Deployment in a namespace without ``istio-injection=enabled`` and without ``istio-proxy``.
+Allowed: the same Deployment in a namespace labelled ``istio-injection=enabled``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from fnmatch import fnmatchcase
+
+from tierguard.engine.model import Finding, Rule
+from tierguard.engine.podspec import WORKLOAD_KINDS, ContainerSite, PodSite, containers, pod_site
+from tierguard.engine.subject import Subject
+from tierguard.policy import RequiredSidecar
+
+RULES = (Rule.SIDECAR_MISSING, Rule.SIDECAR_INJECTION_DISABLED)
+KINDS = WORKLOAD_KINDS
+
+
+def _any_match(wanted: Mapping[str, str], actual: Mapping[str, str]) -> str | None:
+    """The first key whose wanted value the actual map carries."""
+    return next((key for key, value in wanted.items() if actual.get(key) == value), None)
+
+
+def check(subject: Subject) -> Iterator[Finding]:
+    if not subject.policy.required_sidecars:
+        return
+    site = pod_site(subject.obj)
+    if site is None:
+        return
+    present = [c for c in containers(site) if c.group != "ephemeralContainers"]
+    for sidecar in subject.policy.required_sidecars:
+        disabled = _disabled_by(sidecar, site)
+        if disabled is not None:
+            yield Finding(
+                Rule.SIDECAR_INJECTION_DISABLED,
+                f"{subject.ref} switches off injection of required sidecar {sidecar.name!r} ({disabled[1]}); "
+                f"every tier must run it: remove that {disabled[2]}",
+                disabled[0],
+            )
+            continue
+        if _is_present(sidecar, present):
+            continue
+        if site.is_template and _will_be_injected(sidecar, site, subject):
+            continue
+        yield Finding(Rule.SIDECAR_MISSING, _missing_message(subject, sidecar, site, present),
+                      f"{site.path}.containers")
+
+
+def _disabled_by(sidecar: RequiredSidecar, site: PodSite) -> tuple[str, str, str] | None:
+    if sidecar.injection is None:
+        return None
+    off = sidecar.injection.disabled_by
+    label = _any_match(off.pod_labels, site.labels)
+    if label is not None:
+        return f"{site.metadata_path}.labels[{label}]", f"label {label}={site.labels[label]}", "label"
+    annotation = _any_match(off.pod_annotations, site.annotations)
+    if annotation is not None:
+        return (f"{site.metadata_path}.annotations[{annotation}]",
+                f"annotation {annotation}={site.annotations[annotation]}", "annotation")
+    return None
+
+
+def _image_matches(sidecar: RequiredSidecar, container: ContainerSite) -> bool:
+    image = container.container.get("image")
+    return not sidecar.image or (isinstance(image, str) and fnmatchcase(image, sidecar.image))
+
+
+def _is_present(sidecar: RequiredSidecar, found: list[ContainerSite]) -> bool:
+    return any(
+        c.name == sidecar.name and (c.group == "containers" or c.native_sidecar) and _image_matches(sidecar, c)
+        for c in found
+    )
+
+
+def _will_be_injected(sidecar: RequiredSidecar, site: PodSite, subject: Subject) -> bool:
+    injection = sidecar.injection
+    if injection is None:
+        return False
+    if _any_match(injection.pod_labels, site.labels) or _any_match(injection.pod_annotations, site.annotations):
+        return True
+    namespace = subject.context.namespace(subject.namespace or "default")
+    if namespace is None:
+        return False
+    return bool(
+        _any_match(injection.namespace_labels, namespace.labels)
+        or _any_match(injection.namespace_annotations, namespace.annotations)
+    )
+
+
+def _missing_message(subject: Subject, sidecar: RequiredSidecar, site: PodSite, found: list[ContainerSite]) -> str:
+    same_name = [c for c in found if c.name == sidecar.name]
+    if same_name and not (same_name[0].group == "containers" or same_name[0].native_sidecar):
+        detail = (f"container {sidecar.name!r} is a plain init container; run it in containers or as a native "
+                  f"sidecar (restartPolicy: Always)")
+    elif same_name:
+        detail = (f"container {sidecar.name!r} runs image {same_name[0].container.get('image')!r}, which does not "
+                  f"match {sidecar.image!r}")
+    elif site.is_template and sidecar.injection is not None:
+        detail = "it is not in the template and nothing in the namespace or template asks for its injection"
+    else:
+        detail = "no container or native sidecar has that name"
+    return f"{subject.ref} lacks required sidecar {sidecar.name!r}: {detail}"

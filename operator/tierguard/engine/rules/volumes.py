@@ -1,0 +1,159 @@
+"""``volume-secret-cross-tier``: storage whose secret references cross tiers.
+
+A PersistentVolume's CSI/legacy secret refs name a namespace; they must lie in its claim's tier (a PV bound to
+no claim may be claimed by any tier, so it must not name a tiered namespace). A StorageClass is usable by every
+tier, so its ``*-secret-namespace`` parameters must be ``${pvc.namespace}``, not a fixed tiered namespace. A Pod
+or template whose claim is backed by such storage is refused too.
+
+Refused: a PV with ``claimRef.namespace: dev`` and ``csi.nodePublishSecretRef.namespace: prod``; a StorageClass
+with ``csi.storage.k8s.io/node-publish-secret-namespace: prod``. Allowed: ``${pvc.namespace}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from tierguard.engine.model import Finding, Rule, tier_name
+from tierguard.engine.objects import mapping_at, mappings_at, str_at
+from tierguard.engine.podspec import WORKLOAD_KINDS, ClaimUse, claim_uses, pod_site
+from tierguard.engine.subject import Subject
+
+RULES = (Rule.VOLUME_SECRET_CROSS_TIER,)
+KINDS = WORKLOAD_KINDS | {"PersistentVolume", "StorageClass"}
+
+_CSI_SECRET_REFS = (
+    "nodePublishSecretRef", "nodeStageSecretRef", "controllerPublishSecretRef",
+    "controllerExpandSecretRef", "nodeExpandSecretRef",
+)
+_LEGACY_SECRET_REFS = ("cephfs", "rbd", "iscsi", "scaleIO", "storageos", "flexVolume")
+
+
+def check(subject: Subject) -> Iterator[Finding]:
+    if subject.kind == "PersistentVolume":
+        yield from _volume_findings(subject, subject.obj)
+    elif subject.kind == "StorageClass":
+        yield from _storage_class_findings(subject, subject.obj)
+    else:
+        yield from _workload_findings(subject)
+
+
+def volume_secret_namespaces(volume: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(namespace, field path) of every secret reference of a PersistentVolume that names a namespace."""
+    spec = mapping_at(volume, "spec", "spec")
+    found: list[tuple[str, str]] = []
+    csi = mapping_at(spec, "csi", "spec.csi")
+    for field in _CSI_SECRET_REFS:
+        ref = mapping_at(csi, field, f"spec.csi.{field}")
+        namespace = str_at(ref, "namespace", f"spec.csi.{field}.namespace")
+        if namespace:
+            found.append((namespace, f"spec.csi.{field}.namespace"))
+    for plugin in _LEGACY_SECRET_REFS:
+        ref = mapping_at(mapping_at(spec, plugin, f"spec.{plugin}"), "secretRef", f"spec.{plugin}.secretRef")
+        namespace = str_at(ref, "namespace", f"spec.{plugin}.secretRef.namespace")
+        if namespace:
+            found.append((namespace, f"spec.{plugin}.secretRef.namespace"))
+    azure = mapping_at(spec, "azureFile", "spec.azureFile")
+    namespace = str_at(azure, "secretNamespace", "spec.azureFile.secretNamespace")
+    if namespace:
+        found.append((namespace, "spec.azureFile.secretNamespace"))
+    return found
+
+
+def storage_class_secret_namespaces(storage_class: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(fixed namespace, path) of StorageClass secret-namespace parameters that are not per-claim templates."""
+    parameters = mapping_at(storage_class, "parameters", "parameters")
+    found = []
+    for key, value in parameters.items():
+        lowered = str(key).lower()
+        if not (lowered.endswith("secret-namespace") or lowered.endswith("secretnamespace")):
+            continue
+        if isinstance(value, str) and value and "${" not in value:
+            found.append((value, f"parameters[{key}]"))
+    return found
+
+
+def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = "") -> Iterator[Finding]:
+    claim_ref = mapping_at(mapping_at(volume, "spec", "spec"), "claimRef", "spec.claimRef")
+    claim_namespace = str_at(claim_ref, "namespace", "spec.claimRef.namespace")
+    claim_tier = subject.tier_of(claim_namespace) if claim_namespace else None
+    for namespace, path in volume_secret_namespaces(volume):
+        secret_tier = subject.tier_of(namespace)
+        name = f"PersistentVolume {volume.get('metadata', {}).get('name', '')}"
+        if via:
+            if secret_tier != subject.tier:
+                yield Finding(
+                    Rule.VOLUME_SECRET_CROSS_TIER,
+                    f"{subject.ref} (tier {tier_name(subject.tier)}) mounts {name}, whose secret reference "
+                    f"{path} is in namespace {namespace} (tier {tier_name(secret_tier)})",
+                    via,
+                )
+        elif claim_namespace and secret_tier != claim_tier and (secret_tier or claim_tier):
+            yield Finding(
+                Rule.VOLUME_SECRET_CROSS_TIER,
+                f"{name} is claimed from namespace {claim_namespace} (tier {tier_name(claim_tier)}) but its "
+                f"secret reference names namespace {namespace} (tier {tier_name(secret_tier)}); "
+                f"reference a Secret of the claim's tier",
+                path,
+                tier=claim_tier or secret_tier,
+            )
+        elif not claim_namespace and secret_tier is not None:
+            yield Finding(
+                Rule.VOLUME_SECRET_CROSS_TIER,
+                f"{name} names a Secret in namespace {namespace} (tier {secret_tier}) but is not bound to a "
+                f"claim, so any tier could claim it; pre-bind it with spec.claimRef to a {secret_tier} claim",
+                path,
+                tier=secret_tier,
+            )
+
+
+def _storage_class_findings(subject: Subject, storage_class: Mapping[str, Any], *, via: str = ""
+                            ) -> Iterator[Finding]:
+    name = f"StorageClass {storage_class.get('metadata', {}).get('name', '')}"
+    for namespace, path in storage_class_secret_namespaces(storage_class):
+        secret_tier = subject.tier_of(namespace)
+        if via:
+            if secret_tier != subject.tier:
+                yield Finding(
+                    Rule.VOLUME_SECRET_CROSS_TIER,
+                    f"{subject.ref} (tier {tier_name(subject.tier)}) provisions storage from {name}, whose "
+                    f"{path} names namespace {namespace} (tier {tier_name(secret_tier)})",
+                    via,
+                )
+        elif secret_tier is not None:
+            yield Finding(
+                Rule.VOLUME_SECRET_CROSS_TIER,
+                f"{name} is usable by every tier but its {path} names namespace {namespace} (tier "
+                f"{secret_tier}); use ${{pvc.namespace}} so each claim uses a Secret of its own namespace",
+                path,
+                tier=secret_tier,
+            )
+
+
+def _workload_findings(subject: Subject) -> Iterator[Finding]:
+    site = pod_site(subject.obj)
+    if site is None:
+        return
+    namespace = subject.namespace or "default"
+    uses = list(claim_uses(site))
+    if subject.kind == "StatefulSet":
+        spec = mapping_at(subject.obj, "spec", "spec")
+        for template, path in mappings_at(spec, "volumeClaimTemplates", "spec.volumeClaimTemplates"):
+            storage_class = str_at(mapping_at(template, "spec", f"{path}.spec"), "storageClassName",
+                                   f"{path}.spec.storageClassName")
+            if storage_class:
+                uses.append(ClaimUse(path=path, storage_class=storage_class))
+    for use in uses:
+        storage_class_name = use.storage_class
+        if use.claim:
+            volume = subject.context.volume_for_claim(namespace, use.claim)
+            if volume is not None:
+                yield from _volume_findings(subject, volume, via=use.path)
+                continue
+            claim = subject.context.claim(namespace, use.claim)
+            claim_spec = claim.get("spec") if claim else None
+            value = claim_spec.get("storageClassName") if isinstance(claim_spec, Mapping) else None
+            storage_class_name = value if isinstance(value, str) else ""
+        provisioner = subject.context.storage_class(storage_class_name) if storage_class_name else None
+        if provisioner is not None:
+            yield from _storage_class_findings(subject, provisioner, via=use.path)

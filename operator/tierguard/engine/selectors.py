@@ -1,0 +1,92 @@
+"""Namespace targeting as secret replicators express it: label selector strings and name-or-regex lists."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from tierguard.engine.model import Malformed
+
+_REQUIREMENT = re.compile(
+    r"^\s*(?P<neg>!)?\s*(?P<key>[A-Za-z0-9_./-]+)\s*"
+    r"(?:(?P<op>==|!=|=|\s+in\s+|\s+notin\s+)\s*(?P<value>\([^)]*\)|[A-Za-z0-9_.-]*))?\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    operator: str  # "in", "notin", "exists", "!exists"
+    values: frozenset[str]
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if self.operator == "exists":
+            return self.key in labels
+        if self.operator == "!exists":
+            return self.key not in labels
+        if self.operator == "in":
+            return labels.get(self.key) in self.values
+        return labels.get(self.key) not in self.values
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return [part for part in parts if part.strip()]
+
+
+def parse_selector(text: str, path: str) -> tuple[Requirement, ...]:
+    """Parse ``a=b,c!=d,e in (f,g),!h``; an empty selector selects everything."""
+    requirements = []
+    for part in _split_top_level(text):
+        match = _REQUIREMENT.match(part)
+        if match is None:
+            raise Malformed(path, f"cannot parse label selector requirement {part.strip()!r}")
+        key, op, value = match["key"], (match["op"] or "").strip(), match["value"] or ""
+        if match["neg"]:
+            if op:
+                raise Malformed(path, f"cannot parse label selector requirement {part.strip()!r}")
+            requirements.append(Requirement(key, "!exists", frozenset()))
+        elif not op:
+            requirements.append(Requirement(key, "exists", frozenset()))
+        elif op in ("=", "=="):
+            requirements.append(Requirement(key, "in", frozenset({value})))
+        elif op == "!=":
+            requirements.append(Requirement(key, "notin", frozenset({value})))
+        else:
+            values = frozenset(v.strip() for v in value.strip("()").split(",") if v.strip())
+            requirements.append(Requirement(key, op, values))
+    return tuple(requirements)
+
+
+def selector_matcher(text: str, path: str) -> Callable[[Mapping[str, str]], bool]:
+    requirements = parse_selector(text, path)
+    return lambda labels: all(r.matches(labels) for r in requirements)
+
+
+def split_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def name_matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """Match a namespace name against names or anchored regexes, as reflector and replicator do."""
+    compiled: list[re.Pattern[str]] = []
+    literal: set[str] = set()
+    for pattern in patterns:
+        literal.add(pattern)
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error:
+            continue  # not a regex: the replicator treats it as a plain name
+    return lambda name: name in literal or any(p.fullmatch(name) for p in compiled)

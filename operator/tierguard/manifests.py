@@ -1,0 +1,104 @@
+"""Reading Kubernetes manifests from files, directories and stdin, each object tagged with its source.
+
+Errors name the file and document index and never quote the document's text: a parse error near a Secret must
+not echo its value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class SourcedObject:
+    obj: Mapping[str, Any]
+    source: str
+    """``file#document`` (``file#document.items[i]`` for members of a ``kind: List``)."""
+
+
+class ManifestError(ValueError):
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {problem}")
+        self.source = source
+        self.problem = problem
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files as given; directories expanded recursively to their manifest files, sorted for stable output."""
+    expanded: list[str] = []
+    for path in paths:
+        if path == STDIN:
+            expanded.append(path)
+            continue
+        candidate = Path(path)
+        if candidate.is_dir():
+            expanded.extend(
+                str(p) for p in sorted(candidate.rglob("*")) if p.is_file() and p.suffix in MANIFEST_SUFFIXES
+            )
+        elif candidate.is_file():
+            expanded.append(path)
+        else:
+            raise ManifestError(path, "no such file or directory")
+    return expanded
+
+
+def read_manifests(paths: list[str], stdin: IO[str]) -> list[SourcedObject]:
+    objects: list[SourcedObject] = []
+    for path in expand_paths(paths or [STDIN]):
+        if path == STDIN:
+            text, name = stdin.read(), "<stdin>"
+        else:
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise ManifestError(path, f"cannot read: {error.__class__.__name__}") from None
+            name = path
+        objects.extend(parse_documents(text, name))
+    return objects
+
+
+def parse_documents(text: str, name: str) -> Iterator[SourcedObject]:
+    index = 0
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            document = loader.get_data()
+            if document is not None:
+                yield from _objects(document, f"{name}#{index}")
+            index += 1
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "cannot be parsed"
+        raise ManifestError(f"{name}#{index}", f"not valid YAML{where}: {problem}") from None
+    finally:
+        loader.dispose()
+
+
+def _objects(document: object, source: str) -> Iterator[SourcedObject]:
+    obj = _as_object(document, source)
+    if obj.get("kind") == "List" or str(obj.get("kind", "")).endswith("List") and "items" in obj:
+        items = obj.get("items") or []
+        if not isinstance(items, list):
+            raise ManifestError(source, "items of a List must be a list")
+        for position, item in enumerate(items):
+            yield SourcedObject(_as_object(item, f"{source}.items[{position}]"), f"{source}.items[{position}]")
+    else:
+        yield SourcedObject(obj, source)
+
+
+def _as_object(document: object, source: str) -> Mapping[str, Any]:
+    if not isinstance(document, Mapping):
+        raise ManifestError(source, f"expected a Kubernetes object (a mapping), got {type(document).__name__}")
+    for field in ("apiVersion", "kind"):
+        if not isinstance(document.get(field), str) or not document.get(field):
+            raise ManifestError(source, f"missing or invalid {field}")
+    return document

@@ -1,0 +1,406 @@
+"""The TierPolicy document: its dataclasses, SPEC's defaults and strict loading.
+
+Loading is strict on purpose: an unknown field or a wrong type is an error naming the field path
+(``spec.sidecars.required[1].image``), because a silently ignored typo would switch enforcement off.
+No I/O beyond reading the one file a caller names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+API_VERSION = "tierguard.io/v1alpha1"
+KIND = "TierPolicy"
+
+
+class Action(StrEnum):
+    """What happens to an object that violates a rule."""
+
+    DENY = "deny"
+    WARN = "warn"
+    AUDIT = "audit"
+
+
+class EnforcementMode(StrEnum):
+    """How a tier is enforced; each mode maps to the action its violations get."""
+
+    ENFORCE = "enforce"
+    WARN = "warn"
+    AUDIT = "audit"
+
+    @property
+    def action(self) -> Action:
+        return {"enforce": Action.DENY, "warn": Action.WARN, "audit": Action.AUDIT}[self.value]
+
+
+class PolicyError(ValueError):
+    """A TierPolicy that cannot be used; ``field`` is the dotted path of the offending field."""
+
+    def __init__(self, field_path: str, problem: str) -> None:
+        super().__init__(f"{field_path}: {problem}" if field_path else problem)
+        self.field = field_path
+        self.problem = problem
+
+
+StrMap = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DisabledBy:
+    """Pod labels/annotations that switch injection of a sidecar off."""
+
+    pod_labels: StrMap = field(default_factory=dict)
+    pod_annotations: StrMap = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Injection:
+    """How a mutating webhook will add a sidecar later; any one match means "will be injected"."""
+
+    namespace_labels: StrMap = field(default_factory=dict)
+    namespace_annotations: StrMap = field(default_factory=dict)
+    pod_labels: StrMap = field(default_factory=dict)
+    pod_annotations: StrMap = field(default_factory=dict)
+    disabled_by: DisabledBy = field(default_factory=DisabledBy)
+
+
+@dataclass(frozen=True)
+class RequiredSidecar:
+    """A container that must run beside every workload of every tier."""
+
+    name: str
+    image: str = ""
+    """Glob on the image; empty matches any image."""
+    injection: Injection | None = None
+
+
+@dataclass(frozen=True)
+class Enforcement:
+    default: EnforcementMode = EnforcementMode.ENFORCE
+    per_tier: Mapping[str, EnforcementMode] = field(default_factory=dict)
+
+    def mode_for(self, tier: str | None) -> EnforcementMode:
+        if tier is not None and tier in self.per_tier:
+            return self.per_tier[tier]
+        return self.default
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    enabled: bool = True
+    min_length: int = 16
+    """Values shorter than this (in bytes) are never compared: ports, usernames, "true"."""
+    ignore_keys: tuple[str, ...] = ("ca.crt", "tls.crt")
+    """Data keys holding public material, never compared."""
+
+
+@dataclass(frozen=True)
+class Shareable:
+    labels: StrMap = field(default_factory=lambda: {"tierguard.io/shareable": "true"})
+
+
+@dataclass(frozen=True)
+class SecretsPolicy:
+    shareable: Shareable = field(default_factory=Shareable)
+    fingerprints: Fingerprints = field(default_factory=Fingerprints)
+    path_patterns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per tier, globs of external secret-store paths that belong to it."""
+
+
+@dataclass(frozen=True)
+class BreakGlass:
+    annotation: str = "tierguard.io/break-glass"
+    groups: tuple[str, ...] = ()
+    """Groups whose members may break glass; empty disables break-glass."""
+
+
+DEFAULT_EXEMPT_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+
+
+@dataclass(frozen=True)
+class Exemptions:
+    namespaces: tuple[str, ...] = DEFAULT_EXEMPT_NAMESPACES
+    break_glass: BreakGlass = field(default_factory=BreakGlass)
+
+
+@dataclass(frozen=True)
+class TierPolicy:
+    name: str = "default"
+    tier_label: str = "tierguard.io/tier"
+    tiers: tuple[str, ...] = ("dev", "qa", "stage", "prod")
+    enforcement: Enforcement = field(default_factory=Enforcement)
+    secrets: SecretsPolicy = field(default_factory=SecretsPolicy)
+    required_sidecars: tuple[RequiredSidecar, ...] = ()
+    exemptions: Exemptions = field(default_factory=Exemptions)
+
+
+DEFAULT_POLICY = TierPolicy()
+
+
+# --- strict loading -------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _type_name(value: object) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _mapping(value: object, path: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PolicyError(path, f"expected a mapping, got {_type_name(value)}")
+    return value
+
+
+def _fields(value: object, path: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    mapping = _mapping(value, path)
+    for key in mapping:
+        if key not in allowed:
+            raise PolicyError(_join(path, str(key)), f"unknown field (expected one of: {', '.join(allowed)})")
+    return mapping
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _str(value: object, path: str, *, allow_empty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise PolicyError(path, f"expected a string, got {_type_name(value)}")
+    if not allow_empty and not value:
+        raise PolicyError(path, "must not be empty")
+    return value
+
+
+def _bool(value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise PolicyError(path, f"expected a boolean, got {_type_name(value)}")
+    return value
+
+
+def _int(value: object, path: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PolicyError(path, f"expected an integer, got {_type_name(value)}")
+    if value < minimum:
+        raise PolicyError(path, f"must be at least {minimum}")
+    return value
+
+
+def _list(value: object, path: str, item: Callable[[object, str], T]) -> tuple[T, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise PolicyError(path, f"expected a list, got {_type_name(value)}")
+    return tuple(item(entry, f"{path}[{index}]") for index, entry in enumerate(value))
+
+
+def _str_map(value: object, path: str) -> dict[str, str]:
+    mapping = _mapping(value, path)
+    result: dict[str, str] = {}
+    for key, entry in mapping.items():
+        # Label values such as "true" or 1 are easy to write unquoted; YAML would make them bool/int and the
+        # policy would never match, so refuse them instead of guessing.
+        result[_str(key, path)] = _str(entry, _join(path, str(key)))
+    return result
+
+
+def _unique(values: tuple[str, ...], path: str, what: str) -> tuple[str, ...]:
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise PolicyError(f"{path}[{index}]", f"{what} {value!r} is listed twice")
+        seen.add(value)
+    return values
+
+
+_GLOB_BRACKET = re.compile(r"\[[^\]]*\]")
+
+
+def _glob(value: object, path: str) -> str:
+    pattern = _str(value, path, allow_empty=False)
+    # fnmatch silently treats an unclosed "[" as a literal, so a typo would never match: refuse it.
+    if "[" in _GLOB_BRACKET.sub("", pattern) or "]" in _GLOB_BRACKET.sub("", pattern):
+        raise PolicyError(path, f"invalid glob {pattern!r}: unbalanced '[' or ']'")
+    if re.search(r"\[\]", pattern) or re.search(r"\[!\]", pattern):
+        raise PolicyError(path, f"invalid glob {pattern!r}: empty character class")
+    return pattern
+
+
+def _mode(value: object, path: str) -> EnforcementMode:
+    text = _str(value, path)
+    try:
+        return EnforcementMode(text)
+    except ValueError:
+        choices = ", ".join(mode.value for mode in EnforcementMode)
+        raise PolicyError(path, f"unknown mode {text!r} (expected one of: {choices})") from None
+
+
+def _tier_name(value: object, path: str) -> str:
+    name = _str(value, path, allow_empty=False)
+    if not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", name):
+        raise PolicyError(path, f"{name!r} is not a valid label value")
+    return name
+
+
+def _known_tier(tier: str, path: str, tiers: tuple[str, ...]) -> str:
+    if tier not in tiers:
+        raise PolicyError(path, f"unknown tier {tier!r} (tiers are: {', '.join(tiers)})")
+    return tier
+
+
+def _disabled_by(value: object, path: str) -> DisabledBy:
+    spec = _fields(value, path, ("podLabels", "podAnnotations"))
+    return DisabledBy(
+        pod_labels=_str_map(spec.get("podLabels"), _join(path, "podLabels")),
+        pod_annotations=_str_map(spec.get("podAnnotations"), _join(path, "podAnnotations")),
+    )
+
+
+def _injection(value: object, path: str) -> Injection:
+    spec = _fields(
+        value,
+        path,
+        ("namespaceLabels", "namespaceAnnotations", "podLabels", "podAnnotations", "disabledBy"),
+    )
+    return Injection(
+        namespace_labels=_str_map(spec.get("namespaceLabels"), _join(path, "namespaceLabels")),
+        namespace_annotations=_str_map(spec.get("namespaceAnnotations"), _join(path, "namespaceAnnotations")),
+        pod_labels=_str_map(spec.get("podLabels"), _join(path, "podLabels")),
+        pod_annotations=_str_map(spec.get("podAnnotations"), _join(path, "podAnnotations")),
+        disabled_by=_disabled_by(spec.get("disabledBy"), _join(path, "disabledBy")),
+    )
+
+
+def _sidecar(value: object, path: str) -> RequiredSidecar:
+    spec = _fields(value, path, ("name", "image", "injection"))
+    if "name" not in spec:
+        raise PolicyError(_join(path, "name"), "required")
+    image = spec.get("image", "")
+    return RequiredSidecar(
+        name=_str(spec["name"], _join(path, "name"), allow_empty=False),
+        image=_glob(image, _join(path, "image")) if image != "" else _str(image, _join(path, "image")),
+        injection=_injection(spec["injection"], _join(path, "injection")) if "injection" in spec else None,
+    )
+
+
+def _enforcement(value: object, path: str, tiers: tuple[str, ...]) -> Enforcement:
+    spec = _fields(value, path, ("default", "perTier"))
+    per_tier_path = _join(path, "perTier")
+    per_tier = {
+        _known_tier(tier, _join(per_tier_path, tier), tiers): _mode(mode, _join(per_tier_path, tier))
+        for tier, mode in _mapping(spec.get("perTier"), per_tier_path).items()
+    }
+    default = spec.get("default", EnforcementMode.ENFORCE.value)
+    return Enforcement(default=_mode(default, _join(path, "default")), per_tier=per_tier)
+
+
+def _secrets(value: object, path: str, tiers: tuple[str, ...]) -> SecretsPolicy:
+    spec = _fields(value, path, ("shareable", "fingerprints", "pathPatterns"))
+    shareable_path = _join(path, "shareable")
+    shareable_spec = _fields(spec.get("shareable"), shareable_path, ("labels",))
+    shareable = (
+        Shareable(labels=_str_map(shareable_spec["labels"], _join(shareable_path, "labels")))
+        if "labels" in shareable_spec
+        else Shareable()
+    )
+    fp_path = _join(path, "fingerprints")
+    fp_spec = _fields(spec.get("fingerprints"), fp_path, ("enabled", "minLength", "ignoreKeys"))
+    defaults = Fingerprints()
+    fingerprints = Fingerprints(
+        enabled=_bool(fp_spec.get("enabled", defaults.enabled), _join(fp_path, "enabled")),
+        min_length=_int(fp_spec.get("minLength", defaults.min_length), _join(fp_path, "minLength"), minimum=1),
+        ignore_keys=(
+            _list(fp_spec["ignoreKeys"], _join(fp_path, "ignoreKeys"), _str)
+            if "ignoreKeys" in fp_spec
+            else defaults.ignore_keys
+        ),
+    )
+    patterns_path = _join(path, "pathPatterns")
+    path_patterns = {
+        _known_tier(tier, _join(patterns_path, tier), tiers): _list(globs, _join(patterns_path, tier), _glob)
+        for tier, globs in _mapping(spec.get("pathPatterns"), patterns_path).items()
+    }
+    return SecretsPolicy(shareable=shareable, fingerprints=fingerprints, path_patterns=path_patterns)
+
+
+def _exemptions(value: object, path: str) -> Exemptions:
+    spec = _fields(value, path, ("namespaces", "breakGlass"))
+    namespaces = (
+        _list(spec["namespaces"], _join(path, "namespaces"), _glob)
+        if "namespaces" in spec
+        else DEFAULT_EXEMPT_NAMESPACES
+    )
+    bg_path = _join(path, "breakGlass")
+    bg_spec = _fields(spec.get("breakGlass"), bg_path, ("annotation", "groups"))
+    break_glass = BreakGlass(
+        annotation=_str(bg_spec.get("annotation", BreakGlass.annotation), _join(bg_path, "annotation"),
+                        allow_empty=False),
+        groups=_list(bg_spec.get("groups"), _join(bg_path, "groups"), _str),
+    )
+    return Exemptions(namespaces=namespaces, break_glass=break_glass)
+
+
+def load_policy(document: object) -> TierPolicy:
+    """Build a TierPolicy from a parsed document, applying SPEC's defaults; raise PolicyError on any flaw."""
+    root = _fields(document, "", ("apiVersion", "kind", "metadata", "spec"))
+    if "apiVersion" in root and root["apiVersion"] != API_VERSION:
+        raise PolicyError("apiVersion", f"expected {API_VERSION!r}, got {root['apiVersion']!r}")
+    if "kind" in root and root["kind"] != KIND:
+        raise PolicyError("kind", f"expected {KIND!r}, got {root['kind']!r}")
+    metadata = _mapping(root.get("metadata"), "metadata")
+    name = _str(metadata.get("name", "default"), "metadata.name", allow_empty=False)
+    spec = _fields(
+        root.get("spec"),
+        "spec",
+        ("tierLabel", "tiers", "enforcement", "secrets", "sidecars", "exemptions"),
+    )
+    tiers = (
+        _unique(_list(spec["tiers"], "spec.tiers", _tier_name), "spec.tiers", "tier")
+        if "tiers" in spec
+        else DEFAULT_POLICY.tiers
+    )
+    if not tiers:
+        raise PolicyError("spec.tiers", "must list at least one tier")
+    sidecars_spec = _fields(spec.get("sidecars"), "spec.sidecars", ("required",))
+    required = _list(sidecars_spec.get("required"), "spec.sidecars.required", _sidecar)
+    _unique(tuple(s.name for s in required), "spec.sidecars.required", "sidecar")
+    return TierPolicy(
+        name=name,
+        tier_label=_str(spec.get("tierLabel", DEFAULT_POLICY.tier_label), "spec.tierLabel", allow_empty=False),
+        tiers=tiers,
+        enforcement=_enforcement(spec.get("enforcement"), "spec.enforcement", tiers),
+        secrets=_secrets(spec.get("secrets"), "spec.secrets", tiers),
+        required_sidecars=required,
+        exemptions=_exemptions(spec.get("exemptions"), "spec.exemptions"),
+    )
+
+
+def load_policy_text(text: str) -> TierPolicy:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise PolicyError("", f"not valid YAML: {where}{getattr(error, 'problem', None) or error}") from None
+    if document is None:
+        raise PolicyError("", "the policy document is empty")
+    return load_policy(document)
+
+
+def load_policy_file(path: str | Path) -> TierPolicy:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PolicyError("", f"cannot read {path}: {error.__class__.__name__}: {error}") from None
+    return load_policy_text(text)

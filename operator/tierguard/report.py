@@ -1,0 +1,54 @@
+"""Rendering decisions for people (text) and machines (JSON), shared by ``check`` and the audit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tierguard.engine.model import Decision, ObjectRef
+from tierguard.policy import Action
+
+
+@dataclass(frozen=True)
+class Result:
+    ref: ObjectRef
+    source: str
+    decision: Decision
+
+
+def summary(results: Sequence[Result]) -> dict[str, int]:
+    return {
+        "objects": len(results),
+        "denied": sum(1 for r in results if not r.decision.allowed),
+        "warned": sum(1 for r in results if r.decision.allowed and r.decision.warnings),
+    }
+
+
+def render_json(results: Sequence[Result]) -> str:
+    document = {
+        "results": [
+            {
+                "object": result.ref.as_dict(),
+                "source": result.source,
+                "allowed": result.decision.allowed,
+                "violations": [v.as_dict() for v in result.decision.violations],
+            }
+            for result in results
+        ],
+        "summary": summary(results),
+    }
+    return json.dumps(document, indent=2)
+
+
+def render_text(results: Sequence[Result]) -> str:
+    lines = []
+    for result in results:
+        for violation in result.decision.violations:
+            ref = result.ref
+            name = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+            suffix = "" if violation.action is Action.DENY else f" ({violation.action.value})"
+            lines.append(f"{result.source} {ref.kind} {name}: [{violation.rule}] {violation.message}{suffix}")
+    counts = summary(results)
+    lines.append(f"{counts['objects']} objects checked: {counts['denied']} denied, {counts['warned']} warned")
+    return "\n".join(lines)
