@@ -90,10 +90,11 @@ def check(paths: tuple[str, ...], policy_path: str | None, output: str, namespac
 def _register_optional_commands() -> None:
     """Commands whose dependencies (kopf, the kubernetes client) load only when they run."""
     try:
-        from tierguard.webhook.command import run  # noqa: PLC0415 - keeps `check` free of kopf's import time
+        from tierguard.webhook.command import certs, run  # noqa: PLC0415 - keeps `check` free of kopf's import
     except ImportError:
         return
     cli.add_command(run)
+    cli.add_command(certs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -85,7 +85,7 @@ def parse_documents(text: str, name: str) -> Iterator[SourcedObject]:
 
 def _objects(document: object, source: str) -> Iterator[SourcedObject]:
     obj = _as_object(document, source)
-    if obj.get("kind") == "List" or str(obj.get("kind", "")).endswith("List") and "items" in obj:
+    if obj.get("kind") == "List" or (str(obj.get("kind", "")).endswith("List") and "items" in obj):
         items = obj.get("items") or []
         if not isinstance(items, list):
             raise ManifestError(source, "items of a List must be a list")

@@ -39,7 +39,9 @@ def can_read_secrets(rules: Sequence[Mapping[str, Any]]) -> bool:
         groups, resources, verbs = (rule.get(k) or [] for k in ("apiGroups", "resources", "verbs"))
         if not (isinstance(groups, list) and isinstance(resources, list) and isinstance(verbs, list)):
             continue
-        if ({"", "*"} & set(groups)) and ({"secrets", "*"} & set(resources)) and (_READ_VERBS & set(verbs)):
+        groups, resources, verbs = ({item for item in entries if isinstance(item, str)}
+                                    for entries in (groups, resources, verbs))
+        if ({"", "*"} & groups) and ({"secrets", "*"} & resources) and (_READ_VERBS & verbs):
             return True
     return False
 

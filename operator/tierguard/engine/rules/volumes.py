@@ -1,9 +1,11 @@
 """``volume-secret-cross-tier``: storage whose secret references cross tiers.
 
-A PersistentVolume's CSI/legacy secret refs name a namespace; they must lie in its claim's tier (a PV bound to
+A PersistentVolume's CSI/legacy secret refs name a namespace; a tiered one must be its claim's tier (a PV bound to
 no claim may be claimed by any tier, so it must not name a tiered namespace). A StorageClass is usable by every
 tier, so its ``*-secret-namespace`` parameters must be ``${pvc.namespace}``, not a fixed tiered namespace. A Pod
-or template whose claim is backed by such storage is refused too.
+or template whose claim is backed by such storage is refused too. A secret ref into an *untiered* namespace is the
+platform's storage credential (e.g. ``ceph-csi``), allowed for every tier: the StorageClass rule allows it, and the
+PVs its provisioner creates carry the same ref, so refusing them would break dynamic provisioning.
 
 Refused: a PV with ``claimRef.namespace: dev`` and ``csi.nodePublishSecretRef.namespace: prod``; a StorageClass
 with ``csi.storage.k8s.io/node-publish-secret-namespace: prod``. Allowed: ``${pvc.namespace}``.
@@ -15,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from tierguard.engine.model import Finding, Rule, tier_name
-from tierguard.engine.objects import mapping_at, mappings_at, str_at
+from tierguard.engine.objects import mapping_at, mappings_at, name_of, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, ClaimUse, claim_uses, pod_site
 from tierguard.engine.subject import Subject
 
@@ -79,7 +81,9 @@ def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = 
     claim_tier = subject.tier_of(claim_namespace) if claim_namespace else None
     for namespace, path in volume_secret_namespaces(volume):
         secret_tier = subject.tier_of(namespace)
-        name = f"PersistentVolume {volume.get('metadata', {}).get('name', '')}"
+        name = f"PersistentVolume {name_of(volume)}"
+        if secret_tier is None:
+            continue  # an untiered (platform) namespace: see the module docstring
         if via:
             if secret_tier != subject.tier:
                 yield Finding(
@@ -88,7 +92,7 @@ def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = 
                     f"{path} is in namespace {namespace} (tier {tier_name(secret_tier)})",
                     via,
                 )
-        elif claim_namespace and secret_tier != claim_tier and (secret_tier or claim_tier):
+        elif claim_namespace and secret_tier != claim_tier:
             yield Finding(
                 Rule.VOLUME_SECRET_CROSS_TIER,
                 f"{name} is claimed from namespace {claim_namespace} (tier {tier_name(claim_tier)}) but its "
@@ -97,7 +101,7 @@ def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = 
                 path,
                 tier=claim_tier or secret_tier,
             )
-        elif not claim_namespace and secret_tier is not None:
+        elif not claim_namespace:
             yield Finding(
                 Rule.VOLUME_SECRET_CROSS_TIER,
                 f"{name} names a Secret in namespace {namespace} (tier {secret_tier}) but is not bound to a "
@@ -109,9 +113,11 @@ def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = 
 
 def _storage_class_findings(subject: Subject, storage_class: Mapping[str, Any], *, via: str = ""
                             ) -> Iterator[Finding]:
-    name = f"StorageClass {storage_class.get('metadata', {}).get('name', '')}"
+    name = f"StorageClass {name_of(storage_class)}"
     for namespace, path in storage_class_secret_namespaces(storage_class):
         secret_tier = subject.tier_of(namespace)
+        if secret_tier is None:
+            continue  # an untiered (platform) namespace: see the module docstring
         if via:
             if secret_tier != subject.tier:
                 yield Finding(
@@ -120,7 +126,7 @@ def _storage_class_findings(subject: Subject, storage_class: Mapping[str, Any], 
                     f"{path} names namespace {namespace} (tier {tier_name(secret_tier)})",
                     via,
                 )
-        elif secret_tier is not None:
+        else:
             yield Finding(
                 Rule.VOLUME_SECRET_CROSS_TIER,
                 f"{name} is usable by every tier but its {path} names namespace {namespace} (tier "

@@ -1,0 +1,144 @@
+"""Answering AdmissionReviews: parse, build the engine's request, evaluate, render. Nothing else.
+
+This is a direct callback for the webhook server, not kopf's admission dispatch: kopf's dispatch deep-copies
+every object and answers "allowed" for a path that names no handler. Here an unknown path, a broken review, a
+replica that is not ready or an internal error each give a denial with a clear message (fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tierguard.engine import EvaluationRequest, evaluate, object_ref
+from tierguard.engine.model import Decision, Malformed, Rule
+from tierguard.webhook.handlers import HANDLERS_BY_ID
+from tierguard.webhook.metrics import Metrics
+from tierguard.webhook.state import RuntimeState
+
+logger = logging.getLogger("tierguard.admission")
+
+MAX_WARNING_LENGTH = 120
+"""kubectl prints warnings on one line each; longer ones are cut with an ellipsis."""
+
+
+def _response(review: Mapping[str, Any], uid: str, allowed: bool, *, code: int = 200, message: str = "",
+              warnings: list[str] | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"uid": uid, "allowed": allowed}
+    if not allowed:
+        payload["status"] = {"code": code, "message": message}
+    if warnings:
+        payload["warnings"] = warnings
+    return {
+        "apiVersion": review.get("apiVersion") or "admission.k8s.io/v1",
+        "kind": review.get("kind") or "AdmissionReview",
+        "response": payload,
+    }
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_WARNING_LENGTH else text[: MAX_WARNING_LENGTH - 3] + "..."
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """One review being answered: what every response and metric needs to name."""
+
+    review: Mapping[str, Any]
+    uid: str
+    kind: str
+    operation: str
+
+
+class AdmissionService:
+    """The webhook callback: ``await service(review, webhook=<path id>)`` returns the AdmissionReview answer."""
+
+    def __init__(self, state: RuntimeState, metrics: Metrics) -> None:
+        self.state = state
+        self.metrics = metrics
+
+    async def __call__(self, review: Any, *, webhook: str | None = None, **_: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            return self.answer(review, webhook)
+        finally:
+            self.metrics.duration.observe(time.perf_counter() - started)
+
+    def answer(self, review: Any, webhook: str | None) -> dict[str, Any]:
+        if not isinstance(review, Mapping):
+            return _response({}, "", False, code=400, message="tierguard: the AdmissionReview is not a JSON object")
+        request = review.get("request")
+        uid = request.get("uid") if isinstance(request, Mapping) else None
+        if not isinstance(request, Mapping) or not isinstance(uid, str) or not uid:
+            return self._refuse(_Exchange(review, "", "-", "-"), 400,
+                                "tierguard: the AdmissionReview has no request.uid; cannot answer it")
+        kind_info = request.get("kind")
+        kind = str(kind_info.get("kind", "-")) if isinstance(kind_info, Mapping) else "-"
+        exchange = _Exchange(review, uid, kind, str(request.get("operation") or "-"))
+        handler = HANDLERS_BY_ID.get(webhook or "")
+        if handler is None:
+            return self._refuse(exchange, 404,
+                                f"tierguard: no admission handler at path /{webhook or ''}; denied so that a "
+                                f"misrouted webhook fails closed (check the webhook configuration's paths)")
+        if kind != handler.kind:
+            return self._refuse(exchange, 400,
+                                f"tierguard: handler /{handler.id} judges {handler.kind}, not {kind}; "
+                                f"the webhook configuration routes this resource to the wrong path")
+        reason = self.state.not_ready_reason()
+        if reason is not None:
+            return self._refuse(exchange, 503, f"tierguard is not ready: {reason}; retry in a few seconds")
+        try:
+            evaluation = EvaluationRequest.from_admission_request(request)
+        except Malformed as error:
+            return self._refuse(exchange, 400, f"[{Rule.POLICY_INVALID}] {error}")
+        if evaluation.operation not in handler.operations:
+            return self._count(exchange, _response(review, uid, True), "allowed")
+        try:
+            decision = self._evaluate(evaluation)
+        except Exception:
+            # Any engine fault must deny, never allow; the traceback names code, not values.
+            logger.exception("engine failure on %s", object_ref(evaluation.obj, evaluation.namespace))
+            return self._refuse(exchange, 500,
+                                "tierguard: internal error while evaluating; denied to fail closed (see its logs)")
+        return self._render(exchange, evaluation, decision)
+
+    def _evaluate(self, evaluation: EvaluationRequest) -> Decision:
+        state = self.state
+        assert state.context is not None and state.policy is not None  # guaranteed by readiness
+        return evaluate(evaluation, state.context, state.policy, own_namespace=state.own_namespace)
+
+    def _render(self, exchange: _Exchange, evaluation: EvaluationRequest, decision: Decision) -> dict[str, Any]:
+        review, uid = exchange.review, exchange.uid
+        for violation in decision.violations:
+            self.metrics.violations.labels(violation.rule.value, violation.action.value).inc()
+        if decision.violations:
+            ref = object_ref(evaluation.obj, evaluation.namespace)
+            user = evaluation.user.username if evaluation.user else ""
+            for violation in decision.violations:
+                logger.info("violation", extra={"rule": violation.rule.value, "action": violation.action.value,
+                                                "object": str(ref), "user": user, "dry_run": evaluation.dry_run,
+                                                "detail": violation.message})
+            if decision.break_glass is not None:
+                for violation in decision.warnings:
+                    self.metrics.break_glass.labels(violation.rule.value).inc()
+                logger.warning("break-glass", extra={"object": str(ref), "user": user,
+                                                     "reason": decision.break_glass})
+        warnings = [_short(f"[{v.rule}] {v.message}") for v in decision.warnings]
+        if not decision.allowed:
+            message = "; ".join(f"[{v.rule}] {v.message}" for v in decision.denials)
+            return self._count(exchange, _response(review, uid, False, code=403, message=message,
+                                                   warnings=warnings), "denied")
+        return self._count(exchange, _response(review, uid, True, warnings=warnings),
+                           "warned" if warnings else "allowed")
+
+    def _refuse(self, exchange: _Exchange, code: int, message: str) -> dict[str, Any]:
+        logger.warning("refused", extra={"kind": exchange.kind, "operation": exchange.operation, "detail": message})
+        return self._count(exchange, _response(exchange.review, exchange.uid, False, code=code, message=message),
+                           "denied")
+
+    def _count(self, exchange: _Exchange, response: dict[str, Any], decision: str) -> dict[str, Any]:
+        self.metrics.requests.labels(exchange.kind, exchange.operation, decision).inc()
+        return response

@@ -1,0 +1,106 @@
+"""The engine's Context answered from kopf indexes, so admission never calls the API server.
+
+kopf fills the indexes from its watches (``indexing.py`` declares them); this class only reads them. Each
+lookup is a dict access on an index (O(1)) or a walk over one key's values (O(matches)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from tierguard.engine.context import NamespaceView, SecretView
+from tierguard.engine.fingerprints import Fingerprinter
+
+
+class IndexLike(Protocol):
+    """What tierguard needs of a ``kopf.Index``: key -> collection of values."""
+
+    def get(self, key: Any, default: Any = None) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
+INDEX_NAMES = (
+    "tg_namespaces", "tg_secrets", "tg_sealed_secrets", "tg_volumes", "tg_claims", "tg_storage_classes",
+    "tg_roles", "tg_cluster_roles", "tg_secret_stores", "tg_cluster_secret_stores", "tg_policies",
+)
+"""Index ids, as declared in ``indexing.py``. Secrets and volumes use tagged keys: ``("name", ns, name)`` and
+``("fp", digest)``; ``("name", name)`` and ``("claim", ns, claim)``."""
+
+
+class LiveContext:
+    def __init__(self, fingerprinter: Fingerprinter, indexes: Mapping[str, IndexLike]) -> None:
+        self._fingerprinter = fingerprinter
+        self._indexes = indexes
+
+    @property
+    def fingerprinter(self) -> Fingerprinter:
+        return self._fingerprinter
+
+    def _values(self, index: str, key: Any) -> Iterable[Any]:
+        store = self._indexes[index].get(key) if index in self._indexes else None
+        return store if store is not None else ()
+
+    def _first(self, index: str, key: Any) -> Any:
+        return next(iter(self._values(index, key)), None)
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(index) for name, index in self._indexes.items()}
+
+    def namespace(self, name: str) -> NamespaceView | None:
+        view: NamespaceView | None = self._first("tg_namespaces", name)
+        return view
+
+    def namespaces(self) -> Iterable[NamespaceView]:
+        index = self._indexes.get("tg_namespaces")
+        if index is None:
+            return ()
+        return [view for key in index for view in self._values("tg_namespaces", key)]
+
+    def secret(self, namespace: str, name: str) -> SecretView | None:
+        # A Secret wins over the SealedSecret it was unsealed from: it carries the fingerprints.
+        view: SecretView | None = self._first("tg_secrets", ("name", namespace, name)) or self._first(
+            "tg_sealed_secrets", (namespace, name)
+        )
+        return view
+
+    def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
+        return self._values("tg_secrets", ("fp", digest))
+
+    def persistent_volume(self, name: str) -> Mapping[str, Any] | None:
+        volume: Mapping[str, Any] | None = self._first("tg_volumes", ("name", name))
+        return volume
+
+    def volume_for_claim(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
+        bound: Mapping[str, Any] | None = self._first("tg_volumes", ("claim", namespace, claim))
+        if bound is not None:
+            return bound
+        claim_obj = self.claim(namespace, claim)
+        spec = claim_obj.get("spec") if claim_obj else None
+        volume_name = spec.get("volumeName") if isinstance(spec, Mapping) else None
+        return self.persistent_volume(volume_name) if isinstance(volume_name, str) and volume_name else None
+
+    def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        claim: Mapping[str, Any] | None = self._first("tg_claims", (namespace, name))
+        return claim
+
+    def storage_class(self, name: str) -> Mapping[str, Any] | None:
+        storage_class: Mapping[str, Any] | None = self._first("tg_storage_classes", name)
+        return storage_class
+
+    def role_rules(self, kind: str, namespace: str | None, name: str) -> Sequence[Mapping[str, Any]] | None:
+        index = "tg_roles" if kind == "Role" else "tg_cluster_roles"
+        rules: Sequence[Mapping[str, Any]] | None = self._first(
+            index, (kind, namespace if kind == "Role" else None, name)
+        )
+        return rules
+
+    def secret_store(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None:
+        index = "tg_secret_stores" if kind == "SecretStore" else "tg_cluster_secret_stores"
+        store: Mapping[str, Any] | None = self._first(
+            index, (kind, namespace if kind == "SecretStore" else None, name)
+        )
+        return store

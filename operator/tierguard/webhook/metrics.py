@@ -1,0 +1,39 @@
+"""Prometheus metrics of the webhook. Kept in their own registry so tests can read them in isolation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "tierguard_admission_requests", "Admission requests answered, by decision (allowed|denied|warned).",
+            ["kind", "operation", "decision"], registry=self.registry,
+        )
+        self.violations = Counter(
+            "tierguard_violations", "Violations found, by rule id and action (deny|warn|audit).",
+            ["rule", "action"], registry=self.registry,
+        )
+        self.duration = Histogram(
+            "tierguard_admission_duration_seconds", "Time to answer one admission request.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0), registry=self.registry,
+        )
+        self.index_objects = Gauge(
+            "tierguard_index_objects", "Keys held per index.", ["index"], registry=self.registry,
+        )
+        self.policy_reloads = Counter(
+            "tierguard_policy_reloads", "TierPolicy loads, by result (success|invalid).", ["result"],
+            registry=self.registry,
+        )
+        self.ready = Gauge("tierguard_ready", "1 when this replica answers admission requests.",
+                           registry=self.registry)
+        self.break_glass = Counter(
+            "tierguard_break_glass", "Requests admitted by break-glass, by rule id.", ["rule"],
+            registry=self.registry,
+        )

@@ -1,0 +1,62 @@
+"""Plain-HTTP endpoints for the kubelet and Prometheus: /healthz (alive), /readyz (answers admission),
+/metrics. Separate from the TLS webhook port so probes never depend on webhook certificates."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tierguard.webhook.metrics import Metrics
+from tierguard.webhook.state import RuntimeState
+
+logger = logging.getLogger("tierguard.probes")
+
+
+def build_probe_app(state: RuntimeState, metrics: Metrics) -> web.Application:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        reason = state.not_ready_reason()
+        if reason is None:
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text=f"not ready: {reason}\n")
+
+    async def metrics_page(_: web.Request) -> web.Response:
+        metrics.ready.set(1 if state.ready else 0)
+        if state.context is not None:
+            for name, size in state.context.sizes().items():
+                metrics.index_objects.labels(name).set(size)
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics_page)])
+    return app
+
+
+async def serve_probes(app: web.Application, addr: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, addr, port).start()
+    logger.info("probes and metrics listening", extra={"addr": addr, "port": port})
+    return runner
+
+
+async def watch_api_health(state: RuntimeState, check: Any, interval: float) -> None:
+    """Count consecutive failed API checks; readiness drops past the threshold (watches are then stale)."""
+    while True:
+        try:
+            await asyncio.to_thread(check)
+            if state.api_failures:
+                logger.info("API server reachable again")
+            state.api_failures = 0
+        except Exception as error:
+            state.api_failures += 1
+            logger.warning("API health check failed", extra={"failures": state.api_failures,
+                                                             "error": error.__class__.__name__})
+        await asyncio.sleep(interval)

@@ -1,0 +1,45 @@
+"""Runtime state of one webhook replica: the policy in force, the live context, and readiness.
+
+Readiness fails closed: admission is answered only when every index has its initial listing, a valid policy
+is loaded and the API server has answered recently. Until then every request is denied as "not ready".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from tierguard.policy import DEFAULT_POLICY, TierPolicy
+from tierguard.webhook.live_context import LiveContext
+
+
+@dataclass
+class RuntimeState:
+    own_namespace: str
+    policy_name: str = "default"
+    policy: TierPolicy | None = None
+    policy_error: str | None = None
+    """Why the named TierPolicy was refused, while an older valid one (or none) stays in force."""
+    context: LiveContext | None = None
+    indexes_synced: bool = False
+    api_failures: int = 0
+    api_failure_threshold: int = 3
+    started_at: float = field(default_factory=time.monotonic)
+
+    def not_ready_reason(self) -> str | None:
+        if not self.indexes_synced or self.context is None:
+            return "the initial listing of the cluster's namespaces, secrets and roles is not complete"
+        if self.policy is None:
+            return f"no valid TierPolicy is loaded ({self.policy_error or 'not loaded yet'})"
+        if self.api_failures >= self.api_failure_threshold:
+            return f"the API server has not answered the last {self.api_failures} health checks (watches stale)"
+        return None
+
+    @property
+    def ready(self) -> bool:
+        return self.not_ready_reason() is None
+
+    def use_policy(self, policy: TierPolicy | None) -> None:
+        """Switch to ``policy``; None means no TierPolicy object exists, so SPEC's defaults apply."""
+        self.policy = policy if policy is not None else DEFAULT_POLICY
+        self.policy_error = None
