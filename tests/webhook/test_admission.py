@@ -1,0 +1,205 @@
+"""The admission callback: decisions, messages, fail-closed answers and metrics, without HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.webhook.conftest import FakeIndexes, b64, review
+from tierguard.policy import load_policy
+from tierguard.webhook.admission import MAX_WARNING_LENGTH, AdmissionService
+from tierguard.webhook.metrics import Metrics
+from tierguard.webhook.state import RuntimeState
+
+SHARED = "shared-database-password-0123456789"
+
+
+def pod(namespace: str, **metadata: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "namespace": namespace, **metadata},
+            "spec": {"containers": [{"name": "app", "image": "nginx"}]}}
+
+
+def secret(namespace: str, name: str, value: str, **annotations: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+            "data": {"password": b64(value)}}
+
+
+def answer(service: AdmissionService, body: dict[str, Any], path: str) -> dict[str, Any]:
+    response: dict[str, Any] = service.answer(body, path)["response"]
+    assert response["uid"] == body["request"]["uid"]
+    return response
+
+
+def test_clean_object_is_allowed(service: AdmissionService) -> None:
+    response = answer(service, review(pod("dev")), "pods")
+    assert response["allowed"] is True
+    assert "status" not in response
+
+
+def test_denial_is_403_and_names_the_rule(service: AdmissionService, indexes: FakeIndexes) -> None:
+    indexes.add_secret(secret("prod", "db", SHARED))
+    response = answer(service, review(secret("dev", "db", SHARED)), "secrets")
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 403
+    assert response["status"]["message"].startswith("[secret-value-shared] ")
+    assert "prod/db" in response["status"]["message"]
+    assert SHARED not in str(response) and b64(SHARED) not in str(response)
+
+
+def test_shared_value_denied_only_in_second_tier(service: AdmissionService, indexes: FakeIndexes) -> None:
+    first = secret("prod", "db", SHARED)
+    assert answer(service, review(first), "secrets")["allowed"] is True
+    indexes.add_secret(first)  # the watch indexes it once admitted
+    assert answer(service, review(secret("dev", "db", SHARED)), "secrets")["allowed"] is False
+
+
+def test_warn_mode_admits_with_short_rule_prefixed_warnings(state: RuntimeState, service: AdmissionService) -> None:
+    state.use_policy(load_policy({"spec": {"enforcement": {"perTier": {"dev": "warn"}}}}))
+    obj = secret("dev", "db", "x" * 20, **{"reflector.v1.k8s.emberstack.com/reflects": "prod/db"})
+    response = answer(service, review(obj), "secrets")
+    assert response["allowed"] is True
+    assert response["warnings"][0].startswith("[secret-replication-cross-tier] ")
+    assert all(len(w) <= MAX_WARNING_LENGTH for w in response["warnings"])
+
+
+def test_audit_mode_admits_silently_but_counts(state: RuntimeState, service: AdmissionService,
+                                               metrics: Metrics) -> None:
+    state.use_policy(load_policy({"spec": {"enforcement": {"default": "audit"}}}))
+    obj = secret("dev", "db", "x" * 20, **{"reflector.v1.k8s.emberstack.com/reflects": "prod/db"})
+    response = answer(service, review(obj), "secrets")
+    assert response["allowed"] is True and "warnings" not in response
+    value = metrics.registry.get_sample_value(
+        "tierguard_violations_total", {"rule": "secret-replication-cross-tier", "action": "audit"})
+    assert value == 1
+
+
+@pytest.mark.parametrize("path", ["", "nope", "pods/extra", "Secrets"])
+def test_unknown_path_is_denied(service: AdmissionService, path: str) -> None:
+    response = answer(service, review(pod("dev")), path)
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 404
+    assert "no admission handler" in response["status"]["message"]
+
+
+def test_kind_routed_to_wrong_handler_is_denied(service: AdmissionService) -> None:
+    response = answer(service, review(pod("dev")), "secrets")
+    assert response["allowed"] is False and "wrong path" in response["status"]["message"]
+
+
+@pytest.mark.parametrize("reason_setup", ["unsynced", "no-policy", "api-down"])
+def test_not_ready_denies_everything(state: RuntimeState, service: AdmissionService, reason_setup: str) -> None:
+    if reason_setup == "unsynced":
+        state.indexes_synced = False
+    elif reason_setup == "no-policy":
+        state.policy = None
+    else:
+        state.api_failures = state.api_failure_threshold
+    response = answer(service, review(pod("dev")), "pods")
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 503
+    assert response["status"]["message"].startswith("tierguard is not ready")
+
+
+@pytest.mark.parametrize("broken", [
+    None, [], "text", {"request": None}, {"request": {"uid": ""}}, {"request": {"uid": 5}},
+])
+def test_broken_review_is_denied_with_a_reason(service: AdmissionService, broken: Any) -> None:
+    response = service.answer(broken, "pods")["response"]
+    assert response["allowed"] is False
+    assert response["status"]["message"]
+
+
+@pytest.mark.parametrize("request_patch, field", [
+    ({"operation": "EXPLODE"}, "request.operation"),
+    ({"object": "not-an-object"}, "request.object"),
+    ({"object": None}, "request.object"),
+    ({"oldObject": 7}, "request.oldObject"),
+])
+def test_malformed_request_fields_name_the_field(service: AdmissionService, request_patch: dict[str, Any],
+                                                 field: str) -> None:
+    body = review(pod("dev"))
+    body["request"].update(request_patch)
+    response = answer(service, body, "pods")
+    assert response["allowed"] is False
+    assert response["status"]["message"].startswith("[policy-invalid]")
+    assert field in response["status"]["message"]
+
+
+def test_malformed_object_is_policy_invalid(service: AdmissionService) -> None:
+    obj = pod("dev")
+    obj["spec"]["containers"] = "nginx"
+    response = answer(service, review(obj), "pods")
+    assert response["allowed"] is False
+    assert response["status"]["message"].startswith("[policy-invalid]")
+    assert "spec.containers" in response["status"]["message"]
+
+
+def test_engine_fault_fails_closed(service: AdmissionService, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("tierguard.webhook.admission.evaluate", explode)
+    response = answer(service, review(pod("dev")), "pods")
+    assert response["allowed"] is False and response["status"]["code"] == 500
+
+
+def test_namespace_tier_removal_is_denied(service: AdmissionService) -> None:
+    old = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod",
+                                                                 "labels": {"tierguard.io/tier": "prod"}}}
+    new = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {}}}
+    response = answer(service, review(new, operation="UPDATE", old=old), "namespaces")
+    assert response["allowed"] is False
+    assert response["status"]["message"].startswith("[namespace-tier-changed]")
+
+
+def test_break_glass_needs_group_and_reason(state: RuntimeState, service: AdmissionService,
+                                            metrics: Metrics) -> None:
+    state.use_policy(load_policy({"spec": {"exemptions": {"breakGlass": {"groups": ["sre"]}}}}))
+    obj = secret("dev", "db", "x" * 20, **{"reflector.v1.k8s.emberstack.com/reflects": "prod/db",
+                                           "tierguard.io/break-glass": "INC-42 restore"})
+    assert answer(service, review(obj, groups=("devs",)), "secrets")["allowed"] is False
+    response = answer(service, review(obj, groups=("sre",)), "secrets")
+    assert response["allowed"] is True
+    assert response["warnings"][0].startswith("[secret-replication-cross-tier]")
+    assert metrics.registry.get_sample_value(
+        "tierguard_break_glass_total", {"rule": "secret-replication-cross-tier"}) == 1
+
+
+def test_dry_run_gets_the_same_decision(service: AdmissionService, indexes: FakeIndexes) -> None:
+    indexes.add_secret(secret("prod", "db", SHARED))
+    wet = answer(service, review(secret("dev", "db", SHARED)), "secrets")
+    dry = answer(service, review(secret("dev", "db", SHARED), dry_run=True), "secrets")
+    assert (wet["allowed"], wet["status"]["message"]) == (dry["allowed"], dry["status"]["message"])
+
+
+def test_ephemeral_container_update_is_judged(service: AdmissionService, indexes: FakeIndexes) -> None:
+    indexes.add_secret(secret("dev", "copied", "y" * 20, **{"replicator.v1.mittwald.de/replicate-from": "prod/x"}))
+    obj = pod("dev")
+    obj["spec"]["ephemeralContainers"] = [{"name": "debug", "image": "busybox",
+                                           "envFrom": [{"secretRef": {"name": "copied"}}]}]
+    response = answer(service, review(obj, operation="UPDATE", old=pod("dev"), subresource="ephemeralcontainers"),
+                      "pods-ephemeralcontainers")
+    assert response["allowed"] is False
+    assert "[workload-secret-cross-tier]" in response["status"]["message"]
+    assert "ephemeralContainers" in response["status"]["message"] or "copied" in response["status"]["message"]
+
+
+def test_invalid_tierpolicy_is_refused(service: AdmissionService) -> None:
+    obj = {"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "default"},
+           "spec": {"tiers": ["dev", "dev"]}}
+    response = answer(service, review(obj), "tierpolicies")
+    assert response["allowed"] is False
+    assert response["status"]["message"].startswith("[policy-invalid]")
+    assert "spec.tiers[1]" in response["status"]["message"]
+
+
+def test_metrics_count_requests_by_decision(service: AdmissionService, metrics: Metrics) -> None:
+    answer(service, review(pod("dev")), "pods")
+    answer(service, review(pod("dev")), "nope")
+    assert metrics.registry.get_sample_value(
+        "tierguard_admission_requests_total", {"kind": "Pod", "operation": "CREATE", "decision": "allowed"}) == 1
+    assert metrics.registry.get_sample_value(
+        "tierguard_admission_requests_total", {"kind": "Pod", "operation": "CREATE", "decision": "denied"}) == 1

@@ -1,0 +1,59 @@
+"""The webhook over real HTTPS: kopf's WebhookServer serving tierguard's callback."""
+
+from __future__ import annotations
+
+import time
+
+from tests.webhook.conftest import RunningServer, review
+from tierguard.webhook.certs import write_certificates
+
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "dev"},
+       "spec": {"containers": [{"name": "app", "image": "nginx"}]}}
+
+
+def test_review_round_trip(https_server: RunningServer) -> None:
+    body = review(POD)
+    status, answer = https_server.post("/pods", body)
+    assert status == 200
+    assert answer["apiVersion"] == "admission.k8s.io/v1" and answer["kind"] == "AdmissionReview"
+    assert answer["response"] == {"uid": body["request"]["uid"], "allowed": True}
+
+
+def test_unknown_path_denied_over_https(https_server: RunningServer) -> None:
+    status, answer = https_server.post("/does-not-exist", review(POD))
+    assert status == 200
+    assert answer["response"]["allowed"] is False
+
+
+def test_non_json_body_is_a_client_error(https_server: RunningServer) -> None:
+    status, _ = https_server.post("/pods", b"{not json")
+    assert status == 400  # the API server treats this as a webhook failure: failurePolicy Fail denies
+
+
+def test_rotated_certificate_is_served_without_restart(https_server: RunningServer) -> None:
+    import socket  # noqa: PLC0415
+    import ssl  # noqa: PLC0415
+    from urllib.parse import urlparse  # noqa: PLC0415
+
+    def served_cert() -> bytes:
+        url = urlparse(https_server.url)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with socket.create_connection((url.hostname, url.port), timeout=5) as raw, \
+                context.wrap_socket(raw) as tls:
+            return tls.getpeercert(binary_form=True) or b""
+
+    before = served_cert()
+    rotated = write_certificates(https_server.cert.parent / "rotated", ["127.0.0.1"])
+    https_server.cert.write_bytes(rotated.cert.read_bytes())
+    https_server.key.write_bytes(rotated.key.read_bytes())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if served_cert() != before:
+                break
+        except OSError:
+            pass  # the listener restarts to load the new files
+        time.sleep(0.2)
+    assert served_cert() != before
