@@ -1,0 +1,7 @@
+"""``python -m tierguard``: the same entry point as the ``tierguard`` console script."""
+
+import sys
+
+from tierguard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,320 @@
+"""tierguard at the admission boundary of a real API server, driven by real `kubectl apply`.
+
+Every rule id has a refused and an admitted object; then warnings, hot reload, break-glass, dry-run, an
+unknown webhook path, and finally that no planted secret value reached tierguard's logs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from .kube import Cluster
+from .tierguard import (
+    TIER_LABEL,
+    apply,
+    assert_admitted,
+    assert_refused,
+    eventually,
+    policy,
+    secret,
+    secret_value,
+    tierguard_logs,
+    webhook_client_config,
+)
+
+PLANTED: list[str] = []
+NamespaceFactory = Callable[..., str]
+
+
+def planted() -> str:
+    value = secret_value()
+    PLANTED.append(value)
+    return value
+
+
+def tiered(namespace: NamespaceFactory, tier: str, **labels: str) -> str:
+    return namespace(labels={TIER_LABEL: tier, **labels})
+
+
+def pod(ns: str, name: str = "web", **metadata: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, **metadata},
+            "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]}}
+
+
+def deployment(ns: str, name: str = "web", pod_labels: dict[str, str] | None = None,
+               containers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    labels = {"app": name, **(pod_labels or {})}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": containers or [
+                                      {"name": "app", "image": "registry.k8s.io/pause:3.10"}]}}}}
+
+
+# --- namespaces -------------------------------------------------------------------------------------------
+
+def test_namespace_tier_unknown(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    name = f"tg-e2e-{uuid.uuid4().hex[:8]}"
+    manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {TIER_LABEL: "prd"}}}
+    assert_refused(apply(cluster, manifest), "namespace-tier-unknown")
+    assert tiered(namespace, "prod")  # a known tier is admitted
+
+
+def test_namespace_tier_change_and_removal_refused(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    ns = tiered(namespace, "prod")
+    changed = cluster.kubectl("label", "namespace", ns, f"{TIER_LABEL}=dev", "--overwrite", check=False)
+    assert_refused(changed, "namespace-tier-changed")
+    removed = cluster.kubectl("label", "namespace", ns, f"{TIER_LABEL}-", check=False)
+    assert_refused(removed, "namespace-tier-changed")
+    other = cluster.kubectl("label", "namespace", ns, "team=payments", check=False)
+    assert_admitted(other)
+    untiered = namespace()
+    assert_admitted(cluster.kubectl("label", "namespace", untiered, f"{TIER_LABEL}=dev", check=False))
+
+
+# --- secrets ----------------------------------------------------------------------------------------------
+
+def test_secret_replication_cross_tier(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    dev, dev2, prod = tiered(namespace, "dev"), tiered(namespace, "dev"), tiered(namespace, "prod")
+    mirror = secret(dev, "db", planted(), **{"reflector.v1.k8s.emberstack.com/reflects": f"{prod}/db"})
+    assert_refused(apply(cluster, mirror), "secret-replication-cross-tier")
+    same_tier = secret(dev, "db", planted(), **{"reflector.v1.k8s.emberstack.com/reflects": f"{dev2}/db"})
+    assert_admitted(apply(cluster, same_tier))
+
+
+def test_secret_value_shared_refused_only_in_second_tier(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    value = planted()
+    prod, prod2, dev = tiered(namespace, "prod"), tiered(namespace, "prod"), tiered(namespace, "dev")
+    assert_admitted(apply(cluster, secret(prod, "db", value)))
+    assert_admitted(apply(cluster, secret(prod2, "db", value)))  # same tier: fine
+    result = eventually(lambda: _refused_shared(cluster, secret(dev, "db", value)))
+    assert f"{prod}/db" in result.stderr or f"{prod2}/db" in result.stderr
+    assert value not in result.stderr
+
+
+def _refused_shared(cluster: Cluster, manifest: dict[str, Any]) -> Any:
+    result = apply(cluster, manifest)
+    assert_refused(result, "secret-value-shared")
+    return result
+
+
+# --- workloads ------------------------------------------------------------------------------------------
+
+def test_workload_secret_cross_tier(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    dev = tiered(namespace, "dev")
+    spec = {"secrets": {"pathPatterns": {"prod": ["secret/data/prod/*"], "dev": ["secret/data/dev/*"]}}}
+    with policy(cluster, spec):
+        bad = pod(dev, annotations={"vault.hashicorp.com/agent-inject": "true",
+                                    "vault.hashicorp.com/agent-inject-secret-db": "secret/data/prod/db"})
+        eventually(lambda: assert_refused(apply(cluster, bad), "workload-secret-cross-tier"))
+        good = pod(dev, annotations={"vault.hashicorp.com/agent-inject": "true",
+                                     "vault.hashicorp.com/agent-inject-secret-db": "secret/data/dev/db"})
+        assert_admitted(apply(cluster, good))
+
+
+def test_workload_consuming_a_flagged_secret(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    dev, prod = tiered(namespace, "dev"), tiered(namespace, "prod")
+    copied = secret(dev, "copied", planted(), **{"replicator.v1.mittwald.de/replicate-from": f"{prod}/db"})
+    with policy(cluster, {"enforcement": {"perTier": {"dev": "audit"}}}):
+        # Admitted only because dev is in audit mode, as a secret created before tierguard would be.
+        eventually(lambda: assert_admitted(apply(cluster, copied)))
+    consumer = pod(dev, "consumer")
+    consumer["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "copied"}}]
+    eventually(lambda: assert_refused(apply(cluster, consumer), "workload-secret-cross-tier"))
+    clean = pod(dev, "clean")
+    assert_admitted(apply(cluster, clean))
+
+
+# --- storage ----------------------------------------------------------------------------------------------
+
+def test_volume_secret_cross_tier(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    prod = tiered(namespace, "prod")
+    name = f"tg-e2e-{uuid.uuid4().hex[:8]}"
+
+    def storage_class(secret_namespace: str) -> dict[str, Any]:
+        return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name},
+                "provisioner": "csi.example.com",
+                "parameters": {"csi.storage.k8s.io/node-publish-secret-name": "creds",
+                               "csi.storage.k8s.io/node-publish-secret-namespace": secret_namespace}}
+
+    try:
+        assert_refused(apply(cluster, storage_class(prod)), "volume-secret-cross-tier")
+        assert_admitted(apply(cluster, storage_class("${pvc.namespace}")))
+    finally:
+        cluster.kubectl("delete", "storageclass", name, "--ignore-not-found", check=False)
+
+
+# --- gateway ----------------------------------------------------------------------------------------------
+
+REFERENCE_GRANT_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "referencegrants.gateway.networking.k8s.io"},
+    "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
+             "names": {"plural": "referencegrants", "singular": "referencegrant", "kind": "ReferenceGrant"},
+             "versions": [{"name": "v1beta1", "served": True, "storage": True,
+                           "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                               "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]},
+}
+
+
+@pytest.fixture
+def reference_grants(cluster: Cluster) -> Iterator[None]:
+    """Gateway API's ReferenceGrant CRD (a minimal stand-in when the cluster has none)."""
+    exists = cluster.kubectl("get", "crd", "referencegrants.gateway.networking.k8s.io", check=False).returncode == 0
+    if not exists:
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(REFERENCE_GRANT_CRD))
+        cluster.kubectl("wait", "--for=condition=Established", "crd/referencegrants.gateway.networking.k8s.io")
+    yield
+    if not exists:
+        cluster.kubectl("delete", "crd", "referencegrants.gateway.networking.k8s.io", "--wait=false", check=False)
+
+
+def test_reference_grant_cross_tier(cluster: Cluster, namespace: NamespaceFactory, reference_grants: None) -> None:
+    prod, prod2, dev = tiered(namespace, "prod"), tiered(namespace, "prod"), tiered(namespace, "dev")
+
+    def grant(from_namespace: str) -> dict[str, Any]:
+        return {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+                "metadata": {"name": "tls", "namespace": prod},
+                "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                   "namespace": from_namespace}],
+                         "to": [{"group": "", "kind": "Secret"}]}}
+
+    eventually(lambda: assert_refused(apply(cluster, grant(dev)), "reference-grant-cross-tier"))
+    assert_admitted(apply(cluster, grant(prod2)))
+
+
+# --- rbac -------------------------------------------------------------------------------------------------
+
+def test_rbac_cross_tier_subject(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    prod, dev = tiered(namespace, "prod"), tiered(namespace, "dev")
+
+    def binding(role: str) -> dict[str, Any]:
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": f"ci-{role}", "namespace": prod},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": dev}]}
+
+    assert_refused(apply(cluster, binding("edit")), "rbac-cross-tier-subject")
+    assert_admitted(apply(cluster, binding("view")))
+
+
+# --- sidecars ---------------------------------------------------------------------------------------------
+
+SIDECAR_POLICY = {"sidecars": {"required": [{
+    "name": "istio-proxy",
+    "injection": {"namespaceLabels": {"istio-injection": "enabled"},
+                  "podLabels": {"sidecar.istio.io/inject": "true"},
+                  "disabledBy": {"podLabels": {"sidecar.istio.io/inject": "false"}}},
+}]}}
+
+
+def test_sidecar_rules(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    plain, injected = tiered(namespace, "qa"), tiered(namespace, "qa", **{"istio-injection": "enabled"})
+    with policy(cluster, SIDECAR_POLICY):
+        eventually(lambda: assert_refused(apply(cluster, deployment(plain)), "sidecar-missing"))
+        assert_admitted(apply(cluster, deployment(injected)))
+        opted_out = deployment(injected, "opt-out", pod_labels={"sidecar.istio.io/inject": "false"})
+        assert_refused(apply(cluster, opted_out), "sidecar-injection-disabled")
+        with_proxy = deployment(plain, "meshed", containers=[
+            {"name": "app", "image": "registry.k8s.io/pause:3.10"},
+            {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.24.0"}])
+        assert_admitted(apply(cluster, with_proxy))
+
+
+# --- policy -----------------------------------------------------------------------------------------------
+
+def test_invalid_tierpolicy_refused(cluster: Cluster) -> None:
+    broken = {"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "default"},
+              "spec": {"tiers": ["dev", "prod", "dev"]}}
+    result = apply(cluster, broken)
+    assert_refused(result, "policy-invalid")
+    assert "spec.tiers[2]" in result.stderr
+    other = {"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy",
+             "metadata": {"name": f"tg-e2e-{uuid.uuid4().hex[:6]}"},
+             "spec": {"enforcement": {"perTier": {"staging": "warn"}}}}
+    assert_refused(apply(cluster, other), "policy-invalid")
+
+
+def test_hot_reload_enforce_warn_enforce_with_visible_warnings(cluster: Cluster, namespace: NamespaceFactory
+                                                               ) -> None:
+    dev, prod = tiered(namespace, "dev"), tiered(namespace, "prod")
+
+    def mirror(name: str) -> dict[str, Any]:
+        return secret(dev, name, planted(), **{"reflector.v1.k8s.emberstack.com/reflects": f"{prod}/db"})
+
+    assert_refused(apply(cluster, mirror("a")), "secret-replication-cross-tier")
+    with policy(cluster, {"enforcement": {"perTier": {"dev": "warn"}}}):
+        def warned() -> Any:
+            result = apply(cluster, mirror("b"))
+            assert_admitted(result)
+            assert "Warning: [secret-replication-cross-tier]" in result.stderr
+            return result
+        eventually(warned)
+    eventually(lambda: assert_refused(apply(cluster, mirror("c")), "secret-replication-cross-tier"))
+
+
+def test_break_glass(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    dev, prod = tiered(namespace, "dev"), tiered(namespace, "prod")
+    obj = secret(dev, "db", planted(), **{"reflector.v1.k8s.emberstack.com/reflects": f"{prod}/db",
+                                          "tierguard.io/break-glass": "INC-1234 restore prod data"})
+    as_user = ["--as=tg-e2e-oncall", "--as-group=system:masters"]
+    with policy(cluster, {"exemptions": {"breakGlass": {"groups": ["tg-e2e-sre"]}}}):
+        def admitted_with_warning() -> None:
+            result = apply(cluster, obj, *as_user, "--as-group=tg-e2e-sre")
+            assert_admitted(result)
+            assert "break-glass" in result.stderr and "Warning:" in result.stderr
+        eventually(lambda: assert_refused(apply(cluster, obj, *as_user), "secret-replication-cross-tier"))
+        eventually(admitted_with_warning)
+
+
+def test_dry_run_gets_the_same_decision(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    dev, prod = tiered(namespace, "dev"), tiered(namespace, "prod")
+    obj = secret(dev, "db", planted(), **{"reflector.v1.k8s.emberstack.com/reflects": f"{prod}/db"})
+    assert_refused(apply(cluster, obj, "--dry-run=server"), "secret-replication-cross-tier")
+    ok = secret(dev, "ok", planted())
+    assert_admitted(apply(cluster, ok, "--dry-run=server"))
+    assert cluster.kubectl("get", "secret", "ok", "-n", dev, check=False).returncode != 0  # nothing stored
+
+
+def test_unknown_webhook_path_is_denied(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    marker = f"tg-e2e-misrouted-{uuid.uuid4().hex[:6]}"
+    ns = namespace(labels={marker: "yes"})
+    client = webhook_client_config(cluster)
+    if "url" in client:
+        client["url"] = client["url"].rsplit("/", 1)[0] + "/no-such-handler"
+    else:
+        client["service"]["path"] = "/no-such-handler"
+    config = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+              "metadata": {"name": marker},
+              "webhooks": [{"name": "misrouted.tierguard.io", "clientConfig": client,
+                            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"],
+                                       "operations": ["CREATE"]}],
+                            "namespaceSelector": {"matchLabels": {marker: "yes"}},
+                            "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
+                            "timeoutSeconds": 5}]}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
+    try:
+        configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": ns}}
+
+        def denied() -> None:
+            result = apply(cluster, configmap)
+            assert result.returncode != 0 and "no admission handler at path /no-such-handler" in result.stderr, \
+                result.stderr
+        eventually(denied, timeout=20)
+    finally:
+        cluster.kubectl("delete", "validatingwebhookconfiguration", marker, "--ignore-not-found", check=False)
+
+
+def test_zz_no_planted_secret_value_in_logs(cluster: Cluster) -> None:
+    assert PLANTED, "the tests above planted no values"
+    logs = tierguard_logs(cluster)
+    assert "violation" in logs  # the log really holds this run's decisions
+    leaked = [i for i, value in enumerate(PLANTED) if value in logs]
+    assert not leaked, f"{len(leaked)} planted secret values appear in tierguard's logs (indexes {leaked})"
+    encoded = [i for i, value in enumerate(PLANTED) if secret(" ", " ", value)["data"]["password"] in logs]
+    assert not encoded, f"{len(encoded)} planted values appear base64-encoded in tierguard's logs"

@@ -1,0 +1,109 @@
+"""Helpers for e2e tests of tierguard installed in a cluster (by hack/local-cluster.sh up, or by helm).
+
+Everything goes through kubectl, so the same tests run against the local control plane and a kind cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .kube import REPO, Cluster
+
+TIER_LABEL = "tierguard.io/tier"
+NAMESPACE = os.environ.get("TIERGUARD_E2E_NAMESPACE", "tierguard-system")
+SELECTOR = "app.kubernetes.io/name=tierguard"
+RELOAD_TIMEOUT_S = 45.0
+T = TypeVar("T")
+
+
+def secret_value() -> str:
+    """A distinctive value that the log check can grep for."""
+    return f"tg-e2e-planted-{uuid.uuid4().hex}"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def secret(namespace: str, name: str, value: str, **annotations: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+            "data": {"password": b64(value)}}
+
+
+def apply(cluster: Cluster, manifest: Mapping[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    return cluster.apply(manifest, *args, check=False)
+
+
+def refused(result: subprocess.CompletedProcess[str], rule: str) -> bool:
+    return result.returncode != 0 and "denied the request" in result.stderr and f"[{rule}]" in result.stderr
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], rule: str) -> None:
+    assert refused(result, rule), f"expected a [{rule}] denial, got exit {result.returncode}:\n{result.stderr}"
+
+
+def assert_admitted(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, f"expected admission, got:\n{result.stderr}"
+
+
+def eventually(check: Callable[[], T], timeout: float = RELOAD_TIMEOUT_S, interval: float = 1.0) -> T:
+    """Retry ``check`` until it returns without AssertionError (policy reloads take a few seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
+
+
+def current_policy(cluster: Cluster) -> dict[str, Any] | None:
+    got = cluster.kubectl("get", "tierpolicies.tierguard.io", "default", "-o", "json", check=False)
+    if got.returncode != 0:
+        return None
+    document: dict[str, Any] = json.loads(got.stdout)
+    return {"apiVersion": document["apiVersion"], "kind": document["kind"], "metadata": {"name": "default"},
+            "spec": document.get("spec", {})}
+
+
+@contextmanager
+def policy(cluster: Cluster, spec: Mapping[str, Any]) -> Iterator[None]:
+    """Enforce a TierPolicy ``default`` with ``spec`` for the block, then put the previous one back."""
+    previous = current_policy(cluster)
+    manifest = {"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "default"},
+                "spec": dict(spec)}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    try:
+        yield
+    finally:
+        if previous is None:
+            cluster.kubectl("delete", "tierpolicies.tierguard.io", "default", "--ignore-not-found", check=False)
+        else:
+            cluster.kubectl("replace", "-f", "-", input=json.dumps(previous), check=False)
+
+
+def tierguard_logs(cluster: Cluster) -> str:
+    if cluster.local:
+        state = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
+        return (state / "tierguard" / "tierguard.log").read_text(errors="replace")
+    return cluster.kubectl("logs", "-n", NAMESPACE, "-l", SELECTOR, "--tail=-1", "--all-containers",
+                           "--prefix").stdout
+
+
+def webhook_client_config(cluster: Cluster) -> dict[str, Any]:
+    """The clientConfig tierguard's chart installed (a service in a cluster, a url locally)."""
+    configs = cluster.get_json("validatingwebhookconfigurations", "-l", SELECTOR)["items"]
+    assert configs, "no ValidatingWebhookConfiguration labelled app.kubernetes.io/name=tierguard"
+    client: dict[str, Any] = configs[0]["webhooks"][0]["clientConfig"]
+    return client
