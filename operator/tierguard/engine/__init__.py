@@ -119,6 +119,10 @@ def _run_rules(subject: Subject) -> Iterator[Finding]:
             found = list(family.check(subject))
         except Malformed as error:
             found = [Finding(Rule.POLICY_INVALID, f"{subject.ref} cannot be evaluated: {error}", error.path)]
+        except Exception as error:  # a rule bug must deny with a reason, not crash the caller
+            # Only the exception's type: its text could quote a value of the object.
+            found = [Finding(Rule.POLICY_INVALID, f"{subject.ref} cannot be evaluated: internal error in rule "
+                             f"family {family.__name__.rsplit('.', 1)[-1]} ({type(error).__name__})", "")]
         for finding in found:
             if finding not in seen:
                 seen.add(finding)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -86,7 +87,9 @@ def name_matcher(patterns: list[str]) -> Callable[[str], bool]:
     for pattern in patterns:
         literal.add(pattern)
         try:
-            compiled.append(re.compile(pattern))
+            with warnings.catch_warnings():  # a user's odd pattern must not print FutureWarnings to stderr
+                warnings.simplefilter("ignore")
+                compiled.append(re.compile(pattern))
         except re.error:
             continue  # not a regex: the replicator treats it as a plain name
     return lambda name: name in literal or any(p.fullmatch(name) for p in compiled)

@@ -1,10 +1,13 @@
 """``secret-replication-cross-tier``: a Secret whose replication annotations move it across tiers.
 
-Covers kubernetes-reflector (``reflects``, ``reflection-allowed[-namespaces]``, ``reflection-auto-*``),
-kubernetes-replicator (``replicate-from``, ``replication-allowed[-namespaces]``, ``replicate-to``,
-``replicate-to-matching``), kubed/config-syncer (``kubed.appscode.com/sync``) and Sealed Secrets'
-``cluster-wide`` scope. Targets given as regexes or selectors are resolved against the namespaces the context
-knows; "every namespace" is always cross-tier, since untiered namespaces count as another tier.
+Covers kubernetes-reflector (``reflects``, ``reflection-allowed[-namespaces[-selector]]``,
+``reflection-auto-*``), kubernetes-replicator (``replicate-from``, ``replication-allowed[-namespaces]``,
+``replicate-to``, ``replicate-to-matching``), kubed/config-syncer (``kubed.appscode.com/sync``) and Sealed
+Secrets' ``cluster-wide`` scope. Targets given as regexes or selectors are resolved against the namespaces the
+context knows; a target given as a plain name is judged even when no such namespace is known (it is untiered
+until it exists with a tier label); "every namespace" is always cross-tier, since untiered namespaces count as
+another tier. Reflector's auto-reflection reaches only namespaces that are also allowed (as reflector does), and
+its name list and label selector add up (either one admits a namespace).
 
 Refused, in namespace ``dev``: ``reflector.v1.k8s.emberstack.com/reflects: prod/db``.
 Allowed: ``replicator.v1.mittwald.de/replicate-to: dev-a,dev-b`` when both are ``dev`` namespaces.
@@ -14,7 +17,9 @@ Secrets labelled as shareable (``spec.secrets.shareable.labels``) are never judg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from tierguard.engine.context import SecretView
 from tierguard.engine.model import Finding, Rule, tier_name
@@ -50,17 +55,19 @@ def replication_findings(view: SecretView, subject: Subject) -> Iterator[Finding
     yield from _pulled_from(view, subject, REFLECTOR + "reflects", "reflector")
     yield from _pulled_from(view, subject, REPLICATOR + "replicate-from", "kubernetes-replicator")
     if _true(notes.get(REFLECTOR + "reflection-allowed")):
-        allowed = notes.get(REFLECTOR + "reflection-allowed-namespaces", "")
-        yield from _targets(view, subject, REFLECTOR + "reflection-allowed-namespaces",
-                            _names(allowed), "lets reflector mirror it into")
+        allowed_key = REFLECTOR + "reflection-allowed-namespaces"
+        allowed = _any_of(_names(notes.get(allowed_key, "")),
+                          _labels(notes.get(allowed_key + "-selector", ""), _path(allowed_key + "-selector")))
+        yield from _targets(view, subject, allowed_key, allowed, "lets reflector mirror it into")
         if _true(notes.get(REFLECTOR + "reflection-auto-enabled")):
-            auto = notes.get(REFLECTOR + "reflection-auto-namespaces", "") or allowed
-            yield from _targets(view, subject, REFLECTOR + "reflection-auto-namespaces",
-                                _names(auto), "has reflector push it into")
+            auto_key = REFLECTOR + "reflection-auto-namespaces"
+            auto = _any_of(_names(notes.get(auto_key, "")),
+                           _labels(notes.get(auto_key + "-selector", ""), _path(auto_key + "-selector")))
+            yield from _targets(view, subject, auto_key, _all_of(allowed, auto), "has reflector push it into")
     if _true(notes.get(REPLICATOR + "replication-allowed")):
-        allowed = notes.get(REPLICATOR + "replication-allowed-namespaces", "")
         yield from _targets(view, subject, REPLICATOR + "replication-allowed-namespaces",
-                            _names(allowed), "lets kubernetes-replicator copy it into")
+                            _names(notes.get(REPLICATOR + "replication-allowed-namespaces", "")),
+                            "lets kubernetes-replicator copy it into")
     if REPLICATOR + "replicate-to" in notes:
         targets = notes[REPLICATOR + "replicate-to"]
         yield from _targets(view, subject, REPLICATOR + "replicate-to", _names(targets) if targets else None,
@@ -84,33 +91,65 @@ def replication_findings(view: SecretView, subject: Subject) -> Iterator[Finding
 
 NamespaceFilter = Callable[[str, Mapping[str, str]], bool]
 
+_PLAIN_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+"""A namespace name that is also a regex matching only itself."""
 
-def _names(value: str) -> NamespaceFilter | None:
+
+@dataclass(frozen=True)
+class Targets:
+    """The namespaces an annotation reaches; ``None`` in its place means every namespace."""
+
+    selects: NamespaceFilter
+    """Judges a known namespace by name and labels."""
+    names: frozenset[str] = frozenset()
+    """Plain names among the targets: reached even when the context does not know them (yet)."""
+
+
+def _names(value: str) -> Targets | None:
     patterns = split_list(value)
     if not patterns:
         return None
     matcher = name_matcher(patterns)
-    return lambda name, _labels: matcher(name)
+    return Targets(lambda name, _labels: matcher(name), frozenset(p for p in patterns if _PLAIN_NAME.fullmatch(p)))
 
 
-def _labels(selector: str, path: str) -> NamespaceFilter | None:
+def _labels(selector: str, path: str) -> Targets | None:
     if not selector.strip():
         return None
     matcher = selector_matcher(selector, path)
-    return lambda _name, labels: matcher(labels)
+    return Targets(lambda _name, labels: matcher(labels))
+
+
+def _any_of(*choices: Targets | None) -> Targets | None:
+    """Namespaces any of the given (set) choices reach; every namespace when none is set."""
+    given = [choice for choice in choices if choice is not None]
+    if not given:
+        return None
+    return Targets(lambda name, labels: any(c.selects(name, labels) for c in given),
+                   frozenset().union(*(c.names for c in given)))
+
+
+def _all_of(first: Targets | None, second: Targets | None) -> Targets | None:
+    """Namespaces both reach (``None`` reaches every namespace)."""
+    if first is None or second is None:
+        return second if first is None else first
+    return Targets(
+        lambda name, labels: first.selects(name, labels) and second.selects(name, labels),
+        frozenset(n for n in first.names | second.names if first.selects(n, {}) and second.selects(n, {})),
+    )
 
 
 def _targets(
     view: SecretView,
     subject: Subject,
     annotation: str,
-    selects: NamespaceFilter | None,
+    targets: Targets | None,
     verb: str,
     *,
     every_if_empty: bool = True,
 ) -> Iterator[Finding]:
     """One finding when the targets include a namespace of another tier (``None`` selects every namespace)."""
-    if selects is None:
+    if targets is None:
         if every_if_empty:
             yield Finding(
                 Rule.SECRET_REPLICATION_CROSS_TIER,
@@ -122,7 +161,12 @@ def _targets(
     crossing = [
         f"{ns.name} ({tier_name(subject.tier_of(ns.name))})"
         for ns in subject.context.namespaces()
-        if ns.name != view.namespace and selects(ns.name, ns.labels) and subject.is_other_tier(ns.name)
+        if ns.name != view.namespace and targets.selects(ns.name, ns.labels) and subject.is_other_tier(ns.name)
+    ]
+    crossing += [
+        f"{name} (not known, so untiered)"
+        for name in sorted(targets.names)
+        if name != view.namespace and subject.context.namespace(name) is None and subject.is_other_tier(name)
     ]
     if crossing:
         shown = ", ".join(sorted(crossing)[:5]) + (" ..." if len(crossing) > 5 else "")

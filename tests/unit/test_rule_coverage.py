@@ -1,0 +1,53 @@
+"""Every rule id of SPEC's table is denied by at least one table row, so a rule cannot silently go untested.
+
+The rows are the ``CASES`` tables of the rule test modules (and the tier-change table); a rule counts only when
+a row expects it and the engine really denies it there.
+"""
+
+from __future__ import annotations
+
+from tierguard.engine.model import Rule
+from tierguard.policy import Action
+
+from . import (
+    test_malformed,
+    test_namespaces,
+    test_rbac_gateway,
+    test_replication,
+    test_shared_values,
+    test_sidecars,
+    test_volumes,
+    test_workloads,
+)
+from .helpers import decisions
+
+TABLES = (test_namespaces, test_replication, test_shared_values, test_workloads, test_volumes, test_rbac_gateway,
+          test_sidecars, test_malformed)
+
+
+def denied_rules() -> dict[str, list[str]]:
+    """Rule id -> ids of the rows that expect it and see it denied."""
+    found: dict[str, list[str]] = {}
+    for module in TABLES:
+        for case in module.CASES:
+            for ref, decision in decisions(case.docs, case.policy):
+                for violation in decision.denials:
+                    if (violation.rule.value, ref) in case.expected:
+                        found.setdefault(violation.rule.value, []).append(case.id)
+    for old, new, expected in test_namespaces.CHANGES:
+        for violation in test_namespaces.tier_change(old, new).violations:
+            if violation.action is Action.DENY and violation.rule.value in expected:
+                found.setdefault(violation.rule.value, []).append(f"{old} -> {new}")
+    return found
+
+
+def test_every_rule_has_a_deny_row() -> None:
+    covered = denied_rules()
+    missing = sorted(rule.value for rule in Rule if rule.value not in covered)
+    assert not missing, f"rules without a deny test: {missing}"
+
+
+def test_every_rule_has_an_allow_row() -> None:
+    """Each table also holds rows with nothing expected: the allowed side of its rules."""
+    for module in TABLES:
+        assert any(not case.expected for case in module.CASES), module.__name__

@@ -1,0 +1,113 @@
+"""secret-value-shared: the same value (by keyed fingerprint) in Secrets of different tiers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tierguard.engine.model import Rule
+
+from .helpers import Case, decisions, ids, policy, secret
+
+S = Rule.SECRET_VALUE_SHARED.value
+PASSWORD = "correct-horse-battery-staple"  # 28 bytes, above the default minLength
+BOTH = {(S, "prod/db"), (S, "dev/db")}
+SA_TOKEN = "kubernetes.io/service-account-token"
+SHAREABLE = {"tierguard.io/shareable": "true"}
+
+CASES = [
+    Case("same value in data, prod and dev", [secret("prod", "db", {"password": PASSWORD}),
+                                              secret("dev", "db", {"password": PASSWORD})], BOTH),
+    Case("data against stringData", [secret("prod", "db", {"password": PASSWORD}),
+                                     secret("dev", "db", string_data={"password": PASSWORD})], BOTH),
+    Case("stringData against data", [secret("prod", "db", string_data={"password": PASSWORD}),
+                                     secret("dev", "db", {"password": PASSWORD})], BOTH),
+    Case("stringData on both sides", [secret("prod", "db", string_data={"password": PASSWORD}),
+                                      secret("dev", "db", string_data={"password": PASSWORD})], BOTH),
+    Case("under different keys and names", [secret("prod", "db", {"password": PASSWORD}),
+                                            secret("dev", "api", {"token": PASSWORD})],
+         {(S, "prod/db"), (S, "dev/api")}),
+    Case("different values", [secret("prod", "db", {"password": PASSWORD}),
+                              secret("dev", "db", {"password": PASSWORD + "-dev"})]),
+    Case("stringData overrides data for the same key",
+         [secret("prod", "db", {"password": PASSWORD}),
+          secret("dev", "db", {"password": PASSWORD}, string_data={"password": "dev-only-password-value"})]),
+    Case("shorter than minLength", [secret("prod", "db", {"user": "application"}),
+                                    secret("dev", "db", {"user": "application"})]),
+    Case("exactly minLength", [secret("prod", "db", {"pin": "0123456789abcdef"}),
+                               secret("dev", "db", {"pin": "0123456789abcdef"})], BOTH),
+    Case("minLength lowered", [secret("prod", "db", {"user": "application"}),
+                               secret("dev", "db", {"user": "application"})], BOTH,
+         policy=policy({"secrets": {"fingerprints": {"minLength": 8}}})),
+    Case("minLength raised", [secret("prod", "db", {"password": PASSWORD}),
+                              secret("dev", "db", {"password": PASSWORD})],
+         policy=policy({"secrets": {"fingerprints": {"minLength": 64}}})),
+    Case("public certificate keys are ignored by default",
+         [secret("prod", "tls", {"tls.crt": PASSWORD, "ca.crt": PASSWORD * 2}),
+          secret("dev", "tls", {"tls.crt": PASSWORD, "ca.crt": PASSWORD * 2})]),
+    Case("tls.key is compared", [secret("prod", "tls", {"tls.key": PASSWORD}),
+                                 secret("dev", "tls", {"tls.key": PASSWORD})],
+         {(S, "prod/tls"), (S, "dev/tls")}),
+    Case("an ignored key on one side only is not compared",
+         [secret("prod", "tls", {"ca.crt": PASSWORD}), secret("dev", "db", {"password": PASSWORD})]),
+    Case("custom ignoreKeys", [secret("prod", "db", {"password": PASSWORD}),
+                               secret("dev", "db", {"password": PASSWORD})],
+         policy=policy({"secrets": {"fingerprints": {"ignoreKeys": ["password"]}}})),
+    Case("custom ignoreKeys replace the defaults", [secret("prod", "tls", {"ca.crt": PASSWORD}),
+                                                    secret("dev", "tls", {"ca.crt": PASSWORD})],
+         {(S, "prod/tls"), (S, "dev/tls")}, policy=policy({"secrets": {"fingerprints": {"ignoreKeys": []}}})),
+    Case("fingerprints disabled", [secret("prod", "db", {"password": PASSWORD}),
+                                   secret("dev", "db", {"password": PASSWORD})],
+         policy=policy({"secrets": {"fingerprints": {"enabled": False}}})),
+    Case("shareable label on both", [secret("prod", "ca", {"bundle": PASSWORD}, labels=SHAREABLE),
+                                     secret("dev", "ca", {"bundle": PASSWORD}, labels=SHAREABLE)]),
+    Case("shareable label on one side exempts the pair",
+         [secret("prod", "ca", {"bundle": PASSWORD}, labels={"tierguard.io/shareable": "true"}),
+          secret("dev", "ca", {"bundle": PASSWORD})]),
+    Case("shareable label value must match", [
+        secret("prod", "ca", {"bundle": PASSWORD}, labels={"tierguard.io/shareable": "yes"}),
+        secret("dev", "ca", {"bundle": PASSWORD})], {(S, "prod/ca"), (S, "dev/ca")}),
+    Case("custom shareable labels", [secret("prod", "ca", {"bundle": PASSWORD}, labels={"public": "ca"}),
+                                     secret("dev", "ca", {"bundle": PASSWORD}, labels={"public": "ca"})],
+         policy=policy({"secrets": {"shareable": {"labels": {"public": "ca"}}}})),
+    Case("the default shareable label means nothing under custom labels", [
+        secret("prod", "ca", {"bundle": PASSWORD}, labels={"tierguard.io/shareable": "true"}),
+        secret("dev", "ca", {"bundle": PASSWORD}, labels={"tierguard.io/shareable": "true"})],
+        {(S, "prod/ca"), (S, "dev/ca")}, policy=policy({"secrets": {"shareable": {"labels": {"public": "ca"}}}})),
+    Case("service-account tokens are ignored", [secret("prod", "sa", {"token": PASSWORD}, type_=SA_TOKEN),
+                                                secret("dev", "sa", {"token": PASSWORD}, type_=SA_TOKEN)]),
+    Case("a token against an ordinary Secret", [secret("prod", "sa", {"token": PASSWORD}, type_=SA_TOKEN),
+                                                secret("dev", "db", {"token": PASSWORD})]),
+    Case("same tier, two namespaces", [secret("dev", "db", {"password": PASSWORD}),
+                                       secret("dev-b", "db", {"password": PASSWORD})]),
+    Case("same value twice in one Secret", [secret("prod", "db", {"a": PASSWORD, "b": PASSWORD})]),
+    Case("untiered holder counts as another tier", [secret("prod", "db", {"password": PASSWORD}),
+                                                    secret("shared", "db", {"password": PASSWORD})],
+         {(S, "prod/db")}),
+    Case("value in an unknown namespace (untiered)", [secret("dev", "db", {"password": PASSWORD}),
+                                                      secret("elsewhere", "db", {"password": PASSWORD})],
+         {(S, "dev/db")}),
+    Case("three tiers", [secret("prod", "db", {"password": PASSWORD}), secret("qa", "db", {"password": PASSWORD}),
+                         secret("dev", "db", {"password": PASSWORD}), secret("dev-b", "db", {"password": PASSWORD})],
+         {(S, "prod/db"), (S, "qa/db"), (S, "dev/db"), (S, "dev-b/db")}),
+    Case("binary values", [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "k", "namespace": "prod"},
+         "data": {"key.der": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBka"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "k", "namespace": "dev"},
+         "data": {"other.der": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBka"}},
+    ], {(S, "prod/k"), (S, "dev/k")}),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
+def test_shared_values(case: Case) -> None:
+    assert case.run() == case.expected
+
+
+def test_message_names_key_and_other_holder_but_not_the_value() -> None:
+    docs = [*Case("", []).docs, secret("prod", "db", {"password": PASSWORD}), secret("dev", "api", {"tok": PASSWORD})]
+    found = {ref: [v.message for v in d.violations] for ref, d in decisions(docs) if d.violations}
+    (prod_message,) = found["prod/db"]
+    (dev_message,) = found["dev/api"]
+    assert "'password'" in prod_message and "dev/api" in prod_message and "tier dev" in prod_message
+    assert "'tok'" in dev_message and "prod/db" in dev_message and "tier prod" in dev_message
+    assert PASSWORD not in prod_message + dev_message
