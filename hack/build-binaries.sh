@@ -31,15 +31,16 @@ die_with_log() { # message, log file
 
 # --- what "cached" means: the binary runs and reports the pinned version ---------------------------------
 have_kube() { [[ $("$bin_dir/$1" --version 2>/dev/null) == "Kubernetes $KUBERNETES_VERSION" ]]; }
-have_etcd() { "$bin_dir/etcd" --version 2>/dev/null | grep -qx "etcd Version: ${ETCD_VERSION#v}"; }
-have_kubectl() { "$bin_dir/kubectl" version --client 2>/dev/null | grep -qx "Client Version: $KUBECTL_VERSION"; }
+have_etcd() { "$bin_dir/etcd" --version 2>/dev/null | grep -x "etcd Version: ${ETCD_VERSION#v}" >/dev/null; }
+have_kubectl() { "$bin_dir/kubectl" version --client 2>/dev/null | grep -x "Client Version: $KUBECTL_VERSION" >/dev/null; }
 have_helm() { [[ $("$bin_dir/helm" version --template '{{.Version}}' 2>/dev/null) == "$HELM_VERSION" ]]; }
 have_all() { have_kube kube-apiserver && have_kube kube-controller-manager && have_etcd && have_kubectl && have_helm; }
 
 # --- Go helpers ------------------------------------------------------------------------------------------
-require_go() { # minimum version, e.g. 1.25.0
+require_go() { # [minimum version, e.g. 1.25.0]
   command -v go >/dev/null 2>&1 ||
-    die "Go is not on PATH. The control plane is built from source: install Go >= $1 (distribution package or go.dev) and retry."
+    die "Go is not on PATH. The control plane is built from source: install Go (distribution package or go.dev) and retry."
+  [[ -n ${1:-} ]] || return 0
   local have
   have=$(go env GOVERSION)
   have=${have#go}
@@ -56,6 +57,8 @@ mod_download() {
   printf '%s\n' "$out"
 }
 json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p" | head -n 1; }
+# A string field of a module's one-line .info file ("Time", and "Hash" when the proxy recorded the origin).
+info_field() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" "$1"; }
 
 # Prints replace lines for every module that the given go.mod replaces with a local path starting with
 # $2 (./staging/ for Kubernetes, ../ for etcd), each pointed at its published version: the version the
@@ -98,24 +101,26 @@ write_wrapper() { # dir, module, version, gomod file, local prefix, default vers
   rm -f "$1/go.sum"
 }
 
-go_build() { # wrapper dir, log file, ldflags, output dir, packages...
+go_build() { # wrapper dir, log file, ldflags, -o value (a dir ends in /), packages...
   local dir=$1 logf=$2 ldflags=$3 out=$4
   shift 4
-  mkdir -p "$out"
-  if ! (cd "$dir" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod \
-    go build -v -trimpath -ldflags "$ldflags" -o "$out/" "$@") >"$logf" 2>&1; then
+  mkdir -p "$work_dir/out"
+  if ! (cd "$dir" && CGO_ENABLED=0 GOTOOLCHAIN=local \
+    go build -mod=mod -v -trimpath -ldflags "$ldflags" -o "$out" "$@") >"$logf" 2>&1; then
     die_with_log "go build of $* failed" "$logf"
   fi
 }
 
 # --- kube-apiserver and kube-controller-manager ----------------------------------------------------------
 build_kube() {
-  local json gomod commit date minor
-  log "building kube-apiserver and kube-controller-manager $KUBERNETES_VERSION (cold: tens of minutes on 2 cores; log: $log_dir/kubernetes.log)"
+  local json gomod info commit date minor
+  log "building kube-apiserver and kube-controller-manager $KUBERNETES_VERSION (cold: about 10 minutes on 2 cores; log: $log_dir/kubernetes.log)"
+  require_go
   json=$(mod_download "k8s.io/kubernetes@$KUBERNETES_VERSION")
   gomod=$(json_field GoMod <<<"$json")
-  commit=$(json_field Hash <<<"$json")
-  date=$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$(json_field Info <<<"$json")")
+  info=$(json_field Info <<<"$json")
+  commit=$(info_field "$info" Hash)
+  date=$(info_field "$info" Time)
   require_go "$(awk '$1 == "go" { print $2; exit }' "$gomod")"
   minor=${KUBERNETES_VERSION#v1.}
   minor=${minor%%.*}
@@ -125,7 +130,7 @@ build_kube() {
     ld+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ld+=" -X $pkg.gitCommit=$commit -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
   done
-  go_build "$work_dir/kubernetes" "$log_dir/kubernetes.log" "$ld" "$work_dir/out" \
+  go_build "$work_dir/kubernetes" "$log_dir/kubernetes.log" "$ld" "$work_dir/out/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
   mv -f "$work_dir/out/kube-apiserver" "$work_dir/out/kube-controller-manager" "$bin_dir/"
   have_kube kube-apiserver && have_kube kube-controller-manager ||
@@ -134,16 +139,17 @@ build_kube() {
 
 # --- etcd ------------------------------------------------------------------------------------------------
 build_etcd() {
-  local json gomod commit
+  local json gomod commit ld="-s -w"
   log "building etcd $ETCD_VERSION (log: $log_dir/etcd.log)"
+  require_go
   json=$(mod_download "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
   gomod=$(json_field GoMod <<<"$json")
-  commit=$(json_field Hash <<<"$json")
+  commit=$(info_field "$(json_field Info <<<"$json")" Hash)
+  [[ -z $commit ]] || ld+=" -X go.etcd.io/etcd/api/v3/version.GitSHA=${commit:0:7}"
   require_go "$(awk '$1 == "go" { print $2; exit }' "$gomod")"
   write_wrapper "$work_dir/etcd" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$gomod" ../ "$ETCD_VERSION"
-  go_build "$work_dir/etcd" "$log_dir/etcd.log" "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=${commit:0:8}" \
-    "$work_dir/out" go.etcd.io/etcd/server/v3
-  mv -f "$work_dir/out/v3" "$bin_dir/etcd"
+  go_build "$work_dir/etcd" "$log_dir/etcd.log" "$ld" "$work_dir/out/etcd" go.etcd.io/etcd/server/v3
+  mv -f "$work_dir/out/etcd" "$bin_dir/etcd"
   have_etcd || die "the built etcd reports '$("$bin_dir/etcd" --version 2>&1 | head -n 1)', not $ETCD_VERSION"
 }
 

@@ -14,6 +14,7 @@
 #        TIERGUARD_K8S_CACHE            binary cache root (see hack/build-binaries.sh)
 #        TIERGUARD_APISERVER_PORT       fixed port for kube-apiserver (default: a free one)
 #        TIERGUARD_LOCAL_CLUSTER_TIMEOUT  seconds to wait for each component (default 90)
+#        TIERGUARD_INSTALL_HOOK         the tierguard install hook below (default hack/install-tierguard.sh)
 #
 # Hook for installing tierguard itself: when hack/install-tierguard.sh exists and is executable, `up` runs it
 # (no argument) once the control plane is ready, also when it was already running, so it must be idempotent;
@@ -25,7 +26,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 state=${TIERGUARD_LOCAL_CLUSTER_DIR:-$repo/.local-cluster}
 timeout=${TIERGUARD_LOCAL_CLUSTER_TIMEOUT:-90}
-install_hook=$here/install-tierguard.sh
+install_hook=${TIERGUARD_INSTALL_HOOK:-$here/install-tierguard.sh}
 bin_dir=$("$here/build-binaries.sh" --bin-dir)
 kubeconfig=$state/kubeconfig
 # Marks a state dir as ours, so `down` may delete it whole even when it was given by env.
@@ -46,7 +47,7 @@ pid_of() {
   local pid
   pid=$(cat "$state/$1.pid" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$state/" || return 1
+  [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"$state/"* ]] || return 1
   echo "$pid"
 }
 running() { pid_of "$1" >/dev/null; }
@@ -166,13 +167,19 @@ controllers_working() { kubectl_ get serviceaccount default --namespace default;
 # --- the tierguard hook (a later issue provides hack/install-tierguard.sh) -------------------------------
 run_install_hook() { # args...
   [[ -x $install_hook ]] || return 0
-  log "running hack/install-tierguard.sh $*"
+  log "running $install_hook $*"
   KUBECONFIG=$kubeconfig PATH=$bin_dir:$PATH TIERGUARD_LOCAL_CLUSTER_DIR=$state "$install_hook" "$@"
 }
 install_tierguard() { run_install_hook || die "hack/install-tierguard.sh failed (the control plane stays up)"; }
 uninstall_tierguard() {
   running kube-apiserver || return 0
   run_install_hook stop || log "hack/install-tierguard.sh stop failed; stopping the control plane anyway"
+}
+
+abort_up() {
+  local i
+  for ((i = ${#components[@]} - 1; i >= 0; i--)); do stop "${components[i]}"; done
+  log "start-up failed: stopped what it started; logs stay in $state/logs until '$0 down'"
 }
 
 # --- commands --------------------------------------------------------------------------------------------
@@ -201,11 +208,14 @@ cmd_up() {
     port_free "$api_port" || die "port 127.0.0.1:$api_port (TIERGUARD_APISERVER_PORT) is in use: free it or unset the variable"
   fi
 
+  # A failed start stops what it started; the state dir stays for its logs until `down`.
+  trap 'rc=$?; ((rc == 0)) || abort_up' EXIT
   mkdir -p "$state/logs"
   touch "$state/$marker"
   rm -rf "$state/etcd-data" "$state/pki"
   make_pki
   local pki=$state/pki server=https://127.0.0.1:$api_port
+  echo "$server" >"$state/server"
   write_kubeconfig "$kubeconfig" admin "$server"
   write_kubeconfig "$state/kube-controller-manager.kubeconfig" kube-controller-manager "$server"
 
@@ -224,7 +234,8 @@ cmd_up() {
     --service-cluster-ip-range=10.0.0.0/24 \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --cert-dir="$pki/apiserver-generated"
+    --cert-dir="$pki/apiserver-generated" \
+    --endpoint-reconciler-type=none # the only address is loopback, which the Endpoints API refuses
   wait_for kube-apiserver apiserver_ready
 
   start kube-controller-manager --kubeconfig="$state/kube-controller-manager.kubeconfig" \
@@ -235,7 +246,7 @@ cmd_up() {
     --controllers='*'
   wait_for kube-controller-manager controllers_working
 
-  echo "$server" >"$state/server"
+  trap - EXIT
   log "control plane ready at $server in $((SECONDS - t0)) s (binaries $((t1 - t0)) s, start $((SECONDS - t1)) s)"
   install_tierguard
   cat <<EOF

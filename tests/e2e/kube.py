@@ -59,9 +59,7 @@ class Cluster:
         """``kubectl get <args> -o json``, parsed."""
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
-    def apply(
-        self, manifest: Mapping[str, Any], *args: str, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
+    def apply(self, manifest: Mapping[str, Any], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``kubectl apply -f -`` of one object given as a dict."""
         return self.kubectl("apply", "-f", "-", *args, input=json.dumps(manifest), check=check)
 
@@ -142,7 +140,6 @@ def owned_by(items: Sequence[Mapping[str, Any]], kind: str, name: str) -> list[M
         item
         for item in items
         if any(
-            ref.get("kind") == kind and ref.get("name") == name
-            for ref in item["metadata"].get("ownerReferences", [])
+            ref.get("kind") == kind and ref.get("name") == name for ref in item["metadata"].get("ownerReferences", [])
         )
     ]

@@ -156,9 +156,7 @@ def make_test_pki(directory: Path) -> tuple[bytes, Path, Path]:
     cert_file, key_file = directory / "tls.crt", directory / "tls.key"
     cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return ca_cert.public_bytes(serialization.Encoding.PEM), cert_file, key_file
 
@@ -210,9 +208,7 @@ def test_validating_webhook_denial_reaches_kubectl(
     cluster: Cluster, namespace: Callable[..., str], webhook_server: WebhookServer
 ) -> None:
     if not cluster.local:
-        pytest.skip(
-            "the test webhook listens on this host's loopback, which only the local control plane reaches"
-        )
+        pytest.skip("the test webhook listens on this host's loopback, which only the local control plane reaches")
     ns = namespace()
     config_name = f"tierguard-e2e-{uuid.uuid4().hex[:8]}"
     cluster.apply(
@@ -248,31 +244,29 @@ def test_validating_webhook_denial_reaches_kubectl(
     )
     attempts = iter(range(1000))
 
-    def create_config_map(name: str, deny: bool) -> subprocess.CompletedProcess[str]:
+    def apply_config_map(name: str, deny: bool) -> subprocess.CompletedProcess[str]:
         labels = {DENY_LABEL: "true"} if deny else {}
         manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}}
-        return cluster.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(manifest), check=False)
+        return cluster.apply(manifest, "-n", ns, check=False)
 
     def refused() -> tuple[str, subprocess.CompletedProcess[str]] | None:
-        # `create` with a fresh name each time: every attempt is a CREATE the webhook must see.
+        # A fresh name each time, so every attempt is a CREATE the webhook must see (a repeated apply of an
+        # unchanged object sends nothing).
         name = f"refused-{next(attempts)}"
-        proc = create_config_map(name, deny=True)
+        proc = apply_config_map(name, deny=True)
         return (name, proc) if proc.returncode != 0 else None
 
     try:
         # The API server picks up a new webhook configuration within a moment: retry until it is in force.
         name, denied = wait_until(refused, timeout=20, what="the webhook configuration to take effect")
-        assert (
-            f'admission webhook "{WEBHOOK_NAME}" denied the request: e2e webhook refuses {name}'
-            in denied.stderr
-        ), denied.stderr
+        assert f'admission webhook "{WEBHOOK_NAME}" denied the request: e2e webhook refuses {name}' in denied.stderr, (
+            denied.stderr
+        )
         assert cluster.kubectl("get", "configmap", name, "-n", ns, check=False).returncode != 0
 
-        welcome = create_config_map("welcome", deny=False)
+        welcome = apply_config_map("welcome", deny=False)
         assert welcome.returncode == 0, welcome.stderr
         seen = {(r["request"]["operation"], r["request"]["name"]) for r in webhook_server.reviews}
         assert {("CREATE", name), ("CREATE", "welcome")} <= seen
     finally:
-        cluster.kubectl(
-            "delete", "validatingwebhookconfiguration", config_name, "--ignore-not-found", check=False
-        )
+        cluster.kubectl("delete", "validatingwebhookconfiguration", config_name, "--ignore-not-found", check=False)
