@@ -150,9 +150,9 @@ T = TypeVar("T")
 
 
 def _type_name(value: object) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer"}.get(
-        type(value), type(value).__name__
-    )
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _mapping(value: object, path: str) -> Mapping[str, Any]:
