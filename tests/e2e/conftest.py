@@ -71,14 +71,16 @@ def cluster() -> Iterator[Cluster]:
 
     already_running = local_cluster("status").returncode == 0
     up = local_cluster("up", timeout=UP_TIMEOUT_S)
-    if up.returncode != 0:
-        unavailable(f"hack/local-cluster.sh up failed (exit {up.returncode}):\n{tail(up.stdout)}")
-    state = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
-    bin_dir = cache_bin_dir()
-    kubectl = find_kubectl(external_kubeconfig=False) or bin_dir / "kubectl"
     try:
-        yield Cluster(kubeconfig=state / "kubeconfig", kubectl_path=kubectl, bin_dir=bin_dir, local=True)
+        if up.returncode != 0:
+            unavailable(f"hack/local-cluster.sh up failed (exit {up.returncode}):\n{tail(up.stdout)}")
+        state = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
+        kubectl = find_kubectl(external_kubeconfig=False)
+        if kubectl is None:
+            unavailable(f"hack/local-cluster.sh up left no kubectl in {cache_bin_dir()}")
+        yield Cluster(kubeconfig=state / "kubeconfig", kubectl_path=kubectl, bin_dir=cache_bin_dir(), local=True)
     finally:
+        # Also after a failed `up` (say, the tierguard hook failed with the control plane up): leave nothing running.
         if not already_running:
             down = local_cluster("down")
             assert down.returncode == 0, f"hack/local-cluster.sh down failed:\n{tail(down.stdout)}"
