@@ -288,3 +288,4 @@ def test_vault_message_names_path_and_tiers() -> None:
     assert violation.path == "spec.template.metadata.annotations[vault.hashicorp.com/agent-inject-secret-db]"
     assert "'secret/data/prod/db'" in violation.message and "tier prod" in violation.message
     assert "tier dev" in violation.message
+    assert "in spec.template.metadata.annotations[vault.hashicorp.com/agent-inject-secret-db]" in violation.message

@@ -131,8 +131,9 @@ def _path_findings(subject: Subject, paths: Iterator[tuple[str, str]]) -> Iterat
         if owners and subject.tier not in owners:
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
-                f"{subject.ref} (tier {tier_name(subject.tier)}) names secret path {secret_path.strip()!r}, "
-                f"which belongs to tier {', '.join(owners)}; use a path of tier {tier_name(subject.tier)}",
+                f"{subject.ref} (tier {tier_name(subject.tier)}) names secret path {secret_path.strip()!r} in "
+                f"{field_path}, which belongs to tier {', '.join(owners)}; use a path of tier "
+                f"{tier_name(subject.tier)}",
                 field_path,
             )
 
