@@ -1,0 +1,91 @@
+"""The ValidatingWebhookConfiguration and tierguard's table of admission handlers are the same table.
+
+One webhook entry per row of ADMISSION_HANDLERS (operator/tierguard/webhook/handlers.py), in both certificate
+modes and in local mode: same id in the entry name and path, same group/version/resource, operations and
+scope. A row missing from the chart is a kind tierguard never sees; an entry missing from the table is a path
+tierguard answers with a denial (and, before it did, an allow).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tierguard.webhook.handlers import ADMISSION_HANDLERS, AdmissionHandler
+
+from .helm import CHART, NAMESPACE, Helm, only, render_cached
+
+MODES = {
+    "generated-certs": {},
+    "cert-manager": {"certManager.enabled": "true"},
+    "local": {"local.enabled": "true", "webhook.url": "https://127.0.0.1:9443/",
+              "webhook.caBundle": "Y2E="},
+}
+
+
+def expected(handler: AdmissionHandler) -> dict[str, Any]:
+    return {
+        "name": f"{handler.id}.tierguard.io",
+        "path": f"/{handler.id}",
+        "rules": [{
+            "apiGroups": [handler.group],
+            "apiVersions": [handler.version],
+            "resources": [handler.resource],
+            "operations": list(handler.operations),
+            "scope": "Namespaced" if handler.namespaced else "Cluster",
+        }],
+    }
+
+
+def rendered(entry: dict[str, Any]) -> dict[str, Any]:
+    client = entry["clientConfig"]
+    url_path = "/" + client.get("url", "").removeprefix("https://127.0.0.1:9443/")
+    path = client["service"]["path"] if "service" in client else url_path
+    return {"name": entry["name"], "path": path, "rules": entry["rules"]}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_webhook_entry_per_admission_handler(helm: Helm, mode: str) -> None:
+    webhook = only(render_cached(helm, sets=MODES[mode]), "ValidatingWebhookConfiguration")
+    assert [rendered(entry) for entry in webhook["webhooks"]] == [expected(h) for h in ADMISSION_HANDLERS]
+
+
+def test_service_entries_call_the_chart_service(helm: Helm) -> None:
+    webhook = only(render_cached(helm), "ValidatingWebhookConfiguration")
+    for entry in webhook["webhooks"]:
+        assert entry["clientConfig"]["service"] == {
+            "namespace": NAMESPACE,
+            "name": "tg-tierguard",
+            "path": "/" + entry["name"].removesuffix(".tierguard.io"),
+            "port": 443,
+        }
+
+
+def test_local_entries_call_the_url(helm: Helm) -> None:
+    webhook = only(render_cached(helm, sets=MODES["local"]), "ValidatingWebhookConfiguration")
+    for entry, handler in zip(webhook["webhooks"], ADMISSION_HANDLERS, strict=True):
+        # The trailing slash of webhook.url is not doubled.
+        assert entry["clientConfig"] == {"url": f"https://127.0.0.1:9443/{handler.id}", "caBundle": "Y2E="}
+
+
+def test_nothing_else_is_intercepted(helm: Helm) -> None:
+    webhook = only(render_cached(helm), "ValidatingWebhookConfiguration")
+    resources = {resource for entry in webhook["webhooks"] for rule in entry["rules"] for resource in rule["resources"]}
+    assert resources == {handler.resource for handler in ADMISSION_HANDLERS}
+    for never in ("leases", "events", "nodes", "tokenreviews", "subjectaccessreviews", "*", "*/*"):
+        assert never not in resources
+    for entry in webhook["webhooks"]:
+        for rule in entry["rules"]:
+            assert "*" not in rule["apiGroups"] and "*" not in rule["resources"]
+            assert "DELETE" not in rule["operations"] and "CONNECT" not in rule["operations"]
+
+
+def test_handler_list_is_kept_in_one_place() -> None:
+    """Only the tierguard.webhook.handlers helper names handler ids; templates iterate over it."""
+    templates = Path(CHART, "templates")
+    for handler in ADMISSION_HANDLERS:
+        holders = [path.name for path in templates.rglob("*")
+                   if path.is_file() and f"id: {handler.id}," in path.read_text()]
+        assert holders == ["_helpers.tpl"], (handler.id, holders)

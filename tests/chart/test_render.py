@@ -1,0 +1,451 @@
+"""What ``helm template`` renders for the value combinations users run: HA and security defaults, the webhook
+entries, least-privilege RBAC, both certificate modes, local mode, NetworkPolicy and ServiceMonitor, and the
+values the chart refuses. No cluster needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from tierguard.policy import DEFAULT_POLICY, load_policy
+
+from .helm import CHART, NAMESPACE, Doc, Helm, all_of, kinds, only, render_cached
+
+LOCAL = {"local.enabled": "true", "webhook.url": "https://127.0.0.1:9443", "webhook.caBundle": "Y2E="}
+HMAC_SECRET = "tierguard-fingerprint-key"
+EXEMPT = ["kube-system", "kube-public", "kube-node-lease", NAMESPACE]
+
+
+def default(helm: Helm) -> list[Doc]:
+    return render_cached(helm)
+
+
+def container(docs: list[Doc]) -> dict[str, Any]:
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert len(pod["containers"]) == 1
+    return dict(pod["containers"][0])
+
+
+# ---- HA and pod security ------------------------------------------------------------------------------------
+
+def test_default_is_highly_available(helm: Helm) -> None:
+    docs = default(helm)
+    deployment = only(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    pdb = only(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1 and "maxUnavailable" not in pdb["spec"]
+    assert pdb["spec"]["selector"] == deployment["spec"]["selector"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["topologySpreadConstraints"] == [{
+        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": deployment["spec"]["selector"],
+    }]
+    preferred = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert preferred[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert preferred[0]["podAffinityTerm"]["labelSelector"] == deployment["spec"]["selector"]
+    assert "priorityClassName" not in pod
+
+
+def test_anti_affinity_choices(helm: Helm) -> None:
+    hard = only(render_cached(helm, sets={"podAntiAffinity": "hard"}), "Deployment")["spec"]["template"]["spec"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in hard["affinity"]["podAntiAffinity"]
+    none = only(render_cached(helm, sets={"podAntiAffinity": "none", "topologySpreadConstraints": "null"}),
+                "Deployment")["spec"]["template"]["spec"]
+    assert "affinity" not in none and "topologySpreadConstraints" not in none
+
+
+def test_pdb_max_unavailable_and_percentages(helm: Helm) -> None:
+    pdb = only(render_cached(helm, sets={"podDisruptionBudget.minAvailable": "null",
+                                         "podDisruptionBudget.maxUnavailable": "1"}), "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
+    pdb = only(render_cached(helm, sets={"podDisruptionBudget.minAvailable": "50%"}), "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == "50%"
+    off = render_cached(helm, sets={"podDisruptionBudget.enabled": "false"})
+    assert "PodDisruptionBudget" not in kinds(off)
+
+
+def test_priority_class_is_passed(helm: Helm) -> None:
+    pod = only(render_cached(helm, sets={"priorityClassName": "system-cluster-critical"}),
+               "Deployment")["spec"]["template"]["spec"]
+    assert pod["priorityClassName"] == "system-cluster-critical"
+
+
+def test_pod_and_container_security(helm: Helm) -> None:
+    docs = default(helm)
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is True
+    assert "hostNetwork" not in pod and "hostPID" not in pod
+    security = container(docs)["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert isinstance(security["runAsUser"], int) and security["runAsUser"] == 65532
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    resources = container(docs)["resources"]
+    assert set(resources["requests"]) == {"cpu", "memory"} and "memory" in resources["limits"]
+
+
+def test_container_runs_tierguard_with_the_agreed_flags(helm: Helm) -> None:
+    main = container(default(helm))
+    assert main["command"] == ["tierguard", "run"]
+    assert main["args"] == [
+        f"--namespace={NAMESPACE}",
+        "--policy-name=default",
+        "--webhook-port=8443",
+        "--tls-cert=/certs/tls.crt",
+        "--tls-key=/certs/tls.key",
+        "--metrics-port=8080",
+        f"--hmac-secret={HMAC_SECRET}",
+        "--log-format=json",
+        "--log-level=info",
+    ]
+    env = {item["name"]: item for item in main["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert {p["name"]: p["containerPort"] for p in main["ports"]} == {"webhook": 8443, "metrics": 8080}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert {m["mountPath"] for m in main["volumeMounts"]} == {"/certs", "/tmp"}
+    assert main["image"] == "tierguard:0.1.0"
+
+
+def test_run_flags_exist_in_tierguard_run(helm: Helm) -> None:
+    """Every flag the chart passes is an option of `tierguard run` (the webhook's command)."""
+    command = pytest.importorskip("tierguard.webhook.command")
+    options = {opt for param in command.run.params for opt in param.opts}
+    for arg in container(default(helm))["args"]:
+        assert arg.split("=", 1)[0] in options, arg
+
+
+def test_service_ports(helm: Helm) -> None:
+    service = only(default(helm), "Service")
+    ports = {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]}
+    assert ports == {"webhook": (443, "webhook"), "metrics": (8080, "metrics")}
+    assert service["spec"]["selector"] == only(default(helm), "Deployment")["spec"]["selector"]["matchLabels"]
+
+
+# ---- the webhook configuration ------------------------------------------------------------------------------
+
+def entries(docs: list[Doc]) -> dict[str, dict[str, Any]]:
+    webhook = only(docs, "ValidatingWebhookConfiguration")
+    return {entry["name"].removesuffix(".tierguard.io"): entry for entry in webhook["webhooks"]}
+
+
+def test_webhook_entry_settings(helm: Helm) -> None:
+    for name, entry in entries(default(helm)).items():
+        expected_policy = "Ignore" if name == "tierpolicies" else "Fail"
+        assert entry["failurePolicy"] == expected_policy, name
+        assert 1 <= entry["timeoutSeconds"] <= 5
+        assert entry["sideEffects"] == "None"
+        assert entry["matchPolicy"] == "Equivalent"
+        assert entry["admissionReviewVersions"] == ["v1"]
+        assert "objectSelector" not in entry
+
+
+def test_namespace_selectors(helm: Helm) -> None:
+    not_exempt = {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": EXEMPT}
+    tiered = {"key": "tierguard.io/tier", "operator": "Exists"}
+    for name, entry in entries(default(helm)).items():
+        scope = entry["rules"][0]["scope"]
+        if name == "namespaces":
+            # Judged even when an UPDATE removes the tier label, but never for exempt namespaces.
+            assert entry["namespaceSelector"] == {"matchExpressions": [not_exempt]}
+        elif scope == "Namespaced":
+            assert entry["namespaceSelector"] == {"matchExpressions": [tiered, not_exempt]}, name
+        else:
+            assert "namespaceSelector" not in entry, name
+
+
+def test_namespace_selector_follows_the_policy(helm: Helm) -> None:
+    docs = render_cached(helm, sets={"policy.tierLabel": "example.com/tier",
+                                     "policy.exemptions.namespaces": "{istio-system,team-*}"},
+                         namespace="security")
+    selector = entries(docs)["secrets"]["namespaceSelector"]["matchExpressions"]
+    assert selector[0] == {"key": "example.com/tier", "operator": "Exists"}
+    # Globs cannot be label-selector values: tierguard itself exempts them.
+    assert selector[1]["values"] == ["istio-system", "security"]
+
+
+def test_failure_policy_and_timeout_values(helm: Helm) -> None:
+    docs = render_cached(helm, sets={"webhook.failurePolicy": "Ignore", "webhook.timeoutSeconds": "3",
+                                     "webhook.tierPolicyFailurePolicy": "Fail"})
+    for name, entry in entries(docs).items():
+        assert entry["failurePolicy"] == ("Fail" if name == "tierpolicies" else "Ignore")
+        assert entry["timeoutSeconds"] == 3
+
+
+# ---- certificates -------------------------------------------------------------------------------------------
+
+def load_pem_chain(pem: bytes) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(pem)
+
+
+def verify_signed_by(cert: x509.Certificate, ca: x509.Certificate) -> None:
+    key = ca.public_key()
+    assert cert.issuer == ca.subject
+    if isinstance(key, rsa.RSAPublicKey):
+        assert cert.signature_hash_algorithm is not None
+        key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
+    else:
+        assert isinstance(key, ec.EllipticCurvePublicKey) and cert.signature_hash_algorithm is not None
+        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+
+
+def test_generated_certificates_match_the_service(helm: Helm) -> None:
+    docs = default(helm)
+    secret = only(docs, "Secret", "tg-tierguard-tls")
+    assert secret["type"] == "kubernetes.io/tls"
+    data = {key: base64.b64decode(value) for key, value in secret["data"].items()}
+    (ca,) = load_pem_chain(data["ca.crt"])
+    (leaf,) = load_pem_chain(data["tls.crt"])
+    verify_signed_by(leaf, ca)
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName)
+    assert f"tg-tierguard.{NAMESPACE}.svc" in names
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
+    # Long-lived by default (certs.validityDays), and the annotation read back on upgrade says when it expires.
+    not_after = leaf.not_valid_after_utc
+    assert not_after > dt.datetime.now(dt.UTC) + dt.timedelta(days=3000)
+    annotated = dt.datetime.fromisoformat(secret["metadata"]["annotations"]["tierguard.io/certificate-not-after"])
+    assert abs((annotated - not_after).total_seconds()) < 3600
+    # The webhook trusts exactly that CA, and the pod mounts that Secret.
+    for entry in entries(docs).values():
+        assert base64.b64decode(entry["clientConfig"]["caBundle"]) == data["ca.crt"]
+    volumes = only(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "certs", "secret": {"secretName": "tg-tierguard-tls", "defaultMode": 0o440, "items": [
+        {"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}]}} in volumes
+
+
+def test_cert_manager_mode(helm: Helm) -> None:
+    docs = render_cached(helm, sets={"certManager.enabled": "true"})
+    issuers = {doc["metadata"]["name"]: doc["spec"] for doc in all_of(docs, "Issuer")}
+    assert issuers == {"tg-tierguard-selfsigned": {"selfSigned": {}},
+                       "tg-tierguard-ca": {"ca": {"secretName": "tg-tierguard-ca"}}}
+    certificates = {doc["metadata"]["name"]: doc["spec"] for doc in all_of(docs, "Certificate")}
+    assert certificates["tg-tierguard-ca"]["isCA"] is True
+    assert certificates["tg-tierguard-ca"]["issuerRef"]["name"] == "tg-tierguard-selfsigned"
+    serving = certificates["tg-tierguard-tls"]
+    assert serving["secretName"] == "tg-tierguard-tls"
+    assert serving["issuerRef"]["name"] == "tg-tierguard-ca"
+    assert f"tg-tierguard.{NAMESPACE}.svc" in serving["dnsNames"]
+    webhook = only(docs, "ValidatingWebhookConfiguration")
+    assert webhook["metadata"]["annotations"] == {"cert-manager.io/inject-ca-from": f"{NAMESPACE}/tg-tierguard-tls"}
+    for entry in webhook["webhooks"]:
+        assert "caBundle" not in entry["clientConfig"]
+    # cert-manager writes the Secret; the chart does not.
+    assert not all_of(docs, "Secret")
+    assert "Deployment" in kinds(docs)
+
+
+def test_generated_mode_has_no_cert_manager_objects(helm: Helm) -> None:
+    docs = default(helm)
+    assert "Issuer" not in kinds(docs) and "Certificate" not in kinds(docs)
+    assert "annotations" not in only(docs, "ValidatingWebhookConfiguration")["metadata"]
+
+
+# ---- local mode ---------------------------------------------------------------------------------------------
+
+def test_local_mode_renders_only_cluster_objects(helm: Helm) -> None:
+    docs = render_cached(helm, sets=LOCAL)
+    assert sorted(kinds(docs)) == sorted(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+                                          "RoleBinding", "ValidatingWebhookConfiguration", "TierPolicy"])
+    for entry in entries(docs).values():
+        assert set(entry["clientConfig"]) == {"url", "caBundle"}
+        assert entry["clientConfig"]["url"].startswith("https://127.0.0.1:9443/")
+    without_rbac = render_cached(helm, sets={**LOCAL, "local.rbac": "false"})
+    assert sorted(kinds(without_rbac)) == ["TierPolicy", "ValidatingWebhookConfiguration"]
+
+
+# ---- RBAC ---------------------------------------------------------------------------------------------------
+
+def rbac_rules(docs: list[Doc]) -> list[tuple[str, dict[str, Any]]]:
+    return [(doc["kind"], rule) for doc in docs if doc["kind"] in ("Role", "ClusterRole") for rule in doc["rules"]]
+
+
+SECRET_WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+@pytest.mark.parametrize("sets", [{}, LOCAL], ids=["in-cluster", "local"])
+def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
+    docs = render_cached(helm, sets=sets)
+    rules = rbac_rules(docs)
+    assert rules
+    for kind, rule in rules:
+        for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+            assert not any("*" in item for item in rule.get(field, [])), (kind, rule)
+        assert not set(rule["verbs"]) & {"escalate", "bind", "impersonate", "approve", "sign"}, rule
+        assert not any(resource.startswith("pods") for resource in rule["resources"]), rule
+        assert "nonResourceURLs" not in rule
+        if kind == "ClusterRole":
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+        if "secrets" in rule["resources"] and set(rule["verbs"]) & SECRET_WRITES:
+            assert kind == "Role", rule
+            if set(rule["verbs"]) - {"create"}:
+                # Writes to existing Secrets: only the fingerprint key, by name.
+                assert rule["resourceNames"] == [HMAC_SECRET], rule
+                assert set(rule["verbs"]) <= {"get", "update", "patch"}, rule
+    role = only(docs, "Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    cluster_reads = {(group, resource) for kind, rule in rules if kind == "ClusterRole"
+                     for group in rule["apiGroups"] for resource in rule["resources"]}
+    assert cluster_reads == {
+        ("", "namespaces"), ("", "secrets"), ("", "persistentvolumes"), ("", "persistentvolumeclaims"),
+        ("storage.k8s.io", "storageclasses"), ("rbac.authorization.k8s.io", "roles"),
+        ("rbac.authorization.k8s.io", "clusterroles"), ("tierguard.io", "tierpolicies"),
+        ("external-secrets.io", "secretstores"), ("external-secrets.io", "clustersecretstores"),
+        ("bitnami.com", "sealedsecrets"), ("apiextensions.k8s.io", "customresourcedefinitions"),
+    }
+    service_account = only(docs, "ServiceAccount")
+    for binding in all_of(docs, "ClusterRoleBinding") + all_of(docs, "RoleBinding"):
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": service_account["metadata"]["name"],
+                                        "namespace": NAMESPACE}]
+
+
+def test_hmac_secret_name_reaches_flag_and_rbac(helm: Helm) -> None:
+    docs = render_cached(helm, sets={"hmacSecretName": "tg-key"})
+    assert "--hmac-secret=tg-key" in container(docs)["args"]
+    named = [rule for kind, rule in rbac_rules(docs) if rule.get("resourceNames")]
+    assert [rule["resourceNames"] for rule in named] == [["tg-key"]]
+
+
+# ---- NetworkPolicy, ServiceMonitor --------------------------------------------------------------------------
+
+def test_network_policy(helm: Helm) -> None:
+    assert "NetworkPolicy" not in kinds(default(helm))
+    docs = render_cached(helm, values_files=[CHART / "ci" / "networkpolicy-values.yaml"])
+    policy = only(docs, "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    assert policy["podSelector"] == only(docs, "Deployment")["spec"]["selector"]
+    webhook_rule, metrics_rule = policy["ingress"]
+    assert webhook_rule["ports"] == [{"port": "webhook", "protocol": "TCP"}]
+    assert webhook_rule["from"] == [{"ipBlock": {"cidr": "10.0.0.0/24"}}, {"ipBlock": {"cidr": "192.168.10.5/32"}}]
+    assert metrics_rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert metrics_rule["from"] == [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }]
+    open_default = only(render_cached(helm, sets={"networkPolicy.enabled": "true"}), "NetworkPolicy")
+    assert open_default["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+
+
+def test_service_monitor_needs_the_api(helm: Helm) -> None:
+    sets = {"metrics.serviceMonitor.enabled": "true", "metrics.serviceMonitor.labels.release": "prom"}
+    assert "ServiceMonitor" not in kinds(render_cached(helm, sets=sets))
+    docs = render_cached(helm, sets=sets, extra=["--api-versions", "monitoring.coreos.com/v1"])
+    monitor = only(docs, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "scheme": "http",
+                                             "interval": "30s"}]
+    assert "ServiceMonitor" not in kinds(render_cached(helm, extra=["--api-versions", "monitoring.coreos.com/v1"]))
+
+
+# ---- the TierPolicy -----------------------------------------------------------------------------------------
+
+def test_default_values_policy_is_specs_default(helm: Helm) -> None:
+    document = only(default(helm), "TierPolicy")
+    assert document["apiVersion"] == "tierguard.io/v1alpha1" and document["metadata"]["name"] == "default"
+    assert load_policy(document) == DEFAULT_POLICY
+
+
+def test_ci_policy_loads(helm: Helm) -> None:
+    document = only(render_cached(helm, values_files=[CHART / "ci" / "networkpolicy-values.yaml"]), "TierPolicy")
+    policy = load_policy(document)
+    assert [sidecar.name for sidecar in policy.required_sidecars] == ["istio-proxy"]
+
+
+def crd_schema() -> dict[str, Any]:
+    crd = yaml.safe_load((CHART / "crds" / "tierpolicies.yaml").read_text())
+    (version,) = crd["spec"]["versions"]
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def crd_defaults(schema: dict[str, Any]) -> Any:
+    """The object the API server's defaulting makes of an empty one."""
+    if schema.get("type") != "object" or "properties" not in schema:
+        return schema.get("default")
+    result = dict(schema.get("default", {}))
+    for name, sub in schema["properties"].items():
+        value = crd_defaults(sub)
+        if value is not None and name not in result:
+            result[name] = value
+    return result
+
+
+def test_crd_defaults_are_specs_defaults() -> None:
+    spec = crd_defaults(crd_schema()["properties"]["spec"])
+    assert load_policy({"spec": spec}) == DEFAULT_POLICY
+
+
+def test_crd_is_structural_and_matches_values_schema() -> None:
+    """Same fields in the CRD and in values.schema.json's `policy`; no preserve-unknown-fields anywhere."""
+    values_schema = yaml.safe_load((CHART / "values.schema.json").read_text())
+
+    def fields(schema: dict[str, Any], path: str = "") -> set[str]:
+        assert "x-kubernetes-preserve-unknown-fields" not in schema, path
+        found = {path} if path else set()
+        for name, sub in schema.get("properties", {}).items():
+            found |= fields(sub, f"{path}.{name}")
+        if isinstance(schema.get("items"), dict):
+            found |= fields(schema["items"], f"{path}[]")
+        return found
+
+    crd = crd_schema()
+    assert "x-kubernetes-preserve-unknown-fields" not in crd
+    assert fields(crd["properties"]["spec"]) == fields(values_schema["properties"]["policy"])
+
+    def closed(schema: dict[str, Any], path: str) -> None:
+        if schema.get("type") == "object" and "properties" in schema:
+            assert schema.get("additionalProperties") is False, path
+            for name, sub in schema["properties"].items():
+                closed(sub, f"{path}.{name}")
+        if isinstance(schema.get("items"), dict):
+            closed(schema["items"], f"{path}[]")
+
+    closed(values_schema, "values")
+
+
+# ---- refused values -----------------------------------------------------------------------------------------
+
+REFUSED: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
+    # id: (--set, --set-string, text expected in helm's error)
+    "replicas-zero": ({"replicaCount": "0"}, {}, "replicaCount"),
+    "typo-top-level": ({"replicaCuont": "2"}, {}, "replicaCuont"),
+    "typo-nested": ({"webhook.failurePolicyy": "Fail"}, {}, "failurePolicyy"),
+    "typo-in-policy": ({"policy.secrets.fingerprint.enabled": "false"}, {}, "fingerprint"),
+    "wrong-type-replicas": ({}, {"replicaCount": "two"}, "replicaCount"),
+    "wrong-type-bool": ({}, {"podDisruptionBudget.enabled": "yes"}, "enabled"),
+    "failure-policy-enum": ({"webhook.failurePolicy": "Never"}, {}, "failurePolicy"),
+    "timeout-too-long": ({"webhook.timeoutSeconds": "31"}, {}, "timeoutSeconds"),
+    "timeout-zero": ({"webhook.timeoutSeconds": "0"}, {}, "timeoutSeconds"),
+    "enforcement-enum": ({"policy.enforcement.default": "block"}, {}, "default"),
+    "per-tier-enum": ({"policy.enforcement.perTier.dev": "off"}, {}, "perTier"),
+    "pdb-both": ({"podDisruptionBudget.maxUnavailable": "1"}, {}, "not both"),
+    "local-without-url": ({"local.enabled": "true", "webhook.caBundle": "Y2E="}, {}, "webhook.url"),
+    "local-without-ca": ({"local.enabled": "true", "webhook.url": "https://127.0.0.1:9443"}, {}, "caBundle"),
+    "local-and-cert-manager": ({**LOCAL, "certManager.enabled": "true"}, {}, "contradict"),
+    "url-without-local": ({"webhook.url": "https://127.0.0.1:9443"}, {}, "local.enabled"),
+    "url-not-https": ({**LOCAL, "webhook.url": "http://127.0.0.1:9443"}, {}, "url"),
+    "renew-before-validity": ({"certs.renewBeforeDays": "400", "certs.validityDays": "365"}, {}, "renewBeforeDays"),
+    "log-format-enum": ({"logFormat": "xml"}, {}, "logFormat"),
+    "no-allowed-cidrs": ({"webhook.allowedCIDRs": "{}"}, {}, "allowedCIDRs"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_refused_values(helm: Helm, case: str) -> None:
+    sets, set_strings, message = REFUSED[case]
+    proc = helm.template(sets=sets, set_strings=set_strings)
+    assert proc.returncode != 0, f"{case}: rendered although it should be refused:\n{proc.stdout[:400]}"
+    assert message in proc.stderr, proc.stderr
