@@ -6,6 +6,11 @@ a row expects it and the engine really denies it there.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import yaml
+
 from tierguard.engine.model import Rule
 from tierguard.policy import Action
 
@@ -51,3 +56,19 @@ def test_every_rule_has_an_allow_row() -> None:
     """Each table also holds rows with nothing expected: the allowed side of its rules."""
     for module in TABLES:
         assert any(not case.expected for case in module.CASES), module.__name__
+
+
+DOCS = Path(__file__).parents[2] / "docs" / "rules.md"
+
+
+def test_every_rule_is_documented() -> None:
+    text = DOCS.read_text()
+    for rule in Rule:
+        assert f"\n## {rule.value}\n" in text, f"docs/rules.md has no section for {rule.value}"
+
+
+def test_documented_yaml_parses() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    assert len(blocks) >= len(Rule)
+    for block in blocks:
+        assert [doc for doc in yaml.safe_load_all(block) if doc], block
