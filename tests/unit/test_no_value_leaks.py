@@ -118,7 +118,7 @@ def engine_texts(docs: list[Doc]) -> list[str]:
     return texts
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(planted())
 def test_values_never_leak(case: tuple[list[Doc], list[str]]) -> None:
     docs, pool = case
