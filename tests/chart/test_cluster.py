@@ -57,12 +57,15 @@ def serves(cluster: Cluster, group: str) -> bool:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_server_accepts_every_rendered_object(cluster: Cluster, helm: Helm, namespace: Callable[..., str],
                                               crd: None, scenario: str) -> None:
-    ns = namespace(prefix="tg-chart")
+    # The strictest Pod Security Standard: the Deployment's pod template must pass it without a warning.
+    ns = namespace(prefix="tg-chart", labels={"pod-security.kubernetes.io/enforce": "restricted",
+                                              "pod-security.kubernetes.io/warn": "restricted"})
     docs = helm.render(values_files=[SCENARIOS[scenario]], namespace=ns, release=release_name("tgdry"))
     if not serves(cluster, "cert-manager.io"):
         docs = [doc for doc in docs if doc["kind"] not in CERT_MANAGER_KINDS]
     proc = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=manifest(docs), check=False)
     assert proc.returncode == 0, f"{scenario}: the API server refused:\n{proc.stderr}"
+    assert "PodSecurity" not in proc.stderr, proc.stderr
     accepted = [line for line in proc.stdout.splitlines() if "(server dry run)" in line]
     assert len(accepted) == len(docs), proc.stdout
 
@@ -203,9 +206,10 @@ def test_generated_certificates_are_kept_then_renewed(cluster: Cluster, helm: He
     online = Helm(helm.path, env=cluster.env())
 
     def upgrade_render() -> list[Doc]:
-        """What `helm upgrade` would render now: lookup sees the cluster."""
+        """What `helm upgrade` would render now: lookup sees the cluster. --take-ownership: cluster-wide objects
+        of another release (the local tierguard's TierPolicy `default`) must not stop this dry run."""
         return parse(online.run(*online.template_args(namespace=ns, release=release,
-                                                      extra=["--dry-run=server"])).stdout)
+                                                      extra=["--dry-run=server", "--take-ownership"])).stdout)
 
     installed = only(helm.render(namespace=ns, release=release), "Secret")
     # As `helm install` would have left it: owned by the release (Helm 4's server dry-run checks ownership).

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import socket
+import ssl
+import tempfile
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -202,6 +207,36 @@ def verify_signed_by(cert: x509.Certificate, ca: x509.Certificate) -> None:
         key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
 
 
+def tls_handshake(cert: bytes, key: bytes, *, ca_bundle: bytes, server_name: str) -> None:
+    """A TLS handshake over a socket pair: the server loads the pair as tierguard does (Python's ssl), the
+    client verifies it as the API server does (the caBundle as the only trust root, the Service DNS name)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "tls.crt").write_bytes(cert)
+        Path(tmp, "tls.key").write_bytes(key)
+        server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_context.load_cert_chain(Path(tmp, "tls.crt"), Path(tmp, "tls.key"))
+    client_context = ssl.create_default_context(cadata=ca_bundle.decode())
+    left, right = socket.socketpair()
+    errors: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            with server_context.wrap_socket(right, server_side=True) as tls:
+                tls.sendall(b"ok")
+        except (OSError, ssl.SSLError) as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        with client_context.wrap_socket(left, server_hostname=server_name) as tls:
+            assert tls.recv(2) == b"ok"
+    finally:
+        left.close()  # unblocks the server when the client gave up
+        thread.join(timeout=10)
+    assert not errors, errors
+
+
 def test_generated_certificates_match_the_service(helm: Helm) -> None:
     docs = default(helm)
     secret = only(docs, "Secret", "tg-tierguard-tls")
@@ -222,6 +257,10 @@ def test_generated_certificates_match_the_service(helm: Helm) -> None:
     # The webhook trusts exactly that CA, and the pod mounts that Secret.
     for entry in entries(docs).values():
         assert base64.b64decode(entry["clientConfig"]["caBundle"]) == data["ca.crt"]
+    service_name = f"tg-tierguard.{NAMESPACE}.svc"
+    tls_handshake(data["tls.crt"], data["tls.key"], ca_bundle=data["ca.crt"], server_name=service_name)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_handshake(data["tls.crt"], data["tls.key"], ca_bundle=data["ca.crt"], server_name="tg.other.svc")
     volumes = only(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
     assert {"name": "certs", "secret": {"secretName": "tg-tierguard-tls", "defaultMode": 0o440, "items": [
         {"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}]}} in volumes
@@ -336,7 +375,8 @@ def test_network_policy(helm: Helm) -> None:
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
     }]
     open_default = only(render_cached(helm, sets={"networkPolicy.enabled": "true"}), "NetworkPolicy")
-    assert open_default["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    assert open_default["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}},
+                                                          {"ipBlock": {"cidr": "::/0"}}]
 
 
 def test_service_monitor_needs_the_api(helm: Helm) -> None:

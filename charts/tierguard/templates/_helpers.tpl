@@ -200,8 +200,9 @@ Call it once per render: two calls generate two different CAs.
 {{- else -}}
 {{- $days := int .Values.certs.validityDays -}}
 {{- $notAfter := dateInZone $layout (now | dateModify (printf "+%dh" (mul $days 24))) "UTC" -}}
-{{- $ca := genCA (printf "%s-ca" (include "tierguard.chart.fullname" .)) $days -}}
-{{- $cert := genSignedCert (index $dnsNames 2) nil $dnsNames $days $ca -}}
+{{- /* ECDSA P-256: small, fast to generate, accepted by the API server and Python's ssl. */ -}}
+{{- $ca := genCAWithKey (printf "%s-ca" (include "tierguard.chart.fullname" .)) $days (genPrivateKey "ecdsa") -}}
+{{- $cert := genSignedCertWithKey (index $dnsNames 2) nil $dnsNames $days $ca (genPrivateKey "ecdsa") -}}
 {{- $bundle := $ca.Cert -}}
 {{- $oldCA := index $data "ca.crt" | default "" | b64dec -}}
 {{- if and $oldCA (ne $oldCA $ca.Cert) -}}
