@@ -63,6 +63,8 @@ CASES = [
     Case("a secret volume with a numeric secretName",
          [broken(POD, "spec.volumes", [{"name": "v", "secret": {"secretName": 7}}])], {(P, "dev/app")}),
     Case("imagePullSecrets of strings", [broken(POD, "spec.imagePullSecrets", ["db"])], {(P, "dev/app")}),
+    Case("imagePullSecrets entries without a name are valid (the API server admits them)",
+         [broken(POD, "spec.imagePullSecrets", [{}, {"name": ""}, {"name": None}])]),
     Case("spec is a list", [broken(POD, "spec", [])], {(P, "dev/app")}),
     Case("a template that is a string", [broken(DEPLOY, "spec.template", "pod")], {(P, "dev/app")}),
     Case("metadata is a string", [broken(POD, "metadata", "app")], {(P, "default/")}),

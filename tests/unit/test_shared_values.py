@@ -89,6 +89,10 @@ CASES = [
     Case("three tiers", [secret("prod", "db", {"password": PASSWORD}), secret("qa", "db", {"password": PASSWORD}),
                          secret("dev", "db", {"password": PASSWORD}), secret("dev-b", "db", {"password": PASSWORD})],
          {(S, "prod/db"), (S, "qa/db"), (S, "dev/db"), (S, "dev-b/db")}),
+    Case("base64 folded over lines, as manifests write it (the API server ignores line breaks)", [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": "prod"},
+         "data": {"tls.key": "Y29ycmVjdC1ob3Jz\nZS1iYXR0ZXJ5LXN0\r\nYXBsZQ==\n"}},
+        secret("dev", "tls", {"tls.key": PASSWORD})], {(S, "prod/tls"), (S, "dev/tls")}),
     Case("binary values", [
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "k", "namespace": "prod"},
          "data": {"key.der": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBka"}},

@@ -66,7 +66,8 @@ class Fingerprinter:
                 if not isinstance(encoded, str):
                     raise Malformed(f"data.{key}", "must be a base64 string")
                 try:
-                    values[str(key)] = base64.b64decode(encoded, validate=True)
+                    # Like the API server (Go's decoder), ignore line breaks: manifests fold long base64 values.
+                    values[str(key)] = base64.b64decode(encoded.replace("\r", "").replace("\n", ""), validate=True)
                 except (binascii.Error, ValueError):
                     raise Malformed(f"data.{key}", "is not valid base64") from None
         string_data = secret.get("stringData")

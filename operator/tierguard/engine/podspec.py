@@ -150,7 +150,10 @@ def secret_uses(site: PodSite) -> Iterator[SecretUse]:
         ref_path = f"{site.path}.imagePullSecrets[{index}]"
         if not isinstance(ref, Mapping):
             raise Malformed(ref_path, "expected an object with a name")
-        yield SecretUse(str_at(ref, "name", f"{ref_path}.name", required=True), ref_path)
+        # The API server admits entries without a name (charts render `- name: ""`) and the kubelet skips them.
+        name = str_at(ref, "name", f"{ref_path}.name")
+        if name:
+            yield SecretUse(name, ref_path)
     for container in containers(site):
         for env, env_path in mappings_at(container.container, "env", f"{container.path}.env"):
             value_from = mapping_at(env, "valueFrom", f"{env_path}.valueFrom")
