@@ -489,3 +489,11 @@ def test_refused_values(helm: Helm, case: str) -> None:
     proc = helm.template(sets=sets, set_strings=set_strings)
     assert proc.returncode != 0, f"{case}: rendered although it should be refused:\n{proc.stdout[:400]}"
     assert message in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("sets", [{"replicaCount": "0"}, {"replicaCount": "-1"}])
+def test_templates_refuse_zero_replicas_without_the_schema(helm: Helm, sets: dict[str, str]) -> None:
+    """The template's own check, for installs that skip schema validation (--skip-schema-validation)."""
+    proc = helm.template(sets=sets, extra=["--skip-schema-validation"])
+    assert proc.returncode != 0
+    assert "replicaCount must be at least 1" in proc.stderr, proc.stderr
