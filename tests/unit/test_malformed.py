@@ -78,6 +78,10 @@ CASES = [
          {(P, "prod/db")}),
     Case("a kubed selector that does not parse",
          [secret("prod", "db", annotations={"kubed.appscode.com/sync": "=x"})], {(P, "prod/db")}),
+    Case("a Pod consuming a Secret whose selector does not parse names that Secret",
+         [secret("dev", "db", annotations={"kubed.appscode.com/sync": "=x"}),
+          pod("dev", "app", pod_spec(volumes=[{"name": "v", "secret": {"secretName": "db"}}]))],
+         {(P, "dev/db"), (P, "dev/app")}),
     Case("a RoleBinding without roleRef", [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                                            "metadata": {"name": "rb", "namespace": "prod"}, "subjects": []}],
          {(P, "prod/rb")}),
@@ -112,6 +116,14 @@ def test_reason_names_the_field_never_the_value() -> None:
     (violation,) = dict(decisions(docs))["dev/db"].violations
     assert violation.path == "data.password"
     assert "not valid base64" in violation.message and "c2VjcmV0" not in violation.message
+
+
+def test_consumed_secret_that_cannot_be_judged_is_named() -> None:
+    docs = [*STANDARD, secret("dev", "db", annotations={"kubed.appscode.com/sync": "=x"}),
+            pod("dev", "app", pod_spec(volumes=[{"name": "v", "secret": {"secretName": "db"}}]))]
+    (violation,) = dict(decisions(docs))["dev/app"].violations
+    assert violation.path == "spec.volumes[0].secret"
+    assert "consumes Secret dev/db, which cannot be evaluated" in violation.message
 
 
 def test_malformed_neighbour_does_not_break_others() -> None:

@@ -57,8 +57,14 @@ def _consumed_secrets(subject: Subject, site: PodSite) -> Iterator[Finding]:
         view = subject.context.secret(namespace, use.name)
         if view is None:
             continue
-        problem = next(replication_findings(view, subject), None) or next(shared_value_findings(view, subject),
-                                                                           None)
+        try:
+            problem = next(replication_findings(view, subject), None) or next(shared_value_findings(view, subject),
+                                                                               None)
+        except Malformed as error:
+            # The Secret's own annotations cannot be judged: say so about that Secret, not about this workload.
+            yield Finding(Rule.POLICY_INVALID, f"{subject.ref} consumes Secret {view.ref}, which cannot be "
+                          f"evaluated ({error}); fix the Secret", use.path)
+            continue
         if problem is not None:
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
