@@ -127,6 +127,8 @@ class AdmissionService:
                 logger.warning("break-glass", extra={"object": str(ref), "user": user,
                                                      "reason": decision.break_glass})
         warnings = [_short(f"[{v.rule}] {v.message}") for v in decision.warnings]
+        if decision.break_glass is not None:
+            warnings.insert(0, _short(f"tierguard: admitted by break-glass ({decision.break_glass})"))
         if not decision.allowed:
             message = "; ".join(f"[{v.rule}] {v.message}" for v in decision.denials)
             return self._count(exchange, _response(review, uid, False, code=403, message=message,

@@ -60,11 +60,11 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
         return kopf.login_via_client(**kwargs)
 
     @kopf.index("namespaces", id="tg_namespaces", registry=registry)
-    def tg_namespaces(body: Any, name: str, **_: Any) -> Any:
+    async def tg_namespaces(body: Any, name: str, **_: Any) -> Any:
         return {name: NamespaceView.from_object(body)}
 
     @kopf.index("secrets", id="tg_secrets", registry=registry)
-    def tg_secrets(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
+    async def tg_secrets(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
         raw = {"kind": "Secret", "metadata": body.get("metadata") or {}, "type": body.get("type"),
                "data": body.get("data")}
         try:
@@ -78,13 +78,13 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
         return keys
 
     @kopf.index("bitnami.com", "sealedsecrets", id="tg_sealed_secrets", registry=registry)
-    def tg_sealed_secrets(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
+    async def tg_sealed_secrets(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
         raw = {"kind": "SealedSecret", "metadata": body.get("metadata") or {}, "spec": _detach(
             {"template": (body.get("spec") or {}).get("template") or {}})}
         return {(namespace, name): SecretView.from_object(raw, fingerprinter(), namespace)}
 
     @kopf.index("persistentvolumes", id="tg_volumes", registry=registry)
-    def tg_volumes(body: Any, name: str, **_: Any) -> Any:
+    async def tg_volumes(body: Any, name: str, **_: Any) -> Any:
         volume = _plain(body, "spec")
         keys: dict[Any, Any] = {("name", name): volume}
         claim = (volume.get("spec") or {}).get("claimRef") or {}
@@ -93,38 +93,38 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
         return keys
 
     @kopf.index("persistentvolumeclaims", id="tg_claims", registry=registry)
-    def tg_claims(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
+    async def tg_claims(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
         spec = body.get("spec") or {}
         return {(namespace, name): {"spec": {"volumeName": spec.get("volumeName"),
                                              "storageClassName": spec.get("storageClassName")}}}
 
     @kopf.index("storage.k8s.io", "storageclasses", id="tg_storage_classes", registry=registry)
-    def tg_storage_classes(body: Any, name: str, **_: Any) -> Any:
+    async def tg_storage_classes(body: Any, name: str, **_: Any) -> Any:
         return {name: _plain(body, "parameters")}
 
     @kopf.index("rbac.authorization.k8s.io", "roles", id="tg_roles", registry=registry)
-    def tg_roles(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
+    async def tg_roles(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
         return {("Role", namespace, name): _detach(body.get("rules") or [])}
 
     @kopf.index("rbac.authorization.k8s.io", "clusterroles", id="tg_cluster_roles", registry=registry)
-    def tg_cluster_roles(body: Any, name: str, **_: Any) -> Any:
+    async def tg_cluster_roles(body: Any, name: str, **_: Any) -> Any:
         return {("ClusterRole", None, name): _detach(body.get("rules") or [])}
 
     @kopf.index("external-secrets.io", "secretstores", id="tg_secret_stores", registry=registry)
-    def tg_secret_stores(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
+    async def tg_secret_stores(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
         return {("SecretStore", namespace, name): _plain(body, "spec")}
 
     @kopf.index("external-secrets.io", "clustersecretstores", id="tg_cluster_secret_stores", registry=registry)
-    def tg_cluster_secret_stores(body: Any, name: str, **_: Any) -> Any:
+    async def tg_cluster_secret_stores(body: Any, name: str, **_: Any) -> Any:
         return {("ClusterSecretStore", None, name): _plain(body, "spec")}
 
     @kopf.index("tierguard.io", "tierpolicies", id="tg_policies", registry=registry)
-    def tg_policies(body: Any, name: str, **_: Any) -> Any:
+    async def tg_policies(body: Any, name: str, **_: Any) -> Any:
         return {name: {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
                        "metadata": {"name": name}, "spec": _detach(body.get("spec") or {})}}
 
     @kopf.on.event("namespaces", id="tg-readiness", registry=registry)
-    def mark_synced(**kwargs: Any) -> None:
+    async def mark_synced(**kwargs: Any) -> None:
         if state.indexes_synced:
             return
         indexes = {name: kwargs[name] for name in INDEX_NAMES if name in kwargs}
@@ -136,7 +136,7 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
         logger.info("indexes synced", extra={"indexes": state.context.sizes()})
 
     @kopf.on.event("tierguard.io", "tierpolicies", id="tg-policy-reload", registry=registry)
-    def reload_policy(body: Any, name: str, type: str | None, **_: Any) -> None:
+    async def reload_policy(body: Any, name: str, type: str | None, **_: Any) -> None:
         if name != state.policy_name:
             return
         apply_policy(None if type == "DELETED" else dict(body))

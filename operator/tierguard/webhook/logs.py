@@ -32,3 +32,5 @@ def configure_logging(fmt: str, level: str) -> None:
     root.setLevel(level.upper())
     # kopf logs every watch event at DEBUG and much at INFO; keep its chatter off the admission hot path.
     logging.getLogger("kopf").setLevel(max(logging.WARNING, root.level))
+    # One access-log line per admission request would put logging on the hot path.
+    logging.getLogger("aiohttp.access").setLevel(max(logging.WARNING, root.level))
