@@ -1,0 +1,103 @@
+"""Fail closed: a tierguard replica whose initial listing is incomplete denies every request, then admits once
+synced. Runs a second tierguard process on this host, so it needs the local control plane."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .gate import gated_kubeconfig
+from .kube import Cluster
+from .tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, eventually
+
+
+def free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def readyz(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
+
+
+def test_denies_until_indexes_are_synced(cluster: Cluster, namespace: Callable[..., str], tmp_path: Path) -> None:
+    if not cluster.local:
+        pytest.skip("starts a second tierguard process on this host: needs hack/local-cluster.sh's control plane")
+    marker = f"tg-e2e-readiness-{uuid.uuid4().hex[:6]}"
+    ns = namespace(labels={TIER_LABEL: "dev", marker: "yes"})
+    certs = tmp_path / "certs"
+    subprocess.run([sys.executable, "-m", "tierguard", "certs", "--dir", str(certs), "--host", "127.0.0.1"],
+                   check=True, capture_output=True)
+    webhook_port, metrics_port = free_port(), free_port()
+    with gated_kubeconfig(cluster, "/api/v1/secrets", tmp_path) as (kubeconfig, gate):
+        log = (tmp_path / "tierguard.log").open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tierguard", "run", "--namespace", NAMESPACE, "--webhook-addr", "127.0.0.1",
+             "--webhook-port", str(webhook_port), "--tls-cert", str(certs / "tls.crt"), "--tls-key",
+             str(certs / "tls.key"), "--metrics-addr", "127.0.0.1", "--metrics-port", str(metrics_port)],
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)}, stdout=log, stderr=subprocess.STDOUT)
+        config_name = marker
+        try:
+            webhook = {
+                "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                "metadata": {"name": config_name},
+                "webhooks": [{
+                    "name": "pods.readiness.tierguard.io",
+                    "clientConfig": {"url": f"https://127.0.0.1:{webhook_port}/pods",
+                                     "caBundle": base64.b64encode((certs / "ca.crt").read_bytes()).decode()},
+                    "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
+                               "operations": ["CREATE"]}],
+                    "namespaceSelector": {"matchLabels": {marker: "yes"}},
+                    "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
+                    "timeoutSeconds": 5}]}
+            cluster.kubectl("apply", "-f", "-", input=json.dumps(webhook))
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "early", "namespace": ns},
+                   "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]}}
+
+            def refused_as_not_ready() -> None:
+                assert process.poll() is None, (tmp_path / "tierguard.log").read_text()[-2000:]
+                result = apply(cluster, pod)
+                assert result.returncode != 0 and "tierguard is not ready" in result.stderr, result.stderr
+
+            eventually(refused_as_not_ready, timeout=60)
+            assert readyz(metrics_port) == 503
+            assert gate.held >= 1, "the Secrets listing never reached the gate"
+            time.sleep(1)
+            assert readyz(metrics_port) == 503  # still held: still not ready
+
+            gate.open()
+            eventually(lambda: _assert_equal(readyz(metrics_port), 200), timeout=60)
+            eventually(lambda: assert_admitted(apply(cluster, pod)), timeout=30)
+        finally:
+            cluster.kubectl("delete", "validatingwebhookconfiguration", config_name, "--ignore-not-found",
+                            check=False)
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+
+
+def _assert_equal(actual: int, expected: int) -> None:
+    assert actual == expected
