@@ -6,6 +6,7 @@ lets a traceback reach the user.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -83,7 +84,11 @@ def check(paths: tuple[str, ...], policy_path: str | None, output: str, namespac
         Result(object_ref(o.obj), o.source, evaluate(EvaluationRequest.from_manifest(o.obj), context, policy))
         for o in objects
     ]
-    click.echo(render_json(results) if output == "json" else render_text(results))
+    try:
+        click.echo(render_json(results) if output == "json" else render_text(results))
+    except BrokenPipeError:
+        # The reader (`| head`) went away: keep the verdict, print no traceback, and silence the final flush.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     raise SystemExit(EXIT_OK if all(r.decision.allowed for r in results) else EXIT_DENIED)
 
 

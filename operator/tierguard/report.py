@@ -48,7 +48,9 @@ def render_text(results: Sequence[Result]) -> str:
             ref = result.ref
             name = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
             suffix = "" if violation.action is Action.DENY else f" ({violation.action.value})"
-            lines.append(f"{result.source} {ref.kind} {name}: [{violation.rule}] {violation.message}{suffix}")
+            # One line per violation even when a message quotes a multi-line annotation.
+            message = " ".join(violation.message.split())
+            lines.append(f"{result.source} {ref.kind} {name}: [{violation.rule}] {message}{suffix}")
     counts = summary(results)
     lines.append(f"{counts['objects']} objects checked: {counts['denied']} denied, {counts['warned']} warned")
     return "\n".join(lines)

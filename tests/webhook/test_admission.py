@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -163,7 +164,8 @@ def test_break_glass_needs_group_and_reason(state: RuntimeState, service: Admiss
     assert answer(service, review(obj, groups=("devs",)), "secrets")["allowed"] is False
     response = answer(service, review(obj, groups=("sre",)), "secrets")
     assert response["allowed"] is True
-    assert response["warnings"][0].startswith("[secret-replication-cross-tier]")
+    assert response["warnings"][0] == "tierguard: admitted by break-glass (INC-42 restore)"
+    assert response["warnings"][1].startswith("[secret-replication-cross-tier]")
     assert metrics.registry.get_sample_value(
         "tierguard_break_glass_total", {"rule": "secret-replication-cross-tier"}) == 1
 
@@ -203,3 +205,30 @@ def test_metrics_count_requests_by_decision(service: AdmissionService, metrics: 
         "tierguard_admission_requests_total", {"kind": "Pod", "operation": "CREATE", "decision": "allowed"}) == 1
     assert metrics.registry.get_sample_value(
         "tierguard_admission_requests_total", {"kind": "Pod", "operation": "CREATE", "decision": "denied"}) == 1
+
+
+def test_waits_briefly_for_a_namespace_the_index_has_not_seen(service: AdmissionService,
+                                                             indexes: FakeIndexes) -> None:
+    obj = secret("fresh", "db", "x" * 20, **{"reflector.v1.k8s.emberstack.com/reflects": "prod/db"})
+
+    async def namespace_arrives() -> None:
+        await asyncio.sleep(0.2)
+        indexes.add_namespace("fresh", "dev")
+
+    async def scenario() -> dict[str, Any]:
+        arrival = asyncio.create_task(namespace_arrives())
+        answered = await service(review(obj), webhook="secrets")
+        await arrival
+        return answered
+
+    response = asyncio.run(scenario())["response"]
+    assert response["allowed"] is False
+    assert response["status"]["message"].startswith("[secret-replication-cross-tier]")
+
+
+def test_namespace_never_indexed_is_denied(service: AdmissionService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tierguard.webhook.admission.NAMESPACE_WAIT_SECONDS", 0.1)
+    response = asyncio.run(service(review(pod("ghost")), webhook="pods"))["response"]
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 503
+    assert "namespace ghost" in response["status"]["message"]

@@ -7,6 +7,7 @@ replica that is not ready or an internal error each give a denial with a clear m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -21,6 +22,8 @@ from tierguard.webhook.state import RuntimeState
 
 logger = logging.getLogger("tierguard.admission")
 
+NAMESPACE_WAIT_SECONDS = 2.0
+"""How long a request may wait for its namespace to reach the index (a namespace created just before)."""
 MAX_WARNING_LENGTH = 120
 """kubectl prints warnings on one line each; longer ones are cut with an ellipsis."""
 
@@ -63,9 +66,29 @@ class AdmissionService:
     async def __call__(self, review: Any, *, webhook: str | None = None, **_: Any) -> dict[str, Any]:
         started = time.perf_counter()
         try:
+            await self._await_namespace(review)
             return self.answer(review, webhook)
         finally:
             self.metrics.duration.observe(time.perf_counter() - started)
+
+    async def _await_namespace(self, review: Any) -> None:
+        """Give the watch a moment to index a namespace created (or labelled) just before this request.
+
+        The API server called this webhook because the namespace carries a tier label; if the index does not
+        show that yet, judging now would treat the object as untiered and admit it.
+        """
+        context = self.state.context
+        request = review.get("request") if isinstance(review, Mapping) else None
+        namespace = request.get("namespace") if isinstance(request, Mapping) else None
+        if context is None or not isinstance(namespace, str) or not namespace or self.state.policy is None:
+            return
+        label = self.state.policy.tier_label
+        deadline = time.monotonic() + NAMESPACE_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            view = context.namespace(namespace)
+            if view is not None and label in view.labels:
+                return
+            await asyncio.sleep(0.05)
 
     def answer(self, review: Any, webhook: str | None) -> dict[str, Any]:
         if not isinstance(review, Mapping):
@@ -94,6 +117,10 @@ class AdmissionService:
             evaluation = EvaluationRequest.from_admission_request(request)
         except Malformed as error:
             return self._refuse(exchange, 400, f"[{Rule.POLICY_INVALID}] {error}")
+        if (evaluation.namespace and handler.namespaced and self.state.context is not None
+                and self.state.context.namespace(evaluation.namespace) is None):
+            return self._refuse(exchange, 503, f"tierguard is not ready: namespace {evaluation.namespace} is not "
+                                               f"in its index yet; retry in a few seconds")
         if evaluation.operation not in handler.operations:
             return self._count(exchange, _response(review, uid, True), "allowed")
         try:
