@@ -150,6 +150,11 @@ def https_server(service: AdmissionService, tmp_path: Path) -> Iterator[RunningS
     thread.start()
     assert started.wait(10), "webhook server did not start"
     yield RunningServer(f"https://127.0.0.1:{port}", paths.ca, paths.cert, paths.key)
-    loop.call_soon_threadsafe(task.cancel)
+    async def shutdown() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # lets the server close its connections
+
+    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
+    loop.close()
