@@ -50,6 +50,29 @@ def policy_from_body(body: Mapping[str, Any]) -> TierPolicy:
                         "spec": _detach(body.get("spec") or {})})
 
 
+def apply_policy(state: RuntimeState, metrics: Metrics, body: Mapping[str, Any] | None) -> None:
+    """Switch to the TierPolicy in ``body`` (None: it does not exist, so the defaults apply).
+
+    An invalid policy is not applied: the last valid one stays in force (or, before any, the replica stays not
+    ready), the reason is kept for /readyz and logs, and the reload is counted as invalid.
+    """
+    if body is None:
+        state.use_policy(None)
+        metrics.policy_reloads.labels("success").inc()
+        logger.info("no TierPolicy %r: enforcing the defaults", state.policy_name)
+        return
+    try:
+        policy = policy_from_body(body)
+    except PolicyError as error:
+        state.policy_error = f"TierPolicy {state.policy_name} is invalid: {error}"
+        metrics.policy_reloads.labels("invalid").inc()
+        logger.error("policy rejected, keeping the last valid one", extra={"detail": state.policy_error})
+        return
+    state.use_policy(policy)
+    metrics.policy_reloads.labels("success").inc()
+    logger.info("policy loaded", extra={"policy": state.policy_name})
+
+
 def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callable[[], Fingerprinter]
                    ) -> kopf.OperatorRegistry:
     """All kopf handlers of ``tierguard run``. ``fingerprinter`` is read after startup loaded the key."""
@@ -131,7 +154,7 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
         state.context = LiveContext(fingerprinter(), indexes)
         if state.policy is None:
             stored = next(iter(indexes["tg_policies"].get(state.policy_name) or ()), None)
-            apply_policy(stored)
+            apply_policy(state, metrics, stored)
         state.indexes_synced = True
         logger.info("indexes synced", extra={"indexes": state.context.sizes()})
 
@@ -139,23 +162,6 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
     async def reload_policy(body: Any, name: str, type: str | None, **_: Any) -> None:
         if name != state.policy_name:
             return
-        apply_policy(None if type == "DELETED" else dict(body))
-
-    def apply_policy(body: Mapping[str, Any] | None) -> None:
-        if body is None:
-            state.use_policy(None)
-            metrics.policy_reloads.labels("success").inc()
-            logger.info("no TierPolicy %r: enforcing the defaults", state.policy_name)
-            return
-        try:
-            policy = policy_from_body(body)
-        except PolicyError as error:
-            state.policy_error = f"TierPolicy {state.policy_name} is invalid: {error}"
-            metrics.policy_reloads.labels("invalid").inc()
-            logger.error("policy rejected, keeping the last valid one", extra={"detail": state.policy_error})
-            return
-        state.use_policy(policy)
-        metrics.policy_reloads.labels("success").inc()
-        logger.info("policy loaded", extra={"policy": state.policy_name})
+        apply_policy(state, metrics, None if type == "DELETED" else dict(body))
 
     return registry
