@@ -133,7 +133,7 @@ build_kube() {
   go_build "$work_dir/kubernetes" "$log_dir/kubernetes.log" "$ld" "$work_dir/out/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
   mv -f "$work_dir/out/kube-apiserver" "$work_dir/out/kube-controller-manager" "$bin_dir/"
-  have_kube kube-apiserver && have_kube kube-controller-manager ||
+  { have_kube kube-apiserver && have_kube kube-controller-manager; } ||
     die "the built kube-apiserver reports '$("$bin_dir/kube-apiserver" --version 2>&1)', not Kubernetes $KUBERNETES_VERSION"
 }
 
@@ -201,11 +201,12 @@ main() {
   exec 9>"$cache_dir/.lock"
   flock 9
   local start=$SECONDS
-  have_kube kube-apiserver && have_kube kube-controller-manager || build_kube
+  { have_kube kube-apiserver && have_kube kube-controller-manager; } || build_kube
   have_etcd || build_etcd
   { have_kubectl && have_helm; } || fetch_kubectl_helm
   log "binaries ready in $bin_dir ($((SECONDS - start)) s)"
   echo "$bin_dir"
 }
 
-main "$@"
+# On one line, so bash has read all it runs: editing this file during a long build cannot rerun parts of it.
+main "$@"; exit

@@ -20,6 +20,7 @@
 # (no argument) once the control plane is ready, also when it was already running, so it must be idempotent;
 # `down` runs `hack/install-tierguard.sh stop` before it stops the API server. Both get KUBECONFIG,
 # TIERGUARD_LOCAL_CLUSTER_DIR and the cached kubectl/helm first on PATH.
+# shellcheck disable=SC2329 # probes and abort_up are called indirectly (wait_for, the EXIT trap)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -299,13 +300,19 @@ cmd_status() {
 cmd_env() {
   [[ -f $kubeconfig ]] || log "no kubeconfig yet: run '$0 up' first"
   printf 'export KUBECONFIG=%q\n' "$kubeconfig"
+  # shellcheck disable=SC2016 # $PATH is for the caller's eval to expand
   printf 'export PATH=%q:"$PATH"\n' "$bin_dir"
 }
 
-case ${1:-} in
-  up) cmd_up ;;
-  down) cmd_down ;;
-  status) cmd_status ;;
-  env) cmd_env ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
-esac
+main() {
+  case ${1:-} in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    *) echo "usage: $0 up|down|status|env" >&2; return 2 ;;
+  esac
+}
+
+# On one line, so bash has read all it runs: editing this file while `up` waits cannot rerun parts of it.
+main "$@"; exit
