@@ -75,6 +75,18 @@ def storage_class_secret_namespaces(storage_class: Mapping[str, Any]) -> list[tu
     return found
 
 
+def _reached_by_workload(subject: Subject, how: str, path: str, namespace: str, secret_tier: str,
+                         via: str) -> Iterator[Finding]:
+    """A workload whose storage (reached ``how``) reads a Secret of another tier's namespace."""
+    if secret_tier != subject.tier:
+        yield Finding(
+            Rule.VOLUME_SECRET_CROSS_TIER,
+            f"{subject.ref} (tier {tier_name(subject.tier)}) {how}, whose {path} names namespace {namespace} "
+            f"(tier {secret_tier})",
+            via,
+        )
+
+
 def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = "") -> Iterator[Finding]:
     claim_ref = mapping_at(mapping_at(volume, "spec", "spec"), "claimRef", "spec.claimRef")
     claim_namespace = str_at(claim_ref, "namespace", "spec.claimRef.namespace")
@@ -85,13 +97,7 @@ def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = 
         if secret_tier is None:
             continue  # an untiered (platform) namespace: see the module docstring
         if via:
-            if secret_tier != subject.tier:
-                yield Finding(
-                    Rule.VOLUME_SECRET_CROSS_TIER,
-                    f"{subject.ref} (tier {tier_name(subject.tier)}) mounts {name}, whose secret reference "
-                    f"{path} is in namespace {namespace} (tier {tier_name(secret_tier)})",
-                    via,
-                )
+            yield from _reached_by_workload(subject, f"mounts {name}", path, namespace, secret_tier, via)
         elif claim_namespace and secret_tier != claim_tier:
             yield Finding(
                 Rule.VOLUME_SECRET_CROSS_TIER,
@@ -119,13 +125,8 @@ def _storage_class_findings(subject: Subject, storage_class: Mapping[str, Any], 
         if secret_tier is None:
             continue  # an untiered (platform) namespace: see the module docstring
         if via:
-            if secret_tier != subject.tier:
-                yield Finding(
-                    Rule.VOLUME_SECRET_CROSS_TIER,
-                    f"{subject.ref} (tier {tier_name(subject.tier)}) provisions storage from {name}, whose "
-                    f"{path} names namespace {namespace} (tier {tier_name(secret_tier)})",
-                    via,
-                )
+            yield from _reached_by_workload(subject, f"provisions storage from {name}", path, namespace,
+                                            secret_tier, via)
         else:
             yield Finding(
                 Rule.VOLUME_SECRET_CROSS_TIER,
