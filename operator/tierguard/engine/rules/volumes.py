@@ -75,7 +75,7 @@ def storage_class_secret_namespaces(storage_class: Mapping[str, Any]) -> list[tu
     return found
 
 
-def _reached_by_workload(subject: Subject, how: str, path: str, namespace: str, secret_tier: str,
+def _reached_by_workload(subject: Subject, how: str, path: str, namespace: str, *, secret_tier: str,
                          via: str) -> Iterator[Finding]:
     """A workload whose storage (reached ``how``) reads a Secret of another tier's namespace."""
     if secret_tier != subject.tier:
@@ -97,7 +97,8 @@ def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = 
         if secret_tier is None:
             continue  # an untiered (platform) namespace: see the module docstring
         if via:
-            yield from _reached_by_workload(subject, f"mounts {name}", path, namespace, secret_tier, via)
+            yield from _reached_by_workload(subject, f"mounts {name}", path, namespace, secret_tier=secret_tier,
+                                            via=via)
         elif claim_namespace and secret_tier != claim_tier:
             yield Finding(
                 Rule.VOLUME_SECRET_CROSS_TIER,
@@ -126,7 +127,7 @@ def _storage_class_findings(subject: Subject, storage_class: Mapping[str, Any], 
             continue  # an untiered (platform) namespace: see the module docstring
         if via:
             yield from _reached_by_workload(subject, f"provisions storage from {name}", path, namespace,
-                                            secret_tier, via)
+                                            secret_tier=secret_tier, via=via)
         else:
             yield Finding(
                 Rule.VOLUME_SECRET_CROSS_TIER,
