@@ -78,6 +78,10 @@ stop() { # component
   rm -f "$state/$1.pid"
   log "stopped $1 (pid $pid)"
 }
+stop_all() { # in reverse start order: no controller or API server outlives what it talks to
+  local i
+  for ((i = ${#components[@]} - 1; i >= 0; i--)); do stop "${components[i]}"; done
+}
 
 # Waits until "$2..." succeeds; dies with the component's log tail when it exits or the time runs out.
 wait_for() { # component, command...
@@ -178,8 +182,7 @@ uninstall_tierguard() {
 }
 
 abort_up() {
-  local i
-  for ((i = ${#components[@]} - 1; i >= 0; i--)); do stop "${components[i]}"; done
+  stop_all
   log "start-up failed: stopped what it started; logs stay in $state/logs until '$0 down'"
 }
 
@@ -266,8 +269,7 @@ cmd_down() {
     return 0
   fi
   uninstall_tierguard
-  local i
-  for ((i = ${#components[@]} - 1; i >= 0; i--)); do stop "${components[i]}"; done
+  stop_all
   if [[ -e $state/$marker ]]; then
     rm -rf "$state"
     log "removed $state"
