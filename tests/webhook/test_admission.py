@@ -45,6 +45,7 @@ def test_denial_is_403_and_names_the_rule(service: AdmissionService, indexes: Fa
     response = answer(service, review(secret("dev", "db", SHARED)), "secrets")
     assert response["allowed"] is False
     assert response["status"]["code"] == 403
+    assert response["status"]["reason"] == "Forbidden"
     assert response["status"]["message"].startswith("[secret-value-shared] ")
     assert "prod/db" in response["status"]["message"]
     assert SHARED not in str(response) and b64(SHARED) not in str(response)

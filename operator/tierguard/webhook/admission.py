@@ -32,7 +32,8 @@ def _response(review: Mapping[str, Any], uid: str, allowed: bool, *, code: int =
               warnings: list[str] | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {"uid": uid, "allowed": allowed}
     if not allowed:
-        payload["status"] = {"code": code, "message": message}
+        # The reason is what kubectl prints in "Error from server (Forbidden): ...".
+        payload["status"] = {"code": code, "message": message, "reason": _REASONS.get(code, "Forbidden")}
     if warnings:
         payload["warnings"] = warnings
     return {
@@ -40,6 +41,9 @@ def _response(review: Mapping[str, Any], uid: str, allowed: bool, *, code: int =
         "kind": review.get("kind") or "AdmissionReview",
         "response": payload,
     }
+
+
+_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 500: "InternalError", 503: "ServiceUnavailable"}
 
 
 def _short(text: str) -> str:
