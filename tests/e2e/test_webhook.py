@@ -323,3 +323,21 @@ def test_zz_no_planted_secret_value_in_logs(cluster: Cluster) -> None:
     assert not leaked, f"{len(leaked)} planted secret values appear in tierguard's logs (indexes {leaked})"
     encoded = [i for i, value in enumerate(PLANTED) if secret(" ", " ", value)["data"]["password"] in logs]
     assert not encoded, f"{len(encoded)} planted values appear base64-encoded in tierguard's logs"
+
+
+def test_readme_demo_manifest_is_refused(cluster: Cluster) -> None:
+    """What hack/demo.sh (the README's first command) shows: examples/bad-pod.yaml refused after namespaces.yaml."""
+    from .kube import REPO  # noqa: PLC0415
+
+    created = cluster.kubectl("apply", "-f", str(REPO / "examples" / "namespaces.yaml"))
+    try:
+        def refused_demo() -> None:
+            result = cluster.kubectl("apply", "-f", str(REPO / "examples" / "bad-pod.yaml"), check=False)
+            assert result.returncode != 0, result.stdout
+            assert "Error from server (Forbidden)" in result.stderr
+            assert "[secret-replication-cross-tier]" in result.stderr
+
+        eventually(refused_demo, timeout=20)
+    finally:
+        if "created" in created.stdout:
+            cluster.kubectl("delete", "-f", str(REPO / "examples" / "namespaces.yaml"), "--wait=false", check=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 from tests.webhook.conftest import RunningServer, review
@@ -57,3 +59,13 @@ def test_rotated_certificate_is_served_without_restart(https_server: RunningServ
             pass  # the listener restarts to load the new files
         time.sleep(0.2)
     assert served_cert() != before
+
+
+def test_large_object_update_is_judged_not_rejected_for_size(https_server: RunningServer) -> None:
+    big = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "big", "namespace": "dev"},
+           "data": {"blob": base64.b64encode(b"x" * 1_000_000).decode()}}
+    body = review(big, operation="UPDATE", old=big)
+    assert len(json.dumps(body)) > 2 * 1024 * 1024
+    status, answer = https_server.post("/secrets", body)
+    assert status == 200
+    assert answer["response"]["allowed"] is True
