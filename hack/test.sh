@@ -8,7 +8,7 @@ cd "$repo"
 python=${TIERGUARD_PYTHON:-python3}
 "$repo/hack/python-deps.sh"
 echo "== ruff"
-"$python" -m ruff check operator tests
+"$python" -m ruff check operator tests bench
 echo "== mypy --strict"
 "$python" -m mypy
 echo "== pytest"
