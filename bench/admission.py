@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.webhook.conftest import FakeIndexes, free_port, review  # noqa: E402
+
 from tierguard.engine import EvaluationRequest, evaluate  # noqa: E402
 from tierguard.engine.fingerprints import Fingerprinter  # noqa: E402
 from tierguard.policy import DEFAULT_POLICY  # noqa: E402
