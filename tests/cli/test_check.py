@@ -360,8 +360,7 @@ def test_json_is_one_document_even_when_empty(run: Any) -> None:
 
 def test_console_script(tmp_path: Path) -> None:
     executable = shutil.which("tierguard") or str(Path(sys.executable).parent / "tierguard")
-    if not Path(executable).exists():
-        pytest.skip("the tierguard console script is not installed (pip install -e .)")
+    assert Path(executable).exists(), "the tierguard console script is not installed (pip install -e .)"
     path = write(tmp_path, "all.yaml", docs(NAMESPACES, MIRROR))
     done = subprocess.run([executable, "check", "-f", path, "-o", "json"], capture_output=True, text=True,
                           timeout=60, check=False)

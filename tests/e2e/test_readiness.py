@@ -4,7 +4,6 @@ synced. Runs a second tierguard process on this host, so it needs the local cont
 from __future__ import annotations
 
 import base64
-import json
 import os
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 
 from .gate import gated_kubeconfig
 from .kube import Cluster
-from .tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, eventually
+from .tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, eventually, registered_webhook
 
 
 def free_port() -> int:
@@ -56,41 +55,28 @@ def test_denies_until_indexes_are_synced(cluster: Cluster, namespace: Callable[.
              "--webhook-port", str(webhook_port), "--tls-cert", str(certs / "tls.crt"), "--tls-key",
              str(certs / "tls.key"), "--metrics-addr", "127.0.0.1", "--metrics-port", str(metrics_port)],
             env={**os.environ, "KUBECONFIG": str(kubeconfig)}, stdout=log, stderr=subprocess.STDOUT)
-        config_name = marker
+        client = {"url": f"https://127.0.0.1:{webhook_port}/pods",
+                  "caBundle": base64.b64encode((certs / "ca.crt").read_bytes()).decode()}
         try:
-            webhook = {
-                "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-                "metadata": {"name": config_name},
-                "webhooks": [{
-                    "name": "pods.readiness.tierguard.io",
-                    "clientConfig": {"url": f"https://127.0.0.1:{webhook_port}/pods",
-                                     "caBundle": base64.b64encode((certs / "ca.crt").read_bytes()).decode()},
-                    "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
-                               "operations": ["CREATE"]}],
-                    "namespaceSelector": {"matchLabels": {marker: "yes"}},
-                    "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
-                    "timeoutSeconds": 5}]}
-            cluster.kubectl("apply", "-f", "-", input=json.dumps(webhook))
-            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "early", "namespace": ns},
-                   "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]}}
+            with registered_webhook(cluster, marker, client, "pods"):
+                pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "early", "namespace": ns},
+                       "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]}}
 
-            def refused_as_not_ready() -> None:
-                assert process.poll() is None, (tmp_path / "tierguard.log").read_text()[-2000:]
-                result = apply(cluster, pod)
-                assert result.returncode != 0 and "tierguard is not ready" in result.stderr, result.stderr
+                def refused_as_not_ready() -> None:
+                    assert process.poll() is None, (tmp_path / "tierguard.log").read_text()[-2000:]
+                    result = apply(cluster, pod)
+                    assert result.returncode != 0 and "tierguard is not ready" in result.stderr, result.stderr
 
-            eventually(refused_as_not_ready, timeout=60)
-            assert readyz(metrics_port) == 503
-            assert gate.held >= 1, "the Secrets listing never reached the gate"
-            time.sleep(1)
-            assert readyz(metrics_port) == 503  # still held: still not ready
+                eventually(refused_as_not_ready, timeout=60)
+                assert readyz(metrics_port) == 503
+                assert gate.held >= 1, "the Secrets listing never reached the gate"
+                time.sleep(1)
+                assert readyz(metrics_port) == 503  # still held: still not ready
 
-            gate.open()
-            eventually(lambda: _assert_equal(readyz(metrics_port), 200), timeout=60)
-            eventually(lambda: assert_admitted(apply(cluster, pod)), timeout=30)
+                gate.open()
+                eventually(lambda: _assert_equal(readyz(metrics_port), 200), timeout=60)
+                eventually(lambda: assert_admitted(apply(cluster, pod)), timeout=30)
         finally:
-            cluster.kubectl("delete", "validatingwebhookconfiguration", config_name, "--ignore-not-found",
-                            check=False)
             process.terminate()
             try:
                 process.wait(15)

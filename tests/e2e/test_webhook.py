@@ -21,6 +21,7 @@ from .tierguard import (
     assert_refused,
     eventually,
     policy,
+    registered_webhook,
     secret,
     secret_value,
     tierguard_logs,
@@ -294,16 +295,7 @@ def test_unknown_webhook_path_is_denied(cluster: Cluster, namespace: NamespaceFa
         client["url"] = client["url"].rsplit("/", 1)[0] + "/no-such-handler"
     else:
         client["service"]["path"] = "/no-such-handler"
-    config = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-              "metadata": {"name": marker},
-              "webhooks": [{"name": "misrouted.tierguard.io", "clientConfig": client,
-                            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"],
-                                       "operations": ["CREATE"]}],
-                            "namespaceSelector": {"matchLabels": {marker: "yes"}},
-                            "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
-                            "timeoutSeconds": 5}]}
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
-    try:
+    with registered_webhook(cluster, marker, client, "configmaps"):
         configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": ns}}
 
         def denied() -> None:
@@ -311,8 +303,6 @@ def test_unknown_webhook_path_is_denied(cluster: Cluster, namespace: NamespaceFa
             assert result.returncode != 0 and "no admission handler at path /no-such-handler" in result.stderr, \
                 result.stderr
         eventually(denied, timeout=20)
-    finally:
-        cluster.kubectl("delete", "validatingwebhookconfiguration", marker, "--ignore-not-found", check=False)
 
 
 def test_zz_no_planted_secret_value_in_logs(cluster: Cluster) -> None:

@@ -107,3 +107,23 @@ def webhook_client_config(cluster: Cluster) -> dict[str, Any]:
     assert configs, "no ValidatingWebhookConfiguration labelled app.kubernetes.io/name=tierguard"
     client: dict[str, Any] = configs[0]["webhooks"][0]["clientConfig"]
     return client
+
+
+@contextmanager
+def registered_webhook(cluster: Cluster, marker: str, client_config: Mapping[str, Any],
+                       resource: str) -> Iterator[None]:
+    """A ValidatingWebhookConfiguration named ``marker`` sending CREATEs of ``resource`` (core group) in
+    namespaces labelled ``marker=yes`` to ``client_config``; deleted afterwards, even on failure."""
+    config = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+              "metadata": {"name": marker},
+              "webhooks": [{"name": f"{marker}.tierguard.io", "clientConfig": dict(client_config),
+                            "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": [resource],
+                                       "operations": ["CREATE"]}],
+                            "namespaceSelector": {"matchLabels": {marker: "yes"}},
+                            "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
+                            "timeoutSeconds": 5}]}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(config))
+    try:
+        yield
+    finally:
+        cluster.kubectl("delete", "validatingwebhookconfiguration", marker, "--ignore-not-found", check=False)
