@@ -233,3 +233,18 @@ def test_namespace_never_indexed_is_denied(service: AdmissionService, monkeypatc
     assert response["allowed"] is False
     assert response["status"]["code"] == 503
     assert "namespace ghost" in response["status"]["message"]
+
+
+def test_namespace_requests_do_not_wait_for_their_own_index_entry(service: AdmissionService,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # For a Namespace, the API server puts its own name in request.namespace: it is never indexed before CREATE.
+    monkeypatch.setattr("tierguard.webhook.admission.NAMESPACE_WAIT_SECONDS", 30.0)
+    body = review({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": "brand-new", "labels": {"tierguard.io/tier": "dev"}}})
+    body["request"]["namespace"] = "brand-new"
+    import time  # noqa: PLC0415
+
+    started = time.monotonic()
+    response = asyncio.run(service(body, webhook="namespaces"))["response"]
+    assert response["allowed"] is True
+    assert time.monotonic() - started < 5

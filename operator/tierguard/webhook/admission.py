@@ -70,7 +70,9 @@ class AdmissionService:
     async def __call__(self, review: Any, *, webhook: str | None = None, **_: Any) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            await self._await_namespace(review)
+            handler = HANDLERS_BY_ID.get(webhook or "")
+            if handler is not None and handler.namespaced:
+                await self._await_namespace(review)
             return self.answer(review, webhook)
         finally:
             self.metrics.duration.observe(time.perf_counter() - started)
