@@ -11,7 +11,6 @@ import kopf
 
 from tierguard.webhook.admission import AdmissionService
 
-
 MAX_REVIEW_BYTES = 16 * 1024 * 1024
 """An UPDATE of a 1.5 MiB object carries it twice, base64 inflates Secret data by a third: aiohttp's default
 1 MiB body limit would answer 413 and, with failurePolicy Fail, refuse legitimate large objects."""
