@@ -26,6 +26,7 @@ class Gate:
         self.upstream_port = upstream_port
         self.held_prefix = held_prefix
         self.opened = threading.Event()
+        self.failing = threading.Event()
         self.held = 0
         gate = self
 
@@ -36,6 +37,14 @@ class Gate:
                 pass
 
             def relay(self) -> None:
+                if gate.failing.is_set():
+                    body = b'{"kind":"Status","apiVersion":"v1","status":"Failure","code":503}'
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 if self.path.startswith(gate.held_prefix) and not gate.opened.is_set():
                     gate.held += 1
                     gate.opened.wait(timeout=300)
@@ -74,6 +83,13 @@ class Gate:
 
     def open(self) -> None:
         self.opened.set()
+
+    def fail(self, failing: bool) -> None:
+        """Answer every new request with 503, as an unreachable or broken API server would."""
+        if failing:
+            self.failing.set()
+        else:
+            self.failing.clear()
 
     def close(self) -> None:
         self.opened.set()

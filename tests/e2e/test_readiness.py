@@ -1,5 +1,6 @@
 """Fail closed: a tierguard replica whose initial listing is incomplete denies every request, then admits once
-synced. Runs a second tierguard process on this host, so it needs the local control plane."""
+synced; one that loses the API server stops admitting until it is back. Runs a second tierguard process on this
+host, so it needs the local control plane."""
 
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def test_denies_until_indexes_are_synced(cluster: Cluster, namespace: Callable[.
         process = subprocess.Popen(
             [sys.executable, "-m", "tierguard", "run", "--namespace", NAMESPACE, "--webhook-addr", "127.0.0.1",
              "--webhook-port", str(webhook_port), "--tls-cert", str(certs / "tls.crt"), "--tls-key",
-             str(certs / "tls.key"), "--metrics-addr", "127.0.0.1", "--metrics-port", str(metrics_port)],
+             str(certs / "tls.key"), "--metrics-addr", "127.0.0.1", "--metrics-port", str(metrics_port),
+             "--api-check-interval", "0.5"],
             env={**os.environ, "KUBECONFIG": str(kubeconfig)}, stdout=log, stderr=subprocess.STDOUT)
         client = {"url": f"https://127.0.0.1:{webhook_port}/pods",
                   "caBundle": base64.b64encode((certs / "ca.crt").read_bytes()).decode()}
@@ -76,6 +78,17 @@ def test_denies_until_indexes_are_synced(cluster: Cluster, namespace: Callable[.
                 gate.open()
                 eventually(lambda: _assert_equal(readyz(metrics_port), 200), timeout=60)
                 eventually(lambda: assert_admitted(apply(cluster, pod)), timeout=30)
+
+                # The API server becomes unreachable for this replica: its watches go stale, so it stops
+                # answering decisions until the API is back.
+                gate.fail(True)
+                eventually(lambda: _assert_equal(readyz(metrics_port), 503), timeout=30)
+                late = {**pod, "metadata": {"name": "late", "namespace": ns}}
+                refused = apply(cluster, late)
+                assert refused.returncode != 0 and "tierguard is not ready" in refused.stderr, refused.stderr
+                gate.fail(False)
+                eventually(lambda: _assert_equal(readyz(metrics_port), 200), timeout=30)
+                eventually(lambda: assert_admitted(apply(cluster, late)), timeout=30)
         finally:
             process.terminate()
             try:

@@ -50,14 +50,14 @@ def run(log_format: str, log_level: str, **options: Any) -> None:
     asyncio.run(_serve(RunOptions(**options)))
 
 
-def _core_api() -> Any:
+def _api_client() -> Any:
     from kubernetes import client, config  # noqa: PLC0415 - loaded only by `run`
 
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.CoreV1Api()
+    return client.ApiClient()
 
 
 @dataclass(frozen=True)
@@ -76,16 +76,18 @@ class RunOptions:
 
 async def _serve(options: RunOptions) -> None:
     import kopf  # noqa: PLC0415
+    from kubernetes.client import CoreV1Api  # noqa: PLC0415
 
     from tierguard.webhook.keys import load_or_create_fingerprinter  # noqa: PLC0415
+    from tierguard.webhook.reachability import build_check  # noqa: PLC0415
     from tierguard.webhook.server import TierguardWebhookServer  # noqa: PLC0415
 
     state = RuntimeState(own_namespace=options.namespace, policy_name=options.policy_name)
     metrics = Metrics()
     probes = await serve_probes(build_probe_app(state, metrics), options.metrics_addr, options.metrics_port)
-    core = await asyncio.to_thread(_core_api)
-    fingerprinter: Fingerprinter = await asyncio.to_thread(load_or_create_fingerprinter, core, options.namespace,
-                                                           options.hmac_secret)
+    api_client = await asyncio.to_thread(_api_client)
+    fingerprinter: Fingerprinter = await asyncio.to_thread(
+        load_or_create_fingerprinter, CoreV1Api(api_client), options.namespace, options.hmac_secret)
     registry = build_registry(state, metrics, lambda: fingerprinter)
     service = AdmissionService(state, metrics)
 
@@ -102,8 +104,7 @@ async def _serve(options: RunOptions) -> None:
         settings.networking.request_timeout = 60
 
     health = asyncio.create_task(
-        watch_api_health(state, lambda: core.list_namespace(limit=1, _request_timeout=5),
-                         options.api_check_interval))
+        watch_api_health(state, build_check(api_client), options.api_check_interval))
     try:
         await kopf.operator(registry=registry, standalone=True, clusterwide=True)
     finally:
