@@ -92,3 +92,28 @@ def test_json_log_lines(extra: dict[str, str]) -> None:
     assert entry["message"] == "violation" and entry["level"] == "info"
     assert entry["logger"] == "tierguard.admission"
     assert {k: entry[k] for k in extra} == extra
+
+
+@pytest.mark.parametrize("kubeconfig", ["missing", "unreachable"])
+def test_run_without_a_reachable_cluster_fails_clearly(tmp_path: Any, kubeconfig: str) -> None:
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from tests.webhook.conftest import free_port  # noqa: PLC0415
+    from tierguard.webhook.certs import write_certificates  # noqa: PLC0415
+
+    certs = write_certificates(tmp_path / "certs", ["127.0.0.1"])
+    config = tmp_path / "kubeconfig"
+    if kubeconfig == "unreachable":
+        config.write_text("apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+                          "clusters: [{name: x, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+                          "users: [{name: x, user: {}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "tierguard", "run", "--tls-cert", str(certs.cert), "--tls-key", str(certs.key),
+         "--metrics-port", str(free_port()), "--webhook-port", str(free_port())],
+        env={**os.environ, "KUBECONFIG": str(config)}, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    expected = "no cluster credentials" if kubeconfig == "missing" else "cannot load or create the fingerprint key"
+    assert expected in done.stderr

@@ -47,7 +47,17 @@ def run(log_format: str, log_level: str, **options: Any) -> None:
     admission request is denied.
     """
     configure_logging(log_format, log_level)
-    asyncio.run(_serve(RunOptions(**options)))
+    try:
+        asyncio.run(_serve(RunOptions(**options)))
+    except StartupError as error:
+        logger.error("cannot start", extra={"detail": str(error)})
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        logger.info("stopped")
+
+
+class StartupError(RuntimeError):
+    """tierguard cannot start serving; the message says what to fix."""
 
 
 def _api_client() -> Any:
@@ -56,7 +66,10 @@ def _api_client() -> Any:
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        try:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        except (config.ConfigException, OSError) as error:
+            raise StartupError(f"no cluster credentials: not in a pod, and no usable kubeconfig ({error})") from None
     return client.ApiClient()
 
 
@@ -86,8 +99,13 @@ async def _serve(options: RunOptions) -> None:
     metrics = Metrics()
     probes = await serve_probes(build_probe_app(state, metrics), options.metrics_addr, options.metrics_port)
     api_client = await asyncio.to_thread(_api_client)
-    fingerprinter: Fingerprinter = await asyncio.to_thread(
-        load_or_create_fingerprinter, CoreV1Api(api_client), options.namespace, options.hmac_secret)
+    try:
+        fingerprinter: Fingerprinter = await asyncio.to_thread(
+            load_or_create_fingerprinter, CoreV1Api(api_client), options.namespace, options.hmac_secret)
+    except Exception as error:
+        # Never the key itself: only where it failed and the error's kind.
+        raise StartupError(f"cannot load or create the fingerprint key Secret {options.namespace}/"
+                           f"{options.hmac_secret}: {type(error).__name__}: {str(error)[:200]}") from None
     registry = build_registry(state, metrics, lambda: fingerprinter)
     service = AdmissionService(state, metrics)
 
