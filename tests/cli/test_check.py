@@ -276,9 +276,9 @@ def test_cross_object_rules_span_files(run: Any, tmp_path: Path) -> None:
 def test_namespace_tier_option(run: Any) -> None:
     assert run("check", stdin=MIRROR)[0] == 0  # dev is untiered: not enforced
     code, out, _ = run("check", "--namespace-tier", "dev=dev", stdin=MIRROR)
-    assert code == 1 and "of tier untiered" in out
+    assert code == 1 and "(untiered)" in out
     code, out, _ = run("check", "--namespace-tier", "dev=dev", "--namespace-tier", "prod=prod", stdin=MIRROR)
-    assert code == 1 and "Secret prod/db of tier prod" in out
+    assert code == 1 and "Secret prod/db (tier prod)" in out
     code, out, _ = run("check", "--namespace-tier", "dev=prod", "--namespace-tier", "prod=prod", stdin=MIRROR)
     assert code == 0
 

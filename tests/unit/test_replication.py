@@ -176,5 +176,5 @@ def test_message_names_tiers_and_targets() -> None:
     messages = [v.message for _, d in decisions(docs) for v in d.violations]
     assert len(messages) == 1
     assert "Secret prod/db (tier prod)" in messages[0]
-    assert "dev (dev)" in messages[0]
+    assert "dev (tier dev)" in messages[0]
     assert "prod-b" not in messages[0]

@@ -28,8 +28,9 @@ UNTIERED = "untiered"
 """How messages name the tier of a namespace without a (known) tier label."""
 
 
-def tier_name(tier: str | None) -> str:
-    return tier if tier is not None else UNTIERED
+def in_tier(tier: str | None) -> str:
+    """How messages place a namespace: ``tier prod``, or ``untiered``."""
+    return f"tier {tier}" if tier is not None else UNTIERED
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tierguard.engine.model import Finding, Rule, tier_name
+from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.subject import Subject
 
@@ -31,7 +31,7 @@ def check(subject: Subject) -> Iterator[Finding]:
             yield Finding(
                 Rule.REFERENCE_GRANT_CROSS_TIER,
                 f"{subject.ref} lets {str_at(source, 'kind', f'{path}.kind') or 'objects'} in namespace "
-                f"{namespace} (tier {tier_name(subject.tier_of(namespace))}) reference Secrets of "
-                f"{subject.namespace} (tier {tier_name(subject.tier)}); grant only namespaces of the same tier",
+                f"{namespace} ({in_tier(subject.tier_of(namespace))}) reference Secrets of "
+                f"{subject.namespace} ({in_tier(subject.tier)}); grant only namespaces of the same tier",
                 f"{path}.namespace",
             )

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from tierguard.engine.model import Finding, Rule, tier_name
+from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.subject import Subject
 
@@ -98,8 +98,8 @@ def check(subject: Subject) -> Iterator[Finding]:
         elif not cluster_wide and subject_tier != subject.tier:
             yield Finding(
                 Rule.RBAC_CROSS_TIER_SUBJECT,
-                f"{subject.ref} (tier {tier_name(subject.tier)}) lets {who} of namespace {namespace} "
-                f"(tier {tier_name(subject_tier)}) read its Secrets through {role_kind} {role_name}; "
-                f"bind only subjects of tier {tier_name(subject.tier)}",
+                f"{subject.ref} ({in_tier(subject.tier)}) lets {who} of namespace {namespace} "
+                f"({in_tier(subject_tier)}) read its Secrets through {role_kind} {role_name}; "
+                f"bind only subjects of {in_tier(subject.tier)}",
                 path,
             )

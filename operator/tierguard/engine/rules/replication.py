@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from tierguard.engine.context import SecretView
-from tierguard.engine.model import Finding, Rule, tier_name
+from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.selectors import name_matcher, selector_matcher, split_list
 from tierguard.engine.subject import Subject
 
@@ -154,12 +154,12 @@ def _targets(
             yield Finding(
                 Rule.SECRET_REPLICATION_CROSS_TIER,
                 f"{view.kind} {view.ref} {verb} every namespace, including other tiers and untiered ones; "
-                f"list only namespaces of tier {tier_name(subject.tier)}",
+                f"list only namespaces of tier {subject.tier}",
                 _path(annotation),
             )
         return
     crossing = [
-        f"{ns.name} ({tier_name(subject.tier_of(ns.name))})"
+        f"{ns.name} ({in_tier(subject.tier_of(ns.name))})"
         for ns in subject.context.namespaces()
         if ns.name != view.namespace and targets.selects(ns.name, ns.labels) and subject.is_other_tier(ns.name)
     ]
@@ -172,7 +172,7 @@ def _targets(
         shown = ", ".join(sorted(crossing)[:5]) + (" ..." if len(crossing) > 5 else "")
         yield Finding(
             Rule.SECRET_REPLICATION_CROSS_TIER,
-            f"{view.kind} {view.ref} (tier {tier_name(subject.tier)}) {verb} {shown}; {_FIX}",
+            f"{view.kind} {view.ref} ({in_tier(subject.tier)}) {verb} {shown}; {_FIX}",
             _path(annotation),
         )
 
@@ -186,8 +186,8 @@ def _pulled_from(view: SecretView, subject: Subject, annotation: str, tool: str)
     if subject.is_other_tier(namespace):
         yield Finding(
             Rule.SECRET_REPLICATION_CROSS_TIER,
-            f"{view.kind} {view.ref} (tier {tier_name(subject.tier)}) is copied by {tool} from Secret "
-            f"{namespace}/{name} of tier {tier_name(subject.tier_of(namespace))}; {_FIX}",
+            f"{view.kind} {view.ref} ({in_tier(subject.tier)}) is copied by {tool} from Secret "
+            f"{namespace}/{name} ({in_tier(subject.tier_of(namespace))}); {_FIX}",
             _path(annotation),
         )
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from tierguard.engine.context import SecretView
 from tierguard.engine.fingerprints import Fingerprint
-from tierguard.engine.model import Finding, Rule, tier_name
+from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.rules.replication import is_shareable
 from tierguard.engine.subject import Subject
 
@@ -49,8 +49,8 @@ def shared_value_findings(view: SecretView, subject: Subject) -> Iterator[Findin
             reported.add(key)
             yield Finding(
                 Rule.SECRET_VALUE_SHARED,
-                f"Secret {view.ref} (tier {tier_name(subject.tier)}) holds in key {fingerprint.key!r} the same "
-                f"value as Secret {holder.ref} of tier {tier_name(subject.tier_of(holder.namespace))}; "
+                f"Secret {view.ref} ({in_tier(subject.tier)}) holds in key {fingerprint.key!r} the same "
+                f"value as Secret {holder.ref} ({in_tier(subject.tier_of(holder.namespace))}); "
                 f"issue a separate credential for each tier",
                 f"data.{fingerprint.key}",
             )

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from tierguard.engine.model import Finding, Rule, tier_name
+from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, name_of, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, ClaimUse, claim_uses, pod_site
 from tierguard.engine.subject import Subject
@@ -81,7 +81,7 @@ def _reached_by_workload(subject: Subject, how: str, path: str, namespace: str, 
     if secret_tier != subject.tier:
         yield Finding(
             Rule.VOLUME_SECRET_CROSS_TIER,
-            f"{subject.ref} (tier {tier_name(subject.tier)}) {how}, whose {path} names namespace {namespace} "
+            f"{subject.ref} ({in_tier(subject.tier)}) {how}, whose {path} names namespace {namespace} "
             f"(tier {secret_tier})",
             via,
         )
@@ -102,8 +102,8 @@ def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = 
         elif claim_namespace and secret_tier != claim_tier:
             yield Finding(
                 Rule.VOLUME_SECRET_CROSS_TIER,
-                f"{name} is claimed from namespace {claim_namespace} (tier {tier_name(claim_tier)}) but its "
-                f"secret reference names namespace {namespace} (tier {tier_name(secret_tier)}); "
+                f"{name} is claimed from namespace {claim_namespace} ({in_tier(claim_tier)}) but its "
+                f"secret reference names namespace {namespace} ({in_tier(secret_tier)}); "
                 f"reference a Secret of the claim's tier",
                 path,
                 tier=claim_tier or secret_tier,

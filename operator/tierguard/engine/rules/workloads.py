@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tierguard.engine.model import Finding, Malformed, Rule, tier_name
+from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, PodSite, env_values, pod_site, secret_uses
 from tierguard.engine.rules.replication import replication_findings
@@ -137,9 +137,8 @@ def _path_findings(subject: Subject, paths: Iterator[tuple[str, str]]) -> Iterat
         if owners and subject.tier not in owners:
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
-                f"{subject.ref} (tier {tier_name(subject.tier)}) names secret path {secret_path.strip()!r} in "
-                f"{field_path}, which belongs to tier {', '.join(owners)}; use a path of tier "
-                f"{tier_name(subject.tier)}",
+                f"{subject.ref} ({in_tier(subject.tier)}) names secret path {secret_path.strip()!r} in "
+                f"{field_path}, which belongs to tier {', '.join(owners)}; use a path of tier {subject.tier}",
                 field_path,
             )
 
@@ -179,8 +178,8 @@ def _store_remote_namespace(subject: Subject, store: Mapping[str, Any], path: st
     if remote_tier != subject.tier:
         yield Finding(
             Rule.WORKLOAD_SECRET_CROSS_TIER,
-            f"{subject.ref} (tier {tier_name(subject.tier)}) reads Secrets of namespace {remote} "
-            f"(tier {tier_name(remote_tier)}); read only from namespaces of its own tier",
+            f"{subject.ref} ({in_tier(subject.tier)}) reads Secrets of namespace {remote} "
+            f"({in_tier(remote_tier)}); read only from namespaces of its own tier",
             path,
         )
 
