@@ -98,6 +98,17 @@ def test_secret_value_shared_refused_only_in_second_tier(cluster: Cluster, names
     assert value not in result.stderr
 
 
+def test_secret_value_shared_within_one_apply(cluster: Cluster, namespace: NamespaceFactory) -> None:
+    """Both Secrets in one `kubectl apply -f`: the second must be refused although the watch is not that fast."""
+    value = planted()
+    prod, dev = tiered(namespace, "prod"), tiered(namespace, "dev")
+    documents = "\n---\n".join(json.dumps(secret(ns, "db", value)) for ns in (prod, dev))
+    result = cluster.kubectl("apply", "-f", "-", input=documents, check=False)
+    assert "secret/db created" in result.stdout  # the first one
+    assert_refused(result, "secret-value-shared")
+    assert cluster.kubectl("get", "secret", "db", "-n", dev, check=False).returncode != 0
+
+
 def _refused_shared(cluster: Cluster, manifest: dict[str, Any]) -> Any:
     result = apply(cluster, manifest)
     assert_refused(result, "secret-value-shared")

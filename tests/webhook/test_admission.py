@@ -248,3 +248,20 @@ def test_namespace_requests_do_not_wait_for_their_own_index_entry(service: Admis
     response = asyncio.run(service(body, webhook="namespaces"))["response"]
     assert response["allowed"] is True
     assert time.monotonic() - started < 5
+
+
+def test_secret_admitted_moments_ago_counts_before_the_watch_indexes_it(service: AdmissionService) -> None:
+    # One `kubectl apply -f` with both Secrets: the second arrives before the watch has indexed the first.
+    assert answer(service, review(secret("prod", "db", SHARED)), "secrets")["allowed"] is True
+    response = answer(service, review(secret("dev", "db", SHARED)), "secrets")
+    assert response["allowed"] is False
+    assert "prod/db" in response["status"]["message"]
+
+
+def test_dry_run_and_expired_admissions_are_not_remembered(service: AdmissionService,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    assert answer(service, review(secret("prod", "db", SHARED), dry_run=True), "secrets")["allowed"] is True
+    assert answer(service, review(secret("dev", "db", SHARED)), "secrets")["allowed"] is True  # dev first now
+    monkeypatch.setattr("tierguard.webhook.live_context.RECENT_SECONDS", -1.0)
+    assert answer(service, review(secret("dev", "x", "another-long-shared-value-42")), "secrets")["allowed"]
+    assert answer(service, review(secret("prod", "other", "another-long-shared-value-42")), "secrets")["allowed"]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tierguard.engine import EvaluationRequest, evaluate, object_ref
+from tierguard.engine import EvaluationRequest, SecretView, evaluate, object_ref
 from tierguard.engine.model import Decision, Malformed, Rule
 from tierguard.webhook.handlers import HANDLERS_BY_ID
 from tierguard.webhook.metrics import Metrics
@@ -159,6 +159,7 @@ class AdmissionService:
                     self.metrics.break_glass.labels(violation.rule.value).inc()
                 logger.warning("break-glass", extra={"object": str(ref), "user": user,
                                                      "reason": decision.break_glass})
+        self._remember_admitted(evaluation, decision)
         warnings = [_short(f"[{v.rule}] {v.message}") for v in decision.warnings]
         if decision.break_glass is not None:
             warnings.insert(0, _short(f"tierguard: admitted by break-glass ({decision.break_glass})"))
@@ -168,6 +169,17 @@ class AdmissionService:
                                                    warnings=warnings), "denied")
         return self._count(exchange, _response(review, uid, True, warnings=warnings),
                            "warned" if warnings else "allowed")
+
+    def _remember_admitted(self, evaluation: EvaluationRequest, decision: Decision) -> None:
+        context = self.state.context
+        if (context is None or not decision.allowed or evaluation.dry_run or evaluation.obj.get("kind") != "Secret"
+                or evaluation.operation not in ("CREATE", "UPDATE")):
+            return
+        try:
+            view = SecretView.from_object(evaluation.obj, context.fingerprinter, evaluation.namespace)
+        except Malformed:
+            return
+        context.remember_admitted_secret(view)
 
     def _refuse(self, exchange: _Exchange, code: int, message: str) -> dict[str, Any]:
         logger.warning("refused", extra={"kind": exchange.kind, "operation": exchange.operation, "detail": message})

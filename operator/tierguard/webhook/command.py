@@ -118,6 +118,8 @@ async def _serve(options: RunOptions) -> None:
         )
         settings.admission.managed = None  # the chart owns the ValidatingWebhookConfiguration
         settings.posting.enabled = False  # index handlers have nothing to report as events
+        # kopf waits this long for more events of an object before handling one; the index lags by as much.
+        settings.batching.batch_window = 0.01
         settings.watching.server_timeout = 300
         settings.networking.request_timeout = 60
 

@@ -6,6 +6,7 @@ lookup is a dict access on an index (O(1)) or a walk over one key's values (O(ma
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -31,10 +32,31 @@ INDEX_NAMES = (
 ``("fp", digest)``; ``("name", name)`` and ``("claim", ns, claim)``."""
 
 
+RECENT_SECONDS = 30.0
+"""How long a Secret this replica admitted counts as held before the watch has indexed it."""
+
+
 class LiveContext:
     def __init__(self, fingerprinter: Fingerprinter, indexes: Mapping[str, IndexLike]) -> None:
         self._fingerprinter = fingerprinter
         self._indexes = indexes
+        self._recent_secrets: dict[tuple[str, str], tuple[float, SecretView]] = {}
+
+    def remember_admitted_secret(self, view: SecretView) -> None:
+        """Count a Secret this replica just admitted as held, until the watch delivers it.
+
+        kopf indexes an object some 100 ms after it is stored; without this, the second Secret of one
+        ``kubectl apply -f`` could share the first one's value unseen. Expiring entries bound a phantom (an
+        object another admission step refused) to a short fail-closed window.
+        """
+        self._recent_secrets[(view.namespace, view.name)] = (time.monotonic() + RECENT_SECONDS, view)
+
+    def _recent(self) -> list[SecretView]:
+        now = time.monotonic()
+        expired = [key for key, (deadline, _) in self._recent_secrets.items() if deadline < now]
+        for key in expired:
+            del self._recent_secrets[key]
+        return [view for _, view in self._recent_secrets.values()]
 
     @property
     def fingerprinter(self) -> Fingerprinter:
@@ -65,10 +87,19 @@ class LiveContext:
         view: SecretView | None = self._first("tg_secrets", ("name", namespace, name)) or self._first(
             "tg_sealed_secrets", (namespace, name)
         )
+        if view is None and self._recent_secrets:
+            view = next((v for v in self._recent() if (v.namespace, v.name) == (namespace, name)), None)
         return view
 
     def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
-        return self._values("tg_secrets", ("fp", digest))
+        indexed = list(self._values("tg_secrets", ("fp", digest)))
+        if not self._recent_secrets:
+            return indexed
+        known = {(view.namespace, view.name) for view in indexed}
+        return indexed + [
+            view for view in self._recent()
+            if (view.namespace, view.name) not in known and any(fp.digest == digest for fp in view.fingerprints)
+        ]
 
     def persistent_volume(self, name: str) -> Mapping[str, Any] | None:
         volume: Mapping[str, Any] | None = self._first("tg_volumes", ("name", name))
