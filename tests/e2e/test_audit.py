@@ -1,0 +1,48 @@
+"""`tierguard audit` over a live cluster: what was admitted while a tier was in audit mode shows up later."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+from .kube import Cluster
+from .tierguard import TIER_LABEL, apply, assert_admitted, eventually, policy, secret, secret_value
+
+
+def run_audit(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tierguard", "audit", "--kubeconfig", str(cluster.kubeconfig),
+                           *args], capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)})
+
+
+def test_audit_reports_what_runs(cluster: Cluster, namespace: Callable[..., str]) -> None:
+    dev, prod = namespace(labels={TIER_LABEL: "dev"}), namespace(labels={TIER_LABEL: "prod"})
+    value = secret_value()
+    mirror = secret(dev, "mirror", value, **{"reflector.v1.k8s.emberstack.com/reflects": f"{prod}/db"})
+    with policy(cluster, {"enforcement": {"perTier": {"dev": "audit"}}}):
+        eventually(lambda: assert_admitted(apply(cluster, mirror)))
+    assert_admitted(apply(cluster, secret(dev, "clean", secret_value())))
+
+    done = run_audit(cluster, "-n", dev, "-o", "json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    by_name = {r["object"]["name"]: r for r in report["results"]}
+    assert set(by_name) == {"mirror", "clean"}
+    assert by_name["clean"]["allowed"] is True
+    assert [v["rule"] for v in by_name["mirror"]["violations"]] == ["secret-replication-cross-tier"]
+    assert by_name["mirror"]["violations"][0]["action"] == "deny"  # the policy in force now: enforce
+    assert value not in done.stdout + done.stderr
+
+    text = run_audit(cluster, "-n", dev)
+    assert text.returncode == 1
+    assert f"cluster Secret {dev}/mirror: [secret-replication-cross-tier]" in text.stdout
+
+
+def test_audit_without_a_cluster_fails_clearly(tmp_path: object) -> None:
+    done = subprocess.run([sys.executable, "-m", "tierguard", "audit", "--kubeconfig", "/nonexistent/kubeconfig"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "cannot read the cluster" in done.stderr and "Traceback" not in done.stderr

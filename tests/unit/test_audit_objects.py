@@ -1,0 +1,42 @@
+"""The audit's pure part: listed objects in, the same decisions as `check` out, only judged kinds reported."""
+
+from __future__ import annotations
+
+import base64
+
+from tierguard.audit.command import audit_objects
+from tierguard.audit.scan import listed_kinds
+from tierguard.engine import judged_kinds
+from tierguard.policy import DEFAULT_POLICY
+
+NAMESPACES = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": {"tierguard.io/tier": n}}}
+              for n in ("dev", "prod")]
+VALUE = base64.b64encode(b"a-long-shared-credential-value").decode()
+
+
+def secret(namespace: str) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": namespace},
+            "data": {"password": VALUE}}
+
+
+def test_listing_covers_every_judged_kind() -> None:
+    assert judged_kinds() <= {k.kind for k in listed_kinds()}
+    assert listed_kinds()[0].kind == "Namespace"  # tiers are known before anything is judged
+
+
+def test_audit_reports_judged_objects_with_the_whole_cluster_as_context() -> None:
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r", "namespace": "dev"},
+            "rules": []}
+    results = audit_objects([*NAMESPACES, secret("dev"), secret("prod"), role], DEFAULT_POLICY,
+                            own_namespace="tierguard-system")
+    assert [(r.ref.kind, r.ref.namespace or r.ref.name) for r in results] == [
+        ("Namespace", "dev"), ("Namespace", "prod"), ("Secret", "dev"), ("Secret", "prod")]
+    assert all(r.source == "cluster" for r in results)
+    assert [v.rule.value for r in results for v in r.decision.violations] == ["secret-value-shared"] * 2
+
+
+def test_namespace_filter_limits_the_report_not_the_context() -> None:
+    results = audit_objects([*NAMESPACES, secret("dev"), secret("prod")], DEFAULT_POLICY,
+                            own_namespace=None, namespaces=("dev",))
+    assert [(r.ref.kind, r.ref.namespace) for r in results] == [("Secret", "dev")]
+    assert not results[0].decision.allowed  # prod's copy, outside the report, still counts
