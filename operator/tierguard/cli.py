@@ -6,7 +6,6 @@ lets a traceback reach the user.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 
@@ -17,7 +16,7 @@ from tierguard.engine import EvaluationRequest, OfflineContext, evaluate, object
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.manifests import ManifestError, read_manifests
 from tierguard.policy import DEFAULT_POLICY, PolicyError, TierPolicy, load_policy_file
-from tierguard.report import Result, render_json, render_text
+from tierguard.report import Result, emit
 
 EXIT_OK, EXIT_DENIED, EXIT_ERROR = 0, 1, 2
 
@@ -84,12 +83,7 @@ def check(paths: tuple[str, ...], policy_path: str | None, output: str, namespac
         Result(object_ref(o.obj), o.source, evaluate(EvaluationRequest.from_manifest(o.obj), context, policy))
         for o in objects
     ]
-    try:
-        click.echo(render_json(results) if output == "json" else render_text(results))
-    except BrokenPipeError:
-        # The reader (`| head`) went away: keep the verdict, print no traceback, and silence the final flush.
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-    raise SystemExit(EXIT_OK if all(r.decision.allowed for r in results) else EXIT_DENIED)
+    raise SystemExit(emit(results, output))
 
 
 def _register_optional_commands() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,3 +56,17 @@ def render_text(results: Sequence[Result]) -> str:
     counts = summary(results)
     lines.append(f"{counts['objects']} objects checked: {counts['denied']} denied, {counts['warned']} warned")
     return "\n".join(lines)
+
+
+EXIT_OK, EXIT_DENIED = 0, 1
+
+
+def emit(results: Sequence[Result], output: str) -> int:
+    """Print the report (``text`` or ``json``) and return the exit status: 1 when anything is denied."""
+    try:
+        print(render_json(results) if output == "json" else render_text(results))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (`| head`) went away: keep the verdict, no traceback, and silence the flush at exit.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    return EXIT_OK if all(r.decision.allowed for r in results) else EXIT_DENIED

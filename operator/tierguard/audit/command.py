@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -12,9 +11,7 @@ import click
 from tierguard.engine import EvaluationRequest, OfflineContext, evaluate, judged_kinds, object_ref
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.policy import DEFAULT_POLICY, PolicyError, TierPolicy, load_policy, load_policy_file
-from tierguard.report import Result, render_json, render_text
-
-EXIT_OK, EXIT_DENIED, EXIT_ERROR = 0, 1, 2
+from tierguard.report import Result, emit
 
 
 def audit_objects(objects: Iterable[Mapping[str, Any]], policy: TierPolicy, *, own_namespace: str | None,
@@ -80,8 +77,4 @@ def audit(*, kubeconfig: str | None, policy_path: str | None, policy_name: str, 
     except (config.ConfigException, OSError, ApiException) as error:
         problem = f"HTTP {error.status} {error.reason}" if isinstance(error, ApiException) else str(error)[:300]
         raise click.ClickException(f"cannot read the cluster: {type(error).__name__}: {problem}") from None
-    try:
-        click.echo(render_json(results) if output == "json" else render_text(results))
-    except BrokenPipeError:
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-    raise SystemExit(EXIT_OK if all(r.decision.allowed for r in results) else EXIT_DENIED)
+    raise SystemExit(emit(results, output))
