@@ -265,3 +265,14 @@ def test_dry_run_and_expired_admissions_are_not_remembered(service: AdmissionSer
     monkeypatch.setattr("tierguard.webhook.live_context.RECENT_SECONDS", -1.0)
     assert answer(service, review(secret("dev", "x", "another-long-shared-value-42")), "secrets")["allowed"]
     assert answer(service, review(secret("prod", "other", "another-long-shared-value-42")), "secrets")["allowed"]
+
+
+def test_renaming_the_tier_label_warns_about_the_webhook_selector(service: AdmissionService) -> None:
+    obj = {"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "default"},
+           "spec": {"tierLabel": "example.com/env"}}
+    response = answer(service, review(obj), "tierpolicies")
+    assert response["allowed"] is True
+    assert len(response["warnings"]) == 1
+    assert response["warnings"][0].startswith("tierguard: tierLabel example.com/env differs")
+    same = {**obj, "spec": {"tierLabel": "tierguard.io/tier"}}
+    assert "warnings" not in answer(service, review(same), "tierpolicies")

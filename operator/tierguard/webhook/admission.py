@@ -161,6 +161,7 @@ class AdmissionService:
                                                      "reason": decision.break_glass})
         self._remember_admitted(evaluation, decision)
         warnings = [_short(f"[{v.rule}] {v.message}") for v in decision.warnings]
+        warnings += self._tier_label_notice(evaluation, decision)
         if decision.break_glass is not None:
             warnings.insert(0, _short(f"tierguard: admitted by break-glass ({decision.break_glass})"))
         if not decision.allowed:
@@ -169,6 +170,18 @@ class AdmissionService:
                                                    warnings=warnings), "denied")
         return self._count(exchange, _response(review, uid, True, warnings=warnings),
                            "warned" if warnings else "allowed")
+
+    def _tier_label_notice(self, evaluation: EvaluationRequest, decision: Decision) -> list[str]:
+        """A TierPolicy that renames the tier label needs the webhook's namespaceSelector renamed too."""
+        obj, current = evaluation.obj, self.state.policy
+        if obj.get("kind") != "TierPolicy" or not decision.allowed or current is None:
+            return []
+        spec = obj.get("spec")
+        label = spec.get("tierLabel") if isinstance(spec, Mapping) else None
+        if not isinstance(label, str) or label == current.tier_label:
+            return []
+        return [f"tierguard: tierLabel {label} differs from {current.tier_label}: helm upgrade with "
+                f"policy.tierLabel={label} so the webhook selects those namespaces"[:MAX_WARNING_LENGTH]]
 
     def _remember_admitted(self, evaluation: EvaluationRequest, decision: Decision) -> None:
         context = self.state.context
