@@ -14,6 +14,10 @@ from typing import IO, Any
 import yaml
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+"""Per file (or stdin): far above any manifest set, low enough to fail fast on a wrong file."""
+MAX_EXPANDED_NODES = 1_000_000
+"""Per document, counting each alias use: a few aliases nested can otherwise expand exponentially."""
 STDIN = "-"
 
 
@@ -61,6 +65,8 @@ def read_manifests(paths: list[str], stdin: IO[str]) -> list[SourcedObject]:
             except (OSError, UnicodeDecodeError) as error:
                 raise ManifestError(path, f"cannot read: {error.__class__.__name__}") from None
             name = path
+        if len(text) > MAX_INPUT_BYTES:
+            raise ManifestError(name, f"larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB; split the input")
         objects.extend(parse_documents(text, name))
     return objects
 
@@ -70,7 +76,11 @@ def parse_documents(text: str, name: str) -> Iterator[SourcedObject]:
     loader = yaml.SafeLoader(text)
     try:
         while loader.check_node():
-            document = loader.get_data()
+            node = loader.get_node()
+            if node is not None and _expanded_size(node) > MAX_EXPANDED_NODES:
+                raise ManifestError(f"{name}#{index}", f"expands to more than {MAX_EXPANDED_NODES} YAML nodes "
+                                                       f"(nested aliases?); refusing to evaluate it")
+            document = loader.construct_document(node) if node is not None else None
             if document is not None:
                 yield from _objects(document, f"{name}#{index}")
             index += 1
@@ -81,6 +91,27 @@ def parse_documents(text: str, name: str) -> Iterator[SourcedObject]:
         raise ManifestError(f"{name}#{index}", f"not valid YAML{where}: {problem}") from None
     finally:
         loader.dispose()
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes in the document once every alias is expanded, computed without expanding (memoized per node)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # a recursive alias counts once instead of looping
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(key) + size(value) for key, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(item) for item in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+        return sizes[id(node)]
+
+    return size(root)
 
 
 def _objects(document: object, source: str) -> Iterator[SourcedObject]:

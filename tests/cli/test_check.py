@@ -370,3 +370,24 @@ def test_console_script(tmp_path: Path) -> None:
                           timeout=60, check=False)
     assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ")
+
+
+def test_alias_bomb_is_refused_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: x}", "a: &a [x,x,x,x,x,x,x,x,x]"]
+    previous = "a"
+    for name in "bcdefghij":
+        lines.append(f"{name}: &{name} [{', '.join(['*' + previous] * 9)}]")
+        previous = name
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["check", "-f", str(path)]) == 2
+    assert "bomb.yaml#0: expands to more than" in capsys.readouterr().err
+
+
+def test_oversized_input_is_refused_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tierguard.manifests.MAX_INPUT_BYTES", 1024)
+    path = tmp_path / "big.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {k: " + "v" * 2000 + "}\n")
+    assert main(["check", "-f", str(path)]) == 2
+    assert "big.yaml: larger than" in capsys.readouterr().err
