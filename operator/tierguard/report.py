@@ -62,9 +62,15 @@ EXIT_OK, EXIT_DENIED = 0, 1
 
 
 def emit(results: Sequence[Result], output: str) -> int:
-    """Print the report (``text`` or ``json``) and return the exit status: 1 when anything is denied."""
+    """Print the report (``text``, ``json`` or ``policyreport``) and return the exit status: 1 when anything
+    is denied."""
     try:
-        print(render_json(results) if output == "json" else render_text(results))
+        if output == "policyreport":
+            from tierguard.audit.policyreport import render_policy_reports  # noqa: PLC0415
+
+            print(render_policy_reports(results), end="")
+        else:
+            print(render_json(results) if output == "json" else render_text(results))
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader (`| head`) went away: keep the verdict, no traceback, and silence the flush at exit.

@@ -40,3 +40,24 @@ def test_namespace_filter_limits_the_report_not_the_context() -> None:
                             own_namespace=None, namespaces=("dev",))
     assert [(r.ref.kind, r.ref.namespace) for r in results] == [("Secret", "dev")]
     assert not results[0].decision.allowed  # prod's copy, outside the report, still counts
+
+
+def test_policy_reports_group_by_namespace_with_summaries() -> None:
+    import yaml  # noqa: PLC0415
+
+    from tierguard.audit.policyreport import render_policy_reports  # noqa: PLC0415
+
+    results = audit_objects([*NAMESPACES, secret("dev"), secret("prod"), secret("default")], DEFAULT_POLICY,
+                            own_namespace=None)
+    reports = list(yaml.safe_load_all(render_policy_reports(results)))
+    assert [(r["kind"], r["metadata"].get("namespace")) for r in reports] == [
+        ("ClusterPolicyReport", None), ("PolicyReport", "default"), ("PolicyReport", "dev"),
+        ("PolicyReport", "prod")]
+    cluster_report, default_report, dev_report, _ = reports
+    assert default_report["summary"]["skip"] == 1  # untiered: not enforced
+    assert cluster_report["summary"] == {"pass": 2, "fail": 0, "warn": 0, "error": 0, "skip": 0}
+    assert dev_report["summary"]["fail"] == 2  # shared with prod and with untiered default
+    entry = dev_report["results"][0]
+    assert entry["rule"] == "secret-value-shared" and entry["result"] == "fail"
+    assert entry["resources"] == [{"apiVersion": "v1", "kind": "Secret", "namespace": "dev", "name": "db"}]
+    assert VALUE not in render_policy_reports(results)

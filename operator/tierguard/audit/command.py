@@ -51,7 +51,8 @@ def _cluster_policy(dynamic_client: Any, name: str) -> TierPolicy:
               help="Report only objects in these namespaces (repeatable); the whole cluster is still the context.")
 @click.option("--tierguard-namespace", default="tierguard-system", show_default=True,
               help="tierguard's own namespace, always exempt.")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--output", "-o", type=click.Choice(["text", "json", "policyreport"]), default="text",
+              show_default=True, help="policyreport: wgpolicyk8s.io PolicyReports, one per namespace.")
 def audit(*, kubeconfig: str | None, policy_path: str | None, policy_name: str, namespaces: tuple[str, ...],
           tierguard_namespace: str, output: str) -> None:
     """Audit what already runs: every object the webhook would judge, as if it were applied now.
