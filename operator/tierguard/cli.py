@@ -89,13 +89,14 @@ def check(paths: tuple[str, ...], policy_path: str | None, output: str, namespac
 def _register_optional_commands() -> None:
     """Commands whose dependencies (kopf, the kubernetes client) load only when they run."""
     try:
-        from tierguard.audit.command import audit  # noqa: PLC0415 - keeps `check` free of the client's import
+        from tierguard.audit.command import audit, parity  # noqa: PLC0415 - keeps `check` free of the client
         from tierguard.webhook.command import certs, run  # noqa: PLC0415 - and of kopf's
     except ImportError:
         return
     cli.add_command(run)
     cli.add_command(certs)
     cli.add_command(audit)
+    cli.add_command(parity)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,3 +46,20 @@ def test_audit_without_a_cluster_fails_clearly(tmp_path: object) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "cannot read the cluster" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_parity_over_the_cluster(cluster: Cluster, namespace: Callable[..., str]) -> None:
+    dev = namespace(labels={TIER_LABEL: "dev"})
+    required = {"sidecars": {"required": [{"name": "istio-proxy"}]}}
+    bare = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bare", "namespace": dev},
+            "spec": {"selector": {"matchLabels": {"app": "bare"}},
+                     "template": {"metadata": {"labels": {"app": "bare"}},
+                                  "spec": {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]}}}}
+    with policy(cluster, {**required, "enforcement": {"perTier": {"dev": "audit"}}}):
+        eventually(lambda: assert_admitted(apply(cluster, bare)))
+        done = subprocess.run([sys.executable, "-m", "tierguard", "parity", "--kubeconfig", str(cluster.kubeconfig),
+                               "-o", "json"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1, done.stderr
+    gaps = json.loads(done.stdout)["gaps"]
+    assert {"kind": "Deployment", "namespace": dev, "name": "bare"} in [
+        {k: g["object"][k] for k in ("kind", "namespace", "name")} for g in gaps]

@@ -41,6 +41,7 @@ __all__ = [
     "evaluate",
     "judged_kinds",
     "object_ref",
+    "sidecar_parity",
 ]
 
 RULE_FAMILIES: tuple[ModuleType, ...] = (
@@ -88,6 +89,34 @@ def evaluate(
     own_namespace: str | None = None,
 ) -> Decision:
     """Judge one object. ``own_namespace`` (tierguard's own) is always exempt."""
+    subject = _subject(request, context, policy, own_namespace)
+    if isinstance(subject, Decision):
+        return subject
+    findings = list(_run_rules(subject))
+    violations = _enforce(findings, subject)
+    return _break_glass(Decision(violations=violations), request.obj, request.user, policy)
+
+
+def sidecar_parity(
+    request: EvaluationRequest,
+    context: Context,
+    policy: TierPolicy,
+    *,
+    own_namespace: str | None = None,
+) -> tuple[str | None, list[tuple[str, sidecars.SidecarState]]]:
+    """The object's tier and each required sidecar's state in it; no states where nothing is enforced."""
+    subject = _subject(request, context, policy, own_namespace)
+    if isinstance(subject, Decision) or subject.tier is None:
+        return None, []
+    try:
+        return subject.tier, [(s.name, state) for s, state in sidecars.sidecar_states(subject)]
+    except Malformed:
+        return subject.tier, []
+
+
+def _subject(request: EvaluationRequest, context: Context, policy: TierPolicy, own_namespace: str | None
+             ) -> Subject | Decision:
+    """The Subject to judge, or the Decision already reached (malformed, exempt, untiered)."""
     obj = request.obj
     ref = object_ref(obj, request.namespace)
     if not ref.kind or not isinstance(obj.get("metadata", {}), Mapping):
@@ -106,10 +135,7 @@ def evaluate(
             return Decision(skipped=f"namespace {ref.namespace} is untiered")
     else:
         tier = None
-    subject = Subject(obj, request.old, request.operation, ref, tier, context, policy)
-    findings = list(_run_rules(subject))
-    violations = _enforce(findings, subject)
-    return _break_glass(Decision(violations=violations), obj, request.user, policy)
+    return Subject(obj, request.old, request.operation, ref, tier, context, policy)
 
 
 def _run_rules(subject: Subject) -> Iterator[Finding]:

@@ -12,6 +12,7 @@ Allowed: the same Deployment in a namespace labelled ``istio-injection=enabled``
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from enum import StrEnum
 from fnmatch import fnmatchcase
 
 from tierguard.engine.model import Finding, Rule
@@ -28,6 +29,36 @@ def _any_match(wanted: Mapping[str, str], actual: Mapping[str, str]) -> str | No
     return next((key for key, value in wanted.items() if actual.get(key) == value), None)
 
 
+class SidecarState(StrEnum):
+    """Where a workload stands with one required sidecar; the parity report counts these per tier."""
+
+    PRESENT = "present"
+    INJECTED = "injected"
+    """Absent from a template, but the namespace or template asks the injector for it."""
+    MISSING = "missing"
+    DISABLED = "disabled"
+
+
+def sidecar_states(subject: Subject) -> list[tuple[RequiredSidecar, SidecarState]]:
+    """Each required sidecar's state in the subject's pod (template); empty for kinds without one."""
+    site = pod_site(subject.obj)
+    if site is None:
+        return []
+    present = [c for c in containers(site) if c.group != "ephemeralContainers"]
+    return [(sidecar, _state(sidecar, site, subject, present)) for sidecar in subject.policy.required_sidecars]
+
+
+def _state(sidecar: RequiredSidecar, site: PodSite, subject: Subject, present: list[ContainerSite]
+           ) -> SidecarState:
+    if _disabled_by(sidecar, site) is not None:
+        return SidecarState.DISABLED
+    if _is_present(sidecar, present):
+        return SidecarState.PRESENT
+    if site.is_template and _will_be_injected(sidecar, site, subject):
+        return SidecarState.INJECTED
+    return SidecarState.MISSING
+
+
 def check(subject: Subject) -> Iterator[Finding]:
     if not subject.policy.required_sidecars:
         return
@@ -36,21 +67,18 @@ def check(subject: Subject) -> Iterator[Finding]:
         return
     present = [c for c in containers(site) if c.group != "ephemeralContainers"]
     for sidecar in subject.policy.required_sidecars:
+        state = _state(sidecar, site, subject, present)
         disabled = _disabled_by(sidecar, site)
-        if disabled is not None:
+        if state is SidecarState.DISABLED and disabled is not None:
             yield Finding(
                 Rule.SIDECAR_INJECTION_DISABLED,
                 f"{subject.ref} switches off injection of required sidecar {sidecar.name!r} ({disabled[1]}); "
                 f"every tier must run it: remove that {disabled[2]}",
                 disabled[0],
             )
-            continue
-        if _is_present(sidecar, present):
-            continue
-        if site.is_template and _will_be_injected(sidecar, site, subject):
-            continue
-        yield Finding(Rule.SIDECAR_MISSING, _missing_message(subject, sidecar, site, present),
-                      f"{site.path}.containers")
+        elif state is SidecarState.MISSING:
+            yield Finding(Rule.SIDECAR_MISSING, _missing_message(subject, sidecar, site, present),
+                          f"{site.path}.containers")
 
 
 def _disabled_by(sidecar: RequiredSidecar, site: PodSite) -> tuple[str, str, str] | None:
