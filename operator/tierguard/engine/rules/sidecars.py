@@ -45,13 +45,15 @@ def sidecar_states(subject: Subject) -> list[tuple[RequiredSidecar, SidecarState
     if site is None:
         return []
     present = [c for c in containers(site) if c.group != "ephemeralContainers"]
-    return [(sidecar, _state(sidecar, site, subject, present)) for sidecar in subject.policy.required_sidecars]
+    return [
+        (sidecar, SidecarState.DISABLED if _disabled_by(sidecar, site) else _coverage(sidecar, site, subject, present))
+        for sidecar in subject.policy.required_sidecars
+    ]
 
 
-def _state(sidecar: RequiredSidecar, site: PodSite, subject: Subject, present: list[ContainerSite]
-           ) -> SidecarState:
-    if _disabled_by(sidecar, site) is not None:
-        return SidecarState.DISABLED
+def _coverage(sidecar: RequiredSidecar, site: PodSite, subject: Subject, present: list[ContainerSite]
+              ) -> SidecarState:
+    """Present, going to be injected, or missing; whether injection is switched off is asked separately."""
     if _is_present(sidecar, present):
         return SidecarState.PRESENT
     if site.is_template and _will_be_injected(sidecar, site, subject):
@@ -67,16 +69,15 @@ def check(subject: Subject) -> Iterator[Finding]:
         return
     present = [c for c in containers(site) if c.group != "ephemeralContainers"]
     for sidecar in subject.policy.required_sidecars:
-        state = _state(sidecar, site, subject, present)
         disabled = _disabled_by(sidecar, site)
-        if state is SidecarState.DISABLED and disabled is not None:
+        if disabled is not None:
             yield Finding(
                 Rule.SIDECAR_INJECTION_DISABLED,
                 f"{subject.ref} switches off injection of required sidecar {sidecar.name!r} ({disabled[1]}); "
                 f"every tier must run it: remove that {disabled[2]}",
                 disabled[0],
             )
-        elif state is SidecarState.MISSING:
+        elif _coverage(sidecar, site, subject, present) is SidecarState.MISSING:
             yield Finding(Rule.SIDECAR_MISSING, _missing_message(subject, sidecar, site, present),
                           f"{site.path}.containers")
 
