@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from tierguard.engine.context import SecretView
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, PodSite, env_values, pod_site, secret_uses
@@ -53,25 +54,38 @@ def check(subject: Subject) -> Iterator[Finding]:
 
 def _consumed_secrets(subject: Subject, site: PodSite) -> Iterator[Finding]:
     namespace = subject.namespace or "default"
+    judged: dict[str, tuple[SecretView, Finding | Malformed | None] | None] = {}
     for use in secret_uses(site):
-        view = subject.context.secret(namespace, use.name)
-        if view is None:
+        if use.name not in judged:  # a Secret used by env, envFrom and a volume is judged once
+            judged[use.name] = _judge_secret(subject, namespace, use.name)
+        verdict = judged[use.name]
+        if verdict is None:
             continue
-        try:
-            problem = next(replication_findings(view, subject), None) or next(shared_value_findings(view, subject),
-                                                                               None)
-        except Malformed as error:
+        view, problem = verdict
+        if isinstance(problem, Malformed):
             # The Secret's own annotations cannot be judged: say so about that Secret, not about this workload.
             yield Finding(Rule.POLICY_INVALID, f"{subject.ref} consumes Secret {view.ref}, which cannot be "
-                          f"evaluated ({error}); fix the Secret", use.path)
-            continue
-        if problem is not None:
+                          f"evaluated ({problem}); fix the Secret", use.path)
+        elif problem is not None:
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
                 f"{subject.ref} consumes Secret {view.ref}, which crosses tiers ({problem.rule}): "
                 f"{problem.message}",
                 use.path,
             )
+
+
+def _judge_secret(subject: Subject, namespace: str, name: str
+                  ) -> tuple[SecretView, Finding | Malformed | None] | None:
+    """The first reason a consumed Secret crosses tiers (None when it does not; None overall if unknown)."""
+    view = subject.context.secret(namespace, name)
+    if view is None:
+        return None
+    try:
+        return view, next(replication_findings(view, subject), None) or next(shared_value_findings(view, subject),
+                                                                              None)
+    except Malformed as error:
+        return view, error
 
 
 def _workload_paths(site: PodSite) -> Iterator[tuple[str, str]]:
