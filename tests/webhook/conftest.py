@@ -23,7 +23,7 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.policy import DEFAULT_POLICY
 from tierguard.webhook.admission import AdmissionService
 from tierguard.webhook.certs import write_certificates
-from tierguard.webhook.live_context import INDEX_NAMES, LiveContext
+from tierguard.webhook.live_context import INDEX_NAMES, LiveContext, secret_index_keys
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState
 
@@ -42,9 +42,8 @@ class FakeIndexes:
 
     def add_secret(self, obj: Mapping[str, Any]) -> None:
         view = SecretView.from_object(obj, Fingerprinter(KEY))
-        self.data["tg_secrets"][("name", view.namespace, view.name)] = [view]
-        for fp in view.fingerprints:
-            self.data["tg_secrets"].setdefault(("fp", fp.digest), []).append(view)
+        for key, value in secret_index_keys(view).items():  # the same keys kopf's index handler returns
+            self.data["tg_secrets"].setdefault(key, []).append(value)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tierguard.engine.context import NamespaceView, SecretView
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
 from tierguard.policy import PolicyError, TierPolicy, load_policy
-from tierguard.webhook.live_context import INDEX_NAMES, LiveContext
+from tierguard.webhook.live_context import INDEX_NAMES, LiveContext, secret_index_keys
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState
 
@@ -96,9 +96,7 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
             view = SecretView(namespace or "", name, "Secret", dict(body.get("metadata", {}).get("labels") or {}),
                               dict(body.get("metadata", {}).get("annotations") or {}))
         del raw
-        keys: dict[Any, SecretView] = {("name", namespace, name): view}
-        keys.update({("fp", fp.digest): view for fp in view.fingerprints})
-        return keys
+        return secret_index_keys(view)
 
     @kopf.index("bitnami.com", "sealedsecrets", id="tg_sealed_secrets", registry=registry)
     async def tg_sealed_secrets(body: Any, name: str, namespace: str | None, **_: Any) -> Any:

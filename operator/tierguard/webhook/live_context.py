@@ -32,6 +32,21 @@ INDEX_NAMES = (
 ``("fp", digest)``; ``("name", name)`` and ``("claim", ns, claim)``."""
 
 
+def secret_key(namespace: str, name: str) -> tuple[str, str, str]:
+    return ("name", namespace, name)
+
+
+def fingerprint_key(digest: bytes) -> tuple[str, bytes]:
+    return ("fp", digest)
+
+
+def secret_index_keys(view: SecretView) -> dict[Any, SecretView]:
+    """The ``tg_secrets`` entries of one Secret: by name, and by each keyed fingerprint it holds."""
+    keys: dict[Any, SecretView] = {secret_key(view.namespace, view.name): view}
+    keys.update({fingerprint_key(fp.digest): view for fp in view.fingerprints})
+    return keys
+
+
 RECENT_SECONDS = 30.0
 """How long a Secret this replica admitted counts as held before the watch has indexed it."""
 
@@ -84,7 +99,7 @@ class LiveContext:
 
     def secret(self, namespace: str, name: str) -> SecretView | None:
         # A Secret wins over the SealedSecret it was unsealed from: it carries the fingerprints.
-        view: SecretView | None = self._first("tg_secrets", ("name", namespace, name)) or self._first(
+        view: SecretView | None = self._first("tg_secrets", secret_key(namespace, name)) or self._first(
             "tg_sealed_secrets", (namespace, name)
         )
         if view is None and self._recent_secrets:
@@ -92,7 +107,7 @@ class LiveContext:
         return view
 
     def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
-        indexed = list(self._values("tg_secrets", ("fp", digest)))
+        indexed = list(self._values("tg_secrets", fingerprint_key(digest)))
         if not self._recent_secrets:
             return indexed
         known = {(view.namespace, view.name) for view in indexed}
