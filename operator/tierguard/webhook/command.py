@@ -13,6 +13,7 @@ import click
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.webhook.admission import AdmissionService
 from tierguard.webhook.certs import write_certificates
+from tierguard.webhook.identity import replica_identity
 from tierguard.webhook.indexing import build_registry
 from tierguard.webhook.logs import configure_logging
 from tierguard.webhook.metrics import Metrics
@@ -87,6 +88,12 @@ class RunOptions:
     api_check_interval: float
 
 
+def kopf_identity(name: str) -> Any:
+    from kopf._core.engines.peering import Identity  # noqa: PLC0415 - kopf's NewType for the identity string
+
+    return Identity(name)
+
+
 async def _serve(options: RunOptions) -> None:
     import kopf  # noqa: PLC0415
     from kubernetes.client import CoreV1Api  # noqa: PLC0415
@@ -126,7 +133,8 @@ async def _serve(options: RunOptions) -> None:
     health = asyncio.create_task(
         watch_api_health(state, build_check(api_client), options.api_check_interval))
     try:
-        await kopf.operator(registry=registry, standalone=True, clusterwide=True)
+        await kopf.operator(registry=registry, standalone=True, clusterwide=True,
+                            identity=kopf_identity(replica_identity()))
     finally:
         health.cancel()
         await probes.cleanup()
