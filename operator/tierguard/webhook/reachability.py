@@ -32,8 +32,13 @@ def build_check(api_client: Any) -> Callable[[], None]:
 
     def check() -> None:
         for listing in listings:
-            # Unparsed: a failed status still raises, and a listed Secret is never decoded into objects.
+            # Unparsed: a failed status still raises, and a listed Secret is never decoded into objects. The
+            # body is drained (read and dropped) before the connection goes back to the pool: a connection
+            # returned with its response unread breaks the next request on it (ResponseNotReady).
             response = listing(limit=1, _request_timeout=TIMEOUT_SECONDS, _preload_content=False)
-            response.release_conn()
+            try:
+                response.drain_conn()
+            finally:
+                response.release_conn()
 
     return check
