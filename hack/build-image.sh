@@ -40,6 +40,8 @@ builder() {
 }
 
 buildah_() { buildah --root "$cache/buildah/root" --runroot "$cache/buildah/run" --storage-driver vfs "$@"; }
+# `bud` with its CNI configuration kept in the cache: otherwise buildah creates /etc/cni on the host.
+bud() { buildah_ bud --isolation chroot --cni-config-dir "$cache/buildah/cni" "$@"; }
 
 # The files `docker build .` sends, as .dockerignore selects them (pyproject.toml, README*, operator/).
 context_files() {
@@ -87,7 +89,7 @@ base_image() { # prints the base image name, building it into buildah's storage 
   rm -rf "$work/rootfs"
   printf 'FROM scratch\nADD rootfs.tar /\nENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin\nCMD ["python3"]\n' \
     >"$work/Containerfile"
-  buildah_ bud --isolation chroot -q -t "$name" -f "$work/Containerfile" "$work" >/dev/null ||
+  bud -q -t "$name" -f "$work/Containerfile" "$work" >/dev/null ||
     die "buildah could not make the base image from the debootstrap tree"
   rm -rf "$work"
   echo "$name"
@@ -129,7 +131,7 @@ build_tierguard() {
   else
     local mounts
     mapfile -t mounts < <(ca_mounts)
-    buildah_ bud --isolation chroot --pull=false "${mounts[@]}" -t "$ref" "${args[@]}" "$repo" \
+    bud --pull=false "${mounts[@]}" -t "$ref" "${args[@]}" "$repo" \
       >"$cache/tierguard-build.log" 2>&1 ||
       die "buildah bud failed (last lines of $cache/tierguard-build.log):\n$(tail -n 30 "$cache/tierguard-build.log")"
     rm -f "$archive.tmp"
@@ -156,7 +158,7 @@ build_pause() {
   work=$(mktemp -d "$cache/pause.XXXXXX")
   cc -static -Os -o "$work/pause" "$here/pause/pause.c" || die "could not compile hack/pause/pause.c statically"
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$work/Containerfile"
-  buildah_ bud --isolation chroot -q -t "$ref" -f "$work/Containerfile" "$work" >/dev/null ||
+  bud -q -t "$ref" -f "$work/Containerfile" "$work" >/dev/null ||
     die "buildah could not build the pause image"
   buildah_ push -q "$ref" "docker-archive:$archive.tmp:$ref" >/dev/null
   buildah_ rmi "$ref" >/dev/null 2>&1 || true

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs and builds everything the local control plane (hack/local-cluster.sh) needs on a fresh machine,
-# and fails loudly when something is missing. Go must be preinstalled (the binaries are built with it).
-# Idempotent: on a machine that has them, it only checks the cached binaries (seconds).
+# Installs and builds everything the local cluster (hack/local-cluster.sh) needs on a fresh machine, and fails
+# loudly when something is missing. Go must be preinstalled (the binaries are built with it). In node mode (the
+# default) also Debian's containerd, runc, CNI plugins, iptables, buildah and debootstrap, and the node's images
+# (hack/build-image.sh). Idempotent: on a machine that has them, it only checks the caches (seconds).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,6 +19,20 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+node_mode=false
+[[ ${TIERGUARD_LOCAL_CLUSTER_MODE:-node} == host ]] || node_mode=true
+if $node_mode; then
+  command -v containerd >/dev/null 2>&1 || missing+=(containerd)
+  command -v runc >/dev/null 2>&1 || missing+=(runc)
+  [[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
+  command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
+  command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v cc >/dev/null 2>&1 || missing+=(gcc)
+  [[ -e /usr/lib/x86_64-linux-gnu/libc.a || -e /usr/lib/aarch64-linux-gnu/libc.a ]] || missing+=(libc6-dev)
+fi
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null 2>&1 || fail "missing ${missing[*]} and no apt-get to install them"
   [[ $(id -u) == 0 ]] || fail "missing ${missing[*]}: run as root or install them first"
@@ -33,3 +48,10 @@ start=$SECONDS
 bin_dir=$("$here/build-binaries.sh") || fail "hack/build-binaries.sh failed (its error is above)"
 "$here/build-binaries.sh" --check || fail "binaries in $bin_dir do not report the pinned versions"
 echo "ci-prereqs: control-plane binaries ready in $bin_dir ($((SECONDS - start)) s)"
+
+if $node_mode; then
+  start=$SECONDS
+  "$here/build-image.sh" pause >/dev/null || fail "could not build the node's pause image"
+  "$here/build-image.sh" tierguard >/dev/null || fail "could not build tierguard's image from the Dockerfile"
+  echo "ci-prereqs: node images ready ($((SECONDS - start)) s)"
+fi

@@ -13,6 +13,7 @@
 #        hack/local-cluster.sh down     stop exactly what `up` started, remove the state dir
 #        hack/local-cluster.sh status   what runs; exit 0 when the control plane is up and ready
 #        hack/local-cluster.sh env      `export` lines for eval: KUBECONFIG and PATH with the cached kubectl/helm
+#        hack/local-cluster.sh host-state  what a node's `up` changes on this host, one fact a line (for tests)
 #
 # Env:   TIERGUARD_LOCAL_CLUSTER_DIR    state dir: certs, etcd data, pid files, logs, kubeconfig
 #                                       (default <repo>/.local-cluster)
@@ -369,6 +370,29 @@ cmd_status() {
   return $ok
 }
 
+# What a node's `up` changes on this host, one fact a line, for comparing before `up` with after `down`
+# (tests/e2e/conftest.py does). Processes are matched by name, whoever started them.
+cmd_host_state() {
+  ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print "link " $2 }'
+  ip route show table all 2>/dev/null | sed 's/^/route /'
+  local f t
+  for f in "${ipt_families[@]}"; do
+    command -v "$f-save" >/dev/null 2>&1 || continue
+    for t in filter nat mangle; do iptables_chains "$f" "$t" | sed "s/^/chain $f $t /"; done
+  done
+  awk '{ print "mount " $2 }' /proc/self/mounts
+  local d
+  for d in /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods*; do [[ -d $d ]] && echo "cgroup $d"; done
+  for d in "${fixed_host_dirs[@]}"; do [[ -e $d ]] && echo "dir $d"; done
+  for f in "${sysctls[@]}"; do echo "sysctl $f=$(sysctl -n "$f" 2>/dev/null)"; done
+  local name
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy containerd \
+    containerd-shim-runc-v2 pause; do
+    pgrep -x "${name:0:15}" >/dev/null && echo "process $name"
+  done
+  true
+}
+
 cmd_env() {
   [[ -f $kubeconfig ]] || log "no kubeconfig yet: run '$0 up' first"
   printf 'export KUBECONFIG=%q\n' "$kubeconfig"
@@ -382,7 +406,8 @@ main() {
     down) cmd_down ;;
     status) cmd_status ;;
     env) cmd_env ;;
-    *) echo "usage: $0 up|down|status|env" >&2; return 2 ;;
+    host-state) cmd_host_state ;;
+    *) echo "usage: $0 up|down|status|env|host-state" >&2; return 2 ;;
   esac
 }
 

@@ -9,4 +9,4 @@ if "$python" -c 'import tierguard.webhook.command, pytest, hypothesis, mypy, ruf
   exit 0
 fi
 echo "python-deps: installing tierguard[test] into $("$python" -c 'import sys; print(sys.prefix)')"
-"$python" -m pip install --quiet --disable-pip-version-check -e "$repo[test]"
+"$python" -m pip install --quiet --disable-pip-version-check -e "${repo}[test]"

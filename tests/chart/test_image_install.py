@@ -4,7 +4,7 @@ The build stage copies pyproject.toml, README* and operator/ and turns them into
 installs it on a clean interpreter, as a non-root user, with `tierguard run` as the entrypoint. This test does
 the same in a temporary directory: copy exactly what the Dockerfile copies, build the wheel, install it into
 a fresh virtualenv and run the entrypoint's --help. To stay fast and offline-friendly the virtualenv sees this
-interpreter's site-packages for the dependencies (``--system-site-packages``, ``--no-deps``) and the wheel is
+interpreter's site-packages for the dependencies (a ``.pth`` file, ``--no-deps``) and the wheel is
 built without build isolation when setuptools and wheel are importable here; otherwise pip fetches them (and
 reuses its cache).
 """
@@ -19,6 +19,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from .helm import REPO
@@ -119,8 +120,13 @@ def test_image_install_steps(tmp_path: Path) -> None:
 
     # The final stage: install on a clean interpreter (a fresh venv standing in for /usr/local).
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv)
+    run(sys.executable, "-m", "venv", "--without-pip", venv)
     python = venv / "bin" / "python"
+    # The dependencies (and pip) are those of the interpreter running the tests, wherever it keeps them (a
+    # virtualenv's site-packages is not the base interpreter's "system" site-packages): a .pth file adds them
+    # after the venv's own site-packages, so tierguard itself still comes from the fresh install.
+    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
+    (site / "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     run(python, "-m", "pip", "install", "--no-deps", "--no-index", "--no-compile", wheel)
     origin = run(python, "-c", "import tierguard; print(tierguard.__file__)").stdout.strip()
     assert Path(origin).is_relative_to(venv), f"tierguard imported from {origin}, not from the fresh install"

@@ -497,3 +497,21 @@ def test_templates_refuse_zero_replicas_without_the_schema(helm: Helm, sets: dic
     proc = helm.template(sets=sets, extra=["--skip-schema-validation"])
     assert proc.returncode != 0
     assert "replicaCount must be at least 1" in proc.stderr, proc.stderr
+
+
+
+def test_security_contexts_come_from_values(helm: Helm) -> None:
+    """Platforms that assign uids (OpenShift's restricted SCC) drop the fixed user; a typo is refused."""
+    unset = {f"{ctx}.{field}": "null" for ctx, field in (
+        ("podSecurityContext", "runAsUser"), ("podSecurityContext", "runAsGroup"), ("podSecurityContext", "fsGroup"),
+        ("securityContext", "runAsUser"), ("securityContext", "runAsGroup"))}
+    docs = render_cached(helm, sets=unset)
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    assert "runAsUser" not in pod["securityContext"] and pod["securityContext"]["runAsNonRoot"] is True
+    assert "runAsUser" not in container(docs)["securityContext"]
+    assert container(docs)["securityContext"]["readOnlyRootFilesystem"] is True
+    pod = only(render_cached(helm, sets={"podSecurityContext.runAsUser": "4242"}),
+               "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 4242
+    refused = helm.template(sets={"securityContext.readOnlyRootFS": "true"})
+    assert refused.returncode != 0 and "readOnlyRootFS" in refused.stderr
