@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import pytest
 
-from .kube import REPO, Cluster, cache_bin_dir, find_kubectl, local_cluster, tail
+from .kube import REPO, Cluster, cache_bin_dir, find_kubectl, host_state, local_cluster, tail
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -70,6 +70,8 @@ def cluster() -> Iterator[Cluster]:
         return
 
     already_running = local_cluster("status").returncode == 0
+    # What the host looked like before this session's `up`: its `down` must leave exactly that.
+    before = None if already_running else host_state()
     up = local_cluster("up", timeout=UP_TIMEOUT_S)
     try:
         if up.returncode != 0:
@@ -84,6 +86,11 @@ def cluster() -> Iterator[Cluster]:
         if not already_running:
             down = local_cluster("down")
             assert down.returncode == 0, f"hack/local-cluster.sh down failed:\n{tail(down.stdout)}"
+            assert before is not None
+            left, gone = host_state() - before, before - host_state()
+            assert not left and not gone, (
+                f"hack/local-cluster.sh down did not leave the host as up found it:\n"
+                f"  left behind: {sorted(left)}\n  removed: {sorted(gone)}")
 
 
 @pytest.fixture

@@ -118,6 +118,14 @@ def local_cluster(command: str, *, timeout: float | None = None) -> subprocess.C
     )
 
 
+def host_state() -> set[str]:
+    """``hack/local-cluster.sh host-state``: links, routes, iptables chains, mounts, cgroups, sysctls, fixed
+    directories and cluster processes of this host, one fact a line."""
+    result = local_cluster("host-state")
+    assert result.returncode == 0, f"hack/local-cluster.sh host-state failed:\n{tail(result.stdout)}"
+    return set(result.stdout.splitlines())
+
+
 def tail(text: str, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 

@@ -95,7 +95,8 @@ def policy(cluster: Cluster, spec: Mapping[str, Any]) -> Iterator[None]:
 
 def tierguard_logs(cluster: Cluster) -> str:
     """Everything tierguard logged: the host process's file in the local cluster's host mode, else the pods'."""
-    host_log = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster")) / "tierguard" / "tierguard.log"
+    state = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
+    host_log = state / "tierguard" / "tierguard.log"
     if cluster.local and host_log.is_file():
         return host_log.read_text(errors="replace")
     return cluster.kubectl("logs", "-n", NAMESPACE, "-l", SELECTOR, "--tail=-1", "--all-containers",
