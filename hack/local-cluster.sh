@@ -101,9 +101,18 @@ stop() { # component
 }
 stop_all() { # in reverse start order: no controller or API server outlives what it talks to
   local i
-  [[ $mode != node ]] || node_drain
+  if [[ $mode == node ]]; then
+    node_drain
+    # Independent pairs stop together (each takes a second or two to exit on SIGTERM); the order between
+    # the groups holds: the node before the API server, etcd last.
+    stop kube-scheduler & stop kube-controller-manager & wait
+    stop kube-proxy & stop kubelet & wait
+    stop kube-apiserver & stop containerd & wait
+    stop etcd
+    node_cleanup
+    return
+  fi
   for ((i = ${#components[@]} - 1; i >= 0; i--)); do stop "${components[i]}"; done
-  [[ $mode != node ]] || node_cleanup
 }
 
 # Waits until "$2..." succeeds; dies with the component's log tail when it exits or the time runs out.

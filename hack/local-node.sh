@@ -228,13 +228,15 @@ sys.exit(urllib.request.urlopen(f"https://127.0.0.1:{sys.argv[1]}/healthz", cont
 # CNI and unmounts their volumes. Controllers are stopped before, so nothing recreates them.
 node_drain() {
   running kubelet && running kube-apiserver || return 0
-  stop kube-scheduler
-  stop kube-controller-manager
+  stop kube-scheduler & stop kube-controller-manager & wait
   kubectl_ delete validatingwebhookconfigurations,mutatingwebhookconfigurations --all --wait=false >/dev/null 2>&1 || true
   kubectl_ delete pods --all --all-namespaces --grace-period=1 --timeout=60s >/dev/null 2>&1 ||
     log "some pods did not stop within 60 s; their containers are killed below"
+  # The API objects are gone; wait (briefly) until the kubelet has stopped every container too.
   local deadline=$((SECONDS + 30))
-  while ((SECONDS < deadline)) && [[ -n $(ctr_ containers list -q 2>/dev/null) ]]; do sleep 0.5; done
+  while ((SECONDS < deadline)) && ctr_ tasks list 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING" { found = 1 } END { exit !found }'; do
+    sleep 0.3
+  done
 }
 
 node_cleanup() {
