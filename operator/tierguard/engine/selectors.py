@@ -80,6 +80,53 @@ def split_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+"""What Go's ``strconv.ParseBool`` reads as true (kubernetes-replicator, the Vault injector)."""
+
+
+def _compiled(pattern: str) -> re.Pattern[str] | None:
+    try:
+        with warnings.catch_warnings():  # a user's odd pattern must not print FutureWarnings to stderr
+            warnings.simplefilter("ignore")
+            return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def reflector_name_matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """reflector's PatternListMatch: a name matches a pattern when the regex's first match spans the whole name
+    (so ``prod|prod-b`` does not match ``prod-b``: the first alternative wins); a pattern that is not a regex
+    counts as a plain name."""
+    literal = set(patterns)
+    compiled = [p for p in map(_compiled, patterns) if p is not None]
+
+    def matches(name: str) -> bool:
+        if name in literal:
+            return True
+        for pattern in compiled:
+            found = pattern.search(name)
+            if found is not None and len(found.group()) == len(name):
+                return True
+        return False
+
+    return matches
+
+
+def replicator_name_matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """kubernetes-replicator's BuildStrictRegex: each pattern trimmed, then ``^`` and ``$`` added where missing
+    (so ``dev|prod`` becomes ``^dev|prod$``, which also matches ``my-prod``); a pattern that is not a regex counts
+    as a plain name."""
+    literal = {p.strip() for p in patterns}
+    compiled = []
+    for pattern in literal:
+        strict = pattern if pattern.startswith("^") else "^" + pattern
+        strict = strict if strict.endswith("$") else strict + "$"
+        found = _compiled(strict)
+        if found is not None:
+            compiled.append(found)
+    return lambda name: name in literal or any(p.search(name) for p in compiled)
+
+
 def name_matcher(patterns: list[str]) -> Callable[[str], bool]:
     """Match a namespace name against names or anchored regexes, as reflector and replicator do."""
     compiled: list[re.Pattern[str]] = []
