@@ -111,30 +111,86 @@ def _workload_paths(site: PodSite) -> Iterator[tuple[str, str]]:
             yield reference.group(1), path
 
 
-def _provider_class_paths(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    spec = mapping_at(obj, "spec", "spec")
-    parameters = mapping_at(spec, "parameters", "spec.parameters")
-    role = str_at(parameters, "roleName", "spec.parameters.roleName")
-    if role:
-        yield role, "spec.parameters.roleName"
-    objects_text = str_at(parameters, "objects", "spec.parameters.objects")
-    if not objects_text:
-        return
+def _yaml_items(parameters: Mapping[str, Any], key: str) -> list[tuple[object, str]]:
+    """A SecretProviderClass parameter holding a YAML list as a string (Azure and Akeyless wrap it in
+    ``array:``, whose items may be YAML strings themselves), with each item's field path."""
+    text = str_at(parameters, key, f"spec.parameters.{key}")
+    if not text:
+        return []
     try:
-        objects = yaml.safe_load(objects_text)
+        items = yaml.safe_load(text)
     except yaml.YAMLError:
-        raise Malformed("spec.parameters.objects", "is not a valid YAML list") from None
-    if isinstance(objects, Mapping) and "array" in objects:  # the Azure/GCP providers wrap items in "array"
-        objects = [yaml.safe_load(item) if isinstance(item, str) else item for item in objects["array"] or []]
-    if not isinstance(objects, list):
-        raise Malformed("spec.parameters.objects", "must be a YAML list of objects")
-    for index, item in enumerate(objects):
+        raise Malformed(f"spec.parameters.{key}", "is not a valid YAML list") from None
+    if isinstance(items, Mapping) and "array" in items:
+        try:
+            items = [yaml.safe_load(item) if isinstance(item, str) else item for item in items["array"] or []]
+        except yaml.YAMLError:
+            raise Malformed(f"spec.parameters.{key}.array", "is not a list of YAML objects") from None
+    if not isinstance(items, list):
+        raise Malformed(f"spec.parameters.{key}", "must be a YAML list of objects")
+    return [(item, f"spec.parameters.{key}[{index}]") for index, item in enumerate(items)]
+
+
+def _fields(items: list[tuple[object, str]], *names: str) -> Iterator[tuple[str, str]]:
+    for item, path in items:
         if not isinstance(item, Mapping):
-            raise Malformed(f"spec.parameters.objects[{index}]", "expected an object")
-        for field in ("secretPath", "objectName"):
-            value = item.get(field)
+            raise Malformed(path, "expected an object")
+        for name in names:
+            value = item.get(name)
             if isinstance(value, str) and value:
-                yield value, f"spec.parameters.objects[{index}].{field}"
+                yield value, f"{path}.{name}"
+
+
+_AWS_ARN = re.compile(r"^arn:aws[\w-]*:(?:secretsmanager|ssm):[^:]*:[^:]*:(?:secret:(?P<secret>.+?)(?:-\w{6})?|"
+                      r"parameter(?P<parameter>/.+))$")
+
+_PROVIDER_ROLES = {"vault": "roleName", "conjur": "identity"}
+"""Per provider, the parameter naming the identity it reads as (matched like a path, so role globs pin tiers)."""
+
+
+def _provider_class_paths(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every remote secret a SecretProviderClass names, in its provider's own parameter format (from each
+    provider's docs): Vault and Akeyless ``objects[].secretPath``; Azure ``keyvaultName`` and
+    ``objects.array[].objectName`` (also as ``<vault>/<object>``); AWS ``objects[].objectName`` (a name or an
+    ARN, also read as the name inside the ARN); GCP ``secrets[].resourceName``; Conjur ``secrets`` (file: variable
+    id maps). Another provider's ``objects``/``secrets`` items are read for ``secretPath``, ``objectName`` and
+    ``resourceName``."""
+    spec = mapping_at(obj, "spec", "spec")
+    provider = str_at(spec, "provider", "spec.provider").lower()
+    parameters = mapping_at(spec, "parameters", "spec.parameters")
+    role_key = _PROVIDER_ROLES.get(provider, "roleName")
+    role = str_at(parameters, role_key, f"spec.parameters.{role_key}")
+    if role:
+        yield role, f"spec.parameters.{role_key}"
+    if provider in ("vault", "akeyless"):
+        yield from _fields(_yaml_items(parameters, "objects"), "secretPath")
+    elif provider == "azure":
+        vault = str_at(parameters, "keyvaultName", "spec.parameters.keyvaultName")
+        if vault:
+            yield vault, "spec.parameters.keyvaultName"
+        for name, path in _fields(_yaml_items(parameters, "objects"), "objectName"):
+            yield name, path
+            if vault:
+                yield f"{vault}/{name}", path
+    elif provider == "aws":
+        for name, path in _fields(_yaml_items(parameters, "objects"), "objectName"):
+            yield name, path
+            arn = _AWS_ARN.match(name)
+            if arn:
+                yield arn.group("secret") or arn.group("parameter"), path
+    elif provider == "gcp":
+        yield from _fields(_yaml_items(parameters, "secrets"), "resourceName")
+    elif provider == "conjur":
+        for item, path in _yaml_items(parameters, "secrets"):
+            if isinstance(item, str):
+                yield item, path
+            elif isinstance(item, Mapping):
+                yield from ((str(v), path) for v in item.values() if isinstance(v, str) and v)
+            else:
+                raise Malformed(path, "expected a file: variable-id mapping")
+    else:
+        for key in ("objects", "secrets"):
+            yield from _fields(_yaml_items(parameters, key), "secretPath", "objectName", "resourceName")
 
 
 @dataclass(frozen=True)
