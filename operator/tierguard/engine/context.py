@@ -103,6 +103,14 @@ class Context(Protocol):
 
     def secret_store(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None: ...
 
+    def cluster_role_aggregation(self, name: str) -> Sequence[Mapping[str, Any]] | None:
+        """``aggregationRule.clusterRoleSelectors`` of a ClusterRole; None when it has none or is unknown."""
+        ...
+
+    def cluster_role_labels(self) -> Iterable[tuple[str, Mapping[str, str]]]:
+        """(name, labels) of every ClusterRole: an aggregated role's selectors resolve against these."""
+        ...
+
 
 class OfflineContext:
     """A Context built from a set of manifests, as ``tierguard check`` reads them."""
@@ -118,6 +126,8 @@ class OfflineContext:
         self._storage_classes: dict[str, Mapping[str, Any]] = {}
         self._roles: dict[tuple[str, str | None, str], Sequence[Mapping[str, Any]]] = {}
         self._stores: dict[tuple[str, str | None, str], Mapping[str, Any]] = {}
+        self._aggregations: dict[str, Sequence[Mapping[str, Any]]] = {}
+        self._cluster_role_labels: dict[str, Mapping[str, str]] = {}
 
     @property
     def fingerprinter(self) -> Fingerprinter:
@@ -174,6 +184,11 @@ class OfflineContext:
             if isinstance(rules, list):
                 scope = namespace if kind == "Role" else None
                 self._roles[(str(kind), scope, name)] = [r for r in rules if isinstance(r, Mapping)]
+            if kind == "ClusterRole":
+                self._cluster_role_labels[name] = labels_of(obj)
+                selectors = aggregation_selectors(obj)
+                if selectors is not None:
+                    self._aggregations[name] = selectors
         elif kind in ("SecretStore", "ClusterSecretStore"):
             scope = namespace if kind == "SecretStore" else None
             self._stores[(str(kind), scope, name)] = obj
@@ -212,6 +227,21 @@ class OfflineContext:
 
     def secret_store(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None:
         return self._stores.get((kind, namespace if kind == "SecretStore" else None, name))
+
+    def cluster_role_aggregation(self, name: str) -> Sequence[Mapping[str, Any]] | None:
+        return self._aggregations.get(name)
+
+    def cluster_role_labels(self) -> Iterable[tuple[str, Mapping[str, str]]]:
+        return self._cluster_role_labels.items()
+
+
+def aggregation_selectors(cluster_role: Mapping[str, Any]) -> Sequence[Mapping[str, Any]] | None:
+    """The label selectors of a ClusterRole's ``aggregationRule``; None when it is not aggregated."""
+    rule = cluster_role.get("aggregationRule")
+    if not isinstance(rule, Mapping):
+        return None
+    selectors = rule.get("clusterRoleSelectors")
+    return [s for s in selectors if isinstance(s, Mapping)] if isinstance(selectors, list) else []
 
 
 def _spec(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -6,6 +6,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tierguard.engine.model import Malformed
 
@@ -140,3 +141,29 @@ def name_matcher(patterns: list[str]) -> Callable[[str], bool]:
         except re.error:
             continue  # not a regex: the replicator treats it as a plain name
     return lambda name: name in literal or any(p.fullmatch(name) for p in compiled)
+
+
+def label_selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector (``matchLabels`` and ``matchExpressions``); the empty selector matches everything."""
+    match_labels = selector.get("matchLabels")
+    if isinstance(match_labels, Mapping) and any(labels.get(str(k)) != str(v) for k, v in match_labels.items()):
+        return False
+    expressions = selector.get("matchExpressions")
+    for expression in expressions if isinstance(expressions, list) else []:
+        if not isinstance(expression, Mapping):
+            return False
+        key, operator = str(expression.get("key") or ""), str(expression.get("operator") or "")
+        values = {str(v) for v in expression.get("values") or [] if v is not None} \
+            if isinstance(expression.get("values"), list) else set()
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True

@@ -26,6 +26,7 @@ from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, PodSite, env_values, pod_site, secret_uses
 from tierguard.engine.rules.replication import replication_findings
 from tierguard.engine.rules.shared_values import shared_value_findings
+from tierguard.engine.selectors import label_selector_matches
 from tierguard.engine.subject import Subject
 from tierguard.engine.tiers import regex_literal_prefix, tiers_of_path, tiers_under_prefix
 
@@ -339,32 +340,6 @@ def _selected_namespaces(subject: Subject, spec: Mapping[str, Any]) -> list[str]
         if namespace.name not in selected and any(label_selector_matches(s, namespace.labels) for s in selectors):
             selected.append(namespace.name)
     return selected
-
-
-def label_selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """A metav1.LabelSelector (``matchLabels`` and ``matchExpressions``); the empty selector matches everything."""
-    match_labels = selector.get("matchLabels")
-    if isinstance(match_labels, Mapping) and any(labels.get(str(k)) != str(v) for k, v in match_labels.items()):
-        return False
-    expressions = selector.get("matchExpressions")
-    for expression in expressions if isinstance(expressions, list) else []:
-        if not isinstance(expression, Mapping):
-            return False
-        key, operator = str(expression.get("key") or ""), str(expression.get("operator") or "")
-        values = {str(v) for v in expression.get("values") or [] if v is not None} \
-            if isinstance(expression.get("values"), list) else set()
-        present = key in labels
-        if operator == "In" and not (present and labels[key] in values):
-            return False
-        if operator == "NotIn" and present and labels[key] in values:
-            return False
-        if operator == "Exists" and not present:
-            return False
-        if operator == "DoesNotExist" and present:
-            return False
-        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            return False
-    return True
 
 
 def _push_secret(subject: Subject) -> Iterator[Finding]:
