@@ -97,6 +97,10 @@ class Context(Protocol):
 
     def storage_class(self, name: str) -> Mapping[str, Any] | None: ...
 
+    def default_storage_classes(self) -> Iterable[Mapping[str, Any]]:
+        """StorageClasses annotated as the default: a claim without ``storageClassName`` gets one of them."""
+        ...
+
     def role_rules(self, kind: str, namespace: str | None, name: str) -> Sequence[Mapping[str, Any]] | None:
         """Rules of a Role (namespaced) or ClusterRole (namespace None); None when the role is unknown."""
         ...
@@ -124,6 +128,7 @@ class OfflineContext:
         self._volume_by_claim: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._claims: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._storage_classes: dict[str, Mapping[str, Any]] = {}
+        self._default_storage_classes: dict[str, Mapping[str, Any]] = {}
         self._roles: dict[tuple[str, str | None, str], Sequence[Mapping[str, Any]]] = {}
         self._stores: dict[tuple[str, str | None, str], Mapping[str, Any]] = {}
         self._aggregations: dict[str, Sequence[Mapping[str, Any]]] = {}
@@ -179,6 +184,8 @@ class OfflineContext:
             self._claims[(namespace, name)] = obj
         elif kind == "StorageClass":
             self._storage_classes[name] = obj
+            if is_default_storage_class(obj):
+                self._default_storage_classes[name] = obj
         elif kind in ("Role", "ClusterRole"):
             rules = obj.get("rules") or []
             if isinstance(rules, list):
@@ -222,6 +229,9 @@ class OfflineContext:
     def storage_class(self, name: str) -> Mapping[str, Any] | None:
         return self._storage_classes.get(name)
 
+    def default_storage_classes(self) -> Iterable[Mapping[str, Any]]:
+        return self._default_storage_classes.values()
+
     def role_rules(self, kind: str, namespace: str | None, name: str) -> Sequence[Mapping[str, Any]] | None:
         return self._roles.get((kind, namespace if kind == "Role" else None, name))
 
@@ -233,6 +243,16 @@ class OfflineContext:
 
     def cluster_role_labels(self) -> Iterable[tuple[str, Mapping[str, str]]]:
         return self._cluster_role_labels.items()
+
+
+DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
+                             "storageclass.beta.kubernetes.io/is-default-class")
+
+
+def is_default_storage_class(storage_class: Mapping[str, Any]) -> bool:
+    """As the API server's DefaultStorageClass admission reads it: the annotation set to "true"."""
+    annotations = annotations_of(storage_class)
+    return any(annotations.get(key) == "true" for key in DEFAULT_CLASS_ANNOTATIONS)
 
 
 def aggregation_selectors(cluster_role: Mapping[str, Any]) -> Sequence[Mapping[str, Any]] | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from tierguard.engine.context import NamespaceView, SecretView, aggregation_selectors
+from tierguard.engine.context import NamespaceView, SecretView, aggregation_selectors, is_default_storage_class
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
 from tierguard.policy import PolicyError, TierPolicy, load_policy
@@ -121,7 +121,11 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
 
     @kopf.index("storage.k8s.io", "storageclasses", id="tg_storage_classes", registry=registry)
     async def tg_storage_classes(body: Any, name: str, **_: Any) -> Any:
-        return {name: _plain(body, "parameters")}
+        storage_class = _plain(body, "parameters")
+        keys: dict[Any, Any] = {name: storage_class}
+        if is_default_storage_class(body):
+            keys[("default",)] = storage_class  # for claim templates without storageClassName
+        return keys
 
     @kopf.index("rbac.authorization.k8s.io", "roles", id="tg_roles", registry=registry)
     async def tg_roles(body: Any, name: str, namespace: str | None, **_: Any) -> Any:

@@ -149,6 +149,9 @@ class LiveContext:
         storage_class: Mapping[str, Any] | None = self._first("tg_storage_classes", name)
         return storage_class
 
+    def default_storage_classes(self) -> Iterable[Mapping[str, Any]]:
+        return list(self._values("tg_storage_classes", ("default",)))
+
     def role_rules(self, kind: str, namespace: str | None, name: str) -> Sequence[Mapping[str, Any]] | None:
         index = "tg_roles" if kind == "Role" else "tg_cluster_roles"
         rules: Sequence[Mapping[str, Any]] | None = self._first(
