@@ -1,11 +1,18 @@
-"""Reading Kubernetes manifests from files, directories and stdin, each object tagged with its source.
+"""Reading Kubernetes manifests from files, directories, pipes and stdin, each object tagged with its source.
 
-Errors name the file and document index and never quote the document's text: a parse error near a Secret must
-not echo its value.
+Errors name the file, the document index, the line and column and the kind of problem, and never quote the
+document's text: a parse error near a Secret must not echo its value. PyYAML's and json's messages quote the
+offending token (``found undefined alias 'Xk9...'``), so only fixed phrases of ours are ever shown.
+
+``.json`` files are read with a JSON parser (one or more JSON values); in YAML streams, a document that is JSON
+(it starts with ``{`` or ``[``) is read with a JSON parser first, so JSON that YAML cannot read (tab
+indentation) is still understood.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +26,8 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024
 MAX_EXPANDED_NODES = 1_000_000
 """Per document, counting each alias use: a few aliases nested can otherwise expand exponentially."""
 STDIN = "-"
+STDIN_PATHS = frozenset({"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
+"""Names of the process's own stdin: read from the stdin stream given, like ``-``."""
 
 
 @dataclass(frozen=True)
@@ -36,10 +45,14 @@ class ManifestError(ValueError):
 
 
 def expand_paths(paths: list[str]) -> list[str]:
-    """Files as given; directories expanded recursively to their manifest files, sorted for stable output."""
+    """Paths as given; directories expanded recursively to their manifest files, sorted for stable output.
+
+    Any path that exists and is not a directory is read as given: a regular file, a pipe (``<(helm template
+    ...)``, ``/dev/fd/N``), ``/dev/stdin``.
+    """
     expanded: list[str] = []
     for path in paths:
-        if path == STDIN:
+        if path == STDIN or path in STDIN_PATHS:
             expanded.append(path)
             continue
         candidate = Path(path)
@@ -47,7 +60,7 @@ def expand_paths(paths: list[str]) -> list[str]:
             expanded.extend(
                 str(p) for p in sorted(candidate.rglob("*")) if p.is_file() and p.suffix in MANIFEST_SUFFIXES
             )
-        elif candidate.is_file():
+        elif candidate.exists():
             expanded.append(path)
         else:
             raise ManifestError(path, "no such file or directory")
@@ -57,40 +70,183 @@ def expand_paths(paths: list[str]) -> list[str]:
 def read_manifests(paths: list[str], stdin: IO[str]) -> list[SourcedObject]:
     objects: list[SourcedObject] = []
     for path in expand_paths(paths or [STDIN]):
-        if path == STDIN:
-            text, name = stdin.read(), "<stdin>"
+        if path == STDIN or path in STDIN_PATHS:
+            text, name = stdin.read(MAX_INPUT_BYTES + 1), "<stdin>" if path == STDIN else path
         else:
+            name = path
             try:
-                text = Path(path).read_text(encoding="utf-8")
+                with open(path, "rb") as stream:  # not Path.read_text: pipes and devices have no size to trust
+                    raw = stream.read(MAX_INPUT_BYTES + 1)
+                text = raw.decode("utf-8")
             except (OSError, UnicodeDecodeError) as error:
                 raise ManifestError(path, f"cannot read: {error.__class__.__name__}") from None
-            name = path
         if len(text) > MAX_INPUT_BYTES:
             raise ManifestError(name, f"larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB; split the input")
-        objects.extend(parse_documents(text, name))
+        objects.extend(parse_documents(text, name, json_file=name.lower().endswith(".json")))
     return objects
 
 
-def parse_documents(text: str, name: str) -> Iterator[SourcedObject]:
+def parse_documents(text: str, name: str, *, json_file: bool = False) -> Iterator[SourcedObject]:
+    """Every object of a YAML stream (or, with ``json_file``, of a stream of JSON values)."""
+    text = text.removeprefix("\ufeff")
+    if json_file:
+        for index, document in enumerate(_json_values(text, name)):
+            yield from _objects(document, f"{name}#{index}")
+        return
     index = 0
-    loader = yaml.SafeLoader(text)
+    for line, chunk in _yaml_documents(text):
+        document, present = _parse_chunk(chunk, f"{name}#{index}", line)
+        if not present:
+            continue
+        if document is not None:
+            yield from _objects(document, f"{name}#{index}")
+        index += 1
+
+
+_DOCUMENT_START = re.compile(r"^---(?=[ \t\r]|$)", re.MULTILINE)
+
+
+def _yaml_documents(text: str) -> Iterator[tuple[int, str]]:
+    """The stream cut at each ``---`` marker, as (first line, text); every chunk but the first holds one document.
+
+    YAML forbids a ``---`` at the start of a line inside a document, so cutting there agrees with the parser. A
+    chunk of directives only (``%YAML 1.1``) stays with the document it introduces.
+    """
+    starts = [match.start() for match in _DOCUMENT_START.finditer(text)]
+    bounds = [0, *starts] if not starts or starts[0] != 0 else starts
+    line, pending, pending_line = 0, "", 0
+    for position, start in enumerate(bounds):
+        end = bounds[position + 1] if position + 1 < len(bounds) else len(text)
+        chunk = text[start:end]
+        if not pending:
+            pending_line = line
+        line += chunk.count("\n")
+        if _only_directives(chunk) and end < len(text):
+            pending += chunk
+            continue
+        yield pending_line, pending + chunk
+        pending = ""
+
+
+def _only_directives(chunk: str) -> bool:
+    lines = [line.strip() for line in chunk.splitlines()]
+    meaningful = [line for line in lines if line and not line.startswith("#")]
+    return bool(meaningful) and all(line.startswith("%") for line in meaningful)
+
+
+def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, bool]:
+    """(document, whether the chunk holds a document); JSON-looking documents are tried as JSON first."""
+    body = chunk[3:] if chunk.startswith("---") else chunk
+    if body.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(body), True
+        except ValueError:
+            pass  # flow-style YAML, or broken JSON: YAML says which
+        except RecursionError:
+            raise ManifestError(source, "nested too deeply") from None
+    loader = yaml.SafeLoader(chunk)
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None and _expanded_size(node) > MAX_EXPANDED_NODES:
-                raise ManifestError(f"{name}#{index}", f"expands to more than {MAX_EXPANDED_NODES} YAML nodes "
-                                                       f"(nested aliases?); refusing to evaluate it")
-            document = loader.construct_document(node) if node is not None else None
-            if document is not None:
-                yield from _objects(document, f"{name}#{index}")
-            index += 1
+        if not loader.check_node():
+            return None, False
+        node = loader.get_node()
+        if node is not None and _expanded_size(node) > MAX_EXPANDED_NODES:
+            raise ManifestError(source, f"expands to more than {MAX_EXPANDED_NODES} YAML nodes "
+                                        f"(nested aliases?); refusing to evaluate it")
+        document = loader.construct_document(node) if node is not None else None
+        if loader.check_node():
+            raise ManifestError(source, "more than one document between two '---' lines")
+        return document, True
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or "cannot be parsed"
-        raise ManifestError(f"{name}#{index}", f"not valid YAML{where}: {problem}") from None
+        raise ManifestError(source, f"not valid YAML{_where(error, line_offset)}: {yaml_problem(error)}") from None
+    except RecursionError:
+        raise ManifestError(source, "nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def _json_values(text: str, name: str) -> Iterator[object]:
+    """One or more JSON values, separated by whitespace (``kubectl get -o json``, ``jq -c`` output)."""
+    decoder = json.JSONDecoder()
+    position, index = 0, 0
+    while True:
+        while position < len(text) and text[position] in " \t\r\n":
+            position += 1
+        if position >= len(text):
+            return
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as error:
+            raise ManifestError(f"{name}#{index}", f"not valid JSON at line {error.lineno}, column {error.colno}: "
+                                                   f"{json_problem(error)}") from None
+        except RecursionError:
+            raise ManifestError(f"{name}#{index}", "nested too deeply") from None
+        yield value
+        index += 1
+
+
+def _where(error: yaml.YAMLError, line_offset: int) -> str:
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return ""
+    return f" at line {line_offset + mark.line + 1}, column {mark.column + 1}"
+
+
+# Problems whose parser message embeds document text: said in our words instead.
+_EMBEDDING_PROBLEMS: tuple[tuple[str, str], ...] = (
+    ("found undefined alias", "an unquoted value starts with '*', which YAML reads as an alias; quote the value"),
+    ("could not determine a constructor for the tag",
+     "an unquoted value starts with '!', which YAML reads as a tag; quote the value"),
+    ("found character '\\t' that cannot start any token", "a tab where YAML expects indentation (use spaces)"),
+    ("found character", "a character that cannot start any YAML token (an unquoted value starting with '@', "
+                        "'`' or '%'?); quote the value"),
+    ("found unknown escape character", "an unknown escape sequence in a double-quoted string"),
+    ("found undefined tag handle", "an undefined tag handle"),
+    ("duplicate tag handle", "a duplicate tag handle"),
+    ("found duplicate anchor", "a duplicate anchor"),
+    ("unacceptable character", "a character YAML does not accept"),
+    ("expected escape sequence of", "an incomplete escape sequence in a double-quoted string"),
+    ("expected a single mapping item", "an ordered-map item that is not a single mapping"),
+)
+_STATIC_PROBLEMS = frozenset({
+    "expected ' '", "expected '!'", "expected ',' or ']'", "expected ',' or '}'", "expected '<document start>'",
+    "expected '>'", "expected <block end>", "expected URI escape sequence of 2 hexadecimal numbers", "expected URI",
+    "expected a comment or a line break", "expected a digit or ' '", "expected a digit or '.'", "expected a digit",
+    "expected alphabetic or numeric character", "expected chomping or indentation indicators",
+    "expected indentation indicator in the range 1-9", "expected non-empty name appended to the tag",
+    "expected the node content", "expected the empty value", "expected a single document in the stream",
+    "found duplicate YAML directive", "found duplicate key", "found incompatible YAML document (version 1.* is "
+    "required)", "found non-specific tag '!'", "found unconstructable recursive node",
+    "found unexpected document separator", "found unexpected end of stream", "found unhashable key",
+    "invalid indentation or unclosed '[' or '{'", "mapping keys are not allowed here",
+    "mapping values are not allowed here", "sequence entries are not allowed here", "could not find expected ':'",
+    "special characters are not allowed", "but found another document",
+})
+_BUT_FOUND = re.compile(r", but (?:found|got) .*\Z", re.DOTALL)
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """What is wrong, in fixed words: never the token PyYAML quotes (it can be a Secret's value)."""
+    problem = getattr(error, "problem", None)
+    if not isinstance(problem, str):
+        return "cannot be parsed"
+    for prefix, said in _EMBEDDING_PROBLEMS:
+        if problem.startswith(prefix):
+            return said
+    stripped = _BUT_FOUND.sub("", problem)
+    return stripped if stripped in _STATIC_PROBLEMS else "cannot be parsed"
+
+
+_JSON_PROBLEMS = frozenset({
+    "Expecting value", "Expecting property name enclosed in double quotes", "Expecting ':' delimiter",
+    "Expecting ',' delimiter", "Invalid control character at", "Unterminated string starting at",
+    "Invalid \\escape", "Invalid \\uXXXX escape", "Extra data", "Illegal trailing comma before end of object",
+    "Illegal trailing comma before end of array",
+})
+
+
+def json_problem(error: json.JSONDecodeError) -> str:
+    """json's message when it is one of its fixed phrases (they quote nothing), else a generic one."""
+    return error.msg if error.msg in _JSON_PROBLEMS else "cannot be parsed"
 
 
 def _expanded_size(root: yaml.Node) -> int:

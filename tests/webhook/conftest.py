@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from tierguard.engine.context import NamespaceView, SecretView
+from tierguard.engine.context import NamespaceView, SecretView, aggregation_selectors
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.policy import DEFAULT_POLICY
 from tierguard.webhook.admission import AdmissionService
 from tierguard.webhook.certs import write_certificates
-from tierguard.webhook.live_context import INDEX_NAMES, LiveContext, secret_index_keys
+from tierguard.webhook.live_context import INDEX_NAMES, LiveContext, cluster_role_label_keys, secret_index_keys
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState
 
@@ -44,6 +44,15 @@ class FakeIndexes:
         view = SecretView.from_object(obj, Fingerprinter(KEY))
         for key, value in secret_index_keys(view).items():  # the same keys kopf's index handler returns
             self.data["tg_secrets"].setdefault(key, []).append(value)
+
+
+    def add_cluster_role(self, obj: Mapping[str, Any]) -> None:
+        """The entries kopf's ClusterRole index handlers return (rules, labels and aggregation selectors)."""
+        name = obj["metadata"]["name"]
+        self.data["tg_cluster_roles"][("ClusterRole", None, name)] = [list(obj.get("rules") or [])]
+        labels = dict(obj["metadata"].get("labels") or {})
+        for key, value in cluster_role_label_keys(name, labels, aggregation_selectors(obj)).items():
+            self.data["tg_cluster_role_labels"].setdefault(key, []).append(value)
 
 
 @pytest.fixture

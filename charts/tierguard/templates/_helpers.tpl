@@ -121,6 +121,8 @@ handlers:
   - {id: referencegrants,          group: gateway.networking.k8s.io,     version: "*", resource: referencegrants,          scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: secretproviderclasses,    group: secrets-store.csi.x-k8s.io,    version: "*", resource: secretproviderclasses,    scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: externalsecrets,          group: external-secrets.io,           version: "*", resource: externalsecrets,          scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: clusterexternalsecrets,   group: external-secrets.io,           version: "*", resource: clusterexternalsecrets,   scope: Cluster,    operations: [CREATE, UPDATE]}
+  - {id: pushsecrets,              group: external-secrets.io,           version: "*", resource: pushsecrets,              scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: secretstores,             group: external-secrets.io,           version: "*", resource: secretstores,             scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clustersecretstores,      group: external-secrets.io,           version: "*", resource: clustersecretstores,      scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: sealedsecrets,            group: bitnami.com,                   version: "*", resource: sealedsecrets,            scope: Namespaced, operations: [CREATE, UPDATE]}

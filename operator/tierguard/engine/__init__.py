@@ -13,7 +13,7 @@ from typing import Any
 
 from tierguard.engine.context import Context, OfflineContext, SecretView
 from tierguard.engine.model import Decision, Finding, Malformed, ObjectRef, Rule, Violation
-from tierguard.engine.objects import annotations_of, is_cluster_scoped, name_of, namespace_of
+from tierguard.engine.objects import NAMESPACED_KINDS, annotations_of, is_cluster_scoped, name_of, namespace_of
 from tierguard.engine.request import EvaluationRequest, UserInfo
 from tierguard.engine.rules import (
     gateway,
@@ -69,10 +69,16 @@ def judged_kinds() -> frozenset[str]:
 
 
 def object_ref(obj: Mapping[str, Any], namespace: str | None = None) -> ObjectRef:
+    """The object's reference. An object without ``metadata.namespace`` is in ``default`` when its kind is known to
+    be namespaced; a kind tierguard does not know (a CRD's) keeps no namespace rather than an invented one."""
     kind = obj.get("kind")
     kind_text = kind if isinstance(kind, str) else ""
     api_version = obj.get("apiVersion")
-    scoped = None if is_cluster_scoped(kind_text) else (namespace or namespace_of(obj) or "default")
+    if is_cluster_scoped(kind_text):
+        scoped = None
+    else:
+        known = kind_text in NAMESPACED_KINDS or kind_text in _FAMILIES_BY_KIND
+        scoped = namespace or namespace_of(obj) or ("default" if known else None)
     return ObjectRef(
         api_version=api_version if isinstance(api_version, str) else "",
         kind=kind_text,

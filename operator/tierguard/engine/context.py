@@ -97,11 +97,23 @@ class Context(Protocol):
 
     def storage_class(self, name: str) -> Mapping[str, Any] | None: ...
 
+    def default_storage_classes(self) -> Iterable[Mapping[str, Any]]:
+        """StorageClasses annotated as the default: a claim without ``storageClassName`` gets one of them."""
+        ...
+
     def role_rules(self, kind: str, namespace: str | None, name: str) -> Sequence[Mapping[str, Any]] | None:
         """Rules of a Role (namespaced) or ClusterRole (namespace None); None when the role is unknown."""
         ...
 
     def secret_store(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None: ...
+
+    def cluster_role_aggregation(self, name: str) -> Sequence[Mapping[str, Any]] | None:
+        """``aggregationRule.clusterRoleSelectors`` of a ClusterRole; None when it has none or is unknown."""
+        ...
+
+    def cluster_role_labels(self) -> Iterable[tuple[str, Mapping[str, str]]]:
+        """(name, labels) of every ClusterRole: an aggregated role's selectors resolve against these."""
+        ...
 
 
 class OfflineContext:
@@ -116,8 +128,11 @@ class OfflineContext:
         self._volume_by_claim: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._claims: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._storage_classes: dict[str, Mapping[str, Any]] = {}
+        self._default_storage_classes: dict[str, Mapping[str, Any]] = {}
         self._roles: dict[tuple[str, str | None, str], Sequence[Mapping[str, Any]]] = {}
         self._stores: dict[tuple[str, str | None, str], Mapping[str, Any]] = {}
+        self._aggregations: dict[str, Sequence[Mapping[str, Any]]] = {}
+        self._cluster_role_labels: dict[str, Mapping[str, str]] = {}
 
     @property
     def fingerprinter(self) -> Fingerprinter:
@@ -169,11 +184,18 @@ class OfflineContext:
             self._claims[(namespace, name)] = obj
         elif kind == "StorageClass":
             self._storage_classes[name] = obj
+            if is_default_storage_class(obj):
+                self._default_storage_classes[name] = obj
         elif kind in ("Role", "ClusterRole"):
             rules = obj.get("rules") or []
             if isinstance(rules, list):
                 scope = namespace if kind == "Role" else None
                 self._roles[(str(kind), scope, name)] = [r for r in rules if isinstance(r, Mapping)]
+            if kind == "ClusterRole":
+                self._cluster_role_labels[name] = labels_of(obj)
+                selectors = aggregation_selectors(obj)
+                if selectors is not None:
+                    self._aggregations[name] = selectors
         elif kind in ("SecretStore", "ClusterSecretStore"):
             scope = namespace if kind == "SecretStore" else None
             self._stores[(str(kind), scope, name)] = obj
@@ -207,11 +229,39 @@ class OfflineContext:
     def storage_class(self, name: str) -> Mapping[str, Any] | None:
         return self._storage_classes.get(name)
 
+    def default_storage_classes(self) -> Iterable[Mapping[str, Any]]:
+        return self._default_storage_classes.values()
+
     def role_rules(self, kind: str, namespace: str | None, name: str) -> Sequence[Mapping[str, Any]] | None:
         return self._roles.get((kind, namespace if kind == "Role" else None, name))
 
     def secret_store(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None:
         return self._stores.get((kind, namespace if kind == "SecretStore" else None, name))
+
+    def cluster_role_aggregation(self, name: str) -> Sequence[Mapping[str, Any]] | None:
+        return self._aggregations.get(name)
+
+    def cluster_role_labels(self) -> Iterable[tuple[str, Mapping[str, str]]]:
+        return self._cluster_role_labels.items()
+
+
+DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
+                             "storageclass.beta.kubernetes.io/is-default-class")
+
+
+def is_default_storage_class(storage_class: Mapping[str, Any]) -> bool:
+    """As the API server's DefaultStorageClass admission reads it: the annotation set to "true"."""
+    annotations = annotations_of(storage_class)
+    return any(annotations.get(key) == "true" for key in DEFAULT_CLASS_ANNOTATIONS)
+
+
+def aggregation_selectors(cluster_role: Mapping[str, Any]) -> Sequence[Mapping[str, Any]] | None:
+    """The label selectors of a ClusterRole's ``aggregationRule``; None when it is not aggregated."""
+    rule = cluster_role.get("aggregationRule")
+    if not isinstance(rule, Mapping):
+        return None
+    selectors = rule.get("clusterRoleSelectors")
+    return [s for s in selectors if isinstance(s, Mapping)] if isinstance(selectors, list) else []
 
 
 def _spec(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:

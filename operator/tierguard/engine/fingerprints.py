@@ -52,7 +52,8 @@ class Fingerprinter:
     def secret_fingerprints(self, secret: Mapping[str, object]) -> tuple[Fingerprint, ...]:
         """Fingerprints of every value in ``data`` and ``stringData`` (merged as the API server merges them).
 
-        Service-account tokens are skipped: every namespace has its own and they are never copied by hand.
+        Service-account tokens are skipped: every namespace has its own and they are never copied by hand. A
+        ``null`` entry is skipped: the API server drops it before admission and stores the Secret without it.
         Raises Malformed (naming the key, never the value) when data is not a mapping of base64 strings.
         """
         if secret.get("type") == SERVICE_ACCOUNT_TOKEN_TYPE:
@@ -63,6 +64,8 @@ class Fingerprinter:
             if not isinstance(data, Mapping):
                 raise Malformed("data", "must be a mapping of key to base64 value")
             for key, encoded in data.items():
+                if encoded is None:
+                    continue
                 if not isinstance(encoded, str):
                     raise Malformed(f"data.{key}", "must be a base64 string")
                 try:
@@ -75,6 +78,8 @@ class Fingerprinter:
             if not isinstance(string_data, Mapping):
                 raise Malformed("stringData", "must be a mapping of key to string")
             for key, text in string_data.items():
+                if text is None:
+                    continue
                 if not isinstance(text, str):
                     raise Malformed(f"stringData.{key}", "must be a string")
                 values[str(key)] = text.encode("utf-8")

@@ -19,6 +19,19 @@ CLUSTER_SCOPED_KINDS = frozenset(
 )
 
 
+NAMESPACED_KINDS = frozenset(
+    {
+        "Pod", "Service", "ConfigMap", "Secret", "ServiceAccount", "Endpoints", "Event", "LimitRange",
+        "ResourceQuota", "PersistentVolumeClaim", "PodTemplate", "ReplicationController", "Deployment",
+        "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision", "Job", "CronJob", "Role", "RoleBinding",
+        "Ingress", "NetworkPolicy", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Lease", "EndpointSlice",
+        "CSIStorageCapacity", "LocalSubjectAccessReview",
+    }
+)
+"""Built-in kinds that live in a namespace: without ``metadata.namespace`` they land in ``default`` (kubectl's
+default). Kinds some rule judges are namespaced unless listed in CLUSTER_SCOPED_KINDS."""
+
+
 def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     metadata = obj.get("metadata")
     return metadata if isinstance(metadata, Mapping) else {}

@@ -49,6 +49,16 @@ _LEGACY_SECRET_REFS: Mapping[str, tuple[str, bool]] = {
 }
 
 
+_ANNOTATION_SECRETS: tuple[tuple[str, str | None], ...] = (
+    ("vault.hashicorp.com/agent-extra-secret", "vault.hashicorp.com/agent-inject"),
+    ("vault.hashicorp.com/tls-secret", "vault.hashicorp.com/agent-inject"),
+    ("vault.security.banzaicloud.io/vault-tls-secret", None),
+)
+"""Injector annotations naming a Secret of the pod's namespace that the injected containers mount, with the
+annotation that must switch injection on (Go ``strconv.ParseBool``) for the Secret to be mounted."""
+_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+
+
 @dataclass(frozen=True)
 class PodSite:
     """A pod spec found in an object, with the pod's (or template's) labels and annotations."""
@@ -87,6 +97,8 @@ class ClaimUse:
     path: str
     claim: str = ""
     storage_class: str = ""
+    default_class: bool = False
+    """An inline claim template without ``storageClassName``: it gets the cluster's default StorageClass."""
 
 
 def pod_site(obj: Mapping[str, Any]) -> PodSite | None:
@@ -122,7 +134,15 @@ def containers(site: PodSite) -> list[ContainerSite]:
 
 
 def secret_uses(site: PodSite) -> Iterator[SecretUse]:
-    """Every Secret the pod consumes, in spec order."""
+    """Every Secret the pod consumes, in spec order, then the Secrets injectors mount on its annotations' say."""
+    yield from _spec_secret_uses(site)
+    for annotation, switch in _ANNOTATION_SECRETS:
+        name = site.annotations.get(annotation, "").strip()
+        if name and (switch is None or site.annotations.get(switch) in _GO_TRUE):
+            yield SecretUse(name, f"{site.metadata_path}.annotations[{annotation}]")
+
+
+def _spec_secret_uses(site: PodSite) -> Iterator[SecretUse]:
     for volume, path in mappings_at(site.spec, "volumes", f"{site.path}.volumes"):
         secret = mapping_at(volume, "secret", f"{path}.secret")
         if secret:
@@ -185,6 +205,8 @@ def claim_uses(site: PodSite) -> Iterator[ClaimUse]:
                                f"{path}.ephemeral.volumeClaimTemplate.spec.storageClassName")
         if storage_class:
             yield ClaimUse(path=f"{path}.ephemeral", storage_class=storage_class)
+        elif ephemeral and template_spec.get("storageClassName") is None:
+            yield ClaimUse(path=f"{path}.ephemeral", default_class=True)
 
 
 def env_values(site: PodSite) -> Iterator[tuple[str, str]]:

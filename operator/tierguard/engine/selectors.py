@@ -6,6 +6,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tierguard.engine.model import Malformed
 
@@ -80,6 +81,53 @@ def split_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+"""What Go's ``strconv.ParseBool`` reads as true (kubernetes-replicator, the Vault injector)."""
+
+
+def _compiled(pattern: str) -> re.Pattern[str] | None:
+    try:
+        with warnings.catch_warnings():  # a user's odd pattern must not print FutureWarnings to stderr
+            warnings.simplefilter("ignore")
+            return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def reflector_name_matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """reflector's PatternListMatch: a name matches a pattern when the regex's first match spans the whole name
+    (so ``prod|prod-b`` does not match ``prod-b``: the first alternative wins); a pattern that is not a regex
+    counts as a plain name."""
+    literal = set(patterns)
+    compiled = [p for p in map(_compiled, patterns) if p is not None]
+
+    def matches(name: str) -> bool:
+        if name in literal:
+            return True
+        for pattern in compiled:
+            found = pattern.search(name)
+            if found is not None and len(found.group()) == len(name):
+                return True
+        return False
+
+    return matches
+
+
+def replicator_name_matcher(patterns: list[str]) -> Callable[[str], bool]:
+    """kubernetes-replicator's BuildStrictRegex: each pattern trimmed, then ``^`` and ``$`` added where missing
+    (so ``dev|prod`` becomes ``^dev|prod$``, which also matches ``my-prod``); a pattern that is not a regex counts
+    as a plain name."""
+    literal = {p.strip() for p in patterns}
+    compiled = []
+    for pattern in literal:
+        strict = pattern if pattern.startswith("^") else "^" + pattern
+        strict = strict if strict.endswith("$") else strict + "$"
+        found = _compiled(strict)
+        if found is not None:
+            compiled.append(found)
+    return lambda name: name in literal or any(p.search(name) for p in compiled)
+
+
 def name_matcher(patterns: list[str]) -> Callable[[str], bool]:
     """Match a namespace name against names or anchored regexes, as reflector and replicator do."""
     compiled: list[re.Pattern[str]] = []
@@ -93,3 +141,29 @@ def name_matcher(patterns: list[str]) -> Callable[[str], bool]:
         except re.error:
             continue  # not a regex: the replicator treats it as a plain name
     return lambda name: name in literal or any(p.fullmatch(name) for p in compiled)
+
+
+def label_selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector (``matchLabels`` and ``matchExpressions``); the empty selector matches everything."""
+    match_labels = selector.get("matchLabels")
+    if isinstance(match_labels, Mapping) and any(labels.get(str(k)) != str(v) for k, v in match_labels.items()):
+        return False
+    expressions = selector.get("matchExpressions")
+    for expression in expressions if isinstance(expressions, list) else []:
+        if not isinstance(expression, Mapping):
+            return False
+        key, operator = str(expression.get("key") or ""), str(expression.get("operator") or "")
+        values = {str(v) for v in expression.get("values") or [] if v is not None} \
+            if isinstance(expression.get("values"), list) else set()
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True

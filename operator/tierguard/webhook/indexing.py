@@ -14,11 +14,11 @@ from typing import Any
 
 import kopf
 
-from tierguard.engine.context import NamespaceView, SecretView
+from tierguard.engine.context import NamespaceView, SecretView, aggregation_selectors, is_default_storage_class
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
 from tierguard.policy import PolicyError, TierPolicy, load_policy
-from tierguard.webhook.live_context import INDEX_NAMES, LiveContext, secret_index_keys
+from tierguard.webhook.live_context import INDEX_NAMES, LiveContext, cluster_role_label_keys, secret_index_keys
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState
 
@@ -121,7 +121,11 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
 
     @kopf.index("storage.k8s.io", "storageclasses", id="tg_storage_classes", registry=registry)
     async def tg_storage_classes(body: Any, name: str, **_: Any) -> Any:
-        return {name: _plain(body, "parameters")}
+        storage_class = _plain(body, "parameters")
+        keys: dict[Any, Any] = {name: storage_class}
+        if is_default_storage_class(body):
+            keys[("default",)] = storage_class  # for claim templates without storageClassName
+        return keys
 
     @kopf.index("rbac.authorization.k8s.io", "roles", id="tg_roles", registry=registry)
     async def tg_roles(body: Any, name: str, namespace: str | None, **_: Any) -> Any:
@@ -130,6 +134,11 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
     @kopf.index("rbac.authorization.k8s.io", "clusterroles", id="tg_cluster_roles", registry=registry)
     async def tg_cluster_roles(body: Any, name: str, **_: Any) -> Any:
         return {("ClusterRole", None, name): _detach(body.get("rules") or [])}
+
+    @kopf.index("rbac.authorization.k8s.io", "clusterroles", id="tg_cluster_role_labels", registry=registry)
+    async def tg_cluster_role_labels(body: Any, name: str, **_: Any) -> Any:
+        labels = dict((body.get("metadata") or {}).get("labels") or {})
+        return cluster_role_label_keys(name, labels, aggregation_selectors(_detach(dict(body))))
 
     @kopf.index("external-secrets.io", "secretstores", id="tg_secret_stores", registry=registry)
     async def tg_secret_stores(body: Any, name: str, namespace: str | None, **_: Any) -> Any:

@@ -26,10 +26,22 @@ class IndexLike(Protocol):
 
 INDEX_NAMES = (
     "tg_namespaces", "tg_secrets", "tg_sealed_secrets", "tg_volumes", "tg_claims", "tg_storage_classes",
-    "tg_roles", "tg_cluster_roles", "tg_secret_stores", "tg_cluster_secret_stores", "tg_policies",
+    "tg_roles", "tg_cluster_roles", "tg_cluster_role_labels", "tg_secret_stores", "tg_cluster_secret_stores",
+    "tg_policies",
 )
 """Index ids, as declared in ``indexing.py``. Secrets and volumes use tagged keys: ``("name", ns, name)`` and
-``("fp", digest)``; ``("name", name)`` and ``("claim", ns, claim)``."""
+``("fp", digest)``; ``("name", name)`` and ``("claim", ns, claim)``. ``tg_cluster_role_labels`` holds
+``("labels",)`` -> ``(name, labels)`` for every ClusterRole and ``("aggregation", name)`` -> its aggregation
+selectors."""
+
+
+def cluster_role_label_keys(name: str, labels: Mapping[str, str], selectors: Sequence[Mapping[str, Any]] | None
+                            ) -> dict[Any, Any]:
+    """The ``tg_cluster_role_labels`` entries of one ClusterRole."""
+    keys: dict[Any, Any] = {("labels",): (name, dict(labels))}
+    if selectors is not None:
+        keys[("aggregation", name)] = list(selectors)
+    return keys
 
 
 def secret_key(namespace: str, name: str) -> tuple[str, str, str]:
@@ -137,12 +149,22 @@ class LiveContext:
         storage_class: Mapping[str, Any] | None = self._first("tg_storage_classes", name)
         return storage_class
 
+    def default_storage_classes(self) -> Iterable[Mapping[str, Any]]:
+        return list(self._values("tg_storage_classes", ("default",)))
+
     def role_rules(self, kind: str, namespace: str | None, name: str) -> Sequence[Mapping[str, Any]] | None:
         index = "tg_roles" if kind == "Role" else "tg_cluster_roles"
         rules: Sequence[Mapping[str, Any]] | None = self._first(
             index, (kind, namespace if kind == "Role" else None, name)
         )
         return rules
+
+    def cluster_role_aggregation(self, name: str) -> Sequence[Mapping[str, Any]] | None:
+        selectors: Sequence[Mapping[str, Any]] | None = self._first("tg_cluster_role_labels", ("aggregation", name))
+        return selectors
+
+    def cluster_role_labels(self) -> Iterable[tuple[str, Mapping[str, str]]]:
+        return list(self._values("tg_cluster_role_labels", ("labels",)))
 
     def secret_store(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None:
         index = "tg_secret_stores" if kind == "SecretStore" else "tg_cluster_secret_stores"

@@ -6,7 +6,11 @@ to ``system:serviceaccounts:<ns>`` of another tier, or to everyone (``system:ser
 grants every tier's Secrets, so it may not name a tiered subject or everyone. Subjects in untiered namespaces
 (platform controllers) may hold cluster-wide bindings; plain users and groups have no tier and are not judged.
 Built-in ClusterRoles are known without a cluster: ``cluster-admin``, ``admin`` and ``edit`` read Secrets,
-``view`` does not. A role the context does not know is not judged.
+``view`` does not. A role the context does not know is not judged. An aggregated ClusterRole
+(``aggregationRule``) is judged as the aggregation controller fills it: its own rules plus the rules of every
+ClusterRole its selectors match, transitively (built-in ``admin``, ``edit`` and ``view`` aggregate
+``rbac.authorization.k8s.io/aggregate-to-<name>: "true"`` roles, and ``view`` is part of ``edit``, ``edit`` of
+``admin``), so a RoleBinding of ``view`` reads Secrets once a Secret-reading role aggregates into it.
 
 Refused, in ``prod``: RoleBinding of ``edit`` to ServiceAccount ``dev/ci``. Allowed: binding ``view``.
 """
@@ -16,8 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from tierguard.engine.context import Context
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
+from tierguard.engine.selectors import label_selector_matches
 from tierguard.engine.subject import Subject
 
 RULES = (Rule.RBAC_CROSS_TIER_SUBJECT,)
@@ -30,6 +36,13 @@ BUILTIN_CLUSTER_ROLES: Mapping[str, Sequence[Mapping[str, Any]]] = {
     "edit": ({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},),
     "view": ({"apiGroups": [""], "resources": ["configmaps", "pods"], "verbs": ["get", "list", "watch"]},),
 }
+_AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+BUILTIN_AGGREGATION: Mapping[str, tuple[Mapping[str, str], Sequence[Mapping[str, Any]]]] = {
+    "admin": ({}, ({"matchLabels": {_AGGREGATE + "admin": "true"}},)),
+    "edit": ({_AGGREGATE + "admin": "true"}, ({"matchLabels": {_AGGREGATE + "edit": "true"}},)),
+    "view": ({_AGGREGATE + "edit": "true"}, ({"matchLabels": {_AGGREGATE + "view": "true"}},)),
+}
+"""Built-in aggregated ClusterRoles: (their own labels, their selectors), as Kubernetes' bootstrap policy has them."""
 EVERYONE = frozenset({"system:serviceaccounts", "system:authenticated", "system:unauthenticated"})
 _READ_VERBS = frozenset({"get", "list", "watch", "*"})
 
@@ -44,6 +57,42 @@ def can_read_secrets(rules: Sequence[Mapping[str, Any]]) -> bool:
         if ({"", "*"} & groups) and ({"secrets", "*"} & resources) and (_READ_VERBS & verbs):
             return True
     return False
+
+
+def cluster_role_rules(context: Context, name: str) -> Sequence[Mapping[str, Any]] | None:
+    """A ClusterRole's rules as the aggregation controller fills them; None when the role is unknown.
+
+    Offline the input's aggregated roles have no rules yet; live the controller has filled them, and adding the
+    parts again also covers the moment before it has (a part and a binding applied together).
+    """
+    seen: set[str] = set()
+    known = False
+    collected: list[Mapping[str, Any]] = []
+    labels = None
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        own = context.role_rules("ClusterRole", None, current)
+        selectors = context.cluster_role_aggregation(current)
+        if own is None and current in BUILTIN_CLUSTER_ROLES:
+            own = BUILTIN_CLUSTER_ROLES[current]
+            selectors = BUILTIN_AGGREGATION.get(current, ({}, None))[1]
+        if own is None:
+            continue
+        known = True
+        collected.extend(own)
+        if not selectors or can_read_secrets(collected):
+            continue
+        if labels is None:
+            labels = dict(context.cluster_role_labels())
+            for builtin, (builtin_labels, _) in BUILTIN_AGGREGATION.items():
+                labels.setdefault(builtin, builtin_labels)
+        pending.extend(part for part, part_labels in labels.items()
+                       if part not in seen and any(label_selector_matches(s, part_labels) for s in selectors))
+    return collected if known else None
 
 
 def _subject_namespace(subject_ref: Mapping[str, Any], path: str, default_namespace: str | None) -> str | None:
@@ -67,8 +116,8 @@ def check(subject: Subject) -> Iterator[Finding]:
     role_kind = str_at(role_ref, "kind", "roleRef.kind", required=True)
     role_name = str_at(role_ref, "name", "roleRef.name", required=True)
     rules = subject.context.role_rules(role_kind, subject.namespace, role_name)
-    if rules is None and role_kind == "ClusterRole":
-        rules = BUILTIN_CLUSTER_ROLES.get(role_name)
+    if role_kind == "ClusterRole":
+        rules = cluster_role_rules(subject.context, role_name)
     if rules is None or not can_read_secrets(rules):
         return
     cluster_wide = subject.kind == "ClusterRoleBinding"

@@ -2,8 +2,14 @@
 
 Covers kubernetes-reflector (``reflects``, ``reflection-allowed[-namespaces[-selector]]``,
 ``reflection-auto-*``), kubernetes-replicator (``replicate-from``, ``replication-allowed[-namespaces]``,
-``replicate-to``, ``replicate-to-matching``), kubed/config-syncer (``kubed.appscode.com/sync``) and Sealed
-Secrets' ``cluster-wide`` scope. Targets given as regexes or selectors are resolved against the namespaces the
+``replicate-to``, ``replicate-to-matching``), kubed/config-syncer (``kubed.appscode.com/sync`` on a source, the
+``kubed.appscode.com/origin.namespace`` label or ``origin`` annotation on a copy) and Sealed Secrets'
+``cluster-wide`` scope. Each value is read as its tool reads it: reflector's booleans as .NET ``bool.TryParse``
+(``true`` in any case, blanks trimmed) and its name patterns as regexes whose first match must span the name;
+replicator's booleans as Go ``strconv.ParseBool`` (``1``, ``t``, ``T``, ``true``, ``True``, ``TRUE``) and its
+patterns anchored with ``^``/``$`` unless they already are; config-syncer's ``sync`` value ``"true"`` (exactly)
+or ``""`` as every namespace and anything else as a label selector; Sealed Secrets' scope only for exactly
+``"true"``. Targets given as regexes or selectors are resolved against the namespaces the
 context knows; a target given as a plain name is judged even when no such namespace is known (it is untiered
 until it exists with a tier label); "every namespace" is always cross-tier, since untiered namespaces count as
 another tier. Reflector's auto-reflection reaches only namespaces that are also allowed (as reflector does), and
@@ -17,13 +23,20 @@ Secrets labelled as shareable (``spec.secrets.shareable.labels``) are never judg
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from tierguard.engine.context import SecretView
 from tierguard.engine.model import Finding, Rule, in_tier
-from tierguard.engine.selectors import name_matcher, selector_matcher, split_list
+from tierguard.engine.selectors import (
+    GO_TRUE,
+    reflector_name_matcher,
+    replicator_name_matcher,
+    selector_matcher,
+    split_list,
+)
 from tierguard.engine.subject import Subject
 
 RULES = (Rule.SECRET_REPLICATION_CROSS_TIER,)
@@ -32,6 +45,8 @@ KINDS = frozenset({"Secret", "SealedSecret"})
 REFLECTOR = "reflector.v1.k8s.emberstack.com/"
 REPLICATOR = "replicator.v1.mittwald.de/"
 KUBED_SYNC = "kubed.appscode.com/sync"
+KUBED_ORIGIN = "kubed.appscode.com/origin"
+KUBED_ORIGIN_NAMESPACE = "kubed.appscode.com/origin.namespace"
 SEALED_CLUSTER_WIDE = "sealedsecrets.bitnami.com/cluster-wide"
 
 _FIX = "keep each tier's copy sourced from that tier, or label the Secret shareable if it is public"
@@ -54,33 +69,39 @@ def replication_findings(view: SecretView, subject: Subject) -> Iterator[Finding
     notes = view.annotations
     yield from _pulled_from(view, subject, REFLECTOR + "reflects", "reflector")
     yield from _pulled_from(view, subject, REPLICATOR + "replicate-from", "kubernetes-replicator")
-    if _true(notes.get(REFLECTOR + "reflection-allowed")):
+    yield from _kubed_copy(view, subject)
+    if _dotnet_true(notes.get(REFLECTOR + "reflection-allowed")):
         allowed_key = REFLECTOR + "reflection-allowed-namespaces"
-        allowed = _any_of(_names(notes.get(allowed_key, "")),
+        allowed = _any_of(_names(notes.get(allowed_key, ""), reflector_name_matcher),
                           _labels(notes.get(allowed_key + "-selector", ""), _path(allowed_key + "-selector")))
         yield from _targets(view, subject, allowed_key, allowed, "lets reflector mirror it into")
-        if _true(notes.get(REFLECTOR + "reflection-auto-enabled")):
+        if _dotnet_true(notes.get(REFLECTOR + "reflection-auto-enabled")):
             auto_key = REFLECTOR + "reflection-auto-namespaces"
-            auto = _any_of(_names(notes.get(auto_key, "")),
+            auto = _any_of(_names(notes.get(auto_key, ""), reflector_name_matcher),
                            _labels(notes.get(auto_key + "-selector", ""), _path(auto_key + "-selector")))
             yield from _targets(view, subject, auto_key, _all_of(allowed, auto), "has reflector push it into")
-    if _true(notes.get(REPLICATOR + "replication-allowed")):
+    if notes.get(REPLICATOR + "replication-allowed") in GO_TRUE:
         yield from _targets(view, subject, REPLICATOR + "replication-allowed-namespaces",
-                            _names(notes.get(REPLICATOR + "replication-allowed-namespaces", "")),
+                            _names(notes.get(REPLICATOR + "replication-allowed-namespaces", ""),
+                                   replicator_name_matcher),
                             "lets kubernetes-replicator copy it into")
     if REPLICATOR + "replicate-to" in notes:
         targets = notes[REPLICATOR + "replicate-to"]
-        yield from _targets(view, subject, REPLICATOR + "replicate-to", _names(targets) if targets else None,
+        yield from _targets(view, subject, REPLICATOR + "replicate-to",
+                            _names(targets, replicator_name_matcher) if targets else None,
                             "has kubernetes-replicator push it into", every_if_empty=False)
     if REPLICATOR + "replicate-to-matching" in notes:
         key = REPLICATOR + "replicate-to-matching"
         yield from _targets(view, subject, key, _labels(notes[key], _path(key)),
                             "has kubernetes-replicator push it into namespaces matching a selector, including")
     if KUBED_SYNC in notes:
+        # config-syncer (pkg/syncer/util.go): exactly "true" is every namespace; any other value, "" included, is
+        # a label selector, and the empty selector selects every namespace.
         selector = notes[KUBED_SYNC]
-        yield from _targets(view, subject, KUBED_SYNC, _labels(selector, _path(KUBED_SYNC)) if selector else None,
+        every = selector == "true" or not selector.strip()
+        yield from _targets(view, subject, KUBED_SYNC, None if every else _labels(selector, _path(KUBED_SYNC)),
                             "has kubed/config-syncer copy it into")
-    if _true(notes.get(SEALED_CLUSTER_WIDE)):
+    if notes.get(SEALED_CLUSTER_WIDE) == "true":  # sealed-secrets' SecretScope compares with "true" exactly
         yield Finding(
             Rule.SECRET_REPLICATION_CROSS_TIER,
             f"{view.kind} {view.ref} is sealed cluster-wide, so its ciphertext decrypts in every namespace of "
@@ -105,11 +126,11 @@ class Targets:
     """Plain names among the targets: reached even when the context does not know them (yet)."""
 
 
-def _names(value: str) -> Targets | None:
+def _names(value: str, matcher_for: Callable[[list[str]], Callable[[str], bool]]) -> Targets | None:
     patterns = split_list(value)
     if not patterns:
         return None
-    matcher = name_matcher(patterns)
+    matcher = matcher_for(patterns)
     return Targets(lambda name, _labels: matcher(name), frozenset(p for p in patterns if _PLAIN_NAME.fullmatch(p)))
 
 
@@ -192,7 +213,30 @@ def _pulled_from(view: SecretView, subject: Subject, annotation: str, tool: str)
         )
 
 
-def _true(value: str | None) -> bool:
+def _kubed_copy(view: SecretView, subject: Subject) -> Iterator[Finding]:
+    """A copy config-syncer made: its origin namespace is in the label (or the JSON ``origin`` annotation)."""
+    origin = view.labels.get(KUBED_ORIGIN_NAMESPACE, "").strip()
+    path = f"metadata.labels[{KUBED_ORIGIN_NAMESPACE}]"
+    name = view.labels.get(KUBED_ORIGIN_NAMESPACE.replace(".namespace", ".name"), view.name)
+    if not origin and KUBED_ORIGIN in view.annotations:
+        try:
+            reference = json.loads(view.annotations[KUBED_ORIGIN])
+        except ValueError:
+            reference = None
+        if isinstance(reference, Mapping) and isinstance(reference.get("namespace"), str):
+            origin, path = reference["namespace"], _path(KUBED_ORIGIN)
+            name = str(reference.get("name") or view.name)
+    if origin and origin != view.namespace and subject.is_other_tier(origin):
+        yield Finding(
+            Rule.SECRET_REPLICATION_CROSS_TIER,
+            f"{view.kind} {view.ref} ({in_tier(subject.tier)}) is copied by kubed/config-syncer from Secret "
+            f"{origin}/{name} ({in_tier(subject.tier_of(origin))}); {_FIX}",
+            path,
+        )
+
+
+def _dotnet_true(value: str | None) -> bool:
+    """.NET ``bool.TryParse``, as reflector reads its annotations: "true" in any case, surrounding blanks ignored."""
     return value is not None and value.strip().lower() == "true"
 
 

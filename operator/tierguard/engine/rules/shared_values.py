@@ -32,25 +32,35 @@ def _compared(fingerprint: Fingerprint, subject: Subject) -> bool:
 
 
 def shared_value_findings(view: SecretView, subject: Subject) -> Iterator[Finding]:
+    """One finding per other-tier holder, naming every key of this Secret whose value it holds (and its keys)."""
     if not subject.policy.secrets.fingerprints.enabled or is_shareable(view, subject):
         return
-    reported: set[tuple[str, str]] = set()
+    shared: dict[tuple[str, str], tuple[SecretView, list[str], list[str]]] = {}
     for fingerprint in view.fingerprints:
         if not _compared(fingerprint, subject):
             continue
         for holder in subject.context.fingerprint_holders(fingerprint.digest):
             key = (holder.namespace, holder.name)
-            if key in reported or key == (view.namespace, view.name) or holder.kind != "Secret":
+            if key == (view.namespace, view.name) or holder.kind != "Secret":
                 continue
-            if is_shareable(holder, subject) or not subject.is_other_tier(holder.namespace):
+            if key not in shared and (is_shareable(holder, subject) or not subject.is_other_tier(holder.namespace)):
                 continue
-            if not any(fp.digest == fingerprint.digest and _compared(fp, subject) for fp in holder.fingerprints):
+            their_keys = [fp.key for fp in holder.fingerprints
+                          if fp.digest == fingerprint.digest and _compared(fp, subject)]
+            if not their_keys:
                 continue
-            reported.add(key)
-            yield Finding(
-                Rule.SECRET_VALUE_SHARED,
-                f"Secret {view.ref} ({in_tier(subject.tier)}) holds in key {fingerprint.key!r} the same "
-                f"value as Secret {holder.ref} ({in_tier(subject.tier_of(holder.namespace))}); "
-                f"issue a separate credential for each tier",
-                f"data.{fingerprint.key}",
-            )
+            _, ours, theirs = shared.setdefault(key, (holder, [], []))
+            if fingerprint.key not in ours:
+                ours.append(fingerprint.key)
+            theirs.extend(k for k in their_keys if k not in theirs)
+    for holder, ours, theirs in shared.values():
+        where = (f"key {ours[0]!r} the same value" if len(ours) == 1
+                 else f"keys {', '.join(repr(k) for k in ours)} the same values")
+        held = "" if theirs == ours else f" (under {'key' if len(theirs) == 1 else 'keys'} " \
+                                         f"{', '.join(repr(k) for k in theirs)})"
+        yield Finding(
+            Rule.SECRET_VALUE_SHARED,
+            f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as Secret {holder.ref}"
+            f"{held} ({in_tier(subject.tier_of(holder.namespace))}); issue a separate credential for each tier",
+            f"data.{ours[0]}",
+        )

@@ -108,9 +108,15 @@ def _is_present(sidecar: RequiredSidecar, found: list[ContainerSite]) -> bool:
     )
 
 
+NEVER_INJECTED_WITH_HOST_NETWORK = frozenset({"istio-proxy", "linkerd-proxy"})
+"""Mesh proxies whose injectors skip ``hostNetwork: true`` pods (Istio's and Linkerd's), whatever the labels say."""
+
+
 def _will_be_injected(sidecar: RequiredSidecar, site: PodSite, subject: Subject) -> bool:
     injection = sidecar.injection
     if injection is None:
+        return False
+    if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK and site.spec.get("hostNetwork") is True:
         return False
     if _any_match(injection.pod_labels, site.labels) or _any_match(injection.pod_annotations, site.annotations):
         return True
@@ -131,6 +137,9 @@ def _missing_message(subject: Subject, sidecar: RequiredSidecar, site: PodSite, 
     elif same_name:
         detail = (f"container {sidecar.name!r} runs image {same_name[0].container.get('image')!r}, which does not "
                   f"match {sidecar.image!r}")
+    elif site.is_template and sidecar.injection is not None and site.spec.get("hostNetwork") is True \
+            and sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK:
+        detail = "the template uses hostNetwork: true, and the mesh never injects its proxy into such pods"
     elif site.is_template and sidecar.injection is not None:
         detail = "it is not in the template and nothing in the namespace or template asks for its injection"
     else:

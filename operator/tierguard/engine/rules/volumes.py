@@ -147,12 +147,14 @@ def _workload_findings(subject: Subject) -> Iterator[Finding]:
     if subject.kind == "StatefulSet":
         spec = mapping_at(subject.obj, "spec", "spec")
         for template, path in mappings_at(spec, "volumeClaimTemplates", "spec.volumeClaimTemplates"):
-            storage_class = str_at(mapping_at(template, "spec", f"{path}.spec"), "storageClassName",
-                                   f"{path}.spec.storageClassName")
+            template_spec = mapping_at(template, "spec", f"{path}.spec")
+            storage_class = str_at(template_spec, "storageClassName", f"{path}.spec.storageClassName")
             if storage_class:
                 uses.append(ClaimUse(path=path, storage_class=storage_class))
+            elif template_spec.get("storageClassName") is None:
+                uses.append(ClaimUse(path=path, default_class=True))
     for use in uses:
-        storage_class_name = use.storage_class
+        storage_class_name, default_class = use.storage_class, use.default_class
         if use.claim:
             volume = subject.context.volume_for_claim(namespace, use.claim)
             if volume is not None:
@@ -162,6 +164,12 @@ def _workload_findings(subject: Subject) -> Iterator[Finding]:
             claim_spec = claim.get("spec") if claim else None
             value = claim_spec.get("storageClassName") if isinstance(claim_spec, Mapping) else None
             storage_class_name = value if isinstance(value, str) else ""
+            # No storageClassName at all (not ""): the API server gives the claim the default StorageClass.
+            default_class = isinstance(claim_spec, Mapping) and value is None
+        if default_class:
+            for default in subject.context.default_storage_classes():
+                yield from _storage_class_findings(subject, default, via=use.path)
+            continue
         provisioner = subject.context.storage_class(storage_class_name) if storage_class_name else None
         if provisioner is not None:
             yield from _storage_class_findings(subject, provisioner, via=use.path)
