@@ -214,3 +214,26 @@ def test_an_arbitrary_uid_runs_the_image(cluster: Cluster, deployment: dict[str,
         assert restored.returncode == 0, restored.stderr
         wait_rolled_out(cluster)
 
+
+
+def test_fresh_namespaces_are_indexed_at_once(cluster: Cluster, deployment: dict[str, Any],
+                                              namespace: Callable[..., str]) -> None:
+    """A review in a namespace created a moment before is judged, not refused as unknown (the index lag)."""
+    slowest = 0.0
+    for serial in range(10):
+        ns = namespace(labels={TIER_LABEL: "qa"})
+        started = time.monotonic()
+        created = cluster.kubectl("create", "--dry-run=server", "-f", "-", check=False, input=json.dumps(
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"fresh-{serial}", "namespace": ns},
+             "data": {"password": b64(f"fresh-namespace-{serial}-{time.monotonic_ns()}")}}))
+        slowest = max(slowest, time.monotonic() - started)
+        assert created.returncode == 0, created.stderr
+    assert slowest < 5, f"a review in a fresh namespace took {slowest:.1f} s"
+
+
+def test_replicas_log_no_client_warnings(cluster: Cluster, deployment: dict[str, Any]) -> None:
+    """No connection-pool retries (urllib3's ResponseNotReady) or tracebacks in what the replicas log."""
+    for pod in pods(cluster):
+        logs = cluster.kubectl("logs", "-n", NAMESPACE, pod["metadata"]["name"], "-c", "tierguard").stdout
+        assert "ResponseNotReady" not in logs and '"logger": "urllib3' not in logs, pod["metadata"]["name"]
+        assert "Traceback" not in logs, pod["metadata"]["name"]
