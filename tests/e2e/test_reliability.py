@@ -1,0 +1,232 @@
+"""Reliability of the in-cluster install under load and faults (issue: reliability with figures).
+
+A load process (``tests/e2e/load.py``) creates and deletes Pods and Secrets in a tiered namespace at a steady
+rate, half of them objects tierguard must refuse, while replicas are replaced. Each outcome is right, wrong or
+failed (no decision). Figures land in ``$TIERGUARD_RELIABILITY_REPORT`` (JSON lines) when it is set, for
+docs/reliability.md. Bounded: ``TIERGUARD_RELIABILITY_SECONDS`` (default 20) of load per test, at most 600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from .kube import REPO, Cluster, wait_until
+from .load import POLICY
+from .test_install import RELEASE, deployment, helm, pods, wait_rolled_out
+from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, apply, policy, secret
+
+__all__ = ["deployment"]  # the module fixture, shared with test_install
+
+LOAD_SECONDS = min(float(os.environ.get("TIERGUARD_RELIABILITY_SECONDS", "20")), 600.0)
+RATE = float(os.environ.get("TIERGUARD_RELIABILITY_RATE", "50"))
+
+
+def record(figure: str, **values: Any) -> None:
+    if path := os.environ.get("TIERGUARD_RELIABILITY_REPORT"):
+        with open(path, "a") as report:
+            report.write(json.dumps({"figure": figure, **values}) + "\n")
+
+
+@contextmanager
+def load(cluster: Cluster, namespace: str, source: str, seconds: float = LOAD_SECONDS) -> Iterator[dict[str, Any]]:
+    """Runs the load process for ``seconds`` around the block; the dict is filled with its result after."""
+    result: dict[str, Any] = {}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.e2e.load", "--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace,
+         "--source", source, "--rate", str(RATE), "--duration", str(seconds), "--pods"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # steady load before the disruption
+        yield result
+    finally:
+        out, err = process.communicate(timeout=seconds + 120)
+        assert process.returncode == 0, err
+        result.update(json.loads(out.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def load_namespaces(cluster: Cluster, namespace: Callable[..., str]) -> Iterator[tuple[str, str]]:
+    source = namespace(labels={TIER_LABEL: "prod"})
+    target = namespace(labels={TIER_LABEL: "dev"})
+    with policy(cluster, POLICY):
+        time.sleep(3)  # both replicas reload the policy (kopf watch) before the load starts
+        yield target, source
+
+
+def ready_addresses(cluster: Cluster) -> set[str]:
+    slices = cluster.get_json("endpointslices", "-n", NAMESPACE, "-l",
+                              f"kubernetes.io/service-name={RELEASE}")["items"]
+    return {address for item in slices for endpoint in item.get("endpoints", [])
+            if endpoint.get("conditions", {}).get("ready") for address in endpoint["addresses"]}
+
+
+def assert_answered(result: dict[str, Any], what: str) -> None:
+    assert result["attempted"] >= 0.5 * RATE * LOAD_SECONDS, f"the load ran short: {result}"
+    assert result["wrong"] == 0, f"{what}: {result['wrong']} wrong decisions: {result}"
+    assert result["failed"] == 0, f"{what}: {result['failed']} admissions failed: {result['failures']}"
+
+
+def test_rollout_restart_under_load(cluster: Cluster, deployment: dict[str, Any],
+                                    load_namespaces: tuple[str, str]) -> None:
+    target, source = load_namespaces
+    with load(cluster, target, source) as result:
+        cluster.kubectl("rollout", "restart", f"deployment/{RELEASE}", "-n", NAMESPACE)
+        wait_rolled_out(cluster)
+    record("rollout-restart", **{k: result[k] for k in ("attempted", "right", "wrong", "failed", "rate")})
+    assert_answered(result, "rollout restart")
+
+
+def test_graceful_delete_under_load(cluster: Cluster, deployment: dict[str, Any],
+                                    load_namespaces: tuple[str, str]) -> None:
+    target, source = load_namespaces
+    victim = pods(cluster)[0]["metadata"]["name"]
+    with load(cluster, target, source) as result:
+        cluster.kubectl("delete", "pod", victim, "-n", NAMESPACE, "--wait=true", timeout=90)
+        wait_rolled_out(cluster)
+    record("graceful-delete", **{k: result[k] for k in ("attempted", "right", "wrong", "failed", "rate")})
+    assert_answered(result, "graceful delete")
+
+
+def test_killed_replica_under_load(cluster: Cluster, deployment: dict[str, Any],
+                                   load_namespaces: tuple[str, str]) -> None:
+    """A replica killed without a grace period: reviews in flight on it may fail (reported), none is wrong."""
+    target, source = load_namespaces
+    victim = pods(cluster)[0]
+    address = victim["status"]["podIP"]
+    with load(cluster, target, source) as result:
+        killed = time.monotonic()
+        cluster.kubectl("delete", "pod", victim["metadata"]["name"], "-n", NAMESPACE, "--grace-period=0",
+                        "--force", timeout=90)
+        wait_until(lambda: address not in ready_addresses(cluster), timeout=60, interval=0.1,
+                   what="the killed replica to leave the Service's endpoints")
+        unrouted_s = time.monotonic() - killed
+        wait_rolled_out(cluster)
+    record("sigkill", unrouted_s=round(unrouted_s, 2),
+           **{k: result[k] for k in ("attempted", "right", "wrong", "failed", "rate")})
+    assert result["wrong"] == 0, result
+    # Bounded by what was in flight on the killed replica while the Service still routed to it.
+    assert result["failed"] <= max(5, RATE * (unrouted_s + 1)), result
+
+
+# --- never lock the cluster -------------------------------------------------------------------------------
+
+def create_secret(cluster: Cluster, namespace: str, name: str) -> subprocess.CompletedProcess[str]:
+    """A Secret: a kind tierguard judges, so the webhook is asked wherever its namespaceSelector matches."""
+    return cluster.kubectl("create", "secret", "generic", name, "-n", namespace,
+                           f"--from-literal=k={os.urandom(8).hex()}", check=False)
+
+
+def test_no_replica_never_locks_the_cluster(cluster: Cluster, deployment: dict[str, Any],
+                                            namespace: Callable[..., str]) -> None:
+    if deployment["spec"].get("replicas") != 2:
+        pytest.skip("expects the chart's two replicas")
+    tiered = namespace(labels={TIER_LABEL: "dev"})
+    untiered = namespace()
+    marker = f"lock-{int(time.time())}"
+    cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
+    try:
+        # Gone, not only terminating: a terminating replica keeps serving through its preStop pause.
+        wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
+                   and not ready_addresses(cluster), timeout=90, what="every tierguard pod gone")
+        # Fail closed where tierguard judges...
+        refused = create_secret(cluster, tiered, marker)
+        assert refused.returncode != 0 and "failed calling webhook" in refused.stderr, refused.stderr
+        # ...and nowhere else: the control plane's namespaces, untiered ones, tierguard's own.
+        for ns in ("kube-system", "kube-node-lease", "default", untiered, NAMESPACE):
+            made = create_secret(cluster, ns, marker)
+            assert made.returncode == 0, f"{ns}: {made.stderr}"
+            cluster.kubectl("delete", "secret", marker, "-n", ns, "--wait=false", check=False)
+        nodes = cluster.get_json("nodes")["items"]
+        assert all(c["status"] == "True" for n in nodes for c in n["status"]["conditions"] if c["type"] == "Ready")
+    finally:
+        # helm upgrade brings the release back to its replica count (tierguard's namespace is never judged).
+        if (cluster.bin_dir / "helm").is_file():
+            back = helm(cluster, "upgrade", RELEASE, str(REPO / "charts" / "tierguard"), "-n", NAMESPACE,
+                        "--reuse-values", "--wait", "--timeout=180s")
+            assert back.returncode == 0, back.stderr
+        else:
+            cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=2")
+        wait_rolled_out(cluster)
+    made = create_secret(cluster, tiered, marker)
+    assert made.returncode == 0, made.stderr
+
+
+# --- posture ------------------------------------------------------------------------------------------------
+
+def test_webhook_port_speaks_tls_1_2_or_later_only(cluster: Cluster, deployment: dict[str, Any]) -> None:
+    if not cluster.local:
+        pytest.skip("connects to a pod IP from this host: the local node's pods are reachable, kind's are not")
+    address = pods(cluster)[0]["status"]["podIP"]
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname, old.verify_mode = False, ssl.CERT_NONE
+    with warnings.catch_warnings():  # deprecated on purpose: this client must be refused
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("ALL:@SECLEVEL=0")
+    with socket.create_connection((address, 8443), timeout=5) as raw, pytest.raises(ssl.SSLError):
+        old.wrap_socket(raw).do_handshake()
+    modern = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    modern.check_hostname, modern.verify_mode = False, ssl.CERT_NONE
+    modern.minimum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection((address, 8443), timeout=5) as raw, modern.wrap_socket(raw) as tls:
+        assert tls.version() in {"TLSv1.2", "TLSv1.3"}
+    # Plain HTTP on the webhook port gets no admission answer.
+    with socket.create_connection((address, 8443), timeout=5) as raw:
+        raw.sendall(b"POST /secrets HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        raw.settimeout(5)
+        try:
+            reply = raw.recv(4096)
+        except (ConnectionResetError, TimeoutError):
+            reply = b""
+    assert b'"allowed"' not in reply
+
+
+def test_service_account_holds_least_privilege(cluster: Cluster, deployment: dict[str, Any]) -> None:
+    account = f"system:serviceaccount:{NAMESPACE}:{deployment['spec']['template']['spec']['serviceAccountName']}"
+
+    def can(*args: str) -> bool:
+        return cluster.kubectl("auth", "can-i", *args, "--as", account, check=False).stdout.strip() == "yes"
+
+    for allowed in (("list", "secrets", "-A"), ("watch", "namespaces"), ("list", "clusterroles"),
+                    ("get", "tierpolicies.tierguard.io")):
+        assert can(*allowed), allowed
+    for refused in (("create", "secrets", "-n", "default"), ("delete", "secrets", "-n", NAMESPACE),
+                    ("update", "secrets", "-n", "default"), ("create", "pods", "-n", NAMESPACE),
+                    ("create", "pods/exec", "-n", NAMESPACE), ("impersonate", "users"), ("escalate", "clusterroles"),
+                    ("bind", "clusterroles"), ("patch", "validatingwebhookconfigurations"), ("*", "*")):
+        assert not can(*refused), refused
+
+
+def test_canary_value_never_leaves_tierguard(cluster: Cluster, deployment: dict[str, Any],
+                                             namespace: Callable[..., str]) -> None:
+    """A distinctive value planted in Secrets (admitted and refused ones) is in no pod log or metric."""
+    canary = f"tg-canary-{os.urandom(12).hex()}"
+    prod = namespace(labels={TIER_LABEL: "prod"})
+    dev = namespace(labels={TIER_LABEL: "dev"})
+    apply(cluster, secret(prod, "db", canary))
+    refused = apply(cluster, secret(dev, "db", canary))
+    assert refused.returncode != 0 and "[secret-value-shared]" in refused.stderr
+    assert canary not in refused.stderr and canary not in refused.stdout
+    outputs: list[str] = []
+    for pod in pods(cluster):
+        name = pod["metadata"]["name"]
+        outputs.append(cluster.kubectl("logs", "-n", NAMESPACE, name, "-c", "tierguard").stdout)
+        outputs.append(cluster.kubectl("get", "--raw",
+                                       f"/api/v1/namespaces/{NAMESPACE}/pods/{name}:8080/proxy/metrics").stdout)
+    outputs.append(cluster.kubectl("get", "events", "-A", "-o", "json").stdout)
+    found = sum(text.count(canary) for text in outputs)
+    record("canary", occurrences=found, places=len(outputs))
+    assert found == 0, "the planted value appeared in tierguard's output"
+
