@@ -28,7 +28,7 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.webhook.conftest import FakeIndexes, free_port, review  # noqa: E402
+from tests.webhook.helpers import FakeIndexes, free_port, review  # noqa: E402
 
 from tierguard.engine import EvaluationRequest, evaluate  # noqa: E402
 from tierguard.engine.fingerprints import Fingerprinter  # noqa: E402

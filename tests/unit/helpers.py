@@ -23,7 +23,8 @@ Found = set[tuple[str, str]]
 
 FINGERPRINTER = Fingerprinter(b"unit-test-key-0123456789abcdef!!")
 TIER_LABEL = "tierguard.io/tier"
-ISTIO_FIXTURES = Path("/work/shared/fixtures/istio-inject")
+ISTIO_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "istio-inject"
+"""Istio's injector test data, vendored with its source and licence (tests/fixtures/README.md)."""
 
 ISTIO_POLICY = load_policy({
     "spec": {"sidecars": {"required": [{

@@ -6,7 +6,7 @@ import base64
 import json
 import time
 
-from tests.webhook.conftest import RunningServer, review
+from tests.webhook.helpers import RunningServer, review
 from tierguard.webhook.certs import write_certificates
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "dev"},

@@ -100,7 +100,7 @@ def test_run_without_a_reachable_cluster_fails_clearly(tmp_path: Any, kubeconfig
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
-    from tests.webhook.conftest import free_port  # noqa: PLC0415
+    from tests.webhook.helpers import free_port  # noqa: PLC0415
     from tierguard.webhook.certs import write_certificates  # noqa: PLC0415
 
     certs = write_certificates(tmp_path / "certs", ["127.0.0.1"])
