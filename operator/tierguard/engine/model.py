@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tierguard.policy import Action
+from tierguard.errors import Malformed  # raised by rules; errors.py maps every error type
+
+__all__ = ["UNTIERED", "Action", "Decision", "Finding", "Malformed", "ObjectRef", "Rule", "Violation", "in_tier"]
+
+
+class Action(StrEnum):
+    """What happens to an object that violates a rule: an engine output, from the tier's enforcement mode."""
+
+    DENY = "deny"
+    WARN = "warn"
+    AUDIT = "audit"
 
 
 class Rule(StrEnum):
@@ -99,12 +109,3 @@ class Decision:
     @property
     def audits(self) -> tuple[Violation, ...]:
         return tuple(v for v in self.violations if v.action is Action.AUDIT)
-
-
-class Malformed(Exception):
-    """Raised by rules when the object cannot be evaluated; the engine turns it into ``policy-invalid``."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem

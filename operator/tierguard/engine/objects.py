@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tierguard.engine.model import Malformed
+from tierguard.engine.model import Malformed, ObjectRef
 
 CLUSTER_SCOPED_KINDS = frozenset(
     {
@@ -51,6 +51,19 @@ def namespace_of(obj: Mapping[str, Any]) -> str | None:
 
 def is_cluster_scoped(kind: str) -> bool:
     return kind in CLUSTER_SCOPED_KINDS
+
+
+def object_ref(obj: Mapping[str, Any], namespace: str | None = None) -> ObjectRef:
+    kind = obj.get("kind")
+    kind_text = kind if isinstance(kind, str) else ""
+    api_version = obj.get("apiVersion")
+    scoped = None if is_cluster_scoped(kind_text) else (namespace or namespace_of(obj) or "default")
+    return ObjectRef(
+        api_version=api_version if isinstance(api_version, str) else "",
+        kind=kind_text,
+        namespace=scoped,
+        name=name_of(obj),
+    )
 
 
 def mapping_at(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:

@@ -17,7 +17,8 @@ import kopf
 from tierguard.engine.context import NamespaceView, SecretView
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
-from tierguard.policy import PolicyError, TierPolicy, load_policy
+from tierguard.errors import PolicyError
+from tierguard.policy import load_stored_policy, stored_document
 from tierguard.webhook.live_context import INDEX_NAMES, LiveContext, secret_index_keys
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState
@@ -44,11 +45,6 @@ def _detach(value: Any) -> Any:
     return value
 
 
-def policy_from_body(body: Mapping[str, Any]) -> TierPolicy:
-    return load_policy({"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
-                        "metadata": {"name": (body.get("metadata") or {}).get("name")},
-                        "spec": _detach(body.get("spec") or {})})
-
 
 def apply_policy(state: RuntimeState, metrics: Metrics, body: Mapping[str, Any] | None) -> None:
     """Switch to the TierPolicy in ``body`` (None: it does not exist, so the defaults apply).
@@ -62,7 +58,7 @@ def apply_policy(state: RuntimeState, metrics: Metrics, body: Mapping[str, Any] 
         logger.info("no TierPolicy %r: enforcing the defaults", state.policy_name)
         return
     try:
-        policy = policy_from_body(body)
+        policy = load_stored_policy(body)
     except PolicyError as error:
         state.policy_error = f"TierPolicy {state.policy_name} is invalid: {error}"
         metrics.policy_reloads.labels("invalid").inc()
@@ -141,8 +137,7 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
 
     @kopf.index("tierguard.io", "tierpolicies", id="tg_policies", registry=registry)
     async def tg_policies(body: Any, name: str, **_: Any) -> Any:
-        return {name: {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
-                       "metadata": {"name": name}, "spec": _detach(body.get("spec") or {})}}
+        return {name: stored_document(body)}
 
     @kopf.on.event("namespaces", id="tg-readiness", registry=registry)
     async def mark_synced(**kwargs: Any) -> None:
