@@ -15,7 +15,8 @@ import tierguard
 
 FORBIDDEN = ("kopf", "kubernetes", "aiohttp", "click", "prometheus_client")
 PACKAGE = Path(tierguard.__file__).parent
-PURE_MODULES = [*sorted((PACKAGE / "engine").rglob("*.py")), PACKAGE / "policy.py", PACKAGE / "errors.py"]
+PURE_MODULES = [*sorted((PACKAGE / "engine").rglob("*.py")),
+                *(PACKAGE / name for name in ("policy.py", "errors.py", "kinds.py"))]
 WEBHOOK_AND_CLUSTER = ("kopf", "kubernetes", "aiohttp")
 
 

@@ -2,39 +2,24 @@
 plain dict for the engine (the only network I/O of the audit).
 
 Lists every kind a rule judges and every kind the context needs (namespaces, secrets, storage, roles, secret
-stores). Kinds whose CRDs are absent are skipped. Secret data is fingerprinted by the offline context built from
-these objects and never printed.
+stores): the judged and indexed rows of ``tierguard/kinds.py``. Kinds whose CRDs are absent are skipped. Secret
+data is fingerprinted by the offline context built from these objects and never printed.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from tierguard.errors import ClusterUnreadable
+from tierguard.kinds import KindInfo, listed
 from tierguard.policy import DEFAULT_POLICY, TierPolicy, load_stored_policy
-from tierguard.webhook.handlers import ADMISSION_HANDLERS
 
 
-@dataclass(frozen=True)
-class Listed:
-    group: str
-    kind: str
-
-
-CONTEXT_KINDS = (
-    Listed("", "PersistentVolumeClaim"),
-    Listed("rbac.authorization.k8s.io", "Role"),
-    Listed("rbac.authorization.k8s.io", "ClusterRole"),
-)
-"""Kinds rules look up but never judge; judged kinds come from the admission handler table."""
-
-
-def listed_kinds() -> tuple[Listed, ...]:
-    judged = {Listed(h.group, h.kind) for h in ADMISSION_HANDLERS}
-    return tuple(sorted(judged | set(CONTEXT_KINDS), key=lambda k: (k.kind != "Namespace", k.group, k.kind)))
+def listed_kinds() -> tuple[KindInfo, ...]:
+    """Every judged kind and every kind the context needs, from the kinds table; Namespaces first."""
+    return listed()
 
 
 def connect(kubeconfig: str | None) -> Any:

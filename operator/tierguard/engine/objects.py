@@ -7,16 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tierguard.engine.model import Malformed, ObjectRef
-
-CLUSTER_SCOPED_KINDS = frozenset(
-    {
-        "Namespace", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
-        "ClusterSecretStore", "TierPolicy", "CustomResourceDefinition", "Node", "PriorityClass",
-        "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding", "IngressClass", "RuntimeClass", "CSIDriver", "ClusterIssuer",
-        "APIService", "ClusterExternalSecret", "VolumeSnapshotClass", "GatewayClass",
-    }
-)
+from tierguard.kinds import CLUSTER_SCOPED_KINDS
 
 
 def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -50,6 +41,7 @@ def namespace_of(obj: Mapping[str, Any]) -> str | None:
 
 
 def is_cluster_scoped(kind: str) -> bool:
+    """Whether objects of this kind have no namespace (the kinds table's cluster-scoped rows)."""
     return kind in CLUSTER_SCOPED_KINDS
 
 
