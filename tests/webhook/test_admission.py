@@ -280,3 +280,38 @@ def test_renaming_the_tier_label_warns_about_the_webhook_selector(service: Admis
     assert response["warnings"][0].startswith("tierguard: tierLabel example.com/env differs")
     same = {**obj, "spec": {"tierLabel": "tierguard.io/tier"}}
     assert "warnings" not in answer(service, review(same), "tierpolicies")
+
+
+def test_a_rule_bug_is_denied_as_tierguards_fault_and_counted_apart(service: AdmissionService, metrics: Metrics,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierguard.engine.evaluation import _FAMILIES_BY_KIND  # noqa: PLC0415
+    from tierguard.engine.rules import RuleFamily  # noqa: PLC0415
+
+    def explode(_: Any) -> Any:
+        raise ZeroDivisionError
+
+    monkeypatch.setitem(_FAMILIES_BY_KIND, "Pod", (RuleFamily("sidecars", frozenset(), frozenset(), explode),))
+    response = answer(service, review(pod("dev")), "pods")
+    assert response["allowed"] is False and response["status"]["code"] == 403
+    assert "internal error in rule family sidecars (ZeroDivisionError)" in response["status"]["message"]
+    assert "bug in tierguard" in response["status"]["message"]
+    assert metrics.registry.get_sample_value("tierguard_internal_errors_total", {"family": "sidecars"}) == 1
+    answer(service, review(secret("dev", "db", "x" * 20, **{"reflector.v1.k8s.emberstack.com/reflects": "a/b"})),
+           "secrets")
+    assert metrics.registry.get_sample_value("tierguard_internal_errors_total", {"family": "replication"}) is None
+
+
+def test_an_admitted_secret_is_fingerprinted_once(service: AdmissionService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replication and shared-value rules and the webhook's memory of admitted Secrets share one view."""
+    from tierguard.engine.fingerprints import Fingerprinter  # noqa: PLC0415
+
+    calls = []
+    original = Fingerprinter.secret_fingerprints
+
+    def counting(self: Fingerprinter, obj: Any) -> Any:
+        calls.append(obj.get("metadata", {}).get("name"))
+        return original(self, obj)
+
+    monkeypatch.setattr(Fingerprinter, "secret_fingerprints", counting)
+    assert answer(service, review(secret("dev", "fresh", SHARED)), "secrets")["allowed"] is True
+    assert calls == ["fresh"]

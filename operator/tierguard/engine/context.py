@@ -12,8 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tierguard.engine.fingerprints import Fingerprint, Fingerprinter
+from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
+from tierguard.engine.secrets import SecretView
+
+__all__ = ["EMPTY", "Context", "NamespaceView", "OfflineContext", "SecretView"]
 
 EMPTY: Mapping[str, str] = {}
 
@@ -27,46 +30,6 @@ class NamespaceView:
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> NamespaceView:
         return cls(name_of(obj), labels_of(obj), annotations_of(obj))
-
-
-@dataclass(frozen=True)
-class SecretView:
-    """What tierguard keeps of a Secret (or SealedSecret): metadata and keyed fingerprints, never data."""
-
-    namespace: str
-    name: str
-    kind: str
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    fingerprints: tuple[Fingerprint, ...] = field(default=(), repr=False)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @classmethod
-    def from_object(
-        cls, obj: Mapping[str, Any], fingerprinter: Fingerprinter, namespace: str | None = None
-    ) -> SecretView:
-        kind = str(obj.get("kind") or "Secret")
-        annotations = dict(annotations_of(obj))
-        fingerprints: tuple[Fingerprint, ...] = ()
-        if kind == "SealedSecret":
-            # The controller copies the template's metadata onto the Secret it unseals.
-            spec = obj.get("spec")
-            template = spec.get("template") if isinstance(spec, Mapping) else None
-            if isinstance(template, Mapping):
-                annotations.update(annotations_of(template))
-        else:
-            fingerprints = fingerprinter.secret_fingerprints(obj)
-        return cls(
-            namespace=namespace if namespace is not None else (namespace_of(obj) or "default"),
-            name=name_of(obj),
-            kind=kind,
-            labels=labels_of(obj),
-            annotations=annotations,
-            fingerprints=fingerprints,
-        )
 
 
 class Context(Protocol):

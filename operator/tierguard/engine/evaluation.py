@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from types import ModuleType
 from typing import Any
 
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.context import Context
 from tierguard.engine.model import Action, Decision, Finding, Malformed, Rule, Violation
 from tierguard.engine.objects import annotations_of, object_ref
 from tierguard.engine.request import EvaluationRequest, UserInfo
 from tierguard.engine.rules import (
+    RuleFamily,
     gateway,
     namespaces,
     policy_document,
@@ -22,36 +23,41 @@ from tierguard.engine.rules import (
     volumes,
     workloads,
 )
-from tierguard.engine.subject import Subject
 from tierguard.engine.tiers import is_exempt, tier_from_labels
 from tierguard.policy import EnforcementMode, TierPolicy
 
-RULE_FAMILIES: tuple[ModuleType, ...] = (
-    namespaces,
-    replication,
-    shared_values,
-    workloads,
-    volumes,
-    gateway,
-    rbac,
-    sidecars,
-    policy_document,
+RULE_FAMILIES: tuple[RuleFamily, ...] = (
+    namespaces.FAMILY,
+    replication.FAMILY,
+    shared_values.FAMILY,
+    workloads.FAMILY,
+    volumes.FAMILY,
+    gateway.FAMILY,
+    rbac.FAMILY,
+    sidecars.FAMILY,
+    policy_document.FAMILY,
 )
-"""The rule table: a new rule family is one module here."""
+"""The rule table: a new rule family is one module here (and, for a new kind, one row in ``tierguard.kinds``)."""
 
 ACTION_BY_MODE = {EnforcementMode.ENFORCE: Action.DENY, EnforcementMode.WARN: Action.WARN,
                   EnforcementMode.AUDIT: Action.AUDIT}
 """The action a violation gets in a tier enforced with each mode."""
 
-_FAMILIES_BY_KIND: dict[str, tuple[ModuleType, ...]] = {}
+_FAMILIES_BY_KIND: dict[str, tuple[RuleFamily, ...]] = {}
+"""Kind name -> families. By name, not yet by (group, kind): an object's apiVersion does not choose its rules
+(a kind of another group with a judged kind's name is judged like it), as before the kinds table."""
 for _family in RULE_FAMILIES:
-    for _kind in _family.KINDS:
-        _FAMILIES_BY_KIND[_kind] = (*_FAMILIES_BY_KIND.get(_kind, ()), _family)
+    for _key in sorted(_family.kinds):
+        _FAMILIES_BY_KIND[_key.kind] = (*_FAMILIES_BY_KIND.get(_key.kind, ()), _family)
 
 
 def judged_kinds() -> frozenset[str]:
-    """Every kind some rule judges: the webhook registers handlers for exactly these."""
+    """Every kind some rule judges (names): the judged rows of the kinds table, which a test holds to this."""
     return frozenset(_FAMILIES_BY_KIND)
+
+
+def families_for(kind: str) -> tuple[RuleFamily, ...]:
+    return _FAMILIES_BY_KIND.get(kind, ())
 
 
 def evaluate(
@@ -62,12 +68,14 @@ def evaluate(
     own_namespace: str | None = None,
 ) -> Decision:
     """Judge one object. ``own_namespace`` (tierguard's own) is always exempt."""
-    subject = _subject(request, context, policy, own_namespace)
-    if isinstance(subject, Decision):
-        return subject
-    findings = list(_run_rules(subject))
-    violations = _enforce(findings, subject)
-    return _break_glass(Decision(violations=violations), request.obj, request.user, policy)
+    candidate = candidate_for(request, context, policy, own_namespace)
+    if isinstance(candidate, Decision):
+        return candidate
+    internal_errors: list[str] = []
+    findings = list(_run_rules(candidate, internal_errors))
+    violations = _enforce(findings, candidate)
+    return _break_glass(Decision(violations=violations, internal_errors=tuple(internal_errors)), request.obj,
+                        request.user, policy)
 
 
 def sidecar_parity(
@@ -78,18 +86,18 @@ def sidecar_parity(
     own_namespace: str | None = None,
 ) -> tuple[str | None, list[tuple[str, sidecars.SidecarState]]]:
     """The object's tier and each required sidecar's state in it; no states where nothing is enforced."""
-    subject = _subject(request, context, policy, own_namespace)
-    if isinstance(subject, Decision) or subject.tier is None:
+    candidate = candidate_for(request, context, policy, own_namespace)
+    if isinstance(candidate, Decision) or candidate.tier is None:
         return None, []
     try:
-        return subject.tier, [(s.name, state) for s, state in sidecars.sidecar_states(subject)]
+        return candidate.tier, [(s.name, state) for s, state in sidecars.sidecar_states(candidate)]
     except Malformed:
-        return subject.tier, []
+        return candidate.tier, []
 
 
-def _subject(request: EvaluationRequest, context: Context, policy: TierPolicy, own_namespace: str | None
-             ) -> Subject | Decision:
-    """The Subject to judge, or the Decision already reached (malformed, exempt, untiered)."""
+def candidate_for(request: EvaluationRequest, context: Context, policy: TierPolicy, own_namespace: str | None = None
+                  ) -> Candidate | Decision:
+    """The Candidate to judge, or the Decision already reached (malformed, exempt, untiered)."""
     obj = request.obj
     ref = object_ref(obj, request.namespace)
     if not ref.kind or not isinstance(obj.get("metadata", {}), Mapping):
@@ -108,34 +116,36 @@ def _subject(request: EvaluationRequest, context: Context, policy: TierPolicy, o
             return Decision(skipped=f"namespace {ref.namespace} is untiered")
     else:
         tier = None
-    return Subject(obj, request.old, request.operation, ref, tier, context, policy)
+    return Candidate(request, ref, tier, context, policy)
 
 
-def _run_rules(subject: Subject) -> Iterator[Finding]:
+def _run_rules(candidate: Candidate, internal_errors: list[str]) -> Iterator[Finding]:
     seen: set[Finding] = set()
-    for family in _FAMILIES_BY_KIND.get(subject.kind, ()):
+    for family in families_for(candidate.kind):
         try:
-            found = list(family.check(subject))
+            found = list(family.check(candidate))
         except Malformed as error:
-            found = [Finding(Rule.POLICY_INVALID, f"{subject.ref} cannot be evaluated: {error}", error.path)]
-        except Exception as error:  # a rule bug must deny with a reason, not crash the caller
+            found = [Finding(Rule.POLICY_INVALID, f"{candidate.ref} cannot be evaluated: {error}", error.path)]
+        except Exception as error:  # a bug in tierguard: deny, say whose fault it is, count it apart
+            internal_errors.append(family.name)
             # Only the exception's type: its text could quote a value of the object.
-            found = [Finding(Rule.POLICY_INVALID, f"{subject.ref} cannot be evaluated: internal error in rule "
-                             f"family {family.__name__.rsplit('.', 1)[-1]} ({type(error).__name__})", "")]
+            found = [Finding(Rule.POLICY_INVALID, f"{candidate.ref} cannot be evaluated: internal error in rule "
+                             f"family {family.name} ({type(error).__name__}); this is a bug in tierguard, not a "
+                             f"fault of the object: report it", "")]
         for finding in found:
             if finding not in seen:
                 seen.add(finding)
                 yield finding
 
 
-def _enforce(findings: list[Finding], subject: Subject) -> tuple[Violation, ...]:
+def _enforce(findings: list[Finding], candidate: Candidate) -> tuple[Violation, ...]:
     violations = []
     for finding in findings:
-        tier = finding.tier if finding.tier is not None else subject.tier
+        tier = finding.tier if finding.tier is not None else candidate.tier
         action = (
             Action.DENY
             if finding.rule is Rule.POLICY_INVALID
-            else ACTION_BY_MODE[subject.policy.enforcement.mode_for(tier)]
+            else ACTION_BY_MODE[candidate.policy.enforcement.mode_for(tier)]
         )
         violations.append(Violation(finding.rule, action, finding.message, finding.path))
     return tuple(violations)
@@ -156,7 +166,7 @@ def _break_glass(decision: Decision, obj: Mapping[str, Any], user: UserInfo | No
         else v
         for v in decision.violations
     )
-    return Decision(violations=softened, break_glass=reason)
+    return Decision(violations=softened, break_glass=reason, internal_errors=decision.internal_errors)
 
 
 def _invalid(problem: str, path: str) -> Decision:

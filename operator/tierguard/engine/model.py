@@ -87,12 +87,15 @@ class Decision:
     """The engine's answer for one object.
 
     ``skipped`` says why nothing was evaluated (exempt or untiered namespace); ``break_glass`` holds the
-    reason when a privileged user's break-glass annotation turned denials into warnings.
+    reason when a privileged user's break-glass annotation turned denials into warnings; ``internal_errors``
+    names the rule families that failed with a bug of tierguard's (each also denied the object as
+    ``policy-invalid``, saying so), for the shells to count apart from the user's malformed objects.
     """
 
     violations: tuple[Violation, ...] = ()
     skipped: str | None = None
     break_glass: str | None = None
+    internal_errors: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tierguard.engine import EvaluationRequest, SecretView, evaluate, object_ref
+from tierguard.engine import EvaluationRequest, evaluate, object_ref
 from tierguard.engine.model import Decision, Malformed, Rule
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.routes import ROUTES_BY_ID
@@ -133,6 +133,7 @@ class AdmissionService:
             decision = self._evaluate(evaluation)
         except Exception:
             # Any engine fault must deny, never allow; the traceback names code, not values.
+            self.metrics.internal_errors.labels("engine").inc()
             logger.exception("engine failure on %s", object_ref(evaluation.obj, evaluation.namespace))
             return self._refuse(exchange, 500,
                                 "tierguard: internal error while evaluating; denied to fail closed (see its logs)")
@@ -145,6 +146,11 @@ class AdmissionService:
 
     def _render(self, exchange: _Exchange, evaluation: EvaluationRequest, decision: Decision) -> dict[str, Any]:
         review, uid = exchange.review, exchange.uid
+        for family in decision.internal_errors:
+            # Denied as policy-invalid with a message saying so; counted and logged apart from users' mistakes.
+            self.metrics.internal_errors.labels(family).inc()
+            logger.error("internal error in a rule family", extra={
+                "family": family, "object": str(object_ref(evaluation.obj, evaluation.namespace))})
         for violation in decision.violations:
             self.metrics.violations.labels(violation.rule.value, violation.action.value).inc()
         if decision.violations:
@@ -189,7 +195,7 @@ class AdmissionService:
                 or evaluation.operation not in ("CREATE", "UPDATE")):
             return
         try:
-            view = SecretView.from_object(evaluation.obj, context.fingerprinter, evaluation.namespace)
+            view = evaluation.secret_view(context.fingerprinter)  # the rules' view when they built one
         except Malformed:
             return
         context.remember_admitted_secret(view)

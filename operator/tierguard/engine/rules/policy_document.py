@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule
-from tierguard.engine.subject import Subject
+from tierguard.engine.rules import RuleFamily
 from tierguard.errors import PolicyError
+from tierguard.kinds import group_kinds
 from tierguard.policy import load_stored_policy
 
-RULES = (Rule.POLICY_INVALID,)
-KINDS = frozenset({"TierPolicy"})
+RULES = frozenset({Rule.POLICY_INVALID})
+KINDS = group_kinds("TierPolicy")
 
 
-def check(subject: Subject) -> Iterator[Finding]:
+def check(subject: Candidate) -> Iterator[Finding]:
     try:
         load_stored_policy(subject.obj)
     except PolicyError as error:
         yield Finding(Rule.POLICY_INVALID, f"{subject.ref} is invalid: {error}", error.field or "spec")
+
+
+FAMILY = RuleFamily("policy_document", KINDS, RULES, check)

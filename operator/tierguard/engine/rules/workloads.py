@@ -19,17 +19,20 @@ from typing import Any
 
 import yaml
 
-from tierguard.engine.context import SecretView
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, PodSite, env_values, pod_site, secret_uses
+from tierguard.engine.rules import RuleFamily
 from tierguard.engine.rules.replication import replication_findings
 from tierguard.engine.rules.shared_values import shared_value_findings
-from tierguard.engine.subject import Subject
+from tierguard.engine.secrets import SecretView
 from tierguard.engine.tiers import tiers_of_path
+from tierguard.kinds import group_kinds
 
-RULES = (Rule.WORKLOAD_SECRET_CROSS_TIER,)
-KINDS = WORKLOAD_KINDS | {"SecretProviderClass", "ExternalSecret", "SecretStore", "ClusterSecretStore"}
+# policy-invalid too: a consumed Secret whose own annotations cannot be judged is reported on the workload.
+RULES = frozenset({Rule.WORKLOAD_SECRET_CROSS_TIER, Rule.POLICY_INVALID})
+KINDS = group_kinds(*WORKLOAD_KINDS, "SecretProviderClass", "ExternalSecret", "SecretStore", "ClusterSecretStore")
 
 VAULT = "vault.hashicorp.com/"
 BANK_VAULTS = "vault.security.banzaicloud.io/"
@@ -37,7 +40,7 @@ _TEMPLATE_SECRET = re.compile(r"""secret\s+["`]([^"`]+)["`]""")
 _BANK_VAULTS_VALUE = re.compile(r"^(?:>>)?vault:([^#]+)")
 
 
-def check(subject: Subject) -> Iterator[Finding]:
+def check(subject: Candidate) -> Iterator[Finding]:
     if subject.kind in WORKLOAD_KINDS:
         site = pod_site(subject.obj)
         if site is not None:
@@ -52,7 +55,7 @@ def check(subject: Subject) -> Iterator[Finding]:
         yield from _store_remote_namespace(subject, subject.obj, "spec.provider.kubernetes.remoteNamespace")
 
 
-def _consumed_secrets(subject: Subject, site: PodSite) -> Iterator[Finding]:
+def _consumed_secrets(subject: Candidate, site: PodSite) -> Iterator[Finding]:
     namespace = subject.namespace or "default"
     judged: dict[str, tuple[SecretView, Finding | Malformed | None] | None] = {}
     for use in secret_uses(site):
@@ -75,7 +78,7 @@ def _consumed_secrets(subject: Subject, site: PodSite) -> Iterator[Finding]:
             )
 
 
-def _judge_secret(subject: Subject, namespace: str, name: str
+def _judge_secret(subject: Candidate, namespace: str, name: str
                   ) -> tuple[SecretView, Finding | Malformed | None] | None:
     """The first reason a consumed Secret crosses tiers (None when it does not; None overall if unknown)."""
     view = subject.context.secret(namespace, name)
@@ -143,7 +146,7 @@ def _external_secret_paths(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield key, f"{path}.extract.key"
 
 
-def _path_findings(subject: Subject, paths: Iterator[tuple[str, str]]) -> Iterator[Finding]:
+def _path_findings(subject: Candidate, paths: Iterator[tuple[str, str]]) -> Iterator[Finding]:
     if not subject.policy.secrets.path_patterns:
         return
     for secret_path, field_path in paths:
@@ -157,7 +160,7 @@ def _path_findings(subject: Subject, paths: Iterator[tuple[str, str]]) -> Iterat
             )
 
 
-def _external_secret_store(subject: Subject) -> Iterator[Finding]:
+def _external_secret_store(subject: Candidate) -> Iterator[Finding]:
     spec = mapping_at(subject.obj, "spec", "spec")
     ref = mapping_at(spec, "secretStoreRef", "spec.secretStoreRef")
     name = str_at(ref, "name", "spec.secretStoreRef.name")
@@ -170,7 +173,7 @@ def _external_secret_store(subject: Subject) -> Iterator[Finding]:
             yield Finding(finding.rule, f"{subject.ref} uses {kind} {name}: {finding.message}", finding.path)
 
 
-def _store_remote_namespace(subject: Subject, store: Mapping[str, Any], path: str) -> Iterator[Finding]:
+def _store_remote_namespace(subject: Candidate, store: Mapping[str, Any], path: str) -> Iterator[Finding]:
     """A store whose kubernetes provider reads Secrets of a namespace in another tier."""
     spec = mapping_at(store, "spec", "spec")
     provider = mapping_at(mapping_at(spec, "provider", "spec.provider"), "kubernetes", "spec.provider.kubernetes")
@@ -198,7 +201,7 @@ def _store_remote_namespace(subject: Subject, store: Mapping[str, Any], path: st
         )
 
 
-def _conditions_pin_tier(subject: Subject, spec: Mapping[str, Any], tier: str) -> bool:
+def _conditions_pin_tier(subject: Candidate, spec: Mapping[str, Any], tier: str) -> bool:
     conditions = mappings_at(spec, "conditions", "spec.conditions")
     if not conditions:
         return False
@@ -213,3 +216,6 @@ def _conditions_pin_tier(subject: Subject, spec: Mapping[str, Any], tier: str) -
         elif match_labels.get(label) != tier:
             return False
     return True
+
+
+FAMILY = RuleFamily("workloads", KINDS, RULES, check)
