@@ -28,7 +28,7 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.webhook.helpers import FakeIndexes, free_port, review  # noqa: E402
+from tests.webhook.helpers import fake_indexes, free_port, review  # noqa: E402
 
 from tierguard.engine import EvaluationRequest, evaluate  # noqa: E402
 from tierguard.engine.fingerprints import Fingerprinter  # noqa: E402
@@ -44,7 +44,7 @@ KEY = b"k" * 32
 
 
 def populated_state(secrets: int) -> RuntimeState:
-    indexes = FakeIndexes()
+    indexes = fake_indexes()
     for tier in ("dev", "qa", "stage", "prod"):
         indexes.add_namespace(tier, tier)
     for index in range(secrets):
@@ -53,7 +53,7 @@ def populated_state(secrets: int) -> RuntimeState:
                             "metadata": {"name": f"s{index}", "namespace": namespace},
                             "data": {"password": base64.b64encode(f"value-{index:08d}-padding".encode()).decode()}})
     state = RuntimeState(own_namespace="tierguard-system")
-    state.context = LiveContext(Fingerprinter(KEY), indexes.data)  # type: ignore[arg-type]
+    state.context = LiveContext(Fingerprinter(KEY), indexes.data)
     state.indexes_synced = True
     state.use_policy(DEFAULT_POLICY)
     return state

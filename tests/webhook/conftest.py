@@ -18,12 +18,12 @@ from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState
 
-from .helpers import KEY, FakeIndexes, RunningServer, free_port
+from .helpers import KEY, FakeIndexes, RunningServer, fake_indexes, free_port
 
 
 @pytest.fixture
 def indexes() -> FakeIndexes:
-    fake = FakeIndexes()
+    fake = fake_indexes()
     fake.add_namespace("dev", "dev")
     fake.add_namespace("prod", "prod")
     fake.add_namespace("default")
@@ -33,7 +33,7 @@ def indexes() -> FakeIndexes:
 @pytest.fixture
 def state(indexes: FakeIndexes) -> RuntimeState:
     runtime = RuntimeState(own_namespace="tierguard-system")
-    runtime.context = LiveContext(Fingerprinter(KEY), indexes.data)  # type: ignore[arg-type]
+    runtime.context = LiveContext(Fingerprinter(KEY), indexes.data)
     runtime.indexes_synced = True
     runtime.use_policy(DEFAULT_POLICY)
     return runtime

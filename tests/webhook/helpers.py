@@ -1,5 +1,6 @@
 """Builders the webhook tests (and bench/) share: AdmissionReviews, base64, a free port, a client of the running
-HTTPS server, and the in-memory indexes. Fixtures are in conftest.py; nothing here is a fixture."""
+HTTPS server, and the package's in-memory indexes (``tierguard.webhook.fake_indexes``) with the tests' key.
+Fixtures are in conftest.py; nothing here is a fixture."""
 
 from __future__ import annotations
 
@@ -10,31 +11,19 @@ import ssl
 import uuid
 from collections.abc import Mapping
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tierguard.engine.context import NamespaceView, SecretView
 from tierguard.engine.fingerprints import Fingerprinter
-from tierguard.webhook.live_context import INDEX_NAMES, secret_index_keys
+from tierguard.webhook.fake_indexes import FakeIndexes
 
 KEY = b"k" * 32
 
 
-@dataclass
-class FakeIndexes:
-    """kopf.Index look-alikes: key -> list of values."""
-
-    data: dict[str, dict[Any, list[Any]]] = field(default_factory=lambda: {n: {} for n in INDEX_NAMES})
-
-    def add_namespace(self, name: str, tier: str | None = None, **labels: str) -> None:
-        all_labels = dict(labels) | ({"tierguard.io/tier": tier} if tier else {})
-        self.data["tg_namespaces"][name] = [NamespaceView(name, all_labels, {})]
-
-    def add_secret(self, obj: Mapping[str, Any]) -> None:
-        view = SecretView.from_object(obj, Fingerprinter(KEY))
-        for key, value in secret_index_keys(view).items():  # the same keys kopf's index handler returns
-            self.data["tg_secrets"].setdefault(key, []).append(value)
+def fake_indexes(*objects: Mapping[str, Any]) -> FakeIndexes:
+    """The package's index double, with the tests' fingerprint key."""
+    return FakeIndexes(Fingerprinter(KEY), objects)
 
 
 def review(obj: Mapping[str, Any], *, operation: str = "CREATE", old: Mapping[str, Any] | None = None,

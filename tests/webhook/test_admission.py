@@ -315,3 +315,26 @@ def test_an_admitted_secret_is_fingerprinted_once(service: AdmissionService, mon
     monkeypatch.setattr(Fingerprinter, "secret_fingerprints", counting)
     assert answer(service, review(secret("dev", "fresh", SHARED)), "secrets")["allowed"] is True
     assert calls == ["fresh"]
+
+
+def test_storage_and_role_lookups_answer_from_the_indexes(service: AdmissionService, indexes: FakeIndexes) -> None:
+    indexes.add({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv"},
+                 "spec": {"claimRef": {"namespace": "dev", "name": "data"},
+                          "csi": {"driver": "d", "volumeHandle": "h",
+                                  "nodeStageSecretRef": {"name": "creds", "namespace": "prod"}}}})
+    indexes.add({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                 "metadata": {"name": "reader", "namespace": "prod"},
+                 "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]})
+    mounting = pod("dev")
+    mounting["spec"]["volumes"] = [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]
+    response = answer(service, review(mounting), "pods")
+    assert response["status"]["message"].startswith("[volume-secret-cross-tier] Pod dev/web (tier dev) mounts "
+                                                    "PersistentVolume pv")
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "b", "namespace": "prod"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+               "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": "dev"}]}
+    response = answer(service, review(binding), "rolebindings")
+    assert response["status"]["message"].startswith("[rbac-cross-tier-subject] RoleBinding prod/b")
+    assert answer(service, review({**binding, "roleRef": {**binding["roleRef"], "name": "unknown"}}),
+                  "rolebindings")["allowed"] is True

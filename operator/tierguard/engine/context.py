@@ -53,7 +53,11 @@ class Context(Protocol):
     def persistent_volume(self, name: str) -> Mapping[str, Any] | None: ...
 
     def volume_for_claim(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
-        """The PersistentVolume bound (or pre-bound) to a claim, if known."""
+        """The PersistentVolume bound (or pre-bound) to a claim, if known: ``claimed_volume(self, ...)``."""
+        ...
+
+    def volume_claimed_by(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
+        """The PersistentVolume whose ``spec.claimRef`` names this claim, if known."""
         ...
 
     def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
@@ -157,12 +161,10 @@ class OfflineContext:
         return self._volumes.get(name)
 
     def volume_for_claim(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
-        bound = self._volume_by_claim.get((namespace, claim))
-        if bound is not None:
-            return bound
-        claim_obj = self._claims.get((namespace, claim))
-        volume_name = _spec(claim_obj).get("volumeName") if claim_obj else None
-        return self._volumes.get(str(volume_name)) if volume_name else None
+        return claimed_volume(self, namespace, claim)
+
+    def volume_claimed_by(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
+        return self._volume_by_claim.get((namespace, claim))
 
     def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self._claims.get((namespace, name))
@@ -175,6 +177,16 @@ class OfflineContext:
 
     def secret_store(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None:
         return self._stores.get((kind, namespace if kind == "SecretStore" else None, name))
+
+
+def claimed_volume(context: Context, namespace: str, claim: str) -> Mapping[str, Any] | None:
+    """The one answer to ``Context.volume_for_claim``: the PV whose claimRef names the claim, else the PV the
+    claim names in ``spec.volumeName`` (pre-bound), else None."""
+    bound = context.volume_claimed_by(namespace, claim)
+    if bound is not None:
+        return bound
+    volume_name = _spec(context.claim(namespace, claim)).get("volumeName")
+    return context.persistent_volume(volume_name) if isinstance(volume_name, str) and volume_name else None
 
 
 def _spec(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
