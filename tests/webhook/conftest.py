@@ -1,5 +1,5 @@
 """Fixtures for the webhook shell without a cluster: a ready RuntimeState over in-memory indexes, and the real
-HTTPS server (kopf's WebhookServer with tierguard's callback) on a loopback port. Builders are in helpers.py."""
+HTTPS server (tierguard's own aiohttp application, webhook/server.py) on a loopback port. Builders are in helpers.py."""
 
 from __future__ import annotations
 
@@ -52,29 +52,20 @@ def service(state: RuntimeState, metrics: Metrics) -> AdmissionService:
 @pytest.fixture
 def https_server(service: AdmissionService, tmp_path: Path) -> Iterator[RunningServer]:
     """The real TLS server, in a thread with its own event loop, as `tierguard run` starts it."""
-    from tierguard.webhook.server import TierguardWebhookServer  # noqa: PLC0415
+    from tierguard.webhook.server import AdmissionServer  # noqa: PLC0415
 
     paths = write_certificates(tmp_path / "certs", ["127.0.0.1", "localhost"])
     port = free_port()
-    server = TierguardWebhookServer(service, addr="127.0.0.1", port=port, certfile=str(paths.cert),
-                                    pkeyfile=str(paths.key), file_check_interval=0.2)
+    server = AdmissionServer(service, addr="127.0.0.1", port=port, certfile=str(paths.cert),
+                             keyfile=str(paths.key), file_check_interval=0.2)
     loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    async def serve() -> None:
-        async for _config in server(lambda *a, **k: None):  # type: ignore[arg-type]
-            started.set()
-
-    task = loop.create_task(serve())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    assert started.wait(10), "webhook server did not start"
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    reloading = asyncio.run_coroutine_threadsafe(server.serve_reloads(), loop)
     yield RunningServer(f"https://127.0.0.1:{port}", paths.ca, paths.cert, paths.key)
-    async def shutdown() -> None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)  # lets the server close its connections
-
-    asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+    reloading.cancel()
+    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)  # closes its connections
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
     loop.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,7 @@ async def serve(options: RunOptions) -> None:
 
     from tierguard.webhook.keys import load_or_create_fingerprinter  # noqa: PLC0415
     from tierguard.webhook.reachability import build_check  # noqa: PLC0415
-    from tierguard.webhook.server import TierguardWebhookServer  # noqa: PLC0415
+    from tierguard.webhook.server import AdmissionServer  # noqa: PLC0415
 
     state = RuntimeState(own_namespace=options.namespace, policy_name=options.policy_name)
     metrics = Metrics()
@@ -70,17 +71,23 @@ async def serve(options: RunOptions) -> None:
         raise StartupError(f"cannot load or create the fingerprint key Secret {options.namespace}/"
                            f"{options.hmac_secret}: {type(error).__name__}: {str(error)[:200]}") from None
     registry = build_registry(state, metrics, lambda: fingerprinter)
-    service = AdmissionService(state, metrics)
+    try:
+        # Until the indexes are synced every review is answered "not ready" (denied): fail closed from the start.
+        admission = AdmissionServer(AdmissionService(state, metrics), addr=options.webhook_addr,
+                                    port=options.webhook_port, certfile=options.tls_cert, keyfile=options.tls_key)
+        await admission.start()
+    except (OSError, ssl.SSLError) as error:
+        raise StartupError(f"cannot serve HTTPS on {options.webhook_addr}:{options.webhook_port} with "
+                           f"{options.tls_cert}: {type(error).__name__}: {error}") from None
+    reloading = asyncio.create_task(admission.serve_reloads())
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.admission.server = TierguardWebhookServer(
-            service, addr=options.webhook_addr, port=options.webhook_port, certfile=options.tls_cert,
-            pkeyfile=options.tls_key,
-            file_check_interval=10.0,
-        )
-        settings.admission.managed = None  # the chart owns the ValidatingWebhookConfiguration
-        settings.posting.enabled = False  # index handlers have nothing to report as events
+        # No kopf admission server: tierguard serves reviews itself (server.py); the chart owns the
+        # ValidatingWebhookConfiguration.
+        settings.admission.server = None
+        settings.admission.managed = None
+        settings.posting.enabled = False  # index handlers have nothing to report as events (the chart grants none)
         # kopf waits this long for more events of an object before handling one; the index lags by as much.
         settings.batching.batch_window = 0.01
         settings.watching.server_timeout = 300
@@ -92,4 +99,6 @@ async def serve(options: RunOptions) -> None:
         await kopf.operator(registry=registry, standalone=True, clusterwide=True)
     finally:
         health.cancel()
+        reloading.cancel()
+        await admission.stop()
         await probes.cleanup()
