@@ -47,8 +47,8 @@ _FAMILIES_BY_KIND: dict[str, tuple[RuleFamily, ...]] = {}
 """Kind name -> families. By name, not yet by (group, kind): an object's apiVersion does not choose its rules
 (a kind of another group with a judged kind's name is judged like it), as before the kinds table."""
 for _family in RULE_FAMILIES:
-    for _key in sorted(_family.kinds):
-        _FAMILIES_BY_KIND[_key.kind] = (*_FAMILIES_BY_KIND.get(_key.kind, ()), _family)
+    for _name in sorted({key.kind for key in _family.kinds}):
+        _FAMILIES_BY_KIND[_name] = (*_FAMILIES_BY_KIND.get(_name, ()), _family)
 
 
 def judged_kinds() -> frozenset[str]:
