@@ -4,7 +4,8 @@
 
 Three HTTPS servers on loopback answer the same Pod AdmissionReviews:
   floor      plain aiohttp returning a fixed "allowed" response (the cost of HTTP, TLS and JSON alone);
-  tierguard  kopf's WebhookServer with tierguard's AdmissionService over a live context of --secrets Secrets.
+  tierguard  tierguard's HTTPS server (webhook/server.py) with its AdmissionService over a live context of
+             --secrets Secrets.
 plus the engine alone (evaluate() per review, no HTTP). Prints requests/s for each and tierguard/floor: the
 number to watch, since absolute timings vary from machine to machine. No assertion: this is not a test.
 """
@@ -28,7 +29,7 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.webhook.conftest import FakeIndexes, free_port, review  # noqa: E402
+from tests.webhook.helpers import fake_indexes, free_port, review  # noqa: E402
 
 from tierguard.engine import EvaluationRequest, evaluate  # noqa: E402
 from tierguard.engine.fingerprints import Fingerprinter  # noqa: E402
@@ -37,14 +38,14 @@ from tierguard.webhook.admission import AdmissionService  # noqa: E402
 from tierguard.webhook.certs import write_certificates  # noqa: E402
 from tierguard.webhook.live_context import LiveContext  # noqa: E402
 from tierguard.webhook.metrics import Metrics  # noqa: E402
-from tierguard.webhook.server import TierguardWebhookServer  # noqa: E402
+from tierguard.webhook.server import AdmissionServer  # noqa: E402
 from tierguard.webhook.state import RuntimeState  # noqa: E402
 
 KEY = b"k" * 32
 
 
 def populated_state(secrets: int) -> RuntimeState:
-    indexes = FakeIndexes()
+    indexes = fake_indexes()
     for tier in ("dev", "qa", "stage", "prod"):
         indexes.add_namespace(tier, tier)
     for index in range(secrets):
@@ -53,7 +54,7 @@ def populated_state(secrets: int) -> RuntimeState:
                             "metadata": {"name": f"s{index}", "namespace": namespace},
                             "data": {"password": base64.b64encode(f"value-{index:08d}-padding".encode()).decode()}})
     state = RuntimeState(own_namespace="tierguard-system")
-    state.context = LiveContext(Fingerprinter(KEY), indexes.data)  # type: ignore[arg-type]
+    state.context = LiveContext(Fingerprinter(KEY), indexes.data)
     state.indexes_synced = True
     state.use_policy(DEFAULT_POLICY)
     return state
@@ -131,13 +132,12 @@ async def main(requests: int, concurrency: int, secrets: int) -> dict[str, float
         await runner.cleanup()
 
         port = free_port()
-        server = TierguardWebhookServer(service, addr="127.0.0.1", port=port, certfile=str(certs.cert),
-                                        pkeyfile=str(certs.key))
-        serving = server(lambda *a, **k: None)  # type: ignore[arg-type]
-        await anext(serving)
+        server = AdmissionServer(service, addr="127.0.0.1", port=port, certfile=str(certs.cert),
+                                 keyfile=str(certs.key))
+        await server.start()
         results["tierguard_per_second"] = await load(f"https://127.0.0.1:{port}/pods", body, requests,
                                                      concurrency, certs.ca)
-        await serving.aclose()
+        await server.stop()
     results["tierguard_to_floor"] = results["tierguard_per_second"] / results["floor_per_second"]
     return results
 

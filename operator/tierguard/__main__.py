@@ -2,6 +2,6 @@
 
 import sys
 
-from tierguard.cli import main
+from tierguard.commands.root import main
 
 sys.exit(main())

@@ -20,6 +20,8 @@ from typing import IO, Any
 
 import yaml
 
+from tierguard.errors import ManifestError  # raised here; errors.py maps every error type
+
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 """Per file (or stdin): far above any manifest set, low enough to fail fast on a wrong file."""
@@ -35,13 +37,6 @@ class SourcedObject:
     obj: Mapping[str, Any]
     source: str
     """``file#document`` (``file#document.items[i]`` for members of a ``kind: List``)."""
-
-
-class ManifestError(ValueError):
-    def __init__(self, source: str, problem: str) -> None:
-        super().__init__(f"{source}: {problem}")
-        self.source = source
-        self.problem = problem
 
 
 def expand_paths(paths: list[str]) -> list[str]:

@@ -16,37 +16,18 @@ from typing import Any, TypeVar
 
 import yaml
 
+from tierguard.errors import PolicyError  # raised here; errors.py maps every error type
+
 API_VERSION = "tierguard.io/v1alpha1"
 KIND = "TierPolicy"
 
 
-class Action(StrEnum):
-    """What happens to an object that violates a rule."""
-
-    DENY = "deny"
-    WARN = "warn"
-    AUDIT = "audit"
-
-
 class EnforcementMode(StrEnum):
-    """How a tier is enforced; each mode maps to the action its violations get."""
+    """How a tier is enforced; the engine gives each mode's violations their action (enforce: deny)."""
 
     ENFORCE = "enforce"
     WARN = "warn"
     AUDIT = "audit"
-
-    @property
-    def action(self) -> Action:
-        return {"enforce": Action.DENY, "warn": Action.WARN, "audit": Action.AUDIT}[self.value]
-
-
-class PolicyError(ValueError):
-    """A TierPolicy that cannot be used; ``field`` is the dotted path of the offending field."""
-
-    def __init__(self, field_path: str, problem: str) -> None:
-        super().__init__(f"{field_path}: {problem}" if field_path else problem)
-        self.field = field_path
-        self.problem = problem
 
 
 StrMap = Mapping[str, str]
@@ -384,6 +365,35 @@ def load_policy(document: object) -> TierPolicy:
         required_sidecars=required,
         exemptions=_exemptions(spec.get("exemptions"), "spec.exemptions"),
     )
+
+
+def stored_document(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A TierPolicy object as the API server stores it (a kopf body, a listed or admitted object) turned into
+    the document ``load_policy`` judges: ``status`` dropped, ``metadata`` reduced to the name (the server adds
+    uid, resourceVersion, managedFields, ... which users never write), every mapping copied to a plain dict
+    (kopf bodies are live views). A ``metadata`` that is not a mapping is kept, so loading names it.
+
+    The one normalisation of stored policies: the webhook's index and reload, the audit and the rule that
+    refuses an invalid TierPolicy at admission all use it.
+    """
+    document = {str(key): _plain(value) for key, value in obj.items() if key != "status"}
+    metadata = obj.get("metadata")
+    if isinstance(metadata, Mapping):
+        document["metadata"] = {"name": _plain(metadata.get("name", "default"))}
+    return document
+
+
+def load_stored_policy(obj: Mapping[str, Any]) -> TierPolicy:
+    """``load_policy`` of a stored TierPolicy object (see ``stored_document``); raises PolicyError."""
+    return load_policy(stored_document(obj))
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def load_policy_text(text: str) -> TierPolicy:

@@ -1,4 +1,4 @@
-"""``tierguard check``: inputs, outputs, exit codes and error messages, through ``tierguard.cli.main``."""
+"""``tierguard check``: inputs, outputs, exit codes and error messages, through ``tierguard.commands.root.main``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tierguard.cli import main
+from tierguard.commands.root import main
 
 Run = tuple[int, str, str]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tierguard.cli import main
+from tierguard.commands.root import main
 from tierguard.policy import load_policy_file
 
 EXAMPLES = Path(__file__).parents[2] / "examples"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tierguard.cli import main
+from tierguard.commands.root import main
 
 Run = tuple[int, str, str]
 

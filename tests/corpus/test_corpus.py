@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tierguard.cli import main
+from tierguard.commands.root import main
 
 HERE = Path(__file__).parent
 VERDICTS: dict[str, dict[str, Any]] = yaml.safe_load((HERE / "verdicts.yaml").read_text())

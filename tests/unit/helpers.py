@@ -1,7 +1,8 @@
 """Builders for test manifests and the one-line helpers every engine test uses.
 
-``violations(docs)`` evaluates every document against an OfflineContext built from all of them, exactly as
-``tierguard check`` does, and answers ``{(rule, "ns/name")}`` (cluster-scoped objects: just the name).
+``violations(docs)`` judges every document with all of them as context through the engine's one offline entry
+point (``OfflineRun``), exactly as ``tierguard check`` does, and answers ``{(rule, "ns/name")}`` (cluster-scoped
+objects: just the name).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from tierguard.engine import Decision, EvaluationRequest, OfflineContext, evaluate, object_ref
+from tierguard.engine import Decision, OfflineContext, OfflineRun, object_ref
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.policy import DEFAULT_POLICY, TierPolicy, load_policy
 
@@ -23,7 +24,8 @@ Found = set[tuple[str, str]]
 
 FINGERPRINTER = Fingerprinter(b"unit-test-key-0123456789abcdef!!")
 TIER_LABEL = "tierguard.io/tier"
-ISTIO_FIXTURES = Path("/work/shared/fixtures/istio-inject")
+ISTIO_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "istio-inject"
+"""Istio's injector test data, vendored with its source and licence (tests/fixtures/README.md)."""
 
 ISTIO_POLICY = load_policy({
     "spec": {"sidecars": {"required": [{
@@ -57,8 +59,9 @@ def decisions(docs: Iterable[Mapping[str, Any]], policy: TierPolicy = DEFAULT_PO
               namespace_tiers: Mapping[str, str] | None = None) -> list[tuple[str, Decision]]:
     """(``ns/name``, Decision) of every document, in input order."""
     docs = list(docs)
-    context = context_of(docs, namespace_tiers, policy)
-    return [(ref_of(doc), evaluate(EvaluationRequest.from_manifest(doc), context, policy)) for doc in docs]
+    labels = {ns: {policy.tier_label: tier} for ns, tier in (namespace_tiers or {}).items()}
+    run = OfflineRun(docs, policy, fingerprinter=FINGERPRINTER, namespace_labels=labels)
+    return [(ref_of(doc), run.decide(doc)) for doc in docs]
 
 
 def violations(docs: Iterable[Mapping[str, Any]], policy: TierPolicy = DEFAULT_POLICY,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from tierguard.audit.command import audit_objects
+from tierguard.audit.results import audit_objects
 from tierguard.audit.scan import listed_kinds
 from tierguard.engine import judged_kinds
 from tierguard.policy import DEFAULT_POLICY
@@ -45,7 +45,7 @@ def test_namespace_filter_limits_the_report_not_the_context() -> None:
 def test_policy_reports_group_by_namespace_with_summaries() -> None:
     import yaml  # noqa: PLC0415
 
-    from tierguard.audit.policyreport import render_policy_reports  # noqa: PLC0415
+    from tierguard.render.policyreport import render_policy_reports  # noqa: PLC0415
 
     results = audit_objects([*NAMESPACES, secret("dev"), secret("prod"), secret("default")], DEFAULT_POLICY,
                             own_namespace=None)

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from tierguard.engine import EvaluationRequest, UserInfo, evaluate
-from tierguard.engine.model import Decision, Rule
-from tierguard.policy import DEFAULT_POLICY, Action, TierPolicy
+from tierguard.engine.model import Action, Decision, Rule
+from tierguard.policy import DEFAULT_POLICY, TierPolicy
 
 from .helpers import STANDARD, Doc, context_of, decisions, namespace, policy, secret
 

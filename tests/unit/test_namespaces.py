@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tierguard.engine import EvaluationRequest, evaluate
-from tierguard.engine.model import Decision, Rule
-from tierguard.policy import DEFAULT_POLICY, Action, TierPolicy
+from tierguard.engine.model import Action, Decision, Rule
+from tierguard.policy import DEFAULT_POLICY, TierPolicy
 
 from .helpers import Case, context_of, ids, namespace, policy
 

@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tierguard.cli import main
+from tierguard.commands.root import main
 from tierguard.engine import EvaluationRequest, evaluate
 
 from .helpers import Doc, context_of, namespace, policy, ref_of

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tierguard.audit.parity import parity_report, render_parity_json, render_parity_text
-from tierguard.cli import main
+from tierguard.audit.parity import parity_report
+from tierguard.commands.root import main
 from tierguard.engine.rules.sidecars import SidecarState
 from tierguard.policy import load_policy
+from tierguard.render.parity import render_parity_json, render_parity_text
 
 POLICY = load_policy({"spec": {"sidecars": {"required": [{
     "name": "istio-proxy",

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from tierguard.engine.evaluation import ACTION_BY_MODE
+from tierguard.engine.model import Action
 from tierguard.policy import (
     DEFAULT_POLICY,
-    Action,
     BreakGlass,
     DisabledBy,
     EnforcementMode,
@@ -105,9 +106,9 @@ spec:
     breakGlass: {annotation: example.com/why, groups: [sre]}
 """)
     assert policy.tier_label == "example.com/env" and policy.tiers == ("dev", "prod")
-    assert policy.enforcement.mode_for("prod").action is Action.DENY
-    assert policy.enforcement.mode_for("dev").action is Action.AUDIT
-    assert policy.enforcement.mode_for(None).action is Action.WARN
+    assert ACTION_BY_MODE[policy.enforcement.mode_for("prod")] is Action.DENY
+    assert ACTION_BY_MODE[policy.enforcement.mode_for("dev")] is Action.AUDIT
+    assert ACTION_BY_MODE[policy.enforcement.mode_for(None)] is Action.WARN
     assert policy.secrets.path_patterns == {"prod": ("secret/data/prod/*",)}
     assert policy.secrets.fingerprints.ignore_keys == ()
     assert policy.required_sidecars == (

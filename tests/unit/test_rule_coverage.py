@@ -11,8 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tierguard.engine.model import Rule
-from tierguard.policy import Action
+from tierguard.engine.model import Action, Rule
 
 from . import (
     test_malformed,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tierguard.engine.model import Rule
+from tierguard.engine.podspec import WORKLOAD_KINDS as ENGINE_WORKLOAD_KINDS
 from tierguard.engine.podspec import containers, pod_site
 from tierguard.policy import TierPolicy
 
@@ -178,4 +179,6 @@ def test_native_sidecar_fixture_is_allowed_and_its_plain_init_twin_is_not() -> N
 
 
 def test_kind_list_is_complete() -> None:
-    assert set(WORKLOAD_KINDS) == {"Pod", *TEMPLATE_KINDS}
+    """The builders' kinds are the engine's own workload kinds: a kind added there gets these tables too."""
+    assert set(WORKLOAD_KINDS) == set(ENGINE_WORKLOAD_KINDS)
+    assert set(TEMPLATE_KINDS) == set(ENGINE_WORKLOAD_KINDS) - {"Pod"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.webhook.conftest import FakeIndexes, b64, review
+from tests.webhook.helpers import FakeIndexes, b64, review
 from tierguard.policy import load_policy
 from tierguard.webhook.admission import MAX_WARNING_LENGTH, AdmissionService
 from tierguard.webhook.metrics import Metrics
@@ -186,8 +186,12 @@ def test_ephemeral_container_update_is_judged(service: AdmissionService, indexes
     response = answer(service, review(obj, operation="UPDATE", old=pod("dev"), subresource="ephemeralcontainers"),
                       "pods-ephemeralcontainers")
     assert response["allowed"] is False
-    assert "[workload-secret-cross-tier]" in response["status"]["message"]
-    assert "ephemeralContainers" in response["status"]["message"] or "copied" in response["status"]["message"]
+    message = response["status"]["message"]
+    assert message.startswith("[workload-secret-cross-tier] Pod dev/web consumes Secret dev/copied"), message
+    # The ephemeral container is what consumes it: the same Pod without one is admitted on that path.
+    plain = answer(service, review(pod("dev"), operation="UPDATE", old=pod("dev"), subresource="ephemeralcontainers"),
+                   "pods-ephemeralcontainers")
+    assert plain["allowed"] is True
 
 
 def test_invalid_tierpolicy_is_refused(service: AdmissionService) -> None:
@@ -276,3 +280,61 @@ def test_renaming_the_tier_label_warns_about_the_webhook_selector(service: Admis
     assert response["warnings"][0].startswith("tierguard: tierLabel example.com/env differs")
     same = {**obj, "spec": {"tierLabel": "tierguard.io/tier"}}
     assert "warnings" not in answer(service, review(same), "tierpolicies")
+
+
+def test_a_rule_bug_is_denied_as_tierguards_fault_and_counted_apart(service: AdmissionService, metrics: Metrics,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierguard.engine.evaluation import _FAMILIES_BY_KIND  # noqa: PLC0415
+    from tierguard.engine.rules import RuleFamily  # noqa: PLC0415
+
+    def explode(_: Any) -> Any:
+        raise ZeroDivisionError
+
+    monkeypatch.setitem(_FAMILIES_BY_KIND, "Pod", (RuleFamily("sidecars", frozenset(), frozenset(), explode),))
+    response = answer(service, review(pod("dev")), "pods")
+    assert response["allowed"] is False and response["status"]["code"] == 403
+    assert "internal error in rule family sidecars (ZeroDivisionError)" in response["status"]["message"]
+    assert "bug in tierguard" in response["status"]["message"]
+    assert metrics.registry.get_sample_value("tierguard_internal_errors_total", {"family": "sidecars"}) == 1
+    answer(service, review(secret("dev", "db", "x" * 20, **{"reflector.v1.k8s.emberstack.com/reflects": "a/b"})),
+           "secrets")
+    assert metrics.registry.get_sample_value("tierguard_internal_errors_total", {"family": "replication"}) is None
+
+
+def test_an_admitted_secret_is_fingerprinted_once(service: AdmissionService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replication and shared-value rules and the webhook's memory of admitted Secrets share one view."""
+    from tierguard.engine.fingerprints import Fingerprinter  # noqa: PLC0415
+
+    calls = []
+    original = Fingerprinter.secret_fingerprints
+
+    def counting(self: Fingerprinter, obj: Any) -> Any:
+        calls.append(obj.get("metadata", {}).get("name"))
+        return original(self, obj)
+
+    monkeypatch.setattr(Fingerprinter, "secret_fingerprints", counting)
+    assert answer(service, review(secret("dev", "fresh", SHARED)), "secrets")["allowed"] is True
+    assert calls == ["fresh"]
+
+
+def test_storage_and_role_lookups_answer_from_the_indexes(service: AdmissionService, indexes: FakeIndexes) -> None:
+    indexes.add({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv"},
+                 "spec": {"claimRef": {"namespace": "dev", "name": "data"},
+                          "csi": {"driver": "d", "volumeHandle": "h",
+                                  "nodeStageSecretRef": {"name": "creds", "namespace": "prod"}}}})
+    indexes.add({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                 "metadata": {"name": "reader", "namespace": "prod"},
+                 "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]})
+    mounting = pod("dev")
+    mounting["spec"]["volumes"] = [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]
+    response = answer(service, review(mounting), "pods")
+    assert response["status"]["message"].startswith("[volume-secret-cross-tier] Pod dev/web (tier dev) mounts "
+                                                    "PersistentVolume pv")
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "b", "namespace": "prod"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+               "subjects": [{"kind": "ServiceAccount", "name": "ci", "namespace": "dev"}]}
+    response = answer(service, review(binding), "rolebindings")
+    assert response["status"]["message"].startswith("[rbac-cross-tier-subject] RoleBinding prod/b")
+    assert answer(service, review({**binding, "roleRef": {**binding["roleRef"], "name": "unknown"}}),
+                  "rolebindings")["allowed"] is True

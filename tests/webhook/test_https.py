@@ -1,12 +1,14 @@
-"""The webhook over real HTTPS: kopf's WebhookServer serving tierguard's callback."""
+"""The webhook over real HTTPS: tierguard's own server (webhook/server.py) serving its admission callback."""
 
 from __future__ import annotations
 
 import base64
 import json
 import time
+from pathlib import Path
+from typing import Any
 
-from tests.webhook.conftest import RunningServer, review
+from tests.webhook.helpers import RunningServer, review
 from tierguard.webhook.certs import write_certificates
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "dev"},
@@ -69,3 +71,22 @@ def test_large_object_update_is_judged_not_rejected_for_size(https_server: Runni
     status, answer = https_server.post("/secrets", body)
     assert status == 200
     assert answer["response"]["allowed"] is True
+
+
+def test_a_half_written_rotation_keeps_the_served_certificate(tmp_path: Path) -> None:
+    """cert-manager writes tls.crt and tls.key one after the other: a mismatched pair is never served."""
+    from tierguard.webhook.server import AdmissionServer  # noqa: PLC0415
+
+    first = write_certificates(tmp_path / "first", ["127.0.0.1"])
+    second = write_certificates(tmp_path / "second", ["127.0.0.1"])
+
+    async def callback(review: Any, **_: Any) -> dict[str, Any]:
+        return {}
+
+    server = AdmissionServer(callback, addr="127.0.0.1", port=0, certfile=str(first.cert), keyfile=str(first.key))
+    assert server.reload_if_changed() is False  # nothing changed
+    first.cert.write_bytes(second.cert.read_bytes())  # the new certificate, the old key
+    assert server.reload_if_changed() is False
+    first.key.write_bytes(second.key.read_bytes())
+    assert server.reload_if_changed() is True
+    assert server.reload_if_changed() is False

@@ -100,7 +100,7 @@ def test_run_without_a_reachable_cluster_fails_clearly(tmp_path: Any, kubeconfig
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
 
-    from tests.webhook.conftest import free_port  # noqa: PLC0415
+    from tests.webhook.helpers import free_port  # noqa: PLC0415
     from tierguard.webhook.certs import write_certificates  # noqa: PLC0415
 
     certs = write_certificates(tmp_path / "certs", ["127.0.0.1"])
@@ -117,3 +117,18 @@ def test_run_without_a_reachable_cluster_fails_clearly(tmp_path: Any, kubeconfig
     assert "Traceback" not in done.stderr
     expected = "no cluster credentials" if kubeconfig == "missing" else "cannot load or create the fingerprint key"
     assert expected in done.stderr
+
+
+def test_the_api_check_lists_the_builtin_indexed_kinds_with_the_clients_methods() -> None:
+    from kubernetes import client  # noqa: PLC0415
+
+    from tierguard.kinds import INDEXED  # noqa: PLC0415
+    from tierguard.webhook.reachability import CHECKED, build_check, lister  # noqa: PLC0415
+
+    assert {info.kind for info in CHECKED} == {info.kind for info in INDEXED if info.version == "v1"}
+    assert {lister(info) for info in CHECKED} >= {("CoreV1Api", "list_secret_for_all_namespaces"),
+                                                  ("RbacAuthorizationV1Api", "list_cluster_role")}
+    for info in CHECKED:
+        api_class, method = lister(info)
+        assert callable(getattr(getattr(client, api_class), method)), (api_class, method)
+    assert callable(build_check(client.ApiClient()))

@@ -95,10 +95,10 @@ app.kubernetes.io/part-of: tierguard
 {{- end -}}
 
 {{/*
-THE list of admission handlers: one row per row of ADMISSION_HANDLERS in operator/tierguard/webhook/handlers.py,
-in the same order, with the same id, group, version, resource, operations and scope. The
-ValidatingWebhookConfiguration renders one entry per row, served at /<id>; tests/chart/test_handlers.py
-fails when the two tables differ. Nothing else (leases, events, nodes, tokenreviews, ...) is ever intercepted.
+THE list of admission handlers: one row per route of ROUTES in operator/tierguard/webhook/routes.py (derived
+from the judged rows of operator/tierguard/kinds.py), in the same order, with the same id, group, version,
+resource, operations and scope. The ValidatingWebhookConfiguration renders one entry per row, served at /<id>;
+tests/chart/test_routes.py fails when the two tables differ. Nothing else (leases, events, nodes, tokenreviews, ...) is ever intercepted.
 Returned as YAML `{handlers: [...]}` for fromYaml.
 */}}
 {{- define "tierguard.webhook.handlers" -}}

@@ -1,39 +1,70 @@
-"""Listing a live cluster into plain objects for the engine (the only network I/O of the audit).
+"""Reading a live cluster for ``audit`` and ``parity``: the client, the TierPolicy, and every listed object as a
+plain dict for the engine (the only network I/O of the audit).
 
 Lists every kind a rule judges and every kind the context needs (namespaces, secrets, storage, roles, secret
-stores). Kinds whose CRDs are absent are skipped. Secret data is fingerprinted by the offline context built from
-these objects and never printed.
+stores): the judged and indexed rows of ``tierguard/kinds.py``. Kinds whose CRDs are absent are skipped. Secret
+data is fingerprinted by the offline context built from these objects and never printed.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from tierguard.webhook.handlers import ADMISSION_HANDLERS
+from tierguard.errors import ClusterUnreadable
+from tierguard.kinds import KindInfo, listed
+from tierguard.policy import DEFAULT_POLICY, TierPolicy, load_stored_policy
 
 
-@dataclass(frozen=True)
-class Listed:
-    group: str
-    kind: str
+def listed_kinds() -> tuple[KindInfo, ...]:
+    """Every judged kind and every kind the context needs, from the kinds table; Namespaces first."""
+    return listed()
 
 
-CONTEXT_KINDS = (
-    Listed("", "PersistentVolumeClaim"),
-    Listed("rbac.authorization.k8s.io", "Role"),
-    Listed("rbac.authorization.k8s.io", "ClusterRole"),
-)
-"""Kinds rules look up but never judge; judged kinds come from the admission handler table."""
+def connect(kubeconfig: str | None) -> Any:
+    """A dynamic client for the kubeconfig given, $KUBECONFIG, or the in-cluster config."""
+    from kubernetes import client, config, dynamic  # noqa: PLC0415 - only audit and parity load the client
+
+    try:
+        if kubeconfig or os.environ.get("KUBECONFIG") or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        else:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        return dynamic.DynamicClient(client.ApiClient())  # type: ignore[no-untyped-call]
+    except Exception as error:
+        raise ClusterUnreadable(_unreadable(error)) from None
 
 
-def listed_kinds() -> tuple[Listed, ...]:
-    judged = {Listed(h.group, h.kind) for h in ADMISSION_HANDLERS}
-    return tuple(sorted(judged | set(CONTEXT_KINDS), key=lambda k: (k.kind != "Namespace", k.group, k.kind)))
+def list_cluster(dynamic_client: Any) -> list[dict[str, Any]]:
+    """Every listed object (see ``listed_kinds``); raises ClusterUnreadable."""
+    try:
+        return list(_listing(dynamic_client))
+    except Exception as error:
+        raise ClusterUnreadable(_unreadable(error)) from None
 
 
-def list_cluster(dynamic_client: Any) -> Iterator[dict[str, Any]]:
+def cluster_policy(dynamic_client: Any, name: str) -> TierPolicy:
+    """The cluster's TierPolicy ``name``; SPEC's defaults when it (or its CRD) does not exist."""
+    from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError  # noqa: PLC0415
+
+    try:
+        resource = dynamic_client.resources.get(api_version="tierguard.io/v1alpha1", kind="TierPolicy")
+        body = resource.get(name=name).to_dict()
+    except (NotFoundError, ResourceNotFoundError):
+        return DEFAULT_POLICY
+    except Exception as error:
+        raise ClusterUnreadable(_unreadable(error)) from None
+    return load_stored_policy(body)
+
+
+def _unreadable(error: Exception) -> str:
+    status = getattr(error, "status", None)
+    problem = f"HTTP {status} {getattr(error, 'reason', '')}" if status else str(error)[:300]
+    return f"cannot read the cluster: {type(error).__name__}: {problem}"
+
+
+def _listing(dynamic_client: Any) -> Iterator[dict[str, Any]]:
     """Every object of the listed kinds, each with ``apiVersion`` and ``kind`` set (list items lack them)."""
     from kubernetes.dynamic.exceptions import ResourceNotFoundError  # noqa: PLC0415
 

@@ -12,8 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tierguard.engine.fingerprints import Fingerprint, Fingerprinter
+from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
+from tierguard.engine.secrets import SecretView
+
+__all__ = ["EMPTY", "Context", "NamespaceView", "OfflineContext", "SecretView"]
 
 EMPTY: Mapping[str, str] = {}
 
@@ -27,46 +30,6 @@ class NamespaceView:
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> NamespaceView:
         return cls(name_of(obj), labels_of(obj), annotations_of(obj))
-
-
-@dataclass(frozen=True)
-class SecretView:
-    """What tierguard keeps of a Secret (or SealedSecret): metadata and keyed fingerprints, never data."""
-
-    namespace: str
-    name: str
-    kind: str
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    fingerprints: tuple[Fingerprint, ...] = field(default=(), repr=False)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @classmethod
-    def from_object(
-        cls, obj: Mapping[str, Any], fingerprinter: Fingerprinter, namespace: str | None = None
-    ) -> SecretView:
-        kind = str(obj.get("kind") or "Secret")
-        annotations = dict(annotations_of(obj))
-        fingerprints: tuple[Fingerprint, ...] = ()
-        if kind == "SealedSecret":
-            # The controller copies the template's metadata onto the Secret it unseals.
-            spec = obj.get("spec")
-            template = spec.get("template") if isinstance(spec, Mapping) else None
-            if isinstance(template, Mapping):
-                annotations.update(annotations_of(template))
-        else:
-            fingerprints = fingerprinter.secret_fingerprints(obj)
-        return cls(
-            namespace=namespace if namespace is not None else (namespace_of(obj) or "default"),
-            name=name_of(obj),
-            kind=kind,
-            labels=labels_of(obj),
-            annotations=annotations,
-            fingerprints=fingerprints,
-        )
 
 
 class Context(Protocol):
@@ -90,7 +53,11 @@ class Context(Protocol):
     def persistent_volume(self, name: str) -> Mapping[str, Any] | None: ...
 
     def volume_for_claim(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
-        """The PersistentVolume bound (or pre-bound) to a claim, if known."""
+        """The PersistentVolume bound (or pre-bound) to a claim, if known: ``claimed_volume(self, ...)``."""
+        ...
+
+    def volume_claimed_by(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
+        """The PersistentVolume whose ``spec.claimRef`` names this claim, if known."""
         ...
 
     def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
@@ -216,12 +183,10 @@ class OfflineContext:
         return self._volumes.get(name)
 
     def volume_for_claim(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
-        bound = self._volume_by_claim.get((namespace, claim))
-        if bound is not None:
-            return bound
-        claim_obj = self._claims.get((namespace, claim))
-        volume_name = _spec(claim_obj).get("volumeName") if claim_obj else None
-        return self._volumes.get(str(volume_name)) if volume_name else None
+        return claimed_volume(self, namespace, claim)
+
+    def volume_claimed_by(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
+        return self._volume_by_claim.get((namespace, claim))
 
     def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self._claims.get((namespace, name))
@@ -262,6 +227,16 @@ def aggregation_selectors(cluster_role: Mapping[str, Any]) -> Sequence[Mapping[s
         return None
     selectors = rule.get("clusterRoleSelectors")
     return [s for s in selectors if isinstance(s, Mapping)] if isinstance(selectors, list) else []
+
+
+def claimed_volume(context: Context, namespace: str, claim: str) -> Mapping[str, Any] | None:
+    """The one answer to ``Context.volume_for_claim``: the PV whose claimRef names the claim, else the PV the
+    claim names in ``spec.volumeName`` (pre-bound), else None."""
+    bound = context.volume_claimed_by(namespace, claim)
+    if bound is not None:
+        return bound
+    volume_name = _spec(context.claim(namespace, claim)).get("volumeName")
+    return context.persistent_volume(volume_name) if isinstance(volume_name, str) and volume_name else None
 
 
 def _spec(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tierguard.policy import Action
+from tierguard.errors import Malformed  # raised by rules; errors.py maps every error type
+
+__all__ = ["UNTIERED", "Action", "Decision", "Finding", "Malformed", "ObjectRef", "Rule", "Violation", "in_tier"]
+
+
+class Action(StrEnum):
+    """What happens to an object that violates a rule: an engine output, from the tier's enforcement mode."""
+
+    DENY = "deny"
+    WARN = "warn"
+    AUDIT = "audit"
 
 
 class Rule(StrEnum):
@@ -77,12 +87,15 @@ class Decision:
     """The engine's answer for one object.
 
     ``skipped`` says why nothing was evaluated (exempt or untiered namespace); ``break_glass`` holds the
-    reason when a privileged user's break-glass annotation turned denials into warnings.
+    reason when a privileged user's break-glass annotation turned denials into warnings; ``internal_errors``
+    names the rule families that failed with a bug of tierguard's (each also denied the object as
+    ``policy-invalid``, saying so), for the shells to count apart from the user's malformed objects.
     """
 
     violations: tuple[Violation, ...] = ()
     skipped: str | None = None
     break_glass: str | None = None
+    internal_errors: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -99,12 +112,3 @@ class Decision:
     @property
     def audits(self) -> tuple[Violation, ...]:
         return tuple(v for v in self.violations if v.action is Action.AUDIT)
-
-
-class Malformed(Exception):
-    """Raised by rules when the object cannot be evaluated; the engine turns it into ``policy-invalid``."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem

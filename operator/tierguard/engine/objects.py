@@ -6,18 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tierguard.engine.model import Malformed
-
-CLUSTER_SCOPED_KINDS = frozenset(
-    {
-        "Namespace", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
-        "ClusterSecretStore", "TierPolicy", "CustomResourceDefinition", "Node", "PriorityClass",
-        "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding", "IngressClass", "RuntimeClass", "CSIDriver", "ClusterIssuer",
-        "APIService", "ClusterExternalSecret", "VolumeSnapshotClass", "GatewayClass",
-    }
-)
-
+from tierguard.engine.model import Malformed, ObjectRef
+from tierguard.kinds import CLUSTER_SCOPED_KINDS, KINDS, Scope
 
 NAMESPACED_KINDS = frozenset(
     {
@@ -30,6 +20,10 @@ NAMESPACED_KINDS = frozenset(
 )
 """Built-in kinds that live in a namespace: without ``metadata.namespace`` they land in ``default`` (kubectl's
 default). Kinds some rule judges are namespaced unless listed in CLUSTER_SCOPED_KINDS."""
+
+
+NAMESPACED_TABLE_KINDS = frozenset(info.kind for info in KINDS if info.scope is Scope.NAMESPACED)
+"""The kinds table's namespaced rows (judged or indexed), by name."""
 
 
 def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -63,7 +57,27 @@ def namespace_of(obj: Mapping[str, Any]) -> str | None:
 
 
 def is_cluster_scoped(kind: str) -> bool:
+    """Whether objects of this kind have no namespace (the kinds table's cluster-scoped rows)."""
     return kind in CLUSTER_SCOPED_KINDS
+
+
+def object_ref(obj: Mapping[str, Any], namespace: str | None = None) -> ObjectRef:
+    """The object's reference. An object without ``metadata.namespace`` is in ``default`` when its kind is known to
+    be namespaced; a kind tierguard does not know (a CRD's) keeps no namespace rather than an invented one."""
+    kind = obj.get("kind")
+    kind_text = kind if isinstance(kind, str) else ""
+    api_version = obj.get("apiVersion")
+    if is_cluster_scoped(kind_text):
+        scoped = None
+    else:
+        known = kind_text in NAMESPACED_KINDS or kind_text in NAMESPACED_TABLE_KINDS
+        scoped = namespace or namespace_of(obj) or ("default" if known else None)
+    return ObjectRef(
+        api_version=api_version if isinstance(api_version, str) else "",
+        kind=kind_text,
+        namespace=scoped,
+        name=name_of(obj),
+    )
 
 
 def mapping_at(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:

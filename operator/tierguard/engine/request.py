@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
+from tierguard.engine.secrets import SecretView
 
 OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
 
@@ -27,6 +29,23 @@ class EvaluationRequest:
     """The request's namespace, when the caller knows it better than the object does."""
     subresource: str = ""
     dry_run: bool = False
+    _views: list[tuple[Fingerprinter, SecretView | Malformed]] = field(default_factory=list, init=False, repr=False,
+                                                                       compare=False)
+    """The object's SecretView per fingerprinter: HMAC every value once per request (see ``secret_view``)."""
+
+    def secret_view(self, fingerprinter: Fingerprinter, namespace: str | None = None) -> SecretView:
+        """The object (a Secret or SealedSecret) as a SecretView, built on the first call only: the rules that
+        judge a Secret and the webhook that remembers an admitted one share it. Raises Malformed."""
+        found = next((view for key, view in self._views if key is fingerprinter), None)
+        if found is None:
+            try:
+                found = SecretView.from_object(self.obj, fingerprinter, namespace or self.namespace)
+            except Malformed as error:
+                found = error
+            self._views.append((fingerprinter, found))
+        if isinstance(found, Malformed):
+            raise found
+        return found
 
     @classmethod
     def from_manifest(cls, obj: Mapping[str, Any]) -> EvaluationRequest:

@@ -1,1 +1,2 @@
-"""The admission webhook shell: kopf watches fill the live context, a direct dispatcher answers reviews."""
+"""The admission webhook shell (``tierguard run``): kopf watches fill the live indexes, tierguard's own HTTPS
+server hands each review to the admission service, which asks the engine."""

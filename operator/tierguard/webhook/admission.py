@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tierguard.engine import EvaluationRequest, SecretView, evaluate, object_ref
+from tierguard.engine import EvaluationRequest, evaluate, object_ref
 from tierguard.engine.model import Decision, Malformed, Rule
-from tierguard.webhook.handlers import HANDLERS_BY_ID
 from tierguard.webhook.metrics import Metrics
+from tierguard.webhook.routes import ROUTES_BY_ID
 from tierguard.webhook.state import RuntimeState
 
 logger = logging.getLogger("tierguard.admission")
@@ -70,8 +70,8 @@ class AdmissionService:
     async def __call__(self, review: Any, *, webhook: str | None = None, **_: Any) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            handler = HANDLERS_BY_ID.get(webhook or "")
-            if handler is not None and handler.namespaced:
+            route = ROUTES_BY_ID.get(webhook or "")
+            if route is not None and route.namespaced:
                 await self._await_namespace(review)
             return self.answer(review, webhook)
         finally:
@@ -107,14 +107,14 @@ class AdmissionService:
         kind_info = request.get("kind")
         kind = str(kind_info.get("kind", "-")) if isinstance(kind_info, Mapping) else "-"
         exchange = _Exchange(review, uid, kind, str(request.get("operation") or "-"))
-        handler = HANDLERS_BY_ID.get(webhook or "")
-        if handler is None:
+        route = ROUTES_BY_ID.get(webhook or "")
+        if route is None:
             return self._refuse(exchange, 404,
                                 f"tierguard: no admission handler at path /{webhook or ''}; denied so that a "
                                 f"misrouted webhook fails closed (check the webhook configuration's paths)")
-        if kind != handler.kind:
+        if kind != route.kind:
             return self._refuse(exchange, 400,
-                                f"tierguard: handler /{handler.id} judges {handler.kind}, not {kind}; "
+                                f"tierguard: handler /{route.id} judges {route.kind}, not {kind}; "
                                 f"the webhook configuration routes this resource to the wrong path")
         reason = self.state.not_ready_reason()
         if reason is not None:
@@ -123,16 +123,17 @@ class AdmissionService:
             evaluation = EvaluationRequest.from_admission_request(request)
         except Malformed as error:
             return self._refuse(exchange, 400, f"[{Rule.POLICY_INVALID}] {error}")
-        if (evaluation.namespace and handler.namespaced and self.state.context is not None
+        if (evaluation.namespace and route.namespaced and self.state.context is not None
                 and self.state.context.namespace(evaluation.namespace) is None):
             return self._refuse(exchange, 503, f"tierguard is not ready: namespace {evaluation.namespace} is not "
                                                f"in its index yet; retry in a few seconds")
-        if evaluation.operation not in handler.operations:
+        if evaluation.operation not in route.operations:
             return self._count(exchange, _response(review, uid, True), "allowed")
         try:
             decision = self._evaluate(evaluation)
         except Exception:
             # Any engine fault must deny, never allow; the traceback names code, not values.
+            self.metrics.internal_errors.labels("engine").inc()
             logger.exception("engine failure on %s", object_ref(evaluation.obj, evaluation.namespace))
             return self._refuse(exchange, 500,
                                 "tierguard: internal error while evaluating; denied to fail closed (see its logs)")
@@ -145,6 +146,11 @@ class AdmissionService:
 
     def _render(self, exchange: _Exchange, evaluation: EvaluationRequest, decision: Decision) -> dict[str, Any]:
         review, uid = exchange.review, exchange.uid
+        for family in decision.internal_errors:
+            # Denied as policy-invalid with a message saying so; counted and logged apart from users' mistakes.
+            self.metrics.internal_errors.labels(family).inc()
+            logger.error("internal error in a rule family", extra={
+                "family": family, "object": str(object_ref(evaluation.obj, evaluation.namespace))})
         for violation in decision.violations:
             self.metrics.violations.labels(violation.rule.value, violation.action.value).inc()
         if decision.violations:
@@ -189,7 +195,7 @@ class AdmissionService:
                 or evaluation.operation not in ("CREATE", "UPDATE")):
             return
         try:
-            view = SecretView.from_object(evaluation.obj, context.fingerprinter, evaluation.namespace)
+            view = evaluation.secret_view(context.fingerprinter)  # the rules' view when they built one
         except Malformed:
             return
         context.remember_admitted_secret(view)

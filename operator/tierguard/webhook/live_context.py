@@ -1,63 +1,41 @@
 """The engine's Context answered from kopf indexes, so admission never calls the API server.
 
-kopf fills the indexes from its watches (``indexing.py`` declares them); this class only reads them. Each
-lookup is a dict access on an index (O(1)) or a walk over one key's values (O(matches)).
+kopf fills the indexes from its watches (``indexing.py`` registers the descriptors of ``indexes.py``); this class
+only reads them, with the same key functions. Each lookup is a dict access on an index (O(1)) or a walk over one
+key's values (O(matches)).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from tierguard.engine.context import NamespaceView, SecretView
+from tierguard.engine.context import NamespaceView, SecretView, claimed_volume
 from tierguard.engine.fingerprints import Fingerprinter
-
-
-class IndexLike(Protocol):
-    """What tierguard needs of a ``kopf.Index``: key -> collection of values."""
-
-    def get(self, key: Any, default: Any = None) -> Any: ...
-
-    def __iter__(self) -> Iterator[Any]: ...
-
-    def __len__(self) -> int: ...
-
-
-INDEX_NAMES = (
-    "tg_namespaces", "tg_secrets", "tg_sealed_secrets", "tg_volumes", "tg_claims", "tg_storage_classes",
-    "tg_roles", "tg_cluster_roles", "tg_cluster_role_labels", "tg_secret_stores", "tg_cluster_secret_stores",
-    "tg_policies",
+from tierguard.webhook.indexes import (
+    CLAIMS,
+    NAMESPACES,
+    SEALED_SECRETS,
+    SECRETS,
+    STORAGE_CLASSES,
+    VOLUMES,
+    IndexLike,
+    aggregation_key,
+    claim_key,
+    cluster_role_labels_key,
+    default_storage_class_key,
+    fingerprint_key,
+    index_of,
+    namespace_key,
+    role_key,
+    sealed_secret_key,
+    secret_key,
+    storage_class_key,
+    store_key,
+    volume_claim_key,
+    volume_key,
 )
-"""Index ids, as declared in ``indexing.py``. Secrets and volumes use tagged keys: ``("name", ns, name)`` and
-``("fp", digest)``; ``("name", name)`` and ``("claim", ns, claim)``. ``tg_cluster_role_labels`` holds
-``("labels",)`` -> ``(name, labels)`` for every ClusterRole and ``("aggregation", name)`` -> its aggregation
-selectors."""
-
-
-def cluster_role_label_keys(name: str, labels: Mapping[str, str], selectors: Sequence[Mapping[str, Any]] | None
-                            ) -> dict[Any, Any]:
-    """The ``tg_cluster_role_labels`` entries of one ClusterRole."""
-    keys: dict[Any, Any] = {("labels",): (name, dict(labels))}
-    if selectors is not None:
-        keys[("aggregation", name)] = list(selectors)
-    return keys
-
-
-def secret_key(namespace: str, name: str) -> tuple[str, str, str]:
-    return ("name", namespace, name)
-
-
-def fingerprint_key(digest: bytes) -> tuple[str, bytes]:
-    return ("fp", digest)
-
-
-def secret_index_keys(view: SecretView) -> dict[Any, SecretView]:
-    """The ``tg_secrets`` entries of one Secret: by name, and by each keyed fingerprint it holds."""
-    keys: dict[Any, SecretView] = {secret_key(view.namespace, view.name): view}
-    keys.update({fingerprint_key(fp.digest): view for fp in view.fingerprints})
-    return keys
-
 
 RECENT_SECONDS = 30.0
 """How long a Secret this replica admitted counts as held before the watch has indexed it."""
@@ -100,26 +78,26 @@ class LiveContext:
         return {name: len(index) for name, index in self._indexes.items()}
 
     def namespace(self, name: str) -> NamespaceView | None:
-        view: NamespaceView | None = self._first("tg_namespaces", name)
+        view: NamespaceView | None = self._first(NAMESPACES, namespace_key(name))
         return view
 
     def namespaces(self) -> Iterable[NamespaceView]:
-        index = self._indexes.get("tg_namespaces")
+        index = self._indexes.get(NAMESPACES)
         if index is None:
             return ()
-        return [view for key in index for view in self._values("tg_namespaces", key)]
+        return [view for key in index for view in self._values(NAMESPACES, key)]
 
     def secret(self, namespace: str, name: str) -> SecretView | None:
         # A Secret wins over the SealedSecret it was unsealed from: it carries the fingerprints.
-        view: SecretView | None = self._first("tg_secrets", secret_key(namespace, name)) or self._first(
-            "tg_sealed_secrets", (namespace, name)
+        view: SecretView | None = self._first(SECRETS, secret_key(namespace, name)) or self._first(
+            SEALED_SECRETS, sealed_secret_key(namespace, name)
         )
         if view is None and self._recent_secrets:
             view = next((v for v in self._recent() if (v.namespace, v.name) == (namespace, name)), None)
         return view
 
     def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
-        indexed = list(self._values("tg_secrets", fingerprint_key(digest)))
+        indexed = list(self._values(SECRETS, fingerprint_key(digest)))
         if not self._recent_secrets:
             return indexed
         known = {(view.namespace, view.name) for view in indexed}
@@ -129,46 +107,42 @@ class LiveContext:
         ]
 
     def persistent_volume(self, name: str) -> Mapping[str, Any] | None:
-        volume: Mapping[str, Any] | None = self._first("tg_volumes", ("name", name))
+        volume: Mapping[str, Any] | None = self._first(VOLUMES, volume_key(name))
         return volume
 
     def volume_for_claim(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
-        bound: Mapping[str, Any] | None = self._first("tg_volumes", ("claim", namespace, claim))
-        if bound is not None:
-            return bound
-        claim_obj = self.claim(namespace, claim)
-        spec = claim_obj.get("spec") if claim_obj else None
-        volume_name = spec.get("volumeName") if isinstance(spec, Mapping) else None
-        return self.persistent_volume(volume_name) if isinstance(volume_name, str) and volume_name else None
+        return claimed_volume(self, namespace, claim)
+
+    def volume_claimed_by(self, namespace: str, claim: str) -> Mapping[str, Any] | None:
+        bound: Mapping[str, Any] | None = self._first(VOLUMES, volume_claim_key(namespace, claim))
+        return bound
 
     def claim(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        claim: Mapping[str, Any] | None = self._first("tg_claims", (namespace, name))
+        claim: Mapping[str, Any] | None = self._first(CLAIMS, claim_key(namespace, name))
         return claim
 
     def storage_class(self, name: str) -> Mapping[str, Any] | None:
-        storage_class: Mapping[str, Any] | None = self._first("tg_storage_classes", name)
+        storage_class: Mapping[str, Any] | None = self._first(STORAGE_CLASSES, storage_class_key(name))
         return storage_class
 
     def default_storage_classes(self) -> Iterable[Mapping[str, Any]]:
-        return list(self._values("tg_storage_classes", ("default",)))
+        return list(self._values(STORAGE_CLASSES, default_storage_class_key()))
 
     def role_rules(self, kind: str, namespace: str | None, name: str) -> Sequence[Mapping[str, Any]] | None:
-        index = "tg_roles" if kind == "Role" else "tg_cluster_roles"
-        rules: Sequence[Mapping[str, Any]] | None = self._first(
-            index, (kind, namespace if kind == "Role" else None, name)
-        )
+        if kind not in ("Role", "ClusterRole"):
+            return None
+        rules: Sequence[Mapping[str, Any]] | None = self._first(index_of(kind), role_key(kind, namespace, name))
         return rules
 
     def cluster_role_aggregation(self, name: str) -> Sequence[Mapping[str, Any]] | None:
-        selectors: Sequence[Mapping[str, Any]] | None = self._first("tg_cluster_role_labels", ("aggregation", name))
+        selectors: Sequence[Mapping[str, Any]] | None = self._first(index_of("ClusterRole"), aggregation_key(name))
         return selectors
 
     def cluster_role_labels(self) -> Iterable[tuple[str, Mapping[str, str]]]:
-        return list(self._values("tg_cluster_role_labels", ("labels",)))
+        return list(self._values(index_of("ClusterRole"), cluster_role_labels_key()))
 
     def secret_store(self, kind: str, namespace: str | None, name: str) -> Mapping[str, Any] | None:
-        index = "tg_secret_stores" if kind == "SecretStore" else "tg_cluster_secret_stores"
-        store: Mapping[str, Any] | None = self._first(
-            index, (kind, namespace if kind == "SecretStore" else None, name)
-        )
+        if kind not in ("SecretStore", "ClusterSecretStore"):
+            return None
+        store: Mapping[str, Any] | None = self._first(index_of(kind), store_key(kind, namespace, name))
         return store

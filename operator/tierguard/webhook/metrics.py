@@ -33,6 +33,10 @@ class Metrics:
         )
         self.ready = Gauge("tierguard_ready", "1 when this replica answers admission requests.",
                            registry=self.registry)
+        self.internal_errors = Counter(
+            "tierguard_internal_errors", "Bugs of tierguard met while judging (each denied the object), by rule "
+            "family (engine: outside any family).", ["family"], registry=self.registry,
+        )
         self.break_glass = Counter(
             "tierguard_break_glass", "Requests admitted by break-glass, by rule id.", ["rule"],
             registry=self.registry,

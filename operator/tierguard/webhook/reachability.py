@@ -1,34 +1,42 @@
 """Can this replica still list what its watches read? The API health check behind readiness.
 
 A watch that breaks and stays broken (the API server gone, or a revoked permission) leaves an index silently
-stale. Listing each core resource with ``limit=1`` is a cheap proof that the watches can still be served; the
-Secret listing's body is never parsed, so no Secret value passes through here.
+stale. Listing each built-in indexed resource of the kinds table with ``limit=1`` is a cheap proof that the
+watches can still be served (custom resources are left out: their CRDs may come and go); the Secret listing's
+body is never parsed, so no Secret value passes through here.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
+from tierguard.kinds import INDEXED, KindInfo
+
 TIMEOUT_SECONDS = 5
+
+CHECKED: tuple[KindInfo, ...] = tuple(info for info in INDEXED if info.builtin)
+"""The rows the check lists."""
+
+
+def lister(info: KindInfo) -> tuple[str, str]:
+    """The kubernetes client's API class and method listing a kind in every namespace, by the client's naming
+    (``rbac.authorization.k8s.io`` v1 -> ``RbacAuthorizationV1Api``, Role -> ``list_role_for_all_namespaces``)."""
+    group = "".join(part.capitalize() for part in info.group.removesuffix(".k8s.io").split(".")) or "Core"
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", info.kind).lower()
+    return f"{group}{info.version.capitalize()}Api", f"list_{snake}" + ("_for_all_namespaces" if info.namespaced
+                                                                       else "")
 
 
 def build_check(api_client: Any) -> Callable[[], None]:
-    """A check that raises when any core watched resource cannot be listed."""
+    """A check that raises when any checked resource cannot be listed."""
     from kubernetes import client  # noqa: PLC0415 - loaded only by `run`
 
-    core = client.CoreV1Api(api_client)
-    storage = client.StorageV1Api(api_client)
-    rbac = client.RbacAuthorizationV1Api(api_client)
-    listings: tuple[Callable[..., Any], ...] = (
-        core.list_namespace,
-        core.list_secret_for_all_namespaces,
-        core.list_persistent_volume,
-        core.list_persistent_volume_claim_for_all_namespaces,
-        storage.list_storage_class,
-        rbac.list_role_for_all_namespaces,
-        rbac.list_cluster_role,
-    )
+    listings: list[Callable[..., Any]] = []
+    for info in CHECKED:
+        api_class, method = lister(info)
+        listings.append(getattr(getattr(client, api_class)(api_client), method))
 
     def check() -> None:
         for listing in listings:

@@ -1,35 +1,124 @@
-"""The HTTPS admission endpoint: kopf's WebhookServer (TLS, certificate reload on file change) serving
-tierguard's own callback instead of kopf's handler dispatch."""
+"""The HTTPS admission endpoint: a small aiohttp application of tierguard's own (no private API of kopf or
+aiohttp), ``POST /<id>`` answered by the AdmissionService with the route id.
+
+TLS comes from the certificate and key files and is reloaded when they change (cert-manager and the chart's
+Secret rotate them in place): the new pair is first loaded into a scratch context, and only a pair that loads is
+put into the serving context, so a half-written rotation keeps the old certificate instead of breaking TLS. New
+connections get the new certificate; the listener never restarts.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, cast
+import asyncio
+import json
+import logging
+import os
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
-import aiohttp.web
-import kopf
+from aiohttp import web
 
-from tierguard.webhook.admission import AdmissionService
+logger = logging.getLogger("tierguard.server")
 
 MAX_REVIEW_BYTES = 16 * 1024 * 1024
 """An UPDATE of a 1.5 MiB object carries it twice, base64 inflates Secret data by a third: aiohttp's default
 1 MiB body limit would answer 413 and, with failurePolicy Fail, refuse legitimate large objects."""
 
+AdmissionCallback = Callable[..., Awaitable[dict[str, Any]]]
+"""``await callback(review, webhook=<route id>)``: the AdmissionService."""
 
-class TierguardWebhookServer(kopf.WebhookServer):
-    def __init__(self, service: AdmissionService, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.service = service
 
-    async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
-        # kopf passes its own dispatcher as ``fn``; answering with tierguard's keeps one code path for every
-        # request and makes unknown paths deny instead of allow.
-        async for client_config in super().__call__(cast(kopf.WebhookFn, self.service)):
-            yield client_config
+def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """A server context serving this certificate chain and key (raises ssl.SSLError / OSError when they do not
+    load or do not match)."""
+    context = ssl.create_default_context(purpose=ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    return context
 
-    @staticmethod
-    async def _serve(fn: kopf.WebhookFn, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        # kopf builds the aiohttp application itself; the body limit can only be raised per request.
-        request._client_max_size = MAX_REVIEW_BYTES
-        response: aiohttp.web.Response = await kopf.WebhookServer._serve(fn, request)
-        return response
+
+def build_app(callback: AdmissionCallback) -> web.Application:
+    """The application: every POST path is a route id for the callback; a body that is not JSON is a 400."""
+
+    async def review(request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise web.HTTPBadRequest(reason="the body is not a JSON AdmissionReview") from None
+        return web.json_response(await callback(body, webhook=request.match_info["id"]))
+
+    app = web.Application(client_max_size=MAX_REVIEW_BYTES)
+    app.add_routes([web.post("/{id:.*}", review)])
+    return app
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    cert: tuple[int, int]
+    key: tuple[int, int]
+
+
+def _stamp(certfile: str, keyfile: str) -> _Stamp | None:
+    try:
+        cert, key = os.stat(certfile), os.stat(keyfile)  # follows the ..data symlinks of Secret volumes
+    except OSError:
+        return None
+    return _Stamp((cert.st_mtime_ns, cert.st_size), (key.st_mtime_ns, key.st_size))
+
+
+class AdmissionServer:
+    """``await server.serve()`` listens until cancelled, reloading TLS (or ``start``, ``serve_reloads``, ``stop``)."""
+
+    def __init__(self, callback: AdmissionCallback, *, addr: str, port: int, certfile: str, keyfile: str,
+                 file_check_interval: float = 10.0) -> None:
+        self.callback = callback
+        self.addr = addr
+        self.port = port
+        self.certfile = certfile
+        self.keyfile = keyfile
+        self.file_check_interval = file_check_interval
+        self.context = tls_context(certfile, keyfile)
+        self._stamp = _stamp(certfile, keyfile)
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(build_app(self.callback), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.addr, self.port, ssl_context=self.context, reuse_address=True).start()
+        logger.info("admission webhook listening", extra={"addr": self.addr, "port": self.port})
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def reload_if_changed(self) -> bool:
+        """Serve the certificate files anew if they changed and load; True when the served pair changed."""
+        stamp = _stamp(self.certfile, self.keyfile)
+        if stamp is None or stamp == self._stamp:
+            return False
+        try:
+            tls_context(self.certfile, self.keyfile)  # a half-written rotation fails here, not in serving
+            self.context.load_cert_chain(self.certfile, self.keyfile)
+        except (OSError, ssl.SSLError) as error:
+            logger.warning("new certificate files do not load; still serving the previous ones",
+                           extra={"error": type(error).__name__})
+            return False  # the stamp is kept: the next check retries
+        self._stamp = stamp
+        logger.info("serving the renewed certificate")
+        return True
+
+    async def serve_reloads(self) -> None:
+        """Check the certificate files every ``file_check_interval`` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(self.file_check_interval)
+            self.reload_if_changed()
+
+    async def serve(self) -> None:
+        """Listen and reload until cancelled."""
+        await self.start()
+        try:
+            await self.serve_reloads()
+        finally:
+            await self.stop()

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
-from tierguard.engine.subject import Subject
+from tierguard.engine.rules import RuleFamily
+from tierguard.kinds import group_kinds
 
-RULES = (Rule.REFERENCE_GRANT_CROSS_TIER,)
-KINDS = frozenset({"ReferenceGrant"})
+RULES = frozenset({Rule.REFERENCE_GRANT_CROSS_TIER})
+KINDS = group_kinds("ReferenceGrant")
 
 
-def check(subject: Subject) -> Iterator[Finding]:
+def check(subject: Candidate) -> Iterator[Finding]:
     spec = mapping_at(subject.obj, "spec", "spec")
     grants_secrets = any(
         str_at(target, "kind", f"{path}.kind") == "Secret" and str_at(target, "group", f"{path}.group") in ("", "core")
@@ -35,3 +37,6 @@ def check(subject: Subject) -> Iterator[Finding]:
                 f"{subject.namespace} ({in_tier(subject.tier)}); grant only namespaces of the same tier",
                 f"{path}.namespace",
             )
+
+
+FAMILY = RuleFamily("gateway", KINDS, RULES, check)

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule
 from tierguard.engine.objects import labels_of
-from tierguard.engine.subject import Subject
+from tierguard.engine.rules import RuleFamily
+from tierguard.kinds import group_kinds
 
-RULES = (Rule.NAMESPACE_TIER_UNKNOWN, Rule.NAMESPACE_TIER_CHANGED)
-KINDS = frozenset({"Namespace"})
+RULES = frozenset({Rule.NAMESPACE_TIER_UNKNOWN, Rule.NAMESPACE_TIER_CHANGED})
+KINDS = group_kinds("Namespace")
 
 
-def check(subject: Subject) -> Iterator[Finding]:
+def check(subject: Candidate) -> Iterator[Finding]:
     label = subject.policy.tier_label
     path = f"metadata.labels[{label}]"
     value = labels_of(subject.obj).get(label)
@@ -42,3 +44,6 @@ def check(subject: Subject) -> Iterator[Finding]:
                 path,
                 tier=old_value,
             )
+
+
+FAMILY = RuleFamily("namespaces", KINDS, RULES, check)

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule
-from tierguard.engine.subject import Subject
-from tierguard.policy import PolicyError, load_policy
+from tierguard.engine.rules import RuleFamily
+from tierguard.errors import PolicyError
+from tierguard.kinds import group_kinds
+from tierguard.policy import load_stored_policy
 
-RULES = (Rule.POLICY_INVALID,)
-KINDS = frozenset({"TierPolicy"})
+RULES = frozenset({Rule.POLICY_INVALID})
+KINDS = group_kinds("TierPolicy")
 
 
-def check(subject: Subject) -> Iterator[Finding]:
-    document = {k: v for k, v in subject.obj.items() if k != "status"}
-    # The API server adds these server-side metadata fields; the policy loader judges only what users write.
-    metadata = document.get("metadata")
-    document["metadata"] = {"name": metadata.get("name", "default")} if isinstance(metadata, dict) else metadata
+def check(subject: Candidate) -> Iterator[Finding]:
     try:
-        load_policy(document)
+        load_stored_policy(subject.obj)
     except PolicyError as error:
         yield Finding(Rule.POLICY_INVALID, f"{subject.ref} is invalid: {error}", error.field or "spec")
+
+
+FAMILY = RuleFamily("policy_document", KINDS, RULES, check)

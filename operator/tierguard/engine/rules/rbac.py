@@ -20,14 +20,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.context import Context
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
+from tierguard.engine.rules import RuleFamily
 from tierguard.engine.selectors import label_selector_matches
-from tierguard.engine.subject import Subject
+from tierguard.kinds import group_kinds
 
-RULES = (Rule.RBAC_CROSS_TIER_SUBJECT,)
-KINDS = frozenset({"RoleBinding", "ClusterRoleBinding"})
+RULES = frozenset({Rule.RBAC_CROSS_TIER_SUBJECT})
+KINDS = group_kinds("RoleBinding", "ClusterRoleBinding")
 
 _READ_ALL: Sequence[Mapping[str, Any]] = ({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},)
 BUILTIN_CLUSTER_ROLES: Mapping[str, Sequence[Mapping[str, Any]]] = {
@@ -111,44 +113,47 @@ def _subject_namespace(subject_ref: Mapping[str, Any], path: str, default_namesp
     return None
 
 
-def check(subject: Subject) -> Iterator[Finding]:
-    role_ref = mapping_at(subject.obj, "roleRef", "roleRef")
+def check(binding: Candidate) -> Iterator[Finding]:
+    role_ref = mapping_at(binding.obj, "roleRef", "roleRef")
     role_kind = str_at(role_ref, "kind", "roleRef.kind", required=True)
     role_name = str_at(role_ref, "name", "roleRef.name", required=True)
-    rules = subject.context.role_rules(role_kind, subject.namespace, role_name)
+    rules = binding.context.role_rules(role_kind, binding.namespace, role_name)
     if role_kind == "ClusterRole":
-        rules = cluster_role_rules(subject.context, role_name)
+        rules = cluster_role_rules(binding.context, role_name)
     if rules is None or not can_read_secrets(rules):
         return
-    cluster_wide = subject.kind == "ClusterRoleBinding"
-    for subject_ref, path in mappings_at(subject.obj, "subjects", "subjects"):
-        namespace = _subject_namespace(subject_ref, path, subject.namespace)
+    cluster_wide = binding.kind == "ClusterRoleBinding"
+    for subject_ref, path in mappings_at(binding.obj, "subjects", "subjects"):
+        namespace = _subject_namespace(subject_ref, path, binding.namespace)
         if namespace is None:
             continue
         who = f"{subject_ref.get('kind')} {subject_ref.get('name')}"
         if namespace == "*":
-            scope = "every namespace" if cluster_wide else f"namespace {subject.namespace}"
+            scope = "every namespace" if cluster_wide else f"namespace {binding.namespace}"
             yield Finding(
                 Rule.RBAC_CROSS_TIER_SUBJECT,
-                f"{subject.ref} lets {who} (every tier) read Secrets in {scope} through {role_kind} "
+                f"{binding.ref} lets {who} (every tier) read Secrets in {scope} through {role_kind} "
                 f"{role_name}; bind a role without Secret access, or name subjects of one tier",
                 path,
             )
             continue
-        subject_tier = subject.tier_of(namespace)
+        subject_tier = binding.tier_of(namespace)
         if cluster_wide and subject_tier is not None:
             yield Finding(
                 Rule.RBAC_CROSS_TIER_SUBJECT,
-                f"{subject.ref} lets {who} of namespace {namespace} (tier {subject_tier}) read Secrets of every "
+                f"{binding.ref} lets {who} of namespace {namespace} (tier {subject_tier}) read Secrets of every "
                 f"tier through ClusterRole {role_name}; use a RoleBinding in namespaces of tier {subject_tier}",
                 path,
                 tier=subject_tier,
             )
-        elif not cluster_wide and subject_tier != subject.tier:
+        elif not cluster_wide and subject_tier != binding.tier:
             yield Finding(
                 Rule.RBAC_CROSS_TIER_SUBJECT,
-                f"{subject.ref} ({in_tier(subject.tier)}) lets {who} of namespace {namespace} "
+                f"{binding.ref} ({in_tier(binding.tier)}) lets {who} of namespace {namespace} "
                 f"({in_tier(subject_tier)}) read its Secrets through {role_kind} {role_name}; "
-                f"bind only subjects of {in_tier(subject.tier)}",
+                f"bind only subjects of {in_tier(binding.tier)}",
                 path,
             )
+
+
+FAMILY = RuleFamily("rbac", KINDS, RULES, check)

@@ -28,8 +28,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from tierguard.engine.context import SecretView
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
+from tierguard.engine.rules import RuleFamily
+from tierguard.engine.secrets import SecretView, is_shareable
 from tierguard.engine.selectors import (
     GO_TRUE,
     reflector_name_matcher,
@@ -37,10 +39,10 @@ from tierguard.engine.selectors import (
     selector_matcher,
     split_list,
 )
-from tierguard.engine.subject import Subject
+from tierguard.kinds import group_kinds
 
-RULES = (Rule.SECRET_REPLICATION_CROSS_TIER,)
-KINDS = frozenset({"Secret", "SealedSecret"})
+RULES = frozenset({Rule.SECRET_REPLICATION_CROSS_TIER})
+KINDS = group_kinds("Secret", "SealedSecret")
 
 REFLECTOR = "reflector.v1.k8s.emberstack.com/"
 REPLICATOR = "replicator.v1.mittwald.de/"
@@ -52,19 +54,13 @@ SEALED_CLUSTER_WIDE = "sealedsecrets.bitnami.com/cluster-wide"
 _FIX = "keep each tier's copy sourced from that tier, or label the Secret shareable if it is public"
 
 
-def is_shareable(view: SecretView, subject: Subject) -> bool:
-    wanted = subject.policy.secrets.shareable.labels
-    return bool(wanted) and all(view.labels.get(k) == v for k, v in wanted.items())
+def check(subject: Candidate) -> Iterator[Finding]:
+    yield from replication_findings(subject.secret_view(), subject)
 
 
-def check(subject: Subject) -> Iterator[Finding]:
-    view = SecretView.from_object(subject.obj, subject.context.fingerprinter, subject.namespace)
-    yield from replication_findings(view, subject)
-
-
-def replication_findings(view: SecretView, subject: Subject) -> Iterator[Finding]:
+def replication_findings(view: SecretView, subject: Candidate) -> Iterator[Finding]:
     """Why a Secret in the subject's tier is replicated across tiers, if it is."""
-    if is_shareable(view, subject):
+    if is_shareable(view, subject.policy):
         return
     notes = view.annotations
     yield from _pulled_from(view, subject, REFLECTOR + "reflects", "reflector")
@@ -162,7 +158,7 @@ def _all_of(first: Targets | None, second: Targets | None) -> Targets | None:
 
 def _targets(
     view: SecretView,
-    subject: Subject,
+    subject: Candidate,
     annotation: str,
     targets: Targets | None,
     verb: str,
@@ -198,7 +194,7 @@ def _targets(
         )
 
 
-def _pulled_from(view: SecretView, subject: Subject, annotation: str, tool: str) -> Iterator[Finding]:
+def _pulled_from(view: SecretView, subject: Candidate, annotation: str, tool: str) -> Iterator[Finding]:
     source = view.annotations.get(annotation, "").strip()
     if not source:
         return
@@ -213,7 +209,7 @@ def _pulled_from(view: SecretView, subject: Subject, annotation: str, tool: str)
         )
 
 
-def _kubed_copy(view: SecretView, subject: Subject) -> Iterator[Finding]:
+def _kubed_copy(view: SecretView, subject: Candidate) -> Iterator[Finding]:
     """A copy config-syncer made: its origin namespace is in the label (or the JSON ``origin`` annotation)."""
     origin = view.labels.get(KUBED_ORIGIN_NAMESPACE, "").strip()
     path = f"metadata.labels[{KUBED_ORIGIN_NAMESPACE}]"
@@ -242,3 +238,6 @@ def _dotnet_true(value: str | None) -> bool:
 
 def _path(annotation: str) -> str:
     return f"metadata.annotations[{annotation}]"
+
+
+FAMILY = RuleFamily("replication", KINDS, RULES, check)

@@ -11,29 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tierguard.engine.context import SecretView
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.fingerprints import Fingerprint
 from tierguard.engine.model import Finding, Rule, in_tier
-from tierguard.engine.rules.replication import is_shareable
-from tierguard.engine.subject import Subject
+from tierguard.engine.rules import RuleFamily
+from tierguard.engine.secrets import SecretView, is_shareable
+from tierguard.kinds import group_kinds
 
-RULES = (Rule.SECRET_VALUE_SHARED,)
-KINDS = frozenset({"Secret"})
-
-
-def check(subject: Subject) -> Iterator[Finding]:
-    view = SecretView.from_object(subject.obj, subject.context.fingerprinter, subject.namespace)
-    yield from shared_value_findings(view, subject)
+RULES = frozenset({Rule.SECRET_VALUE_SHARED})
+KINDS = group_kinds("Secret")
 
 
-def _compared(fingerprint: Fingerprint, subject: Subject) -> bool:
+def check(subject: Candidate) -> Iterator[Finding]:
+    yield from shared_value_findings(subject.secret_view(), subject)
+
+
+def _compared(fingerprint: Fingerprint, subject: Candidate) -> bool:
     settings = subject.policy.secrets.fingerprints
     return fingerprint.length >= settings.min_length and fingerprint.key not in settings.ignore_keys
 
 
-def shared_value_findings(view: SecretView, subject: Subject) -> Iterator[Finding]:
+def shared_value_findings(view: SecretView, subject: Candidate) -> Iterator[Finding]:
     """One finding per other-tier holder, naming every key of this Secret whose value it holds (and its keys)."""
-    if not subject.policy.secrets.fingerprints.enabled or is_shareable(view, subject):
+    if not subject.policy.secrets.fingerprints.enabled or is_shareable(view, subject.policy):
         return
     shared: dict[tuple[str, str], tuple[SecretView, list[str], list[str]]] = {}
     for fingerprint in view.fingerprints:
@@ -43,7 +43,8 @@ def shared_value_findings(view: SecretView, subject: Subject) -> Iterator[Findin
             key = (holder.namespace, holder.name)
             if key == (view.namespace, view.name) or holder.kind != "Secret":
                 continue
-            if key not in shared and (is_shareable(holder, subject) or not subject.is_other_tier(holder.namespace)):
+            if key not in shared and (is_shareable(holder, subject.policy)
+                                      or not subject.is_other_tier(holder.namespace)):
                 continue
             their_keys = [fp.key for fp in holder.fingerprints
                           if fp.digest == fingerprint.digest and _compared(fp, subject)]
@@ -64,3 +65,6 @@ def shared_value_findings(view: SecretView, subject: Subject) -> Iterator[Findin
             f"{held} ({in_tier(subject.tier_of(holder.namespace))}); issue a separate credential for each tier",
             f"data.{ours[0]}",
         )
+
+
+FAMILY = RuleFamily("shared_values", KINDS, RULES, check)

@@ -15,13 +15,15 @@ from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from fnmatch import fnmatchcase
 
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule
 from tierguard.engine.podspec import WORKLOAD_KINDS, ContainerSite, PodSite, containers, pod_site
-from tierguard.engine.subject import Subject
+from tierguard.engine.rules import RuleFamily
+from tierguard.kinds import group_kinds
 from tierguard.policy import RequiredSidecar
 
-RULES = (Rule.SIDECAR_MISSING, Rule.SIDECAR_INJECTION_DISABLED)
-KINDS = WORKLOAD_KINDS
+RULES = frozenset({Rule.SIDECAR_MISSING, Rule.SIDECAR_INJECTION_DISABLED})
+KINDS = group_kinds(*WORKLOAD_KINDS)
 
 
 def _any_match(wanted: Mapping[str, str], actual: Mapping[str, str]) -> str | None:
@@ -39,7 +41,7 @@ class SidecarState(StrEnum):
     DISABLED = "disabled"
 
 
-def sidecar_states(subject: Subject) -> list[tuple[RequiredSidecar, SidecarState]]:
+def sidecar_states(subject: Candidate) -> list[tuple[RequiredSidecar, SidecarState]]:
     """Each required sidecar's state in the subject's pod (template); empty for kinds without one."""
     site = pod_site(subject.obj)
     if site is None:
@@ -51,7 +53,7 @@ def sidecar_states(subject: Subject) -> list[tuple[RequiredSidecar, SidecarState
     ]
 
 
-def _coverage(sidecar: RequiredSidecar, site: PodSite, subject: Subject, present: list[ContainerSite]
+def _coverage(sidecar: RequiredSidecar, site: PodSite, subject: Candidate, present: list[ContainerSite]
               ) -> SidecarState:
     """Present, going to be injected, or missing; whether injection is switched off is asked separately."""
     if _is_present(sidecar, present):
@@ -61,7 +63,7 @@ def _coverage(sidecar: RequiredSidecar, site: PodSite, subject: Subject, present
     return SidecarState.MISSING
 
 
-def check(subject: Subject) -> Iterator[Finding]:
+def check(subject: Candidate) -> Iterator[Finding]:
     if not subject.policy.required_sidecars:
         return
     site = pod_site(subject.obj)
@@ -112,7 +114,7 @@ NEVER_INJECTED_WITH_HOST_NETWORK = frozenset({"istio-proxy", "linkerd-proxy"})
 """Mesh proxies whose injectors skip ``hostNetwork: true`` pods (Istio's and Linkerd's), whatever the labels say."""
 
 
-def _will_be_injected(sidecar: RequiredSidecar, site: PodSite, subject: Subject) -> bool:
+def _will_be_injected(sidecar: RequiredSidecar, site: PodSite, subject: Candidate) -> bool:
     injection = sidecar.injection
     if injection is None:
         return False
@@ -129,7 +131,7 @@ def _will_be_injected(sidecar: RequiredSidecar, site: PodSite, subject: Subject)
     )
 
 
-def _missing_message(subject: Subject, sidecar: RequiredSidecar, site: PodSite, found: list[ContainerSite]) -> str:
+def _missing_message(subject: Candidate, sidecar: RequiredSidecar, site: PodSite, found: list[ContainerSite]) -> str:
     same_name = [c for c in found if c.name == sidecar.name]
     if same_name and not (same_name[0].group == "containers" or same_name[0].native_sidecar):
         detail = (f"container {sidecar.name!r} is a plain init container; run it in containers or as a native "
@@ -145,3 +147,6 @@ def _missing_message(subject: Subject, sidecar: RequiredSidecar, site: PodSite, 
     else:
         detail = "no container or native sidecar has that name"
     return f"{subject.ref} lacks required sidecar {sidecar.name!r}: {detail}"
+
+
+FAMILY = RuleFamily("sidecars", KINDS, RULES, check)

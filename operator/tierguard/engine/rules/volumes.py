@@ -16,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, name_of, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, ClaimUse, claim_uses, pod_site
-from tierguard.engine.subject import Subject
+from tierguard.engine.rules import RuleFamily
+from tierguard.kinds import group_kinds
 
-RULES = (Rule.VOLUME_SECRET_CROSS_TIER,)
-KINDS = WORKLOAD_KINDS | {"PersistentVolume", "StorageClass"}
+RULES = frozenset({Rule.VOLUME_SECRET_CROSS_TIER})
+KINDS = group_kinds(*WORKLOAD_KINDS, "PersistentVolume", "StorageClass")
 
 _CSI_SECRET_REFS = (
     "nodePublishSecretRef", "nodeStageSecretRef", "controllerPublishSecretRef",
@@ -31,7 +33,7 @@ _CSI_SECRET_REFS = (
 _LEGACY_SECRET_REFS = ("cephfs", "rbd", "iscsi", "scaleIO", "storageos", "flexVolume")
 
 
-def check(subject: Subject) -> Iterator[Finding]:
+def check(subject: Candidate) -> Iterator[Finding]:
     if subject.kind == "PersistentVolume":
         yield from _volume_findings(subject, subject.obj)
     elif subject.kind == "StorageClass":
@@ -75,7 +77,7 @@ def storage_class_secret_namespaces(storage_class: Mapping[str, Any]) -> list[tu
     return found
 
 
-def _reached_by_workload(subject: Subject, how: str, path: str, namespace: str, *, secret_tier: str,
+def _reached_by_workload(subject: Candidate, how: str, path: str, namespace: str, *, secret_tier: str,
                          via: str) -> Iterator[Finding]:
     """A workload whose storage (reached ``how``) reads a Secret of another tier's namespace."""
     if secret_tier != subject.tier:
@@ -87,7 +89,7 @@ def _reached_by_workload(subject: Subject, how: str, path: str, namespace: str, 
         )
 
 
-def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = "") -> Iterator[Finding]:
+def _volume_findings(subject: Candidate, volume: Mapping[str, Any], *, via: str = "") -> Iterator[Finding]:
     claim_ref = mapping_at(mapping_at(volume, "spec", "spec"), "claimRef", "spec.claimRef")
     claim_namespace = str_at(claim_ref, "namespace", "spec.claimRef.namespace")
     claim_tier = subject.tier_of(claim_namespace) if claim_namespace else None
@@ -118,7 +120,7 @@ def _volume_findings(subject: Subject, volume: Mapping[str, Any], *, via: str = 
             )
 
 
-def _storage_class_findings(subject: Subject, storage_class: Mapping[str, Any], *, via: str = ""
+def _storage_class_findings(subject: Candidate, storage_class: Mapping[str, Any], *, via: str = ""
                             ) -> Iterator[Finding]:
     name = f"StorageClass {name_of(storage_class)}"
     for namespace, path in storage_class_secret_namespaces(storage_class):
@@ -138,7 +140,7 @@ def _storage_class_findings(subject: Subject, storage_class: Mapping[str, Any], 
             )
 
 
-def _workload_findings(subject: Subject) -> Iterator[Finding]:
+def _workload_findings(subject: Candidate) -> Iterator[Finding]:
     site = pod_site(subject.obj)
     if site is None:
         return
@@ -173,3 +175,6 @@ def _workload_findings(subject: Subject) -> Iterator[Finding]:
         provisioner = subject.context.storage_class(storage_class_name) if storage_class_name else None
         if provisioner is not None:
             yield from _storage_class_findings(subject, provisioner, via=use.path)
+
+
+FAMILY = RuleFamily("volumes", KINDS, RULES, check)

@@ -20,19 +20,22 @@ from typing import Any
 
 import yaml
 
-from tierguard.engine.context import SecretView
+from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, PodSite, env_values, pod_site, secret_uses
+from tierguard.engine.rules import RuleFamily
 from tierguard.engine.rules.replication import replication_findings
 from tierguard.engine.rules.shared_values import shared_value_findings
+from tierguard.engine.secrets import SecretView
 from tierguard.engine.selectors import label_selector_matches
-from tierguard.engine.subject import Subject
 from tierguard.engine.tiers import regex_literal_prefix, tiers_of_path, tiers_under_prefix
+from tierguard.kinds import group_kinds
 
-RULES = (Rule.WORKLOAD_SECRET_CROSS_TIER,)
-KINDS = WORKLOAD_KINDS | {"SecretProviderClass", "ExternalSecret", "ClusterExternalSecret", "PushSecret",
-                          "SecretStore", "ClusterSecretStore"}
+# policy-invalid too: a consumed Secret whose own annotations cannot be judged is reported on the workload.
+RULES = frozenset({Rule.WORKLOAD_SECRET_CROSS_TIER, Rule.POLICY_INVALID})
+KINDS = group_kinds(*WORKLOAD_KINDS, "SecretProviderClass", "ExternalSecret", "ClusterExternalSecret", "PushSecret",
+                    "SecretStore", "ClusterSecretStore")
 
 VAULT = "vault.hashicorp.com/"
 BANK_VAULTS = "vault.security.banzaicloud.io/"
@@ -40,7 +43,7 @@ _TEMPLATE_SECRET = re.compile(r"""secret\s+["`]([^"`]+)["`]""")
 _BANK_VAULTS_VALUE = re.compile(r"^(?:>>)?vault:([^#]+)")
 
 
-def check(subject: Subject) -> Iterator[Finding]:
+def check(subject: Candidate) -> Iterator[Finding]:
     if subject.kind in WORKLOAD_KINDS:
         site = pod_site(subject.obj)
         if site is not None:
@@ -59,7 +62,7 @@ def check(subject: Subject) -> Iterator[Finding]:
         yield from _store_remote_namespace(subject, subject.obj, "spec.provider.kubernetes.remoteNamespace")
 
 
-def _consumed_secrets(subject: Subject, site: PodSite) -> Iterator[Finding]:
+def _consumed_secrets(subject: Candidate, site: PodSite) -> Iterator[Finding]:
     namespace = subject.namespace or "default"
     judged: dict[str, tuple[SecretView, Finding | Malformed | None] | None] = {}
     for use in secret_uses(site):
@@ -82,7 +85,7 @@ def _consumed_secrets(subject: Subject, site: PodSite) -> Iterator[Finding]:
             )
 
 
-def _judge_secret(subject: Subject, namespace: str, name: str
+def _judge_secret(subject: Candidate, namespace: str, name: str
                   ) -> tuple[SecretView, Finding | Malformed | None] | None:
     """The first reason a consumed Secret crosses tiers (None when it does not; None overall if unknown)."""
     view = subject.context.secret(namespace, name)
@@ -249,7 +252,7 @@ def _find_scope(find: Mapping[str, Any], path: str, store: tuple[str, str] | Non
     return RemotePath(prefix, field, prefix=True, store=store)
 
 
-def _external_secret_findings(subject: Subject, spec: Mapping[str, Any], base: str, namespace: str | None,
+def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str, namespace: str | None,
                               tier: str | None, *, via: str = "") -> Iterator[Finding]:
     """An ExternalSecret spec judged as living in ``namespace`` of ``tier``: its paths and its stores."""
     default_store = None
@@ -268,7 +271,7 @@ def _external_secret_findings(subject: Subject, spec: Mapping[str, Any], base: s
                                    via=via)
 
 
-def _remote_path_findings(subject: Subject, paths: list[RemotePath], tier: str | None, *, via: str = ""
+def _remote_path_findings(subject: Candidate, paths: list[RemotePath], tier: str | None, *, via: str = ""
                           ) -> Iterator[Finding]:
     if not subject.policy.secrets.path_patterns:
         return
@@ -297,7 +300,7 @@ def _remote_path_findings(subject: Subject, paths: list[RemotePath], tier: str |
             )
 
 
-def _store_findings(subject: Subject, store_ref: tuple[str, str], namespace: str | None, tier: str | None,
+def _store_findings(subject: Candidate, store_ref: tuple[str, str], namespace: str | None, tier: str | None,
                     path: str, *, via: str = "") -> Iterator[Finding]:
     kind, name = store_ref
     store = subject.context.secret_store(kind, namespace, name)
@@ -313,7 +316,7 @@ def _store_findings(subject: Subject, store_ref: tuple[str, str], namespace: str
                       tier=enforced)
 
 
-def _cluster_external_secret(subject: Subject) -> Iterator[Finding]:
+def _cluster_external_secret(subject: Candidate) -> Iterator[Finding]:
     """A ClusterExternalSecret creates its ExternalSecret in every namespace it selects: each is judged as an
     ExternalSecret of that namespace's tier (an untiered namespace counts as another tier for tiered paths)."""
     spec = mapping_at(subject.obj, "spec", "spec")
@@ -326,7 +329,7 @@ def _cluster_external_secret(subject: Subject) -> Iterator[Finding]:
                 yield finding
 
 
-def _selected_namespaces(subject: Subject, spec: Mapping[str, Any]) -> list[str]:
+def _selected_namespaces(subject: Candidate, spec: Mapping[str, Any]) -> list[str]:
     """Namespaces a ClusterExternalSecret (or ClusterPushSecret) selects: ``namespaces`` by name, and every known
     namespace matching ``namespaceSelector`` or any of ``namespaceSelectors``."""
     names = [n for n in (spec.get("namespaces") or []) if isinstance(n, str) and n] \
@@ -342,7 +345,7 @@ def _selected_namespaces(subject: Subject, spec: Mapping[str, Any]) -> list[str]
     return selected
 
 
-def _push_secret(subject: Subject) -> Iterator[Finding]:
+def _push_secret(subject: Candidate) -> Iterator[Finding]:
     """A PushSecret writes a local Secret to ``data[].match.remoteRef.remoteKey`` of each store it names."""
     spec = mapping_at(subject.obj, "spec", "spec")
     paths = []
@@ -359,7 +362,7 @@ def _push_secret(subject: Subject) -> Iterator[Finding]:
                                        subject.namespace, subject.tier, path)
 
 
-def _path_findings(subject: Subject, paths: Iterator[tuple[str, str]]) -> Iterator[Finding]:
+def _path_findings(subject: Candidate, paths: Iterator[tuple[str, str]]) -> Iterator[Finding]:
     if not subject.policy.secrets.path_patterns:
         return
     for secret_path, field_path in paths:
@@ -373,7 +376,7 @@ def _path_findings(subject: Subject, paths: Iterator[tuple[str, str]]) -> Iterat
             )
 
 
-def _store_remote_namespace(subject: Subject, store: Mapping[str, Any], path: str, *, tier: str | None = None
+def _store_remote_namespace(subject: Candidate, store: Mapping[str, Any], path: str, *, tier: str | None = None
                             ) -> Iterator[Finding]:
     """A store whose kubernetes provider reads Secrets of a namespace in another tier (than ``tier``, by default
     the subject's)."""
@@ -404,7 +407,7 @@ def _store_remote_namespace(subject: Subject, store: Mapping[str, Any], path: st
         )
 
 
-def _conditions_pin_tier(subject: Subject, spec: Mapping[str, Any], tier: str) -> bool:
+def _conditions_pin_tier(subject: Candidate, spec: Mapping[str, Any], tier: str) -> bool:
     conditions = mappings_at(spec, "conditions", "spec.conditions")
     if not conditions:
         return False
@@ -419,3 +422,6 @@ def _conditions_pin_tier(subject: Subject, spec: Mapping[str, Any], tier: str) -
         elif match_labels.get(label) != tier:
             return False
     return True
+
+
+FAMILY = RuleFamily("workloads", KINDS, RULES, check)

@@ -1,4 +1,8 @@
-"""What a rule sees: the object under evaluation with its tier, the policy, and the context to ask."""
+"""What a rule sees: the Candidate, the object under evaluation with its tier, the policy and the context to ask.
+
+(Named for the object that is a candidate for admission; RBAC's "subjects" are the users, groups and
+ServiceAccounts a binding names, which ``rules/rbac.py`` judges.)
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,32 @@ from typing import Any
 
 from tierguard.engine.context import Context
 from tierguard.engine.model import ObjectRef
+from tierguard.engine.request import EvaluationRequest
+from tierguard.engine.secrets import SecretView
 from tierguard.engine.tiers import tier_from_labels
 from tierguard.policy import TierPolicy
 
 
 @dataclass(frozen=True)
-class Subject:
-    obj: Mapping[str, Any]
-    old: Mapping[str, Any] | None
-    operation: str
+class Candidate:
+    request: EvaluationRequest
     ref: ObjectRef
     tier: str | None
     """The tier of the object's namespace (a Namespace's own tier); None for cluster-scoped objects."""
     context: Context
     policy: TierPolicy
+
+    @property
+    def obj(self) -> Mapping[str, Any]:
+        return self.request.obj
+
+    @property
+    def old(self) -> Mapping[str, Any] | None:
+        return self.request.old
+
+    @property
+    def operation(self) -> str:
+        return self.request.operation
 
     @property
     def kind(self) -> str:
@@ -31,12 +47,17 @@ class Subject:
     def namespace(self) -> str | None:
         return self.ref.namespace
 
+    def secret_view(self) -> SecretView:
+        """The candidate Secret (or SealedSecret) as a SecretView, fingerprinted once per request however many
+        rules (and the webhook after them) ask. Raises Malformed."""
+        return self.request.secret_view(self.context.fingerprinter, self.namespace)
+
     def tier_of(self, namespace: str) -> str | None:
         """The tier of another namespace, as the context knows it (None: untiered or unknown)."""
         view = self.context.namespace(namespace)
         return tier_from_labels(view.labels, self.policy) if view is not None else None
 
     def is_other_tier(self, namespace: str, tier: str | None = None) -> bool:
-        """Whether a namespace lies outside ``tier`` (default: the subject's). Untiered counts as another."""
+        """Whether a namespace lies outside ``tier`` (default: the candidate's). Untiered counts as another."""
         own = self.tier if tier is None else tier
         return self.tier_of(namespace) != own

@@ -12,9 +12,8 @@ from typing import Any
 
 import yaml
 
-from tierguard.engine.model import Rule
-from tierguard.policy import Action
-from tierguard.report import Result
+from tierguard.engine.model import Action, Rule
+from tierguard.engine.offline import Result
 
 API_VERSION = "wgpolicyk8s.io/v1alpha2"
 SOURCE = "tierguard"

@@ -1,0 +1,51 @@
+"""``tierguard run``: the admission webhook (``webhook/command.py`` does the serving)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import click
+
+from tierguard.commands.options import ExitStatus, Failure
+from tierguard.errors import StartupError
+from tierguard.webhook.command import RunOptions, serve
+from tierguard.webhook.logs import configure_logging
+
+logger = logging.getLogger("tierguard.run")
+
+
+@click.command()
+@click.option("--namespace", envvar="POD_NAMESPACE", default="tierguard-system", show_default=True,
+              help="tierguard's own namespace: always exempt, holds the fingerprint key Secret.")
+@click.option("--policy-name", default="default", show_default=True, help="The TierPolicy object to enforce.")
+@click.option("--webhook-addr", default="0.0.0.0", show_default=True)
+@click.option("--webhook-port", default=8443, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--tls-cert", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Serving certificate (PEM); re-read when the file changes.")
+@click.option("--tls-key", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--metrics-addr", default="0.0.0.0", show_default=True)
+@click.option("--metrics-port", default=8080, show_default=True, type=click.IntRange(1, 65535),
+              help="Plain HTTP: /metrics, /healthz, /readyz.")
+@click.option("--hmac-secret", default="tierguard-fingerprint-key", show_default=True,
+              help="Secret in --namespace holding the fingerprint HMAC key; created if absent.")
+@click.option("--api-check-interval", default=10.0, show_default=True, type=click.FloatRange(0.5, 300))
+@click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+def run(log_format: str, log_level: str, **options: Any) -> int:
+    """Serve admission reviews for the cluster in the current kubeconfig (or in-cluster config).
+
+    Fails closed: until every index is synced and a valid TierPolicy is loaded, /readyz answers 503 and every
+    admission request is denied.
+    """
+    configure_logging(log_format, log_level)
+    try:
+        asyncio.run(serve(RunOptions(**options)))
+    except StartupError as error:
+        logger.error("cannot start", extra={"detail": str(error)})
+        raise Failure(str(error)) from None
+    except KeyboardInterrupt:
+        logger.info("stopped")
+    return ExitStatus.OK

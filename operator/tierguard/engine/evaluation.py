@@ -1,0 +1,173 @@
+"""Judging one object: ``evaluate()`` runs the rule families that judge its kind, then applies enforcement
+(per-tier mode, exempt namespaces, break-glass). No I/O: every cross-object question goes to the Context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from tierguard.engine.candidate import Candidate
+from tierguard.engine.context import Context
+from tierguard.engine.model import Action, Decision, Finding, Malformed, Rule, Violation
+from tierguard.engine.objects import annotations_of, object_ref
+from tierguard.engine.request import EvaluationRequest, UserInfo
+from tierguard.engine.rules import (
+    RuleFamily,
+    gateway,
+    namespaces,
+    policy_document,
+    rbac,
+    replication,
+    shared_values,
+    sidecars,
+    volumes,
+    workloads,
+)
+from tierguard.engine.tiers import is_exempt, tier_from_labels
+from tierguard.policy import EnforcementMode, TierPolicy
+
+RULE_FAMILIES: tuple[RuleFamily, ...] = (
+    namespaces.FAMILY,
+    replication.FAMILY,
+    shared_values.FAMILY,
+    workloads.FAMILY,
+    volumes.FAMILY,
+    gateway.FAMILY,
+    rbac.FAMILY,
+    sidecars.FAMILY,
+    policy_document.FAMILY,
+)
+"""The rule table: a new rule family is one module here (and, for a new kind, one row in ``tierguard.kinds``)."""
+
+ACTION_BY_MODE = {EnforcementMode.ENFORCE: Action.DENY, EnforcementMode.WARN: Action.WARN,
+                  EnforcementMode.AUDIT: Action.AUDIT}
+"""The action a violation gets in a tier enforced with each mode."""
+
+_FAMILIES_BY_KIND: dict[str, tuple[RuleFamily, ...]] = {}
+"""Kind name -> families. By name, not yet by (group, kind): an object's apiVersion does not choose its rules
+(a kind of another group with a judged kind's name is judged like it), as before the kinds table."""
+for _family in RULE_FAMILIES:
+    for _name in sorted({key.kind for key in _family.kinds}):
+        _FAMILIES_BY_KIND[_name] = (*_FAMILIES_BY_KIND.get(_name, ()), _family)
+
+
+def judged_kinds() -> frozenset[str]:
+    """Every kind some rule judges (names): the judged rows of the kinds table, which a test holds to this."""
+    return frozenset(_FAMILIES_BY_KIND)
+
+
+def families_for(kind: str) -> tuple[RuleFamily, ...]:
+    return _FAMILIES_BY_KIND.get(kind, ())
+
+
+def evaluate(
+    request: EvaluationRequest,
+    context: Context,
+    policy: TierPolicy,
+    *,
+    own_namespace: str | None = None,
+) -> Decision:
+    """Judge one object. ``own_namespace`` (tierguard's own) is always exempt."""
+    candidate = candidate_for(request, context, policy, own_namespace)
+    if isinstance(candidate, Decision):
+        return candidate
+    internal_errors: list[str] = []
+    findings = list(_run_rules(candidate, internal_errors))
+    violations = _enforce(findings, candidate)
+    return _break_glass(Decision(violations=violations, internal_errors=tuple(internal_errors)), request.obj,
+                        request.user, policy)
+
+
+def sidecar_parity(
+    request: EvaluationRequest,
+    context: Context,
+    policy: TierPolicy,
+    *,
+    own_namespace: str | None = None,
+) -> tuple[str | None, list[tuple[str, sidecars.SidecarState]]]:
+    """The object's tier and each required sidecar's state in it; no states where nothing is enforced."""
+    candidate = candidate_for(request, context, policy, own_namespace)
+    if isinstance(candidate, Decision) or candidate.tier is None:
+        return None, []
+    try:
+        return candidate.tier, [(s.name, state) for s, state in sidecars.sidecar_states(candidate)]
+    except Malformed:
+        return candidate.tier, []
+
+
+def candidate_for(request: EvaluationRequest, context: Context, policy: TierPolicy, own_namespace: str | None = None
+                  ) -> Candidate | Decision:
+    """The Candidate to judge, or the Decision already reached (malformed, exempt, untiered)."""
+    obj = request.obj
+    ref = object_ref(obj, request.namespace)
+    if not ref.kind or not isinstance(obj.get("metadata", {}), Mapping):
+        return _invalid("the object has no kind or its metadata is not an object", "kind")
+    if ref.namespace is not None and is_exempt(ref.namespace, policy, own_namespace):
+        return Decision(skipped=f"namespace {ref.namespace} is exempt")
+    if ref.kind == "Namespace":
+        if is_exempt(ref.name, policy, own_namespace):
+            return Decision(skipped=f"namespace {ref.name} is exempt")
+        view = context.namespace(ref.name)
+        tier = tier_from_labels(view.labels, policy) if view is not None else None
+    elif ref.namespace is not None:
+        view = context.namespace(ref.namespace)
+        tier = tier_from_labels(view.labels, policy) if view is not None else None
+        if tier is None:
+            return Decision(skipped=f"namespace {ref.namespace} is untiered")
+    else:
+        tier = None
+    return Candidate(request, ref, tier, context, policy)
+
+
+def _run_rules(candidate: Candidate, internal_errors: list[str]) -> Iterator[Finding]:
+    seen: set[Finding] = set()
+    for family in families_for(candidate.kind):
+        try:
+            found = list(family.check(candidate))
+        except Malformed as error:
+            found = [Finding(Rule.POLICY_INVALID, f"{candidate.ref} cannot be evaluated: {error}", error.path)]
+        except Exception as error:  # a bug in tierguard: deny, say whose fault it is, count it apart
+            internal_errors.append(family.name)
+            # Only the exception's type: its text could quote a value of the object.
+            found = [Finding(Rule.POLICY_INVALID, f"{candidate.ref} cannot be evaluated: internal error in rule "
+                             f"family {family.name} ({type(error).__name__}); this is a bug in tierguard, not a "
+                             f"fault of the object: report it", "")]
+        for finding in found:
+            if finding not in seen:
+                seen.add(finding)
+                yield finding
+
+
+def _enforce(findings: list[Finding], candidate: Candidate) -> tuple[Violation, ...]:
+    violations = []
+    for finding in findings:
+        tier = finding.tier if finding.tier is not None else candidate.tier
+        action = (
+            Action.DENY
+            if finding.rule is Rule.POLICY_INVALID
+            else ACTION_BY_MODE[candidate.policy.enforcement.mode_for(tier)]
+        )
+        violations.append(Violation(finding.rule, action, finding.message, finding.path))
+    return tuple(violations)
+
+
+def _break_glass(decision: Decision, obj: Mapping[str, Any], user: UserInfo | None, policy: TierPolicy
+                 ) -> Decision:
+    """Turn denials into warnings when a member of a break-glass group gives a reason on the object."""
+    settings = policy.exemptions.break_glass
+    reason = annotations_of(obj).get(settings.annotation, "").strip()
+    if not reason or not settings.groups or user is None or not set(user.groups) & set(settings.groups):
+        return decision
+    if not decision.denials:
+        return decision
+    softened = tuple(
+        Violation(v.rule, Action.WARN, f"{v.message} (admitted by break-glass: {reason})", v.path)
+        if v.action is Action.DENY and v.rule is not Rule.POLICY_INVALID
+        else v
+        for v in decision.violations
+    )
+    return Decision(violations=softened, break_glass=reason, internal_errors=decision.internal_errors)
+
+
+def _invalid(problem: str, path: str) -> Decision:
+    return Decision(violations=(Violation(Rule.POLICY_INVALID, Action.DENY, problem, path),))

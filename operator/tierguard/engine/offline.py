@@ -1,0 +1,66 @@
+"""The one offline entry point: documents in, decisions out.
+
+``tierguard check`` (manifests), ``tierguard audit`` and ``tierguard parity`` (a cluster listing or manifests)
+and the tests' helpers all judge a set of documents the same way: one OfflineContext over every document (so
+cross-object rules see them all, as the webhook sees the cluster), then each document judged as if it were
+being created. Pure: no I/O, and the fingerprint key lives only as long as the run unless the caller gives one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tierguard.engine.context import OfflineContext
+from tierguard.engine.evaluation import evaluate, sidecar_parity
+from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.model import Decision, ObjectRef
+from tierguard.engine.objects import object_ref
+from tierguard.engine.request import EvaluationRequest
+from tierguard.engine.rules.sidecars import SidecarState
+from tierguard.policy import TierPolicy
+
+
+@dataclass(frozen=True)
+class Result:
+    """One document's decision, with where it came from (``file#document``, or ``cluster``)."""
+
+    ref: ObjectRef
+    source: str
+    decision: Decision
+
+
+class OfflineRun:
+    """Every document is context; any of them can then be judged (``decide``) or counted for parity."""
+
+    def __init__(self, objects: Iterable[Mapping[str, Any]], policy: TierPolicy, *,
+                 fingerprinter: Fingerprinter | None = None,
+                 namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+                 own_namespace: str | None = None) -> None:
+        self.policy = policy
+        self.own_namespace = own_namespace
+        self.context = OfflineContext.from_objects(objects, fingerprinter or Fingerprinter.random(), namespace_labels)
+
+    def decide(self, obj: Mapping[str, Any]) -> Decision:
+        return evaluate(EvaluationRequest.from_manifest(obj), self.context, self.policy,
+                        own_namespace=self.own_namespace)
+
+    def result(self, obj: Mapping[str, Any], source: str) -> Result:
+        return Result(object_ref(obj), source, self.decide(obj))
+
+    def sidecar_states(self, obj: Mapping[str, Any]) -> tuple[str | None, list[tuple[str, SidecarState]]]:
+        """The object's tier and each required sidecar's state (see ``sidecar_parity``)."""
+        return sidecar_parity(EvaluationRequest.from_manifest(obj), self.context, self.policy,
+                              own_namespace=self.own_namespace)
+
+
+def judge_documents(documents: Iterable[tuple[Mapping[str, Any], str]], policy: TierPolicy, *,
+                    fingerprinter: Fingerprinter | None = None,
+                    namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+                    own_namespace: str | None = None) -> list[Result]:
+    """Every (document, source), in input order, judged with all of them as context."""
+    listed = list(documents)
+    run = OfflineRun((obj for obj, _ in listed), policy, fingerprinter=fingerprinter,
+                     namespace_labels=namespace_labels, own_namespace=own_namespace)
+    return [run.result(obj, source) for obj, source in listed]

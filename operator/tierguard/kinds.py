@@ -1,0 +1,143 @@
+"""What tierguard knows about each kind, in one table keyed by API group and kind.
+
+Every other list of kinds is derived from ``KINDS``: the webhook's routes (``webhook/routes.py``, and through
+tests the chart's ValidatingWebhookConfiguration), the audit's cluster listing (``audit/scan.py``), the API
+checks behind readiness (``webhook/reachability.py``), the chart's ClusterRole (tested), the engine's
+cluster-scoped kinds (``engine/objects.py``) and the kinds each rule family declares (``engine/rules/*.py``,
+tested against ``judged``). A new kind is one row here; a new rule for it is one module in ``engine/rules``.
+
+A row is *judged* (a rule family judges it: the webhook intercepts it, the audit reports it), *indexed* (the
+webhook watches it into a live index because rules look it up: the chart grants list/watch), both, or neither
+(known only so that reports place it: a cluster-scoped kind has no namespace). Pure data, no imports of ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+
+class Scope(StrEnum):
+    """As the API server (and a webhook rule's ``scope``) names it."""
+
+    NAMESPACED = "Namespaced"
+    CLUSTER = "Cluster"
+
+
+class GroupKind(NamedTuple):
+    """How a kind is identified: ``("batch", "Job")`` is not ``("batch.volcano.sh", "Job")``."""
+
+    group: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    group: str
+    version: str
+    """``v1`` for built-in kinds; ``*`` for custom resources, whose served versions tierguard does not pin."""
+    kind: str
+    resource: str
+    """The plural resource name, as in RBAC rules, webhook rules and API paths."""
+    scope: Scope
+    judged: bool = False
+    """A rule family judges it: the webhook intercepts CREATE and UPDATE, the audit reports it."""
+    index: str | None = None
+    """The live index the webhook keeps of it (``webhook/indexes.py``): rules look it up. None: not watched."""
+    subresources: tuple[str, ...] = ()
+    """Subresources judged too, on UPDATE only (``pods/ephemeralcontainers``: a debug container can mount any
+    Secret of the namespace)."""
+
+    @property
+    def key(self) -> GroupKind:
+        return GroupKind(self.group, self.kind)
+
+    @property
+    def namespaced(self) -> bool:
+        return self.scope is Scope.NAMESPACED
+
+    @property
+    def builtin(self) -> bool:
+        """Served by every API server (not a custom resource whose CRD may be absent)."""
+        return self.version != "*"
+
+
+_N, _C = Scope.NAMESPACED, Scope.CLUSTER
+_RBAC, _ESO, _GATEWAY = "rbac.authorization.k8s.io", "external-secrets.io", "gateway.networking.k8s.io"
+
+KINDS: tuple[KindInfo, ...] = (
+    # Judged, in the order of the webhook's routes (and of the chart's webhook entries).
+    KindInfo("", "v1", "Namespace", "namespaces", _C, judged=True, index="tg_namespaces"),
+    KindInfo("", "v1", "Secret", "secrets", _N, judged=True, index="tg_secrets"),
+    KindInfo("", "v1", "Pod", "pods", _N, judged=True, subresources=("ephemeralcontainers",)),
+    KindInfo("", "v1", "ReplicationController", "replicationcontrollers", _N, judged=True),
+    KindInfo("apps", "v1", "Deployment", "deployments", _N, judged=True),
+    KindInfo("apps", "v1", "StatefulSet", "statefulsets", _N, judged=True),
+    KindInfo("apps", "v1", "DaemonSet", "daemonsets", _N, judged=True),
+    KindInfo("apps", "v1", "ReplicaSet", "replicasets", _N, judged=True),
+    KindInfo("batch", "v1", "Job", "jobs", _N, judged=True),
+    KindInfo("batch", "v1", "CronJob", "cronjobs", _N, judged=True),
+    KindInfo(_RBAC, "v1", "RoleBinding", "rolebindings", _N, judged=True),
+    KindInfo(_RBAC, "v1", "ClusterRoleBinding", "clusterrolebindings", _C, judged=True),
+    KindInfo("", "v1", "PersistentVolume", "persistentvolumes", _C, judged=True, index="tg_volumes"),
+    KindInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", _C, judged=True, index="tg_storage_classes"),
+    KindInfo(_GATEWAY, "*", "ReferenceGrant", "referencegrants", _N, judged=True),
+    KindInfo("secrets-store.csi.x-k8s.io", "*", "SecretProviderClass", "secretproviderclasses", _N, judged=True),
+    KindInfo(_ESO, "*", "ExternalSecret", "externalsecrets", _N, judged=True),
+    KindInfo(_ESO, "*", "ClusterExternalSecret", "clusterexternalsecrets", _C, judged=True),
+    KindInfo(_ESO, "*", "PushSecret", "pushsecrets", _N, judged=True),
+    KindInfo(_ESO, "*", "SecretStore", "secretstores", _N, judged=True, index="tg_secret_stores"),
+    KindInfo(_ESO, "*", "ClusterSecretStore", "clustersecretstores", _C, judged=True,
+             index="tg_cluster_secret_stores"),
+    KindInfo("bitnami.com", "*", "SealedSecret", "sealedsecrets", _N, judged=True, index="tg_sealed_secrets"),
+    KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies"),
+    # Context only: rules look them up, nothing judges them.
+    KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", _N, index="tg_claims"),
+    KindInfo(_RBAC, "v1", "Role", "roles", _N, index="tg_roles"),
+    KindInfo(_RBAC, "v1", "ClusterRole", "clusterroles", _C, index="tg_cluster_roles"),
+    # Known only for their scope: reports name them without a namespace.
+    KindInfo("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", _C),
+    KindInfo("", "v1", "Node", "nodes", _C),
+    KindInfo("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", _C),
+    KindInfo("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration",
+             "validatingwebhookconfigurations", _C),
+    KindInfo("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration",
+             "mutatingwebhookconfigurations", _C),
+    KindInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", _C),
+    KindInfo("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding",
+             "validatingadmissionpolicybindings", _C),
+    KindInfo("networking.k8s.io", "v1", "IngressClass", "ingressclasses", _C),
+    KindInfo("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", _C),
+    KindInfo("storage.k8s.io", "v1", "CSIDriver", "csidrivers", _C),
+    KindInfo("cert-manager.io", "*", "ClusterIssuer", "clusterissuers", _C),
+    KindInfo("apiregistration.k8s.io", "v1", "APIService", "apiservices", _C),
+    KindInfo("snapshot.storage.k8s.io", "*", "VolumeSnapshotClass", "volumesnapshotclasses", _C),
+    KindInfo(_GATEWAY, "*", "GatewayClass", "gatewayclasses", _C),
+)
+
+BY_KEY: dict[GroupKind, KindInfo] = {info.key: info for info in KINDS}
+
+DISCOVERY = BY_KEY[GroupKind("apiextensions.k8s.io", "CustomResourceDefinition")]
+"""Watched by kopf itself (not an index of ours) to learn which custom resources are served: the chart grants
+list/watch on it besides the indexed rows."""
+
+JUDGED: tuple[KindInfo, ...] = tuple(info for info in KINDS if info.judged)
+INDEXED: tuple[KindInfo, ...] = tuple(info for info in KINDS if info.index is not None)
+CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(info.kind for info in KINDS if info.scope is Scope.CLUSTER)
+"""By kind name: the engine places objects by kind until lookups use (group, kind) everywhere."""
+
+
+def group_kinds(*names: str) -> frozenset[GroupKind]:
+    """The judged rows of these kind names (a rule family's ``KINDS``); an unknown name is a bug here."""
+    found = frozenset(info.key for info in JUDGED if info.kind in names)
+    missing = set(names) - {key.kind for key in found}
+    if missing:
+        raise LookupError(f"not judged kinds in tierguard.kinds.KINDS: {sorted(missing)}")
+    return found
+
+
+def listed() -> tuple[KindInfo, ...]:
+    """What the audit lists: every judged or indexed kind, Namespaces first (tiers before anything judged)."""
+    rows = {info.key: info for info in (*JUDGED, *INDEXED)}
+    return tuple(sorted(rows.values(), key=lambda info: (info.kind != "Namespace", info.group, info.kind)))

@@ -1,0 +1,258 @@
+"""The live indexes: one descriptor per index (its id, the kind it watches, the keys and values it keeps), shared
+by kopf's index handlers (``indexing.py`` registers them), ``LiveContext`` (which reads them) and the test double
+(``fake_indexes.py``, which fills them through the same projections).
+
+A projection is a pure function of one object's body (and the fingerprint key): it returns the entries that
+object contributes, ``{key: value}``, exactly as a kopf index handler does. Projections keep only what rules need:
+namespace labels, Secret metadata with keyed fingerprints (values are hashed and dropped here), PV/PVC/StorageClass
+specs, role rules, secret stores, the stored TierPolicy. Key functions are the only way to spell a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tierguard.engine.context import NamespaceView, SecretView, aggregation_selectors, is_default_storage_class
+from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.model import Malformed
+from tierguard.engine.objects import annotations_of, labels_of, metadata_of, name_of, namespace_of
+from tierguard.kinds import BY_KEY, GroupKind, KindInfo
+from tierguard.policy import stored_document
+
+
+class IndexLike(Protocol):
+    """What tierguard needs of a ``kopf.Index``: key -> collection of values."""
+
+    def get(self, key: Any, default: Any = None) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
+Entries = dict[Any, Any]
+Projection = Callable[[Mapping[str, Any], Fingerprinter], Entries]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    id: str
+    """kopf's index id: the keyword under which kopf hands the index to handlers."""
+    watches: KindInfo
+    project: Projection
+
+
+# --- keys ----------------------------------------------------------------------------------------------------
+
+def namespace_key(name: str) -> str:
+    return name
+
+
+def secret_key(namespace: str, name: str) -> tuple[str, str, str]:
+    return ("name", namespace, name)
+
+
+def fingerprint_key(digest: bytes) -> tuple[str, bytes]:
+    return ("fp", digest)
+
+
+def sealed_secret_key(namespace: str, name: str) -> tuple[str, str]:
+    return (namespace, name)
+
+
+def volume_key(name: str) -> tuple[str, str]:
+    return ("name", name)
+
+
+def volume_claim_key(namespace: str, claim: str) -> tuple[str, str, str]:
+    """The PersistentVolume whose ``claimRef`` names this claim."""
+    return ("claim", namespace, claim)
+
+
+def claim_key(namespace: str, name: str) -> tuple[str, str]:
+    return (namespace, name)
+
+
+def storage_class_key(name: str) -> str:
+    return name
+
+
+def default_storage_class_key() -> tuple[str]:
+    """Every StorageClass annotated as the default (claims without ``storageClassName`` use it)."""
+    return ("default",)
+
+
+def cluster_role_labels_key() -> tuple[str]:
+    """Every ClusterRole's ``(name, labels)``: what an aggregation rule's selectors are matched against."""
+    return ("labels",)
+
+
+def aggregation_key(name: str) -> tuple[str, str]:
+    """The aggregation rule's selectors of the ClusterRole ``name``, when it has one."""
+    return ("aggregation", name)
+
+
+def role_key(kind: str, namespace: str | None, name: str) -> tuple[str, str | None, str]:
+    """Roles and SecretStores by kind, namespace (None for the cluster-scoped kinds) and name."""
+    return (kind, namespace if kind in ("Role", "SecretStore") else None, name)
+
+
+store_key = role_key
+
+
+def policy_key(name: str) -> str:
+    return name
+
+
+# --- projections: one object's body -> its entries ---------------------------------------------------------
+
+def _detach(value: Any) -> Any:
+    """A plain copy (kopf bodies are live views)."""
+    if isinstance(value, Mapping):
+        return {str(k): _detach(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_detach(v) for v in value]
+    return value
+
+
+def _plain(body: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """A detached copy of kind, name, namespace and the named top-level fields."""
+    copy: dict[str, Any] = {"kind": body.get("kind"), "metadata": {"name": name_of(body),
+                                                                   "namespace": namespace_of(body)}}
+    for key in keys:
+        if key in body:
+            copy[key] = _detach(body[key])
+    return copy
+
+
+def _namespace(body: Mapping[str, Any]) -> str:
+    return namespace_of(body) or "default"
+
+
+def project_namespace(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
+    return {namespace_key(name_of(body)): NamespaceView.from_object(body)}
+
+
+def project_secret(body: Mapping[str, Any], fingerprinter: Fingerprinter) -> Entries:
+    """By name, and by each keyed fingerprint it holds. The data is hashed here and never kept."""
+    raw = {"kind": "Secret", "metadata": metadata_of(body), "type": body.get("type"), "data": body.get("data")}
+    try:
+        view = SecretView.from_object(raw, fingerprinter, _namespace(body))
+    except Malformed:  # kept without fingerprints: its own admission reported it
+        view = SecretView(_namespace(body), name_of(body), "Secret", labels_of(body), annotations_of(body))
+    del raw
+    return secret_entries(view)
+
+
+def secret_entries(view: SecretView) -> Entries:
+    """The Secret index's entries of one view (also what the webhook remembers of a Secret it just admitted)."""
+    entries: Entries = {secret_key(view.namespace, view.name): view}
+    entries.update({fingerprint_key(fp.digest): view for fp in view.fingerprints})
+    return entries
+
+
+def project_sealed_secret(body: Mapping[str, Any], fingerprinter: Fingerprinter) -> Entries:
+    spec = body.get("spec")
+    template = spec.get("template") if isinstance(spec, Mapping) else None
+    raw = {"kind": "SealedSecret", "metadata": body.get("metadata") or {},
+           "spec": {"template": _detach(template or {})}}
+    return {sealed_secret_key(_namespace(body), name_of(body)): SecretView.from_object(raw, fingerprinter,
+                                                                                         _namespace(body))}
+
+
+def project_volume(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
+    volume = _plain(body, "spec")
+    entries: Entries = {volume_key(name_of(body)): volume}
+    spec = volume.get("spec")
+    claim = spec.get("claimRef") if isinstance(spec, Mapping) else None
+    if isinstance(claim, Mapping) and claim.get("name"):
+        entries[volume_claim_key(str(claim.get("namespace") or "default"), str(claim["name"]))] = volume
+    return entries
+
+
+def project_claim(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
+    spec = body.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    return {claim_key(_namespace(body), name_of(body)): {
+        "spec": {"volumeName": spec.get("volumeName"), "storageClassName": spec.get("storageClassName")}}}
+
+
+def project_storage_class(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
+    storage_class = _plain(body, "parameters")
+    entries: Entries = {storage_class_key(name_of(body)): storage_class}
+    if is_default_storage_class(body):
+        entries[default_storage_class_key()] = storage_class
+    return entries
+
+
+def _project_rules(kind: str) -> Projection:
+    def project(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
+        rules = body.get("rules")
+        return {role_key(kind, namespace_of(body), name_of(body)): _detach(rules if isinstance(rules, list) else [])}
+    return project
+
+
+def _project_store(kind: str) -> Projection:
+    def project(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
+        return {store_key(kind, namespace_of(body), name_of(body)): _plain(body, "spec")}
+    return project
+
+
+project_role = _project_rules("Role")
+_project_cluster_role_rules = _project_rules("ClusterRole")
+
+
+def project_cluster_role(body: Mapping[str, Any], fingerprinter: Fingerprinter) -> Entries:
+    """Its rules, and what aggregation needs: its labels, and its own aggregation selectors if it has any (the
+    aggregation controller fills ``rules`` live, but a rule may be judged before it has)."""
+    entries = _project_cluster_role_rules(body, fingerprinter)
+    entries[cluster_role_labels_key()] = (name_of(body), dict(labels_of(body)))
+    selectors = aggregation_selectors(_detach(dict(body)))
+    if selectors is not None:
+        entries[aggregation_key(name_of(body))] = list(selectors)
+    return entries
+project_secret_store = _project_store("SecretStore")
+project_cluster_secret_store = _project_store("ClusterSecretStore")
+
+
+def project_policy(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
+    return {policy_key(name_of(body)): stored_document(body)}
+
+
+# --- the descriptors -----------------------------------------------------------------------------------------
+
+_RBAC, _ESO = "rbac.authorization.k8s.io", "external-secrets.io"
+_PROJECTIONS: dict[GroupKind, Projection] = {
+    GroupKind("", "Namespace"): project_namespace,
+    GroupKind("", "Secret"): project_secret,
+    GroupKind("bitnami.com", "SealedSecret"): project_sealed_secret,
+    GroupKind("", "PersistentVolume"): project_volume,
+    GroupKind("", "PersistentVolumeClaim"): project_claim,
+    GroupKind("storage.k8s.io", "StorageClass"): project_storage_class,
+    GroupKind(_RBAC, "Role"): project_role,
+    GroupKind(_RBAC, "ClusterRole"): project_cluster_role,
+    GroupKind(_ESO, "SecretStore"): project_secret_store,
+    GroupKind(_ESO, "ClusterSecretStore"): project_cluster_secret_store,
+    GroupKind("tierguard.io", "TierPolicy"): project_policy,
+}
+
+INDEXES: tuple[IndexSpec, ...] = tuple(
+    IndexSpec(info.index, info, _PROJECTIONS[key]) for key, info in BY_KEY.items() if info.index is not None
+)
+"""One per indexed row of the kinds table (a row without a projection fails at import)."""
+
+INDEXES_BY_ID: dict[str, IndexSpec] = {spec.id: spec for spec in INDEXES}
+INDEXES_BY_KIND: dict[str, IndexSpec] = {spec.watches.kind: spec for spec in INDEXES}
+INDEX_NAMES: tuple[str, ...] = tuple(INDEXES_BY_ID)
+
+
+NAMESPACES, SECRETS, SEALED_SECRETS = "tg_namespaces", "tg_secrets", "tg_sealed_secrets"
+VOLUMES, CLAIMS, STORAGE_CLASSES, POLICIES = "tg_volumes", "tg_claims", "tg_storage_classes", "tg_policies"
+"""The ids ``LiveContext`` reads by name (tests hold them to the table); the others via ``index_of``."""
+
+
+def index_of(kind: str) -> str:
+    """The id of the index that watches ``kind`` (by name: each indexed kind name is unique in the table)."""
+    return INDEXES_BY_KIND[kind].id

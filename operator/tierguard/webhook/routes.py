@@ -1,0 +1,36 @@
+"""The webhook's routing table: one stable, lowercase-dash id per judged resource, served at ``/<id>``.
+
+Derived from the kinds table (``tierguard/kinds.py``): one route per judged kind (id: its resource) and one per
+judged subresource (``pods-ephemeralcontainers``, UPDATE only). The chart renders one ValidatingWebhookConfiguration
+entry per route (same id, same rule), and a test keeps the two in step. A request whose path names no route is
+denied: a misrouted webhook must never fail open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tierguard.kinds import JUDGED, KindInfo
+
+
+@dataclass(frozen=True)
+class Route:
+    id: str
+    group: str
+    version: str
+    resource: str
+    """Plural resource name; ``pods/ephemeralcontainers`` for the subresource."""
+    kind: str
+    namespaced: bool
+    operations: tuple[str, ...] = ("CREATE", "UPDATE")
+
+
+def routes_of(info: KindInfo) -> tuple[Route, ...]:
+    own = Route(info.resource, info.group, info.version, info.resource, info.kind, info.namespaced)
+    return (own, *(Route(f"{info.resource}-{sub}", info.group, info.version, f"{info.resource}/{sub}", info.kind,
+                         info.namespaced, operations=("UPDATE",)) for sub in info.subresources))
+
+
+ROUTES: tuple[Route, ...] = tuple(route for info in JUDGED for route in routes_of(info))
+
+ROUTES_BY_ID = {route.id: route for route in ROUTES}

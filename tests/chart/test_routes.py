@@ -1,0 +1,114 @@
+"""The chart and tierguard's kinds table (operator/tierguard/kinds.py) describe the same kinds.
+
+The ValidatingWebhookConfiguration has one entry per route of ROUTES (operator/tierguard/webhook/routes.py, derived
+from the table's judged rows), in both certificate modes and in local mode: same id in the entry name and path,
+same group/version/resource, operations and scope. A row missing from the chart is a kind tierguard never sees;
+an entry missing from the table is a path tierguard answers with a denial (and, before it did, an allow). The
+ClusterRole reads exactly the table's indexed rows (what the watches need), plus CRDs for kopf's discovery.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tierguard.kinds import DISCOVERY, INDEXED, JUDGED
+from tierguard.webhook.routes import ROUTES, Route
+
+from .helm import CHART, NAMESPACE, Helm, only, render_cached
+
+MODES = {
+    "generated-certs": {},
+    "cert-manager": {"certManager.enabled": "true"},
+    "local": {"local.enabled": "true", "webhook.url": "https://127.0.0.1:9443/",
+              "webhook.caBundle": "Y2E="},
+}
+
+
+def expected(route: Route) -> dict[str, Any]:
+    return {
+        "name": f"{route.id}.tierguard.io",
+        "path": f"/{route.id}",
+        "rules": [{
+            "apiGroups": [route.group],
+            "apiVersions": [route.version],
+            "resources": [route.resource],
+            "operations": list(route.operations),
+            "scope": "Namespaced" if route.namespaced else "Cluster",
+        }],
+    }
+
+
+def rendered(entry: dict[str, Any]) -> dict[str, Any]:
+    client = entry["clientConfig"]
+    url_path = "/" + client.get("url", "").removeprefix("https://127.0.0.1:9443/")
+    path = client["service"]["path"] if "service" in client else url_path
+    return {"name": entry["name"], "path": path, "rules": entry["rules"]}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_webhook_entry_per_route(helm: Helm, mode: str) -> None:
+    webhook = only(render_cached(helm, sets=MODES[mode]), "ValidatingWebhookConfiguration")
+    assert [rendered(entry) for entry in webhook["webhooks"]] == [expected(h) for h in ROUTES]
+
+
+def test_service_entries_call_the_chart_service(helm: Helm) -> None:
+    webhook = only(render_cached(helm), "ValidatingWebhookConfiguration")
+    for entry in webhook["webhooks"]:
+        assert entry["clientConfig"]["service"] == {
+            "namespace": NAMESPACE,
+            "name": "tg-tierguard",
+            "path": "/" + entry["name"].removesuffix(".tierguard.io"),
+            "port": 443,
+        }
+
+
+def test_local_entries_call_the_url(helm: Helm) -> None:
+    webhook = only(render_cached(helm, sets=MODES["local"]), "ValidatingWebhookConfiguration")
+    for entry, handler in zip(webhook["webhooks"], ROUTES, strict=True):
+        # The trailing slash of webhook.url is not doubled.
+        assert entry["clientConfig"] == {"url": f"https://127.0.0.1:9443/{handler.id}", "caBundle": "Y2E="}
+
+
+def test_nothing_else_is_intercepted(helm: Helm) -> None:
+    webhook = only(render_cached(helm), "ValidatingWebhookConfiguration")
+    resources = {resource for entry in webhook["webhooks"] for rule in entry["rules"] for resource in rule["resources"]}
+    assert resources == {handler.resource for handler in ROUTES}
+    for never in ("leases", "events", "nodes", "tokenreviews", "subjectaccessreviews", "*", "*/*"):
+        assert never not in resources
+    for entry in webhook["webhooks"]:
+        for rule in entry["rules"]:
+            assert "*" not in rule["apiGroups"] and "*" not in rule["resources"]
+            assert "DELETE" not in rule["operations"] and "CONNECT" not in rule["operations"]
+
+
+def test_handler_list_is_kept_in_one_place() -> None:
+    """Only the tierguard.webhook.handlers helper names handler ids; templates iterate over it."""
+    templates = Path(CHART, "templates")
+    for handler in ROUTES:
+        holders = [path.name for path in templates.rglob("*")
+                   if path.is_file() and f"id: {handler.id}," in path.read_text()]
+        assert holders == ["_helpers.tpl"], (handler.id, holders)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_webhook_rules_cover_exactly_the_judged_kinds(helm: Helm, mode: str) -> None:
+    webhook = only(render_cached(helm, sets=MODES[mode]), "ValidatingWebhookConfiguration")
+    rendered_rules = sorted((group, version, resource, rule["scope"])
+                            for entry in webhook["webhooks"] for rule in entry["rules"]
+                            for group in rule["apiGroups"] for version in rule["apiVersions"]
+                            for resource in rule["resources"])
+    table = sorted((info.group, info.version, resource, info.scope.value) for info in JUDGED
+                   for resource in (info.resource, *(f"{info.resource}/{sub}" for sub in info.subresources)))
+    assert rendered_rules == table
+
+
+@pytest.mark.parametrize("sets", [{}, MODES["local"]], ids=["in-cluster", "local"])
+def test_cluster_role_reads_exactly_the_indexed_kinds(helm: Helm, sets: dict[str, str]) -> None:
+    role = only(render_cached(helm, sets=sets), "ClusterRole")
+    reads = sorted((group, resource) for rule in role["rules"] for group in rule["apiGroups"]
+                   for resource in rule["resources"])
+    assert reads == sorted({(info.group, info.resource) for info in (*INDEXED, DISCOVERY)})
+    assert all(rule["verbs"] == ["get", "list", "watch"] for rule in role["rules"])

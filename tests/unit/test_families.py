@@ -1,0 +1,98 @@
+"""Rule families are typed declarations: each judges rows of the kinds table and reports only the rule ids it
+declares; a bug inside one is tierguard's internal error, denied and said so, not the user's malformed object."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tierguard.engine import EvaluationRequest, evaluate
+from tierguard.engine.candidate import Candidate
+from tierguard.engine.evaluation import _FAMILIES_BY_KIND, RULE_FAMILIES, candidate_for, families_for
+from tierguard.engine.model import Finding, Malformed, Rule
+from tierguard.engine.rules import RuleFamily
+from tierguard.kinds import JUDGED, group_kinds
+from tierguard.policy import DEFAULT_POLICY
+
+from . import (
+    test_malformed,
+    test_namespaces,
+    test_rbac_gateway,
+    test_replication,
+    test_shared_values,
+    test_sidecars,
+    test_volumes,
+    test_workloads,
+)
+from .helpers import STANDARD, context_of, namespace
+
+TABLES = (test_namespaces, test_replication, test_shared_values, test_workloads, test_volumes, test_rbac_gateway,
+          test_sidecars, test_malformed)
+
+
+def test_families_judge_exactly_the_judged_rows() -> None:
+    assert frozenset().union(*(family.kinds for family in RULE_FAMILIES)) == {info.key for info in JUDGED}
+    assert len({family.name for family in RULE_FAMILIES}) == len(RULE_FAMILIES)
+
+
+def test_every_rule_id_has_a_family() -> None:
+    assert frozenset().union(*(family.rules for family in RULE_FAMILIES)) == set(Rule)
+
+
+def findings_by_family() -> Iterator[tuple[RuleFamily, Finding]]:
+    for module in TABLES:
+        for case in module.CASES:
+            context = context_of(case.docs, pol=case.policy)
+            for doc in case.docs:
+                candidate = candidate_for(EvaluationRequest.from_manifest(doc), context, case.policy)
+                if not isinstance(candidate, Candidate):
+                    continue
+                for family in families_for(candidate.kind):
+                    try:
+                        found = list(family.check(candidate))
+                    except Malformed:
+                        continue  # the engine's policy-invalid, not the family's
+                    yield from ((family, finding) for finding in found)
+
+
+def test_every_finding_is_a_rule_its_family_declares() -> None:
+    seen: dict[str, set[Rule]] = {}
+    for family, finding in findings_by_family():
+        assert finding.rule in family.rules, (family.name, finding)
+        seen.setdefault(family.name, set()).add(finding.rule)
+    # Not vacuous: every family reported something, and workloads reported its policy-invalid too.
+    assert set(seen) == {family.name for family in RULE_FAMILIES}
+    assert Rule.POLICY_INVALID in seen["workloads"]
+
+
+def _broken(name: str) -> RuleFamily:
+    def check(_: Candidate) -> Iterator[Finding]:
+        raise KeyError("a value from the object")
+
+    return RuleFamily(name, group_kinds("ReferenceGrant"), frozenset({Rule.REFERENCE_GRANT_CROSS_TIER}), check)
+
+
+GRANT = {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+         "metadata": {"name": "rg", "namespace": "prod"},
+         "spec": {"from": [{"group": "", "kind": "Gateway", "namespace": "prod"}], "to": [{"kind": "Service"}]}}
+
+
+def test_a_bug_in_a_rule_denies_and_says_it_is_tierguards(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(_FAMILIES_BY_KIND, "ReferenceGrant", (_broken("gateway"),))
+    decision = evaluate(EvaluationRequest.from_manifest(GRANT), context_of([*STANDARD, GRANT]),
+                        DEFAULT_POLICY)
+    assert not decision.allowed
+    (violation,) = decision.violations
+    assert violation.rule is Rule.POLICY_INVALID
+    assert "internal error in rule family gateway (KeyError)" in violation.message
+    assert "bug in tierguard" in violation.message and "a value from the object" not in violation.message
+    assert decision.internal_errors == ("gateway",)
+
+
+def test_a_malformed_object_is_not_an_internal_error() -> None:
+    broken = {**GRANT, "spec": {"to": "Secret"}}
+    decision = evaluate(EvaluationRequest.from_manifest(broken), context_of([namespace("prod", "prod"), broken]),
+                        DEFAULT_POLICY)
+    assert [v.rule for v in decision.violations] == [Rule.POLICY_INVALID]
+    assert decision.internal_errors == ()

@@ -1,0 +1,52 @@
+"""The kinds table is the one list of kinds: the lists derived from it agree with it and with the engine."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tierguard.audit.scan import listed_kinds
+from tierguard.engine import judged_kinds
+from tierguard.engine.objects import CLUSTER_SCOPED_KINDS, is_cluster_scoped, object_ref
+from tierguard.engine.podspec import WORKLOAD_KINDS
+from tierguard.kinds import BY_KEY, INDEXED, JUDGED, KINDS, GroupKind, Scope, group_kinds, listed
+from tierguard.webhook.routes import ROUTES, ROUTES_BY_ID
+
+
+def test_rows_are_unique_by_group_and_kind_and_by_group_and_resource() -> None:
+    assert len(BY_KEY) == len(KINDS)
+    assert not [key for key, n in Counter((i.group, i.resource) for i in KINDS).items() if n > 1]
+    assert not [index for index, n in Counter(i.index for i in INDEXED).items() if n > 1]
+
+
+def test_judged_rows_are_what_the_rule_families_judge() -> None:
+    assert {info.kind for info in JUDGED} == judged_kinds()
+    assert {info.kind for info in JUDGED} >= WORKLOAD_KINDS
+
+
+def test_routes_are_the_judged_rows_and_their_subresources() -> None:
+    assert len(ROUTES_BY_ID) == len(ROUTES)
+    assert [r.id for r in ROUTES if "/" not in r.resource] == [info.resource for info in JUDGED]
+    assert ROUTES_BY_ID["pods-ephemeralcontainers"].operations == ("UPDATE",)
+    assert all(route.operations == ("CREATE", "UPDATE") for route in ROUTES if "/" not in route.resource)
+
+
+def test_the_audit_lists_judged_and_indexed_rows_namespaces_first() -> None:
+    assert set(listed_kinds()) == set(JUDGED) | set(INDEXED)
+    assert listed_kinds() == listed() and listed_kinds()[0].kind == "Namespace"
+
+
+def test_cluster_scoped_kinds_come_from_the_table() -> None:
+    assert {info.kind for info in KINDS if info.scope is Scope.CLUSTER} == CLUSTER_SCOPED_KINDS
+    assert is_cluster_scoped("ClusterRoleBinding") and not is_cluster_scoped("RoleBinding")
+    assert object_ref({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}).namespace is None
+    assert object_ref({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}).namespace == "default"
+
+
+def test_group_kinds_are_judged_rows() -> None:
+    assert group_kinds("Job") == {GroupKind("batch", "Job")}
+    try:
+        group_kinds("Node")
+    except LookupError as error:
+        assert "Node" in str(error)
+    else:
+        raise AssertionError("Node is not judged")

@@ -1,0 +1,142 @@
+"""The examples of docs/rules.md stay true: each "Refused" document gives its section's rule id through the
+engine, each "Allowed" one does not, as the README transcripts are run through the CLI.
+
+A section's YAML blocks hold documents separated by ``---``; the last ``# Allowed`` / ``# Refused`` comment
+before a document's first line labels it (a document without one keeps the label before it). A fragment (no
+``kind``, e.g. only ``metadata``) is merged into the last whole document of its block, or into the section's
+base object below. Each section runs with STANDARD's namespaces plus the context it names in prose.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tierguard.engine import EvaluationRequest, OfflineContext, evaluate
+from tierguard.engine.model import Rule
+from tierguard.policy import DEFAULT_POLICY, TierPolicy
+
+from .helpers import FINGERPRINTER, ISTIO_POLICY, STANDARD, Doc, namespace, policy, secret, workload
+
+DOCS = Path(__file__).parents[2] / "docs" / "rules.md"
+_LABEL = re.compile(r"^#\s*(Allowed|Refused)\b")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a section's prose assumes: extra objects, the policy, the object fragments complete, the old object."""
+
+    context: tuple[Doc, ...] = ()
+    policy: TierPolicy = DEFAULT_POLICY
+    base: Doc | None = None
+    old: Mapping[str, Doc] = field(default_factory=dict)
+    """Per label: the old object of an UPDATE (the document is then judged as an UPDATE)."""
+
+
+WEB = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web", "labels": {}}}
+SETUPS: dict[str, Setup] = {
+    "namespace-tier-changed": Setup(base=WEB, old={"Allowed": WEB, "Refused": namespace("web", "prod")}),
+    "secret-replication-cross-tier": Setup(context=(
+        namespace("billing-prod", "prod"), namespace("billing-prod-eu", "prod"), namespace("demo-dev", "dev"),
+        namespace("demo-prod", "prod"))),
+    "workload-secret-cross-tier": Setup(
+        context=(namespace("billing-dev", "dev"), namespace("billing-prod", "prod"),
+                 secret("billing-dev", "db-credentials", {"password": "x" * 20},
+                        annotations={"reflector.v1.k8s.emberstack.com/reflects": "billing-prod/db-credentials"})),
+        policy=policy({"secrets": {"pathPatterns": {"dev": ["secret/data/dev/*"], "prod": ["secret/data/prod/*"]}}}),
+        base=workload("Pod", "billing-dev", "billing")),
+    "sidecar-missing": Setup(context=(namespace("shop-reports", "prod"),), policy=ISTIO_POLICY),
+    "sidecar-injection-disabled": Setup(
+        context=(namespace("mesh", "prod", labels={"istio-injection": "enabled"}),), policy=ISTIO_POLICY,
+        base=workload("Deployment", "mesh", "web")),
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    rule: str
+    label: str
+    doc: Doc
+    block: tuple[Doc, ...]
+    """The documents of its block with the same label: judged together (two Secrets sharing a value)."""
+
+    def __repr__(self) -> str:
+        return f"{self.rule}: {self.label} {self.doc.get('kind')} {self.doc.get('metadata', {}).get('name')}"
+
+
+def _merge(base: Mapping[str, Any], fragment: Mapping[str, Any]) -> Doc:
+    merged = copy.deepcopy(dict(base))
+    for key, value in fragment.items():
+        old = merged.get(key)
+        merged[key] = _merge(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+    return merged
+
+
+def _label(text: str, previous: str | None) -> str | None:
+    label = previous
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        match = _LABEL.match(line)
+        if match:
+            label = match.group(1)
+    return label
+
+
+def examples() -> list[Example]:
+    found: list[Example] = []
+    for section in re.split(r"^## ", DOCS.read_text(), flags=re.MULTILINE)[1:]:
+        rule = section.split("\n", 1)[0].strip()
+        if rule not in {r.value for r in Rule}:
+            continue
+        setup = SETUPS.get(rule, Setup())
+        for block in re.findall(r"```yaml\n(.*?)```", section, re.DOTALL):
+            labelled: list[tuple[str, Doc]] = []
+            label: str | None = None
+            whole: Doc | None = None
+            for text in re.split(r"^---$", block, flags=re.MULTILINE):
+                label = _label(text.strip(), label)
+                doc = yaml.safe_load(text)
+                if not doc:
+                    continue
+                assert label is not None, f"{rule}: a document without an Allowed/Refused comment:\n{text}"
+                if "kind" in doc:
+                    whole = doc
+                else:
+                    base = whole if whole is not None else setup.base
+                    assert base is not None, f"{rule}: a fragment with nothing to complete:\n{text}"
+                    doc = _merge(base, doc)
+                labelled.append((label, doc))
+            for label_, doc in labelled:
+                group = tuple(d for other, d in labelled if other == label_)
+                found.append(Example(rule, label_, doc, group))
+    return found
+
+
+EXAMPLES = examples()
+
+
+def test_every_rule_has_a_refused_example() -> None:
+    assert {e.rule for e in EXAMPLES if e.label == "Refused"} == {r.value for r in Rule}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=repr)
+def test_documented_example(example: Example) -> None:
+    setup = SETUPS.get(example.rule, Setup())
+    docs = [*STANDARD, *setup.context, *example.block]
+    context = OfflineContext.from_objects(docs, FINGERPRINTER)
+    old = setup.old.get(example.label)
+    request = (EvaluationRequest(obj=example.doc, old=old, operation="UPDATE") if old is not None
+               else EvaluationRequest.from_manifest(example.doc))
+    rules = {v.rule.value for v in evaluate(request, context, setup.policy).violations}
+    if example.label == "Refused":
+        assert example.rule in rules, rules
+    else:
+        assert example.rule not in rules, rules
