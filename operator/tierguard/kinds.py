@@ -141,3 +141,25 @@ def listed() -> tuple[KindInfo, ...]:
     """What the audit lists: every judged or indexed kind, Namespaces first (tiers before anything judged)."""
     rows = {info.key: info for info in (*JUDGED, *INDEXED)}
     return tuple(sorted(rows.values(), key=lambda info: (info.kind != "Namespace", info.group, info.kind)))
+
+
+BY_NAME: dict[str, KindInfo] = {}
+"""Kind name -> its row, for objects that carry no apiVersion (each name is one row of the table)."""
+for _info in KINDS:
+    BY_NAME.setdefault(_info.kind, _info)
+
+
+def group_of(api_version: str) -> str:
+    """``apps/v1`` -> ``apps``; ``v1`` (the core group) -> ``""``."""
+    return api_version.rpartition("/")[0]
+
+
+def row_of(api_version: object, kind: object) -> KindInfo | None:
+    """The row an object is by its apiVersion's group and its kind: a Volcano ``batch.volcano.sh/v1alpha1`` Job
+    is not the ``batch/v1`` Job. An object without an apiVersion (a hand-written fragment) is taken by its kind
+    name. None: not a kind tierguard knows."""
+    if not isinstance(kind, str) or not kind:
+        return None
+    if not isinstance(api_version, str) or not api_version:
+        return BY_NAME.get(kind)
+    return BY_KEY.get(GroupKind(group_of(api_version), kind))

@@ -108,7 +108,8 @@ def secret(ns: str, name: str, data: Mapping[str, str] | None = None, *,
            string_data: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None,
            labels: Mapping[str, str] | None = None, type_: str | None = None, kind: str = "Secret") -> Doc:
     """A Secret; ``data`` values are given in clear and base64-encoded here."""
-    doc: Doc = {"apiVersion": "v1", "kind": kind,
+    api_version = "bitnami.com/v1alpha1" if kind == "SealedSecret" else "v1"
+    doc: Doc = {"apiVersion": api_version, "kind": kind,
                 "metadata": {"name": name, "namespace": ns, "annotations": dict(annotations or {}),
                              "labels": dict(labels or {})}}
     if data is not None:

@@ -9,10 +9,10 @@ import pytest
 
 from tierguard.engine import EvaluationRequest, evaluate
 from tierguard.engine.candidate import Candidate
-from tierguard.engine.evaluation import _FAMILIES_BY_KIND, RULE_FAMILIES, candidate_for, families_for
+from tierguard.engine.evaluation import _FAMILIES_BY_KEY, RULE_FAMILIES, candidate_for, families_for
 from tierguard.engine.model import Finding, Malformed, Rule
 from tierguard.engine.rules import RuleFamily
-from tierguard.kinds import JUDGED, group_kinds
+from tierguard.kinds import JUDGED, GroupKind, group_kinds
 from tierguard.policy import DEFAULT_POLICY
 
 from . import (
@@ -48,7 +48,7 @@ def findings_by_family() -> Iterator[tuple[RuleFamily, Finding]]:
                 candidate = candidate_for(EvaluationRequest.from_manifest(doc), context, case.policy)
                 if not isinstance(candidate, Candidate):
                     continue
-                for family in families_for(candidate.kind):
+                for family in families_for(candidate.obj.get("apiVersion"), candidate.kind):
                     try:
                         found = list(family.check(candidate))
                     except Malformed:
@@ -79,7 +79,8 @@ GRANT = {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGr
 
 
 def test_a_bug_in_a_rule_denies_and_says_it_is_tierguards(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(_FAMILIES_BY_KIND, "ReferenceGrant", (_broken("gateway"),))
+    grant = GroupKind("gateway.networking.k8s.io", "ReferenceGrant")
+    monkeypatch.setitem(_FAMILIES_BY_KEY, grant, (_broken("gateway"),))
     decision = evaluate(EvaluationRequest.from_manifest(GRANT), context_of([*STANDARD, GRANT]),
                         DEFAULT_POLICY)
     assert not decision.allowed

@@ -284,13 +284,15 @@ def test_renaming_the_tier_label_warns_about_the_webhook_selector(service: Admis
 
 def test_a_rule_bug_is_denied_as_tierguards_fault_and_counted_apart(service: AdmissionService, metrics: Metrics,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from tierguard.engine.evaluation import _FAMILIES_BY_KIND  # noqa: PLC0415
+    from tierguard.engine.evaluation import _FAMILIES_BY_KEY  # noqa: PLC0415
     from tierguard.engine.rules import RuleFamily  # noqa: PLC0415
+    from tierguard.kinds import GroupKind  # noqa: PLC0415
 
     def explode(_: Any) -> Any:
         raise ZeroDivisionError
 
-    monkeypatch.setitem(_FAMILIES_BY_KIND, "Pod", (RuleFamily("sidecars", frozenset(), frozenset(), explode),))
+    broken = RuleFamily("sidecars", frozenset(), frozenset(), explode)
+    monkeypatch.setitem(_FAMILIES_BY_KEY, GroupKind("", "Pod"), (broken,))
     response = answer(service, review(pod("dev")), "pods")
     assert response["allowed"] is False and response["status"]["code"] == 403
     assert "internal error in rule family sidecars (ZeroDivisionError)" in response["status"]["message"]

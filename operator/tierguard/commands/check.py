@@ -15,6 +15,7 @@ from tierguard.commands.options import (
     read_input,
     write_report,
 )
+from tierguard.engine.objects import placed_in
 from tierguard.engine.offline import judge_documents
 from tierguard.render import render_results
 
@@ -24,7 +25,10 @@ from tierguard.render import render_results
 @policy_option("A TierPolicy document (default: SPEC's defaults).")
 @output_option(["text", "json"])
 @namespace_tier_option("Declare a namespace's tier without a Namespace object. Repeatable.")
-def check(paths: tuple[str, ...], policy_path: str | None, output: str, namespace_tiers: tuple[str, ...]) -> int:
+@click.option("-n", "--namespace", "namespace", metavar="NS", default=None,
+              help="Place objects that name no namespace in NS, as `kubectl apply -n NS` does (default: default).")
+def check(paths: tuple[str, ...], policy_path: str | None, output: str, namespace_tiers: tuple[str, ...],
+          namespace: str | None) -> int:
     """Check manifests against the tier policy, offline, as the webhook would at admission.
 
     Exit status: 0 nothing denied, 1 at least one denial, 2 unreadable input or invalid policy.
@@ -32,6 +36,7 @@ def check(paths: tuple[str, ...], policy_path: str | None, output: str, namespac
     policy = load_policy_option(policy_path)
     namespace_labels = parse_namespace_tiers(namespace_tiers, policy)
     objects = read_input(paths)
-    results = judge_documents(((o.obj, o.source) for o in objects), policy, namespace_labels=namespace_labels)
+    documents = [(placed_in(o.obj, namespace) if namespace else o.obj, o.source) for o in objects]
+    results = judge_documents(documents, policy, namespace_labels=namespace_labels)
     write_report(render_results(results, output))
     return exit_status(all(r.decision.allowed for r in results))

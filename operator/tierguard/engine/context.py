@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
 from tierguard.engine.secrets import SecretView
+from tierguard.kinds import row_of
 
 __all__ = ["EMPTY", "Context", "NamespaceView", "OfflineContext", "SecretView"]
 
@@ -129,7 +130,10 @@ class OfflineContext:
         return context
 
     def add(self, obj: Mapping[str, Any]) -> None:
-        kind = obj.get("kind")
+        row = row_of(obj.get("apiVersion"), obj.get("kind"))
+        if row is None:  # a kind of another group that shares a name (a CRD's "Secret") is not context
+            return
+        kind = row.kind
         name = name_of(obj)
         namespace = namespace_of(obj) or "default"
         if kind == "Namespace":

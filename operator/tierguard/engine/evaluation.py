@@ -24,6 +24,7 @@ from tierguard.engine.rules import (
     workloads,
 )
 from tierguard.engine.tiers import is_exempt, tier_from_labels
+from tierguard.kinds import GroupKind, row_of
 from tierguard.policy import EnforcementMode, TierPolicy
 
 RULE_FAMILIES: tuple[RuleFamily, ...] = (
@@ -43,21 +44,23 @@ ACTION_BY_MODE = {EnforcementMode.ENFORCE: Action.DENY, EnforcementMode.WARN: Ac
                   EnforcementMode.AUDIT: Action.AUDIT}
 """The action a violation gets in a tier enforced with each mode."""
 
-_FAMILIES_BY_KIND: dict[str, tuple[RuleFamily, ...]] = {}
-"""Kind name -> families. By name, not yet by (group, kind): an object's apiVersion does not choose its rules
-(a kind of another group with a judged kind's name is judged like it), as before the kinds table."""
+_FAMILIES_BY_KEY: dict[GroupKind, tuple[RuleFamily, ...]] = {}
+"""(group, kind) -> families: an object's apiVersion chooses its rules, so a kind of another group that shares
+a judged kind's name (a Volcano Job, kubernetes-external-secrets' ExternalSecret) is not judged as it."""
 for _family in RULE_FAMILIES:
-    for _name in sorted({key.kind for key in _family.kinds}):
-        _FAMILIES_BY_KIND[_name] = (*_FAMILIES_BY_KIND.get(_name, ()), _family)
+    for _key in sorted(_family.kinds):
+        _FAMILIES_BY_KEY[_key] = (*_FAMILIES_BY_KEY.get(_key, ()), _family)
 
 
 def judged_kinds() -> frozenset[str]:
     """Every kind some rule judges (names): the judged rows of the kinds table, which a test holds to this."""
-    return frozenset(_FAMILIES_BY_KIND)
+    return frozenset(key.kind for key in _FAMILIES_BY_KEY)
 
 
-def families_for(kind: str) -> tuple[RuleFamily, ...]:
-    return _FAMILIES_BY_KIND.get(kind, ())
+def families_for(api_version: object, kind: str) -> tuple[RuleFamily, ...]:
+    """The families judging an object of this apiVersion and kind (``row_of``: by group and kind)."""
+    row = row_of(api_version, kind)
+    return _FAMILIES_BY_KEY.get(row.key, ()) if row is not None else ()
 
 
 def evaluate(
@@ -121,7 +124,7 @@ def candidate_for(request: EvaluationRequest, context: Context, policy: TierPoli
 
 def _run_rules(candidate: Candidate, internal_errors: list[str]) -> Iterator[Finding]:
     seen: set[Finding] = set()
-    for family in families_for(candidate.kind):
+    for family in families_for(candidate.obj.get("apiVersion"), candidate.kind):
         try:
             found = list(family.check(candidate))
         except Malformed as error:

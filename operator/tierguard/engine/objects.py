@@ -118,3 +118,15 @@ def str_at(parent: Mapping[str, Any], key: str, path: str, *, required: bool = F
     if not isinstance(value, str):
         raise Malformed(path, f"expected a string, got {type(value).__name__}")
     return value
+
+
+def placed_in(obj: Mapping[str, Any], namespace: str) -> Mapping[str, Any]:
+    """The object as ``kubectl apply -n <namespace>`` sends it: a known namespaced kind that names no namespace
+    gets this one; cluster-scoped kinds, kinds tierguard does not know (their scope is unknown offline) and
+    objects that name a namespace are unchanged."""
+    kind = obj.get("kind")
+    if not isinstance(kind, str) or namespace_of(obj) or is_cluster_scoped(kind):
+        return obj
+    if kind not in NAMESPACED_KINDS and kind not in NAMESPACED_TABLE_KINDS:
+        return obj
+    return {**obj, "metadata": {**metadata_of(obj), "namespace": namespace}}
