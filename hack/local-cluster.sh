@@ -77,8 +77,10 @@ start() { # component, args...: a binary of bin_dir
 start_abs() { # component, executable, args...
   local name=$1 exe=$2
   shift 2
-  # stdin/stdout/stderr detached, so a caller capturing our output (pytest) is not held open by the daemons.
-  nohup "$exe" "$@" </dev/null >"$state/logs/$name.log" 2>&1 &
+  # stdin/stdout/stderr detached, so a caller capturing our output (pytest) is not held open by the daemons;
+  # a session of its own, so a signal to the caller's process group (timeout(1), Ctrl-C) cannot kill half the
+  # cluster: only `down` stops it.
+  setsid nohup "$exe" "$@" </dev/null >"$state/logs/$name.log" 2>&1 &
   echo $! >"$state/$name.pid"
   log "started $name (pid $!)"
 }
@@ -394,10 +396,12 @@ cmd_host_state() {
   for d in /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods*; do [[ -d $d ]] && echo "cgroup $d"; done
   for d in "${fixed_host_dirs[@]}"; do [[ -e $d ]] && echo "dir $d"; done
   for f in "${sysctls[@]}"; do echo "sysctl $f=$(sysctl -n "$f" 2>/dev/null)"; done
+  # Processes of this cluster: their command lines name its state dir (the pods' processes are in the kubepods
+  # cgroups above). Another cluster on the machine, with another state dir, is not this one's business.
   local name
   for name in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy containerd \
-    containerd-shim-runc-v2 pause; do
-    pgrep -x "${name:0:15}" >/dev/null && echo "process $name"
+    containerd-shim-runc-v2; do
+    pgrep -f "^[^ ]*$name .*$state/" >/dev/null && echo "process $name"
   done
   true
 }

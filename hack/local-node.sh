@@ -56,7 +56,21 @@ node_record_host() {
   done
   : >"$host/dirs"
   for d in "${fixed_host_dirs[@]}"; do [[ -e $d ]] && echo "$d" >>"$host/dirs"; done
+  : >"$host/netns"
+  for d in /var/run/netns/*; do [[ -e $d ]] && echo "$d" >>"$host/netns"; done
   true
+}
+
+kill_pod_processes() { # SIGKILL every process in the kubepods cgroups (all controllers), until none is left
+  local i procs
+  for ((i = 0; i < 20; i++)); do
+    procs=$(find /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods* -name cgroup.procs -exec cat {} + 2>/dev/null |
+      sort -u)
+    [[ -n $procs ]] || return 0
+    # shellcheck disable=SC2086 # one pid a word
+    kill -KILL $procs 2>/dev/null || true
+    sleep 0.2
+  done
 }
 
 # --- networking ------------------------------------------------------------------------------------------
@@ -251,17 +265,25 @@ node_cleanup() {
     done
   fi
   stop containerd
+  # Containers outlive a killed containerd and shim: every process left in the pods' cgroups goes.
+  kill_pod_processes
   local shims=()
   mapfile -t shims < <(pgrep -f "containerd-shim-runc-v2 .*-address $(containerd_sock)" || true)
   ((${#shims[@]} == 0)) || { kill -KILL "${shims[@]}" 2>/dev/null || true; sleep 0.3; }
-  # Sandboxes' network namespaces that CNI never saw torn down.
+  # The pods' network namespaces that CNI never tore down (those that did not exist before up); removing one
+  # removes its end of the veth pair, and so the other end on our bridge.
   if [[ -d /var/run/netns ]]; then
     for m in /var/run/netns/cni-*; do
       [[ -e $m ]] || continue
-      if ip netns exec "${m##*/}" ip -o addr 2>/dev/null | grep -q "${pod_cidr%.*}\."; then
-        umount "$m" 2>/dev/null || true
-        rm -f "$m"
-      fi
+      grep -qx -- "$m" "$host/netns" 2>/dev/null && continue
+      umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+      rm -f "$m" 2>/dev/null || true
+    done
+  fi
+  if ip link show "$bridge" >/dev/null 2>&1; then
+    local veth
+    for veth in $(ip -o link show master "$bridge" 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }'); do
+      ip link del "$veth" 2>/dev/null || true
     done
   fi
   # Mounts under the state dir, deepest first.

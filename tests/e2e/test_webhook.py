@@ -19,6 +19,7 @@ from .tierguard import (
     apply,
     assert_admitted,
     assert_refused,
+    current_policy,
     eventually,
     policy,
     registered_webhook,
@@ -245,16 +246,25 @@ def test_sidecar_rules(cluster: Cluster, namespace: NamespaceFactory) -> None:
 def test_invalid_tierpolicy_refused(cluster: Cluster) -> None:
     broken = {"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "default"},
               "spec": {"secrets": {"pathPatterns": {"prod": ["secret/data/[prod/*"]}}}}
-    # The CRD's schema already refuses wrong types and duplicates; tierguard refuses what a schema cannot see.
-    result = apply(cluster, broken)
-    assert_refused(result, "policy-invalid")
-    assert "spec.secrets.pathPatterns.prod[0]" in result.stderr
     other = {"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy",
              "metadata": {"name": f"tg-e2e-{uuid.uuid4().hex[:6]}"},
              "spec": {"exemptions": {"namespaces": ["team-[a"]}}}
-    result = apply(cluster, other)
-    assert_refused(result, "policy-invalid")
-    assert "spec.exemptions.namespaces[0]" in result.stderr
+    previous = current_policy(cluster)
+    try:
+        # The CRD's schema already refuses wrong types and duplicates; tierguard refuses what a schema cannot see.
+        result = apply(cluster, broken)
+        assert_refused(result, "policy-invalid")
+        assert "spec.secrets.pathPatterns.prod[0]" in result.stderr
+        result = apply(cluster, other)
+        assert_refused(result, "policy-invalid")
+        assert "spec.exemptions.namespaces[0]" in result.stderr
+    finally:
+        # Had one been admitted (no replica ready: the tierpolicies entry fails open), a replica starting later
+        # would find no valid policy and stay unready: put the previous one back so later tests are not hit.
+        if previous is not None:
+            cluster.kubectl("replace", "-f", "-", input=json.dumps(previous), check=False)
+        cluster.kubectl("delete", "tierpolicies.tierguard.io", other["metadata"]["name"], "--ignore-not-found",
+                        check=False)
 
 
 def test_hot_reload_enforce_warn_enforce_with_visible_warnings(cluster: Cluster, namespace: NamespaceFactory
