@@ -515,3 +515,17 @@ def test_security_contexts_come_from_values(helm: Helm) -> None:
     assert pod["securityContext"]["runAsUser"] == 4242
     refused = helm.template(sets={"securityContext.readOnlyRootFS": "true"})
     assert refused.returncode != 0 and "readOnlyRootFS" in refused.stderr
+
+
+def test_the_release_own_binding_is_never_sent_to_the_webhook(helm: Helm) -> None:
+    """helm upgrade must work while no replica runs: the release's ClusterRoleBinding, its only judged object
+    outside the release namespace, is excluded by exact name (and nothing else is)."""
+    docs = default(helm)
+    binding = only(docs, "ClusterRoleBinding")["metadata"]["name"]
+    webhooks = only(docs, "ValidatingWebhookConfiguration")["webhooks"]
+    conditioned = [w for w in webhooks if w.get("matchConditions")]
+    assert [w["name"] for w in conditioned] == ["clusterrolebindings.tierguard.io"]
+    assert conditioned[0]["matchConditions"] == [
+        {"name": "not-the-release-own-binding", "expression": f"request.name != '{binding}'"}]
+    judged_outside = [d for d in docs if d.get("metadata", {}).get("namespace") not in (NAMESPACE, None)]
+    assert judged_outside == []

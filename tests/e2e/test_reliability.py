@@ -8,6 +8,7 @@ docs/reliability.md. Bounded: ``TIERGUARD_RELIABILITY_SECONDS`` (default 20) of 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -68,8 +69,9 @@ def load_namespaces(cluster: Cluster, namespace: Callable[..., str]) -> Iterator
 def ready_addresses(cluster: Cluster) -> set[str]:
     slices = cluster.get_json("endpointslices", "-n", NAMESPACE, "-l",
                               f"kubernetes.io/service-name={RELEASE}")["items"]
-    return {address for item in slices for endpoint in item.get("endpoints", [])
-            if endpoint.get("conditions", {}).get("ready") for address in endpoint["addresses"]}
+    # A slice of a Service without ready pods has "endpoints": null.
+    return {address for item in slices for endpoint in item.get("endpoints") or []
+            if (endpoint.get("conditions") or {}).get("ready") for address in endpoint.get("addresses") or []}
 
 
 def assert_answered(result: dict[str, Any], what: str) -> None:
@@ -150,14 +152,16 @@ def test_no_replica_never_locks_the_cluster(cluster: Cluster, deployment: dict[s
             cluster.kubectl("delete", "secret", marker, "-n", ns, "--wait=false", check=False)
         nodes = cluster.get_json("nodes")["items"]
         assert all(c["status"] == "True" for n in nodes for c in n["status"]["conditions"] if c["type"] == "Ready")
-    finally:
-        # helm upgrade brings the release back to its replica count (tierguard's namespace is never judged).
+        # helm upgrade brings the release back while no replica runs: every object of the release is either in
+        # tierguard's own namespace (never judged) or excluded by name (its own ClusterRoleBinding).
         if (cluster.bin_dir / "helm").is_file():
             back = helm(cluster, "upgrade", RELEASE, str(REPO / "charts" / "tierguard"), "-n", NAMESPACE,
                         "--reuse-values", "--wait", "--timeout=180s")
             assert back.returncode == 0, back.stderr
-        else:
-            cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=2")
+    finally:
+        # Whatever failed above, later tests need tierguard back.
+        if len(pods(cluster)) < 2:
+            cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=2", check=False)
         wait_rolled_out(cluster)
     made = create_secret(cluster, tiered, marker)
     assert made.returncode == 0, made.stderr
@@ -230,3 +234,81 @@ def test_canary_value_never_leaves_tierguard(cluster: Cluster, deployment: dict[
     record("canary", occurrences=found, places=len(outputs))
     assert found == 0, "the planted value appeared in tierguard's output"
 
+
+
+# --- certificate rotation -------------------------------------------------------------------------------------
+
+def served_certificate(address: str) -> str:
+    return ssl.get_server_certificate((address, 8443), timeout=5)
+
+
+def secret_certificate(cluster: Cluster, deployment: dict[str, Any]) -> str:
+    """The serving certificate in the chart's Secret (``tls.crt`` only: a certificate, public)."""
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    name = next(v["secret"]["secretName"] for v in volumes if "secret" in v)
+    encoded = cluster.kubectl("get", "secret", name, "-n", NAMESPACE, "-o", "jsonpath={.data.tls\\.crt}").stdout
+    return base64.b64decode(encoded).decode()
+
+
+def same_certificate(a: str, b: str) -> bool:
+    return ssl.PEM_cert_to_DER_cert(a) == ssl.PEM_cert_to_DER_cert(b.split("-----END CERTIFICATE-----", maxsplit=1)[0]
+                                                                   + "-----END CERTIFICATE-----\n")
+
+
+def test_generated_certificate_rotation_under_load(cluster: Cluster, deployment: dict[str, Any],
+                                                   load_namespaces: tuple[str, str]) -> None:
+    """`helm upgrade` renewing the chart's certificates (caBundle trusting old and new CA first) while reviews
+    flow: none fails, and every replica serves the new certificate within the reload bound."""
+    if not (cluster.bin_dir / "helm").is_file():
+        pytest.skip(f"no helm next to kubectl in {cluster.bin_dir}")
+    target, source = load_namespaces
+    before = secret_certificate(cluster, deployment)
+    chart = str(REPO / "charts" / "tierguard")
+    with load(cluster, target, source, seconds=max(LOAD_SECONDS, 30.0)) as result:
+        # The current certificate expires in ~3650 days; renewing before 3999 makes this upgrade rotate.
+        started = time.monotonic()
+        upgraded = helm(cluster, "upgrade", RELEASE, chart, "-n", NAMESPACE, "--reuse-values",
+                        "--set", "certs.validityDays=4000", "--set", "certs.renewBeforeDays=3999",
+                        "--wait", "--timeout=180s")
+        assert upgraded.returncode == 0, upgraded.stderr
+        after = secret_certificate(cluster, deployment)
+        assert not same_certificate(before, after), "the upgrade did not rotate the certificate"
+        served_s = None
+        if cluster.local:
+            wait_until(lambda: all(same_certificate(served_certificate(pod["status"]["podIP"]), after)
+                                   for pod in pods(cluster)), timeout=180, interval=1,
+                       what="every replica serving the new certificate")
+            served_s = round(time.monotonic() - started, 1)
+        wait_rolled_out(cluster)
+    try:
+        record("certificate-rotation", served_new_after_s=served_s,
+               **{k: result[k] for k in ("attempted", "right", "wrong", "failed", "rate")})
+        assert_answered(result, "certificate rotation")
+    finally:
+        back = helm(cluster, "upgrade", RELEASE, chart, "-n", NAMESPACE, "--reuse-values", "--set",
+                    "certs.validityDays=3650", "--set", "certs.renewBeforeDays=90", "--wait", "--timeout=180s")
+        assert back.returncode == 0, back.stderr
+        wait_rolled_out(cluster)
+
+
+def test_deleted_tierpolicy_enforces_the_defaults(cluster: Cluster, deployment: dict[str, Any],
+                                                  namespace: Callable[..., str]) -> None:
+    """Deleting the TierPolicy is not a way around tierguard: SPEC's defaults are enforced until it is back."""
+    from .tierguard import current_policy, eventually  # noqa: PLC0415
+
+    previous = current_policy(cluster)
+    assert previous is not None, "the chart renders a TierPolicy named default"
+    prod = namespace(labels={TIER_LABEL: "prod"})
+    dev = namespace(labels={TIER_LABEL: "dev"})
+    shared = f"tg-e2e-deleted-policy-{os.urandom(8).hex()}"
+    cluster.kubectl("delete", "tierpolicies.tierguard.io", "default")
+    try:
+        apply(cluster, secret(prod, "db", shared))
+
+        def refused() -> None:
+            result = apply(cluster, secret(dev, "db", shared), "--dry-run=server")
+            assert result.returncode != 0 and "[secret-value-shared]" in result.stderr, result.stderr
+
+        eventually(refused, timeout=30)
+    finally:
+        cluster.kubectl("create", "-f", "-", input=json.dumps(previous), check=False)
