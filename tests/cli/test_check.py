@@ -15,25 +15,10 @@ import yaml
 
 from tierguard.commands.root import main
 
+from .manifests import MIRROR, NAMESPACES
+
 Run = tuple[int, str, str]
 
-NAMESPACES = """\
-apiVersion: v1
-kind: Namespace
-metadata: {name: dev, labels: {tierguard.io/tier: dev}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: prod, labels: {tierguard.io/tier: prod}}
-"""
-MIRROR = """\
-apiVersion: v1
-kind: Secret
-metadata:
-  name: db
-  namespace: dev
-  annotations: {reflector.v1.k8s.emberstack.com/reflects: prod/db}
-"""
 CLEAN = """\
 apiVersion: v1
 kind: ConfigMap

@@ -17,28 +17,13 @@ import pytest
 
 from tierguard.commands.root import main
 
+from .manifests import MIRROR, NAMESPACES
+
 Run = tuple[int, str, str]
 
 PLANTED = "Xk9Qz7Wv3Lp2Rt8Ys"
 """A recognisable value; assertions only say whether it appears, never print it."""
 
-NAMESPACES = """\
-apiVersion: v1
-kind: Namespace
-metadata: {name: dev, labels: {tierguard.io/tier: dev}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: prod, labels: {tierguard.io/tier: prod}}
-"""
-MIRROR = """\
-apiVersion: v1
-kind: Secret
-metadata:
-  name: db
-  namespace: dev
-  annotations: {reflector.v1.k8s.emberstack.com/reflects: prod/db}
-"""
 
 
 @pytest.fixture

@@ -15,20 +15,8 @@ from tierguard.engine.rules import RuleFamily
 from tierguard.kinds import JUDGED, GroupKind, group_kinds
 from tierguard.policy import DEFAULT_POLICY
 
-from . import (
-    test_malformed,
-    test_namespaces,
-    test_rbac_gateway,
-    test_replication,
-    test_shared_values,
-    test_sidecars,
-    test_volumes,
-    test_workloads,
-)
 from .helpers import STANDARD, context_of, namespace
-
-TABLES = (test_namespaces, test_replication, test_shared_values, test_workloads, test_volumes, test_rbac_gateway,
-          test_sidecars, test_malformed)
+from .test_rule_coverage import TABLES
 
 
 def test_families_judge_exactly_the_judged_rows() -> None:
