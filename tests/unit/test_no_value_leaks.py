@@ -2,7 +2,8 @@
 
 Random values (a distinctive alphabet, at least 16 characters) are planted in Secrets across tiers, in ``data``
 (base64) and ``stringData``, some shared between tiers, beside malformed Secrets that carry values too. The engine
-and ``tierguard check`` (text, JSON and SARIF) run over them, and nothing they produce may contain a value or its base64.
+and ``tierguard check`` (text, JSON and SARIF) run over them, and nothing they produce may contain a value or its
+base64.
 """
 
 from __future__ import annotations
