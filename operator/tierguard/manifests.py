@@ -97,7 +97,10 @@ def expand_paths(paths: list[str]) -> list[str]:
     return expanded
 
 
-def read_manifests(paths: list[str], stdin: IO[str]) -> list[SourcedObject]:
+def read_manifests(paths: list[str], stdin: IO[str], *, skip_non_objects: bool = False) -> list[SourcedObject]:
+    """Every object of ``paths`` (stdin without any). ``skip_non_objects`` leaves out documents that are not
+    Kubernetes objects (no ``apiVersion`` and ``kind``: a CI config, a values file) instead of failing on them, for
+    hooks that are handed every changed YAML file; a document that cannot be parsed still fails."""
     objects: list[SourcedObject] = []
     for path in expand_paths(paths or [STDIN]):
         if path == STDIN or path in STDIN_PATHS:
@@ -112,16 +115,19 @@ def read_manifests(paths: list[str], stdin: IO[str]) -> list[SourcedObject]:
                 raise ManifestError(path, f"cannot read: {error.__class__.__name__}") from None
         if len(text) > MAX_INPUT_BYTES:
             raise ManifestError(name, f"larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB; split the input")
-        objects.extend(parse_documents(text, name, json_file=name.lower().endswith(".json")))
+        objects.extend(parse_documents(text, name, json_file=name.lower().endswith(".json"),
+                                       skip_non_objects=skip_non_objects))
     return objects
 
 
-def parse_documents(text: str, name: str, *, json_file: bool = False) -> Iterator[SourcedObject]:
+def parse_documents(text: str, name: str, *, json_file: bool = False, skip_non_objects: bool = False
+                    ) -> Iterator[SourcedObject]:
     """Every object of a YAML stream (or, with ``json_file``, of a stream of JSON values)."""
     text = text.removeprefix("\ufeff")
     if json_file:
         for index, (document, location) in enumerate(_json_values(text, name)):
-            yield from _objects(document, f"{name}#{index}", location)
+            if not skip_non_objects or _is_object(document):
+                yield from _objects(document, f"{name}#{index}", location)
         return
     index = 0
     for line, chunk in _yaml_documents(text):
@@ -131,7 +137,8 @@ def parse_documents(text: str, name: str, *, json_file: bool = False) -> Iterato
         if document is not None:
             origin, origin_line = _helm_source(chunk, line)
             location = Location(name, lines.line if lines is not None else line + 1, lines, origin, origin_line)
-            yield from _objects(document, f"{name}#{index}", location)
+            if not skip_non_objects or _is_object(document):
+                yield from _objects(document, f"{name}#{index}", location)
         index += 1
 
 
@@ -346,6 +353,11 @@ def _objects(document: object, source: str, location: Location | None = None) ->
                                 location.within(member) if location is not None else None)
     else:
         yield SourcedObject(obj, source, location)
+
+
+def _is_object(document: object) -> bool:
+    return isinstance(document, Mapping) and all(
+        isinstance(document.get(field), str) and document.get(field) for field in ("apiVersion", "kind"))
 
 
 def _as_object(document: object, source: str) -> Mapping[str, Any]:

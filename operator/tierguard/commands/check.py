@@ -38,16 +38,23 @@ from tierguard.render import render_results
               help="Read the tier label of every Namespace of the cluster (kubeconfig; nothing but Namespaces "
                    "is read). Namespace objects in the input and --namespace-tier take precedence.")
 @kubeconfig_option()
+@click.option("--skip-non-manifests", "skip_non_manifests", is_flag=True,
+              help="Leave out documents that are not Kubernetes objects (no apiVersion and kind) instead of failing: "
+                   "for hooks handed every changed YAML file (the pre-commit hook sets it).")
+@click.argument("files", nargs=-1, metavar="[PATH]...")
 def check(*, paths: tuple[str, ...], policy_path: str | None, output: str, namespace_tiers: tuple[str, ...],
-          namespace: str | None, tiers_from_cluster: bool, kubeconfig: str | None) -> int:
+          namespace: str | None, tiers_from_cluster: bool, kubeconfig: str | None, skip_non_manifests: bool,
+          files: tuple[str, ...]) -> int:
     """Check manifests against the tier policy, offline, as the webhook would at admission.
+
+    PATHs given without -f are read like -f PATH (as hooks pass file names).
 
     Exit status: 0 nothing denied, 1 at least one denial, 2 unreadable input, invalid policy or (with
     --namespace-tiers-from-cluster) no cluster.
     """
     policy = load_policy_option(policy_path)
     namespace_labels = parse_namespace_tiers(namespace_tiers, policy)
-    objects = read_input(paths)
+    objects = read_input([*paths, *files], skip_non_objects=skip_non_manifests)
     if tiers_from_cluster:
         # The input's own Namespace objects describe what is about to be applied: they win over the cluster.
         declared = {o.obj.get("metadata", {}).get("name") for o in objects
