@@ -77,6 +77,10 @@ class SourcedObject:
 def expand_paths(paths: list[str]) -> list[str]:
     """Paths as given; directories expanded recursively to their manifest files, sorted for stable output.
 
+    A Helm chart (a directory holding ``Chart.yaml``) below a directory given is left out: its templates are not
+    manifests until rendered (``helm template ... | tierguard check -f -``). A chart directory given itself is
+    read as given (and fails on its first template that is not YAML, which says why).
+
     Any path that exists and is not a directory is read as given: a regular file, a pipe (``<(helm template
     ...)``, ``/dev/fd/N``), ``/dev/stdin``.
     """
@@ -87,8 +91,11 @@ def expand_paths(paths: list[str]) -> list[str]:
             continue
         candidate = Path(path)
         if candidate.is_dir():
+            charts = [c.parent for c in candidate.rglob("Chart.yaml")] if not (candidate / "Chart.yaml").is_file() \
+                else []
             expanded.extend(
                 str(p) for p in sorted(candidate.rglob("*")) if p.is_file() and p.suffix in MANIFEST_SUFFIXES
+                and not any(chart in p.parents for chart in charts)
             )
         elif candidate.exists():
             expanded.append(path)

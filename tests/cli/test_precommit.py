@@ -52,7 +52,7 @@ def test_entry_on_staged_files(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "bad.yaml#1 Secret billing-dev/db-credentials: [secret-replication-cross-tier]" in bad.stdout
     good = hook_entry(["namespaces.yaml", "good.yaml", "ci.yaml"], tmp_path)
-    assert (good.returncode, good.stdout) == (0, "4 objects checked: 0 denied, 0 warned\n")
+    assert (good.returncode, good.stdout) == (0, "5 objects checked: 0 denied, 0 warned\n")
 
 
 def test_entry_with_args_for_policy_and_tiers(tmp_path: Path) -> None:
