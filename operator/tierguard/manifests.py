@@ -15,12 +15,14 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
 from tierguard.errors import ManifestError  # raised here; errors.py maps every error type
+from tierguard.lines import FieldLines, field_lines
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -32,15 +34,52 @@ STDIN_PATHS = frozenset({"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 """Names of the process's own stdin: read from the stdin stream given, like ``-``."""
 
 
+MAX_JSON_LINES_BYTES = 4 * 1024 * 1024
+"""A JSON value larger than this keeps only its first line (its fields' lines cost a second, YAML, parse)."""
+_HELM_SOURCE = re.compile(r"^#\s*Source:\s*(\S.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where an object is written: its file, its first line and the line of each of its fields.
+
+    ``origin`` is the template Helm rendered it from (its ``# Source: chart/templates/x.yaml`` comment), with
+    ``origin_line`` the line of that comment in the stream, so ``line - origin_line`` approximates the line in
+    the template (exact when the template's lines render one to one).
+    """
+
+    file: str
+    line: int
+    lines: FieldLines | None = dataclass_field(default=None, compare=False, repr=False)
+    origin: str | None = None
+    origin_line: int = 0
+
+    def line_of(self, path: str) -> int:
+        """The line of the field at ``path`` in ``file`` (the object's first line when it cannot be found)."""
+        return self.lines.line_of(path) if self.lines is not None and path else self.line
+
+    def within(self, lines: FieldLines | None) -> Location:
+        """The location of a member (a ``kind: List`` item) whose lines are ``lines``."""
+        if lines is None:
+            return self
+        return Location(self.file, lines.line, lines, self.origin, self.origin_line)
+
+
 @dataclass(frozen=True)
 class SourcedObject:
     obj: Mapping[str, Any]
     source: str
     """``file#document`` (``file#document.items[i]`` for members of a ``kind: List``)."""
+    location: Location | None = dataclass_field(default=None, compare=False)
+    """Where it is written (file, lines, Helm template), for SARIF and text output."""
 
 
 def expand_paths(paths: list[str]) -> list[str]:
     """Paths as given; directories expanded recursively to their manifest files, sorted for stable output.
+
+    A Helm chart (a directory holding ``Chart.yaml``) below a directory given is left out: its templates are not
+    manifests until rendered (``helm template ... | tierguard check -f -``). A chart directory given itself is
+    read as given (and fails on its first template that is not YAML, which says why).
 
     Any path that exists and is not a directory is read as given: a regular file, a pipe (``<(helm template
     ...)``, ``/dev/fd/N``), ``/dev/stdin``.
@@ -52,8 +91,11 @@ def expand_paths(paths: list[str]) -> list[str]:
             continue
         candidate = Path(path)
         if candidate.is_dir():
+            charts = [c.parent for c in candidate.rglob("Chart.yaml")] if not (candidate / "Chart.yaml").is_file() \
+                else []
             expanded.extend(
                 str(p) for p in sorted(candidate.rglob("*")) if p.is_file() and p.suffix in MANIFEST_SUFFIXES
+                and not any(chart in p.parents for chart in charts)
             )
         elif candidate.exists():
             expanded.append(path)
@@ -62,7 +104,10 @@ def expand_paths(paths: list[str]) -> list[str]:
     return expanded
 
 
-def read_manifests(paths: list[str], stdin: IO[str]) -> list[SourcedObject]:
+def read_manifests(paths: list[str], stdin: IO[str], *, skip_non_objects: bool = False) -> list[SourcedObject]:
+    """Every object of ``paths`` (stdin without any). ``skip_non_objects`` leaves out documents that are not
+    Kubernetes objects (no ``apiVersion`` and ``kind``: a CI config, a values file) instead of failing on them, for
+    hooks that are handed every changed YAML file; a document that cannot be parsed still fails."""
     objects: list[SourcedObject] = []
     for path in expand_paths(paths or [STDIN]):
         if path == STDIN or path in STDIN_PATHS:
@@ -77,25 +122,59 @@ def read_manifests(paths: list[str], stdin: IO[str]) -> list[SourcedObject]:
                 raise ManifestError(path, f"cannot read: {error.__class__.__name__}") from None
         if len(text) > MAX_INPUT_BYTES:
             raise ManifestError(name, f"larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB; split the input")
-        objects.extend(parse_documents(text, name, json_file=name.lower().endswith(".json")))
+        objects.extend(parse_documents(text, name, json_file=name.lower().endswith(".json"),
+                                       skip_non_objects=skip_non_objects))
     return objects
 
 
-def parse_documents(text: str, name: str, *, json_file: bool = False) -> Iterator[SourcedObject]:
+def parse_documents(text: str, name: str, *, json_file: bool = False, skip_non_objects: bool = False
+                    ) -> Iterator[SourcedObject]:
     """Every object of a YAML stream (or, with ``json_file``, of a stream of JSON values)."""
     text = text.removeprefix("\ufeff")
     if json_file:
-        for index, document in enumerate(_json_values(text, name)):
-            yield from _objects(document, f"{name}#{index}")
+        for index, (document, location) in enumerate(_json_values(text, name)):
+            if not skip_non_objects or _is_object(document):
+                yield from _objects(document, f"{name}#{index}", location)
         return
     index = 0
     for line, chunk in _yaml_documents(text):
-        document, present = _parse_chunk(chunk, f"{name}#{index}", line)
+        document, present, lines = _parse_chunk(chunk, f"{name}#{index}", line)
         if not present:
             continue
         if document is not None:
-            yield from _objects(document, f"{name}#{index}")
+            origin, origin_line = _helm_source(chunk, line)
+            location = Location(name, lines.line if lines is not None else line + 1, lines, origin, origin_line)
+            if not skip_non_objects or _is_object(document):
+                yield from _objects(document, f"{name}#{index}", location)
         index += 1
+
+
+def _helm_source(chunk: str, line_offset: int) -> tuple[str | None, int]:
+    """The ``# Source:`` comment Helm writes before each rendered document, with its 1-based line."""
+    for number, text in enumerate(chunk.splitlines()):
+        stripped = text.strip()
+        if not stripped or stripped == "---" or stripped.startswith("%"):
+            continue
+        if not stripped.startswith("#"):
+            break
+        match = _HELM_SOURCE.match(stripped)
+        if match:
+            return match.group(1), line_offset + number + 1
+    return None, 0
+
+
+def _json_lines(text: str, line_offset: int) -> FieldLines | None:
+    """The lines of a JSON value, composed as YAML (JSON that YAML cannot read keeps no field lines)."""
+    if len(text) > MAX_JSON_LINES_BYTES:
+        return None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return field_lines(node, line_offset) if node is not None else None
+    except (yaml.YAMLError, RecursionError):
+        return None
+    finally:
+        loader.dispose()
 
 
 _DOCUMENT_START = re.compile(r"^---(?=[ \t\r]|$)", re.MULTILINE)
@@ -129,12 +208,12 @@ def _only_directives(chunk: str) -> bool:
     return bool(meaningful) and all(line.startswith("%") for line in meaningful)
 
 
-def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, bool]:
-    """(document, whether the chunk holds a document); JSON-looking documents are tried as JSON first."""
+def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, bool, FieldLines | None]:
+    """(document, whether the chunk holds a document, its lines); JSON-looking documents are tried as JSON first."""
     body = chunk[3:] if chunk.startswith("---") else chunk
     if body.lstrip().startswith(("{", "[")):
         try:
-            return json.loads(body), True
+            return json.loads(body), True, _json_lines(chunk, line_offset)
         except ValueError:
             pass  # flow-style YAML, or broken JSON: YAML says which
         except RecursionError:
@@ -142,7 +221,7 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
     loader = yaml.SafeLoader(chunk)
     try:
         if not loader.check_node():
-            return None, False
+            return None, False, None
         node = loader.get_node()
         if node is not None and _expanded_size(node) > MAX_EXPANDED_NODES:
             raise ManifestError(source, f"expands to more than {MAX_EXPANDED_NODES} YAML nodes "
@@ -150,7 +229,7 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
         document = loader.construct_document(node) if node is not None else None
         if loader.check_node():
             raise ManifestError(source, "more than one document between two '---' lines")
-        return document, True
+        return document, True, field_lines(node, line_offset) if node is not None else None
     except yaml.YAMLError as error:
         raise ManifestError(source, f"not valid YAML{_where(error, line_offset)}: {yaml_problem(error)}") from None
     except RecursionError:
@@ -159,7 +238,7 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
         loader.dispose()
 
 
-def _json_values(text: str, name: str) -> Iterator[object]:
+def _json_values(text: str, name: str) -> Iterator[tuple[object, Location]]:
     """One or more JSON values, separated by whitespace (``kubectl get -o json``, ``jq -c`` output)."""
     decoder = json.JSONDecoder()
     position, index = 0, 0
@@ -168,6 +247,7 @@ def _json_values(text: str, name: str) -> Iterator[object]:
             position += 1
         if position >= len(text):
             return
+        start = position
         try:
             value, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
@@ -175,7 +255,9 @@ def _json_values(text: str, name: str) -> Iterator[object]:
                                                    f"{json_problem(error)}") from None
         except RecursionError:
             raise ManifestError(f"{name}#{index}", "nested too deeply") from None
-        yield value
+        line_offset = text.count("\n", 0, start)
+        lines = _json_lines(text[start:position], line_offset)
+        yield value, Location(name, lines.line if lines is not None else line_offset + 1, lines)
         index += 1
 
 
@@ -265,16 +347,24 @@ def _expanded_size(root: yaml.Node) -> int:
     return size(root)
 
 
-def _objects(document: object, source: str) -> Iterator[SourcedObject]:
+def _objects(document: object, source: str, location: Location | None = None) -> Iterator[SourcedObject]:
     obj = _as_object(document, source)
     if obj.get("kind") == "List" or (str(obj.get("kind", "")).endswith("List") and "items" in obj):
         items = obj.get("items") or []
         if not isinstance(items, list):
             raise ManifestError(source, "items of a List must be a list")
+        listed = location.lines.keys.get("items") if location is not None and location.lines is not None else None
         for position, item in enumerate(items):
-            yield SourcedObject(_as_object(item, f"{source}.items[{position}]"), f"{source}.items[{position}]")
+            member = listed[1].items[position] if listed is not None and position < len(listed[1].items) else None
+            yield SourcedObject(_as_object(item, f"{source}.items[{position}]"), f"{source}.items[{position}]",
+                                location.within(member) if location is not None else None)
     else:
-        yield SourcedObject(obj, source)
+        yield SourcedObject(obj, source, location)
+
+
+def _is_object(document: object) -> bool:
+    return isinstance(document, Mapping) and all(
+        isinstance(document.get(field), str) and document.get(field) for field in ("apiVersion", "kind"))
 
 
 def _as_object(document: object, source: str) -> Mapping[str, Any]:

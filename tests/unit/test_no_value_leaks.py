@@ -2,7 +2,8 @@
 
 Random values (a distinctive alphabet, at least 16 characters) are planted in Secrets across tiers, in ``data``
 (base64) and ``stringData``, some shared between tiers, beside malformed Secrets that carry values too. The engine
-and ``tierguard check`` (text and JSON) run over them, and nothing they produce may contain a value or its base64.
+and ``tierguard check`` (text, JSON and SARIF) run over them, and nothing they produce may contain a value or its
+base64.
 """
 
 from __future__ import annotations
@@ -127,10 +128,13 @@ def test_values_never_leak(case: tuple[list[Doc], list[str]]) -> None:
     texts.append(run_cli(["check"], manifest))
     texts.append(run_cli(["check", "-o", "json"], manifest))
     texts.append(run_cli(["check", "-o", "json", "--namespace-tier", "shared=qa"], manifest))
+    texts.append(run_cli(["check", "-o", "sarif"], manifest))
+    texts.append(run_cli(["check", "-o", "sarif", "--namespace-tier", "shared=qa"], manifest))
     # A broken YAML document right after a value: the parse error must not quote it.
     texts.append(run_cli(["check"], manifest + "---\napiVersion: v1\nkind: Secret\nstringData: {a: " + pool[0]
                          + ", b: [\n"))
     texts.append(run_cli(["check"], manifest + "---\n" + pool[0] + ": {\n"))
+    texts.append(run_cli(["check", "-o", "sarif"], manifest + "---\n" + pool[0] + ": {\n"))
     joined = "\n".join(texts)
     for form in forms(pool):
         assert form not in joined, "a planted secret value (or its base64) appears in the output"
@@ -147,3 +151,6 @@ def test_shared_value_is_reported_without_the_value(value: str, field: str) -> N
     output = run_cli(["check", "-o", "json"], yaml.safe_dump_all([*NAMESPACES, *docs]))
     assert output.startswith("1\n") and output.count("secret-value-shared") == 2
     assert value not in output and encoded.rstrip("=") not in output
+    sarif = run_cli(["check", "-o", "sarif"], yaml.safe_dump_all([*NAMESPACES, *docs]))
+    assert sarif.startswith("1\n") and sarif.count('"ruleId": "secret-value-shared"') == 2
+    assert value not in sarif and encoded.rstrip("=") not in sarif

@@ -8,6 +8,7 @@ data is fingerprinted by the offline context built from these objects and never 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -82,3 +83,36 @@ def _listing(dynamic_client: Any) -> Iterator[dict[str, Any]]:
             item["apiVersion"] = resource.group_version
             item["kind"] = resource.kind
             yield item
+
+
+def cluster_namespace_tiers(kubeconfig: str | None, tier_label: str) -> dict[str, dict[str, str]]:
+    """Each namespace's tier label, from the cluster (``check --namespace-tiers-from-cluster``).
+
+    One request, ``GET /api/v1/namespaces`` (a list of Namespaces, nothing else: no Secret is ever read),
+    with the kubeconfig given, $KUBECONFIG or the in-cluster config; namespaces without the label are left out
+    (untiered, as offline). Raises ClusterUnreadable.
+    """
+    from kubernetes import client, config  # noqa: PLC0415 - only this flag (and audit, parity) loads the client
+
+    try:
+        if kubeconfig or os.environ.get("KUBECONFIG") or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            api_client: Any = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        else:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            api_client = client.ApiClient()
+        with api_client:
+            # Raw JSON (no model objects): only names and labels are looked at.
+            listing: Any = client.CoreV1Api(api_client).list_namespace(
+                label_selector=tier_label, _preload_content=False, _request_timeout=30)
+            body = json.loads(listing.data)
+    except Exception as error:
+        raise ClusterUnreadable(_unreadable(error)) from None
+    tiers: dict[str, dict[str, str]] = {}
+    for item in body.get("items") or []:
+        metadata = item.get("metadata") if isinstance(item, dict) else None
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+            continue
+        labels = metadata.get("labels") or {}
+        if isinstance(labels, dict) and isinstance(labels.get(tier_label), str):
+            tiers[metadata["name"]] = {tier_label: labels[tier_label]}
+    return tiers

@@ -100,10 +100,10 @@ def parse_namespace_tiers(values: Sequence[str], policy: TierPolicy) -> dict[str
     return labels
 
 
-def read_input(paths: Sequence[str]) -> list[SourcedObject]:
+def read_input(paths: Sequence[str], *, skip_non_objects: bool = False) -> list[SourcedObject]:
     """The objects of ``-f`` paths (stdin without any); raises Failure naming the file and document."""
     try:
-        return read_manifests(list(paths), sys.stdin)
+        return read_manifests(list(paths), sys.stdin, skip_non_objects=skip_non_objects)
     except ManifestError as error:
         raise Failure(str(error)) from None
 

@@ -150,7 +150,7 @@ def _enforce(findings: list[Finding], candidate: Candidate) -> tuple[Violation, 
             if finding.rule is Rule.POLICY_INVALID
             else ACTION_BY_MODE[candidate.policy.enforcement.mode_for(tier)]
         )
-        violations.append(Violation(finding.rule, action, finding.message, finding.path))
+        violations.append(Violation(finding.rule, action, finding.message, finding.path, finding.related))
     return tuple(violations)
 
 
@@ -164,7 +164,7 @@ def _break_glass(decision: Decision, obj: Mapping[str, Any], user: UserInfo | No
     if not decision.denials:
         return decision
     softened = tuple(
-        Violation(v.rule, Action.WARN, f"{v.message} (admitted by break-glass: {reason})", v.path)
+        Violation(v.rule, Action.WARN, f"{v.message} (admitted by break-glass: {reason})", v.path, v.related)
         if v.action is Action.DENY and v.rule is not Rule.POLICY_INVALID
         else v
         for v in decision.violations

@@ -55,6 +55,8 @@ class Finding:
     message: str
     path: str
     tier: str | None = None
+    related: tuple[ObjectRef, ...] = ()
+    """The other objects of a cross-object finding (the Secret copied from, the other holder of a value)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class Violation:
     action: Action
     message: str
     path: str
+    related: tuple[ObjectRef, ...] = ()
+    """The other objects of a cross-object finding; not part of ``as_dict`` (SPEC's JSON shape)."""
 
     def as_dict(self) -> dict[str, str]:
         return {"rule": self.rule.value, "action": self.action.value, "message": self.message, "path": self.path}

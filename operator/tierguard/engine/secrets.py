@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tierguard.engine.fingerprints import Fingerprint, Fingerprinter
+from tierguard.engine.model import ObjectRef
 from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
 from tierguard.policy import TierPolicy
 
@@ -27,6 +28,11 @@ class SecretView:
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def object_ref(self) -> ObjectRef:
+        """The Secret as a reference, for a finding's related objects."""
+        return secret_ref(self.namespace, self.name, self.kind)
 
     @classmethod
     def from_object(
@@ -51,6 +57,11 @@ class SecretView:
             annotations=annotations,
             fingerprints=fingerprints,
         )
+
+
+def secret_ref(namespace: str, name: str, kind: str = "Secret") -> ObjectRef:
+    """A Secret (or SealedSecret) named by namespace and name, as a finding's related object."""
+    return ObjectRef("bitnami.com/v1alpha1" if kind == "SealedSecret" else "v1", kind, namespace, name)
 
 
 def is_shareable(view: SecretView, policy: TierPolicy) -> bool:

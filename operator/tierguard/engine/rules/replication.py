@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.rules import RuleFamily
-from tierguard.engine.secrets import SecretView, is_shareable
+from tierguard.engine.secrets import SecretView, is_shareable, secret_ref
 from tierguard.engine.selectors import (
     GO_TRUE,
     reflector_name_matcher,
@@ -206,6 +206,7 @@ def _pulled_from(view: SecretView, subject: Candidate, annotation: str, tool: st
             f"{view.kind} {view.ref} ({in_tier(subject.tier)}) is copied by {tool} from Secret "
             f"{namespace}/{name} ({in_tier(subject.tier_of(namespace))}); {_FIX}",
             _path(annotation),
+            related=(secret_ref(namespace, name),),
         )
 
 
@@ -228,6 +229,7 @@ def _kubed_copy(view: SecretView, subject: Candidate) -> Iterator[Finding]:
             f"{view.kind} {view.ref} ({in_tier(subject.tier)}) is copied by kubed/config-syncer from Secret "
             f"{origin}/{name} ({in_tier(subject.tier_of(origin))}); {_FIX}",
             path,
+            related=(secret_ref(origin, name),),
         )
 
 

@@ -64,6 +64,7 @@ def shared_value_findings(view: SecretView, subject: Candidate) -> Iterator[Find
             f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as Secret {holder.ref}"
             f"{held} ({in_tier(subject.tier_of(holder.namespace))}); issue a separate credential for each tier",
             f"data.{ours[0]}",
+            related=(holder.object_ref,),
         )
 
 

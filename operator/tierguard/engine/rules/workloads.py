@@ -82,6 +82,7 @@ def _consumed_secrets(subject: Candidate, site: PodSite) -> Iterator[Finding]:
                 f"{subject.ref} consumes Secret {view.ref}, which crosses tiers ({problem.rule}): "
                 f"{problem.message}",
                 use.path,
+                related=(view.object_ref, *problem.related),
             )
 
 
