@@ -81,7 +81,8 @@ async def serve(options: RunOptions) -> None:
     try:
         # Until the indexes are synced every review is answered "not ready" (denied): fail closed from the start.
         admission = AdmissionServer(AdmissionService(state, metrics), addr=options.webhook_addr,
-                                    port=options.webhook_port, certfile=options.tls_cert, keyfile=options.tls_key)
+                                    port=options.webhook_port, certfile=options.tls_cert, keyfile=options.tls_key,
+                                    draining=lambda: state.draining)
         await admission.start()
     except (OSError, ssl.SSLError) as error:
         raise StartupError(f"cannot serve HTTPS on {options.webhook_addr}:{options.webhook_port} with "

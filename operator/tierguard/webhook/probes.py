@@ -16,11 +16,24 @@ from tierguard.webhook.state import RuntimeState
 logger = logging.getLogger("tierguard.probes")
 
 
-def build_probe_app(state: RuntimeState, metrics: Metrics) -> web.Application:
+DRAIN_SECONDS = 5.0
+"""How long /drain holds the preStop hook: Endpoints, kube-proxy and the API server's pooled connections move to
+another replica meanwhile (reviews answered here close their connection)."""
+
+
+def is_loopback(remote: str | None) -> bool:
+    """Only a process inside the pod (the preStop hook) may start a drain: it makes the replica unready."""
+    return remote in ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+
+
+def build_probe_app(state: RuntimeState, metrics: Metrics, drain_seconds: float = DRAIN_SECONDS
+                    ) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
     async def readyz(_: web.Request) -> web.Response:
+        if state.draining:
+            return web.Response(status=503, text="not ready: draining, the pod is terminating\n")
         reason = state.not_ready_reason()
         if reason is None:
             return web.Response(text="ready\n")
@@ -34,8 +47,19 @@ def build_probe_app(state: RuntimeState, metrics: Metrics) -> web.Application:
         body = generate_latest(metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def drain(request: web.Request) -> web.Response:
+        if not is_loopback(request.remote):
+            return web.Response(status=403, text="drain is only for the pod's own preStop hook\n")
+        if not state.draining:
+            state.draining = True
+            logger.info("draining: readiness off, connections closed after each review",
+                        extra={"seconds": drain_seconds})
+        await asyncio.sleep(drain_seconds)
+        return web.Response(text="drained\n")
+
     app = web.Application()
-    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics_page)])
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics_page),
+                    web.get("/drain", drain)])
     return app
 
 

@@ -38,15 +38,19 @@ def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     return context
 
 
-def build_app(callback: AdmissionCallback) -> web.Application:
-    """The application: every POST path is a route id for the callback; a body that is not JSON is a 400."""
+def build_app(callback: AdmissionCallback, draining: Callable[[], bool] = lambda: False) -> web.Application:
+    """The application: every POST path is a route id for the callback; a body that is not JSON is a 400. While
+    ``draining()``, each answer closes its connection, so the API server does not reuse it for the next review."""
 
     async def review(request: web.Request) -> web.Response:
         try:
             body = json.loads(await request.text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise web.HTTPBadRequest(reason="the body is not a JSON AdmissionReview") from None
-        return web.json_response(await callback(body, webhook=request.match_info["id"]))
+        response = web.json_response(await callback(body, webhook=request.match_info["id"]))
+        if draining():
+            response.force_close()
+        return response
 
     app = web.Application(client_max_size=MAX_REVIEW_BYTES)
     app.add_routes([web.post("/{id:.*}", review)])
@@ -71,8 +75,9 @@ class AdmissionServer:
     """``await server.serve()`` listens until cancelled, reloading TLS (or ``start``, ``serve_reloads``, ``stop``)."""
 
     def __init__(self, callback: AdmissionCallback, *, addr: str, port: int, certfile: str, keyfile: str,
-                 file_check_interval: float = 10.0) -> None:
+                 file_check_interval: float = 10.0, draining: Callable[[], bool] = lambda: False) -> None:
         self.callback = callback
+        self.draining = draining
         self.addr = addr
         self.port = port
         self.certfile = certfile
@@ -83,7 +88,7 @@ class AdmissionServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(build_app(self.callback), handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(build_app(self.callback, self.draining), handle_signals=False, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.addr, self.port, ssl_context=self.context, reuse_address=True).start()
         logger.info("admission webhook listening", extra={"addr": self.addr, "port": self.port})

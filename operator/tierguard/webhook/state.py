@@ -25,6 +25,10 @@ class RuntimeState:
     api_failures: int = 0
     api_failure_threshold: int = 3
     started_at: float = field(default_factory=time.monotonic)
+    draining: bool = False
+    """The pod is terminating (its preStop hook called /drain): readiness fails so the Service stops routing
+    here, reviews are still answered, each with ``Connection: close`` so clients open new connections to another
+    replica instead of reusing this one's until it stops. Not a reason to deny: admission is unaffected."""
 
     def not_ready_reason(self) -> str | None:
         if not self.indexes_synced or self.context is None:
