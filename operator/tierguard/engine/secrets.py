@@ -13,10 +13,20 @@ from tierguard.engine.model import ObjectRef
 from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
 from tierguard.policy import TierPolicy
 
+VALUE_COPYING_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
+"""Annotations that hold a copy of the whole object, its data included: `kubectl apply` (and Argo CD, which uses
+it) writes the applied Secret there, values and all. A SecretView never keeps them; no rule reads them."""
+
+
+def kept_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
+    """The annotations a SecretView may keep: all but those that copy the object's values."""
+    return {key: value for key, value in annotations.items() if key not in VALUE_COPYING_ANNOTATIONS}
+
 
 @dataclass(frozen=True)
 class SecretView:
-    """What tierguard keeps of a Secret (or SealedSecret): metadata and keyed fingerprints, never data."""
+    """What tierguard keeps of a Secret (or SealedSecret): metadata and keyed fingerprints, never data, and never
+    an annotation that copies the data (``VALUE_COPYING_ANNOTATIONS``), however the view is made."""
 
     namespace: str
     name: str
@@ -24,6 +34,10 @@ class SecretView:
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
     fingerprints: tuple[Fingerprint, ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        if VALUE_COPYING_ANNOTATIONS & set(self.annotations):
+            object.__setattr__(self, "annotations", kept_annotations(self.annotations))
 
     @property
     def ref(self) -> str:
