@@ -1,0 +1,70 @@
+"""Listed objects reduced to what the engine reads, as they arrive, so a cluster's audit holds per object a few
+hundred bytes of metadata and spec rather than the object the API server sent.
+
+A Secret becomes its ``SecretView`` (metadata and keyed fingerprints) plus the object without ``data``,
+``stringData`` and the ``kubectl.kubernetes.io/last-applied-configuration`` annotation (which holds a copy of the
+data): its values are hashed here, once, and dropped. Every object also loses what no rule reads:
+``metadata.managedFields``, that annotation, and ``status``. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.model import Malformed
+from tierguard.engine.secrets import SecretView
+from tierguard.kinds import row_of
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+"""``kubectl apply`` keeps the whole applied manifest here: a Secret's values included."""
+
+DROPPED_METADATA = ("managedFields",)
+DROPPED_FIELDS = ("status",)
+SECRET_VALUE_FIELDS = ("data", "stringData")
+
+
+@dataclass(frozen=True, slots=True)
+class Projected:
+    """A listed object as the engine needs it. For a Secret, ``secret`` is its view (or why it is malformed),
+    made with ``fingerprinter``: the object itself holds no value any more."""
+
+    obj: Mapping[str, Any]
+    secret: SecretView | Malformed | None = field(default=None, repr=False)
+    fingerprinter: Fingerprinter | None = field(default=None, repr=False)
+
+
+def is_secret(obj: Mapping[str, Any]) -> bool:
+    """A core ``v1`` Secret (a CRD's "Secret" of another group is not)."""
+    row = row_of(obj.get("apiVersion"), obj.get("kind"))
+    return row is not None and row.group == "" and row.kind == "Secret"
+
+
+def project(obj: Mapping[str, Any], fingerprinter: Fingerprinter) -> Projected:
+    """``obj`` without values or bulk; a Secret is fingerprinted with ``fingerprinter`` first."""
+    slim = {k: v for k, v in obj.items() if k not in DROPPED_FIELDS}
+    metadata = obj.get("metadata")
+    if isinstance(metadata, Mapping):
+        kept = {k: v for k, v in metadata.items() if k not in DROPPED_METADATA}
+        annotations = metadata.get("annotations")
+        if isinstance(annotations, Mapping) and LAST_APPLIED in annotations:
+            kept["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+        slim["metadata"] = kept
+    if not is_secret(obj):
+        return Projected(slim)
+    view: SecretView | Malformed
+    try:
+        view = SecretView.from_object(slim, fingerprinter)  # its annotations: without the last-applied copy
+    except Malformed as error:
+        view = error
+    for name in SECRET_VALUE_FIELDS:
+        slim.pop(name, None)
+    return Projected(slim, view, fingerprinter)
+
+
+def check_fingerprinter(item: Projected, fingerprinter: Fingerprinter) -> None:
+    """A projected Secret can only be judged with the key it was fingerprinted with: its values are gone."""
+    if item.secret is not None and item.fingerprinter is not fingerprinter:
+        raise ValueError("a projected Secret was fingerprinted with another key than this run's")
