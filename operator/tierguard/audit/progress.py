@@ -75,8 +75,8 @@ class Progress:
 
     def line(self) -> str:
         elapsed = self.clock() - self.started
-        return (f"listing {self.kind} (kind {self.number}/{self.total}) · {self.objects:,} objects · "
-                f"{self._rate(elapsed)} · {elapsed:.0f}s")
+        return (f"listing {self.kind} (kind {self.number}/{self.total}), {self.objects:,} objects, "
+                f"{self._rate(elapsed)}, {elapsed:.0f}s")
 
     def _rate(self, elapsed: float) -> str:
         return f"{self.objects / elapsed:,.0f} objects/s" if elapsed > 0 else "- objects/s"

@@ -211,6 +211,8 @@ def _problem(error: Exception, timeout: float | None) -> str:
     import urllib3  # noqa: PLC0415
 
     reason = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # before timeouts: urllib3 derives it from one
+        return f"cannot connect: {str(reason).partition(': ')[2] or type(reason).__name__}"
     if isinstance(reason, urllib3.exceptions.TimeoutError) or isinstance(error, TimeoutError):
         return f"no answer within {timeout:g}s (--timeout)" if timeout else "timed out"
     status = getattr(error, "status", None)
