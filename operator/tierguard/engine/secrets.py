@@ -13,7 +13,7 @@ from tierguard.engine.objects import annotations_of, labels_of, name_of, namespa
 from tierguard.policy import TierPolicy
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SecretView:
     """What tierguard keeps of a Secret (or SealedSecret): metadata and keyed fingerprints, never data."""
 
