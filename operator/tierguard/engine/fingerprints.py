@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -83,4 +84,5 @@ class Fingerprinter:
                 if not isinstance(text, str):
                     raise Malformed(f"stringData.{key}", "must be a string")
                 values[str(key)] = text.encode("utf-8")
-        return tuple(Fingerprint(key, len(value), self.digest(value)) for key, value in values.items())
+        # Key names are interned: twenty thousand Secrets with a ``password`` hold one string, not 20k copies.
+        return tuple(Fingerprint(sys.intern(key), len(value), self.digest(value)) for key, value in values.items())

@@ -61,6 +61,10 @@ def project(obj: Mapping[str, Any], fingerprinter: Fingerprinter) -> Projected:
         namespace = kept.get("namespace")
         if isinstance(namespace, str):
             kept["namespace"] = sys.intern(namespace)
+        for name in ("labels", "annotations"):  # the same few keys on thousands of objects: one string each
+            found = kept.get(name)
+            if isinstance(found, Mapping):
+                kept[name] = {sys.intern(k) if isinstance(k, str) else k: v for k, v in found.items()}
         slim["metadata"] = kept
     if not is_secret(obj):
         return Projected(slim)
