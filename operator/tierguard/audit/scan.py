@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -133,47 +134,55 @@ def list_cluster(dynamic_client: Any, fingerprinter: Fingerprinter, options: Lis
 def list_resource(resource: Any, options: ListOptions, observer: Observer) -> Iterator[dict[str, Any]]:
     """Every object of one resource, each with ``apiVersion`` and ``kind`` set (list items lack them), in pages
     of ``options.chunk_size``; restarted (at most ``options.max_restarts`` times) when a continue token expires,
-    without yielding any object twice."""
+    without yielding any object twice.
+
+    One page ahead: while the caller projects a page, a worker thread already asks for the next (one request in
+    flight at a time, as a plain paged list makes them), so the API server's time and ours overlap."""
     from kubernetes.dynamic.exceptions import GoneError  # noqa: PLC0415
 
-    seen: set[str] = set()
-    restarts = 0
-    token: str | None = None
-    while True:
-        try:
-            response = resource.get(limit=options.chunk_size, _continue=token, serialize=False,
-                                    _request_timeout=options.timeout)
-            page = json.loads(response.data)
-        except GoneError:
-            if token is None or restarts >= options.max_restarts:
-                raise
-            restarts += 1
-            observer.note(f"listing {resource.kind} ({resource.group_version}) again from the start: its continue "
-                          f"token expired (410 Gone) after {len(seen)} objects; restart {restarts} of at most "
-                          f"{options.max_restarts}, objects already listed are not repeated")
-            token = None
-            continue
+    def fetch(token: str | None) -> tuple[list[Any], str | None]:
+        response = resource.get(limit=options.chunk_size, _continue=token, serialize=False,
+                                _request_timeout=options.timeout)
+        page = json.loads(response.data)
         if not isinstance(page, Mapping):
             raise ValueError("the API server answered a list request with something other than a list")
         items = page.get("items")
         metadata = page.get("metadata")
-        token = str(metadata.get("continue") or "") or None if isinstance(metadata, Mapping) else None
-        fresh = 0
-        for item in items or []:
-            if not isinstance(item, dict):
+        following = metadata.get("continue") if isinstance(metadata, Mapping) else None
+        return items if isinstance(items, list) else [], str(following) if following else None
+
+    seen: set[str] = set()
+    restarts = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tierguard-list") as pool:
+        asked: str | None = None
+        pending: Future[tuple[list[Any], str | None]] | None = pool.submit(fetch, None)
+        while pending is not None:
+            try:
+                items, following = pending.result()
+            except GoneError:
+                if asked is None or restarts >= options.max_restarts:
+                    raise
+                restarts += 1
+                observer.note(f"listing {resource.kind} ({resource.group_version}) again from the start: its "
+                              f"continue token expired (410 Gone) after {len(seen)} objects; restart {restarts} "
+                              f"of at most {options.max_restarts}, objects already listed are not repeated")
+                asked, pending = None, pool.submit(fetch, None)
                 continue
-            key = _identity(item)
-            if key in seen:
-                continue
-            seen.add(key)
-            item["apiVersion"] = resource.group_version
-            item["kind"] = resource.kind
-            fresh += 1
-            yield item
-        del response, page, items
-        observer.objects_listed(fresh)
-        if not token:
-            return
+            asked, pending = following, (pool.submit(fetch, following) if following else None)
+            fresh = 0
+            for item in items:
+                if not isinstance(item, dict):
+                    continue
+                key = _identity(item)
+                if key in seen:
+                    continue
+                seen.add(key)
+                item["apiVersion"] = resource.group_version
+                item["kind"] = resource.kind
+                fresh += 1
+                yield item
+            del items
+            observer.objects_listed(fresh)
 
 
 def _identity(item: Mapping[str, Any]) -> str:

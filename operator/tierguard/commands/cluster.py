@@ -3,6 +3,7 @@ pages with the progress line on stderr, and turn every failure into one line (ex
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 from tierguard.audit.progress import Progress
@@ -41,4 +42,7 @@ def read_cluster(*, kubeconfig: str | None, policy_path: str | None, policy_name
         progress.abandon()
         raise
     progress.finish()
+    # Every listed object lives until the report is written: the cyclic collector need not walk them again
+    # each time judging allocates (a third of the judging time at 20k objects).
+    gc.freeze()
     return ClusterListing(policy, objects, fingerprinter)

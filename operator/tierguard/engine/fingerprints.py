@@ -71,7 +71,9 @@ class Fingerprinter:
                     raise Malformed(f"data.{key}", "must be a base64 string")
                 try:
                     # Like the API server (Go's decoder), ignore line breaks: manifests fold long base64 values.
-                    values[str(key)] = base64.b64decode(encoded.replace("\r", "").replace("\n", ""), validate=True)
+                    folded = "\n" in encoded or "\r" in encoded
+                    plain = encoded.replace("\r", "").replace("\n", "") if folded else encoded
+                    values[str(key)] = base64.b64decode(plain, validate=True)
                 except (binascii.Error, ValueError):
                     raise Malformed(f"data.{key}", "is not valid base64") from None
         string_data = secret.get("stringData")

@@ -13,10 +13,38 @@ from tierguard.render.summary import summary
 def render_json(results: Sequence[Result]) -> str:
     """``json.dumps(document, indent=2)``, byte for byte, built one result at a time: an audit of a large cluster
     never holds every result as a dict, nor the encoder's pieces of the whole document, at once."""
-    items = [_nested(json.dumps(_result(result), indent=2), 2) for result in results]
+    items = ["    " + indented(_result(result), 2) for result in results]
     listed = "[\n" + ",\n".join(items) + "\n  ]" if items else "[]"
-    return '{\n  "results": ' + listed + ',\n  "summary": ' + _nested(json.dumps(summary(results), indent=2), 1)[2:] \
-        + "\n}"
+    return '{\n  "results": ' + listed + ',\n  "summary": ' + indented(summary(results), 1) + "\n}"
+
+
+def indented(value: Any, level: int = 0) -> str:
+    """``json.dumps(value, indent=2)`` as it reads ``level`` levels down, for the JSON types (dict keys strings):
+    the same bytes, several times faster than the standard library's pure-Python indenting encoder."""
+    if isinstance(value, str):
+        return _string(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    inner, outer = "\n" + "  " * (level + 1), "\n" + "  " * level
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{" + inner + ("," + inner).join(f"{_string(k)}: {indented(v, level + 1)}" for k, v in value.items()) \
+            + outer + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        return "[" + inner + ("," + inner).join(indented(v, level + 1) for v in value) + outer + "]"
+    return json.dumps(value, indent=2)  # anything else: the standard library's answer (or its TypeError)
+
+
+_string = json.encoder.encode_basestring_ascii  # what json.dumps uses for strings (ensure_ascii)
 
 
 def _result(result: Result) -> dict[str, Any]:
@@ -26,10 +54,3 @@ def _result(result: Result) -> dict[str, Any]:
         "allowed": result.decision.allowed,
         "violations": [v.as_dict() for v in result.decision.violations],
     }
-
-
-def _nested(text: str, depth: int) -> str:
-    """A value encoded with ``indent=2`` at the top, as it reads ``depth`` levels down (JSON strings hold no raw
-    newline: every newline is the encoder's own)."""
-    pad = "  " * depth
-    return pad + text.replace("\n", "\n" + pad)
