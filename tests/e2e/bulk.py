@@ -6,7 +6,8 @@
     them, each with a unique random 32-byte ``password`` and a random 1.5 KiB ``tls.key`` (about 2.7 KiB of
     JSON each: object size, not only count, is what the projection has to keep out of memory). Parallel
     requests from one process (a thread pool over the kubernetes client). Bounded: gives up at the deadline.
-    Idempotent: an object that already exists counts as created. Prints one JSON object with the counts.
+    Idempotent: objects of this run id that exist already are not created again (listed first, by label), so a
+    set can be kept and measured again. Prints one JSON object with the counts.
 
 ``python -m tests.e2e.bulk plain-list --kubeconfig K --chunk-size C``
     the baseline: the kinds the audit lists (``tierguard.kinds.listed()``), found by the same discovery, read
@@ -72,17 +73,31 @@ def create(args: argparse.Namespace) -> dict[str, Any]:
         return False
 
     names = [f"tg-bulk-{args.run_id}-{i:04d}" for i in range(args.namespaces)]
+    selector = f"{RUN_LABEL}={args.run_id}"
+    existing_namespaces = {n.metadata.name for n in api.list_namespace(label_selector=selector).items}
+    existing: set[tuple[str, str]] = set()
+    token = None
+    while True:
+        page = api.list_secret_for_all_namespaces(label_selector=selector, limit=1000, _continue=token)
+        existing.update((s.metadata.namespace, s.metadata.name) for s in page.items)
+        token = page.metadata._continue
+        if not token:
+            break
 
     def namespace(index: int) -> bool:
+        if names[index] in existing_namespaces:
+            return True
         body = {"metadata": {"name": names[index],
                              "labels": {RUN_LABEL: args.run_id, "tierguard.io/tier": TIERS[index % len(TIERS)]}}}
         return attempt(lambda: api.create_namespace(body, _request_timeout=30))
 
     def secret(index: int) -> bool:
+        ns = names[index % len(names)]
+        if (ns, f"bulk-{index:06d}") in existing:
+            return True
         body = {"metadata": {"name": f"bulk-{index:06d}", "labels": {RUN_LABEL: args.run_id}},
                 "type": "Opaque",
                 "data": {"password": b64(os.urandom(32)), "tls.key": b64(os.urandom(1536))}}
-        ns = names[index % len(names)]
         return attempt(lambda: api.create_namespaced_secret(ns, body, _request_timeout=30))
 
     started = time.monotonic()
@@ -91,7 +106,8 @@ def create(args: argparse.Namespace) -> dict[str, Any]:
         namespaces_s = time.monotonic() - started
         secrets = sum(pool.map(secret, range(args.secrets))) if namespaces == args.namespaces else 0
     elapsed = time.monotonic() - started
-    return {"namespaces": namespaces, "secrets": secrets, "namespaces_s": round(namespaces_s, 1),
+    return {"namespaces": namespaces, "secrets": secrets, "existed": len(existing_namespaces) + len(existing),
+            "namespaces_s": round(namespaces_s, 1),
             "seconds": round(elapsed, 1), "per_second": round((namespaces + secrets) / elapsed, 1),
             "out_of_time": time.monotonic() > deadline, "failures": failures[:10], "failed": len(failures)}
 

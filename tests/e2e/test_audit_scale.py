@@ -5,6 +5,8 @@ pseudo-terminal. Figures for docs/audit.md: run with TIERGUARD_E2E_AUDIT_SECRETS
 Sizes (environment): TIERGUARD_E2E_AUDIT_SECRETS (default 2000: CI stays well inside its budget),
 TIERGUARD_E2E_AUDIT_NAMESPACES (default secrets / 20), TIERGUARD_E2E_AUDIT_CREATE_BUDGET_S (default 60 s per
 1000 Secrets, at least 120 s). TIERGUARD_E2E_AUDIT_FIGURES=FILE also writes the figures there as JSON.
+TIERGUARD_E2E_AUDIT_RUN_ID=ID names the set (default: a fresh one): objects of an existing set are not created
+again, and with TIERGUARD_E2E_AUDIT_KEEP=1 the set is kept after the test, to measure it again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ NAMESPACES = int(os.environ.get("TIERGUARD_E2E_AUDIT_NAMESPACES", str(max(1, SEC
 CREATE_BUDGET_S = float(os.environ.get("TIERGUARD_E2E_AUDIT_CREATE_BUDGET_S", str(max(120, SECRETS * 0.06))))
 RSS_LIMIT_MB = 150.0
 WALL_RATIO_LIMIT = 2.0
-ROUNDS = 2
+ROUNDS = 3
 """Each measurement is taken this many times, alternating audit and baseline; the best wall time counts."""
 
 
@@ -104,7 +106,7 @@ def progress_on_a_terminal(cluster: Cluster) -> str:
 
 
 def test_audit_of_bulk_secrets_stays_small_and_near_a_plain_list(cluster: Cluster, tmp_path: Path) -> None:
-    run_id = uuid.uuid4().hex[:6]
+    run_id = os.environ.get("TIERGUARD_E2E_AUDIT_RUN_ID") or uuid.uuid4().hex[:6]
     try:
         created = create_bulk(cluster, run_id)
         audit_cmd = [sys.executable, "-m", "tierguard", "audit", "--kubeconfig", str(cluster.kubeconfig),
@@ -144,6 +146,7 @@ def test_audit_of_bulk_secrets_stays_small_and_near_a_plain_list(cluster: Cluste
         assert max(r.max_rss_mb for r in audits) < RSS_LIMIT_MB, figures
         assert audit_s <= WALL_RATIO_LIMIT * plain_s, figures
     finally:
-        cluster.kubectl("delete", "namespace", "-l", f"tierguard.io/e2e-bulk={run_id}", "--wait=false",
-                        check=False, timeout=300)
+        if os.environ.get("TIERGUARD_E2E_AUDIT_KEEP") != "1":
+            cluster.kubectl("delete", "namespace", "-l", f"tierguard.io/e2e-bulk={run_id}", "--wait=false",
+                            check=False, timeout=300)
 
