@@ -51,36 +51,55 @@ def is_secret(obj: Mapping[str, Any]) -> bool:
 
 def project(obj: Mapping[str, Any], fingerprinter: Fingerprinter) -> Projected:
     """``obj`` without values or bulk; a Secret is fingerprinted with ``fingerprinter`` first."""
-    slim = {k: v for k, v in obj.items() if k not in DROPPED_FIELDS}
     metadata = obj.get("metadata")
+    if is_secret(obj) and isinstance(metadata, Mapping):
+        return _project_secret(obj, metadata, fingerprinter)
+    slim = {k: v for k, v in obj.items() if k not in DROPPED_FIELDS}
     if isinstance(metadata, Mapping):
         kept = {k: v for k, v in metadata.items() if k not in DROPPED_METADATA}
-        annotations = metadata.get("annotations")
-        if isinstance(annotations, Mapping) and LAST_APPLIED in annotations:
-            kept["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
         namespace = kept.get("namespace")
         if isinstance(namespace, str):
             kept["namespace"] = sys.intern(namespace)
         for name in ("labels", "annotations"):  # the same few keys on thousands of objects: one string each
             found = kept.get(name)
             if isinstance(found, Mapping):
-                kept[name] = {sys.intern(k) if isinstance(k, str) else k: v for k, v in found.items()}
+                kept[name] = {sys.intern(k) if isinstance(k, str) else k: v
+                              for k, v in found.items() if k != LAST_APPLIED}
         slim["metadata"] = kept
     if not is_secret(obj):
         return Projected(slim)
-    view: SecretView | Malformed
-    try:
-        view = SecretView.from_object(slim, fingerprinter)  # its annotations: without the last-applied copy
-    except Malformed as error:
-        view = error
+    return Projected(slim, _view(slim, fingerprinter), fingerprinter)  # a Secret without metadata: malformed
+
+
+def _project_secret(obj: Mapping[str, Any], metadata: Mapping[str, Any], fingerprinter: Fingerprinter) -> Projected:
+    """A Secret: its view, and an object of its name, namespace, owners, labels and annotations (the view's)."""
+    kept: dict[str, Any] = {k: metadata[k] for k in SECRET_METADATA if k in metadata}
+    namespace = kept.get("namespace")
+    if isinstance(namespace, str):
+        kept["namespace"] = sys.intern(namespace)
+    kept["labels"] = _interned(metadata.get("labels"))
+    kept["annotations"] = _interned(metadata.get("annotations"))
+    slim = {k: v for k, v in obj.items() if k not in DROPPED_FIELDS and k != "metadata"}
+    slim["metadata"] = kept
+    view = _view(slim, fingerprinter)  # its annotations: without the last-applied copy
     for name in SECRET_VALUE_FIELDS:
         slim.pop(name, None)
-    if isinstance(view, SecretView) and isinstance(metadata, Mapping):
-        # The view holds labels and annotations already: the object shares them, and keeps nothing else.
-        cut: dict[str, Any] = {k: slim["metadata"][k] for k in SECRET_METADATA if k in slim["metadata"]}
-        cut["labels"], cut["annotations"] = view.labels, view.annotations
-        slim["metadata"] = cut
+    if isinstance(view, SecretView):
+        kept["labels"], kept["annotations"] = view.labels, view.annotations  # shared, not copied
     return Projected(slim, view, fingerprinter)
+
+
+def _interned(found: object) -> object:
+    if not isinstance(found, Mapping):
+        return found
+    return {sys.intern(k) if isinstance(k, str) else k: v for k, v in found.items() if k != LAST_APPLIED}
+
+
+def _view(obj: Mapping[str, Any], fingerprinter: Fingerprinter) -> SecretView | Malformed:
+    try:
+        return SecretView.from_object(obj, fingerprinter)
+    except Malformed as error:
+        return error
 
 
 def check_fingerprinter(item: Projected, fingerprinter: Fingerprinter) -> None:
