@@ -12,10 +12,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import ObjectRef
 from tierguard.engine.objects import metadata_of, object_ref
 from tierguard.engine.offline import OfflineRun
 from tierguard.engine.podspec import WORKLOAD_KINDS
+from tierguard.engine.projection import Projected
 from tierguard.engine.rules.sidecars import SidecarState
 from tierguard.policy import TierPolicy
 
@@ -48,19 +50,23 @@ class ParityReport:
         return sum(states[s] for s in COVERED), sum(states.values())
 
 
-def parity_report(objects: Iterable[tuple[Mapping[str, Any], str]], policy: TierPolicy, *,
+def parity_report(objects: Iterable[tuple[Mapping[str, Any] | Projected, str]], policy: TierPolicy, *,
                   own_namespace: str | None = None,
-                  namespace_labels: Mapping[str, Mapping[str, str]] | None = None) -> ParityReport:
-    """``objects`` are (object, source) pairs; every one is context, workloads are counted."""
+                  namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+                  fingerprinter: Fingerprinter | None = None) -> ParityReport:
+    """``objects`` are (object, source) pairs; every one is context, workloads are counted. Projected Secrets
+    (``audit/scan.py``) need the ``fingerprinter`` they were fingerprinted with."""
     listed = list(objects)
-    run = OfflineRun((o for o, _ in listed), policy, namespace_labels=namespace_labels, own_namespace=own_namespace)
+    run = OfflineRun((o for o, _ in listed), policy, namespace_labels=namespace_labels, own_namespace=own_namespace,
+                     fingerprinter=fingerprinter)
     report = ParityReport(policy.tiers, tuple(s.name for s in policy.required_sidecars))
-    for obj, source in listed:
+    for item, source in listed:
+        obj = item.obj if isinstance(item, Projected) else item
         if obj.get("kind") not in WORKLOAD_KINDS:
             continue
         if obj.get("kind") == "Pod" and metadata_of(obj).get("ownerReferences"):
             continue
-        tier, states = run.sidecar_states(obj)
+        tier, states = run.sidecar_states(item)
         if tier is None:
             continue
         for sidecar, state in states:

@@ -6,21 +6,25 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tierguard.engine.evaluation import judged_kinds
+from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.objects import object_ref
 from tierguard.engine.offline import OfflineRun, Result
+from tierguard.engine.projection import Projected
 from tierguard.policy import TierPolicy
 
 
-def audit_objects(objects: Iterable[Mapping[str, Any]], policy: TierPolicy, *, own_namespace: str | None,
-                  namespaces: tuple[str, ...] = ()) -> list[Result]:
-    """Results for the judged objects (of ``namespaces``, when given), with the whole listing as context."""
+def audit_objects(objects: Iterable[Mapping[str, Any] | Projected], policy: TierPolicy, *,
+                  own_namespace: str | None, namespaces: tuple[str, ...] = (),
+                  fingerprinter: Fingerprinter | None = None) -> list[Result]:
+    """Results for the judged objects (of ``namespaces``, when given), with the whole listing as context.
+    Projected Secrets (``audit/scan.py``) need the ``fingerprinter`` they were fingerprinted with."""
     listed = list(objects)
-    run = OfflineRun(listed, policy, own_namespace=own_namespace)
+    run = OfflineRun(listed, policy, own_namespace=own_namespace, fingerprinter=fingerprinter)
     kinds = judged_kinds()
     results = []
-    for obj in listed:
-        ref = object_ref(obj)
+    for item in listed:
+        ref = object_ref(item.obj if isinstance(item, Projected) else item)
         if ref.kind not in kinds or (namespaces and ref.namespace not in namespaces):
             continue
-        results.append(Result(ref, "cluster", run.decide(obj)))
+        results.append(Result(ref, "cluster", run.decide(item)))
     return results

@@ -5,18 +5,16 @@ from __future__ import annotations
 import click
 
 from tierguard.audit.results import audit_objects
-from tierguard.audit.scan import cluster_policy, connect, list_cluster
+from tierguard.commands.cluster import read_cluster
 from tierguard.commands.options import (
-    Failure,
     exit_status,
     kubeconfig_option,
+    listing_options,
     output_option,
     policy_name_option,
     policy_option,
     write_report,
 )
-from tierguard.errors import ClusterUnreadable, PolicyError
-from tierguard.policy import load_policy_file
 from tierguard.render import render_results
 
 
@@ -29,20 +27,19 @@ from tierguard.render import render_results
 @click.option("--tierguard-namespace", default="tierguard-system", show_default=True,
               help="tierguard's own namespace, always exempt.")
 @output_option(["text", "json", "policyreport"], "policyreport: wgpolicyk8s.io PolicyReports, one per namespace.")
+@listing_options()
 def audit(*, kubeconfig: str | None, policy_path: str | None, policy_name: str, namespaces: tuple[str, ...],
-          tierguard_namespace: str, output: str) -> int:
+          tierguard_namespace: str, output: str, chunk_size: int, timeout: float, quiet: bool) -> int:
     """Audit what already runs: every object the webhook would judge, as if it were applied now.
+
+    Each kind is listed in pages of --chunk-size objects; a Secret's values are fingerprinted as its page
+    arrives and dropped. On a terminal, stderr shows the listing's progress (not with --quiet).
 
     Exit status: 0 nothing would be denied, 1 something would be, 2 no cluster or an invalid policy.
     """
-    try:
-        dynamic_client = connect(kubeconfig)
-        policy = load_policy_file(policy_path) if policy_path else cluster_policy(dynamic_client, policy_name)
-        results = audit_objects(list_cluster(dynamic_client), policy, own_namespace=tierguard_namespace,
-                                namespaces=namespaces)
-    except PolicyError as error:
-        raise Failure(f"policy {policy_path or policy_name}: {error}") from None
-    except ClusterUnreadable as error:
-        raise Failure(str(error)) from None
+    listing = read_cluster(kubeconfig=kubeconfig, policy_path=policy_path, policy_name=policy_name,
+                           chunk_size=chunk_size, timeout=timeout, quiet=quiet)
+    results = audit_objects(listing.objects, listing.policy, own_namespace=tierguard_namespace,
+                            namespaces=namespaces, fingerprinter=listing.fingerprinter)
     write_report(render_results(results, output))
     return exit_status(all(r.decision.allowed for r in results))

@@ -67,6 +67,23 @@ def kubeconfig_option() -> Callable[[F], F]:
                         help="Default: $KUBECONFIG or in-cluster config.")
 
 
+def listing_options() -> Callable[[F], F]:
+    """How ``audit`` and ``parity`` list a cluster: page size, per-request timeout, progress."""
+    from tierguard.audit.scan import DEFAULT_CHUNK_SIZE, DEFAULT_TIMEOUT_S  # noqa: PLC0415
+
+    def decorate(command: F) -> F:
+        command = click.option("--quiet", "-q", is_flag=True,
+                               help="No progress line and no notes on stderr (errors are still printed).")(command)
+        command = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT_S,
+                               show_default=True, metavar="SECONDS",
+                               help="Longest wait for one API request (a page, a discovery call).")(command)
+        return click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE,
+                            show_default=True, metavar="N",
+                            help="Objects per list request, as kubectl's --chunk-size.")(command)
+
+    return decorate
+
+
 def policy_name_option() -> Callable[[F], F]:
     return click.option("--policy-name", default="default", show_default=True,
                         help="The cluster's TierPolicy to use.")

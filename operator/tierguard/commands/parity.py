@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from tierguard.audit.parity import parity_report
-from tierguard.audit.scan import cluster_policy, connect, list_cluster
+from tierguard.commands.cluster import read_cluster
 from tierguard.commands.options import (
-    Failure,
     exit_status,
     filename_option,
     kubeconfig_option,
+    listing_options,
     load_policy_option,
     namespace_tier_option,
     output_option,
@@ -20,8 +20,6 @@ from tierguard.commands.options import (
     read_input,
     write_report,
 )
-from tierguard.errors import ClusterUnreadable, PolicyError
-from tierguard.policy import load_policy_file
 from tierguard.render.parity import render_parity_json, render_parity_text
 
 
@@ -32,27 +30,23 @@ from tierguard.render.parity import render_parity_json, render_parity_text
 @policy_option("The TierPolicy file (required sidecars).")
 @policy_name_option()
 @output_option(["text", "json"])
+@listing_options()
 def parity(*, paths: tuple[str, ...], namespace_tiers: tuple[str, ...], kubeconfig: str | None,
-           policy_path: str | None, policy_name: str, output: str) -> int:
+           policy_path: str | None, policy_name: str, output: str, chunk_size: int, timeout: float,
+           quiet: bool) -> int:
     """Security-service parity: which tiers' workloads run every required sidecar.
 
     Exit status: 0 every tiered workload runs (or will be injected with) every required sidecar, 1 a gap,
     2 unreadable input, no cluster or an invalid policy.
     """
-    try:
-        if paths:
-            policy = load_policy_option(policy_path)
-            labels = parse_namespace_tiers(namespace_tiers, policy)
-            objects = [(o.obj, o.source) for o in read_input(paths)]
-        else:
-            dynamic_client = connect(kubeconfig)
-            policy = load_policy_file(policy_path) if policy_path else cluster_policy(dynamic_client, policy_name)
-            labels = {}
-            objects = [(o, "cluster") for o in list_cluster(dynamic_client)]
-    except PolicyError as error:
-        raise Failure(f"policy {policy_path or policy_name}: {error}") from None
-    except ClusterUnreadable as error:
-        raise Failure(str(error)) from None
-    report = parity_report(objects, policy, namespace_labels=labels)
+    if paths:
+        policy = load_policy_option(policy_path)
+        labels = parse_namespace_tiers(namespace_tiers, policy)
+        report = parity_report([(o.obj, o.source) for o in read_input(paths)], policy, namespace_labels=labels)
+    else:
+        listing = read_cluster(kubeconfig=kubeconfig, policy_path=policy_path, policy_name=policy_name,
+                               chunk_size=chunk_size, timeout=timeout, quiet=quiet)
+        report = parity_report([(o, "cluster") for o in listing.objects], listing.policy,
+                               fingerprinter=listing.fingerprinter)
     write_report((render_parity_json(report) if output == "json" else render_parity_text(report)) + "\n")
     return exit_status(report.complete)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.model import Malformed
 from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
+from tierguard.engine.projection import Projected, check_fingerprinter
 from tierguard.engine.secrets import SecretView
 from tierguard.kinds import row_of
 
@@ -109,18 +111,26 @@ class OfflineContext:
     @classmethod
     def from_objects(
         cls,
-        objects: Iterable[Mapping[str, Any]],
+        objects: Iterable[Mapping[str, Any] | Projected],
         fingerprinter: Fingerprinter,
         namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> OfflineContext:
         """Index the objects; ``namespace_labels`` adds namespaces known only by name (``--namespace-tier``).
 
-        Objects that cannot be indexed (malformed) are left out: their own evaluation reports them.
+        Objects that cannot be indexed (malformed) are left out: their own evaluation reports them. A projected
+        Secret must have been fingerprinted with ``fingerprinter`` (ValueError otherwise: its data is gone).
         """
         context = cls(fingerprinter)
-        for obj in objects:
+        for item in objects:
+            if isinstance(item, Projected):
+                check_fingerprinter(item, fingerprinter)
+                if isinstance(item.secret, Malformed):
+                    continue
             try:
-                context.add(obj)
+                if isinstance(item, Projected):
+                    context.add(item.obj, item.secret if isinstance(item.secret, SecretView) else None)
+                else:
+                    context.add(item)
             except Exception:
                 continue
         for name, labels in (namespace_labels or {}).items():
@@ -129,7 +139,9 @@ class OfflineContext:
             context._namespaces[name] = NamespaceView(name, merged, known.annotations if known else {})
         return context
 
-    def add(self, obj: Mapping[str, Any]) -> None:
+    def add(self, obj: Mapping[str, Any], view: SecretView | None = None) -> None:
+        """Index one object; ``view``: a Secret's view made earlier with this context's fingerprinter (its
+        ``obj`` may then hold no data, see ``engine/projection.py``)."""
         row = row_of(obj.get("apiVersion"), obj.get("kind"))
         if row is None:  # a kind of another group that shares a name (a CRD's "Secret") is not context
             return
@@ -139,7 +151,8 @@ class OfflineContext:
         if kind == "Namespace":
             self._namespaces[name] = NamespaceView.from_object(obj)
         elif kind in ("Secret", "SealedSecret"):
-            view = SecretView.from_object(obj, self._fingerprinter, namespace)
+            if view is None:
+                view = SecretView.from_object(obj, self._fingerprinter, namespace)
             existing = self._secrets.get((namespace, name))
             if existing is None or existing.kind == "SealedSecret":
                 self._secrets[(namespace, name)] = view

@@ -17,6 +17,7 @@ from tierguard.engine.evaluation import evaluate, sidecar_parity
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Decision, ObjectRef
 from tierguard.engine.objects import object_ref
+from tierguard.engine.projection import Projected, check_fingerprinter
 from tierguard.engine.request import EvaluationRequest
 from tierguard.engine.rules.sidecars import SidecarState
 from tierguard.policy import TierPolicy
@@ -34,7 +35,7 @@ class Result:
 class OfflineRun:
     """Every document is context; any of them can then be judged (``decide``) or counted for parity."""
 
-    def __init__(self, objects: Iterable[Mapping[str, Any]], policy: TierPolicy, *,
+    def __init__(self, objects: Iterable[Mapping[str, Any] | Projected], policy: TierPolicy, *,
                  fingerprinter: Fingerprinter | None = None,
                  namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
                  own_namespace: str | None = None) -> None:
@@ -42,17 +43,23 @@ class OfflineRun:
         self.own_namespace = own_namespace
         self.context = OfflineContext.from_objects(objects, fingerprinter or Fingerprinter.random(), namespace_labels)
 
-    def decide(self, obj: Mapping[str, Any]) -> Decision:
-        return evaluate(EvaluationRequest.from_manifest(obj), self.context, self.policy,
-                        own_namespace=self.own_namespace)
+    def decide(self, obj: Mapping[str, Any] | Projected) -> Decision:
+        return evaluate(self._request(obj), self.context, self.policy, own_namespace=self.own_namespace)
 
-    def result(self, obj: Mapping[str, Any], source: str) -> Result:
-        return Result(object_ref(obj), source, self.decide(obj))
+    def result(self, obj: Mapping[str, Any] | Projected, source: str) -> Result:
+        return Result(object_ref(obj.obj if isinstance(obj, Projected) else obj), source, self.decide(obj))
 
-    def sidecar_states(self, obj: Mapping[str, Any]) -> tuple[str | None, list[tuple[str, SidecarState]]]:
+    def sidecar_states(self, obj: Mapping[str, Any] | Projected) -> tuple[str | None, list[tuple[str, SidecarState]]]:
         """The object's tier and each required sidecar's state (see ``sidecar_parity``)."""
-        return sidecar_parity(EvaluationRequest.from_manifest(obj), self.context, self.policy,
-                              own_namespace=self.own_namespace)
+        return sidecar_parity(self._request(obj), self.context, self.policy, own_namespace=self.own_namespace)
+
+    def _request(self, obj: Mapping[str, Any] | Projected) -> EvaluationRequest:
+        if not isinstance(obj, Projected):
+            return EvaluationRequest.from_manifest(obj)
+        if obj.secret is None:
+            return EvaluationRequest.from_manifest(obj.obj)
+        check_fingerprinter(obj, self.context.fingerprinter)
+        return EvaluationRequest.with_secret_view(obj.obj, self.context.fingerprinter, obj.secret)
 
 
 def judge_documents(documents: Iterable[tuple[Mapping[str, Any], str]], policy: TierPolicy, *,

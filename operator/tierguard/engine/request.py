@@ -53,6 +53,15 @@ class EvaluationRequest:
         return cls(obj=obj)
 
     @classmethod
+    def with_secret_view(cls, obj: Mapping[str, Any], fingerprinter: Fingerprinter,
+                         view: SecretView | Malformed) -> EvaluationRequest:
+        """A listed Secret already reduced to its view (``engine/projection.py``): ``obj`` holds no data, so
+        the rules get the view made with ``fingerprinter`` before the values were dropped."""
+        request = cls(obj=obj)
+        request._views.append((fingerprinter, view))
+        return request
+
+    @classmethod
     def from_admission_request(cls, request: object) -> EvaluationRequest:
         """From the ``request`` of an AdmissionReview v1; raises Malformed naming the broken field."""
         if not isinstance(request, Mapping):

@@ -23,7 +23,7 @@ def kept_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in annotations.items() if key not in VALUE_COPYING_ANNOTATIONS}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SecretView:
     """What tierguard keeps of a Secret (or SealedSecret): metadata and keyed fingerprints, never data, and never
     an annotation that copies the data (``VALUE_COPYING_ANNOTATIONS``), however the view is made."""

@@ -1,0 +1,152 @@
+"""`tierguard audit` on a big cluster: Secrets in bulk over many tiered namespaces, the audit's peak RSS and wall
+time against a plain paged list of the same objects in the same run (the baseline), and its progress on a
+pseudo-terminal. Figures for docs/audit.md: run with TIERGUARD_E2E_AUDIT_SECRETS=20000 (1k namespaces).
+
+Sizes (environment): TIERGUARD_E2E_AUDIT_SECRETS (default 2000: CI stays well inside its budget),
+TIERGUARD_E2E_AUDIT_NAMESPACES (default secrets / 20), TIERGUARD_E2E_AUDIT_CREATE_BUDGET_S (default 60 s per
+1000 Secrets, at least 120 s). TIERGUARD_E2E_AUDIT_FIGURES=FILE also writes the figures there as JSON.
+TIERGUARD_E2E_AUDIT_RUN_ID=ID names the set (default: a fresh one): objects of an existing set are not created
+again, and with TIERGUARD_E2E_AUDIT_KEEP=1 the set is kept after the test, to measure it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .kube import REPO, Cluster
+
+SECRETS = int(os.environ.get("TIERGUARD_E2E_AUDIT_SECRETS", "2000"))
+NAMESPACES = int(os.environ.get("TIERGUARD_E2E_AUDIT_NAMESPACES", str(max(1, SECRETS // 20))))
+CREATE_BUDGET_S = float(os.environ.get("TIERGUARD_E2E_AUDIT_CREATE_BUDGET_S", str(max(120, SECRETS * 0.06))))
+RSS_LIMIT_MB = 150.0
+WALL_RATIO_LIMIT = 2.0
+ROUNDS = 3
+"""Each measurement is taken this many times, alternating audit and baseline; the best wall time counts."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    wall_s: float
+    max_rss_mb: float
+    status: int
+    stdout: str
+    stderr: str
+
+
+def measure(command: list[str], cluster: Cluster, stdout: Path, timeout: float = 900) -> Measured:
+    """Run ``command``; its own wall time and peak RSS (``wait4``'s rusage is this child's alone)."""
+    with stdout.open("w") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                   env={**cluster.env(), "PYTHONPATH": str(REPO)}, text=True)
+        assert process.stderr is not None
+        deadline = started + timeout
+        while (done := os.wait4(process.pid, os.WNOHANG))[0] == 0:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"{command} took more than {timeout:.0f}s")
+            time.sleep(0.02)
+        wall = time.monotonic() - started
+    _, wait_status, usage = done
+    process.returncode = os.waitstatus_to_exitcode(wait_status)
+    return Measured(wall, usage.ru_maxrss / 1024, process.returncode, stdout.read_text(), process.stderr.read())
+
+
+def create_bulk(cluster: Cluster, run_id: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.bulk", "create", "--kubeconfig", str(cluster.kubeconfig), "--run-id",
+         run_id, "--namespaces", str(NAMESPACES), "--secrets", str(SECRETS), "--deadline-s", str(CREATE_BUDGET_S)],
+        capture_output=True, text=True, timeout=CREATE_BUDGET_S + 120, check=False, cwd=REPO,
+        env={**cluster.env(), "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    created: dict[str, object] = json.loads(done.stdout)
+    assert created["namespaces"] == NAMESPACES and created["secrets"] == SECRETS, (
+        f"bulk creation incomplete within {CREATE_BUDGET_S:.0f}s: {created}")
+    return created
+
+
+def progress_on_a_terminal(cluster: Cluster) -> str:
+    """What `tierguard audit` draws on stderr when stderr is a pseudo-terminal (stdout goes nowhere)."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "tierguard", "audit", "--kubeconfig",
+                                    str(cluster.kubeconfig), "-o", "json"], stdout=subprocess.DEVNULL,
+                                   stderr=terminal, stdin=subprocess.DEVNULL, env=cluster.env())
+        os.close(terminal)
+        terminal = -1
+        seen = bytearray()
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif process.poll() is not None:
+                break
+        process.wait(timeout=60)
+        return seen.decode()
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+
+
+def test_audit_of_bulk_secrets_stays_small_and_near_a_plain_list(cluster: Cluster, tmp_path: Path) -> None:
+    run_id = os.environ.get("TIERGUARD_E2E_AUDIT_RUN_ID") or uuid.uuid4().hex[:6]
+    try:
+        created = create_bulk(cluster, run_id)
+        audit_cmd = [sys.executable, "-m", "tierguard", "audit", "--kubeconfig", str(cluster.kubeconfig),
+                     "-o", "json", "--chunk-size", "500"]
+        plain_cmd = [sys.executable, "-m", "tests.e2e.bulk", "plain-list", "--kubeconfig", str(cluster.kubeconfig),
+                     "--chunk-size", "500"]
+        audits, plains = [], []
+        for _ in range(ROUNDS):
+            plains.append(measure(plain_cmd, cluster, tmp_path / "plain.json"))
+            audits.append(measure(audit_cmd, cluster, tmp_path / "audit.json"))
+        for run in (*audits, *plains):
+            assert run.status in (0, 1), run.stderr[-2000:]  # 1: whatever else the cluster holds may be denied
+            assert "Traceback" not in run.stderr
+        listed = json.loads(plains[-1].stdout)["objects"]
+        summary = json.loads(audits[-1].stdout)["summary"]
+        assert listed >= SECRETS + NAMESPACES and summary["objects"] >= SECRETS + NAMESPACES
+        assert audits[-1].stderr == ""  # stderr is not a terminal: no progress
+
+        audit_s, plain_s = min(r.wall_s for r in audits), min(r.wall_s for r in plains)
+        figures = {
+            "secrets": SECRETS, "namespaces": NAMESPACES, "created": created, "objects_listed": listed,
+            "objects_judged": summary["objects"],
+            "audit_wall_s": [round(r.wall_s, 2) for r in audits],
+            "audit_max_rss_mb": [round(r.max_rss_mb, 1) for r in audits],
+            "plain_list_wall_s": [round(r.wall_s, 2) for r in plains],
+            "plain_list_max_rss_mb": [round(r.max_rss_mb, 1) for r in plains],
+            "wall_ratio_best": round(audit_s / plain_s, 2),
+        }
+        print(json.dumps(figures, indent=1))
+        if path := os.environ.get("TIERGUARD_E2E_AUDIT_FIGURES"):
+            Path(path).write_text(json.dumps(figures, indent=1) + "\n")
+
+        terminal = progress_on_a_terminal(cluster)
+        assert "listing Secret (kind " in terminal and "objects/s" in terminal, terminal[-500:]
+        assert "\nlisted " in terminal.replace("\r\x1b[K", "\n") and " objects of " in terminal
+
+        assert max(r.max_rss_mb for r in audits) < RSS_LIMIT_MB, figures
+        assert audit_s <= WALL_RATIO_LIMIT * plain_s, figures
+    finally:
+        if os.environ.get("TIERGUARD_E2E_AUDIT_KEEP") != "1":
+            cluster.kubectl("delete", "namespace", "-l", f"tierguard.io/e2e-bulk={run_id}", "--wait=false",
+                            check=False, timeout=300)
+
