@@ -259,7 +259,7 @@ def cluster_namespace_tiers(kubeconfig: str | None, tier_label: str) -> dict[str
                 label_selector=tier_label, _preload_content=False, _request_timeout=30)
             body = json.loads(listing.data)
     except Exception as error:
-        raise ClusterUnreadable(f"cannot read the cluster's namespaces: {_problem(error, 30)}") from None
+        raise ClusterUnreadable(f"cannot read the cluster: listing Namespaces failed: {_problem(error, 30)}") from None
     tiers: dict[str, dict[str, str]] = {}
     for item in body.get("items") or []:
         metadata = item.get("metadata") if isinstance(item, dict) else None
