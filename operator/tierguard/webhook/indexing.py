@@ -20,7 +20,7 @@ from tierguard.engine.model import Malformed
 from tierguard.policy import PolicyError, TierPolicy, load_policy
 from tierguard.webhook.live_context import INDEX_NAMES, LiveContext, cluster_role_label_keys, secret_index_keys
 from tierguard.webhook.metrics import Metrics
-from tierguard.webhook.state import RuntimeState
+from tierguard.webhook.state import RuntimeState, settle_heap
 
 logger = logging.getLogger("tierguard.indexing")
 
@@ -162,6 +162,7 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
         if state.policy is None:
             stored = next(iter(indexes["tg_policies"].get(state.policy_name) or ()), None)
             apply_policy(state, metrics, stored)
+        settle_heap()  # before readiness: its one full collection pauses no admission request
         state.indexes_synced = True
         logger.info("indexes synced", extra={"indexes": state.context.sizes()})
 

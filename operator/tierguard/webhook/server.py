@@ -3,17 +3,34 @@ tierguard's own callback instead of kopf's handler dispatch."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import aiohttp.web
 import kopf
+import orjson
 
 from tierguard.webhook.admission import AdmissionService
 
 MAX_REVIEW_BYTES = 16 * 1024 * 1024
 """An UPDATE of a 1.5 MiB object carries it twice, base64 inflates Secret data by a third: aiohttp's default
 1 MiB body limit would answer 413 and, with failurePolicy Fail, refuse legitimate large objects."""
+
+_LONG_DIGITS = re.compile(rb"[0-9]{20}")
+"""orjson reads an integer beyond 64 bits as a float; a body with a run of 20 digits (rare: a huge integer, or
+digits in a string) is read by the standard library instead, so every review parses as it always did."""
+
+
+def parse_review(body: bytes) -> Any:
+    """The request body as JSON, as ``json.loads`` reads it; raises ValueError when it is not JSON."""
+    if _LONG_DIGITS.search(body) is None:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # NaN, Infinity and other inputs orjson refuses and json accepts: let json decide
+    return json.loads(body)
 
 
 class TierguardWebhookServer(kopf.WebhookServer):
@@ -31,5 +48,12 @@ class TierguardWebhookServer(kopf.WebhookServer):
     async def _serve(fn: kopf.WebhookFn, request: aiohttp.web.Request) -> aiohttp.web.Response:
         # kopf builds the aiohttp application itself; the body limit can only be raised per request.
         request._client_max_size = MAX_REVIEW_BYTES
-        response: aiohttp.web.Response = await kopf.WebhookServer._serve(fn, request)
-        return response
+        # Instead of kopf's _serve: the same answers (400 for a body that is not JSON), without decoding the
+        # body to text, copying the headers and reading the TLS peer for a callback that uses neither, and with
+        # orjson, about 5x faster than the standard library on a review (see bench/README.md).
+        try:
+            review = parse_review(await request.read())
+        except ValueError as error:
+            raise aiohttp.web.HTTPBadRequest(reason=str(error) or None) from None
+        response = await fn(review, webhook=request.match_info.get("id"))
+        return aiohttp.web.Response(body=orjson.dumps(response), content_type="application/json")
