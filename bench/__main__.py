@@ -81,6 +81,8 @@ EXTRA: dict[str, Target] = {
     "floor_p50_ms": ("floor_p50_ms", "ms", "", None),
     "noop_cpu_us_per_review": ("kopf_cpu_us", "us", "", None),
     "floor_cpu_us_per_review": ("floor_cpu_us", "us", "", None),
+    "cpu_floor_ratio": ("cpu_floor_ratio", "x", "", None),
+    "cpu_noop_ratio": ("cpu_noop_ratio", "x", "", None),
     "engine_secret_evals_per_s": ("engine_secrets_per_s", "evals/s", "", None),
     "engine_deployment_evals_per_s": ("engine_deployments_per_s", "evals/s", "", None),
 }
@@ -154,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         figures.ratio("p99_ratio", "tierguard_p99_ms", "floor_p99_ms")
         figures.ratio("throughput_ratio", "tierguard_rps", "kopf_rps")
         figures.ratio("floor_throughput_ratio", "tierguard_rps", "floor_rps")
+        # The same two comparisons from server CPU per review (floor's / tierguard's): what the throughput
+        # ratios would be on idle cores, steadier than them when other processes share the machine.
+        figures.ratio("cpu_floor_ratio", "floor_cpu_us", "tierguard_cpu_us")
+        figures.ratio("cpu_noop_ratio", "kopf_cpu_us", "tierguard_cpu_us")
     if 5 in parts:
         _run_part(5, "tierguard check", lambda: check.run(plan.check_objects, plan.check_repetitions, figures),
                   figures)

@@ -92,17 +92,19 @@ async def _kopf(port: int, certs: Path) -> AsyncGenerator[None, None]:
 
 
 async def _tierguard(port: int, certs: Path, namespaces: int, secrets: int) -> AsyncGenerator[None, None]:
+    from tierguard.webhook import state as state_module  # noqa: PLC0415
     from tierguard.webhook.admission import AdmissionService  # noqa: PLC0415
     from tierguard.webhook.metrics import Metrics  # noqa: PLC0415
     from tierguard.webhook.server import TierguardWebhookServer  # noqa: PLC0415
-    from tierguard.webhook.state import RuntimeState, settle_heap  # noqa: PLC0415
 
     _quiet_logging()
-    state = RuntimeState(own_namespace="tierguard-system")
+    state = state_module.RuntimeState(own_namespace="tierguard-system")
     state.context = bodies.live_context(namespaces, secrets)
     state.indexes_synced = True
     state.use_policy(bodies.policy())
-    settle_heap()  # as tierguard run's readiness handler does once the indexes are synced
+    settle = getattr(state_module, "settle_heap", None)  # absent before issue 11: keeps A/B runs possible
+    if settle is not None:
+        settle()  # as tierguard run's readiness handler does once the indexes are synced
     service = AdmissionService(state, Metrics())
     server = TierguardWebhookServer(service, addr="127.0.0.1", port=port, certfile=str(certs / "tls.crt"),
                                     pkeyfile=str(certs / "tls.key"))

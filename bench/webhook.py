@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,13 +58,11 @@ def _start(kind: str, certs: Path, plan: WebhookPlan) -> Server:
     return Server(kind, port, process)
 
 
-def _wait_ready(server: Server, timeout: float = 120.0) -> None:
+def _wait_ready(server: Server) -> None:
     assert server.process.stdout is not None
-    started = time.monotonic()
-    line = server.process.stdout.readline()
+    line = server.process.stdout.readline()  # the server prints "ready <port>" or exits
     if not line.startswith("ready"):
         raise RuntimeError(f"{server.kind} server did not start (exit {server.process.poll()})")
-    del started
 
 
 def _stop(server: Server) -> None:
@@ -121,6 +118,7 @@ def _throughput(server: Server, plan: WebhookPlan, body_dir: Path, certs: Path) 
         note(f"{server.kind}: {failures} of {summary['requests']} requests failed under load")
     requests = summary["requests"]
     if not requests:
+        note(f"{server.kind}: the load generator completed no request")
         return None
     # wrk counts requests answered; CPU covers warm-up-free steady state since the server was already warm.
     return requests / seconds, cpu * 1e6 / requests

@@ -4,7 +4,6 @@ tierguard's own callback instead of kopf's handler dispatch."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -18,19 +17,18 @@ MAX_REVIEW_BYTES = 16 * 1024 * 1024
 """An UPDATE of a 1.5 MiB object carries it twice, base64 inflates Secret data by a third: aiohttp's default
 1 MiB body limit would answer 413 and, with failurePolicy Fail, refuse legitimate large objects."""
 
-_LONG_DIGITS = re.compile(rb"[0-9]{20}")
-"""orjson reads an integer beyond 64 bits as a float; a body with a run of 20 digits (rare: a huge integer, or
-digits in a string) is read by the standard library instead, so every review parses as it always did."""
-
 
 def parse_review(body: bytes) -> Any:
-    """The request body as JSON, as ``json.loads`` reads it; raises ValueError when it is not JSON."""
-    if _LONG_DIGITS.search(body) is None:
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass  # NaN, Infinity and other inputs orjson refuses and json accepts: let json decide
-    return json.loads(body)
+    """The request body as JSON, as ``json.loads`` reads it; raises ValueError when it is not JSON.
+
+    orjson and json read every review the API server sends alike: it holds no integer beyond 64 bits (Go's
+    unstructured objects keep such numbers as float64 and write them as floats, which both read as floats).
+    What orjson refuses and json accepts (NaN, Infinity: no API server sends them) goes to json, which decides.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 class TierguardWebhookServer(kopf.WebhookServer):
