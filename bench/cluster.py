@@ -31,7 +31,7 @@ from typing import Any
 from bench.util import REPO, Figures, free_port, note
 
 NAMESPACE_PREFIX = "bench-index-"
-READY_TIMEOUT = 600.0
+READY_TIMEOUT = 900.0
 CREATE_TIMEOUT = 900.0
 
 
