@@ -40,6 +40,7 @@ class Plan:
     index_secrets: int
     index_namespaces: int
     api_pods: int
+    ready_timeout: float = 600.0
 
 
 PLANS = {
@@ -48,7 +49,7 @@ PLANS = {
                  index_secrets=100_000, index_namespaces=5000, api_pods=200),
     "quick": Plan("quick", webhook.WebhookPlan(repetitions=2, throughput_seconds=4, latency_seconds=6),
                   engine_evaluations=1500, engine_repetitions=2, check_objects=10000, check_repetitions=2,
-                  index_secrets=10_000, index_namespaces=500, api_pods=50),
+                  index_secrets=10_000, index_namespaces=500, api_pods=50, ready_timeout=240.0),
     "smoke": Plan("smoke", webhook.WebhookPlan(repetitions=1, throughput_seconds=1, latency_seconds=0.5,
                                                namespaces=40, secrets=400),
                   engine_evaluations=20, engine_repetitions=1, check_objects=60, check_repetitions=1,
@@ -85,6 +86,8 @@ EXTRA: dict[str, Target] = {
     "cpu_noop_ratio": ("cpu_noop_ratio", "x", "", None),
     "engine_secret_evals_per_s": ("engine_secrets_per_s", "evals/s", "", None),
     "engine_deployment_evals_per_s": ("engine_deployments_per_s", "evals/s", "", None),
+    "index_list_s": ("index_list_s", "s", "", None),
+    "index_rss_not_ready_mb": ("index_rss_not_ready_mb", "MB", "", None),
 }
 PARTS_OF = {"p50_ms": 1, "p99_ms": 1, "floor_p99_ms": 1, "p99_ratio": 1, "throughput_rps": 1,
             "noop_throughput_rps": 1, "throughput_ratio": 1, "floor_throughput_rps": 1,
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
             if 3 in parts:
                 _run_part(3, "index scale", lambda: index_scale(
-                    options.kubeconfig, plan.index_secrets, plan.index_namespaces, figures), figures)
+                    options.kubeconfig, plan.index_secrets, plan.index_namespaces, figures,
+                    repetitions=plan.webhook.repetitions, ready_timeout=plan.ready_timeout), figures)
             if 4 in parts:
                 _run_part(4, "through the API server", lambda: apiserver_overhead(
                     options.kubeconfig, plan.api_pods, figures), figures)
