@@ -47,7 +47,7 @@ PLANS = {
     "full": Plan("full", webhook.WebhookPlan(repetitions=3, throughput_seconds=8, latency_seconds=15),
                  engine_evaluations=3000, engine_repetitions=3, check_objects=10000, check_repetitions=3,
                  index_secrets=100_000, index_namespaces=5000, api_pods=200),
-    "quick": Plan("quick", webhook.WebhookPlan(repetitions=2, throughput_seconds=4, latency_seconds=6),
+    "quick": Plan("quick", webhook.WebhookPlan(repetitions=2, throughput_seconds=3, latency_seconds=5),
                   engine_evaluations=1500, engine_repetitions=2, check_objects=10000, check_repetitions=2,
                   index_secrets=10_000, index_namespaces=500, api_pods=50, ready_timeout=240.0),
     "smoke": Plan("smoke", webhook.WebhookPlan(repetitions=1, throughput_seconds=1, latency_seconds=0.5,
