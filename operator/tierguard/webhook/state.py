@@ -50,10 +50,10 @@ def settle_heap() -> None:
     """Collect once, then move every object alive now (the initial listing: at 10k Secrets some 300k index
     objects) out of the cyclic garbage collector's reach.
 
-    A full collection walks every tracked object: at 10k Secrets a pause of ~70 ms, landing on whatever
-    admission requests are in flight, which was tierguard's p99. Frozen objects are still freed by reference
-    counting when the watch replaces or deletes them; only cycles among them would stay (the index holds
-    plain views, which form none). Called once, when the indexes are first synced.
+    A full collection walks every tracked object: at 10k Secrets a pause of ~70 ms (bench/README.md) that
+    lands on every admission request in flight; index churn is what triggers one. Frozen objects are still
+    freed by reference counting when the watch replaces or deletes them; only cycles among them would stay
+    (the index holds plain views, which form none). Called once, when the indexes are first synced.
     """
     gc.collect()
     gc.freeze()
