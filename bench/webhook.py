@@ -92,10 +92,15 @@ def _check_answers(server: Server, certs: Path, reviews: dict[str, bytes]) -> No
             raise RuntimeError(f"{server.kind} /{name}: unexpected answer {answer['response']}")
 
 
+def _use_wrk() -> bool:
+    """wrk when installed, unless BENCH_LOAD=python asks for the Python generator (as on a machine without it)."""
+    return shutil.which("wrk") is not None and os.environ.get("BENCH_LOAD") != "python"
+
+
 def _throughput(server: Server, plan: WebhookPlan, body_dir: Path, certs: Path) -> tuple[float, float] | None:
     """(reviews/s, server CPU us per review) at fixed concurrency, or None with the reason on stderr."""
     before = server.cpu_seconds()
-    if shutil.which("wrk"):
+    if _use_wrk():
         command = ["wrk", "-t1", f"-c{plan.concurrency}", f"-d{max(1, round(plan.throughput_seconds))}s",
                    "-s", str(REPO / "bench" / "wrk.lua"), server.url]
         env = dict(os.environ, BENCH_BODIES=str(body_dir))
@@ -142,8 +147,8 @@ def _latency(server: Server, plan: WebhookPlan, body_dir: Path, certs: Path) -> 
 
 
 def run(plan: WebhookPlan, figures: Figures) -> None:
-    if not shutil.which("wrk"):
-        note("wrk is not installed (apt-get install -y wrk): max throughput uses the Python generator, which "
+    if not _use_wrk():
+        note("wrk is not installed or BENCH_LOAD=python (apt-get install -y wrk): max throughput uses the Python generator, which "
              "saturates earlier than wrk, so the floor's figure is a lower bound")
     with tempfile.TemporaryDirectory(prefix="tierguard-bench-") as tmp:
         from tierguard.webhook.certs import write_certificates  # noqa: PLC0415
