@@ -148,8 +148,8 @@ def _latency(server: Server, plan: WebhookPlan, body_dir: Path, certs: Path) -> 
 
 def run(plan: WebhookPlan, figures: Figures) -> None:
     if not _use_wrk():
-        note("wrk is not installed or BENCH_LOAD=python (apt-get install -y wrk): max throughput uses the Python generator, which "
-             "saturates earlier than wrk, so the floor's figure is a lower bound")
+        note("wrk is not installed (apt-get install -y wrk) or BENCH_LOAD=python: max throughput uses the Python "
+             "generator, which saturates earlier than wrk, so the floor's figure is a lower bound")
     with tempfile.TemporaryDirectory(prefix="tierguard-bench-") as tmp:
         from tierguard.webhook.certs import write_certificates  # noqa: PLC0415
 
