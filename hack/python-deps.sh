@@ -4,7 +4,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python=${TIERGUARD_PYTHON:-python3}
-if "$python" -c 'import tierguard.webhook.command, pytest, hypothesis, mypy, ruff, jsonschema, pre_commit' 2>/dev/null \
+if "$python" -c 'import tierguard.webhook.command, orjson, pytest, hypothesis, mypy, ruff, jsonschema, pre_commit' 2>/dev/null \
   && [[ $("$python" -c 'import tierguard, os; print(os.path.dirname(tierguard.__file__))') == "$repo/operator/tierguard" ]]; then
   exit 0
 fi

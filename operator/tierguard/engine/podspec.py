@@ -143,18 +143,26 @@ def secret_uses(site: PodSite) -> Iterator[SecretUse]:
 
 
 def _spec_secret_uses(site: PodSite) -> Iterator[SecretUse]:
+    # Every field is read with .get() before its path is formatted: most volumes and env entries hold none of
+    # the fields asked for, and building their paths was most of the walk (mapping_at of None is {} anyway).
     for volume, path in mappings_at(site.spec, "volumes", f"{site.path}.volumes"):
-        secret = mapping_at(volume, "secret", f"{path}.secret")
-        if secret:
-            yield SecretUse(str_at(secret, "secretName", f"{path}.secret.secretName", required=True),
-                            f"{path}.secret")
-        projected = mapping_at(volume, "projected", f"{path}.projected")
-        for source, source_path in mappings_at(projected, "sources", f"{path}.projected.sources"):
-            ref = mapping_at(source, "secret", f"{source_path}.secret")
-            if ref:
-                yield SecretUse(str_at(ref, "name", f"{source_path}.secret.name", required=True),
-                                f"{source_path}.secret")
+        if volume.get("secret") is not None:
+            secret = mapping_at(volume, "secret", f"{path}.secret")
+            if secret:
+                yield SecretUse(str_at(secret, "secretName", f"{path}.secret.secretName", required=True),
+                                f"{path}.secret")
+        if volume.get("projected") is not None:
+            projected = mapping_at(volume, "projected", f"{path}.projected")
+            for source, source_path in mappings_at(projected, "sources", f"{path}.projected.sources"):
+                if source.get("secret") is None:
+                    continue
+                ref = mapping_at(source, "secret", f"{source_path}.secret")
+                if ref:
+                    yield SecretUse(str_at(ref, "name", f"{source_path}.secret.name", required=True),
+                                    f"{source_path}.secret")
         for plugin, (field, is_object_ref) in _LEGACY_SECRET_REFS.items():
+            if volume.get(plugin) is None:
+                continue
             plugin_spec = mapping_at(volume, plugin, f"{path}.{plugin}")
             if not plugin_spec:
                 continue
@@ -176,7 +184,11 @@ def _spec_secret_uses(site: PodSite) -> Iterator[SecretUse]:
             yield SecretUse(name, ref_path)
     for container in containers(site):
         for env, env_path in mappings_at(container.container, "env", f"{container.path}.env"):
+            if env.get("valueFrom") is None:
+                continue
             value_from = mapping_at(env, "valueFrom", f"{env_path}.valueFrom")
+            if value_from.get("secretKeyRef") is None:
+                continue
             key_ref = mapping_at(value_from, "secretKeyRef", f"{env_path}.valueFrom.secretKeyRef")
             if key_ref:
                 yield SecretUse(
@@ -184,6 +196,8 @@ def _spec_secret_uses(site: PodSite) -> Iterator[SecretUse]:
                     f"{env_path}.valueFrom.secretKeyRef",
                 )
         for source, source_path in mappings_at(container.container, "envFrom", f"{container.path}.envFrom"):
+            if source.get("secretRef") is None:
+                continue
             ref = mapping_at(source, "secretRef", f"{source_path}.secretRef")
             if ref:
                 yield SecretUse(str_at(ref, "name", f"{source_path}.secretRef.name", required=True),

@@ -206,5 +206,5 @@ class AdmissionService:
                            "denied")
 
     def _count(self, exchange: _Exchange, response: dict[str, Any], decision: str) -> dict[str, Any]:
-        self.metrics.requests.labels(exchange.kind, exchange.operation, decision).inc()
+        self.metrics.count_request(exchange.kind, exchange.operation, decision)
         return response

@@ -21,7 +21,7 @@ from tierguard.policy import load_stored_policy
 from tierguard.webhook.indexes import INDEX_NAMES, INDEXES, POLICIES, IndexSpec, policy_key
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.metrics import Metrics
-from tierguard.webhook.state import RuntimeState
+from tierguard.webhook.state import RuntimeState, settle_heap
 
 logger = logging.getLogger("tierguard.indexing")
 
@@ -84,6 +84,7 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
         if state.policy is None:
             stored = next(iter(indexes[POLICIES].get(policy_key(state.policy_name)) or ()), None)
             apply_policy(state, metrics, stored)
+        settle_heap()  # before readiness: its one full collection pauses no admission request
         state.indexes_synced = True
         logger.info("indexes synced", extra={"indexes": state.context.sizes()})
 

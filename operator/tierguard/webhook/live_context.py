@@ -46,6 +46,9 @@ class LiveContext:
         self._fingerprinter = fingerprinter
         self._indexes = indexes
         self._recent_secrets: dict[tuple[str, str], tuple[float, SecretView]] = {}
+        self._recent_digests: dict[bytes, dict[tuple[str, str], None]] = {}
+        """digest -> the recent Secrets holding it (an ordered set), so that a fingerprint lookup costs one dict
+        access instead of a walk over every recent Secret (that walk was 6% of a review's CPU in bench/)."""
 
     def remember_admitted_secret(self, view: SecretView) -> None:
         """Count a Secret this replica just admitted as held, until the watch delivers it.
@@ -54,14 +57,40 @@ class LiveContext:
         ``kubectl apply -f`` could share the first one's value unseen. Expiring entries bound a phantom (an
         object another admission step refused) to a short fail-closed window.
         """
-        self._recent_secrets[(view.namespace, view.name)] = (time.monotonic() + RECENT_SECONDS, view)
-
-    def _recent(self) -> list[SecretView]:
         now = time.monotonic()
-        expired = [key for key, (deadline, _) in self._recent_secrets.items() if deadline < now]
-        for key in expired:
-            del self._recent_secrets[key]
-        return [view for _, view in self._recent_secrets.values()]
+        for key in [key for key, (deadline, _) in self._recent_secrets.items() if deadline < now]:
+            self._forget(key)
+        key = (view.namespace, view.name)
+        previous = self._recent_secrets.get(key)
+        if previous is not None:
+            for fingerprint in previous[1].fingerprints:
+                holders = self._recent_digests.get(fingerprint.digest)
+                if holders is not None and fingerprint.digest not in {fp.digest for fp in view.fingerprints}:
+                    holders.pop(key, None)
+        self._recent_secrets[key] = (now + RECENT_SECONDS, view)
+        for fingerprint in view.fingerprints:
+            self._recent_digests.setdefault(fingerprint.digest, {})[key] = None
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        entry = self._recent_secrets.pop(key, None)
+        if entry is None:
+            return
+        for fingerprint in entry[1].fingerprints:
+            holders = self._recent_digests.get(fingerprint.digest)
+            if holders is not None:
+                holders.pop(key, None)
+                if not holders:
+                    del self._recent_digests[fingerprint.digest]
+
+    def _recent(self, key: tuple[str, str]) -> SecretView | None:
+        """The Secret this replica admitted under ``key`` in the last RECENT_SECONDS, if any."""
+        entry = self._recent_secrets.get(key)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            self._forget(key)
+            return None
+        return entry[1]
 
     @property
     def fingerprinter(self) -> Fingerprinter:
@@ -93,18 +122,17 @@ class LiveContext:
             SEALED_SECRETS, sealed_secret_key(namespace, name)
         )
         if view is None and self._recent_secrets:
-            view = next((v for v in self._recent() if (v.namespace, v.name) == (namespace, name)), None)
+            view = self._recent((namespace, name))
         return view
 
     def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
         indexed = list(self._values(SECRETS, fingerprint_key(digest)))
-        if not self._recent_secrets:
+        recent_keys = self._recent_digests.get(digest)
+        if not recent_keys:
             return indexed
         known = {(view.namespace, view.name) for view in indexed}
-        return indexed + [
-            view for view in self._recent()
-            if (view.namespace, view.name) not in known and any(fp.digest == digest for fp in view.fingerprints)
-        ]
+        recent = (self._recent(key) for key in list(recent_keys) if key not in known)
+        return indexed + [view for view in recent if view is not None]
 
     def persistent_volume(self, name: str) -> Mapping[str, Any] | None:
         volume: Mapping[str, Any] | None = self._first(VOLUMES, volume_key(name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -10,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 @dataclass
 class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _request_children: dict[tuple[str, str, str], Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -41,3 +43,12 @@ class Metrics:
             "tierguard_break_glass", "Requests admitted by break-glass, by rule id.", ["rule"],
             registry=self.registry,
         )
+
+    def count_request(self, kind: str, operation: str, decision: str) -> None:
+        """``requests.labels(kind, operation, decision).inc()``, with the labelled child looked up once per label
+        set: ``labels()`` validates, stringifies and takes a lock on every call, on every admission request."""
+        key = (kind, operation, decision)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(kind, operation, decision)
+        child.inc()

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 logger = logging.getLogger("tierguard.server")
@@ -28,6 +29,19 @@ MAX_REVIEW_BYTES = 16 * 1024 * 1024
 
 AdmissionCallback = Callable[..., Awaitable[dict[str, Any]]]
 """``await callback(review, webhook=<route id>)``: the AdmissionService."""
+
+
+def parse_review(body: bytes) -> Any:
+    """The request body as JSON, as ``json.loads`` reads it; raises ValueError when it is not JSON.
+
+    orjson and json read every review the API server sends alike: it holds no integer beyond 64 bits (Go's
+    unstructured objects keep such numbers as float64 and write them as floats, which both read as floats).
+    What orjson refuses and json accepts (NaN, Infinity: no API server sends them) goes to json, which decides.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
@@ -44,10 +58,11 @@ def build_app(callback: AdmissionCallback, draining: Callable[[], bool] = lambda
 
     async def review(request: web.Request) -> web.Response:
         try:
-            body = json.loads(await request.text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = parse_review(await request.read())
+        except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise web.HTTPBadRequest(reason="the body is not a JSON AdmissionReview") from None
-        response = web.json_response(await callback(body, webhook=request.match_info["id"]))
+        answer = await callback(body, webhook=request.match_info["id"])
+        response = web.Response(body=orjson.dumps(answer), content_type="application/json")
         if draining():
             response.force_close()
         return response

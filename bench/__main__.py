@@ -1,0 +1,210 @@
+"""tierguard's benchmarks: ``python -m bench [--quick | --smoke] [--kubeconfig PATH]``.
+
+Runs every part in one process tree, prints a markdown table, and as its very last line one JSON object with
+every figure (``null`` where one could not be measured, the reason on stderr). Figures that compare are
+ratios against baselines measured in the same run, repetition by repetition, interleaved; the table shows the
+median and the range over repetitions. See bench/README.md for what each figure means.
+
+  part 1  webhook server side: tierguard vs the plain-aiohttp floor vs kopf's no-op admission path
+  part 2  engine alone: evaluate() per second per review body
+  part 3  index scale (needs an API server: --kubeconfig)
+  part 4  through the API server (needs an API server: --kubeconfig)
+  part 5  tierguard check objects/s vs PyYAML's C loader parsing the same files
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import check, engine, webhook
+from bench.util import REPO, Figures, note
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    webhook: webhook.WebhookPlan
+    engine_evaluations: int
+    engine_repetitions: int
+    check_objects: int
+    check_repetitions: int
+    index_secrets: int
+    index_namespaces: int
+    api_pods: int
+    ready_timeout: float = 600.0
+
+
+PLANS = {
+    "full": Plan("full", webhook.WebhookPlan(repetitions=3, throughput_seconds=8, latency_seconds=15),
+                 engine_evaluations=3000, engine_repetitions=3, check_objects=10000, check_repetitions=3,
+                 index_secrets=100_000, index_namespaces=5000, api_pods=200),
+    "quick": Plan("quick", webhook.WebhookPlan(repetitions=2, throughput_seconds=3, latency_seconds=5),
+                  engine_evaluations=1500, engine_repetitions=2, check_objects=10000, check_repetitions=2,
+                  index_secrets=10_000, index_namespaces=500, api_pods=50, ready_timeout=240.0),
+    "smoke": Plan("smoke", webhook.WebhookPlan(repetitions=1, throughput_seconds=1, latency_seconds=0.5,
+                                               namespaces=40, secrets=400),
+                  engine_evaluations=20, engine_repetitions=1, check_objects=60, check_repetitions=1,
+                  index_secrets=0, index_namespaces=0, api_pods=0),
+}
+
+# key -> (source figure, unit, target text, predicate on the median)
+Target = tuple[str, str, str, Callable[[float], bool] | None]
+KEYS: dict[str, Target] = {
+    "p50_ms": ("tierguard_p50_ms", "ms", "", None),
+    "p99_ms": ("tierguard_p99_ms", "ms", "", None),
+    "floor_p99_ms": ("floor_p99_ms", "ms", "", None),
+    "p99_ratio": ("p99_ratio", "x", "<= 1.2", lambda v: v <= 1.2),
+    "throughput_rps": ("tierguard_rps", "reviews/s", "", None),
+    "noop_throughput_rps": ("kopf_rps", "reviews/s", "", None),
+    "throughput_ratio": ("throughput_ratio", "x", ">= 2.0", lambda v: v >= 2.0),
+    "floor_throughput_rps": ("floor_rps", "reviews/s", "", None),
+    "floor_throughput_ratio": ("floor_throughput_ratio", "x", ">= 0.85", lambda v: v >= 0.85),
+    "cpu_us_per_review": ("tierguard_cpu_us", "us", "", None),
+    "engine_evals_per_s": ("engine_pods_per_s", "evals/s", ">= 20000", lambda v: v >= 20000),
+    "index_100k_rss_mb": ("index_rss_mb", "MB", "<= 200", lambda v: v <= 200),
+    "index_100k_ready_s": ("index_ready_s", "s", "", None),
+    "index_ready_ratio": ("index_ready_ratio", "x", "<= 1.5", lambda v: v <= 1.5),
+    "apiserver_overhead_ratio": ("apiserver_overhead_ratio", "x", "<= 1.3", lambda v: v <= 1.3),
+    "check_objects_per_s": ("check_objects_per_s", "objects/s", ">= 5000", lambda v: v >= 5000),
+    "check_parse_ratio": ("check_parse_ratio", "x", "<= 2.0", lambda v: v <= 2.0),
+}
+EXTRA: dict[str, Target] = {
+    "noop_p99_ms": ("kopf_p99_ms", "ms", "", None),
+    "floor_p50_ms": ("floor_p50_ms", "ms", "", None),
+    "noop_cpu_us_per_review": ("kopf_cpu_us", "us", "", None),
+    "floor_cpu_us_per_review": ("floor_cpu_us", "us", "", None),
+    "cpu_floor_ratio": ("cpu_floor_ratio", "x", "", None),
+    "cpu_noop_ratio": ("cpu_noop_ratio", "x", "", None),
+    "engine_secret_evals_per_s": ("engine_secrets_per_s", "evals/s", "", None),
+    "engine_deployment_evals_per_s": ("engine_deployments_per_s", "evals/s", "", None),
+    "index_list_s": ("index_list_s", "s", "", None),
+    "index_rss_not_ready_mb": ("index_rss_not_ready_mb", "MB", "", None),
+}
+PARTS_OF = {"p50_ms": 1, "p99_ms": 1, "floor_p99_ms": 1, "p99_ratio": 1, "throughput_rps": 1,
+            "noop_throughput_rps": 1, "throughput_ratio": 1, "floor_throughput_rps": 1,
+            "floor_throughput_ratio": 1, "cpu_us_per_review": 1, "engine_evals_per_s": 2,
+            "index_100k_rss_mb": 3, "index_100k_ready_s": 3, "index_ready_ratio": 3,
+            "apiserver_overhead_ratio": 4, "check_objects_per_s": 5, "check_parse_ratio": 5}
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=False).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _run_part(part: int, label: str, action: Callable[[], None], figures: Figures) -> None:
+    started = time.perf_counter()
+    try:
+        action()
+    except Exception as error:  # a part that breaks leaves its figures null, with why
+        reason = f"part {part} ({label}) failed: {type(error).__name__}: {str(error)[:300]}"
+        note(reason)
+        for key, part_of in PARTS_OF.items():
+            if part_of == part:
+                figures.missing(KEYS[key][0], reason)
+    note(f"part {part} ({label}) took {time.perf_counter() - started:.1f}s")
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_const", const="quick", dest="plan",
+                      help="fewer repetitions and shorter runs (under 3 minutes)")
+    size.add_argument("--smoke", action="store_const", const="smoke", dest="plan",
+                      help="the smallest run, for the unit test: shape only, figures meaningless")
+    parser.add_argument("--parts", default="1,2,3,4,5", help="comma-separated part numbers (default: all)")
+    parser.add_argument("--kubeconfig", type=Path, help="an API server for parts 3 and 4 (hack/local-cluster.sh)")
+    options = parser.parse_args(argv)
+    plan = PLANS[options.plan or "full"]
+    parts = {int(p) for p in options.parts.split(",") if p.strip()}
+    figures = Figures()
+    started = time.perf_counter()
+
+    if 2 in parts:
+        _run_part(2, "engine", lambda: engine.run(plan.engine_evaluations, plan.engine_repetitions,
+                                                  plan.webhook.namespaces, plan.webhook.secrets, figures), figures)
+    if 1 in parts:
+        _run_part(1, "webhook server", lambda: webhook.run(plan.webhook, figures), figures)
+        figures.ratio("p99_ratio", "tierguard_p99_ms", "floor_p99_ms")
+        figures.ratio("throughput_ratio", "tierguard_rps", "kopf_rps")
+        figures.ratio("floor_throughput_ratio", "tierguard_rps", "floor_rps")
+        # The same two comparisons from server CPU per review (floor's / tierguard's): what the throughput
+        # ratios would be on idle cores, steadier than them when other processes share the machine.
+        figures.ratio("cpu_floor_ratio", "floor_cpu_us", "tierguard_cpu_us")
+        figures.ratio("cpu_noop_ratio", "kopf_cpu_us", "tierguard_cpu_us")
+    if 5 in parts:
+        _run_part(5, "tierguard check", lambda: check.run(plan.check_objects, plan.check_repetitions, figures),
+                  figures)
+    if parts & {3, 4}:
+        if options.kubeconfig is None or plan.index_secrets == 0:
+            reason = ("parts 3 and 4 need a Kubernetes API server: start one with hack/local-cluster.sh up "
+                      "(host mode) and pass --kubeconfig")
+            for key in ("index_100k_rss_mb", "index_100k_ready_s", "index_ready_ratio", "apiserver_overhead_ratio"):
+                figures.missing(KEYS[key][0], reason)
+        else:
+            from bench.cluster import apiserver_overhead, index_scale  # noqa: PLC0415 - needs a cluster
+
+            if 3 in parts:
+                _run_part(3, "index scale", lambda: index_scale(
+                    options.kubeconfig, plan.index_secrets, plan.index_namespaces, figures,
+                    repetitions=plan.webhook.repetitions, ready_timeout=plan.ready_timeout), figures)
+            if 4 in parts:
+                _run_part(4, "through the API server", lambda: apiserver_overhead(
+                    options.kubeconfig, plan.api_pods, figures), figures)
+
+    report: dict[str, object] = {}
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"\n### tierguard bench ({plan.name}): commit {_commit()}, {when}, {_cpu_model()}, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}\n")
+    print("| figure | median | range over repetitions | target | met |")
+    print("|---|---|---|---|---|")
+    for key, (source, unit, target, met) in {**KEYS, **EXTRA}.items():
+        median = figures.median(source)
+        span = figures.span(source)
+        report[key] = None if median is None else round(median, 4)
+        if median is None and key in KEYS:
+            note(f"{key} is null: {figures.reasons.get(source, 'not measured in this run (see the notes above)')}")
+        ok = "" if met is None or median is None else ("yes" if met(median) else "**no**")
+        spread = "" if span is None else f"{_fmt(span[0])} to {_fmt(span[1])}"
+        print(f"| `{key}` ({unit}) | {_fmt(median)} | {spread} | {target} | {ok} |")
+    report["mode"] = plan.name
+    report["commit"] = _commit()
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    print()
+    print(json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Parts 3 and 4, against a real API server: ``--kubeconfig`` of ``hack/local-cluster.sh up`` in host mode.
+
+Part 3, index scale: create ``secrets`` Secrets over ``namespaces`` namespaces (idempotent: existing ones are
+kept), then, repetition by repetition, (a) the baseline, a plain paginated list of every Secret with the
+kubernetes client (pages of 500, each page's JSON parsed, nothing kept), and (b) a fresh ``tierguard run``
+process against the same API server: seconds from its start to /readyz answering 200 (every index listed,
+policy loaded), and its resident memory then. The namespaces carry no tier label, so creating them does not
+go through the webhook; tierguard indexes every Secret all the same.
+
+Part 4, through the API server: ``pods`` Pod creations (server-side dry run, so nothing is stored) in a tiered
+namespace, timed with tierguard's webhook configuration in place and with it removed (then put back), in
+alternating rounds; ``apiserver_overhead_ratio`` = with / without.
+
+Every load is bounded in count and time; everything goes to loopback. Secret values are generated filler.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench.util import REPO, Figures, free_port, note
+
+NAMESPACE_PREFIX = "bench-index-"
+CREATE_TIMEOUT = 900.0
+
+
+def _clients(kubeconfig: Path) -> Any:
+    from kubernetes import client, config  # noqa: PLC0415
+
+    api_client = config.new_client_from_config(str(kubeconfig))  # type: ignore[no-untyped-call]
+    api_client.configuration.connection_pool_maxsize = 16
+    return client, api_client
+
+
+def _create_objects(kubeconfig: Path, secrets: int, namespaces: int) -> None:
+    client, api_client = _clients(kubeconfig)
+    core = client.CoreV1Api(api_client)
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+    def ignore_conflict(call: Any, *args: Any) -> None:
+        try:
+            call(*args)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+    deadline = time.monotonic() + CREATE_TIMEOUT
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        names = [f"{NAMESPACE_PREFIX}{i:05d}" for i in range(namespaces)]
+        list(pool.map(lambda n: ignore_conflict(core.create_namespace, {"metadata": {"name": n}}), names))
+
+        def create(index: int) -> None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"creating {secrets} Secrets took over {CREATE_TIMEOUT:.0f}s")
+            namespace = names[index % namespaces]
+            name = f"s-{index // namespaces}"
+            data = {key: base64.b64encode(f"bench-{namespace}-{name}-{key}-filler".encode()).decode()
+                    for key in ("password", "token")}
+            ignore_conflict(core.create_namespaced_secret, namespace,
+                            {"metadata": {"name": name}, "data": data, "type": "Opaque"})
+
+        list(pool.map(create, range(secrets)))
+
+
+def _list_all(kubeconfig: Path) -> tuple[int, float]:
+    client, api_client = _clients(kubeconfig)
+    core = client.CoreV1Api(api_client)
+    started = time.perf_counter()
+    count, token = 0, None
+    while True:
+        response = core.list_secret_for_all_namespaces(limit=500, _continue=token, _preload_content=False)
+        page = json.loads(response.data)
+        count += len(page["items"])
+        token = page["metadata"].get("continue")
+        if not token:
+            return count, time.perf_counter() - started
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+class NotReady(TimeoutError):
+    def __init__(self, seconds: float, rss_mb: float) -> None:
+        super().__init__(f"tierguard run was not ready after {seconds:.0f}s (RSS then {rss_mb:.0f} MB)")
+        self.rss_mb = rss_mb
+
+
+def _tierguard_ready(kubeconfig: Path, timeout: float) -> tuple[float, float]:
+    """(seconds from start to /readyz 200, RSS MB then) of a fresh ``tierguard run``; NotReady after
+    ``timeout`` seconds."""
+    with tempfile.TemporaryDirectory(prefix="tierguard-bench-run-") as tmp:
+        from tierguard.webhook.certs import write_certificates  # noqa: PLC0415
+
+        certs = write_certificates(Path(tmp), ["127.0.0.1"])
+        probe_port = free_port()
+        command = [sys.executable, "-m", "tierguard", "run", "--namespace", "tierguard-system",
+                   "--webhook-addr", "127.0.0.1", "--webhook-port", str(free_port()),
+                   "--tls-cert", str(certs.cert), "--tls-key", str(certs.key), "--metrics-addr", "127.0.0.1",
+                   "--metrics-port", str(probe_port), "--log-level", "warning"]
+        env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+        log = Path(tmp) / "run.log"
+        with log.open("w") as output:
+            started = time.perf_counter()
+            process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
+            try:
+                while True:
+                    if process.poll() is not None:
+                        raise RuntimeError(f"tierguard run exited {process.returncode}: "
+                                           f"{log.read_text()[-400:]}")
+                    if time.perf_counter() - started > timeout:
+                        raise NotReady(timeout, _rss_mb(process.pid))
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{probe_port}/readyz", timeout=2) as answer:
+                            if answer.status == 200:
+                                return time.perf_counter() - started, _rss_mb(process.pid)
+                    except OSError:
+                        pass
+                    time.sleep(0.1)
+            finally:
+                process.terminate()
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def index_scale(kubeconfig: Path, secrets: int, namespaces: int, figures: Figures, *, repetitions: int,
+                ready_timeout: float) -> None:
+    started = time.perf_counter()
+    _create_objects(kubeconfig, secrets, namespaces)
+    note(f"part 3: {secrets} Secrets over {namespaces} namespaces in place after "
+         f"{time.perf_counter() - started:.0f}s")
+    for _ in range(repetitions):
+        listed, list_seconds = _list_all(kubeconfig)
+        if listed < secrets:
+            note(f"part 3: listed {listed} Secrets, expected at least {secrets}")
+        figures.add("index_list_s", list_seconds)
+        try:
+            ready_seconds, rss = _tierguard_ready(kubeconfig, ready_timeout)
+        except NotReady as error:
+            reason = f"part 3: {error}; the list baseline took {list_seconds:.1f}s"
+            note(reason)
+            figures.add("index_rss_not_ready_mb", error.rss_mb)
+            for name in ("index_ready_s", "index_rss_mb", "index_ready_ratio"):
+                figures.missing(name, reason)
+            return
+        figures.add("index_ready_s", ready_seconds)
+        figures.add("index_rss_mb", rss)
+        figures.add("index_ready_ratio", ready_seconds / list_seconds)
+
+
+def apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: int = 3) -> None:
+    client, api_client = _clients(kubeconfig)
+    core = client.CoreV1Api(api_client)
+    admission = client.AdmissionregistrationV1Api(api_client)
+    configs = [c for c in admission.list_validating_webhook_configuration().items
+               if any("tierguard" in (w.name or "") for w in c.webhooks or [])]
+    if not configs:
+        figures.missing("apiserver_overhead_ratio", "no tierguard ValidatingWebhookConfiguration in the cluster "
+                                                    "(hack/local-cluster.sh up installs one)")
+        return
+    saved = [api_client.sanitize_for_serialization(c) for c in configs]
+    for body in saved:
+        body["metadata"] = {"name": body["metadata"]["name"], "labels": body["metadata"].get("labels")}
+    namespace = "bench-admission"
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+    try:
+        core.create_namespace({"metadata": {"name": namespace, "labels": {"tierguard.io/tier": "dev"}}})
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    time.sleep(2)  # the watch indexes the namespace
+
+    def create_pods(label: str) -> float:
+        started = time.perf_counter()
+        for index in range(pods):
+            core.create_namespaced_pod(namespace, {
+                "metadata": {"name": f"{label}-{index}"},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}, dry_run="All")
+        return time.perf_counter() - started
+
+    try:
+        create_pods("warm")
+        for _ in range(rounds):
+            with_webhook = create_pods("with")
+            for body in saved:
+                admission.delete_validating_webhook_configuration(body["metadata"]["name"])
+            time.sleep(1)
+            without = create_pods("without")
+            for body in saved:
+                admission.create_validating_webhook_configuration(body)
+            time.sleep(1)
+            figures.add("apiserver_overhead_ratio", with_webhook / without)
+    finally:
+        present = {c.metadata.name for c in admission.list_validating_webhook_configuration().items}
+        for body in saved:
+            if body["metadata"]["name"] not in present:
+                admission.create_validating_webhook_configuration(body)
