@@ -340,3 +340,22 @@ def test_storage_and_role_lookups_answer_from_the_indexes(service: AdmissionServ
     assert response["status"]["message"].startswith("[rbac-cross-tier-subject] RoleBinding prod/b")
     assert answer(service, review({**binding, "roleRef": {**binding["roleRef"], "name": "unknown"}}),
                   "rolebindings")["allowed"] is True
+
+
+def test_a_namespace_indexed_without_its_tier_is_not_ready_not_untiered(
+        service: AdmissionService, indexes: FakeIndexes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API server only sends namespaces carrying the tier label: an index showing one without it (the label
+    was just added) is behind, so the review is refused as not ready instead of admitted as untiered."""
+    from tierguard.webhook import admission  # noqa: PLC0415
+
+    monkeypatch.setattr(admission, "NAMESPACE_WAIT_SECONDS", 0.1)
+    indexes.add_namespace("late")  # indexed, no tier label yet
+    mirror = secret("late", "db", "a-value-long-enough-to-compare",
+                    **{"reflector.v1.k8s.emberstack.com/reflects": "prod/db"})
+    response = asyncio.run(service(review(mirror), webhook="secrets"))["response"]
+    assert response["allowed"] is False and response["status"]["code"] == 503
+    assert "without the tier label tierguard.io/tier" in response["status"]["message"]
+    indexes.add_namespace("late", "dev")  # the watch catches up: judged in its tier
+    response = asyncio.run(service(review(mirror), webhook="secrets"))["response"]
+    assert response["allowed"] is False and response["status"]["message"].startswith(
+        "[secret-replication-cross-tier]")

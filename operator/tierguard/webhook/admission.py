@@ -123,10 +123,18 @@ class AdmissionService:
             evaluation = EvaluationRequest.from_admission_request(request)
         except Malformed as error:
             return self._refuse(exchange, 400, f"[{Rule.POLICY_INVALID}] {error}")
-        if (evaluation.namespace and route.namespaced and self.state.context is not None
-                and self.state.context.namespace(evaluation.namespace) is None):
-            return self._refuse(exchange, 503, f"tierguard is not ready: namespace {evaluation.namespace} is not "
-                                               f"in its index yet; retry in a few seconds")
+        if evaluation.namespace and route.namespaced and self.state.context is not None:
+            # The API server sends only namespaces that carry the tier label (the chart's namespaceSelector): an
+            # index that lacks the namespace, or shows it without the label, is behind, and judging now would
+            # admit the object as untiered. Fail closed like any other not-ready answer.
+            view = self.state.context.namespace(evaluation.namespace)
+            if view is None:
+                return self._refuse(exchange, 503, f"tierguard is not ready: namespace {evaluation.namespace} is "
+                                                   f"not in its index yet; retry in a few seconds")
+            if self.state.policy is not None and self.state.policy.tier_label not in view.labels:
+                return self._refuse(exchange, 503, f"tierguard is not ready: its index shows namespace "
+                                                   f"{evaluation.namespace} without the tier label "
+                                                   f"{self.state.policy.tier_label} yet; retry in a few seconds")
         if evaluation.operation not in route.operations:
             return self._count(exchange, _response(review, uid, True), "allowed")
         try:
