@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
@@ -16,8 +15,6 @@ import yaml
 from tierguard.commands.root import main
 
 from .manifests import MIRROR, NAMESPACES
-
-Run = tuple[int, str, str]
 
 CLEAN = """\
 apiVersion: v1
@@ -35,16 +32,6 @@ spec:
 """
 
 
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    def runner(*argv: str, stdin: str = "") -> Run:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        return code, out, err
-
-    return runner
 
 
 def write(directory: Path, name: str, text: str) -> str:

@@ -3,7 +3,6 @@ cannot read, pipes and ``/dev/stdin``, ``null`` entries in a Secret (issue 10, i
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -15,27 +14,13 @@ from typing import Any
 
 import pytest
 
-from tierguard.commands.root import main
-
 from .manifests import MIRROR, NAMESPACES
-
-Run = tuple[int, str, str]
 
 PLANTED = "Xk9Qz7Wv3Lp2Rt8Ys"
 """A recognisable value; assertions only say whether it appears, never print it."""
 
 
 
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    def runner(*argv: str, stdin: str = "") -> Run:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        return code, out, err
-
-    return runner
 
 
 def secret_with(field: str, line: str) -> str:

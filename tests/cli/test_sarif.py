@@ -15,19 +15,12 @@ import pytest
 from tierguard.commands.root import main
 from tierguard.engine.model import Rule
 
+from .manifests import NAMESPACES
+
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "tests" / "fixtures" / "sarif" / "sarif-schema-2.1.0.json").read_text())
 EXAMPLES = REPO / "examples"
 
-NAMESPACES = """\
-apiVersion: v1
-kind: Namespace
-metadata: {name: dev, labels: {tierguard.io/tier: dev}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: prod, labels: {tierguard.io/tier: prod}}
-"""
 # Line numbers below are of this file: 1-based.
 WORKLOADS = """\
 apiVersion: v1
