@@ -312,3 +312,32 @@ def test_deleted_tierpolicy_enforces_the_defaults(cluster: Cluster, deployment: 
         eventually(refused, timeout=30)
     finally:
         cluster.kubectl("create", "-f", "-", input=json.dumps(previous), check=False)
+
+
+def test_deleted_fingerprint_key_is_recreated_and_values_still_compared(
+        cluster: Cluster, deployment: dict[str, Any], namespace: Callable[..., str]) -> None:
+    """Each replica fingerprints its index and its requests with the key it loaded, so a deleted key Secret
+    changes no decision of a running replica; a replica that starts without it creates a new one, rebuilds its
+    index with it, and still finds shared values."""
+    from .tierguard import eventually  # noqa: PLC0415
+
+    args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"] if a.startswith("--hmac")]
+    key_name = args[0].split("=", 1)[1] if args else "tierguard-fingerprint-key"
+    prod = namespace(labels={TIER_LABEL: "prod"})
+    dev = namespace(labels={TIER_LABEL: "dev"})
+    shared = f"tg-e2e-key-rotation-{os.urandom(8).hex()}"
+    apply(cluster, secret(prod, "db", shared))
+    before = cluster.get_json("secret", key_name, "-n", NAMESPACE)["metadata"]["uid"]
+    cluster.kubectl("delete", "secret", key_name, "-n", NAMESPACE)
+
+    def still_refused() -> None:
+        result = apply(cluster, secret(dev, "db", shared), "--dry-run=server")
+        assert result.returncode != 0 and "[secret-value-shared]" in result.stderr, result.stderr
+
+    still_refused()  # the running replicas keep their key
+    cluster.kubectl("rollout", "restart", f"deployment/{RELEASE}", "-n", NAMESPACE)
+    wait_rolled_out(cluster)
+    after = cluster.get_json("secret", key_name, "-n", NAMESPACE)["metadata"]["uid"]
+    assert after != before, "no replica recreated the key Secret"
+    eventually(still_refused, timeout=30)  # the new replicas' index, rebuilt with the new key
+    record("fingerprint-key-deleted", recreated=True)
