@@ -101,15 +101,25 @@ stop() { # component
   rm -f "$state/$1.pid"
   log "stopped $1 (pid $pid)"
 }
+# Stops the components in parallel and waits for those stops only: a bare `wait` would also wait for the
+# daemons this shell started itself (a failed `up` stops its own children) and never return.
+stop_together() { # component...
+  local c pids=()
+  for c in "$@"; do
+    stop "$c" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+}
 stop_all() { # in reverse start order: no controller or API server outlives what it talks to
   local i
   if [[ $mode == node ]]; then
     node_drain
     # Independent pairs stop together (each takes a second or two to exit on SIGTERM); the order between
     # the groups holds: the node before the API server, etcd last.
-    stop kube-scheduler & stop kube-controller-manager & wait
-    stop kube-proxy & stop kubelet & wait
-    stop kube-apiserver & stop containerd & wait
+    stop_together kube-scheduler kube-controller-manager
+    stop_together kube-proxy kubelet
+    stop_together kube-apiserver containerd
     stop etcd
     node_cleanup
     return
@@ -118,11 +128,21 @@ stop_all() { # in reverse start order: no controller or API server outlives what
 }
 
 # Waits until "$2..." succeeds; dies with the component's log tail when it exits or the time runs out.
+# A process this script just started: alive unless gone or a zombie. Not `running`, whose command-line check
+# can see the forked shell before it has exec'd the component (setsid, nohup) and call it dead.
+started_alive() { # pid
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
+
 wait_for() { # component, command...
-  local name=$1 deadline=$((SECONDS + timeout))
+  local name=$1 deadline=$((SECONDS + timeout)) pid
   shift
+  pid=$(cat "$state/$name.pid" 2>/dev/null) || die "no pid file for $name"
   until "$@" >/dev/null 2>&1; do
-    running "$name" || die_with_log "$name exited during start-up" "$name"
+    started_alive "$pid" || die_with_log "$name exited during start-up" "$name"
     ((SECONDS < deadline)) || die_with_log "$name not ready after ${timeout} s" "$name"
     sleep 0.3
   done

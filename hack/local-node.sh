@@ -242,7 +242,7 @@ sys.exit(urllib.request.urlopen(f"https://127.0.0.1:{sys.argv[1]}/healthz", cont
 # CNI and unmounts their volumes. Controllers are stopped before, so nothing recreates them.
 node_drain() {
   running kubelet && running kube-apiserver || return 0
-  stop kube-scheduler & stop kube-controller-manager & wait
+  stop_together kube-scheduler kube-controller-manager
   kubectl_ delete validatingwebhookconfigurations,mutatingwebhookconfigurations --all --wait=false >/dev/null 2>&1 || true
   kubectl_ delete pods --all --all-namespaces --grace-period=1 --timeout=60s >/dev/null 2>&1 ||
     log "some pods did not stop within 60 s; their containers are killed below"
