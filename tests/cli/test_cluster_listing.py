@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fake_apiserver import FakeApiServer, namespace, secret, serving
+from tests.pty_capture import run_with_stderr_on_a_terminal
 
 SHARED = b"a-long-shared-credential-value"
 TIMEOUT_S = 120
@@ -43,34 +41,7 @@ def tierguard(*args: str, stderr_tty: bool = False) -> tuple[int, str, str]:
     if not stderr_tty:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False, env=env)
         return done.returncode, done.stdout, done.stderr
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=terminal, stdin=subprocess.DEVNULL,
-                                   env=env)
-        os.close(terminal)
-        terminal = -1
-        seen = bytearray()
-        deadline = time.monotonic() + TIMEOUT_S
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(controller, 65536)
-                except OSError:  # the terminal closed: every writer exited
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-            elif process.poll() is not None:
-                break
-        assert process.stdout is not None
-        stdout = process.stdout.read().decode()
-        process.wait(timeout=TIMEOUT_S)
-        return process.returncode, stdout, seen.decode()
-    finally:
-        os.close(controller)
-        if terminal >= 0:
-            os.close(terminal)
+    return run_with_stderr_on_a_terminal(command, env, TIMEOUT_S)
 
 
 def test_progress_on_a_terminal_and_the_same_report(api: FakeApiServer, tmp_path: Path) -> None:

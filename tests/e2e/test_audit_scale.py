@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.pty_capture import run_with_stderr_on_a_terminal
 
 from .kube import REPO, Cluster
 
@@ -76,33 +76,10 @@ def create_bulk(cluster: Cluster, run_id: str) -> dict[str, object]:
 
 def progress_on_a_terminal(cluster: Cluster) -> str:
     """What `tierguard audit` draws on stderr when stderr is a pseudo-terminal (stdout goes nowhere)."""
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen([sys.executable, "-m", "tierguard", "audit", "--kubeconfig",
-                                    str(cluster.kubeconfig), "-o", "json"], stdout=subprocess.DEVNULL,
-                                   stderr=terminal, stdin=subprocess.DEVNULL, env=cluster.env())
-        os.close(terminal)
-        terminal = -1
-        seen = bytearray()
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(controller, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-            elif process.poll() is not None:
-                break
-        process.wait(timeout=60)
-        return seen.decode()
-    finally:
-        os.close(controller)
-        if terminal >= 0:
-            os.close(terminal)
+    _, _, drawn = run_with_stderr_on_a_terminal(
+        [sys.executable, "-m", "tierguard", "audit", "--kubeconfig", str(cluster.kubeconfig), "-o", "json"],
+        cluster.env(), 600)
+    return drawn
 
 
 def test_audit_of_bulk_secrets_stays_small_and_near_a_plain_list(cluster: Cluster, tmp_path: Path) -> None:
