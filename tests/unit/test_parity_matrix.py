@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 from typing import Any
 
+from tests.parity_page import parse
 from tierguard.audit.parity import ParityReport, application_of, parity_report
 from tierguard.engine.rules.sidecars import SidecarState
 from tierguard.policy import TierPolicy, load_policy
@@ -101,7 +101,8 @@ def test_text_has_the_matrix_with_the_lacking_tiers() -> None:
 
 def test_text_with_two_sidecars_names_their_order() -> None:
     text = render_parity_text(report_for(OBJECTS, TWO_SIDECARS))
-    assert "\nweb          missing,missing  injected,missing  -      present,missing        dev lacks istio-proxy\n" in text
+    assert ("\nweb          missing,missing  injected,missing  -      present,missing        dev lacks istio-proxy\n"
+            in text)
     assert "\napi          -                -                 -      disabled(1/2),missing\n" in text
     assert "cells: istio-proxy, vault-agent; -: not deployed in that tier" in text
 
@@ -119,43 +120,9 @@ def test_json_carries_the_same_matrix() -> None:
     assert [a["name"] for a in document["applications"] if a["diverges"]] == ["web"]
 
 
-class Page(HTMLParser):
-    """What a test needs from the page: rows by application, cells' states, every tag and attribute seen."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.rows: dict[str, dict[str, str | None]] = {}
-        self.states: dict[tuple[str, str, str], str] = {}
-        self._row: str | None = None
-        self._tier: str | None = None
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        self.tags.append((tag, attributes))
-        if tag == "tr" and attributes.get("data-application") is not None:
-            self._row = attributes["data-application"]
-            self.rows[str(self._row)] = attributes
-        elif tag == "td" and self._row is not None:
-            self._tier = attributes.get("data-tier")
-        elif tag == "span" and self._row and self._tier and attributes.get("data-sidecar"):
-            self.states[(self._row, self._tier, str(attributes["data-sidecar"]))] = str(attributes["data-state"])
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def parse(page: str) -> Page:
-    parser = Page()
-    parser.feed(page)
-    parser.close()
-    return parser
-
-
 def test_html_highlights_the_rows_that_lack_what_prod_runs() -> None:
     page = parse(render_parity_html(report_for(OBJECTS)))
-    assert {name for name, row in page.rows.items() if "diverges" in (row.get("class") or "")} == {"web"}
+    assert page.highlighted == {"web"}
     assert page.rows["web"]["data-diverges"] == "true" and page.rows["batch"]["data-diverges"] == "false"
     assert page.states[("web", "dev", "istio-proxy")] == "missing"
     assert page.states[("web", "qa", "istio-proxy")] == "injected"
@@ -172,7 +139,7 @@ def test_html_is_self_contained() -> None:
     page = render_parity_html(report_for(OBJECTS, TWO_SIDECARS))
     tags = parse(page).tags
     assert {t for t, _ in tags} <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "span",
-                                    "strong", "code", "table", "thead", "tbody", "tr", "th", "td", "ul", "li"}
+                                    "strong", "small", "code", "table", "thead", "tbody", "tr", "th", "td", "ul", "li"}
     assert not [a for _, attributes in tags for a in attributes if a in {"src", "href", "srcset", "style"}]
     for external in ("url(", "@import", "@font-face", "http://", "https://", "//"):
         assert external not in page

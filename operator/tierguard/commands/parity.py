@@ -29,7 +29,8 @@ from tierguard.render import PARITY_RENDERERS, render_parity
 @kubeconfig_option()
 @policy_option("The TierPolicy file (required sidecars).")
 @policy_name_option()
-@output_option(list(PARITY_RENDERERS), "text: tables and gaps; json: the same matrix as data; html: one self-contained page.")
+@output_option(list(PARITY_RENDERERS),
+               "text: tables and gaps; json: the same matrix as data; html: one self-contained page.")
 @listing_options()
 def parity(*, paths: tuple[str, ...], namespace_tiers: tuple[str, ...], kubeconfig: str | None,
            policy_path: str | None, policy_name: str, output: str, chunk_size: int, timeout: float,

@@ -1,9 +1,9 @@
 """Every renderer, in one place: decisions and reports turned into text for people and machines.
 
 ``text``, ``json`` and ``sarif`` (``check``, ``audit``), ``policyreport`` (``audit``), and the parity matrix
-(``parity``: text, json, html). Renderers are pure: results (and where each object is written) in, one string out (the exact bytes
-to print). Where the string goes, and the exit status, belong to the commands. A new output format is one module
-here and one row in ``RENDERERS``.
+(``parity``: text, json, html, in ``PARITY_RENDERERS``). Renderers are pure: results (and where each object is
+written) in, one string out (the exact bytes to print). Where the string goes, and the exit status, belong to the
+commands. A new output format is one module here and one row in ``RENDERERS``.
 """
 
 from __future__ import annotations

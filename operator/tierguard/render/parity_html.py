@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from html import escape
 
-from tierguard.audit.parity import Application, ParityReport
+from tierguard.audit.parity import Application, Cell, ParityReport
 from tierguard.engine.rules.sidecars import SidecarState
 from tierguard.render.parity import NOT_DEPLOYED, cell_text
 
@@ -106,7 +106,7 @@ def _row(report: ParityReport, application: Application) -> str:
             state = cell.state(sidecar)
             value = state.value if state is not None else "none"
             states.append(f'<span class="state {value}" data-sidecar="{escape(sidecar)}" data-state="{value}">'
-                          f"{escape(sidecar)}: {escape(cell_text(cell, sidecar))}</span>")
+                          f"{escape(sidecar)}: {_state_text(cell, sidecar)}</span>")
         if lacks:
             states.append(f'<span class="note">lacks {", ".join(escape(s) for s in lacks)} '
                           f"({escape(report.reference)} runs it)</span>")
@@ -118,10 +118,18 @@ def _row(report: ParityReport, application: Application) -> str:
             f'<th scope="row" class="app">{name}</th>{"".join(cells)}</tr>')
 
 
+def _state_text(cell: Cell, sidecar: str) -> str:
+    text = cell_text(cell, sidecar)
+    if "(" not in text:
+        return text
+    covered, total = cell.covered(sidecar)
+    return f"{text.split('(')[0]} <small>({covered} of {total} run it)</small>"
+
+
 def _legend(report: ParityReport) -> list[str]:
     items = [f'<li><span class="{s.value}">{escape(text)}</span></li>' for s, text in LEGEND.items()]
     items.append(f"<li>highlighted row: a tier lacks a sidecar that the application runs in "
-                 f"{escape(report.reference)}; a cell of several workloads shows the worst, with covered/total</li>")
+                 f"{escape(report.reference)}; a cell of several workloads shows the worst state among them</li>")
     return ['<ul class="legend">', *items, "</ul>"]
 
 
