@@ -8,6 +8,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+from tests.parity_page import parse
+
 from .kube import Cluster
 from .tierguard import TIER_LABEL, apply, assert_admitted, eventually, policy, secret, secret_value
 
@@ -63,3 +65,30 @@ def test_parity_over_the_cluster(cluster: Cluster, namespace: Callable[..., str]
     gaps = json.loads(done.stdout)["gaps"]
     assert {"kind": "Deployment", "namespace": dev, "name": "bare"} in [
         {k: g["object"][k] for k in ("kind", "namespace", "name")} for g in gaps]
+
+
+def test_parity_page_over_the_cluster(cluster: Cluster, namespace: Callable[..., str]) -> None:
+    """The page of `parity -o html` from a live cluster: the application whose dev workload lacks the proxy that
+    its prod workload runs is the highlighted row."""
+    dev, prod = namespace(labels={TIER_LABEL: "dev"}), namespace(labels={TIER_LABEL: "prod"})
+    application = f"shop-{dev}"  # unique: other tests' workloads may share the cluster
+
+    def shop(ns: str, containers: list[str]) -> dict[str, object]:
+        labels = {"app.kubernetes.io/name": application}
+        return {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "shop", "namespace": ns, "labels": labels},
+                "spec": {"selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+                             {"name": c, "image": "registry.k8s.io/pause:3.10"} for c in containers]}}}}
+
+    required = {"sidecars": {"required": [{"name": "istio-proxy"}]}}
+    with policy(cluster, {**required, "enforcement": {"perTier": {"dev": "audit"}}}):
+        eventually(lambda: assert_admitted(apply(cluster, shop(prod, ["app", "istio-proxy"]))))
+        eventually(lambda: assert_admitted(apply(cluster, shop(dev, ["app"]))))
+        done = subprocess.run([sys.executable, "-m", "tierguard", "parity", "--kubeconfig", str(cluster.kubeconfig),
+                               "-o", "html", "-q"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1, done.stderr
+    page = parse(done.stdout)
+    assert application in page.highlighted
+    assert page.states[(application, "dev", "istio-proxy")] == "missing"
+    assert page.states[(application, "prod", "istio-proxy")] == "present"

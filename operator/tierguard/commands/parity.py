@@ -20,7 +20,7 @@ from tierguard.commands.options import (
     read_input,
     write_report,
 )
-from tierguard.render.parity import render_parity_json, render_parity_text
+from tierguard.render import PARITY_RENDERERS, render_parity
 
 
 @click.command()
@@ -29,12 +29,16 @@ from tierguard.render.parity import render_parity_json, render_parity_text
 @kubeconfig_option()
 @policy_option("The TierPolicy file (required sidecars).")
 @policy_name_option()
-@output_option(["text", "json"])
+@output_option(list(PARITY_RENDERERS),
+               "text: tables and gaps; json: the same matrix as data; html: one self-contained page.")
 @listing_options()
 def parity(*, paths: tuple[str, ...], namespace_tiers: tuple[str, ...], kubeconfig: str | None,
            policy_path: str | None, policy_name: str, output: str, chunk_size: int, timeout: float,
            quiet: bool) -> int:
     """Security-service parity: which tiers' workloads run every required sidecar.
+
+    The matrix is applications x tiers, the reference tier (prod) as the yardstick: an application is a
+    workload's app.kubernetes.io/name label, else its app label, else its name.
 
     Exit status: 0 every tiered workload runs (or will be injected with) every required sidecar, 1 a gap,
     2 unreadable input, no cluster or an invalid policy.
@@ -48,5 +52,6 @@ def parity(*, paths: tuple[str, ...], namespace_tiers: tuple[str, ...], kubeconf
                                chunk_size=chunk_size, timeout=timeout, quiet=quiet)
         report = parity_report([(o, "cluster") for o in listing.objects], listing.policy,
                                fingerprinter=listing.fingerprinter)
-    write_report((render_parity_json(report) if output == "json" else render_parity_text(report)) + "\n")
+    write_report(render_parity(report, output))
     return exit_status(report.complete)
+

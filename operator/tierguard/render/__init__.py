@@ -1,18 +1,21 @@
 """Every renderer, in one place: decisions and reports turned into text for people and machines.
 
 ``text``, ``json`` and ``sarif`` (``check``, ``audit``), ``policyreport`` (``audit``), and the parity matrix
-(``parity``). Renderers are pure: results (and where each object is written) in, one string out (the exact bytes
-to print). Where the string goes, and the exit status, belong to the commands. A new output format is one module
-here and one row in ``RENDERERS``.
+(``parity``: text, json, html, in ``PARITY_RENDERERS``). Renderers are pure: results (and where each object is
+written) in, one string out (the exact bytes to print). Where the string goes, and the exit status, belong to the
+commands. A new output format is one module here and one row in ``RENDERERS``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from tierguard.audit.parity import ParityReport
 from tierguard.engine.offline import Result
 from tierguard.manifests import Location
 from tierguard.render.json_results import render_json
+from tierguard.render.parity import render_parity_json, render_parity_text
+from tierguard.render.parity_html import render_parity_html
 from tierguard.render.policyreport import render_policy_reports
 from tierguard.render.sarif import render_sarif
 from tierguard.render.text import render_text
@@ -32,3 +35,16 @@ RENDERERS: dict[str, Callable[[Sequence[Result], Locations], str]] = {
 def render_results(results: Sequence[Result], output: str, locations: Locations | None = None) -> str:
     """The report in format ``output`` (a key of ``RENDERERS``), ending with a newline."""
     return RENDERERS[output](results, locations or {})
+
+
+PARITY_RENDERERS: dict[str, Callable[[ParityReport], str]] = {
+    "text": lambda report: render_parity_text(report) + "\n",
+    "json": lambda report: render_parity_json(report) + "\n",
+    "html": render_parity_html,
+}
+"""Output format of ``parity`` -> renderer of its one report (the matrix is built once, in ``audit/parity.py``)."""
+
+
+def render_parity(report: ParityReport, output: str) -> str:
+    """The parity report in format ``output`` (a key of ``PARITY_RENDERERS``), ending with a newline."""
+    return PARITY_RENDERERS[output](report)

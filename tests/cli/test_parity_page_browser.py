@@ -1,0 +1,67 @@
+"""The parity page in a real browser: headless Chromium (Debian's ``chromium``) opens the page from a file with
+networking off, the DOM it built is read back (``--dump-dom``) and checked cell by cell, and a screenshot is kept
+as an artifact (in ``$TIERGUARD_ARTIFACTS_DIR`` when set, else the test's pytest tmp directory).
+
+Chromium is not a test prerequisite: without it these tests skip (the DOM checks of tests/unit and
+test_parity_page.py run anyway, with html.parser)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.parity_page import parse
+
+from .test_parity_page import EXAMPLE
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt-get install chromium) to render the page")
+TIMEOUT_S = 120
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+         "--window-size=1280,800")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def chromium(tmp_path: Path, page: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()],
+                          capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
+                          env={**os.environ, "HOME": str(tmp_path)})
+
+
+def artifacts(tmp_path: Path) -> Path:
+    directory = Path(os.environ.get("TIERGUARD_ARTIFACTS_DIR") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def test_chromium_renders_the_matrix(run: Any, monkeypatch: Any, tmp_path: Path) -> None:
+    monkeypatch.chdir(EXAMPLE)
+    status, out, _ = run("parity", "--policy", "policy.yaml", "-f", "namespaces.yaml", "-f", "good/", "-f", "drift/",
+                         "-f", "bad/", "-o", "html")
+    assert status == 1
+    page = tmp_path / "parity.html"
+    page.write_text(out)
+
+    dumped = chromium(tmp_path, page, "--dump-dom")
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    dom = parse(dumped.stdout)
+    assert set(dom.rows) == {"nightly-report", "shop-api", "web"}
+    assert dom.highlighted == {"shop-api"}
+    assert dom.states[("shop-api", "dev", "istio-proxy")] == "disabled"
+    assert dom.states[("shop-api", "prod", "istio-proxy")] == "injected"
+    assert dom.states[("web", "prod", "istio-proxy")] == "disabled"  # the worst of its two prod workloads
+    assert dom.states[("nightly-report", "prod", "istio-proxy")] == "missing"
+    assert ("nightly-report", "dev", "istio-proxy") not in dom.states
+
+    screenshot = artifacts(tmp_path) / "parity.png"
+    shot = chromium(tmp_path, page, f"--screenshot={screenshot}")
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert screenshot.read_bytes().startswith(PNG)
