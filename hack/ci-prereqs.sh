@@ -13,12 +13,14 @@ fail() {
 }
 
 # System tools: openssl (certificates), flock (one build at a time), python3 with pip (kubectl and helm
-# come from PyPI). Debian package names.
+# come from PyPI), chromium (the parity page's browser test). Debian package names.
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+# Headless Chromium renders the parity page in tests/cli/test_parity_page_browser.py.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 node_mode=false
 [[ ${TIERGUARD_LOCAL_CLUSTER_MODE:-node} == host ]] || node_mode=true
 if $node_mode; then
