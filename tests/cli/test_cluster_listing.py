@@ -122,3 +122,22 @@ def test_no_server_is_one_line(tmp_path: Path) -> None:
     status, _, stderr = tierguard("audit", "--kubeconfig", kubeconfig, "--timeout", "2")
     assert status == 2 and stderr.startswith(f"error: cannot read the cluster at {gone.url}: cannot connect: ")
     assert stderr.count("\n") == 1 and "Traceback" not in stderr
+
+
+def test_discovery_is_private_to_the_run(api: FakeApiServer, tmp_path: Path) -> None:
+    """A discovery cache in the shared temp dir (the kubernetes client's default) would outlive the run and decide,
+    for the next run against the same URL, which kinds get listed. Each run discovers anew and leaves none."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    kubeconfig = str(api.kubeconfig(tmp_path))
+    env_tmp = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(scratch)
+    try:
+        status, stdout, _ = tierguard("audit", "--kubeconfig", kubeconfig, "-o", "json")
+    finally:
+        if env_tmp is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = env_tmp
+    assert status == 1 and json.loads(stdout)["summary"]["objects"] == 13
+    assert list(scratch.iterdir()) == []

@@ -14,8 +14,11 @@ yielded are skipped: every object is yielded exactly once, as the first listing 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -90,7 +93,12 @@ def connect(kubeconfig: str | None, timeout: float | None = DEFAULT_TIMEOUT_S) -
         else:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         configuration.retries = False
-        return dynamic.DynamicClient(TimedApiClient(configuration))  # type: ignore[no-untyped-call]
+        # The client's default discovery cache is one file per server URL in the shared temp dir that outlives
+        # the run: a stale one (or another user's) would decide which kinds get listed. Each run discovers anew.
+        discovery_dir = tempfile.mkdtemp(prefix="tierguard-discovery-")
+        atexit.register(shutil.rmtree, discovery_dir, ignore_errors=True)
+        return dynamic.DynamicClient(TimedApiClient(configuration),  # type: ignore[no-untyped-call]
+                                     cache_file=os.path.join(discovery_dir, "discovery.json"))
     except Exception as error:
         at = f" at {configuration.host}" if configuration.host else ""
         raise ClusterUnreadable(f"cannot read the cluster{at}: {_problem(error, timeout)}") from None
