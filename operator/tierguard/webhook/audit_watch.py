@@ -42,8 +42,8 @@ def index_observer(state: RuntimeState, audit: BackgroundAudit) -> Callable[[Ind
         if kind == "Secret":
             namespace = namespace_of(body) or "default"
             new = entries.get(secret_key(namespace, name_of(body)))
-            old = context.secret(namespace, name_of(body))
-            audit.changes.secret_changed(old if isinstance(old, SecretView) and old.kind == "Secret" else None,
+            # The indexed view, not the one this replica remembers from admitting it (that is the new one).
+            audit.changes.secret_changed(context.indexed_secret(namespace, name_of(body)),
                                          new if isinstance(new, SecretView) else None, context)
         else:
             new_ns = entries.get(namespace_key(name_of(body)))
