@@ -57,8 +57,8 @@ def restart(kubeconfig: str, run_args: str) -> int:
                 time.sleep(0.1)
         except ProcessLookupError:
             pass
-    env = {**os.environ, "TIERGUARD_RUN_ARGS": run_args, "KUBECONFIG": kubeconfig}
-    subprocess.run([str(REPO / "hack" / "install-tierguard.sh"), "start"], env=env, check=True, timeout=300,
+    env = {"TIERGUARD_READY_TIMEOUT": "900", **os.environ, "TIERGUARD_RUN_ARGS": run_args, "KUBECONFIG": kubeconfig}
+    subprocess.run([str(REPO / "hack" / "install-tierguard.sh"), "start"], env=env, check=True, timeout=1000,
                    capture_output=True)
     kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(AUDIT_POLICY))  # start re-applies the chart's
     return int(pid_file.read_text())
