@@ -196,3 +196,11 @@ def test_status_churn_is_not_a_change() -> None:
                              "status": {"phase": "Running"}}, deleted=False)
     assert seen.changed({**pod, "metadata": {**pod["metadata"], "labels": {"a": "b"}}}, deleted=False)
     assert seen.changed(pod, deleted=True) and len(seen) == 0
+
+
+def test_many_dirty_namespaces_make_one_full_pass(world: Any) -> None:
+    from tierguard.audit.changes import Dirty  # noqa: PLC0415
+
+    asyncio.run(world.audit.incremental_pass(Dirty(frozenset(f"ns-{i}" for i in range(50)), False, False)))
+    assert world.audit.passes == {"full": 1}
+    assert not any("/namespaces/" in path for path in world.listing.paths)
