@@ -123,15 +123,20 @@ def main() -> int:
     parser.add_argument("--shared", type=int, default=50)
     parser.add_argument("--interval", type=float, default=60)
     parser.add_argument("--window", type=float, default=300)
+    parser.add_argument("--measure-only", action="store_true",
+                        help="measure the running host process again (started and filled by an earlier run)")
     args = parser.parse_args()
     out: dict[str, Any] = {"interval_s": args.interval, "window_s": args.window}
-    pid = restart(args.kubeconfig, f"--audit-interval {args.interval:g}")
-    created = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.bulk", "create", "--kubeconfig", args.kubeconfig, "--run-id",
-         args.run_id, "--namespaces", str(args.namespaces), "--secrets", str(args.secrets), "--workloads",
-         str(args.workloads), "--shared", str(args.shared), "--deadline-s", "3600"],
-        capture_output=True, text=True, check=True, cwd=REPO)
-    out["created"] = json.loads(created.stdout.strip().splitlines()[-1])
+    if args.measure_only:
+        pid = int((state_dir() / "pid").read_text())
+    else:
+        pid = restart(args.kubeconfig, f"--audit-interval {args.interval:g}")
+        created = subprocess.run(
+            [sys.executable, "-m", "tests.e2e.bulk", "create", "--kubeconfig", args.kubeconfig, "--run-id",
+             args.run_id, "--namespaces", str(args.namespaces), "--secrets", str(args.secrets), "--workloads",
+             str(args.workloads), "--shared", str(args.shared), "--deadline-s", "3600"],
+            capture_output=True, text=True, check=True, cwd=REPO)
+        out["created"] = json.loads(created.stdout.strip().splitlines()[-1])
     stop = threading.Event()
     holder = threading.Thread(target=hold_lease, args=(args.kubeconfig, stop), daemon=True)
     holder.start()
