@@ -15,6 +15,7 @@
 #                               KIND_CLUSTER_NAME), or `none` (TIERGUARD_IMAGE names an image the nodes can pull)
 #      TIERGUARD_IMAGE          with `none`: the image as repository:tag
 #      TIERGUARD_HELM_ARGS      extra arguments for helm install/upgrade (word-split)
+#      TIERGUARD_RUN_ARGS       host mode: extra arguments for `tierguard run` (word-split), e.g. --audit-interval 60
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -83,11 +84,12 @@ cmd_start() {
     kubectl apply -f "$repo/charts/tierguard/crds/" >/dev/null
     kubectl create namespace "$namespace" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
     log "starting tierguard run (webhook :$webhook_port, probes :$metrics_port, log $state/tierguard.log)"
+    # shellcheck disable=SC2086 # extra run arguments are words by design
     nohup "$python" -m tierguard run --namespace "$namespace" \
       --webhook-addr 127.0.0.1 --webhook-port "$webhook_port" \
       --tls-cert "$state/certs/tls.crt" --tls-key "$state/certs/tls.key" \
       --metrics-addr 127.0.0.1 --metrics-port "$metrics_port" \
-      --log-format json >"$state/tierguard.log" 2>&1 </dev/null &
+      --log-format json ${TIERGUARD_RUN_ARGS:-} >"$state/tierguard.log" 2>&1 </dev/null &
     echo $! >"$state/pid"
     local deadline=$((SECONDS + ${TIERGUARD_READY_TIMEOUT:-90}))
     until ready; do

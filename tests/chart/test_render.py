@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from tierguard.policy import DEFAULT_POLICY, load_policy
 
-from .helm import CHART, NAMESPACE, Doc, Helm, all_of, kinds, only, render_cached
+from .helm import CHART, NAMESPACE, RELEASE, Doc, Helm, all_of, kinds, only, render_cached
 
 LOCAL = {"local.enabled": "true", "webhook.url": "https://127.0.0.1:9443", "webhook.caBundle": "Y2E="}
 HMAC_SECRET = "tierguard-fingerprint-key"
@@ -115,6 +115,10 @@ def test_container_runs_tierguard_with_the_agreed_flags(helm: Helm) -> None:
         f"--hmac-secret={HMAC_SECRET}",
         "--log-format=json",
         "--log-level=info",
+        "--audit-interval=600",
+        "--audit-reports-api=wgpolicyk8s",
+        "--audit-max-results=100",
+        "--audit-lease-duration=15",
     ]
     env = {item["name"]: item for item in main["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
@@ -314,6 +318,8 @@ def rbac_rules(docs: list[Doc]) -> list[tuple[str, dict[str, Any]]]:
 
 
 SECRET_WRITES = {"create", "update", "patch", "delete", "deletecollection"}
+REPORT_RESOURCES = {"policyreports", "clusterpolicyreports", "reports", "clusterreports"}
+REPORT_WRITES = {"get", "list", "create", "update", "delete"}
 
 
 @pytest.mark.parametrize("sets", [{}, LOCAL], ids=["in-cluster", "local"])
@@ -325,19 +331,23 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
         for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
             assert not any("*" in item for item in rule.get(field, [])), (kind, rule)
         assert not set(rule["verbs"]) & {"escalate", "bind", "impersonate", "approve", "sign"}, rule
-        assert not any(resource.startswith("pods") for resource in rule["resources"]), rule
-        assert "nonResourceURLs" not in rule
-        if kind == "ClusterRole":
+        assert not any(resource.startswith("pods/") for resource in rule["resources"]), rule  # no exec, no logs
+        if "pods" in rule["resources"]:
             assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+        assert "nonResourceURLs" not in rule
+        if kind == "ClusterRole" and set(rule["verbs"]) - {"get", "list", "watch"}:
+            # The one write cluster-wide: the background audit's reports.
+            assert set(rule["resources"]) <= REPORT_RESOURCES and set(rule["verbs"]) <= REPORT_WRITES, rule
         if "secrets" in rule["resources"] and set(rule["verbs"]) & SECRET_WRITES:
             assert kind == "Role", rule
             if set(rule["verbs"]) - {"create"}:
                 raise AssertionError(f"nothing writes an existing Secret (the key is read or created): {rule}")
         assert "events" not in rule["resources"], f"event posting is off: {rule}"
-    role = only(docs, "Role")
-    assert role["metadata"]["namespace"] == NAMESPACE
-    cluster_reads = {(group, resource) for kind, rule in rules if kind == "ClusterRole"
-                     for group in rule["apiGroups"] for resource in rule["resources"]}
+    for role in all_of(docs, "Role"):
+        assert role["metadata"]["namespace"] == NAMESPACE
+    cluster_reads = {(group, resource) for doc in docs if doc["kind"] == "ClusterRole"
+                     and not doc["metadata"]["name"].endswith("-audit")
+                     for rule in doc["rules"] for group in rule["apiGroups"] for resource in rule["resources"]}
     assert cluster_reads == {
         ("", "namespaces"), ("", "secrets"), ("", "persistentvolumes"), ("", "persistentvolumeclaims"),
         ("storage.k8s.io", "storageclasses"), ("rbac.authorization.k8s.io", "roles"),
@@ -354,7 +364,7 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
 def test_hmac_secret_name_reaches_flag_and_rbac(helm: Helm) -> None:
     docs = render_cached(helm, sets={"hmacSecretName": "tg-key"})
     assert "--hmac-secret=tg-key" in container(docs)["args"]
-    named = [rule for kind, rule in rbac_rules(docs) if rule.get("resourceNames")]
+    named = [rule for kind, rule in rbac_rules(docs) if rule.get("resourceNames") and "secrets" in rule["resources"]]
     assert [rule["resourceNames"] for rule in named] == [["tg-key"]]
 
 
@@ -521,11 +531,55 @@ def test_the_release_own_binding_is_never_sent_to_the_webhook(helm: Helm) -> Non
     """helm upgrade must work while no replica runs: the release's ClusterRoleBinding, its only judged object
     outside the release namespace, is excluded by exact name (and nothing else is)."""
     docs = default(helm)
-    binding = only(docs, "ClusterRoleBinding")["metadata"]["name"]
+    binding, audit_binding = sorted(b["metadata"]["name"] for b in all_of(docs, "ClusterRoleBinding"))
+    assert audit_binding == f"{binding}-audit"
     webhooks = only(docs, "ValidatingWebhookConfiguration")["webhooks"]
     conditioned = [w for w in webhooks if w.get("matchConditions")]
     assert [w["name"] for w in conditioned] == ["clusterrolebindings.tierguard.io"]
     assert conditioned[0]["matchConditions"] == [
-        {"name": "not-the-release-own-binding", "expression": f"request.name != '{binding}'"}]
+        {"name": "not-the-release-own-binding",
+         "expression": f"request.name != '{binding}' && request.name != '{audit_binding}'"}]
     judged_outside = [d for d in docs if d.get("metadata", {}).get("namespace") not in (NAMESPACE, None)]
     assert judged_outside == []
+
+
+# ---- the background audit -------------------------------------------------------------------------------------
+
+def test_audit_role_reads_exactly_the_judged_kinds_the_webhook_does_not_index(helm: Helm) -> None:
+    from tierguard.audit.background import audited_kinds  # noqa: PLC0415
+
+    role = only(default(helm), "ClusterRole", f"{RELEASE}-tierguard-audit")
+    reads = {(group, resource) for rule in role["rules"] if "watch" in rule["verbs"]
+             for group in rule["apiGroups"] for resource in rule["resources"]}
+    assert reads == {(info.group, info.resource) for info in audited_kinds() if info.index is None}
+    writes = {(group, resource) for rule in role["rules"] if "create" in rule["verbs"]
+              for group in rule["apiGroups"] for resource in rule["resources"]}
+    assert writes == {("wgpolicyk8s.io", "policyreports"), ("wgpolicyk8s.io", "clusterpolicyreports")}
+
+
+@pytest.mark.parametrize(("api", "groups"), [("openreports", {"openreports.io"}),
+                                             ("both", {"openreports.io", "wgpolicyk8s.io"})])
+def test_audit_report_api_choice_reaches_flag_rbac_and_crds(helm: Helm, api: str, groups: set[str]) -> None:
+    docs = render_cached(helm, sets={"audit.reports.api": api, "audit.reports.installCRDs": "true"})
+    assert f"--audit-reports-api={api}" in container(docs)["args"]
+    role = only(docs, "ClusterRole", f"{RELEASE}-tierguard-audit")
+    assert {g for rule in role["rules"] if "create" in rule["verbs"] for g in rule["apiGroups"]} == groups
+    crds = all_of(docs, "CustomResourceDefinition")
+    assert {crd["spec"]["group"] for crd in crds} == groups
+    assert len(crds) == 2 * len(groups)
+    for crd in crds:
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        served = [v["name"] for v in crd["spec"]["versions"] if v["served"] and v["storage"]]
+        assert served == (["v1alpha2"] if crd["spec"]["group"] == "wgpolicyk8s.io" else ["v1alpha1"])
+
+
+def test_audit_off_renders_no_audit_rbac_nor_crds(helm: Helm) -> None:
+    docs = render_cached(helm, sets={"audit.enabled": "false", "audit.reports.installCRDs": "true"})
+    assert "--no-audit" in container(docs)["args"]
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-audit")]
+    assert not all_of(docs, "CustomResourceDefinition")
+    assert not any(arg.startswith("--audit-") for arg in container(docs)["args"])
+
+
+def test_report_crds_are_not_installed_by_default(helm: Helm) -> None:
+    assert not all_of(default(helm), "CustomResourceDefinition")

@@ -8,6 +8,9 @@
     requests from one process (a thread pool over the kubernetes client). Bounded: gives up at the deadline.
     Idempotent: objects of this run id that exist already are not created again (listed first, by label), so a
     set can be kept and measured again. Prints one JSON object with the counts.
+    ``--workloads W`` adds W Deployments (0 replicas, each reading one Secret of its namespace through
+    ``envFrom``: judged, no finding), ``--shared P`` P pairs of Secrets holding one value in two namespaces
+    of different tiers (findings for the background audit's reports; create them with the tiers in audit mode).
 
 ``python -m tests.e2e.bulk plain-list --kubeconfig K --chunk-size C``
     the baseline: the kinds the audit lists (``tierguard.kinds.listed()``), found by the same discovery, read
@@ -100,13 +103,37 @@ def create(args: argparse.Namespace) -> dict[str, Any]:
                 "data": {"password": b64(os.urandom(32)), "tls.key": b64(os.urandom(1536))}}
         return attempt(lambda: api.create_namespaced_secret(ns, body, _request_timeout=30))
 
+    apps = client.AppsV1Api(client.ApiClient(configuration))
+
+    def workload(index: int) -> bool:
+        ns = names[index % len(names)]
+        reads = f"bulk-{index % len(names):06d}"  # secret i lives in namespace i % N
+        body = {"metadata": {"name": f"bulk-{index:06d}", "labels": {RUN_LABEL: args.run_id}},
+                "spec": {"replicas": 0, "selector": {"matchLabels": {"app": f"bulk-{index:06d}"}},
+                         "template": {"metadata": {"labels": {"app": f"bulk-{index:06d}"}},
+                                      "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1",
+                                                               "envFrom": [{"secretRef": {"name": reads}}]}]}}}}
+        return attempt(lambda: apps.create_namespaced_deployment(ns, body, _request_timeout=30))
+
+    def shared(index: int) -> bool:
+        value = b64(os.urandom(32))
+        ok = True
+        for ns in (names[index % len(names)], names[(index + 1) % len(names)]):
+            body = {"metadata": {"name": f"shared-{index:04d}", "labels": {RUN_LABEL: args.run_id}},
+                    "type": "Opaque", "data": {"password": value}}
+            ok = attempt(lambda ns=ns, body=body: api.create_namespaced_secret(ns, body, _request_timeout=30)) and ok
+        return ok
+
     started = time.monotonic()
     with ThreadPoolExecutor(WORKERS) as pool:
         namespaces = sum(pool.map(namespace, range(args.namespaces)))
         namespaces_s = time.monotonic() - started
         secrets = sum(pool.map(secret, range(args.secrets))) if namespaces == args.namespaces else 0
+        workloads = sum(pool.map(workload, range(args.workloads))) if namespaces == args.namespaces else 0
+        pairs = sum(pool.map(shared, range(args.shared))) if namespaces == args.namespaces else 0
     elapsed = time.monotonic() - started
-    return {"namespaces": namespaces, "secrets": secrets, "existed": len(existing_namespaces) + len(existing),
+    return {"namespaces": namespaces, "secrets": secrets, "workloads": workloads, "shared_pairs": pairs,
+            "existed": len(existing_namespaces) + len(existing),
             "namespaces_s": round(namespaces_s, 1),
             "seconds": round(elapsed, 1), "per_second": round((namespaces + secrets) / elapsed, 1),
             "out_of_time": time.monotonic() > deadline, "failures": failures[:10], "failed": len(failures)}
@@ -153,6 +180,8 @@ def main() -> int:
     making.add_argument("--namespaces", type=int, required=True)
     making.add_argument("--secrets", type=int, required=True)
     making.add_argument("--deadline-s", type=float, required=True)
+    making.add_argument("--workloads", type=int, default=0)
+    making.add_argument("--shared", type=int, default=0)
     listing = commands.add_parser("plain-list")
     listing.add_argument("--kubeconfig", required=True)
     listing.add_argument("--chunk-size", type=int, default=500)

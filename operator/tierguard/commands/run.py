@@ -31,6 +31,16 @@ logger = logging.getLogger("tierguard.run")
 @click.option("--hmac-secret", default="tierguard-fingerprint-key", show_default=True,
               help="Secret in --namespace holding the fingerprint HMAC key; created if absent.")
 @click.option("--api-check-interval", default=10.0, show_default=True, type=click.FloatRange(0.5, 300))
+@click.option("--audit/--no-audit", default=True, show_default=True,
+              help="Background audit: the replica holding the Lease writes reports of what exists (docs/audit.md).")
+@click.option("--audit-interval", default=600.0, show_default=True, type=click.FloatRange(1, 86400),
+              help="Seconds between full audit passes; changes are re-judged sooner, from watch events.")
+@click.option("--audit-reports-api", type=click.Choice(["wgpolicyk8s", "openreports", "both"]),
+              default="wgpolicyk8s", show_default=True, help="Which report API the audit writes.")
+@click.option("--audit-max-results", default=100, show_default=True, type=click.IntRange(1, 10000),
+              help="Results listed per report at most; the rest are counted in its summary.")
+@click.option("--audit-lease-duration", default=15.0, show_default=True, type=click.FloatRange(1, 600),
+              help="Seconds a writer that stopped renewing the audit Lease keeps it.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tierguard.engine.context import OfflineContext
+from tierguard.engine.context import Context, OfflineContext
 from tierguard.engine.evaluation import evaluate, sidecar_parity
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Decision, ObjectRef
@@ -41,7 +41,16 @@ class OfflineRun:
                  own_namespace: str | None = None) -> None:
         self.policy = policy
         self.own_namespace = own_namespace
-        self.context = OfflineContext.from_objects(objects, fingerprinter or Fingerprinter.random(), namespace_labels)
+        self.context: Context = OfflineContext.from_objects(objects, fingerprinter or Fingerprinter.random(),
+                                                            namespace_labels)
+
+    @classmethod
+    def in_context(cls, context: Context, policy: TierPolicy, *, own_namespace: str | None = None) -> OfflineRun:
+        """Judge against a context built elsewhere: the background audit of ``tierguard run`` judges listed
+        objects against the webhook's live indexes, exactly as ``audit`` judges them against its listing."""
+        run = cls.__new__(cls)
+        run.policy, run.own_namespace, run.context = policy, own_namespace, context
+        return run
 
     def decide(self, obj: Mapping[str, Any] | Projected) -> Decision:
         return evaluate(self._request(obj), self.context, self.policy, own_namespace=self.own_namespace)

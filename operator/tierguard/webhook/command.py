@@ -49,6 +49,38 @@ class RunOptions:
     metrics_port: int
     hmac_secret: str
     api_check_interval: float
+    audit: bool = True
+    audit_interval: float = 600.0
+    audit_reports_api: str = "wgpolicyk8s"
+    audit_max_results: int = 100
+    audit_lease_duration: float = 15.0
+
+
+LEASE_NAME = "tierguard-audit"
+
+
+def _background_audit(options: RunOptions, state: RuntimeState, metrics: Metrics, api_client: Any) -> Any:
+    """The audit and its Lease elector, or None when ``--no-audit``."""
+    if not options.audit:
+        return None
+    from tierguard.audit.background import AuditSettings, BackgroundAudit  # noqa: PLC0415
+    from tierguard.audit.lease import KubernetesLeaseApi, LeaseElector  # noqa: PLC0415
+    from tierguard.audit.report_writer import KubernetesReportsApi, ReportWriter  # noqa: PLC0415
+    from tierguard.render.policyreport import API_CHOICES  # noqa: PLC0415
+
+    settings = AuditSettings(interval_s=options.audit_interval, max_results=options.audit_max_results,
+                             apis=API_CHOICES[options.audit_reports_api])
+    writer = ReportWriter(KubernetesReportsApi(api_client), settings.apis)
+    audit = BackgroundAudit(state, metrics, api_client, writer, settings)
+    elector = LeaseElector(KubernetesLeaseApi(api_client, LEASE_NAME, options.namespace), LEASE_NAME,
+                           options.namespace, replica_identity(), duration_s=options.audit_lease_duration)
+    return audit, elector
+
+
+def _audit_hooks(state: RuntimeState, background: Any) -> tuple[Any, Any]:
+    from tierguard.webhook.audit_watch import index_observer  # noqa: PLC0415
+
+    return index_observer(state, background[0]), background[0].policy_changed
 
 
 def kopf_identity(name: str) -> Any:
@@ -77,7 +109,13 @@ async def serve(options: RunOptions) -> None:
         # Never the key itself: only where it failed and the error's kind.
         raise StartupError(f"cannot load or create the fingerprint key Secret {options.namespace}/"
                            f"{options.hmac_secret}: {type(error).__name__}: {str(error)[:200]}") from None
-    registry = build_registry(state, metrics, lambda: fingerprinter)
+    background = _background_audit(options, state, metrics, api_client)
+    registry = build_registry(state, metrics, lambda: fingerprinter,
+                              *(_audit_hooks(state, background) if background is not None else (None, None)))
+    if background is not None:
+        from tierguard.webhook.audit_watch import register_audit_handlers  # noqa: PLC0415
+
+        register_audit_handlers(registry, state, background[0], lambda: fingerprinter)
     try:
         # Until the indexes are synced every review is answered "not ready" (denied): fail closed from the start.
         admission = AdmissionServer(AdmissionService(state, metrics), addr=options.webhook_addr,
@@ -103,10 +141,15 @@ async def serve(options: RunOptions) -> None:
 
     health = asyncio.create_task(
         watch_api_health(state, build_check(api_client), options.api_check_interval))
+    auditing = [asyncio.create_task(background[0].run()),
+                asyncio.create_task(background[1].run(background[0].set_leader))] if background is not None else []
     try:
         await kopf.operator(registry=registry, standalone=True, clusterwide=True,
                             identity=kopf_identity(replica_identity()))
     finally:
+        for task in auditing:  # the elector releases the Lease as it stops: the next writer need not wait
+            task.cancel()
+        await asyncio.gather(*auditing, return_exceptions=True)
         health.cancel()
         reloading.cancel()
         await admission.stop()

@@ -32,10 +32,19 @@ def watched(info: KindInfo) -> tuple[str, ...]:
     return (info.resource,) if info.group == "" else (info.group, info.resource)
 
 
-def index_handler(spec: IndexSpec, fingerprinter: Callable[[], Fingerprinter]) -> Callable[..., Any]:
-    """The kopf index handler of a descriptor: the projection of the body, nothing else."""
+Observer = Callable[[IndexSpec, Any, Mapping[Any, Any]], None]
+"""Told each body an index handler projected and its new entries, before kopf replaces the old ones (the
+background audit compares them: ``webhook/audit_watch.py``)."""
+
+
+def index_handler(spec: IndexSpec, fingerprinter: Callable[[], Fingerprinter],
+                  observe: Observer | None = None) -> Callable[..., Any]:
+    """The kopf index handler of a descriptor: the projection of the body (and the observer, if any)."""
     async def handler(body: Any, **_: Any) -> Any:
-        return spec.project(body, fingerprinter())
+        entries = spec.project(body, fingerprinter())
+        if observe is not None:
+            observe(spec, body, entries)
+        return entries
 
     return handler
 
@@ -63,9 +72,11 @@ def apply_policy(state: RuntimeState, metrics: Metrics, body: Mapping[str, Any] 
     logger.info("policy loaded", extra={"policy": state.policy_name})
 
 
-def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callable[[], Fingerprinter]
+def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callable[[], Fingerprinter],
+                   observe: Observer | None = None, policy_changed: Callable[[], None] | None = None
                    ) -> kopf.OperatorRegistry:
-    """All kopf handlers of ``tierguard run``. ``fingerprinter`` is read after startup loaded the key."""
+    """All kopf handlers of ``tierguard run``. ``fingerprinter`` is read after startup loaded the key;
+    ``observe`` and ``policy_changed`` are the background audit's (None: it is off)."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -73,7 +84,8 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
         return kopf.login_via_client(**kwargs)
 
     for spec in INDEXES:
-        kopf.index(*watched(spec.watches), id=spec.id, registry=registry)(index_handler(spec, fingerprinter))
+        kopf.index(*watched(spec.watches), id=spec.id, registry=registry)(
+            index_handler(spec, fingerprinter, observe))
 
     @kopf.on.event("namespaces", id="tg-readiness", registry=registry)
     async def mark_synced(**kwargs: Any) -> None:
@@ -93,5 +105,7 @@ def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callabl
         if name != state.policy_name:
             return
         apply_policy(state, metrics, None if type == "DELETED" else dict(body))
+        if policy_changed is not None:
+            policy_changed()
 
     return registry

@@ -125,6 +125,21 @@ class LiveContext:
             view = self._recent((namespace, name))
         return view
 
+    def indexed_secret(self, namespace: str, name: str) -> SecretView | None:
+        """The Secret as the watch last delivered it (not what this replica just admitted)."""
+        view: SecretView | None = self._first(SECRETS, secret_key(namespace, name))
+        return view
+
+    def secret_views(self, namespaces: frozenset[str] | None = None) -> list[SecretView]:
+        """Every indexed Secret (of ``namespaces``, when given): one walk over the index's keys, for the
+        background audit, which judges Secrets from their views instead of listing their values again."""
+        index = self._indexes.get(SECRETS)
+        if index is None:
+            return []
+        return [view for key in list(index)
+                if key[0] == "name" and (namespaces is None or key[1] in namespaces)
+                for view in self._values(SECRETS, key)]
+
     def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
         indexed = list(self._values(SECRETS, fingerprint_key(digest)))
         recent_keys = self._recent_digests.get(digest)

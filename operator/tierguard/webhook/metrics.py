@@ -44,6 +44,29 @@ class Metrics:
             registry=self.registry,
         )
 
+        # The background audit (audit/background.py): exported by the replica holding the audit Lease only.
+        self.audit_violations = Gauge(
+            "tierguard_audit_violations", "Violations the background audit finds in what exists now, by rule id, "
+            "namespace (empty: cluster-scoped objects) and action (deny|warn|audit).", ["rule", "namespace", "action"],
+            registry=self.registry,
+        )
+        self.audit_last_run = Gauge(
+            "tierguard_audit_last_run_timestamp_seconds", "When the background audit last finished a pass "
+            "(full or incremental), Unix time.", registry=self.registry,
+        )
+        self.audit_duration = Gauge(
+            "tierguard_audit_duration_seconds", "Wall time of the background audit's last pass.",
+            registry=self.registry,
+        )
+        self.audit_report_writes = Counter(
+            "tierguard_audit_report_writes", "Report objects written by the background audit, by operation "
+            "(create|update|delete).", ["operation"], registry=self.registry,
+        )
+        self.audit_leader = Gauge(
+            "tierguard_audit_leader", "1 when this replica holds the audit Lease (and writes the reports).",
+            registry=self.registry,
+        )
+
     def count_request(self, kind: str, operation: str, decision: str) -> None:
         """``requests.labels(kind, operation, decision).inc()``, with the labelled child looked up once per label
         set: ``labels()`` validates, stringifies and takes a lock on every call, on every admission request."""

@@ -1,0 +1,396 @@
+"""The background audit of ``tierguard run``: what already exists, judged by the engine against the webhook's live
+indexes, written as reports (``report_writer.py``) by the one replica holding the audit Lease (``lease.py``).
+
+Two kinds of pass, both on the event loop but yielding every few dozen objects, so admission requests (served by
+the same loop) wait at most a few milliseconds for it:
+
+- **incremental**: the scopes that watch events marked dirty (``changes.py``), debounced by ``debounce_s``: each
+  dirty namespace's judged objects are listed from the API server (one small request per served kind), its
+  Secrets are taken from the Secret index (views with keyed fingerprints: no value is read again);
+- **full**, every ``interval_s`` (and when this replica becomes the writer, and after the TierPolicy changes):
+  every judged kind listed cluster-wide in pages (``scan.list_resource``, the audit command's paging), every
+  indexed Secret, every scope's report made true, reports of scopes that are clean or gone deleted.
+
+Nothing but the reports, per scope, is kept between passes: results of passing objects are counted, not stored,
+and a page of listed objects is judged and dropped before the next one is asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tierguard.audit.changes import Changes, ContentFilter, Dirty
+from tierguard.audit.report_writer import ReportWriter, Scope
+from tierguard.audit.scan import ListOptions, Silent, list_resource
+from tierguard.engine.context import SecretView
+from tierguard.engine.offline import OfflineRun, Result
+from tierguard.engine.projection import Projected, project
+from tierguard.kinds import JUDGED, KindInfo
+from tierguard.render.policyreport import WGPOLICYK8S, ReportApi, entries_of, report
+from tierguard.webhook.metrics import Metrics
+from tierguard.webhook.state import RuntimeState
+
+logger = logging.getLogger("tierguard.audit")
+
+YIELD_EVERY = 25
+"""Objects judged between two yields to the event loop (about 2 ms of engine time)."""
+FULL_PASS_ABOVE = 20
+"""More dirty namespaces than this (a bulk apply, a policy rollout): one full pass, a paged list per kind, costs
+fewer requests than a list per kind per namespace (measured: 92 dirty namespaces listed one by one took 228 s
+during a bulk creation on the host-mode control plane, docs/audit.md)."""
+RETRY_S = 30.0
+"""After a failed pass (the API server refused a listing), the next try is this much later at most."""
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    interval_s: float = 600.0
+    debounce_s: float = 2.0
+    max_results: int = 100
+    apis: tuple[ReportApi, ...] = (WGPOLICYK8S,)
+    chunk_size: int = 500
+    timeout_s: float = 60.0
+
+
+@dataclass
+class Tally:
+    """One pass's outcome per scope: the entries a report lists (findings) and counts of the others."""
+
+    entries: dict[Scope, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    counted: dict[Scope, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    violations: dict[Scope, Counter[tuple[str, str]]] = field(default_factory=lambda: defaultdict(Counter))
+    objects: int = 0
+
+    def add(self, result: Result) -> None:
+        scope = result.ref.namespace
+        self.objects += 1
+        for violation in result.decision.violations:
+            self.violations[scope][(violation.rule.value, violation.action.value)] += 1
+        for entry in entries_of(result):
+            if entry["result"] in ("pass", "skip"):
+                self.counted[scope][entry["result"]] += 1
+            else:
+                self.entries[scope].append(entry)
+
+    def scopes(self) -> set[Scope]:
+        return set(self.entries) | set(self.counted)
+
+
+class ListingFailed(Exception):
+    pass
+
+
+class RestResource:
+    """What ``scan.list_resource`` needs of a resource (``get`` with paging, ``kind``, ``group_version``), over
+    the plain REST path: no dynamic client (its discovery cache wants a writable home)."""
+
+    def __init__(self, api_client: Any, path: str, kind: str, group_version: str) -> None:
+        self.api_client, self.path, self.kind, self.group_version = api_client, path, kind, group_version
+
+    def get(self, *, limit: int, _continue: str | None, serialize: bool, _request_timeout: float | None) -> Any:
+        from kubernetes.dynamic.exceptions import GoneError  # noqa: PLC0415
+
+        from tierguard.audit.rest import HttpError, request  # noqa: PLC0415
+
+        query: list[tuple[str, Any]] = [("limit", limit)]
+        if _continue:
+            query.append(("continue", _continue))
+        try:
+            return _Page(request(self.api_client, "GET", self.path, query=query, timeout=_request_timeout))
+        except HttpError as error:
+            if error.status == 410:  # what list_resource restarts on
+                raise GoneError(error) from None  # type: ignore[no-untyped-call]
+            raise
+
+
+@dataclass(frozen=True)
+class _Page:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Served:
+    info: KindInfo
+    group_version: str
+
+    def path(self, namespace: str | None) -> str:
+        base = "/api/v1" if self.info.group == "" else f"/apis/{self.group_version}"
+        where = f"/namespaces/{namespace}" if namespace is not None and self.info.namespaced else ""
+        return f"{base}{where}/{self.info.resource}"
+
+
+def audited_kinds() -> tuple[KindInfo, ...]:
+    """Judged kinds the audit lists from the API server: every judged row but Secrets (from the index)."""
+    return tuple(info for info in JUDGED if not (info.group == "" and info.kind == "Secret"))
+
+
+def resolve_served(api_client: Any, kinds: Iterable[KindInfo], timeout: float) -> list[Served]:
+    """The kinds the API server serves now, with the version to list (a custom resource's preferred one)."""
+    from tierguard.audit.rest import HttpError, request_json  # noqa: PLC0415
+
+    served: list[Served] = []
+    groups: dict[str, str | None] = {}
+    for info in kinds:
+        if info.builtin:
+            served.append(Served(info, info.version if info.group == "" else f"{info.group}/{info.version}"))
+            continue
+        if info.group not in groups:
+            try:
+                found = request_json(api_client, "GET", f"/apis/{info.group}", timeout=timeout)
+                preferred = (found.get("preferredVersion") or {}).get("groupVersion")
+                groups[info.group] = str(preferred) if preferred else None
+            except HttpError as error:
+                if error.status != 404:
+                    raise
+                groups[info.group] = None
+        group_version = groups[info.group]
+        if group_version is not None:
+            served.append(Served(info, group_version))
+    return served
+
+
+class BackgroundAudit:
+    def __init__(self, state: RuntimeState, metrics: Metrics, api_client: Any, writer: ReportWriter,
+                 settings: AuditSettings, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.state, self.metrics, self.api_client, self.writer = state, metrics, api_client, writer
+        self.settings = settings
+        self.changes = Changes()
+        self.content = ContentFilter()
+        self.leading = False
+        self.passes: Counter[str] = Counter()
+        self._monotonic = monotonic
+        self._wake = asyncio.Event()
+        self._need_full = True
+        self._resync = True
+        self._served: list[Served] | None = None
+        self._gauged: dict[Scope, set[tuple[str, str]]] = {}
+
+    # --- from the kopf handlers (event loop) ------------------------------------------------------------------
+
+    def marked(self) -> None:
+        if not self.leading:
+            self.changes.take()  # the next writer starts with a full pass: nothing to remember here
+        elif self.changes:
+            self._wake.set()
+
+    def set_leader(self, leading: bool) -> None:
+        self.leading = leading
+        self.metrics.audit_leader.set(1 if leading else 0)
+        if leading:
+            self._need_full = self._resync = True
+        else:
+            self._clear_gauges()
+        self._wake.set()
+
+    def policy_changed(self) -> None:
+        self.changes.mark_everything()
+        self._wake.set()
+
+    # --- the loop -------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        next_full = self._monotonic()
+        while True:
+            if not (self.leading and self.state.ready and self.state.context is not None):
+                await self._sleep(1.0)
+                continue
+            now = self._monotonic()
+            try:
+                if self._resync:
+                    await asyncio.to_thread(self.writer.resync)
+                    self._resync = False
+                if self._need_full or self.changes.everything or now >= next_full:
+                    self._need_full = False
+                    self.changes.take()  # a full pass covers every mark made so far
+                    await self.full_pass()
+                    next_full = self._monotonic() + self.settings.interval_s
+                elif self.changes:
+                    await asyncio.sleep(self.settings.debounce_s)  # let a burst of events mark what it marks
+                    await self.incremental_pass(self.changes.take())
+                else:
+                    await self._sleep(max(next_full - now, 0.0))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.warning("audit pass failed, retried later: %s: %s", type(error).__name__, str(error)[:300])
+                self._need_full = True
+                next_full = self._monotonic() + min(RETRY_S, self.settings.interval_s)
+                await self._sleep(min(RETRY_S, self.settings.interval_s))
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    # --- passes ---------------------------------------------------------------------------------------------
+
+    async def full_pass(self) -> None:
+        started = time.perf_counter()
+        self._served = await asyncio.to_thread(resolve_served, self.api_client, audited_kinds(),
+                                               self.settings.timeout_s)
+        tally = Tally()
+        run = self._run()
+        for served in self._served:
+            async for chunk in self._listed(served, None):
+                await self._judge(run, chunk, tally)
+        await self._judge(run, self._secrets(None), tally)
+        context = self.state.context
+        known = {view.name for view in context.namespaces()} if context is not None else set()
+        scopes: set[Scope] = {None, *known, *tally.scopes(), *self.writer.known_scopes()}
+        await self._write(tally, scopes)
+        self._finished("full", started, tally, len(scopes))
+
+    async def incremental_pass(self, dirty: Dirty) -> None:
+        if dirty.everything or len(dirty.namespaces) > FULL_PASS_ABOVE:
+            await self.full_pass()
+            return
+        started = time.perf_counter()
+        if self._served is None:
+            self._served = await asyncio.to_thread(resolve_served, self.api_client, audited_kinds(),
+                                                   self.settings.timeout_s)
+        tally = Tally()
+        run = self._run()
+        for namespace in sorted(dirty.namespaces):
+            for served in self._served:
+                if served.info.namespaced:
+                    async for chunk in self._listed(served, namespace):
+                        await self._judge(run, chunk, tally)
+        await self._judge(run, self._secrets(dirty.namespaces), tally)
+        scopes: set[Scope] = set(dirty.namespaces)
+        if dirty.cluster:
+            for served in self._served:
+                if not served.info.namespaced:
+                    async for chunk in self._listed(served, None):
+                        await self._judge(run, chunk, tally)
+            scopes.add(None)
+        await self._write(tally, scopes)
+        self._finished("incremental", started, tally, len(scopes))
+
+    def _run(self) -> OfflineRun:
+        context, policy = self.state.context, self.state.policy
+        assert context is not None and policy is not None  # run() waits for readiness
+        return OfflineRun.in_context(context, policy, own_namespace=self.state.own_namespace)
+
+    def _secrets(self, namespaces: frozenset[str] | None) -> list[Projected]:
+        context = self.state.context
+        if context is None:
+            return []
+        return [Projected(secret_object(view), view, context.fingerprinter)
+                for view in context.secret_views(namespaces)]
+
+    async def _judge(self, run: OfflineRun, items: Iterable[Projected], tally: Tally) -> None:
+        for number, item in enumerate(items, 1):
+            tally.add(run.result(item, "cluster"))
+            if number % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    async def _listed(self, served: Served, namespace: str | None) -> AsyncIterator[list[Projected]]:
+        """Pages of one kind's objects (of ``namespace``; None: all), projected in a worker thread and handed over
+        through a queue of two pages: memory holds about three pages, whatever the cluster's size."""
+        context = self.state.context
+        assert context is not None
+        fingerprinter = context.fingerprinter
+        if namespace is None and served.info.namespaced:
+            path = served.path(None)
+        elif not served.info.namespaced and namespace is not None:
+            return
+        else:
+            path = served.path(namespace)
+        resource = RestResource(self.api_client, path, served.info.kind, served.group_version)
+        options = ListOptions(chunk_size=self.settings.chunk_size, timeout=self.settings.timeout_s)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[list[Projected] | BaseException | None] = asyncio.Queue(maxsize=2)
+
+        def put(item: list[Projected] | BaseException | None) -> None:
+            asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+
+        def produce() -> None:
+            try:
+                page: list[Projected] = []
+                for obj in _listing(resource, options):
+                    page.append(project(obj, fingerprinter))
+                    if len(page) >= options.chunk_size:
+                        put(page)
+                        page = []
+                put(page)
+                put(None)
+            except BaseException as error:  # handed to the consumer, which raises it there
+                put(ListingFailed(f"listing {served.info.kind} ({served.group_version}) "
+                                  f"{'in ' + namespace if namespace else 'cluster-wide'}: "
+                                  f"{type(error).__name__}: {str(error)[:200]}"))
+
+        producer = asyncio.create_task(asyncio.to_thread(produce))
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            while not producer.done():  # never leave the thread blocked on a full queue
+                try:
+                    queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    await asyncio.sleep(0.01)
+            await producer
+
+    async def _write(self, tally: Tally, scopes: set[Scope]) -> None:
+        first = self.settings.apis[0]
+        desired = {scope: report(scope, tally.entries.get(scope, []), api=first,
+                                 max_results=self.settings.max_results, list_passing=False,
+                                 counted=tally.counted.get(scope))
+                   for scope in scopes if scope in tally.entries}
+        stats = self.writer.stats
+        before = {"create": stats.created, "update": stats.updated, "delete": stats.deleted}
+        await asyncio.to_thread(self.writer.sync, desired, sorted(scopes, key=lambda s: s or ""))
+        after = {"create": stats.created, "update": stats.updated, "delete": stats.deleted}
+        for operation, count in after.items():
+            if count > before[operation]:
+                self.metrics.audit_report_writes.labels(operation).inc(count - before[operation])
+        for scope in scopes:
+            self._gauge(scope, tally.violations.get(scope, Counter()))
+
+    def _gauge(self, scope: Scope, violations: Counter[tuple[str, str]]) -> None:
+        namespace = scope or ""
+        for rule, action in self._gauged.get(scope, set()) - set(violations):
+            self.metrics.audit_violations.remove(rule, namespace, action)
+        for (rule, action), count in violations.items():
+            self.metrics.audit_violations.labels(rule, namespace, action).set(count)
+        if violations:
+            self._gauged[scope] = set(violations)
+        else:
+            self._gauged.pop(scope, None)
+
+    def _clear_gauges(self) -> None:
+        for scope in list(self._gauged):
+            self._gauge(scope, Counter())
+
+    def _finished(self, kind: str, started: float, tally: Tally, scopes: int) -> None:
+        elapsed = time.perf_counter() - started
+        self.passes[kind] += 1
+        self.metrics.audit_duration.set(elapsed)
+        self.metrics.audit_last_run.set(time.time())
+        logger.info("audit pass done", extra={"pass": kind, "objects": tally.objects, "scopes": scopes,
+                                              "findings": sum(len(e) for e in tally.entries.values()),
+                                              "seconds": round(elapsed, 3)})
+
+
+def _listing(resource: RestResource, options: ListOptions) -> Iterator[dict[str, Any]]:
+    return list_resource(resource, options, Silent())
+
+
+def secret_object(view: SecretView) -> dict[str, Any]:
+    """The Secret an indexed view stands for, without data: its view carries the keyed fingerprints."""
+    return {"apiVersion": "v1", "kind": view.kind, "metadata": {
+        "name": view.name, "namespace": view.namespace, "labels": dict(view.labels),
+        "annotations": dict(view.annotations)}}

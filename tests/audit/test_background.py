@@ -1,0 +1,206 @@
+"""The background audit's passes, against the live context of fake indexes and an in-memory listing: reports of
+what exists, re-judging only marked namespaces, metrics, and the marks themselves (``changes.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tierguard.audit import background
+from tierguard.audit.background import AuditSettings, BackgroundAudit, Served
+from tierguard.audit.changes import Changes, ContentFilter
+from tierguard.audit.report_writer import ReportWriter
+from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.kinds import BY_KEY, GroupKind
+from tierguard.policy import DEFAULT_POLICY
+from tierguard.render.policyreport import OPENREPORTS, WGPOLICYK8S
+from tierguard.webhook.fake_indexes import FakeIndexes
+from tierguard.webhook.live_context import LiveContext
+from tierguard.webhook.metrics import Metrics
+from tierguard.webhook.state import RuntimeState
+
+from .test_report_writer import FakeReports
+
+KEY = b"k" * 32
+SHARED = base64.b64encode(b"a-long-shared-credential-value").decode()
+OTHER = base64.b64encode(b"another-long-credential-value").decode()
+DEPLOYMENT = BY_KEY[GroupKind("apps", "Deployment")]
+BINDING = BY_KEY[GroupKind("rbac.authorization.k8s.io", "ClusterRoleBinding")]
+
+
+def secret(namespace: str, name: str, value: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+            "data": {"password": value}}
+
+
+def deployment(namespace: str, name: str) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:1"}]}}}}
+
+
+class Listing:
+    """Stands in for the API server's list endpoints: objects by kind, and every path asked for."""
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self.objects = objects
+        self.paths: list[str] = []
+
+    def __call__(self, resource: Any, options: Any) -> Iterator[dict[str, Any]]:
+        self.paths.append(resource.path)
+        for obj in self.objects:
+            namespace = obj["metadata"].get("namespace")
+            if obj["kind"] == resource.kind and (f"/namespaces/{namespace}/" in resource.path
+                                                 or "/namespaces/" not in resource.path):
+                yield dict(obj)
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Any:
+    fingerprinter = Fingerprinter(KEY)
+    indexes = FakeIndexes(fingerprinter)
+    for name in ("dev", "prod", "qa"):
+        indexes.add_namespace(name, name)
+    indexes.add(secret("dev", "db", SHARED))
+    indexes.add(secret("prod", "db", SHARED))
+    indexes.add(secret("qa", "unique", OTHER))
+    state = RuntimeState(own_namespace="tierguard-system")
+    state.context = LiveContext(fingerprinter, indexes.data)
+    state.use_policy(DEFAULT_POLICY)
+    state.indexes_synced = True
+    listing = Listing([deployment("dev", "web"), deployment("qa", "web")])
+    monkeypatch.setattr(background, "_listing", listing)
+    monkeypatch.setattr(background, "resolve_served", lambda *_: [Served(DEPLOYMENT, "apps/v1"),
+                                                                 Served(BINDING, "rbac.authorization.k8s.io/v1")])
+    reports = FakeReports()
+    metrics = Metrics()
+    writer = ReportWriter(reports, (WGPOLICYK8S, OPENREPORTS))
+    audit = BackgroundAudit(state, metrics, None, writer, AuditSettings(max_results=10,
+                                                                        apis=(WGPOLICYK8S, OPENREPORTS)))
+
+    class World:
+        pass
+
+    found = World()
+    found.__dict__.update(fingerprinter=fingerprinter, indexes=indexes, state=state, listing=listing,
+                          reports=reports, metrics=metrics, audit=audit)
+    return found
+
+
+def gauge(metrics: Metrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def test_a_full_pass_reports_each_namespace_with_findings_once_per_api(world: Any) -> None:
+    asyncio.run(world.audit.full_pass())
+    assert sorted(world.reports.objects) == [("openreports", "dev"), ("openreports", "prod"),
+                                             ("wgpolicyk8s", "dev"), ("wgpolicyk8s", "prod")]
+    dev = world.reports.objects[("wgpolicyk8s", "dev")]
+    assert [(r["rule"], r["resources"][0]["name"]) for r in dev["results"]] == [("secret-value-shared", "db")]
+    assert dev["summary"] == {"pass": 1, "fail": 1, "warn": 0, "error": 0, "skip": 0}  # the Deployment passed
+    assert gauge(world.metrics, "tierguard_audit_violations", rule="secret-value-shared", namespace="dev",
+                 action="deny") == 1
+    assert gauge(world.metrics, "tierguard_audit_last_run_timestamp_seconds")
+    assert gauge(world.metrics, "tierguard_audit_duration_seconds") is not None
+    assert gauge(world.metrics, "tierguard_audit_report_writes_total", operation="create") == 4
+    assert not any("/namespaces/" in path for path in world.listing.paths)  # listed cluster-wide, once per kind
+
+
+def test_an_unchanged_cluster_writes_nothing_on_the_next_pass(world: Any) -> None:
+    asyncio.run(world.audit.full_pass())
+    world.reports.calls.clear()
+    asyncio.run(world.audit.full_pass())
+    assert world.reports.calls == []
+
+
+def test_an_incremental_pass_judges_only_marked_namespaces_and_clears_fixed_reports(world: Any) -> None:
+    asyncio.run(world.audit.full_pass())
+    context = world.state.context
+    old = context.indexed_secret("prod", "db")
+    world.indexes.add(secret("prod", "db", base64.b64encode(b"prod-only-credential-value").decode()))
+    world.audit.changes.secret_changed(old, context.indexed_secret("prod", "db"), context)
+    dirty = world.audit.changes.take()
+    assert dirty.namespaces == {"dev", "prod"}  # its own, and the namespace of the other holder of the old value
+    world.listing.paths.clear()
+    asyncio.run(world.audit.incremental_pass(dirty))
+    assert world.reports.objects == {}
+    assert {path.split("/namespaces/")[1].split("/")[0] for path in world.listing.paths} == {"dev", "prod"}
+    assert gauge(world.metrics, "tierguard_audit_violations", rule="secret-value-shared", namespace="dev",
+                 action="deny") is None
+
+
+def test_a_replica_without_the_lease_keeps_no_marks_and_clears_its_gauges(world: Any) -> None:
+    world.audit.set_leader(True)
+    asyncio.run(world.audit.full_pass())
+    world.audit.set_leader(False)
+    assert gauge(world.metrics, "tierguard_audit_leader") == 0
+    assert gauge(world.metrics, "tierguard_audit_violations", rule="secret-value-shared", namespace="dev",
+                 action="deny") is None
+    world.audit.changes.mark_namespace("dev")
+    world.audit.marked()
+    assert not world.audit.changes
+
+
+def test_the_loop_writes_only_while_leading(world: Any) -> None:
+    async def scenario() -> None:
+        task = asyncio.create_task(world.audit.run())
+        await asyncio.sleep(0.3)
+        assert world.reports.objects == {}  # not the holder: nothing judged, nothing written
+        world.audit.set_leader(True)
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if world.reports.objects:
+                break
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert ("wgpolicyk8s", "dev") in world.reports.objects
+
+
+# --- the marks -------------------------------------------------------------------------------------------
+
+def test_a_second_holder_of_a_value_marks_the_first_holders_namespace(world: Any) -> None:
+    context, changes = world.state.context, Changes()
+    world.indexes.add(secret("qa", "copy", SHARED))
+    changes.secret_changed(None, context.indexed_secret("qa", "copy"), context)
+    assert changes.namespaces == {"qa", "dev", "prod"}
+
+
+def test_an_unchanged_secret_or_namespace_marks_nothing(world: Any) -> None:
+    context, changes = world.state.context, Changes()
+    view = context.indexed_secret("dev", "db")
+    changes.secret_changed(view, view, context)
+    changes.namespace_changed(context.namespace("dev"), context.namespace("dev"), context)
+    assert not changes
+
+
+def test_a_relabelled_namespace_marks_itself_the_cluster_and_who_shares_its_values(world: Any) -> None:
+    context, changes = world.state.context, Changes()
+    before = context.namespace("dev")
+    world.indexes.add_namespace("dev", "prod")
+    changes.namespace_changed(before, context.namespace("dev"), context)
+    assert changes.namespaces == {"dev", "prod"} and changes.cluster
+
+
+def test_status_churn_is_not_a_change() -> None:
+    seen = ContentFilter()
+    pod = {"kind": "Pod", "metadata": {"uid": "u1", "name": "p", "namespace": "dev", "resourceVersion": "1"},
+           "spec": {"containers": []}, "status": {"phase": "Pending"}}
+    assert seen.changed(pod, deleted=False)
+    assert not seen.changed({**pod, "metadata": {**pod["metadata"], "resourceVersion": "2"},
+                             "status": {"phase": "Running"}}, deleted=False)
+    assert seen.changed({**pod, "metadata": {**pod["metadata"], "labels": {"a": "b"}}}, deleted=False)
+    assert seen.changed(pod, deleted=True) and len(seen) == 0
+
+
+def test_many_dirty_namespaces_make_one_full_pass(world: Any) -> None:
+    from tierguard.audit.changes import Dirty  # noqa: PLC0415
+
+    asyncio.run(world.audit.incremental_pass(Dirty(frozenset(f"ns-{i}" for i in range(50)), False, False)))
+    assert world.audit.passes == {"full": 1}
+    assert not any("/namespaces/" in path for path in world.listing.paths)
