@@ -302,8 +302,13 @@ def test_generated_mode_has_no_cert_manager_objects(helm: Helm) -> None:
 
 def test_local_mode_renders_only_cluster_objects(helm: Helm) -> None:
     docs = render_cached(helm, sets=LOCAL)
-    assert sorted(kinds(docs)) == sorted(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
-                                          "RoleBinding", "ValidatingWebhookConfiguration", "TierPolicy"])
+    rbac = ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
+    # The webhook's read-only RBAC, and the background audit's beside it (audit.enabled, on by default).
+    assert sorted(kinds(docs)) == sorted(["ServiceAccount", *rbac, *rbac, "ValidatingWebhookConfiguration",
+                                          "TierPolicy"])
+    without_audit = render_cached(helm, sets={**LOCAL, "audit.enabled": "false"})
+    assert sorted(kinds(without_audit)) == sorted(["ServiceAccount", *rbac, "ValidatingWebhookConfiguration",
+                                                   "TierPolicy"])
     for entry in entries(docs).values():
         assert set(entry["clientConfig"]) == {"url", "caBundle"}
         assert entry["clientConfig"]["url"].startswith("https://127.0.0.1:9443/")

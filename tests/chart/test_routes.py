@@ -17,7 +17,7 @@ import pytest
 from tierguard.kinds import DISCOVERY, INDEXED, JUDGED
 from tierguard.webhook.routes import ROUTES, Route
 
-from .helm import CHART, NAMESPACE, Helm, only, render_cached
+from .helm import CHART, NAMESPACE, RELEASE, Helm, only, render_cached
 
 MODES = {
     "generated-certs": {},
@@ -107,7 +107,7 @@ def test_webhook_rules_cover_exactly_the_judged_kinds(helm: Helm, mode: str) -> 
 
 @pytest.mark.parametrize("sets", [{}, MODES["local"]], ids=["in-cluster", "local"])
 def test_cluster_role_reads_exactly_the_indexed_kinds(helm: Helm, sets: dict[str, str]) -> None:
-    role = only(render_cached(helm, sets=sets), "ClusterRole")
+    role = only(render_cached(helm, sets=sets), "ClusterRole", f"{RELEASE}-tierguard")  # -audit: its own test
     reads = sorted((group, resource) for rule in role["rules"] for group in rule["apiGroups"]
                    for resource in rule["resources"])
     assert reads == sorted({(info.group, info.resource) for info in (*INDEXED, DISCOVERY)})
