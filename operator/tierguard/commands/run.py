@@ -31,6 +31,15 @@ logger = logging.getLogger("tierguard.run")
 @click.option("--hmac-secret", default="tierguard-fingerprint-key", show_default=True,
               help="Secret in --namespace holding the fingerprint HMAC key; created if absent.")
 @click.option("--api-check-interval", default=10.0, show_default=True, type=click.FloatRange(0.5, 300))
+@click.option("--admission-policies/--no-admission-policies", default=True, show_default=True,
+              help="Keep ValidatingAdmissionPolicies for the rules the API server can judge alone (a second line "
+                   "of defence); with --no-admission-policies, delete them.")
+@click.option("--admission-policy-prefix", default="tierguard", show_default=True,
+              help="Their names: PREFIX-namespaces-deny, PREFIX-workloads-warn, ...")
+@click.option("--admission-policy-owner", default="", metavar="CLUSTERROLE",
+              help="A ClusterRole that owns them, so they are garbage-collected with it (the chart's own).")
+@click.option("--admission-policy-failure-policy", type=click.Choice(["Fail", "Ignore"]), default="Fail",
+              show_default=True, help="What the API server does when one of their expressions cannot be evaluated.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)

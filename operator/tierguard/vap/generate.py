@@ -73,14 +73,15 @@ def generate(policy: TierPolicy, options: Options = Options()) -> list[dict[str,
         default_here = ACTION_BY_MODE[policy.enforcement.default] is action
         if tiers or default_here:
             manifests += _pair(policy, options, "namespaces", action, _namespaces_spec(policy, options, tiers,
-                                                                                      default_here), None)
+                                                                                      default_here))
     if policy.required_sidecars or policy.secrets.path_patterns:
         for action in ACTIONS:
             tiers = tiers_with(policy, action)
             if tiers:
                 selector = {"matchExpressions": [{"key": policy.tier_label, "operator": "In",
                                                   "values": list(tiers)}]}
-                manifests += _pair(policy, options, "workloads", action, _workloads_spec(policy, options), selector)
+                manifests += _pair(policy, options, "workloads", action, _workloads_spec(policy, options),
+                                  selector=selector)
     return manifests
 
 
@@ -89,8 +90,8 @@ def tiers_with(policy: TierPolicy, action: Action) -> tuple[str, ...]:
     return tuple(t for t in policy.tiers if ACTION_BY_MODE[policy.enforcement.mode_for(t)] is action)
 
 
-def _pair(policy: TierPolicy, options: Options, family: str, action: Action, spec: dict[str, Any],
-          selector: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def _pair(policy: TierPolicy, options: Options, family: str, action: Action, spec: dict[str, Any], *,
+          selector: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     name = f"{options.prefix}-{family}-{action.value}"
     metadata: dict[str, Any] = {
         "name": name,
@@ -169,8 +170,9 @@ def _namespaces_spec(policy: TierPolicy, options: Options, tiers: Sequence[str],
     old_labels = "(oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {})"
     old_tier = f"({label} in {old_labels} && {old_labels}[{label}] in {known} ? {old_labels}[{label}] : '')"
     enforced = f"{old_tier} in {cel.strings(tiers)}" + (f" || {old_tier} == ''" if default_here else "")
+    exempt = cel.any_glob("object.metadata.name", _exempt_globs(policy, options))
     conditions = [
-        {"name": "not-exempt", "expression": f"!{cel.any_glob('object.metadata.name', _exempt_globs(policy, options))}"},
+        {"name": "not-exempt", "expression": f"!{exempt}"},
         {"name": "enforced-with-this-action", "expression": enforced},
     ]
     ref = "'Namespace ' + variables.name"

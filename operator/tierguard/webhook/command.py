@@ -49,6 +49,10 @@ class RunOptions:
     metrics_port: int
     hmac_secret: str
     api_check_interval: float
+    admission_policies: bool = True
+    admission_policy_prefix: str = "tierguard"
+    admission_policy_owner: str = ""
+    admission_policy_failure_policy: str = "Fail"
 
 
 def kopf_identity(name: str) -> Any:
@@ -65,6 +69,7 @@ async def serve(options: RunOptions) -> None:
     from tierguard.webhook.keys import load_or_create_fingerprinter  # noqa: PLC0415
     from tierguard.webhook.reachability import build_check  # noqa: PLC0415
     from tierguard.webhook.server import AdmissionServer  # noqa: PLC0415
+    from tierguard.webhook.vap_sync import AdmissionPolicySync, SyncSettings  # noqa: PLC0415
 
     state = RuntimeState(own_namespace=options.namespace, policy_name=options.policy_name)
     metrics = Metrics()
@@ -103,11 +108,16 @@ async def serve(options: RunOptions) -> None:
 
     health = asyncio.create_task(
         watch_api_health(state, build_check(api_client), options.api_check_interval))
+    admission_policies = asyncio.create_task(AdmissionPolicySync(state, api_client, SyncSettings(
+        enabled=options.admission_policies, prefix=options.admission_policy_prefix,
+        owner_cluster_role=options.admission_policy_owner,
+        failure_policy=options.admission_policy_failure_policy)).run())
     try:
         await kopf.operator(registry=registry, standalone=True, clusterwide=True,
                             identity=kopf_identity(replica_identity()))
     finally:
         health.cancel()
+        admission_policies.cancel()
         reloading.cancel()
         await admission.stop()
         await probes.cleanup()
