@@ -20,11 +20,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from tierguard.policy import DEFAULT_POLICY, load_policy
+from tierguard.vap import managed_names
 
 from .helm import CHART, NAMESPACE, Doc, Helm, all_of, kinds, only, render_cached
 
 LOCAL = {"local.enabled": "true", "webhook.url": "https://127.0.0.1:9443", "webhook.caBundle": "Y2E="}
 HMAC_SECRET = "tierguard-fingerprint-key"
+FULLNAME = "tg-tierguard"
+"""The chart's fullname for the release the tests render (`tg`)."""
 EXEMPT = ["kube-system", "kube-public", "kube-node-lease", NAMESPACE]
 
 
@@ -113,6 +116,10 @@ def test_container_runs_tierguard_with_the_agreed_flags(helm: Helm) -> None:
         "--tls-key=/certs/tls.key",
         "--metrics-port=8080",
         f"--hmac-secret={HMAC_SECRET}",
+        "--admission-policies",
+        f"--admission-policy-prefix={FULLNAME}",
+        f"--admission-policy-owner={FULLNAME}",
+        "--admission-policy-failure-policy=Fail",
         "--log-format=json",
         "--log-level=info",
     ]
@@ -327,7 +334,12 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
         assert not set(rule["verbs"]) & {"escalate", "bind", "impersonate", "approve", "sign"}, rule
         assert not any(resource.startswith("pods") for resource in rule["resources"]), rule
         assert "nonResourceURLs" not in rule
-        if kind == "ClusterRole":
+        if kind == "ClusterRole" and rule["apiGroups"] == ["admissionregistration.k8s.io"]:
+            # The one cluster-wide write: tierguard's own ValidatingAdmissionPolicies, by name.
+            assert rule["resources"] == ["validatingadmissionpolicies", "validatingadmissionpolicybindings"]
+            assert rule["resourceNames"] == list(managed_names(FULLNAME)), rule
+            assert set(rule["verbs"]) <= {"create", "patch", "delete"}, rule
+        elif kind == "ClusterRole":
             assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
         if "secrets" in rule["resources"] and set(rule["verbs"]) & SECRET_WRITES:
             assert kind == "Role", rule
@@ -336,7 +348,7 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
         assert "events" not in rule["resources"], f"event posting is off: {rule}"
     role = only(docs, "Role")
     assert role["metadata"]["namespace"] == NAMESPACE
-    cluster_reads = {(group, resource) for kind, rule in rules if kind == "ClusterRole"
+    cluster_reads = {(group, resource) for kind, rule in rules if kind == "ClusterRole" and "resourceNames" not in rule
                      for group in rule["apiGroups"] for resource in rule["resources"]}
     assert cluster_reads == {
         ("", "namespaces"), ("", "secrets"), ("", "persistentvolumes"), ("", "persistentvolumeclaims"),
@@ -351,10 +363,17 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
                                         "namespace": NAMESPACE}]
 
 
+def test_admission_policies_off_keeps_only_their_deletion(helm: Helm) -> None:
+    docs = render_cached(helm, sets={"validatingAdmissionPolicy.enabled": "false"})
+    assert "--no-admission-policies" in container(docs)["args"]
+    (rule,) = [r for kind, r in rbac_rules(docs) if r["apiGroups"] == ["admissionregistration.k8s.io"]]
+    assert rule["verbs"] == ["delete"] and rule["resourceNames"] == list(managed_names(FULLNAME))
+
+
 def test_hmac_secret_name_reaches_flag_and_rbac(helm: Helm) -> None:
     docs = render_cached(helm, sets={"hmacSecretName": "tg-key"})
     assert "--hmac-secret=tg-key" in container(docs)["args"]
-    named = [rule for kind, rule in rbac_rules(docs) if rule.get("resourceNames")]
+    named = [rule for kind, rule in rbac_rules(docs) if rule.get("resourceNames") and "secrets" in rule["resources"]]
     assert [rule["resourceNames"] for rule in named] == [["tg-key"]]
 
 
