@@ -238,6 +238,18 @@ def test_policies_follow_the_tierpolicy(cluster: Cluster, tiers: dict[str, str])
     assert wait_in_step(cluster) == tiers["prefix"]  # back in step with SPEC
 
 
+def test_installed_policies_are_owned_by_the_release(cluster: Cluster, tiers: dict[str, str]) -> None:
+    """So `helm uninstall` (which deletes the ClusterRole) has the garbage collector remove them."""
+    if cluster.kubectl("get", "deployment", RELEASE, "-n", NAMESPACE, check=False).returncode != 0:
+        pytest.skip("tierguard runs as a host process here: nothing to own them (its stop deletes them)")
+    role = cluster.get_json("clusterrole", tiers["prefix"])
+    for kind in ("validatingadmissionpolicies", "validatingadmissionpolicybindings"):
+        for item in cluster.get_json(kind, "-l", "app.kubernetes.io/managed-by=tierguard")["items"]:
+            (owner,) = item["metadata"]["ownerReferences"]
+            assert (owner["kind"], owner["name"], owner["uid"]) == ("ClusterRole", role["metadata"]["name"],
+                                                                    role["metadata"]["uid"]), item["metadata"]
+
+
 # ---- with tierguard gone ---------------------------------------------------------------------------------
 
 
