@@ -119,7 +119,6 @@ def test_container_runs_tierguard_with_the_agreed_flags(helm: Helm) -> None:
         "--admission-policies",
         f"--admission-policy-prefix={FULLNAME}",
         f"--admission-policy-owner={FULLNAME}",
-        "--admission-policy-failure-policy=Fail",
         "--log-format=json",
         "--log-level=info",
     ]

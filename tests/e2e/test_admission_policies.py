@@ -167,6 +167,13 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "cronjob-other-image": ("dev", cronjob("nightly", [{"name": "istio-proxy", "image": "other/p:1"}])),
     "cronjob-native-sidecar": ("dev", cronjob("nightly", [{"name": "app", "image": "registry.local/app:1"}],
                                               [{**PROXY, "restartPolicy": "Always"}])),
+    # Large, and judged within the API server's CEL cost limit: the policy (not the webhook) must refuse it.
+    "deployment-large": ("dev", deployment("big") | {"spec": {"selector": {"matchLabels": {"app": "big"}}, "template": {
+        "metadata": {"labels": {"app": "big"}, "annotations": {
+            **{f"{VAULT}agent-inject-secret-s{i}": f"secret/data/dev/{i}" for i in range(60)},
+            **{f"example.com/a{i}": "v" * 100 for i in range(200)}, f"{VAULT}role": "secret/data/prod/role"}},
+        "spec": {"containers": [PROXY, *({"name": f"c{i}", "image": "registry.local/app:1", "env": [
+            {"name": f"E{j}", "value": f"vault:secret/data/dev/{j}#k"} for j in range(30)]} for i in range(100))]}}}}),
     "warn-tier-pod-without-sidecar": ("qa", pod("web")),
     "audit-tier-pod-without-sidecar": ("stage", pod("web")),
 }

@@ -38,8 +38,10 @@ logger = logging.getLogger("tierguard.run")
               help="Their names: PREFIX-namespaces-deny, PREFIX-workloads-warn, ...")
 @click.option("--admission-policy-owner", default="", metavar="CLUSTERROLE",
               help="A ClusterRole that owns them, so they are garbage-collected with it (the chart's own).")
-@click.option("--admission-policy-failure-policy", type=click.Choice(["Fail", "Ignore"]), default="Fail",
-              show_default=True, help="What the API server does when one of their expressions cannot be evaluated.")
+@click.option("--admission-policy-failure-policy", type=click.Choice(["Fail", "Ignore"]), default="Ignore",
+              show_default=True,
+              help="What the API server does when one of their expressions cannot be evaluated (an object over "
+                   "its CEL cost limit): Ignore leaves it to the webhook; Fail refuses it even while tierguard runs.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)

@@ -53,8 +53,11 @@ class Options:
     """Names are ``<prefix>-<family>-<action>`` (the chart passes its fullname; its RBAC names them all)."""
     own_namespace: str | None = None
     """tierguard's own namespace: always exempt, like the engine's."""
-    failure_policy: str = "Fail"
-    """What the API server does when an expression cannot be evaluated (the chart's webhook.failurePolicy)."""
+    failure_policy: str = "Ignore"
+    """What the API server does when an expression cannot be evaluated, above all when an object is too large
+    for the API server's CEL cost limit. Ignore: such an object is left to the webhook (which, under
+    ``failurePolicy: Fail``, still refuses it while tierguard is down); Fail would refuse large legitimate
+    workloads even while tierguard runs, since the policies are evaluated first."""
     owner: Mapping[str, str] | None = None
     """An ownerReference (apiVersion, kind, name, uid) put on every object, so the garbage collector removes them
     with the release (the chart's ClusterRole), never left enforcing after an uninstall."""
@@ -292,12 +295,13 @@ def _path_variables(policy: TierPolicy) -> list[dict[str, str]]:
         f": '')" for group in CONTAINER_GROUPS)
     return [
         {"name": "pathKeys", "expression": keys},
-        # Sorted without sort() (CEL lists gained it only in Kubernetes 1.34): the key with i smaller keys is i-th.
-        {"name": "sortedPathKeys", "expression": "variables.pathKeys.transformList(i, x, variables.pathKeys.filter("
-                                                 "k, variables.pathKeys.filter(j, j < k).size() == i)[0])"},
+        # [key, its violations] for the keys with some: judged unordered, then only these few are sorted.
+        {"name": "keyViolations", "expression": f"variables.pathKeys.map(k, [string(k), ({annotation_paths}).map(p, "
+                                                f"{judge}).filter(m, m != '').join('; ')]).filter(x, x[1] != '')"},
+        # Sorted by key without sort() (CEL lists gained it only in Kubernetes 1.34): the i-th has i smaller keys.
         {"name": "pathViolations", "expression":
-         f"(variables.sortedPathKeys.map(k, ({annotation_paths}).map(p, {judge}).filter(m, m != '').join('; ')) + "
-         f"{env}).filter(m, m != '')"},
+         f"(variables.keyViolations.transformList(i, x, variables.keyViolations.filter(y, variables.keyViolations"
+         f".filter(z, z[0] < y[0]).size() == i)[0][1]) + {env}).filter(m, m != '')"},
     ]
 
 

@@ -52,7 +52,7 @@ class RunOptions:
     admission_policies: bool = True
     admission_policy_prefix: str = "tierguard"
     admission_policy_owner: str = ""
-    admission_policy_failure_policy: str = "Fail"
+    admission_policy_failure_policy: str = "Ignore"
 
 
 def kopf_identity(name: str) -> Any:

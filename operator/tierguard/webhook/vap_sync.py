@@ -34,7 +34,7 @@ class SyncSettings:
     prefix: str = "tierguard"
     owner_cluster_role: str = ""
     """The ClusterRole (the release's) every object is owned by, so uninstalling removes them; empty: none."""
-    failure_policy: str = "Fail"
+    failure_policy: str = "Ignore"
     resync_seconds: float = 60.0
     poll_seconds: float = 1.0
     """How often the replica's policy is compared with the one last applied (a reference comparison)."""
