@@ -127,6 +127,12 @@ cmd_stop() {
       --ignore-not-found >/dev/null || log "could not delete the webhook configuration"
   fi
   cmd_stop_process
+  # The host process's admission policies have no owner to be collected with: a stopped tierguard leaves none.
+  if [[ -f $state/ports ]] && kubectl version >/dev/null 2>&1; then
+    kubectl delete validatingadmissionpolicybindings,validatingadmissionpolicies \
+      -l app.kubernetes.io/managed-by=tierguard --ignore-not-found >/dev/null \
+      || log "could not delete the ValidatingAdmissionPolicies"
+  fi
   log "tierguard stopped"
 }
 

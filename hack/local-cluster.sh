@@ -14,6 +14,7 @@
 #        hack/local-cluster.sh status   what runs; exit 0 when the control plane is up and ready
 #        hack/local-cluster.sh env      `export` lines for eval: KUBECONFIG and PATH with the cached kubectl/helm
 #        hack/local-cluster.sh host-state  what a node's `up` changes on this host, one fact a line (for tests)
+#        hack/local-cluster.sh restart-component apiserver|etcd   stop one and start it again (fault tests)
 #
 # Env:   TIERGUARD_LOCAL_CLUSTER_DIR    state dir: certs, etcd data, pid files, logs, kubeconfig
 #                                       (default <repo>/.local-cluster)
@@ -80,7 +81,8 @@ start_abs() { # component, executable, args...
   # stdin/stdout/stderr detached, so a caller capturing our output (pytest) is not held open by the daemons;
   # a session of its own, so a signal to the caller's process group (timeout(1), Ctrl-C) cannot kill half the
   # cluster: only `down` stops it.
-  setsid nohup "$exe" "$@" </dev/null >"$state/logs/$name.log" 2>&1 &
+  printf '%s\0' "$exe" "$@" >"$state/$name.cmd" # what restart-component runs again
+  setsid nohup "$exe" "$@" </dev/null >>"$state/logs/$name.log" 2>&1 &
   echo $! >"$state/$name.pid"
   log "started $name (pid $!)"
 }
@@ -433,14 +435,31 @@ cmd_env() {
   printf 'export PATH=%q:"$PATH"\n' "$bin_dir"
 }
 
+# A fault for tests: stop one control-plane process (SIGTERM, as a rolling upgrade of it would) and start it
+# again with the same arguments; returns once the API server answers /readyz again.
+cmd_restart_component() { # apiserver|etcd
+  local c argv=()
+  case ${1:-} in
+    apiserver) c=kube-apiserver ;;
+    etcd) c=etcd ;;
+    *) echo "usage: $0 restart-component apiserver|etcd" >&2; return 2 ;;
+  esac
+  running "$c" && [[ -f $state/$c.cmd ]] || die "$c is not running here"
+  mapfile -d '' argv <"$state/$c.cmd"
+  stop "$c"
+  start_abs "$c" "${argv[@]}"
+  wait_for "$c" apiserver_ready
+}
+
 main() {
   case ${1:-} in
+    restart-component) cmd_restart_component "${2:-}" ;;
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
     env) cmd_env ;;
     host-state) cmd_host_state ;;
-    *) echo "usage: $0 up|down|status|env|host-state" >&2; return 2 ;;
+    *) echo "usage: $0 up|down|status|env|host-state|restart-component apiserver|etcd" >&2; return 2 ;;
   esac
 }
 

@@ -20,11 +20,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from tierguard.policy import DEFAULT_POLICY, load_policy
+from tierguard.vap import managed_names
 
 from .helm import CHART, NAMESPACE, RELEASE, Doc, Helm, all_of, kinds, only, render_cached
 
 LOCAL = {"local.enabled": "true", "webhook.url": "https://127.0.0.1:9443", "webhook.caBundle": "Y2E="}
 HMAC_SECRET = "tierguard-fingerprint-key"
+FULLNAME = "tg-tierguard"
+"""The chart's fullname for the release the tests render (`tg`)."""
 EXEMPT = ["kube-system", "kube-public", "kube-node-lease", NAMESPACE]
 
 
@@ -113,6 +116,9 @@ def test_container_runs_tierguard_with_the_agreed_flags(helm: Helm) -> None:
         "--tls-key=/certs/tls.key",
         "--metrics-port=8080",
         f"--hmac-secret={HMAC_SECRET}",
+        "--admission-policies",
+        f"--admission-policy-prefix={FULLNAME}",
+        f"--admission-policy-owner={FULLNAME}",
         "--log-format=json",
         "--log-level=info",
         "--audit-interval=600",
@@ -337,12 +343,17 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
             assert not any("*" in item for item in rule.get(field, [])), (kind, rule)
         assert not set(rule["verbs"]) & {"escalate", "bind", "impersonate", "approve", "sign"}, rule
         assert not any(resource.startswith("pods/") for resource in rule["resources"]), rule  # no exec, no logs
-        if "pods" in rule["resources"]:
-            assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
         assert "nonResourceURLs" not in rule
-        if kind == "ClusterRole" and set(rule["verbs"]) - {"get", "list", "watch"}:
-            # The one write cluster-wide: the background audit's reports.
+        if kind == "ClusterRole" and rule["apiGroups"] == ["admissionregistration.k8s.io"]:
+            # tierguard's own ValidatingAdmissionPolicies, by name.
+            assert rule["resources"] == ["validatingadmissionpolicies", "validatingadmissionpolicybindings"]
+            assert rule["resourceNames"] == list(managed_names(FULLNAME)), rule
+            assert set(rule["verbs"]) <= {"create", "patch", "delete"}, rule
+        elif kind == "ClusterRole" and set(rule["verbs"]) - {"get", "list", "watch"}:
+            # The background audit's reports.
             assert set(rule["resources"]) <= REPORT_RESOURCES and set(rule["verbs"]) <= REPORT_WRITES, rule
+        elif "pods" in rule["resources"]:
+            assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
         if "secrets" in rule["resources"] and set(rule["verbs"]) & SECRET_WRITES:
             assert kind == "Role", rule
             if set(rule["verbs"]) - {"create"}:
@@ -352,7 +363,8 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
         assert role["metadata"]["namespace"] == NAMESPACE
     cluster_reads = {(group, resource) for doc in docs if doc["kind"] == "ClusterRole"
                      and not doc["metadata"]["name"].endswith("-audit")
-                     for rule in doc["rules"] for group in rule["apiGroups"] for resource in rule["resources"]}
+                     for rule in doc["rules"] if "resourceNames" not in rule
+                     for group in rule["apiGroups"] for resource in rule["resources"]}
     assert cluster_reads == {
         ("", "namespaces"), ("", "secrets"), ("", "persistentvolumes"), ("", "persistentvolumeclaims"),
         ("storage.k8s.io", "storageclasses"), ("rbac.authorization.k8s.io", "roles"),
@@ -364,6 +376,13 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
     for binding in all_of(docs, "ClusterRoleBinding") + all_of(docs, "RoleBinding"):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": service_account["metadata"]["name"],
                                         "namespace": NAMESPACE}]
+
+
+def test_admission_policies_off_keeps_only_their_deletion(helm: Helm) -> None:
+    docs = render_cached(helm, sets={"validatingAdmissionPolicy.enabled": "false"})
+    assert "--no-admission-policies" in container(docs)["args"]
+    (rule,) = [r for kind, r in rbac_rules(docs) if r["apiGroups"] == ["admissionregistration.k8s.io"]]
+    assert rule["verbs"] == ["delete"] and rule["resourceNames"] == list(managed_names(FULLNAME))
 
 
 def test_hmac_secret_name_reaches_flag_and_rbac(helm: Helm) -> None:

@@ -105,10 +105,10 @@ def find_kubectl(*, external_kubeconfig: bool) -> Path | None:
     return None
 
 
-def local_cluster(command: str, *, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    """Runs ``hack/local-cluster.sh <command>``, stdout and stderr merged into ``stdout``."""
+def local_cluster(command: str, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs ``hack/local-cluster.sh <command> [args]``, stdout and stderr merged into ``stdout``."""
     return subprocess.run(
-        [str(LOCAL_CLUSTER), command],
+        [str(LOCAL_CLUSTER), command, *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -64,7 +64,8 @@ def pod_body(name: str, refused: bool) -> dict[str, Any]:
 
 def classify(error: ApiException) -> tuple[str, str]:
     body = str(error.body or "")
-    if error.status == 403 and "denied the request" in body:
+    # Refused by tierguard's webhook ("denied the request") or, first, by its admission policies in the API server.
+    if error.status == 403 and ("denied the request" in body or "denied request: [" in body):
         return "denied", body
     return "failed", f"{error.status} {error.reason}: {body}"
 

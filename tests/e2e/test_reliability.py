@@ -204,12 +204,17 @@ def test_service_account_holds_least_privilege(cluster: Cluster, deployment: dic
         return cluster.kubectl("auth", "can-i", *args, "--as", account, check=False).stdout.strip() == "yes"
 
     for allowed in (("list", "secrets", "-A"), ("watch", "namespaces"), ("list", "clusterroles"),
-                    ("get", "tierpolicies.tierguard.io")):
+                    ("get", "tierpolicies.tierguard.io"),
+                    ("patch", f"validatingadmissionpolicies/{RELEASE}-workloads-deny"),
+                    ("delete", f"validatingadmissionpolicybindings/{RELEASE}-namespaces-warn")):
         assert can(*allowed), allowed
     for refused in (("create", "secrets", "-n", "default"), ("delete", "secrets", "-n", NAMESPACE),
                     ("update", "secrets", "-n", "default"), ("create", "pods", "-n", NAMESPACE),
                     ("create", "pods/exec", "-n", NAMESPACE), ("impersonate", "users"), ("escalate", "clusterroles"),
-                    ("bind", "clusterroles"), ("patch", "validatingwebhookconfigurations"), ("*", "*")):
+                    ("bind", "clusterroles"), ("patch", "validatingwebhookconfigurations"), ("*", "*"),
+                    ("delete", "validatingadmissionpolicies/another-policy"),
+                    ("patch", "validatingadmissionpolicybindings/another-binding"),
+                    ("list", "validatingadmissionpolicies")):
         assert not can(*refused), refused
 
 

@@ -45,7 +45,10 @@ def apply(cluster: Cluster, manifest: Mapping[str, Any], *args: str) -> subproce
 
 
 def refused(result: subprocess.CompletedProcess[str], rule: str) -> bool:
-    return result.returncode != 0 and "denied the request" in result.stderr and f"[{rule}]" in result.stderr
+    """Refused with the rule's id, by tierguard's webhook (``admission webhook ... denied the request``) or by its
+    ValidatingAdmissionPolicies, which the API server evaluates before the webhook (``... denied request:``)."""
+    by = "denied the request" in result.stderr or "denied request: [" in result.stderr
+    return result.returncode != 0 and by and f"[{rule}]" in result.stderr
 
 
 def assert_refused(result: subprocess.CompletedProcess[str], rule: str) -> None:

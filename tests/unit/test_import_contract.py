@@ -15,7 +15,7 @@ import tierguard
 
 FORBIDDEN = ("kopf", "kubernetes", "aiohttp", "click", "prometheus_client")
 PACKAGE = Path(tierguard.__file__).parent
-PURE_MODULES = [*sorted((PACKAGE / "engine").rglob("*.py")),
+PURE_MODULES = [*sorted((PACKAGE / "engine").rglob("*.py")), *sorted((PACKAGE / "vap").rglob("*.py")),
                 *(PACKAGE / name for name in ("policy.py", "errors.py", "kinds.py"))]
 WEBHOOK_AND_CLUSTER = ("kopf", "kubernetes", "aiohttp")
 

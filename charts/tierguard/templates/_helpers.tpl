@@ -252,3 +252,18 @@ Call it once per render: two calls generate two different CAs.
 {{- fail "metrics.port must differ from the webhook port 8443" -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Every name tierguard may give a ValidatingAdmissionPolicy or its binding, as a JSON list:
+<fullname>-<family>-<action> (tierguard.vap.managed_names; tests/chart/test_render.py keeps them equal).
+*/}}
+{{- define "tierguard.admissionPolicies.names" -}}
+{{- $fullname := include "tierguard.chart.fullname" . -}}
+{{- $names := list -}}
+{{- range $family := list "namespaces" "workloads" -}}
+{{- range $action := list "deny" "warn" "audit" -}}
+{{- $names = append $names (printf "%s-%s-%s" $fullname $family $action) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $names -}}
+{{- end -}}

@@ -41,6 +41,17 @@ logger = logging.getLogger("tierguard.run")
               help="Results listed per report at most; the rest are counted in its summary.")
 @click.option("--audit-lease-duration", default=15.0, show_default=True, type=click.FloatRange(1, 600),
               help="Seconds a writer that stopped renewing the audit Lease keeps it.")
+@click.option("--admission-policies/--no-admission-policies", default=True, show_default=True,
+              help="Keep ValidatingAdmissionPolicies for the rules the API server can judge alone (a second line "
+                   "of defence); with --no-admission-policies, delete them.")
+@click.option("--admission-policy-prefix", default="tierguard", show_default=True,
+              help="Their names: PREFIX-namespaces-deny, PREFIX-workloads-warn, ...")
+@click.option("--admission-policy-owner", default="", metavar="CLUSTERROLE",
+              help="A ClusterRole that owns them, so they are garbage-collected with it (the chart's own).")
+@click.option("--admission-policy-failure-policy", type=click.Choice(["Fail", "Ignore"]), default="Ignore",
+              show_default=True,
+              help="What the API server does when one of their expressions cannot be evaluated (an object over "
+                   "its CEL cost limit): Ignore leaves it to the webhook; Fail refuses it even while tierguard runs.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)

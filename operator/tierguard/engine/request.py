@@ -67,8 +67,9 @@ class EvaluationRequest:
         if not isinstance(request, Mapping):
             raise Malformed("request", "missing or not an object")
         operation = request.get("operation")
-        if operation not in OPERATIONS:
-            raise Malformed("request.operation", f"expected one of {sorted(OPERATIONS)}, got {operation!r}")
+        if not isinstance(operation, str) or operation not in OPERATIONS:  # a list or a map is unhashable
+            got = repr(operation[:40]) if isinstance(operation, str) else f"a {type(operation).__name__}"
+            raise Malformed("request.operation", f"expected one of {sorted(OPERATIONS)}, got {got}")
         obj = request.get("object")
         old = request.get("oldObject")
         if operation == "DELETE":

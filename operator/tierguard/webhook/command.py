@@ -54,6 +54,10 @@ class RunOptions:
     audit_reports_api: str = "wgpolicyk8s"
     audit_max_results: int = 100
     audit_lease_duration: float = 15.0
+    admission_policies: bool = True
+    admission_policy_prefix: str = "tierguard"
+    admission_policy_owner: str = ""
+    admission_policy_failure_policy: str = "Ignore"
 
 
 LEASE_NAME = "tierguard-audit"
@@ -97,6 +101,7 @@ async def serve(options: RunOptions) -> None:
     from tierguard.webhook.keys import load_or_create_fingerprinter  # noqa: PLC0415
     from tierguard.webhook.reachability import build_check  # noqa: PLC0415
     from tierguard.webhook.server import AdmissionServer  # noqa: PLC0415
+    from tierguard.webhook.vap_sync import AdmissionPolicySync, SyncSettings  # noqa: PLC0415
 
     state = RuntimeState(own_namespace=options.namespace, policy_name=options.policy_name)
     metrics = Metrics()
@@ -143,6 +148,10 @@ async def serve(options: RunOptions) -> None:
         watch_api_health(state, build_check(api_client), options.api_check_interval))
     auditing = [asyncio.create_task(background[0].run()),
                 asyncio.create_task(background[1].run(background[0].set_leader))] if background is not None else []
+    admission_policies = asyncio.create_task(AdmissionPolicySync(state, api_client, SyncSettings(
+        enabled=options.admission_policies, prefix=options.admission_policy_prefix,
+        owner_cluster_role=options.admission_policy_owner,
+        failure_policy=options.admission_policy_failure_policy)).run())
     try:
         await kopf.operator(registry=registry, standalone=True, clusterwide=True,
                             identity=kopf_identity(replica_identity()))
@@ -151,6 +160,7 @@ async def serve(options: RunOptions) -> None:
             task.cancel()
         await asyncio.gather(*auditing, return_exceptions=True)
         health.cancel()
+        admission_policies.cancel()
         reloading.cancel()
         await admission.stop()
         await probes.cleanup()

@@ -27,6 +27,10 @@ MAX_REVIEW_BYTES = 16 * 1024 * 1024
 """An UPDATE of a 1.5 MiB object carries it twice, base64 inflates Secret data by a third: aiohttp's default
 1 MiB body limit would answer 413 and, with failurePolicy Fail, refuse legitimate large objects."""
 
+BODY_READ_TIMEOUT_S = 10.0
+"""A body must arrive within this many seconds of its headers: the API server sends a review at once, and a
+client that trickles one in must not hold a connection (and its memory) open. Answered 408."""
+
 AdmissionCallback = Callable[..., Awaitable[dict[str, Any]]]
 """``await callback(review, webhook=<route id>)``: the AdmissionService."""
 
@@ -41,7 +45,11 @@ def parse_review(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
+        pass
+    try:
         return json.loads(body)
+    except RecursionError:  # deeper than orjson's 1024 levels and Python's stack: no review nests that deep
+        raise ValueError("nested too deeply") from None
 
 
 def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
@@ -58,7 +66,11 @@ def build_app(callback: AdmissionCallback, draining: Callable[[], bool] = lambda
 
     async def review(request: web.Request) -> web.Response:
         try:
-            body = parse_review(await request.read())
+            raw = await asyncio.wait_for(request.read(), BODY_READ_TIMEOUT_S)
+        except TimeoutError:
+            raise web.HTTPRequestTimeout(reason="the body did not arrive in time") from None
+        try:
+            body = parse_review(raw)
         except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise web.HTTPBadRequest(reason="the body is not a JSON AdmissionReview") from None
         answer = await callback(body, webhook=request.match_info["id"])

@@ -1,0 +1,360 @@
+"""From a TierPolicy, the ValidatingAdmissionPolicies and bindings that make the API server itself refuse what
+needs no lookup of other objects. Pure: policy in, manifests (plain dicts) out; nothing here talks to a cluster.
+
+Two families, each one policy and one binding per enforcement action that some tier uses:
+
+- ``namespaces``: ``namespace-tier-unknown`` and ``namespace-tier-changed`` on Namespace CREATE/UPDATE. The
+  binding selects no namespaces (for a Namespace request the API server matches a selector against the *new*
+  labels, which would miss an UPDATE that removes the tier label); the policy's match condition picks the tier
+  whose mode applies, as the engine does: the stored (old) object's tier, else the default mode.
+- ``workloads``: ``sidecar-missing``, ``sidecar-injection-disabled`` (namespace injection labels through
+  ``namespaceObject``) and ``workload-secret-cross-tier`` for the external secret paths a Pod or pod template
+  names (Vault agent and Bank-Vaults annotations, ``vault:`` env values) that ``pathPatterns`` give another tier.
+  The binding selects the tiers enforced with its action by their namespaces' tier label.
+
+Each policy has one validation whose message is the webhook's: ``[rule-id] message`` for each violation, joined
+with ``"; "``, in the engine's order, so a request refused by both is refused with the same text. The API server
+runs its policies before any webhook, so while tierguard runs the refusal a client sees for these rules is the
+policy's, with the same text. Exempt namespaces (globs), tierguard's own namespace and break-glass requests are
+match conditions: the API server skips them, as the engine does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tierguard.engine.evaluation import ACTION_BY_MODE
+from tierguard.engine.model import Action, Rule
+from tierguard.engine.podspec import CONTAINER_GROUPS, POD_SPEC_PATHS
+from tierguard.engine.rules import namespaces, sidecars, workloads
+from tierguard.engine.rules.sidecars import NEVER_INJECTED_WITH_HOST_NETWORK
+from tierguard.kinds import JUDGED, GroupKind, KindInfo
+from tierguard.policy import RequiredSidecar, TierPolicy
+from tierguard.vap import cel
+
+API_VERSION = "admissionregistration.k8s.io/v1"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "tierguard"}
+FAMILIES = ("namespaces", "workloads")
+ACTIONS: Mapping[Action, str] = {Action.DENY: "Deny", Action.WARN: "Warn", Action.AUDIT: "Audit"}
+"""The engine's action -> the binding's validationAction."""
+
+RULES: Mapping[str, tuple[Rule, ...]] = {
+    "namespaces": (Rule.NAMESPACE_TIER_UNKNOWN, Rule.NAMESPACE_TIER_CHANGED),
+    "workloads": (Rule.WORKLOAD_SECRET_CROSS_TIER, Rule.SIDECAR_MISSING, Rule.SIDECAR_INJECTION_DISABLED),
+}
+"""The rules each family's policy enforces (``workload-secret-cross-tier`` only for external secret paths)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    prefix: str = "tierguard"
+    """Names are ``<prefix>-<family>-<action>`` (the chart passes its fullname; its RBAC names them all)."""
+    own_namespace: str | None = None
+    """tierguard's own namespace: always exempt, like the engine's."""
+    failure_policy: str = "Ignore"
+    """What the API server does when an expression cannot be evaluated, above all when an object is too large
+    for the API server's CEL cost limit. Ignore: such an object is left to the webhook (which, under
+    ``failurePolicy: Fail``, still refuses it while tierguard is down); Fail would refuse large legitimate
+    workloads even while tierguard runs, since the policies are evaluated first."""
+    owner: Mapping[str, str] | None = None
+    """An ownerReference (apiVersion, kind, name, uid) put on every object, so the garbage collector removes them
+    with the release (the chart's ClusterRole), never left enforcing after an uninstall."""
+
+
+def managed_names(prefix: str) -> tuple[str, ...]:
+    """Every name a generated policy or binding may have: what RBAC grants and what a sync may delete."""
+    return tuple(f"{prefix}-{family}-{action.value}" for family in FAMILIES for action in ACTIONS)
+
+
+def generate(policy: TierPolicy, options: Options = Options()) -> list[dict[str, Any]]:
+    """The policies and bindings for ``policy``: each policy followed by its binding, families in order."""
+    manifests: list[dict[str, Any]] = []
+    for action in ACTIONS:
+        tiers = tiers_with(policy, action)
+        default_here = ACTION_BY_MODE[policy.enforcement.default] is action
+        if tiers or default_here:
+            manifests += _pair(policy, options, "namespaces", action, _namespaces_spec(policy, options, tiers,
+                                                                                      default_here))
+    if policy.required_sidecars or policy.secrets.path_patterns:
+        for action in ACTIONS:
+            tiers = tiers_with(policy, action)
+            if tiers:
+                selector = {"matchExpressions": [{"key": policy.tier_label, "operator": "In",
+                                                  "values": list(tiers)}]}
+                manifests += _pair(policy, options, "workloads", action, _workloads_spec(policy, options),
+                                  selector=selector)
+    return manifests
+
+
+def tiers_with(policy: TierPolicy, action: Action) -> tuple[str, ...]:
+    """The tiers whose enforcement mode gives ``action``, in the policy's order."""
+    return tuple(t for t in policy.tiers if ACTION_BY_MODE[policy.enforcement.mode_for(t)] is action)
+
+
+def _pair(policy: TierPolicy, options: Options, family: str, action: Action, spec: dict[str, Any], *,
+          selector: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    name = f"{options.prefix}-{family}-{action.value}"
+    metadata: dict[str, Any] = {
+        "name": name,
+        "labels": {**MANAGED_BY, "tierguard.io/policy": policy.name, "tierguard.io/family": family},
+        "annotations": {"tierguard.io/rules": ",".join(r.value for r in RULES[family])},
+    }
+    if options.owner is not None:
+        metadata["ownerReferences"] = [{**options.owner, "blockOwnerDeletion": False, "controller": False}]
+    binding_spec: dict[str, Any] = {
+        "policyName": name,
+        "validationActions": [ACTIONS[action]],
+        "matchResources": {"namespaceSelector": dict(selector or {}), "objectSelector": {}},
+    }
+    return [
+        {"apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicy", "metadata": metadata, "spec": spec},
+        {"apiVersion": API_VERSION, "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {**metadata, "labels": dict(metadata["labels"])}, "spec": binding_spec},
+    ]
+
+
+def _resource_rules(kinds: Iterable[GroupKind]) -> list[dict[str, Any]]:
+    rows: list[KindInfo] = sorted((i for i in JUDGED if i.key in set(kinds)), key=lambda i: (i.group, i.resource))
+    by_group: dict[tuple[str, str], list[str]] = {}
+    for info in rows:
+        by_group.setdefault((info.group, info.version), []).append(info.resource)
+    return [{"apiGroups": [group], "apiVersions": [version], "resources": resources,
+             "operations": ["CREATE", "UPDATE"]} for (group, version), resources in by_group.items()]
+
+
+def _spec(policy: TierPolicy, options: Options, kinds: Iterable[GroupKind], conditions: list[dict[str, str]],
+          variables: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "failurePolicy": options.failure_policy,
+        "matchConstraints": {"resourceRules": _resource_rules(kinds), "namespaceSelector": {}, "objectSelector": {},
+                             "matchPolicy": "Equivalent"},
+        "matchConditions": [*conditions, *_break_glass(policy)],
+        "variables": variables,
+        "validations": [{
+            "expression": "size(variables.violations) == 0",
+            "messageExpression": "variables.violations.join('; ')",
+            "reason": "Forbidden",
+        }],
+    }
+
+
+def _exempt_globs(policy: TierPolicy, options: Options) -> list[str]:
+    globs = list(policy.exemptions.namespaces)
+    if options.own_namespace:
+        globs.append(_escape_glob(options.own_namespace))
+    return globs
+
+
+def _escape_glob(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _break_glass(policy: TierPolicy) -> list[dict[str, str]]:
+    """A member of a break-glass group who gives a reason is admitted by the webhook with a warning: skip."""
+    settings = policy.exemptions.break_glass
+    if not settings.groups:
+        return []
+    key = cel.string(settings.annotation)
+    reason = f"object.metadata.annotations[{key}]"
+    return [{"name": "not-break-glass", "expression":
+             f"!(has(object.metadata.annotations) && {key} in object.metadata.annotations && "
+             f"{reason}.trim() != '' && has(request.userInfo.groups) && "
+             f"request.userInfo.groups.exists(g, g in {cel.strings(settings.groups)}))"}]
+
+
+# ---- namespaces -----------------------------------------------------------------------------------------------
+
+
+def _namespaces_spec(policy: TierPolicy, options: Options, tiers: Sequence[str], default_here: bool
+                     ) -> dict[str, Any]:
+    label, known = cel.string(policy.tier_label), cel.strings(policy.tiers)
+    old_labels = "(oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {})"
+    old_tier = f"({label} in {old_labels} && {old_labels}[{label}] in {known} ? {old_labels}[{label}] : '')"
+    enforced = f"{old_tier} in {cel.strings(tiers)}" + (f" || {old_tier} == ''" if default_here else "")
+    exempt = cel.any_glob("object.metadata.name", _exempt_globs(policy, options))
+    conditions = [
+        {"name": "not-exempt", "expression": f"!{exempt}"},
+        {"name": "enforced-with-this-action", "expression": enforced},
+    ]
+    ref = "'Namespace ' + variables.name"
+    unknown = (f"variables.hasTier && !(variables.tier in {known}) ? '[{Rule.NAMESPACE_TIER_UNKNOWN}] ' + {ref} + "
+               f"{cel.string(f' has tier label {policy.tier_label}=')} + {cel.py_repr('variables.tier')} + "
+               f"{cel.string(', which is not one of the tiers (' + ', '.join(policy.tiers) + '); fix the label value')}"
+               f" : ''")
+    changed = (f"variables.oldTier != '' && variables.tier != variables.oldTier ? '[{Rule.NAMESPACE_TIER_CHANGED}] ' "
+               f"+ {ref} + (variables.tier != '' ? ' changes its tier from ' + variables.oldTier + ' to ' + "
+               f"variables.tier : ' removes its tier ' + variables.oldTier) + \"; a namespace's tier is fixed because "
+               f"its secrets belong to that tier: create a new namespace in the other tier instead\" : ''")
+    variables = [
+        {"name": "name", "expression": _name_expression()},
+        {"name": "labels", "expression": cel.str_map("object.metadata", "labels")},
+        {"name": "hasTier", "expression": f"{label} in variables.labels"},
+        {"name": "tier", "expression": f"variables.hasTier ? variables.labels[{label}] : ''"},
+        {"name": "oldTier", "expression": old_tier},
+        {"name": "violations", "expression": f"[{unknown}, {changed}].filter(m, m != '')"},
+    ]
+    return _spec(policy, options, namespaces.KINDS, conditions, variables)
+
+
+def _name_expression() -> str:
+    return ("has(object.metadata.name) && object.metadata.name != '' ? object.metadata.name : "
+            "(has(object.metadata.generateName) ? object.metadata.generateName : '')")
+
+
+# ---- workloads ------------------------------------------------------------------------------------------------
+
+
+def _by_kind(values: Mapping[str, str]) -> str:
+    """CEL choosing a literal by the request's kind (Pod, CronJob, the other templates)."""
+    return (f"request.kind.kind == 'Pod' ? {cel.string(values['Pod'])} : request.kind.kind == 'CronJob' ? "
+            f"{cel.string(values['CronJob'])} : {cel.string(values['Deployment'])}")
+
+
+def _paths(kind: str) -> tuple[str, str]:
+    """(pod spec path, pod metadata path) as the engine's messages write them."""
+    base = ".".join(POD_SPEC_PATHS[kind])
+    return (f"{base}.spec" if base else "spec", f"{base}.metadata" if base else "metadata")
+
+
+def _workloads_spec(policy: TierPolicy, options: Options) -> dict[str, Any]:
+    kinds = sidecars.KINDS & workloads.KINDS
+    label = cel.string(policy.tier_label)
+    pod = ("request.kind.kind == 'Pod' ? object : request.kind.kind == 'CronJob' ? "
+           "object.spec.jobTemplate.spec.template : object.spec.template")
+    variables = [
+        {"name": "pod", "expression": pod},
+        {"name": "specPath", "expression": _by_kind({k: _paths(k)[0] for k in ("Pod", "CronJob", "Deployment")})},
+        {"name": "metaPath", "expression": _by_kind({k: _paths(k)[1] for k in ("Pod", "CronJob", "Deployment")})},
+        {"name": "labels", "expression": "has(variables.pod.metadata) && has(variables.pod.metadata.labels) ? "
+                                         "variables.pod.metadata.labels : {}"},
+        {"name": "annotations", "expression": "has(variables.pod.metadata) && has(variables.pod.metadata.annotations)"
+                                              " ? variables.pod.metadata.annotations : {}"},
+        {"name": "spec", "expression": "variables.pod.spec"},
+        *({"name": group, "expression": f"has(variables.spec.{group}) ? variables.spec.{group} : []"}
+          for group in CONTAINER_GROUPS),
+        {"name": "hostNetwork", "expression": "has(variables.spec.hostNetwork) && variables.spec.hostNetwork"},
+        {"name": "nsLabels", "expression": "namespaceObject != null && has(namespaceObject.metadata.labels) ? "
+                                           "namespaceObject.metadata.labels : {}"},
+        {"name": "nsAnnotations", "expression": "namespaceObject != null && has(namespaceObject.metadata.annotations)"
+                                                " ? namespaceObject.metadata.annotations : {}"},
+        {"name": "tier", "expression": f"{label} in variables.nsLabels ? variables.nsLabels[{label}] : ''"},
+        {"name": "ref", "expression": f"request.kind.kind + ' ' + request.namespace + '/' + ({_name_expression()})"},
+        {"name": "isTemplate", "expression": "request.kind.kind != 'Pod'"},
+    ]
+    parts = []
+    if policy.secrets.path_patterns:
+        variables += _path_variables(policy)
+        parts.append("variables.pathViolations")
+    if policy.required_sidecars:
+        sidecar_checks = ", ".join(_sidecar(s) for s in policy.required_sidecars)
+        variables.append({"name": "sidecarViolations", "expression": f"[{sidecar_checks}].filter(m, m != '')"})
+        parts.append("variables.sidecarViolations")
+    variables.append({"name": "violations", "expression": " + ".join(parts)})
+    conditions = [{"name": "not-exempt",
+                   "expression": f"!{cel.any_glob('request.namespace', _exempt_globs(policy, options))}"}]
+    return _spec(policy, options, kinds, conditions, variables)
+
+
+VAULT = workloads.VAULT
+BANK_VAULTS = workloads.BANK_VAULTS
+_TEMPLATE_SECRET = r"""secret\s+["`][^"`]+["`]"""
+"""``workloads._TEMPLATE_SECRET`` without its group (RE2's findAll returns whole matches)."""
+
+
+def _path_variables(policy: TierPolicy) -> list[dict[str, str]]:
+    """The secret paths a pod names, each judged against ``pathPatterns`` as ``workloads._path_findings`` does:
+    annotations in key order (the order of the JSON the webhook receives), then env values of every container."""
+    patterns = "{" + ", ".join(f"{cel.string(t)}: {cel.strings(cel.glob_regex(p.lstrip('/')) for p in globs)}"
+                               for t, globs in policy.secrets.path_patterns.items()) + "}"
+    owners = f"{cel.strings(policy.secrets.path_patterns)}.filter(t, {patterns}[t].exists(r, n.matches(r)))"
+    message = (f"'[{Rule.WORKLOAD_SECRET_CROSS_TIER}] ' + variables.ref + ' (tier ' + variables.tier + ') names secret "
+               f"path ' + {cel.py_repr('p[0].trim()')} + ' in ' + p[1] + ', which belongs to tier ' + o.join(', ') + "
+               f"'; use a path of tier ' + variables.tier")
+    normalized = "[p[0].trim()].map(t, t.startsWith('/') ? t.substring(size(t.find('^/+'))) : t)[0]"
+    judge = (f"[{normalized}].map(n, [{owners}].map(o, size(o) > 0 && !(variables.tier in o) ? {message} : '')[0])"
+             f"[0]")
+    secret_keys = (f"k.startsWith({cel.string(VAULT + 'agent-inject-secret-')}) || k == {cel.string(VAULT + 'role')} "
+                   f"|| k == {cel.string(BANK_VAULTS + 'vault-role')}")
+    template = cel.string(VAULT + "agent-inject-template-")
+    env_from = cel.string(BANK_VAULTS + "vault-env-from-path")
+    field = "variables.metaPath + '.annotations[' + k + ']'"
+    annotation_paths = (
+        f"({secret_keys}) ? [[string(variables.annotations[k]), {field}]] : "
+        f"k.startsWith({template}) ? variables.annotations[k].findAll({cel.string(_TEMPLATE_SECRET)})"
+        f".map(m, [m.substring(6).trim()].map(q, [string(q.substring(1, size(q) - 1)), {field}])[0]) : "
+        f"variables.annotations[k].split(',').map(item, [string(item), {field}])"
+    )
+    keys = (f"variables.annotations.filter(k, {secret_keys} || k.startsWith({template}) || k == {env_from})")
+    env = " + ".join(
+        f"variables.{group}.transformList(ci, c, has(c.env) ? c.env.transformList(ei, e, has(e.value) && "
+        f"e.value.matches('^(>>)?vault:[^#]') ? [[string([e.value.substring(e.value.startsWith('>>') ? 8 : 6)].map(r, "
+        f"r.indexOf('#') >= 0 ? r.substring(0, r.indexOf('#')) : r)[0]), variables.specPath + '.{group}[' + "
+        f"string(ci) + '].env[' + string(ei) + '].value']].map(p, {judge})[0] : '').filter(m, m != '').join('; ') "
+        f": '')" for group in CONTAINER_GROUPS)
+    return [
+        {"name": "pathKeys", "expression": keys},
+        # [key, its violations] for the keys with some: judged unordered, then only these few are sorted.
+        {"name": "keyViolations", "expression": f"variables.pathKeys.map(k, [string(k), ({annotation_paths}).map(p, "
+                                                f"{judge}).filter(m, m != '').join('; ')]).filter(x, x[1] != '')"},
+        # Sorted by key without sort() (CEL lists gained it only in Kubernetes 1.34): the i-th has i smaller keys.
+        {"name": "pathViolations", "expression":
+         f"(variables.keyViolations.transformList(i, x, variables.keyViolations.filter(y, variables.keyViolations"
+         f".filter(z, z[0] < y[0]).size() == i)[0][1]) + {env}).filter(m, m != '')"},
+    ]
+
+
+def _sidecar(sidecar: RequiredSidecar) -> str:
+    """CEL giving the sidecar's violation message, or '' (``sidecars.check`` for one required sidecar)."""
+    name = cel.string(sidecar.name)
+    shown = repr(sidecar.name)
+    disabled = "''"
+    if sidecar.injection is not None:
+        off = sidecar.injection.disabled_by
+        choices = [(cel.map_has("variables.labels", k, v), f"label {k}={v}", "label")
+                   for k, v in off.pod_labels.items()]
+        choices += [(cel.map_has("variables.annotations", k, v), f"annotation {k}={v}", "annotation")
+                    for k, v in off.pod_annotations.items()]
+        for test, detail, what in reversed(choices):
+            text = cel.string(f" switches off injection of required sidecar {shown} ({detail}); every tier must run "
+                              f"it: remove that {what}")
+            disabled = f"{test} ? '[{Rule.SIDECAR_INJECTION_DISABLED}] ' + variables.ref + {text} : {disabled}"
+    image = ("true" if not sidecar.image else
+             f"(has(c.image) && c.image.matches({cel.string(cel.glob_regex(sidecar.image))}))")
+    present = (f"variables.containers.exists(c, c.name == {name} && {image}) || variables.initContainers.exists(c, "
+               f"c.name == {name} && has(c.restartPolicy) && c.restartPolicy == 'Always' && {image})")
+    injected = _injected(sidecar)
+    runs_image = (f"{cel.string(f'container {shown} runs image ')} + (has(c.image) ? {cel.py_repr('c.image')} : "
+                  f"'None') + {cel.string(f', which does not match {sidecar.image!r}')}")
+    plain_init = cel.string(f"container {shown} is a plain init container; run it in containers or as a native "
+                            f"sidecar (restartPolicy: Always)")
+    if sidecar.injection is None:
+        absent = cel.string("no container or native sidecar has that name")
+    else:
+        host = ("variables.hostNetwork ? 'the template uses hostNetwork: true, and the mesh never injects its proxy "
+                "into such pods' : " if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else "")
+        absent = (f"(variables.isTemplate ? ({host}'it is not in the template and nothing in the namespace or "
+                  f"template asks for its injection') : 'no container or native sidecar has that name')")
+    detail = (f"(variables.containers.exists(c, c.name == {name}) ? variables.containers.filter(c, c.name == {name})"
+              f".map(c, {runs_image})[0] : variables.initContainers.exists(c, c.name == {name}) ? "
+              f"variables.initContainers.filter(c, c.name == {name}).map(c, has(c.restartPolicy) && "
+              f"c.restartPolicy == 'Always' ? {runs_image} : {plain_init})[0] : {absent})")
+    missing = (f"!({present}) && !({injected}) ? '[{Rule.SIDECAR_MISSING}] ' + variables.ref + "
+               f"{cel.string(f' lacks required sidecar {shown}: ')} + {detail} : ''")
+    return f"[{disabled}].map(d, d != '' ? d : ({missing}))[0]"
+
+
+def _injected(sidecar: RequiredSidecar) -> str:
+    """CEL: a template whose sidecar the mesh's injector will add (``sidecars._will_be_injected``)."""
+    injection = sidecar.injection
+    if injection is None:
+        return "false"
+    asks = [cel.map_has("variables.labels", k, v) for k, v in injection.pod_labels.items()]
+    asks += [cel.map_has("variables.annotations", k, v) for k, v in injection.pod_annotations.items()]
+    asks += [cel.map_has("variables.nsLabels", k, v) for k, v in injection.namespace_labels.items()]
+    asks += [cel.map_has("variables.nsAnnotations", k, v) for k, v in injection.namespace_annotations.items()]
+    if not asks:
+        return "false"
+    host = "!variables.hostNetwork && " if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else ""
+    return f"variables.isTemplate && {host}({' || '.join(asks)})"

@@ -1,0 +1,72 @@
+"""API server and etcd restarts under load (issue: reliability with figures, item 3).
+
+The local cluster's own process is stopped and started again (``hack/local-cluster.sh restart-component``) while
+the load process of test_reliability writes Pods and Secrets. While the API server or its storage is gone,
+writes fail (no decision); none may be decided wrongly. Afterwards tierguard must decide again without a restart
+of its own: its watches reconnect and resume, and until its API checks pass again it answers not ready (denied),
+never from an index it cannot vouch for. Figures: the restart's duration and the time from the API server being
+ready again to tierguard's first right pair of decisions (``$TIERGUARD_RELIABILITY_REPORT``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .kube import REPO, Cluster, local_cluster, tail, wait_until
+from .test_reliability import load, load_namespaces, record
+from .tierguard import NAMESPACE, SELECTOR, secret
+
+__all__ = ["load_namespaces"]  # the fixture, from test_reliability
+RECOVERY_TIMEOUT_S = 180.0
+
+
+def tierguard_processes(cluster: Cluster) -> dict[str, Any]:
+    """Who serves: each pod's uid and restart count, or the host process's pid (host mode)."""
+    items = cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
+    if items:
+        return {pod["metadata"]["uid"]: sum(s.get("restartCount", 0) for s in pod["status"].get("containerStatuses")
+                                            or []) for pod in items}
+    pid_file = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster")) / "tierguard" / "pid"
+    return {"host-pid": pid_file.read_text().strip() if pid_file.is_file() else None}
+
+
+def decides_right(cluster: Cluster, target: str, source: str) -> bool:
+    """tierguard judges with its index: a Secret copied from another tier is refused by the webhook's rule (the
+    API server alone cannot know the source's tier), a plain one admitted."""
+    copied = secret(target, f"copy-{int(time.time() * 1000)}", "x" * 20,
+                    **{"reflector.v1.k8s.emberstack.com/reflects": f"{source}/db"})
+    plain = secret(target, f"plain-{int(time.time() * 1000)}", "y" * 20)
+    refused = cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(copied), check=False)
+    admitted = cluster.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(plain), check=False)
+    return (refused.returncode != 0 and "[secret-replication-cross-tier]" in refused.stderr
+            and admitted.returncode == 0)
+
+
+@pytest.mark.parametrize("component", ["apiserver", "etcd"])
+def test_control_plane_restart_under_load(cluster: Cluster, load_namespaces: tuple[str, str],
+                                          component: str) -> None:
+    if not cluster.local:
+        pytest.skip("restarts the local cluster's own control-plane processes")
+    target, source = load_namespaces
+    assert decides_right(cluster, target, source)
+    before = tierguard_processes(cluster)
+    with load(cluster, target, source) as result:
+        started = time.monotonic()
+        restarted = local_cluster("restart-component", component, timeout=300)
+        assert restarted.returncode == 0, tail(restarted.stdout)
+        back = time.monotonic()
+        wait_until(lambda: decides_right(cluster, target, source), timeout=RECOVERY_TIMEOUT_S, interval=0.2,
+                   what="tierguard deciding again after the restart")
+        recovered = time.monotonic()
+    assert result["wrong"] == 0, f"{result['wrong']} wrong decisions: {result}"
+    after = tierguard_processes(cluster)
+    assert after == before, f"tierguard was restarted: {before} -> {after}"
+    record(f"{component} restart under load", attempted=result["attempted"], wrong=result["wrong"],
+           failed=result["failed"], restart_seconds=round(back - started, 1),
+           recovery_seconds=round(recovered - back, 1))

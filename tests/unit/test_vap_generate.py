@@ -1,0 +1,122 @@
+"""The ValidatingAdmissionPolicy generator: which objects a TierPolicy gives, who they bind, what they skip, and
+globs translated for RE2 exactly as fnmatch reads them. (What the CEL decides is tested against the real API
+server, beside the engine's decisions: tests/e2e/test_admission_policies.py.)"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatchcase
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tierguard.policy import load_policy
+from tierguard.vap import Options, generate, managed_names
+from tierguard.vap.cel import glob_body, glob_regex, string
+
+SIDECAR = {"name": "istio-proxy", "injection": {"namespaceLabels": {"istio-injection": "enabled"},
+                                                "disabledBy": {"podLabels": {"sidecar.istio.io/inject": "false"}}}}
+
+
+def policy(**spec: Any) -> Any:
+    return load_policy({"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "default"},
+                        "spec": spec})
+
+
+def by_name(manifests: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
+
+
+def test_defaults_give_only_the_namespace_rules_denied() -> None:
+    manifests = generate(policy())
+    assert sorted(by_name(manifests, "ValidatingAdmissionPolicy")) == ["tierguard-namespaces-deny"]
+    binding = by_name(manifests, "ValidatingAdmissionPolicyBinding")["tierguard-namespaces-deny"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    # For a Namespace the API server matches a selector against the new labels: an UPDATE removing the tier
+    # label must still be judged, so this binding selects no namespaces.
+    assert binding["spec"]["matchResources"]["namespaceSelector"] == {}
+
+
+def test_each_action_binds_the_tiers_enforced_with_it() -> None:
+    manifests = generate(policy(enforcement={"default": "enforce", "perTier": {"qa": "warn", "stage": "audit"}},
+                                sidecars={"required": [SIDECAR]}))
+    bindings = by_name(manifests, "ValidatingAdmissionPolicyBinding")
+    selected = {name: (b["spec"]["validationActions"], b["spec"]["matchResources"]["namespaceSelector"])
+                for name, b in bindings.items() if "workloads" in name}
+    expression = {"key": "tierguard.io/tier", "operator": "In"}
+    assert selected == {
+        "tierguard-workloads-deny": (["Deny"], {"matchExpressions": [{**expression, "values": ["dev", "prod"]}]}),
+        "tierguard-workloads-warn": (["Warn"], {"matchExpressions": [{**expression, "values": ["qa"]}]}),
+        "tierguard-workloads-audit": (["Audit"], {"matchExpressions": [{**expression, "values": ["stage"]}]}),
+    }
+    namespace_policies = by_name(manifests, "ValidatingAdmissionPolicy")
+    enforced = {n: next(c["expression"] for c in p["spec"]["matchConditions"]
+                        if c["name"] == "enforced-with-this-action")
+                for n, p in namespace_policies.items() if "namespaces" in n}
+    # The default mode (enforce) also judges namespaces whose stored tier is none.
+    assert enforced["tierguard-namespaces-deny"].endswith("== ''")
+    assert not enforced["tierguard-namespaces-warn"].endswith("== ''")
+
+
+def test_every_generated_name_is_a_managed_name_and_bindings_name_their_policy() -> None:
+    manifests = generate(policy(enforcement={"default": "warn", "perTier": {"prod": "enforce", "dev": "audit"}},
+                                secrets={"pathPatterns": {"prod": ["secret/data/prod/*"]}}),
+                         Options(prefix="rel-tierguard"))
+    names = {m["metadata"]["name"] for m in manifests}
+    assert names <= set(managed_names("rel-tierguard"))
+    assert len(names) == 6
+    for binding in by_name(manifests, "ValidatingAdmissionPolicyBinding").values():
+        assert binding["spec"]["policyName"] == binding["metadata"]["name"]
+    assert all(m["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tierguard" for m in manifests)
+
+
+def test_exempt_namespaces_own_namespace_and_owner() -> None:
+    owner = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "name": "tg", "uid": "u-1"}
+    manifests = generate(policy(sidecars={"required": [SIDECAR]}, exemptions={"namespaces": ["team-*"]}),
+                         Options(own_namespace="tierguard-system", owner=owner, failure_policy="Ignore"))
+    workloads = by_name(manifests, "ValidatingAdmissionPolicy")["tierguard-workloads-deny"]
+    condition = next(c["expression"] for c in workloads["spec"]["matchConditions"] if c["name"] == "not-exempt")
+    assert string(glob_regex("team-*")) in condition
+    assert string(glob_regex("tierguard-system")) in condition
+    assert workloads["spec"]["failurePolicy"] == "Ignore"
+    assert all(m["metadata"]["ownerReferences"][0]["uid"] == "u-1" for m in manifests)
+
+
+def test_break_glass_is_a_match_condition_only_when_groups_may_use_it() -> None:
+    def conditions(**exemptions: Any) -> list[str]:
+        manifest = generate(policy(exemptions=exemptions))[0]
+        return [c["name"] for c in manifest["spec"]["matchConditions"]]
+
+    assert "not-break-glass" not in conditions()
+    assert "not-break-glass" in conditions(breakGlass={"groups": ["sre"]})
+
+
+def test_no_workload_policy_without_sidecars_or_path_patterns() -> None:
+    assert not [m for m in generate(policy(enforcement={"perTier": {"dev": "warn"}}))
+                if "workloads" in m["metadata"]["name"]]
+
+
+def test_every_validation_message_is_the_joined_violations_with_rule_ids() -> None:
+    for manifest in generate(policy(sidecars={"required": [SIDECAR]},
+                                    secrets={"pathPatterns": {"prod": ["secret/data/prod/*"]}})):
+        if manifest["kind"] != "ValidatingAdmissionPolicy":
+            continue
+        (validation,) = manifest["spec"]["validations"]
+        assert validation == {"expression": "size(variables.violations) == 0",
+                              "messageExpression": "variables.violations.join('; ')", "reason": "Forbidden"}
+        text = " ".join(v["expression"] for v in manifest["spec"]["variables"])
+        for rule in manifest["metadata"]["annotations"]["tierguard.io/rules"].split(","):
+            assert f"[{rule}] " in text
+
+
+GLOB_CHARS = st.sampled_from(list("ab/-.*?[]!^\\+ "))
+
+
+@settings(max_examples=400, deadline=None)
+@given(pattern=st.text(GLOB_CHARS, max_size=8), text=st.text(st.sampled_from(list("ab/-.[]!^\\+ \n")), max_size=8))
+def test_glob_regex_matches_exactly_what_fnmatch_matches(pattern: str, text: str) -> None:
+    # The emitted constructs (literals escaped with a backslash, '.', '.*', classes) mean the same in RE2 and
+    # Python's re; the API server's matches() is RE2.
+    assert bool(re.fullmatch(glob_body(pattern), text, re.DOTALL)) == fnmatchcase(text, pattern)
+
