@@ -187,12 +187,13 @@ def test_released_chart_pins_the_pushed_digest(released: Released, cluster: Clus
 
 @pytest.fixture(scope="module")
 def session_release(cluster: Cluster, deployment: dict[str, Any],
-                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Saves the session's release values; after the module, reinstalls the repository's chart with them."""
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The session's release values (its image is on the nodes); after the module, the repository's chart is
+    installed again with them."""
     got = helm(cluster, "get", "values", RELEASE, "-n", NAMESPACE, "-o", "json")
     assert got.returncode == 0, got.stderr
-    values = json.loads(got.stdout) or {}
-    yield
+    values: dict[str, Any] = json.loads(got.stdout) or {}
+    yield values
     uninstall(cluster)
     saved = tmp_path_factory.mktemp("session-release") / "values.json"
     saved.write_text(json.dumps(values))
@@ -209,6 +210,22 @@ def uninstall(cluster: Cluster) -> None:
     removed = helm(cluster, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "3m")
     assert removed.returncode == 0, removed.stderr
     wait_until(lambda: not pods(cluster), timeout=180, what="the uninstalled release's pods gone")
+
+
+def forget_pulled_images(cluster: Cluster, registry: Registry) -> None:
+    """On the local node, images an earlier run pulled from this registry's name go, so that the install below
+    must pull (elsewhere a new cluster has none)."""
+    state = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
+    socket = state / "containerd" / "containerd.sock"
+    if not cluster.local or not socket.exists():
+        return
+    ctr = ["ctr", "--address", str(socket), "--namespace", "k8s.io", "images"]
+    listed = run(*ctr, "ls", "-q")
+    assert listed.returncode == 0, listed.stderr
+    stale = [name for name in listed.stdout.split() if name.startswith(f"{registry.address}/")]
+    if stale:
+        removed = run(*ctr, "rm", *stale)
+        assert removed.returncode == 0, removed.stderr
 
 
 def enforcing(cluster: Cluster) -> None:
@@ -244,8 +261,9 @@ def assert_runs_digest(cluster: Cluster, released: Released) -> None:
 
 
 def test_helm_install_from_the_registry_runs_the_pushed_digest(
-        cluster: Cluster, released: Released, session_release: None) -> None:
+        cluster: Cluster, released: Released, session_release: dict[str, Any]) -> None:
     uninstall(cluster)
+    forget_pulled_images(cluster, released.registry)
     pulls_before = released.registry.manifest_fetches(released.digest, "containerd")
     installed = helm(cluster, "install", RELEASE, released.chart, "--version", released.version, "--plain-http",
                      "-n", NAMESPACE, "--wait", "--timeout", "5m")
@@ -273,11 +291,11 @@ def deployment_args(cluster: Cluster) -> list[str]:
 
 
 def test_helm_upgrade_from_the_previous_chart_keeps_certificates_and_key(
-        cluster: Cluster, released: Released, session_release: None, namespace: Callable[..., str]) -> None:
+        cluster: Cluster, released: Released, session_release: dict[str, Any],
+        namespace: Callable[..., str]) -> None:
     previous_version = str(yaml.safe_load((PREVIOUS_CHART / "Chart.yaml").read_text())["version"])
     assert previous_version != released.version
-    got = helm(cluster, "get", "values", RELEASE, "-n", NAMESPACE, "-o", "json")
-    session_image = json.loads(got.stdout or "{}").get("image", {}) if got.returncode == 0 else {}
+    session_image = session_release.get("image", {})
     uninstall(cluster)
     # The previous chart with the image the session installed (already on the nodes): the chart is what changes.
     sets = [f"--set=image.{key}={value}" for key, value in session_image.items() if key in {"repository", "tag"}]
