@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ def helm(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
 
 def tool(name: str) -> str:
     """cosign as hack/release.sh finds it: PATH, else the cache of hack/build-tools.sh (built there if absent)."""
+    if found := shutil.which(name):
+        return found
     built = run(str(REPO / "hack" / "build-tools.sh"), name, timeout=RELEASE_TIMEOUT_S)
     assert built.returncode == 0, f"hack/build-tools.sh {name} failed:\n{tail(built.stderr)}"
     return built.stdout.strip().splitlines()[-1]
