@@ -319,8 +319,10 @@ def test_helm_upgrade_from_the_previous_chart_keeps_certificates_and_key(
     source = namespace(labels={TIER_LABEL: "prod"})
     target = namespace(labels={TIER_LABEL: "dev"})
     with load(cluster, target, source, seconds=UPGRADE_LOAD_S, pods=False) as result:
+        # --reset-values: the released chart's own values (its pinned image), not the image set above for the
+        # previous chart, which helm would otherwise carry over (it reuses the last values when given none).
         upgraded = helm(cluster, "upgrade", RELEASE, released.chart, "--version", released.version, "--plain-http",
-                        "-n", NAMESPACE, "--wait", "--timeout", "5m")
+                        "-n", NAMESPACE, "--reset-values", "--wait", "--timeout", "5m")
         assert upgraded.returncode == 0, tail(upgraded.stderr)
         wait_rolled_out(cluster)
     assert result["attempted"] >= 0.3 * RATE * UPGRADE_LOAD_S, f"the load ran short: {result}"
