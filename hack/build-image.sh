@@ -119,7 +119,7 @@ build_tierguard() {
     echo "$ref $archive"
     return
   fi
-  local args=(--build-arg "VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/pyproject.toml")"
+  local args=(--build-arg "VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$repo/operator/tierguard/__init__.py")"
     --build-arg "REVISION=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)")
   [[ -z $base ]] || args+=(--build-arg "PYTHON_IMAGE=$base")
   log "building $ref with $kind (log: $cache/tierguard-build.log)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs and builds everything the local cluster (hack/local-cluster.sh) needs on a fresh machine, and fails
 # loudly when something is missing. Go must be preinstalled (the binaries are built with it). In node mode (the
-# default) also Debian's containerd, runc, CNI plugins, iptables, buildah and debootstrap, and the node's images
-# (hack/build-image.sh). Idempotent: on a machine that has them, it only checks the caches (seconds).
+# default) also Debian's containerd, runc, CNI plugins, iptables, buildah, skopeo and debootstrap, the node's
+# images (hack/build-image.sh), and the release tools of tests/e2e/test_release.py (hack/build-tools.sh: the
+# distribution registry, cosign, syft). Idempotent: on a machine that has them, it only checks the caches (seconds).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,6 +32,8 @@ if $node_mode; then
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
   command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+  # Pushes the image's docker-archive to a registry (hack/release.sh, the local release test).
+  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
   command -v cc >/dev/null 2>&1 || missing+=(gcc)
   [[ -e /usr/lib/x86_64-linux-gnu/libc.a || -e /usr/lib/aarch64-linux-gnu/libc.a ]] || missing+=(libc6-dev)
@@ -56,4 +59,8 @@ if $node_mode; then
   "$here/build-image.sh" pause >/dev/null || fail "could not build the node's pause image"
   "$here/build-image.sh" tierguard >/dev/null || fail "could not build tierguard's image from the Dockerfile"
   echo "ci-prereqs: node images ready ($((SECONDS - start)) s)"
+  start=$SECONDS
+  # Cold: registry 334 s, cosign 771 s, syft 348 s on 2 shared cores (docs/release.md); cached after.
+  "$here/build-tools.sh" >/dev/null || fail "hack/build-tools.sh failed (its error is above)"
+  echo "ci-prereqs: release tools ready ($((SECONDS - start)) s)"
 fi

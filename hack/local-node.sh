@@ -147,10 +147,23 @@ state = "$state/containerd/state"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$state/cni/net.d"
+  # Per-registry hosts (read at every pull): the local registry of the release test path speaks plain HTTP.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$state/containerd/certs.d"
 EOF
+  node_registry_hosts
   # containerd is not in bin_dir: it is Debian's, started through `start` with an absolute path.
   start_abs containerd "$(command -v containerd)" --config "$state/containerd/config.toml"
   wait_for containerd ctr_ version
+}
+
+# hack/local-registry.sh's address, pulled over plain HTTP like a user's in-cluster registry without TLS.
+# Registries without a directory here keep containerd's defaults (HTTPS).
+node_registry_hosts() {
+  local registry=${TIERGUARD_LOCAL_REGISTRY:-127.0.0.1:5050}
+  mkdir -p "$state/containerd/certs.d/$registry"
+  printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' \
+    "$registry" "$registry" >"$state/containerd/certs.d/$registry/hosts.toml"
 }
 
 node_import() { # archive...
@@ -193,6 +206,11 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
 serializeImagePulls: false
+# An image imported with ctr and the same image pulled from the local registry (tests/e2e/test_release.py)
+# share one image id. Under the default (NeverVerifyPreloadedImages) the kubelet's pull record for that id then
+# names only the registry's repository, and it refuses the imported name without a fresh pull from docker.io,
+# which fails here. No pull credentials exist on this node, so there is nothing to verify.
+imagePullCredentialsVerificationPolicy: NeverVerify
 resolvConf: /etc/resolv.conf
 maxPods: 60
 EOF

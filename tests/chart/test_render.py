@@ -132,7 +132,8 @@ def test_container_runs_tierguard_with_the_agreed_flags(helm: Helm) -> None:
     assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert {m["mountPath"] for m in main["volumeMounts"]} == {"/certs", "/tmp"}
-    assert main["image"] == "tierguard:0.1.0"
+    # The tag is the chart's appVersion (the one version source: tests/chart/test_release_metadata.py).
+    assert main["image"] == f"tierguard:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
 
 
 def test_run_flags_exist_in_tierguard_run(helm: Helm) -> None:

@@ -41,12 +41,14 @@ def record(figure: str, **values: Any) -> None:
 
 
 @contextmanager
-def load(cluster: Cluster, namespace: str, source: str, seconds: float = LOAD_SECONDS) -> Iterator[dict[str, Any]]:
-    """Runs the load process for ``seconds`` around the block; the dict is filled with its result after."""
+def load(cluster: Cluster, namespace: str, source: str, seconds: float = LOAD_SECONDS,
+         pods: bool = True) -> Iterator[dict[str, Any]]:
+    """Runs the load process for ``seconds`` around the block; the dict is filled with its result after.
+    ``pods`` mixes in Pods, which need ``load.POLICY`` enforced; without them only the default policy counts."""
     result: dict[str, Any] = {}
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.e2e.load", "--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace,
-         "--source", source, "--rate", str(RATE), "--duration", str(seconds), "--pods"],
+         "--source", source, "--rate", str(RATE), "--duration", str(seconds), *(["--pods"] if pods else [])],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(2)  # steady load before the disruption

@@ -41,7 +41,10 @@ app.kubernetes.io/part-of: tierguard
 {{/* ---- deployment ----------------------------------------------------------------------------------------- */}}
 
 {{- define "tierguard.deployment.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- $ref := printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- /* With a digest the node pulls exactly that image; the tag stays for the reader. */ -}}
+{{- if .Values.image.digest }}{{ $ref = printf "%s@%s" $ref .Values.image.digest }}{{ end -}}
+{{- $ref -}}
 {{- end -}}
 
 {{/* The pod's affinity: `affinity` merged with the anti-affinity chosen by `podAntiAffinity`. */}}
