@@ -4,6 +4,8 @@
 # default) also Debian's containerd, runc, CNI plugins, iptables, buildah, skopeo and debootstrap, the node's
 # images (hack/build-image.sh), and the release tools of tests/e2e/test_release.py (hack/build-tools.sh: the
 # distribution registry, cosign, syft). Idempotent: on a machine that has them, it only checks the caches (seconds).
+# TIERGUARD_PREREQS=cluster (hack/demo.sh) installs only what the cluster and tierguard need: not the tests'
+# chromium, skopeo and release tools, which take most of a cold install.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,12 +18,14 @@ fail() {
 # System tools: openssl (certificates), flock (one build at a time), python3 with pip (kubectl and helm
 # come from PyPI), chromium (the parity page's browser test). Debian package names.
 missing=()
+test_tools=true
+if [[ ${TIERGUARD_PREREQS:-all} == cluster ]]; then test_tools=false; fi
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 # Headless Chromium renders the parity page in tests/cli/test_parity_page_browser.py.
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if $test_tools && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
 node_mode=false
 [[ ${TIERGUARD_LOCAL_CLUSTER_MODE:-node} == host ]] || node_mode=true
 if $node_mode; then
@@ -33,7 +37,7 @@ if $node_mode; then
   command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
   command -v buildah >/dev/null 2>&1 || missing+=(buildah)
   # Pushes the image's docker-archive to a registry (hack/release.sh, the local release test).
-  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+  if $test_tools && ! command -v skopeo >/dev/null 2>&1; then missing+=(skopeo); fi
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
   command -v cc >/dev/null 2>&1 || missing+=(gcc)
   [[ -e /usr/lib/x86_64-linux-gnu/libc.a || -e /usr/lib/aarch64-linux-gnu/libc.a ]] || missing+=(libc6-dev)
@@ -59,6 +63,8 @@ if $node_mode; then
   "$here/build-image.sh" pause >/dev/null || fail "could not build the node's pause image"
   "$here/build-image.sh" tierguard >/dev/null || fail "could not build tierguard's image from the Dockerfile"
   echo "ci-prereqs: node images ready ($((SECONDS - start)) s)"
+fi
+if $node_mode && $test_tools; then
   start=$SECONDS
   # Cold: registry 334 s, cosign 771 s, syft 348 s on 2 shared cores (docs/release.md); cached after.
   "$here/build-tools.sh" >/dev/null || fail "hack/build-tools.sh failed (its error is above)"

@@ -7,7 +7,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 "$repo/hack/python-deps.sh"
-"$repo/hack/ci-prereqs.sh"
+TIERGUARD_PREREQS=cluster "$repo/hack/ci-prereqs.sh"
 "$repo/hack/local-cluster.sh" up
 eval "$("$repo/hack/local-cluster.sh" env)"
 kubectl apply -f examples/namespaces.yaml
