@@ -6,7 +6,9 @@ replicas exactly one writes (the Lease holder), and writing moves when it is kil
 Needs the chart's install (a Deployment: ``hack/local-cluster.sh`` node mode, or kind): the test switches the audit's
 settings with ``helm upgrade --reuse-values`` and puts the previous ones back. "Created before tierguard" is played
 by Secrets created in an untiered namespace (nothing is enforced there, as before an install) that is then
-labelled with a tier: from then on they are in a tier, and were never judged as such.
+labelled with a tier: from then on they are in a tier, and were never judged as such; and, literally, by objects
+created in enforced namespaces while the chart's webhook configuration is deleted (the API server calls no webhook,
+as before an install), which ``helm upgrade`` then puts back.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 
 from .kube import REPO, Cluster, wait_until
 from .test_install import RELEASE, deployment, helm, pods, wait_rolled_out
-from .tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, policy, secret, secret_value
+from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, apply, assert_admitted, policy, refused, secret, secret_value
 
 __all__ = ["deployment"]  # the fixture, imported for pytest
 
@@ -123,6 +125,29 @@ def test_reports_list_existing_and_audit_mode_findings_and_fixing_clears_them(
         cluster.kubectl("delete", "secret", "legacy", "-n", old)
         for ns in (dev, prod, old):
             wait_findings(cluster, ns, None, timeout=SHORT_INTERVAL_S * 2 + 30)
+
+
+def test_objects_created_while_no_webhook_was_registered_are_reported(
+        cluster: Cluster, audit_install: None, namespace: Callable[..., str]) -> None:
+    dev, prod = namespace(labels={TIER_LABEL: "dev"}), namespace(labels={TIER_LABEL: "prod"})
+    value = secret_value()
+    assert_admitted(apply(cluster, secret(dev, "seed", value)))
+    assert refused(apply(cluster, secret(prod, "seed", value)), "secret-value-shared")  # enforced: the default
+    (config,) = cluster.get_json("validatingwebhookconfigurations", "-l", SELECTOR)["items"]
+    cluster.kubectl("delete", "validatingwebhookconfiguration", config["metadata"]["name"])
+    try:
+        # Nothing calls tierguard now: the copy is stored, as it would have been before tierguard was installed.
+        wait_until(lambda: apply(cluster, secret(prod, "seed", value)).returncode == 0 or None, timeout=30,
+                   what="the API server to stop calling the deleted webhook")
+    finally:
+        upgrade(cluster)  # helm puts the webhook configuration back
+    assert cluster.get_json("validatingwebhookconfigurations", "-l", SELECTOR)["items"]
+    shared = {("secret-value-shared", "seed")}
+    wait_findings(cluster, prod, shared, timeout=SHORT_INTERVAL_S * 2 + 30)
+    wait_findings(cluster, dev, shared, timeout=SHORT_INTERVAL_S * 2 + 30)
+    polr = report(cluster, "wgpolicyk8s", prod)
+    assert polr is not None and {r["result"] for r in polr["results"]} == {"fail"}  # deny in force: fail
+    assert value not in json.dumps(polr)
 
 
 def test_relabel_and_a_second_secret_show_up_without_a_full_pass(
