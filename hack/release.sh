@@ -92,7 +92,15 @@ parse() {
     source_url=$(git -C "$repo" remote get-url origin 2>/dev/null || true)
     source_url=${source_url%.git}
     [[ $source_url == git@github.com:* ]] && source_url=https://github.com/${source_url#git@github.com:}
+    # A clone of a local path (CI's clean clone, a fork on disk) has no URL to link: keep the chart's own links.
+    if [[ -n $source_url && $source_url != https://* && $source_url != http://* ]]; then
+      log "origin $source_url is not a web URL: the chart's home is used (pass --source-url to set it)"
+      source_url=""
+    fi
   fi
+  [[ -n $source_url ]] || source_url=$(sed -n 's/^home: *//p' "$repo/charts/tierguard/Chart.yaml")
+  [[ -z $source_url || $source_url == https://* || $source_url == http://* ]] ||
+    die "--source-url $source_url is not an http(s) URL (helm lint --strict refuses it in the chart's links)"
   [[ -z $out ]] && out=$(mktemp -d "${TMPDIR:-/tmp}/tierguard-release.XXXXXX")
   mkdir -p "$out"
   out=$(cd "$out" && pwd)

@@ -163,6 +163,10 @@ def test_rbac_grants_exactly_what_tierguard_needs(cluster: Cluster, namespace: C
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
         ("get", f"secrets/{HMAC_SECRET}", "-n", own),
         ("create", "secrets", "-n", own),
+        # The background audit: its Lease (create cannot be limited by name), and what the webhook does not index.
+        ("create", "leases.coordination.k8s.io", "-n", own),
+        ("update", "leases.coordination.k8s.io/tierguard-audit", "-n", own),
+        ("list", "pods", "--all-namespaces"), ("watch", "deployments.apps", "--all-namespaces"),
     ]
     denied = [
         # No write on Secrets outside the release namespace, nor on any but the key inside it.
@@ -186,7 +190,8 @@ def test_rbac_grants_exactly_what_tierguard_needs(cluster: Cluster, namespace: C
         # Not its own configuration either.
         ("update", "tierpolicies.tierguard.io"),
         ("delete", "validatingwebhookconfigurations.admissionregistration.k8s.io"),
-        ("create", "leases.coordination.k8s.io", "-n", own), ("list", "nodes"),
+        ("update", "leases.coordination.k8s.io/another", "-n", own),
+        ("create", "leases.coordination.k8s.io", "-n", other), ("list", "nodes"),
         ("*", "*"),
     ]
     wrong = [("should be allowed", args) for args in allowed if not can_i(cluster, user, *args)]
