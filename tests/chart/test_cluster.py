@@ -119,8 +119,8 @@ def can_i(cluster: Cluster, user: str, *args: str) -> bool:
     literally named "sealedsecrets.bitnami.com"; a SubjectAccessReview with the group spelled out asks the
     authorizer the real question instead."""
     verb, resource, *rest = args
-    plural, _, group = resource.partition(".")
-    if group and "/" not in plural and not serves(cluster, group):
+    plural, _, group = resource.partition("/")[0].partition(".")  # TYPE or TYPE/NAME
+    if group and "/" not in resource and not serves(cluster, group):
         return subject_access_review(cluster, user, verb, plural, group, flags=rest)
     proc = cluster.kubectl("auth", "can-i", *args, f"--as={user}", check=False)
     answer = proc.stdout.strip()
