@@ -54,7 +54,10 @@ def test_control_plane_restart_under_load(cluster: Cluster, load_namespaces: tup
     if not cluster.local:
         pytest.skip("restarts the local cluster's own control-plane processes")
     target, source = load_namespaces
-    assert decides_right(cluster, target, source)
+    # The fault starts from a replica set that decides right (after the previous case's restart, that can take
+    # one more API check).
+    wait_until(lambda: decides_right(cluster, target, source), timeout=RECOVERY_TIMEOUT_S, interval=0.5,
+               what="tierguard deciding right before the fault")
     before = tierguard_processes(cluster)
     with load(cluster, target, source) as result:
         started = time.monotonic()
