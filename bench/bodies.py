@@ -5,7 +5,7 @@ The same three AdmissionReviews go to every server and to the engine alone:
   secrets      a Secret with 5 values (each fingerprinted and looked up in the index);
   deployments  a Deployment whose template Istio will inject.
 The context holds 1k namespaces in 4 tiers and 10k Secrets (``--quick`` and the smoke run: fewer), built with
-the same keys kopf's index handlers return, so lookups cost what they cost in ``tierguard run``.
+the same keys the informers' projections return, so lookups cost what they cost in ``tierguard run``.
 
 Secret values here are generated filler; nothing prints or stores them (the index keeps fingerprints only).
 """
@@ -22,6 +22,7 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.policy import TierPolicy, load_policy_file
 from tierguard.webhook.fake_indexes import FakeIndexes
 from tierguard.webhook.live_context import LiveContext
+from tierguard.webhook.store import LiveIndex
 
 REPO = Path(__file__).resolve().parents[1]
 TIERS = ("dev", "qa", "stage", "prod")
@@ -44,10 +45,10 @@ def _filler(namespace: str, name: str, key: str) -> str:
     return base64.b64encode(f"bench-{namespace}-{name}-{key}-not-a-real-value".encode()).decode()
 
 
-def build_indexes(namespaces: int, secrets: int) -> dict[str, dict[Any, list[Any]]]:
-    """kopf.Index look-alikes (key -> list of values) holding ``namespaces`` tiered namespaces and ``secrets``
-    Secrets spread evenly over them, each with two data values."""
-    # Filled through the same projections kopf's index handlers run (the package's test double).
+def build_indexes(namespaces: int, secrets: int) -> dict[str, LiveIndex]:
+    """The live indexes holding ``namespaces`` tiered namespaces and ``secrets`` Secrets spread evenly over
+    them, each with two data values."""
+    # Filled through the same projections and index the informers use (the package's test double).
     indexes = FakeIndexes(Fingerprinter(KEY))
     for index in range(namespaces):
         name = namespace_name(index)

@@ -28,6 +28,7 @@ from typing import Any
 
 from tierguard.audit.changes import Changes, ContentFilter, Dirty
 from tierguard.audit.report_writer import ReportWriter, Scope
+from tierguard.audit.rest import Served, resolve_served
 from tierguard.audit.scan import ListOptions, Silent, list_resource
 from tierguard.engine.context import SecretView
 from tierguard.engine.offline import OfflineRun, Result
@@ -115,45 +116,9 @@ class _Page:
     data: bytes
 
 
-@dataclass(frozen=True)
-class Served:
-    info: KindInfo
-    group_version: str
-
-    def path(self, namespace: str | None) -> str:
-        base = "/api/v1" if self.info.group == "" else f"/apis/{self.group_version}"
-        where = f"/namespaces/{namespace}" if namespace is not None and self.info.namespaced else ""
-        return f"{base}{where}/{self.info.resource}"
-
-
 def audited_kinds() -> tuple[KindInfo, ...]:
     """Judged kinds the audit lists from the API server: every judged row but Secrets (from the index)."""
     return tuple(info for info in JUDGED if not (info.group == "" and info.kind == "Secret"))
-
-
-def resolve_served(api_client: Any, kinds: Iterable[KindInfo], timeout: float) -> list[Served]:
-    """The kinds the API server serves now, with the version to list (a custom resource's preferred one)."""
-    from tierguard.audit.rest import HttpError, request_json  # noqa: PLC0415
-
-    served: list[Served] = []
-    groups: dict[str, str | None] = {}
-    for info in kinds:
-        if info.builtin:
-            served.append(Served(info, info.version if info.group == "" else f"{info.group}/{info.version}"))
-            continue
-        if info.group not in groups:
-            try:
-                found = request_json(api_client, "GET", f"/apis/{info.group}", timeout=timeout)
-                preferred = (found.get("preferredVersion") or {}).get("groupVersion")
-                groups[info.group] = str(preferred) if preferred else None
-            except HttpError as error:
-                if error.status != 404:
-                    raise
-                groups[info.group] = None
-        group_version = groups[info.group]
-        if group_version is not None:
-            served.append(Served(info, group_version))
-    return served
 
 
 class BackgroundAudit:

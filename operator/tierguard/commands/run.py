@@ -31,6 +31,9 @@ logger = logging.getLogger("tierguard.run")
 @click.option("--hmac-secret", default="tierguard-fingerprint-key", show_default=True,
               help="Secret in --namespace holding the fingerprint HMAC key; created if absent.")
 @click.option("--api-check-interval", default=10.0, show_default=True, type=click.FloatRange(0.5, 300))
+@click.option("--max-index-staleness", default=60.0, show_default=True, type=click.FloatRange(5, 3600),
+              metavar="SECONDS", help="Deny as not ready while a watch has not been confirmed for longer than this "
+                                      "(docs/reliability.md).")
 @click.option("--audit/--no-audit", default=True, show_default=True,
               help="Background audit: the replica holding the Lease writes reports of what exists (docs/audit.md).")
 @click.option("--audit-interval", default=600.0, show_default=True, type=click.FloatRange(1, 86400),

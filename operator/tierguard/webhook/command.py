@@ -16,7 +16,8 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.errors import StartupError
 from tierguard.webhook.admission import AdmissionService
 from tierguard.webhook.identity import replica_identity
-from tierguard.webhook.indexing import build_registry
+from tierguard.webhook.indexing import build_informers, build_registry, fan_out, policy_observer, sync_when_listed
+from tierguard.webhook.informer import Informers, InformerSettings, Observer
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.probes import build_probe_app, serve_probes, watch_api_health
 from tierguard.webhook.state import RuntimeState
@@ -49,6 +50,7 @@ class RunOptions:
     metrics_port: int
     hmac_secret: str
     api_check_interval: float
+    max_index_staleness: float = 60.0
     audit: bool = True
     audit_interval: float = 600.0
     audit_reports_api: str = "wgpolicyk8s"
@@ -81,10 +83,14 @@ def _background_audit(options: RunOptions, state: RuntimeState, metrics: Metrics
     return audit, elector
 
 
-def _audit_hooks(state: RuntimeState, background: Any) -> tuple[Any, Any]:
+def _observers(state: RuntimeState, metrics: Metrics, informers: Any, background: Any) -> Observer:
+    """The policy reload, and the background audit's marks when it is on."""
+    if background is None:
+        return policy_observer(state, metrics, informers)
     from tierguard.webhook.audit_watch import index_observer  # noqa: PLC0415
 
-    return index_observer(state, background[0]), background[0].policy_changed
+    return fan_out([policy_observer(state, metrics, informers, background[0].policy_changed),
+                    index_observer(state, background[0])])
 
 
 def kopf_identity(name: str) -> Any:
@@ -99,6 +105,7 @@ async def serve(options: RunOptions) -> None:
     from kubernetes.client import CoreV1Api  # noqa: PLC0415
 
     from tierguard.webhook.keys import load_or_create_fingerprinter  # noqa: PLC0415
+    from tierguard.webhook.kube_transport import KubeTransport  # noqa: PLC0415
     from tierguard.webhook.reachability import build_check  # noqa: PLC0415
     from tierguard.webhook.server import AdmissionServer  # noqa: PLC0415
     from tierguard.webhook.vap_sync import AdmissionPolicySync, SyncSettings  # noqa: PLC0415
@@ -115,12 +122,17 @@ async def serve(options: RunOptions) -> None:
         raise StartupError(f"cannot load or create the fingerprint key Secret {options.namespace}/"
                            f"{options.hmac_secret}: {type(error).__name__}: {str(error)[:200]}") from None
     background = _background_audit(options, state, metrics, api_client)
-    registry = build_registry(state, metrics, lambda: fingerprinter,
-                              *(_audit_hooks(state, background) if background is not None else (None, None)))
+    built: list[Informers] = []  # the policy observer reads the indexes of the informers it observes
+    informers = build_informers(
+        KubeTransport(api_client), lambda: fingerprinter,
+        _observers(state, metrics, lambda: built[0], background),
+        InformerSettings(max_staleness_s=options.max_index_staleness))
+    built.append(informers)
+    registry = build_registry()
     if background is not None:
         from tierguard.webhook.audit_watch import register_audit_handlers  # noqa: PLC0415
 
-        register_audit_handlers(registry, state, background[0], lambda: fingerprinter)
+        register_audit_handlers(registry, background[0])
     try:
         # Until the indexes are synced every review is answered "not ready" (denied): fail closed from the start.
         admission = AdmissionServer(AdmissionService(state, metrics), addr=options.webhook_addr,
@@ -138,12 +150,14 @@ async def serve(options: RunOptions) -> None:
         # ValidatingWebhookConfiguration.
         settings.admission.server = None
         settings.admission.managed = None
-        settings.posting.enabled = False  # index handlers have nothing to report as events (the chart grants none)
-        # kopf waits this long for more events of an object before handling one; the index lags by as much.
+        settings.posting.enabled = False  # the audit's markers have nothing to report as events (none granted)
+        # kopf waits this long for more events of an object before handling one; the audit's marks lag as much.
         settings.batching.batch_window = 0.01
         settings.watching.server_timeout = 300
         settings.networking.request_timeout = 60
 
+    watching = asyncio.create_task(informers.run())
+    syncing = asyncio.create_task(sync_when_listed(state, metrics, informers, lambda: fingerprinter))
     health = asyncio.create_task(
         watch_api_health(state, build_check(api_client), options.api_check_interval))
     auditing = [asyncio.create_task(background[0].run()),
@@ -160,6 +174,8 @@ async def serve(options: RunOptions) -> None:
             task.cancel()
         await asyncio.gather(*auditing, return_exceptions=True)
         health.cancel()
+        syncing.cancel()
+        watching.cancel()
         admission_policies.cancel()
         reloading.cancel()
         await admission.stop()

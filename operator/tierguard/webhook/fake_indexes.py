@@ -1,6 +1,7 @@
-"""The test double of kopf's indexes, beside the descriptors it fakes (as Gatekeeper ships ``clienttest`` beside
-its client): objects go in through the same projections kopf's handlers run, so a ``LiveContext`` over it cannot
-tell it from the real indexes. Used by the webhook tests and bench/, never by ``tierguard run``."""
+"""The test double of the live indexes, beside the descriptors it fakes (as Gatekeeper ships ``clienttest`` beside
+its client): objects go in through the same projections and the same ``LiveIndex`` the informers fill, so a
+``LiveContext`` over it cannot tell it from the real indexes. Used by the webhook tests and bench/, never by
+``tierguard run``."""
 
 from __future__ import annotations
 
@@ -8,19 +9,19 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tierguard.engine.fingerprints import Fingerprinter
-from tierguard.engine.objects import name_of, namespace_of
 from tierguard.webhook.indexes import INDEX_NAMES, INDEXES_BY_KIND
+from tierguard.webhook.informer import owner_of
+from tierguard.webhook.store import LiveIndex
 
 
 class FakeIndexes:
-    """Every index of ``INDEXES``, filled from objects (``add``), with kopf's semantics: an index maps each key
-    to the values of every object that returned it, and adding an object again replaces what it contributed."""
+    """Every index of ``INDEXES`` as the ``LiveIndex`` an informer fills, from objects (``add``): adding an
+    object again replaces what it contributed, removing it drops that."""
 
     def __init__(self, fingerprinter: Fingerprinter, objects: Iterable[Mapping[str, Any]] = ()) -> None:
         self.fingerprinter = fingerprinter
-        self.data: dict[str, dict[Any, list[Any]]] = {name: {} for name in INDEX_NAMES}
-        """Index id -> key -> values: what ``LiveContext`` reads (kopf hands it ``kopf.Index`` objects)."""
-        self._contributions: dict[tuple[str, str, str | None, str], dict[Any, Any]] = {}
+        self.data: dict[str, LiveIndex] = {name: LiveIndex() for name in INDEX_NAMES}
+        """Index id -> its index: what ``LiveContext`` reads."""
         for obj in objects:
             self.add(obj)
 
@@ -29,27 +30,13 @@ class FakeIndexes:
         spec = INDEXES_BY_KIND.get(str(obj.get("kind")))
         if spec is None:
             return
-        identity = (spec.id, str(obj.get("kind")), namespace_of(obj), name_of(obj))
-        self.remove(obj)
-        entries = spec.project(obj, self.fingerprinter)
-        self._contributions[identity] = entries
-        index = self.data[spec.id]
-        for key, value in entries.items():
-            index.setdefault(key, []).append(value)
+        self.data[spec.id].put(owner_of(obj), spec.project(obj, self.fingerprinter))
 
     def remove(self, obj: Mapping[str, Any]) -> None:
-        """Drop what an object contributed, as kopf does on its deletion."""
+        """Drop what an object contributed, as its deletion does."""
         spec = INDEXES_BY_KIND.get(str(obj.get("kind")))
-        if spec is None:
-            return
-        previous = self._contributions.pop((spec.id, str(obj.get("kind")), namespace_of(obj), name_of(obj)), {})
-        index = self.data[spec.id]
-        for key, value in previous.items():
-            values = index.get(key, [])
-            if value in values:
-                values.remove(value)
-            if not values:
-                index.pop(key, None)
+        if spec is not None:
+            self.data[spec.id].remove(owner_of(obj))
 
     def add_namespace(self, name: str, tier: str | None = None, *, tier_label: str = "tierguard.io/tier",
                       **labels: str) -> None:

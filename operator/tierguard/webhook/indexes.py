@@ -10,8 +10,10 @@ specs, role rules, secret stores, the stored TierPolicy. Key functions are the o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from tierguard.engine.context import NamespaceView, SecretView, aggregation_selectors, is_default_storage_class
@@ -54,8 +56,10 @@ def secret_key(namespace: str, name: str) -> tuple[str, str, str]:
     return ("name", namespace, name)
 
 
-def fingerprint_key(digest: bytes) -> tuple[str, bytes]:
-    return ("fp", digest)
+def fingerprint_key(digest: bytes) -> bytes:
+    """The digest itself: no other key of the Secret index is bytes, and a wrapping tuple per value would cost
+    56 bytes a value (some 11 MB at 100k Secrets)."""
+    return digest
 
 
 def sealed_secret_key(namespace: str, name: str) -> tuple[str, str]:
@@ -135,14 +139,22 @@ def project_namespace(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
     return {namespace_key(name_of(body)): NamespaceView.from_object(body)}
 
 
+_NONE: Mapping[str, str] = MappingProxyType({})
+"""Shared by every indexed view without labels or annotations: at 100k Secrets, 200k empty dicts fewer."""
+
+
 def project_secret(body: Mapping[str, Any], fingerprinter: Fingerprinter) -> Entries:
     """By name, and by each keyed fingerprint it holds. The data is hashed here and never kept."""
     raw = {"kind": "Secret", "metadata": metadata_of(body), "type": body.get("type"), "data": body.get("data")}
+    namespace = sys.intern(_namespace(body))  # one string per namespace, not one per Secret
     try:
-        view = SecretView.from_object(raw, fingerprinter, _namespace(body))
+        view = SecretView.from_object(raw, fingerprinter, namespace)
     except Malformed:  # kept without fingerprints: its own admission reported it
-        view = SecretView(_namespace(body), name_of(body), "Secret", labels_of(body), annotations_of(body))
+        view = SecretView(namespace, name_of(body), "Secret", labels_of(body), annotations_of(body))
     del raw
+    if not view.labels or not view.annotations:
+        view = SecretView(namespace, view.name, view.kind, view.labels or _NONE, view.annotations or _NONE,
+                          view.fingerprints)
     return secret_entries(view)
 
 

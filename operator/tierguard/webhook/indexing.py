@@ -1,15 +1,18 @@
-"""The kopf handlers of ``tierguard run``: the indexes that feed the live context, and the handlers that track
-readiness and the TierPolicy.
+"""The watches that feed the live context, and what reacts to them: readiness and the TierPolicy.
 
-Each index is a descriptor of ``indexes.py`` (id, watched kind, projection); its kopf handler only calls the
-projection, a pure, unit-tested function. kopf runs non-index handlers only after every index has its initial
-listing, so the first namespace event marks the replica as synced.
+Each index is a descriptor of ``indexes.py`` (id, watched kind, projection) with one ``Informer`` (tierguard's
+own list and watch, ``informer.py``) filling its ``LiveIndex``. When every informer has its first listing the
+replica builds its ``LiveContext``, loads the TierPolicy from the index, settles the heap and becomes ready.
+
+kopf runs the rest of ``tierguard run``: credentials (``login``), and the background audit's marker handlers on
+the judged kinds that are not indexed (``audit_watch.py``). kopf holds no index: its indexing machinery makes
+the initial listing quadratic in the number of objects (``informer.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -18,7 +21,8 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.errors import PolicyError
 from tierguard.kinds import KindInfo
 from tierguard.policy import load_stored_policy
-from tierguard.webhook.indexes import INDEX_NAMES, INDEXES, POLICIES, IndexSpec, policy_key
+from tierguard.webhook.indexes import INDEXES, POLICIES, policy_key
+from tierguard.webhook.informer import Change, Informer, Informers, InformerSettings, Observer, Transport
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState, settle_heap
@@ -30,23 +34,6 @@ def watched(info: KindInfo) -> tuple[str, ...]:
     """kopf's resource arguments for a kind: ``(plural,)`` for the core group, ``(group, plural)`` otherwise
     (kopf then watches the version the API server prefers)."""
     return (info.resource,) if info.group == "" else (info.group, info.resource)
-
-
-Observer = Callable[[IndexSpec, Any, Mapping[Any, Any]], None]
-"""Told each body an index handler projected and its new entries, before kopf replaces the old ones (the
-background audit compares them: ``webhook/audit_watch.py``)."""
-
-
-def index_handler(spec: IndexSpec, fingerprinter: Callable[[], Fingerprinter],
-                  observe: Observer | None = None) -> Callable[..., Any]:
-    """The kopf index handler of a descriptor: the projection of the body (and the observer, if any)."""
-    async def handler(body: Any, **_: Any) -> Any:
-        entries = spec.project(body, fingerprinter())
-        if observe is not None:
-            observe(spec, body, entries)
-        return entries
-
-    return handler
 
 
 def apply_policy(state: RuntimeState, metrics: Metrics, body: Mapping[str, Any] | None) -> None:
@@ -72,40 +59,65 @@ def apply_policy(state: RuntimeState, metrics: Metrics, body: Mapping[str, Any] 
     logger.info("policy loaded", extra={"policy": state.policy_name})
 
 
-def build_registry(state: RuntimeState, metrics: Metrics, fingerprinter: Callable[[], Fingerprinter],
-                   observe: Observer | None = None, policy_changed: Callable[[], None] | None = None
-                   ) -> kopf.OperatorRegistry:
-    """All kopf handlers of ``tierguard run``. ``fingerprinter`` is read after startup loaded the key;
-    ``observe`` and ``policy_changed`` are the background audit's (None: it is off)."""
+def stored_policy(informers: Informers, name: str) -> Mapping[str, Any] | None:
+    values = informers.indexes[POLICIES].get(policy_key(name))
+    stored: Mapping[str, Any] | None = next(iter(values), None) if values else None
+    return stored
+
+
+def policy_observer(state: RuntimeState, metrics: Metrics, informers: Callable[[], Informers],
+                    policy_changed: Callable[[], None] | None = None) -> Observer:
+    """Reload the TierPolicy when its object changes (or the policy index was listed again)."""
+    def observe(change: Change) -> None:
+        if change.spec.id != POLICIES:
+            return
+        if change.relisted:
+            if not state.indexes_synced:
+                return  # the first sync loads it
+            apply_policy(state, metrics, stored_policy(informers(), state.policy_name))
+        elif str((change.body.get("metadata") or {}).get("name")) == state.policy_name:  # type: ignore[union-attr]
+            apply_policy(state, metrics, None if change.entries is None else change.entries.get(
+                policy_key(state.policy_name)))
+        else:
+            return
+        if policy_changed is not None:
+            policy_changed()
+
+    return observe
+
+
+def fan_out(observers: Sequence[Observer]) -> Observer:
+    def observe(change: Change) -> None:
+        for observer in observers:
+            observer(change)
+
+    return observe
+
+
+def build_informers(transport: Transport, fingerprinter: Callable[[], Fingerprinter], observe: Observer,
+                    settings: InformerSettings) -> Informers:
+    return Informers([Informer(spec, transport, fingerprinter, observe, settings) for spec in INDEXES], settings)
+
+
+async def sync_when_listed(state: RuntimeState, metrics: Metrics, informers: Informers,
+                           fingerprinter: Callable[[], Fingerprinter]) -> None:
+    """Once every index has its first listing: the live context, the TierPolicy, then readiness."""
+    await informers.wait_listed()
+    state.context = LiveContext(fingerprinter(), informers.indexes)
+    if state.policy is None:
+        apply_policy(state, metrics, stored_policy(informers, state.policy_name))
+    settle_heap()  # before readiness: its one full collection pauses no admission request
+    state.watch_problem = informers.not_ready_reason
+    state.indexes_synced = True
+    logger.info("indexes synced", extra={"indexes": state.context.sizes()})
+
+
+def build_registry() -> kopf.OperatorRegistry:
+    """kopf's handlers of ``tierguard run`` (the background audit adds its markers: ``audit_watch.py``)."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
         return kopf.login_via_client(**kwargs)
-
-    for spec in INDEXES:
-        kopf.index(*watched(spec.watches), id=spec.id, registry=registry)(
-            index_handler(spec, fingerprinter, observe))
-
-    @kopf.on.event("namespaces", id="tg-readiness", registry=registry)
-    async def mark_synced(**kwargs: Any) -> None:
-        if state.indexes_synced:
-            return
-        indexes = {name: kwargs[name] for name in INDEX_NAMES if name in kwargs}
-        state.context = LiveContext(fingerprinter(), indexes)
-        if state.policy is None:
-            stored = next(iter(indexes[POLICIES].get(policy_key(state.policy_name)) or ()), None)
-            apply_policy(state, metrics, stored)
-        settle_heap()  # before readiness: its one full collection pauses no admission request
-        state.indexes_synced = True
-        logger.info("indexes synced", extra={"indexes": state.context.sizes()})
-
-    @kopf.on.event("tierguard.io", "tierpolicies", id="tg-policy-reload", registry=registry)
-    async def reload_policy(body: Any, name: str, type: str | None, **_: Any) -> None:
-        if name != state.policy_name:
-            return
-        apply_policy(state, metrics, None if type == "DELETED" else dict(body))
-        if policy_changed is not None:
-            policy_changed()
 
     return registry

@@ -1,13 +1,15 @@
 """Runtime state of one webhook replica: the policy in force, the live context, and readiness.
 
-Readiness fails closed: admission is answered only when every index has its initial listing, a valid policy
-is loaded and the API server has answered recently. Until then every request is denied as "not ready".
+Readiness fails closed: admission is answered only when every index has its initial listing and its watch was
+confirmed within the staleness bound, a valid policy is loaded and the API server has answered recently. Until
+then every request is denied as "not ready".
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tierguard.policy import DEFAULT_POLICY, TierPolicy
@@ -23,6 +25,8 @@ class RuntimeState:
     """Why the named TierPolicy was refused, while an older valid one (or none) stays in force."""
     context: LiveContext | None = None
     indexes_synced: bool = False
+    watch_problem: Callable[[], str | None] | None = None
+    """Why the indexes cannot be vouched for now (a watch unconfirmed for longer than the bound), or None."""
     api_failures: int = 0
     api_failure_threshold: int = 3
     started_at: float = field(default_factory=time.monotonic)
@@ -34,6 +38,9 @@ class RuntimeState:
     def not_ready_reason(self) -> str | None:
         if not self.indexes_synced or self.context is None:
             return "the initial listing of the cluster's namespaces, secrets and roles is not complete"
+        stale = self.watch_problem() if self.watch_problem is not None else None
+        if stale is not None:
+            return stale
         if self.policy is None:
             return f"no valid TierPolicy is loaded ({self.policy_error or 'not loaded yet'})"
         if self.api_failures >= self.api_failure_threshold:
