@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -204,3 +205,29 @@ def test_many_dirty_namespaces_make_one_full_pass(world: Any) -> None:
     asyncio.run(world.audit.incremental_pass(Dirty(frozenset(f"ns-{i}" for i in range(50)), False, False)))
     assert world.audit.passes == {"full": 1}
     assert not any("/namespaces/" in path for path in world.listing.paths)
+
+
+def test_passes_caused_by_marks_rest_in_proportion_to_the_last_pass(world: Any) -> None:
+    """While changes keep coming, the audit spends at most ``max_share`` of the time in passes, so admission,
+    on the same event loop, keeps the rest."""
+    audit = BackgroundAudit(world.state, world.metrics, None, world.audit.writer,
+                            AuditSettings(debounce_s=0.01, max_share=0.25, apis=(WGPOLICYK8S,)))
+    audit._finished("full", time.perf_counter() - 0.4, background.Tally(), 0)  # a pass of 0.4 s just ended
+    assert audit.rest_until - audit._monotonic() == pytest.approx(1.2, abs=0.1)  # 0.4 * (1/0.25 - 1)
+
+    async def scenario() -> tuple[int, int]:
+        audit.set_leader(True)
+        audit._need_full = False  # the first pass of a new leader is not held back; this test is about marks
+        audit.changes.mark_namespace("dev")
+        task = asyncio.create_task(audit.run())
+        before = sum(audit.passes.values())  # the pass that just ended
+        await asyncio.sleep(0.6)
+        resting = sum(audit.passes.values()) - before
+        await asyncio.sleep(1.2)
+        after = sum(audit.passes.values()) - before
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return resting, after
+
+    resting, after = asyncio.run(scenario())
+    assert resting == 0 and after >= 1

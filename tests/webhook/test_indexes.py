@@ -80,8 +80,10 @@ def test_the_index_keeps_each_contributors_values_under_each_key() -> None:
     assert sorted(index.get("k")) == [3, 4] and index.get("only-a") is None
     assert index.remove(("dev", "b"))
     assert list(index.get("k")) == [4] and index.objects == 1
+    assert index.names_in("dev") == ("a",) and index.names_in("prod") == ()
     index.remove(("dev", "a"))
     assert len(index) == 0 and index.get("k", ()) == () and not index.remove(("dev", "a"))
+    assert index.names_in("dev") == ()
     a_dict_value = {"rules": []}
     index.put(("", "r"), {"role": a_dict_value})  # a value that is itself a dict stays one value
     assert list(index.get("role")) == [a_dict_value]

@@ -36,6 +36,7 @@ from tierguard.webhook.indexes import (
     volume_claim_key,
     volume_key,
 )
+from tierguard.webhook.store import LiveIndex
 
 RECENT_SECONDS = 30.0
 """How long a Secret this replica admitted counts as held before the watch has indexed it."""
@@ -136,8 +137,11 @@ class LiveContext:
         index = self._indexes.get(SECRETS)
         if index is None:
             return []
+        if namespaces is not None and isinstance(index, LiveIndex):  # by namespace, not a walk over every key
+            return [view for namespace in sorted(namespaces) for name in sorted(index.names_in(namespace))
+                    for view in self._values(SECRETS, secret_key(namespace, name))]
         return [view for key in list(index)
-                if key[0] == "name" and (namespaces is None or key[1] in namespaces)
+                if isinstance(key, tuple) and key[0] == "name" and (namespaces is None or key[1] in namespaces)
                 for view in self._values(SECRETS, key)]
 
     def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
