@@ -32,6 +32,7 @@ from bench.util import REPO, Figures, free_port, note
 
 NAMESPACE_PREFIX = "bench-index-"
 CREATE_TIMEOUT = 900.0
+EXTRA_RUN_ARGS: list[str] = []
 
 
 def _clients(kubeconfig: Path) -> Any:
@@ -110,7 +111,7 @@ def _tierguard_ready(kubeconfig: Path, timeout: float) -> tuple[float, float]:
         command = [sys.executable, "-m", "tierguard", "run", "--namespace", "tierguard-system",
                    "--webhook-addr", "127.0.0.1", "--webhook-port", str(free_port()),
                    "--tls-cert", str(certs.cert), "--tls-key", str(certs.key), "--metrics-addr", "127.0.0.1",
-                   "--metrics-port", str(probe_port), "--log-level", "warning"]
+                   "--metrics-port", str(probe_port), "--log-level", "info", *EXTRA_RUN_ARGS]
         env = dict(os.environ, KUBECONFIG=str(kubeconfig))
         log = Path(tmp) / "run.log"
         with log.open("w") as output:
@@ -126,7 +127,10 @@ def _tierguard_ready(kubeconfig: Path, timeout: float) -> tuple[float, float]:
                     try:
                         with urllib.request.urlopen(f"http://127.0.0.1:{probe_port}/readyz", timeout=2) as answer:
                             if answer.status == 200:
-                                return time.perf_counter() - started, _rss_mb(process.pid)
+                                ready = time.perf_counter() - started, _rss_mb(process.pid)
+                                if os.environ.get("BENCH_RUN_LOG"):
+                                    Path(os.environ["BENCH_RUN_LOG"]).write_text(log.read_text())
+                                return ready
                     except OSError:
                         pass
                     time.sleep(0.1)

@@ -61,16 +61,17 @@ def measure(command: list[str], cluster: Cluster, stdout: Path, timeout: float =
     return Measured(wall, usage.ru_maxrss / 1024, process.returncode, stdout.read_text(), process.stderr.read())
 
 
-def create_bulk(cluster: Cluster, run_id: str) -> dict[str, object]:
+def create_bulk(cluster: Cluster, run_id: str, secrets: int = SECRETS, namespaces: int = NAMESPACES,
+                budget_s: float = CREATE_BUDGET_S) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-m", "tests.e2e.bulk", "create", "--kubeconfig", str(cluster.kubeconfig), "--run-id",
-         run_id, "--namespaces", str(NAMESPACES), "--secrets", str(SECRETS), "--deadline-s", str(CREATE_BUDGET_S)],
-        capture_output=True, text=True, timeout=CREATE_BUDGET_S + 120, check=False, cwd=REPO,
+         run_id, "--namespaces", str(namespaces), "--secrets", str(secrets), "--deadline-s", str(budget_s)],
+        capture_output=True, text=True, timeout=budget_s + 120, check=False, cwd=REPO,
         env={**cluster.env(), "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr[-3000:]
     created: dict[str, object] = json.loads(done.stdout)
-    assert created["namespaces"] == NAMESPACES and created["secrets"] == SECRETS, (
-        f"bulk creation incomplete within {CREATE_BUDGET_S:.0f}s: {created}")
+    assert created["namespaces"] == namespaces and created["secrets"] == secrets, (
+        f"bulk creation incomplete within {budget_s:.0f}s: {created}")
     return created
 
 

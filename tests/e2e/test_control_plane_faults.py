@@ -36,6 +36,17 @@ def tierguard_processes(cluster: Cluster) -> dict[str, Any]:
     return {"host-pid": pid_file.read_text().strip() if pid_file.is_file() else None}
 
 
+def settled(cluster: Cluster) -> bool:
+    """No tierguard pod is coming or going (a rollout of an earlier test still replacing one would look like a
+    restart caused by the fault): as many pods as the Deployment wants, none terminating. Host mode: true."""
+    items = cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
+    if not items:
+        return True
+    wanted = cluster.get_json("deployments", "-n", NAMESPACE, "-l", SELECTOR)["items"]
+    replicas = sum(int(d["spec"].get("replicas", 1)) for d in wanted)
+    return len(items) == replicas and not any(p["metadata"].get("deletionTimestamp") for p in items)
+
+
 def decides_right(cluster: Cluster, target: str, source: str) -> bool:
     """tierguard judges with its index: a Secret copied from another tier is refused by the webhook's rule (the
     API server alone cannot know the source's tier), a plain one admitted."""
@@ -58,6 +69,8 @@ def test_control_plane_restart_under_load(cluster: Cluster, load_namespaces: tup
     # one more API check).
     wait_until(lambda: decides_right(cluster, target, source), timeout=RECOVERY_TIMEOUT_S, interval=0.5,
                what="tierguard deciding right before the fault")
+    wait_until(lambda: settled(cluster), timeout=RECOVERY_TIMEOUT_S, interval=1,
+               what="no tierguard pod starting or terminating before the fault")
     before = tierguard_processes(cluster)
     with load(cluster, target, source) as result:
         started = time.monotonic()

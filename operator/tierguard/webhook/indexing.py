@@ -109,7 +109,19 @@ async def sync_when_listed(state: RuntimeState, metrics: Metrics, informers: Inf
     settle_heap()  # before readiness: its one full collection pauses no admission request
     state.watch_problem = informers.not_ready_reason
     state.indexes_synced = True
-    logger.info("indexes synced", extra={"indexes": state.context.sizes()})
+    logger.info("indexes synced", extra={"indexes": state.context.sizes(), "rss_mb": resident_mb()})
+
+
+def resident_mb() -> float | None:
+    """This process's resident memory (Linux), logged when the indexes are synced: what to size a limit on."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def build_registry() -> kopf.OperatorRegistry:
