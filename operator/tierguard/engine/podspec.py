@@ -232,14 +232,14 @@ def _spec_secret_uses(site: PodSite) -> Iterator[SecretUse]:
         if holder.get("envFrom") is not None:
             env_from = f"{container.path}.envFrom"
             for index, source in enumerate(objects_at(holder, "envFrom", env_from)):
-                ref = source.get("secretRef")
-                if ref is None:
+                secret_ref = source.get("secretRef")
+                if secret_ref is None:
                     continue
                 ref_path = f"{env_from}[{index}].secretRef"
-                if type(ref) is not dict:
-                    ref = mapping_at(source, "secretRef", ref_path)
-                if ref:
-                    yield SecretUse(_name(ref, "name", ref_path), ref_path)
+                if type(secret_ref) is not dict:
+                    secret_ref = mapping_at(source, "secretRef", ref_path)
+                if secret_ref:
+                    yield SecretUse(_name(secret_ref, "name", ref_path), ref_path)
 
 
 def _name(ref: Mapping[str, Any], key: str, ref_path: str) -> str:
