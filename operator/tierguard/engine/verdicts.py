@@ -40,18 +40,17 @@ MAX_ANSWERS = 256
 """A judgement that depended on more objects than this (a value held by hundreds of Secrets) is not kept:
 checking its answers costs nearly what judging costs, and it would pin all those views."""
 
-_NAMESPACE, _SECRET, _HOLDERS = 0, 1, 2
-
-
 class _Recorder:
     """A Context that passes every question on and remembers the answers; ``cacheable`` turns false at the
     first question whose answer it cannot check cheaply later."""
 
-    __slots__ = ("_context", "answered", "cacheable", "size")
+    __slots__ = ("_context", "cacheable", "holders", "namespace_views", "secret_views", "size")
 
     def __init__(self, context: Context) -> None:
         self._context = context
-        self.answered: list[tuple[int, Any, Any]] = []
+        self.namespace_views: list[tuple[str, NamespaceView | None]] = []
+        self.secret_views: list[tuple[tuple[str, str], SecretView | None]] = []
+        self.holders: list[tuple[bytes, list[SecretView]]] = []
         self.cacheable = True
         self.size = 0
 
@@ -61,19 +60,19 @@ class _Recorder:
 
     def namespace(self, name: str) -> NamespaceView | None:
         view = self._context.namespace(name)
-        self.answered.append((_NAMESPACE, name, view))
+        self.namespace_views.append((name, view))
         self.size += 1
         return view
 
     def secret(self, namespace: str, name: str) -> SecretView | None:
         view = self._context.secret(namespace, name)
-        self.answered.append((_SECRET, (namespace, name), view))
+        self.secret_views.append(((namespace, name), view))
         self.size += 1
         return view
 
     def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
         holders = list(self._context.fingerprint_holders(digest))
-        self.answered.append((_HOLDERS, digest, holders))
+        self.holders.append((digest, holders))
         self.size += len(holders) or 1
         return holders
 
@@ -115,28 +114,31 @@ class _Recorder:
         return self._unrecorded().cluster_role_labels()
 
 
-def _still_answers(context: Context, answered: tuple[tuple[int, Any, Any], ...]) -> bool:
-    """Whether the context gives the same objects to every question the judgement asked (holder lists compare
-    item by item, identity first: an equal view is the same answer)."""
-    for question, argument, answer in answered:
-        if question == _HOLDERS:
-            holders = context.fingerprint_holders(argument)
-            if holders != answer and list(holders) != answer:
-                return False
-        elif question == _NAMESPACE:
-            if context.namespace(argument) is not answer:
-                return False
-        elif context.secret(*argument) is not answer:
-            return False
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class _Entry:
     view: SecretView
     policy: TierPolicy
-    answered: tuple[tuple[int, Any, Any], ...]
+    namespace_views: tuple[tuple[str, NamespaceView | None], ...]
+    secret_views: tuple[tuple[tuple[str, str], SecretView | None], ...]
+    holders: tuple[tuple[bytes, list[SecretView]], ...]
     problem: Problem
+
+    def still_holds(self, context: Context) -> bool:
+        """Whether the context gives the same objects to every question the judgement asked (holder lists
+        compare item by item, identity first: an equal view is the same answer)."""
+        if self.holders:
+            holders_of = context.fingerprint_holders
+            for digest, answer in self.holders:
+                found = holders_of(digest)
+                if found != answer and list(found) != answer:
+                    return False
+        for name, view in self.namespace_views:
+            if context.namespace(name) is not view:
+                return False
+        for (namespace, secret_name), secret in self.secret_views:
+            if context.secret(namespace, secret_name) is not secret:
+                return False
+        return True
 
 
 class VerdictCache:
@@ -160,8 +162,7 @@ class VerdictCache:
         policy = subject.policy
         key = (id(view), subject.tier, id(policy))
         entry = self._entries.get(key)
-        if (entry is not None and entry.view is view and entry.policy is policy
-                and _still_answers(subject.context, entry.answered)):
+        if entry is not None and entry.view is view and entry.policy is policy and entry.still_holds(subject.context):
             return entry.problem
         recorder = _Recorder(subject.context)
         try:
@@ -169,7 +170,8 @@ class VerdictCache:
         except Malformed as error:
             problem = error
         if recorder.cacheable and recorder.size <= MAX_ANSWERS and self._capacity > 0:
-            self._store(key, _Entry(view, policy, tuple(recorder.answered), problem))
+            self._store(key, _Entry(view, policy, tuple(recorder.namespace_views), tuple(recorder.secret_views),
+                                    tuple(recorder.holders), problem))
         return problem
 
     def _store(self, key: tuple[int, str | None, int], entry: _Entry) -> None:
