@@ -12,6 +12,7 @@ from typing import Any
 
 from tierguard.engine.context import Context
 from tierguard.engine.model import ObjectRef
+from tierguard.engine.podspec import PodSite
 from tierguard.engine.request import EvaluationRequest
 from tierguard.engine.secrets import SecretView
 from tierguard.engine.tiers import tier_from_labels
@@ -51,6 +52,10 @@ class Candidate:
         """The candidate Secret (or SealedSecret) as a SecretView, fingerprinted once per request however many
         rules (and the webhook after them) ask. Raises Malformed."""
         return self.request.secret_view(self.context.fingerprinter, self.namespace)
+
+    def pod_site(self) -> PodSite | None:
+        """The object's pod spec (a Pod's, a workload template's), walked once per request. Raises Malformed."""
+        return self.request.pod_site()
 
     def tier_of(self, namespace: str) -> str | None:
         """The tier of another namespace, as the context knows it (None: untiered or unknown)."""

@@ -158,10 +158,10 @@ def _break_glass(decision: Decision, obj: Mapping[str, Any], user: UserInfo | No
                  ) -> Decision:
     """Turn denials into warnings when a member of a break-glass group gives a reason on the object."""
     settings = policy.exemptions.break_glass
-    reason = annotations_of(obj).get(settings.annotation, "").strip()
-    if not reason or not settings.groups or user is None or not set(user.groups) & set(settings.groups):
+    if not decision.denials or not settings.groups or user is None:  # the cheap questions first
         return decision
-    if not decision.denials:
+    reason = annotations_of(obj).get(settings.annotation, "").strip()
+    if not reason or not set(user.groups) & set(settings.groups):
         return decision
     softened = tuple(
         Violation(v.rule, Action.WARN, f"{v.message} (admitted by break-glass: {reason})", v.path, v.related)

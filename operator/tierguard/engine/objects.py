@@ -109,6 +109,16 @@ def mappings_at(parent: Mapping[str, Any], key: str, path: str) -> list[tuple[Ma
     return items
 
 
+def objects_at(parent: Mapping[str, Any], key: str, path: str) -> list[Mapping[str, Any]]:
+    """``mappings_at`` without the paths, for walks that format an item's path (``f"{path}[{index}]"``) only
+    when they report it: the same checks, the same Malformed for the first non-object item."""
+    items = list_at(parent, key, path)
+    for index, item in enumerate(items):
+        if type(item) is not dict and not isinstance(item, Mapping):
+            raise Malformed(f"{path}[{index}]", f"expected an object, got {type(item).__name__}")
+    return items
+
+
 def str_at(parent: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> str:
     value = parent.get(key)
     if value is None or value == "":

@@ -7,9 +7,9 @@ messages. Containers are walked in ``containers``, ``initContainers`` and ``ephe
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, cast
 
 from tierguard.engine.model import Malformed
 from tierguard.engine.objects import (
@@ -18,6 +18,7 @@ from tierguard.engine.objects import (
     list_at,
     mapping_at,
     mappings_at,
+    objects_at,
     str_at,
 )
 
@@ -49,6 +50,8 @@ _LEGACY_SECRET_REFS: Mapping[str, tuple[str, bool]] = {
 }
 
 
+_LEGACY_PLUGINS = frozenset(_LEGACY_SECRET_REFS)
+
 _ANNOTATION_SECRETS: tuple[tuple[str, str | None], ...] = (
     ("vault.hashicorp.com/agent-extra-secret", "vault.hashicorp.com/agent-inject"),
     ("vault.hashicorp.com/tls-secret", "vault.hashicorp.com/agent-inject"),
@@ -71,10 +74,13 @@ class PodSite:
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
     is_template: bool
+    walked: dict[str, object] = field(default_factory=dict, init=False, compare=False, repr=False)
+    """What the walkers found in this spec (``containers``): each rule family asks again."""
 
 
-@dataclass(frozen=True)
-class ContainerSite:
+class ContainerSite(NamedTuple):
+    # Named tuples, not frozen dataclasses, for what every Pod review makes several of: a frozen dataclass's
+    # __init__ sets each field through object.__setattr__ (about 1 us apiece here).
     container: Mapping[str, Any]
     name: str
     path: str
@@ -82,8 +88,7 @@ class ContainerSite:
     native_sidecar: bool
 
 
-@dataclass(frozen=True)
-class SecretUse:
+class SecretUse(NamedTuple):
     """The pod consumes Secret ``name`` of its own namespace at ``path``."""
 
     name: str
@@ -123,95 +128,148 @@ def pod_site(obj: Mapping[str, Any]) -> PodSite | None:
     )
 
 
-def containers(site: PodSite) -> list[ContainerSite]:
+def containers(site: PodSite) -> tuple[ContainerSite, ...]:
+    """The pod's containers of every group, in spec order; walked once per site however many rules ask."""
+    found = site.walked.get("containers")
+    if found is None:
+        try:
+            found = _containers(site)
+        except Malformed as error:
+            found = error
+        site.walked["containers"] = found
+    if isinstance(found, Malformed):
+        raise found
+    return cast("tuple[ContainerSite, ...]", found)
+
+
+def _containers(site: PodSite) -> tuple[ContainerSite, ...]:
     found = []
     for group in CONTAINER_GROUPS:
+        if site.spec.get(group) is None:
+            continue
         for container, path in mappings_at(site.spec, group, f"{site.path}.{group}"):
             name = str_at(container, "name", f"{path}.name", required=True)
             native = group == "initContainers" and container.get("restartPolicy") == "Always"
             found.append(ContainerSite(container, name, path, group, native))
-    return found
+    return tuple(found)
 
 
-def secret_uses(site: PodSite) -> Iterator[SecretUse]:
+def secret_uses(site: PodSite) -> list[SecretUse]:
     """Every Secret the pod consumes, in spec order, then the Secrets injectors mount on its annotations' say."""
-    yield from _spec_secret_uses(site)
+    found: list[SecretUse] = []
+    _spec_secret_uses(site, found.append)
     for annotation, switch in _ANNOTATION_SECRETS:
         name = site.annotations.get(annotation, "").strip()
         if name and (switch is None or site.annotations.get(switch) in _GO_TRUE):
-            yield SecretUse(name, f"{site.metadata_path}.annotations[{annotation}]")
+            found.append(SecretUse(name, f"{site.metadata_path}.annotations[{annotation}]"))
+    return found
 
 
-def _spec_secret_uses(site: PodSite) -> Iterator[SecretUse]:
-    # Every field is read with .get() before its path is formatted: most volumes and env entries hold none of
-    # the fields asked for, and building their paths was most of the walk (mapping_at of None is {} anyway).
-    for volume, path in mappings_at(site.spec, "volumes", f"{site.path}.volumes"):
-        if volume.get("secret") is not None:
-            secret = mapping_at(volume, "secret", f"{path}.secret")
-            if secret:
-                yield SecretUse(str_at(secret, "secretName", f"{path}.secret.secretName", required=True),
-                                f"{path}.secret")
-        if volume.get("projected") is not None:
-            projected = mapping_at(volume, "projected", f"{path}.projected")
-            for source, source_path in mappings_at(projected, "sources", f"{path}.projected.sources"):
-                if source.get("secret") is None:
+def _spec_secret_uses(site: PodSite, use: Callable[[SecretUse], None]) -> None:
+    # Every field is read with .get() before its path is formatted, and list items' paths are formatted only
+    # for the items that yield: most volumes and env entries hold none of the fields asked for, and building
+    # their paths was most of the walk (mapping_at of None is {} anyway).
+    spec = site.spec
+    if spec.get("volumes") is not None:
+        volumes_path = f"{site.path}.volumes"
+        for index, volume in enumerate(objects_at(spec, "volumes", volumes_path)):
+            secret = volume.get("secret")
+            if secret is not None:
+                secret_path = f"{volumes_path}[{index}].secret"
+                if type(secret) is not dict:
+                    secret = mapping_at(volume, "secret", secret_path)
+                if secret:
+                    use(SecretUse(_name(secret, "secretName", secret_path), secret_path))
+            if volume.get("projected") is not None:
+                path = f"{volumes_path}[{index}]"
+                projected = mapping_at(volume, "projected", f"{path}.projected")
+                for source, source_path in mappings_at(projected, "sources", f"{path}.projected.sources"):
+                    if source.get("secret") is None:
+                        continue
+                    ref = mapping_at(source, "secret", f"{source_path}.secret")
+                    if ref:
+                        use(SecretUse(str_at(ref, "name", f"{source_path}.secret.name", required=True),
+                                      f"{source_path}.secret"))
+            if _LEGACY_PLUGINS.isdisjoint(volume):  # the usual case: one C-level test, not eight .get()s
+                continue
+            for plugin, (field, is_object_ref) in _LEGACY_SECRET_REFS.items():
+                if volume.get(plugin) is None:
                     continue
-                ref = mapping_at(source, "secret", f"{source_path}.secret")
-                if ref:
-                    yield SecretUse(str_at(ref, "name", f"{source_path}.secret.name", required=True),
-                                    f"{source_path}.secret")
-        for plugin, (field, is_object_ref) in _LEGACY_SECRET_REFS.items():
-            if volume.get(plugin) is None:
-                continue
-            plugin_spec = mapping_at(volume, plugin, f"{path}.{plugin}")
-            if not plugin_spec:
-                continue
-            field_path = f"{path}.{plugin}.{field}"
-            if is_object_ref:
-                ref = mapping_at(plugin_spec, field, field_path)
-                name = str_at(ref, "name", f"{field_path}.name") if ref else ""
-            else:
-                name = str_at(plugin_spec, field, field_path)
+                path = f"{volumes_path}[{index}]"
+                plugin_spec = mapping_at(volume, plugin, f"{path}.{plugin}")
+                if not plugin_spec:
+                    continue
+                field_path = f"{path}.{plugin}.{field}"
+                if is_object_ref:
+                    ref = mapping_at(plugin_spec, field, field_path)
+                    name = str_at(ref, "name", f"{field_path}.name") if ref else ""
+                else:
+                    name = str_at(plugin_spec, field, field_path)
+                if name:
+                    use(SecretUse(name, field_path))
+    if spec.get("imagePullSecrets") is not None:
+        for index, ref in enumerate(list_at(spec, "imagePullSecrets", f"{site.path}.imagePullSecrets")):
+            ref_path = f"{site.path}.imagePullSecrets[{index}]"
+            if not isinstance(ref, Mapping):
+                raise Malformed(ref_path, "expected an object with a name")
+            # The API server admits entries without a name (charts render `- name: ""`); the kubelet skips them.
+            name = str_at(ref, "name", f"{ref_path}.name")
             if name:
-                yield SecretUse(name, field_path)
-    for index, ref in enumerate(list_at(site.spec, "imagePullSecrets", f"{site.path}.imagePullSecrets")):
-        ref_path = f"{site.path}.imagePullSecrets[{index}]"
-        if not isinstance(ref, Mapping):
-            raise Malformed(ref_path, "expected an object with a name")
-        # The API server admits entries without a name (charts render `- name: ""`) and the kubelet skips them.
-        name = str_at(ref, "name", f"{ref_path}.name")
-        if name:
-            yield SecretUse(name, ref_path)
+                use(SecretUse(name, ref_path))
     for container in containers(site):
-        for env, env_path in mappings_at(container.container, "env", f"{container.path}.env"):
-            if env.get("valueFrom") is None:
-                continue
-            value_from = mapping_at(env, "valueFrom", f"{env_path}.valueFrom")
-            if value_from.get("secretKeyRef") is None:
-                continue
-            key_ref = mapping_at(value_from, "secretKeyRef", f"{env_path}.valueFrom.secretKeyRef")
-            if key_ref:
-                yield SecretUse(
-                    str_at(key_ref, "name", f"{env_path}.valueFrom.secretKeyRef.name", required=True),
-                    f"{env_path}.valueFrom.secretKeyRef",
-                )
-        for source, source_path in mappings_at(container.container, "envFrom", f"{container.path}.envFrom"):
-            if source.get("secretRef") is None:
-                continue
-            ref = mapping_at(source, "secretRef", f"{source_path}.secretRef")
-            if ref:
-                yield SecretUse(str_at(ref, "name", f"{source_path}.secretRef.name", required=True),
-                                f"{source_path}.secretRef")
+        holder = container.container
+        if holder.get("env") is not None:
+            env_list = f"{container.path}.env"
+            for index, env in enumerate(objects_at(holder, "env", env_list)):
+                value_from = env.get("valueFrom")
+                if value_from is None:
+                    continue
+                if type(value_from) is not dict:
+                    value_from = mapping_at(env, "valueFrom", f"{env_list}[{index}].valueFrom")
+                key_ref = value_from.get("secretKeyRef")
+                if key_ref is None:
+                    continue
+                ref_path = f"{env_list}[{index}].valueFrom.secretKeyRef"
+                if type(key_ref) is not dict:
+                    key_ref = mapping_at(value_from, "secretKeyRef", ref_path)
+                if key_ref:
+                    use(SecretUse(_name(key_ref, "name", ref_path), ref_path))
+        if holder.get("envFrom") is not None:
+            env_from = f"{container.path}.envFrom"
+            for index, source in enumerate(objects_at(holder, "envFrom", env_from)):
+                secret_ref = source.get("secretRef")
+                if secret_ref is None:
+                    continue
+                ref_path = f"{env_from}[{index}].secretRef"
+                if type(secret_ref) is not dict:
+                    secret_ref = mapping_at(source, "secretRef", ref_path)
+                if secret_ref:
+                    use(SecretUse(_name(secret_ref, "name", ref_path), ref_path))
+
+
+def _name(ref: Mapping[str, Any], key: str, ref_path: str) -> str:
+    """``ref[key]``, a required name: ``str_at(..., required=True)``, whose path is only formatted when it is
+    wanted."""
+    name = ref.get(key)
+    return name if type(name) is str and name else str_at(ref, key, f"{ref_path}.{key}", required=True)
 
 
 def claim_uses(site: PodSite) -> Iterator[ClaimUse]:
     """Volumes whose storage may carry secret refs of its own: PVCs and inline ephemeral claim templates."""
-    for volume, path in mappings_at(site.spec, "volumes", f"{site.path}.volumes"):
-        claim = mapping_at(volume, "persistentVolumeClaim", f"{path}.persistentVolumeClaim")
-        if claim:
-            yield ClaimUse(path=f"{path}.persistentVolumeClaim",
-                           claim=str_at(claim, "claimName", f"{path}.persistentVolumeClaim.claimName",
-                                        required=True))
+    if site.spec.get("volumes") is None:
+        return
+    volumes_path = f"{site.path}.volumes"
+    for index, volume in enumerate(objects_at(site.spec, "volumes", volumes_path)):
+        if volume.get("persistentVolumeClaim") is not None:
+            path = f"{volumes_path}[{index}]"
+            claim = mapping_at(volume, "persistentVolumeClaim", f"{path}.persistentVolumeClaim")
+            if claim:
+                yield ClaimUse(path=f"{path}.persistentVolumeClaim",
+                               claim=str_at(claim, "claimName", f"{path}.persistentVolumeClaim.claimName",
+                                            required=True))
+        if volume.get("ephemeral") is None:
+            continue
+        path = f"{volumes_path}[{index}]"
         ephemeral = mapping_at(volume, "ephemeral", f"{path}.ephemeral")
         template = mapping_at(ephemeral, "volumeClaimTemplate", f"{path}.ephemeral.volumeClaimTemplate")
         template_spec = mapping_at(template, "spec", f"{path}.ephemeral.volumeClaimTemplate.spec")
@@ -226,8 +284,10 @@ def claim_uses(site: PodSite) -> Iterator[ClaimUse]:
 def env_values(site: PodSite) -> Iterator[tuple[str, str]]:
     """Literal env values of every container, with their paths (Bank-Vaults puts ``vault:`` paths here)."""
     for container in containers(site):
-        for env, env_path in mappings_at(container.container, "env", f"{container.path}.env"):
+        if container.container.get("env") is None:
+            continue
+        env_list = f"{container.path}.env"
+        for index, env in enumerate(objects_at(container.container, "env", env_list)):
             value = env.get("value")
             if isinstance(value, str) and value:
-                yield value, f"{env_path}.value"
-
+                yield value, f"{env_list}[{index}].value"

@@ -8,6 +8,7 @@ from typing import Any
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
+from tierguard.engine.podspec import PodSite, pod_site
 from tierguard.engine.secrets import SecretView
 
 OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
@@ -32,6 +33,20 @@ class EvaluationRequest:
     _views: list[tuple[Fingerprinter, SecretView | Malformed]] = field(default_factory=list, init=False, repr=False,
                                                                        compare=False)
     """The object's SecretView per fingerprinter: HMAC every value once per request (see ``secret_view``)."""
+    _pod_site: list[PodSite | Malformed | None] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def pod_site(self) -> PodSite | None:
+        """The object's pod spec (``podspec.pod_site``), found on the first call only: the workload, volume and
+        sidecar rules all walk it, and a PodSite keeps what its walkers found. Raises Malformed."""
+        if not self._pod_site:
+            try:
+                self._pod_site.append(pod_site(self.obj))
+            except Malformed as error:
+                self._pod_site.append(error)
+        found = self._pod_site[0]
+        if isinstance(found, Malformed):
+            raise found
+        return found
 
     def secret_view(self, fingerprinter: Fingerprinter, namespace: str | None = None) -> SecretView:
         """The object (a Secret or SealedSecret) as a SecretView, built on the first call only: the rules that

@@ -98,7 +98,8 @@ class LiveContext:
         return self._fingerprinter
 
     def _values(self, index: str, key: Any) -> Iterable[Any]:
-        store = self._indexes[index].get(key) if index in self._indexes else None
+        found = self._indexes.get(index)
+        store = found.get(key) if found is not None else None
         return store if store is not None else ()
 
     def _first(self, index: str, key: Any) -> Any:
@@ -119,9 +120,11 @@ class LiveContext:
 
     def secret(self, namespace: str, name: str) -> SecretView | None:
         # A Secret wins over the SealedSecret it was unsealed from: it carries the fingerprints.
-        view: SecretView | None = self._first(SECRETS, secret_key(namespace, name)) or self._first(
-            SEALED_SECRETS, sealed_secret_key(namespace, name)
-        )
+        secrets = self._indexes.get(SECRETS)  # _first() spelled out: asked ten times per Pod review
+        store = secrets.get(secret_key(namespace, name)) if secrets is not None else None
+        view: SecretView | None = next(iter(store), None) if store else None
+        if view is None:
+            view = self._first(SEALED_SECRETS, sealed_secret_key(namespace, name))
         if view is None and self._recent_secrets:
             view = self._recent((namespace, name))
         return view
@@ -145,7 +148,9 @@ class LiveContext:
                 for view in self._values(SECRETS, key)]
 
     def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
-        indexed = list(self._values(SECRETS, fingerprint_key(digest)))
+        secrets = self._indexes.get(SECRETS)  # _values() spelled out: asked for every value a Pod consumes
+        store = secrets.get(fingerprint_key(digest)) if secrets is not None else None
+        indexed: list[SecretView] = list(store) if store else []
         recent_keys = self._recent_digests.get(digest)
         if not recent_keys:
             return indexed

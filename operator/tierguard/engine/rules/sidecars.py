@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule
-from tierguard.engine.podspec import WORKLOAD_KINDS, ContainerSite, PodSite, containers, pod_site
+from tierguard.engine.podspec import WORKLOAD_KINDS, ContainerSite, PodSite, containers
 from tierguard.engine.rules import RuleFamily
 from tierguard.kinds import group_kinds
 from tierguard.policy import RequiredSidecar
@@ -43,7 +43,7 @@ class SidecarState(StrEnum):
 
 def sidecar_states(subject: Candidate) -> list[tuple[RequiredSidecar, SidecarState]]:
     """Each required sidecar's state in the subject's pod (template); empty for kinds without one."""
-    site = pod_site(subject.obj)
+    site = subject.pod_site()
     if site is None:
         return []
     present = [c for c in containers(site) if c.group != "ephemeralContainers"]
@@ -66,7 +66,7 @@ def _coverage(sidecar: RequiredSidecar, site: PodSite, subject: Candidate, prese
 def check(subject: Candidate) -> Iterator[Finding]:
     if not subject.policy.required_sidecars:
         return
-    site = pod_site(subject.obj)
+    site = subject.pod_site()
     if site is None:
         return
     present = [c for c in containers(site) if c.group != "ephemeralContainers"]

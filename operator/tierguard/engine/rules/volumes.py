@@ -19,7 +19,7 @@ from typing import Any
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, name_of, str_at
-from tierguard.engine.podspec import WORKLOAD_KINDS, ClaimUse, claim_uses, pod_site
+from tierguard.engine.podspec import WORKLOAD_KINDS, ClaimUse, claim_uses
 from tierguard.engine.rules import RuleFamily
 from tierguard.kinds import group_kinds
 
@@ -141,7 +141,7 @@ def _storage_class_findings(subject: Candidate, storage_class: Mapping[str, Any]
 
 
 def _workload_findings(subject: Candidate) -> Iterator[Finding]:
-    site = pod_site(subject.obj)
+    site = subject.pod_site()
     if site is None:
         return
     namespace = subject.namespace or "default"

@@ -23,13 +23,14 @@ import yaml
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
-from tierguard.engine.podspec import WORKLOAD_KINDS, PodSite, env_values, pod_site, secret_uses
+from tierguard.engine.podspec import WORKLOAD_KINDS, PodSite, env_values, secret_uses
 from tierguard.engine.rules import RuleFamily
 from tierguard.engine.rules.replication import replication_findings
 from tierguard.engine.rules.shared_values import shared_value_findings
 from tierguard.engine.secrets import SecretView
 from tierguard.engine.selectors import label_selector_matches
 from tierguard.engine.tiers import regex_literal_prefix, tiers_of_path, tiers_under_prefix
+from tierguard.engine.verdicts import CONSUMED_SECRETS
 from tierguard.kinds import group_kinds
 
 # policy-invalid too: a consumed Secret whose own annotations cannot be judged is reported on the workload.
@@ -45,7 +46,7 @@ _BANK_VAULTS_VALUE = re.compile(r"^(?:>>)?vault:([^#]+)")
 
 def check(subject: Candidate) -> Iterator[Finding]:
     if subject.kind in WORKLOAD_KINDS:
-        site = pod_site(subject.obj)
+        site = subject.pod_site()
         if site is not None:
             yield from _consumed_secrets(subject, site)
             yield from _path_findings(subject, _workload_paths(site))
@@ -92,11 +93,12 @@ def _judge_secret(subject: Candidate, namespace: str, name: str
     view = subject.context.secret(namespace, name)
     if view is None:
         return None
-    try:
-        return view, next(replication_findings(view, subject), None) or next(shared_value_findings(view, subject),
-                                                                              None)
-    except Malformed as error:
-        return view, error
+    return view, CONSUMED_SECRETS.judged(view, subject, _first_crossing)
+
+
+def _first_crossing(view: SecretView, subject: Candidate) -> Finding | None:
+    """Raises Malformed when the Secret's own annotations cannot be judged."""
+    return next(replication_findings(view, subject), None) or next(shared_value_findings(view, subject), None)
 
 
 def _workload_paths(site: PodSite) -> Iterator[tuple[str, str]]:
