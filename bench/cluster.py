@@ -113,6 +113,7 @@ def _tierguard_ready(kubeconfig: Path, timeout: float) -> tuple[float, float]:
                    "--tls-cert", str(certs.cert), "--tls-key", str(certs.key), "--metrics-addr", "127.0.0.1",
                    "--metrics-port", str(probe_port), "--log-level", "info", *EXTRA_RUN_ARGS]
         env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+        env.setdefault("MALLOC_ARENA_MAX", "2")  # as the image (Dockerfile) runs it
         log = Path(tmp) / "run.log"
         with log.open("w") as output:
             started = time.perf_counter()

@@ -119,16 +119,11 @@ def test_run_without_a_reachable_cluster_fails_clearly(tmp_path: Any, kubeconfig
     assert expected in done.stderr
 
 
-def test_the_api_check_lists_the_builtin_indexed_kinds_with_the_clients_methods() -> None:
-    from kubernetes import client  # noqa: PLC0415
-
+def test_the_api_check_lists_the_builtin_indexed_kinds() -> None:
     from tierguard.kinds import INDEXED  # noqa: PLC0415
-    from tierguard.webhook.reachability import CHECKED, build_check, lister  # noqa: PLC0415
+    from tierguard.webhook.reachability import CHECKED, listing_path  # noqa: PLC0415
 
     assert {info.kind for info in CHECKED} == {info.kind for info in INDEXED if info.version == "v1"}
-    assert {lister(info) for info in CHECKED} >= {("CoreV1Api", "list_secret_for_all_namespaces"),
-                                                  ("RbacAuthorizationV1Api", "list_cluster_role")}
-    for info in CHECKED:
-        api_class, method = lister(info)
-        assert callable(getattr(getattr(client, api_class), method)), (api_class, method)
-    assert callable(build_check(client.ApiClient()))
+    assert {listing_path(info) for info in CHECKED} >= {"/api/v1/secrets",
+                                                        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+                                                        "/apis/rbac.authorization.k8s.io/v1/roles"}

@@ -19,11 +19,13 @@ class HttpError(Exception):
 
 
 def request(api_client: Any, method: str, path: str, *, query: Sequence[tuple[str, Any]] = (),
-            body: Mapping[str, Any] | None = None, timeout: float | None = 30.0) -> bytes:
-    """The response body of ``method path``; raises HttpError for a status outside 2xx."""
+            body: Mapping[str, Any] | None = None, timeout: float | None = 30.0,
+            content_type: str = "application/json") -> bytes:
+    """The response body of ``method path``; raises HttpError for a status outside 2xx. ``content_type``:
+    ``application/apply-patch+yaml`` for a server-side apply (the client sends the body as JSON, valid YAML)."""
     headers = {"Accept": "application/json"}
     if body is not None:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
     method_, url, headers_, body_, post = api_client.param_serialize(
         method, path, query_params=list(query), header_params=headers,
         body=json.loads(json.dumps(body)) if body is not None else None, auth_settings=["BearerToken"])

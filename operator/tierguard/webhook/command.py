@@ -102,7 +102,6 @@ def kopf_identity(name: str) -> Any:
 async def serve(options: RunOptions) -> None:
     """Serve until cancelled; raises StartupError when it cannot start."""
     import kopf  # noqa: PLC0415
-    from kubernetes.client import CoreV1Api  # noqa: PLC0415
 
     from tierguard.webhook.keys import load_or_create_fingerprinter  # noqa: PLC0415
     from tierguard.webhook.kube_transport import KubeTransport  # noqa: PLC0415
@@ -116,7 +115,7 @@ async def serve(options: RunOptions) -> None:
     api_client = await asyncio.to_thread(_api_client)
     try:
         fingerprinter: Fingerprinter = await asyncio.to_thread(
-            load_or_create_fingerprinter, CoreV1Api(api_client), options.namespace, options.hmac_secret)
+            load_or_create_fingerprinter, api_client, options.namespace, options.hmac_secret)
     except Exception as error:
         # Never the key itself: only where it failed and the error's kind.
         raise StartupError(f"cannot load or create the fingerprint key Secret {options.namespace}/"

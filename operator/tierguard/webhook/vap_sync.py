@@ -42,13 +42,11 @@ class SyncSettings:
 
 class AdmissionPolicySync:
     def __init__(self, state: RuntimeState, api_client: Any, settings: SyncSettings) -> None:
-        from kubernetes.client import AdmissionregistrationV1Api, RbacAuthorizationV1Api  # noqa: PLC0415
-
+        # Plain REST (audit/rest.py), not the client's generated API classes: those load some 300 model
+        # classes, 30 MB of every replica's memory.
         self.state = state
         self.settings = settings
-        # Any: the client's generated signatures type every response as a union the calls below narrow.
-        self.api: Any = AdmissionregistrationV1Api(api_client)
-        self.rbac: Any = RbacAuthorizationV1Api(api_client)
+        self.api_client = api_client
 
     async def run(self) -> None:
         if not self.settings.enabled:
@@ -78,16 +76,22 @@ class AdmissionPolicySync:
     def _owner(self) -> Mapping[str, str] | None:
         if not self.settings.owner_cluster_role:
             return None
-        role = self.rbac.read_cluster_role(self.settings.owner_cluster_role)
-        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "name": role.metadata.name,
-                "uid": role.metadata.uid}
+        from tierguard.audit.rest import request_json  # noqa: PLC0415
+
+        role = request_json(self.api_client, "GET",
+                            f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{self.settings.owner_cluster_role}")
+        metadata = role.get("metadata") or {}
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "name": str(metadata.get("name")),
+                "uid": str(metadata.get("uid"))}
 
     def apply(self, policy: TierPolicy) -> None:
+        from tierguard.audit.rest import request  # noqa: PLC0415
+
         manifests = generate(policy, self.options())
         for manifest in manifests:
-            patch = self._patch(manifest["kind"])
-            _drained(patch(manifest["metadata"]["name"], manifest, field_manager=FIELD_MANAGER, force=True,
-                  _content_type="application/apply-patch+yaml", _preload_content=False))
+            request(self.api_client, "PATCH", _path(manifest["kind"], manifest["metadata"]["name"]),
+                    query=[("fieldManager", FIELD_MANAGER), ("force", "true")], body=manifest,
+                    content_type="application/apply-patch+yaml")
         wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests}
         removed = self._delete(lambda kind, name: (kind, name) not in wanted)
         logger.info("ValidatingAdmissionPolicies applied", extra={
@@ -103,34 +107,24 @@ class AdmissionPolicySync:
         logger.info("ValidatingAdmissionPolicies disabled", extra={"deleted": removed})
 
     def _delete(self, stale: Callable[[str, str], bool]) -> list[str]:
-        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+        from tierguard.audit.rest import HttpError, request  # noqa: PLC0415
 
         removed = []
         for name in managed_names(self.settings.prefix):
             # The binding first: a policy without its binding enforces nothing, a binding without its policy errs.
-            for kind, delete in (("ValidatingAdmissionPolicyBinding",
-                                  self.api.delete_validating_admission_policy_binding),
-                                 ("ValidatingAdmissionPolicy", self.api.delete_validating_admission_policy)):
+            for kind in ("ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"):
                 if not stale(kind, name):
                     continue
                 try:
-                    _drained(delete(name, _preload_content=False))
+                    request(self.api_client, "DELETE", _path(kind, name))
                     removed.append(f"{kind}/{name}")
-                except ApiException as error:
+                except HttpError as error:
                     if error.status != 404:
                         raise
         return removed
 
-    def _patch(self, kind: str) -> Any:
-        if kind == "ValidatingAdmissionPolicy":
-            return self.api.patch_validating_admission_policy
-        return self.api.patch_validating_admission_policy_binding
 
-
-def _drained(response: Any) -> None:
-    """Read and drop an unparsed response before its connection goes back to the pool (a connection returned
-    with its body unread breaks the next request on it)."""
-    try:
-        response.drain_conn()
-    finally:
-        response.release_conn()
+def _path(kind: str, name: str) -> str:
+    plural = "validatingadmissionpolicies" if kind == "ValidatingAdmissionPolicy" else \
+        "validatingadmissionpolicybindings"
+    return f"/apis/admissionregistration.k8s.io/v1/{plural}/{name}"
