@@ -232,3 +232,42 @@ def test_a_malformed_pod_spec_is_reported_by_every_asking_rule_the_same() -> Non
             containers(site)
         messages.add(str(raised.value))
     assert messages == {str(Malformed("spec.containers[0].name", "is required"))}
+
+
+def test_one_live_context_reuses_a_verdict_unasked_until_an_index_changes(
+        indexes: FakeIndexes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live context's generation: between two reviews with no index change the verdict is reused without
+    asking the context again; any change (here: another tier starting to hold the value) is asked and seen."""
+    from tierguard.engine import verdicts  # noqa: PLC0415
+
+    context = LiveContext(Fingerprinter(KEY), indexes.data)  # type: ignore[arg-type]
+    checks: list[bool] = []
+    still_holds = verdicts._Entry.still_holds
+
+    def counted(entry: Any, asked: Any) -> bool:
+        checks.append(True)
+        return still_holds(entry, asked)
+
+    monkeypatch.setattr(verdicts._Entry, "still_holds", counted)
+
+    def judged() -> set[Rule]:
+        return {v.rule for v in evaluate(EvaluationRequest.from_manifest(pod()), context, DEFAULT_POLICY).violations}
+
+    assert judged() == set()
+    generation = context.generation()
+    assert generation is not None
+    assert judged() == set() and judged() == set()
+    assert checks == [] and context.generation() == generation  # reused at the same generation, unasked
+    indexes.add(secret("prod", "copy", VALUE))
+    assert context.generation() != generation
+    assert judged() == {W} and checks  # asked again, and the new holder seen
+    indexes.remove(secret("prod", "copy", VALUE))
+    assert judged() == set()
+
+
+def test_no_generation_while_recently_admitted_secrets_are_remembered(indexes: FakeIndexes) -> None:
+    context = LiveContext(Fingerprinter(KEY), indexes.data)  # type: ignore[arg-type]
+    assert context.generation() is not None
+    view = SecretView.from_object(secret("prod", "new", VALUE), Fingerprinter(KEY))
+    context.remember_admitted_secret(view)
+    assert context.generation() is None  # they expire with time, which no index counter sees

@@ -10,6 +10,11 @@ relabelled (a new NamespaceView), a Secret of another tier that starts holding t
 list) or a new policy all miss the cache and are judged afresh. Nothing here depends on who fills the context
 or on a change counter; a judgement that asked something not recorded here (every namespace, say) is not kept.
 
+A context may also offer ``generation()``: a token that is the same object only while none of its answers can
+have changed (the live context: its indexes' change counters, and None while it remembers recently admitted
+Secrets, whose answers expire with time). An entry made at the generation the context still has is reused
+without asking again; any other is checked as above.
+
 Entries hold views (metadata and keyed fingerprints, never values), digests and findings; their number is
 bounded and the oldest go first.
 """
@@ -122,6 +127,7 @@ class _Entry:
     secret_views: tuple[tuple[tuple[str, str], SecretView | None], ...]
     holders: tuple[tuple[bytes, list[SecretView]], ...]
     problem: Problem
+    generation: object = None
 
     def still_holds(self, context: Context) -> bool:
         """Whether the context gives the same objects to every question the judgement asked (holder lists
@@ -139,6 +145,12 @@ class _Entry:
             if context.secret(namespace, secret_name) is not secret:
                 return False
         return True
+
+
+def generation_of(context: Context) -> object:
+    """The context's generation token, or None (it offers none, or cannot vouch for one now)."""
+    generation = getattr(context, "generation", None)
+    return generation() if callable(generation) else None
 
 
 class VerdictCache:
@@ -162,7 +174,11 @@ class VerdictCache:
         policy = subject.policy
         key = (id(view), subject.tier, id(policy))
         entry = self._entries.get(key)
-        if entry is not None and entry.view is view and entry.policy is policy and entry.still_holds(subject.context):
+        generation = generation_of(subject.context)
+        if entry is not None and entry.view is view and entry.policy is policy and (
+                (generation is not None and entry.generation == generation) or entry.still_holds(subject.context)):
+            if generation is not None and entry.generation != generation:
+                self._store(key, dataclasses.replace(entry, generation=generation))
             return entry.problem
         recorder = _Recorder(subject.context)
         try:
@@ -171,7 +187,7 @@ class VerdictCache:
             problem = error
         if recorder.cacheable and recorder.size <= MAX_ANSWERS and self._capacity > 0:
             self._store(key, _Entry(view, policy, tuple(recorder.namespace_views), tuple(recorder.secret_views),
-                                    tuple(recorder.holders), problem))
+                                    tuple(recorder.holders), problem, generation))
         return problem
 
     def _store(self, key: tuple[int, str | None, int], entry: _Entry) -> None:

@@ -46,6 +46,8 @@ class LiveContext:
     def __init__(self, fingerprinter: Fingerprinter, indexes: Mapping[str, IndexLike]) -> None:
         self._fingerprinter = fingerprinter
         self._indexes = indexes
+        self._token = object()
+        """Identifies this context in its generations (the verdict cache is shared by every context)."""
         self._recent_secrets: dict[tuple[str, str], tuple[float, SecretView]] = {}
         self._recent_digests: dict[bytes, dict[tuple[str, str], None]] = {}
         """digest -> the recent Secrets holding it (an ordered set), so that a fingerprint lookup costs one dict
@@ -92,6 +94,19 @@ class LiveContext:
             self._forget(key)
             return None
         return entry[1]
+
+    def generation(self) -> tuple[object, int] | None:
+        """Same value only while no index changed (the verdict cache reuses a verdict without asking again);
+        None while recently admitted Secrets are remembered: they expire with time, not with an index change."""
+        if self._recent_secrets:
+            return None
+        total = 0
+        for index in self._indexes.values():
+            version = getattr(index, "version", None)
+            if not isinstance(version, int):
+                return None
+            total += version
+        return (self._token, total)
 
     @property
     def fingerprinter(self) -> Fingerprinter:

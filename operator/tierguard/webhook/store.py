@@ -32,6 +32,8 @@ class LiveIndex:
         """key -> its single contributor (absent when the key is shared)."""
         self._contributions: dict[ObjectKey, tuple[Any, ...]] = {}
         """owner -> the keys it contributed (the values are under the keys: a tuple costs a quarter of a dict)."""
+        self.version = 0
+        """Counts changes: equal versions mean equal content (the verdict cache's generation, live_context.py)."""
         self._names: dict[str, set[str]] = {}
         """namespace -> the names of its contributors: one namespace's objects without a walk over every key
         (the audit asks for a namespace's Secrets on each namespace event; at 100k Secrets a walk is 100k keys)."""
@@ -86,6 +88,7 @@ class LiveIndex:
     def put(self, owner: ObjectKey, entries: Mapping[Any, Any]) -> None:
         """``owner`` now contributes exactly ``entries`` (an object added or changed)."""
         self.remove(owner)
+        self.version += 1
         if not entries:
             return
         self._contributions[owner] = tuple(entries)
@@ -106,6 +109,7 @@ class LiveIndex:
         keys = self._contributions.pop(owner, None)
         if keys is None:
             return False
+        self.version += 1
         names = self._names.get(owner[0])
         if names is not None:
             names.discard(owner[1])
@@ -130,4 +134,5 @@ class LiveIndex:
         """Take ``other``'s content at once (a new list): readers holding this index see the new one whole."""
         self._values, self._owners, self._contributions = other._values, other._owners, other._contributions
         self._names = other._names
+        self.version += 1
         other._values, other._owners, other._contributions, other._names = {}, {}, {}, {}
