@@ -266,8 +266,8 @@ def cert_manager(cluster: Cluster, deployment: dict[str, Any]) -> Iterator[CertM
         original.write_text(json.dumps(values))
         cluster.kubectl("apply", "--server-side", "-f", str(CRDS))
         try:
-            cluster.kubectl("wait", "--for=condition=Established", "crd/certificates.cert-manager.io",
-                            "crd/issuers.cert-manager.io", "--timeout=60s")
+            wait_until(lambda: all(established(cluster, crd) for crd in ("certificates", "issuers")), timeout=60,
+                       what="cert-manager's CRDs established")
             upgrade(cluster, "--reuse-values", "--set", "certManager.enabled=true")
             certificate = cluster.get_json("certificates.cert-manager.io", secret_name(deployment), "-n", NAMESPACE)
             issuer = cluster.get_json("issuers.cert-manager.io", certificate["spec"]["issuerRef"]["name"], "-n",
@@ -285,6 +285,13 @@ def cert_manager(cluster: Cluster, deployment: dict[str, Any]) -> Iterator[CertM
             yield stand_in
         finally:
             restore(cluster, deployment, original)
+
+
+def established(cluster: Cluster, plural: str) -> bool:
+    # Not `kubectl wait`: right after the create the CRD has no conditions yet, and kubectl fails on that.
+    crd = cluster.get_json("crd", f"{plural}.cert-manager.io")
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
 def secret_name(deployment: dict[str, Any]) -> str:
