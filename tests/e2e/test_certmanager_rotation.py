@@ -312,6 +312,11 @@ def restore(cluster: Cluster, deployment: dict[str, Any], original: Path) -> Non
         cluster.kubectl("label", "--overwrite", "secret", name, "-n", NAMESPACE, "app.kubernetes.io/managed-by=Helm")
     started = time.monotonic()
     upgrade(cluster, "--reset-values", "-f", str(original), "--force-conflicts")
+    # The Secret as the chart alone would have it, for the tests after this module.
+    cluster.kubectl("annotate", "secret", name, "-n", NAMESPACE, *(f"cert-manager.io/{key}-" for key in (
+        "certificate-name", "issuer-name", "issuer-kind", "issuer-group", "common-name", "alt-names", "ip-sans",
+        "uri-sans")), check=False)
+    cluster.kubectl("label", "secret", name, "-n", NAMESPACE, "controller.cert-manager.io/fao-", check=False)
     wait_rolled_out(cluster)
     wait_served(cluster, secret_certificate(cluster, deployment), started)
     cluster.kubectl("delete", "-f", str(CRDS), "--ignore-not-found", "--wait=true", check=False)
