@@ -269,7 +269,12 @@ def cert_manager(cluster: Cluster, deployment: dict[str, Any]) -> Iterator[CertM
             wait_until(lambda: all(established(cluster, crd) for crd in ("certificates", "issuers")), timeout=60,
                        what="cert-manager's CRDs established")
             upgrade(cluster, "--reuse-values", "--set", "certManager.enabled=true")
-            certificate = cluster.get_json("certificates.cert-manager.io", secret_name(deployment), "-n", NAMESPACE)
+            # The chart's wiring: cainjector's Certificate is the one whose Secret the pods mount.
+            injected_from = webhook_configuration(cluster)["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
+            certificate = cluster.get_json("certificates.cert-manager.io", injected_from.split("/", 1)[1], "-n",
+                                           injected_from.split("/", 1)[0])
+            assert certificate["spec"]["secretName"] == secret_name(deployment), \
+                "the pods mount another Secret than the one cert-manager writes for the injected Certificate"
             issuer = cluster.get_json("issuers.cert-manager.io", certificate["spec"]["issuerRef"]["name"], "-n",
                                       NAMESPACE)
             ca_certificate = cluster.get_json("certificates.cert-manager.io", "-n", NAMESPACE,
@@ -301,7 +306,7 @@ def secret_name(deployment: dict[str, Any]) -> str:
 
 
 def restore(cluster: Cluster, deployment: dict[str, Any], original: Path) -> None:
-    """Back to the chart-generated certificates, the way docs/reliability.md tells users to switch back: helm
+    """Back to the chart-generated certificates, the way docs/helm.md tells users to switch back: helm
     adopts cert-manager's Secret (else it refuses to overwrite an object it does not own), so the generated
     caBundle trusts the old CA too while the replicas move to the new certificate; ``--force-conflicts`` takes
     the caBundle and Secret fields over from cert-manager's field managers."""
