@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from cryptography import x509
@@ -297,6 +298,41 @@ def test_cert_manager_mode(helm: Helm) -> None:
     # cert-manager writes the Secret; the chart does not.
     assert not all_of(docs, "Secret")
     assert "Deployment" in kinds(docs)
+
+
+CERT_MANAGER_CRDS = Path(__file__).resolve().parents[1] / "fixtures" / "cert-manager"
+
+
+def cert_manager_schema(kind: str) -> dict[str, Any]:
+    """The openAPIV3Schema of cert-manager's own CRD for ``kind`` (v1), vendored from cert-manager v1.21.1."""
+    for path in CERT_MANAGER_CRDS.glob("*.yaml"):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if crd and crd["spec"]["names"]["kind"] == kind:
+                version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+                schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+                return schema
+    raise AssertionError(f"no CRD of kind {kind} in {CERT_MANAGER_CRDS}")
+
+
+def test_cert_manager_objects_match_cert_managers_crds(helm: Helm) -> None:
+    """The Issuers and Certificates validate against cert-manager's schemas (what its API server would refuse
+    fails here), and the CA keeps its key when renewed: cainjector before cert-manager 1.19 replaces the caBundle
+    with the renewed CA while the pods still serve the old certificate, which then verifies only if the key is
+    the same (``tests/e2e/test_certmanager_rotation.py`` plays that renewal under load)."""
+    docs = render_cached(helm, sets={"certManager.enabled": "true"})
+    for kind in ("Issuer", "Certificate"):
+        schema = cert_manager_schema(kind)
+        for doc in all_of(docs, kind):
+            assert doc["apiVersion"] == "cert-manager.io/v1"
+            jsonschema.validate(doc, schema)
+    certificates = {doc["metadata"]["name"]: doc["spec"] for doc in all_of(docs, "Certificate")}
+    assert certificates[f"{FULLNAME}-ca"]["privateKey"]["rotationPolicy"] == "Never"
+    assert certificates[f"{FULLNAME}-tls"]["privateKey"]["rotationPolicy"] == "Always"
+    # The schema is strict enough to catch a wrong value: the check above can fail.
+    broken = {**only([d for d in docs if d["metadata"]["name"] == f"{FULLNAME}-ca"], "Certificate")}
+    broken["spec"] = {**broken["spec"], "privateKey": {"rotationPolicy": "Sometimes"}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, cert_manager_schema("Certificate"))
 
 
 def test_generated_mode_has_no_cert_manager_objects(helm: Helm) -> None:

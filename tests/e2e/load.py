@@ -14,6 +14,7 @@ import argparse
 import base64
 import json
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -124,13 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     core = client.CoreV1Api(client.ApiClient(configuration))
     tally = Tally()
     target = Target(core, args.namespace, args.source, args.pods)
+    # SIGTERM ends the schedule early (the test's disruption is over); operations in flight still finish and count.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=24) as pool:
         serial = 0
-        while (now := time.monotonic()) < started + duration:
+        while not stop.is_set() and (now := time.monotonic()) < started + duration:
             due = started + serial / args.rate
-            if due > now:
-                time.sleep(due - now)
+            if due > now and stop.wait(due - now):
+                break
             pool.submit(operate, target, serial, tally)
             serial += 1
     elapsed = time.monotonic() - started

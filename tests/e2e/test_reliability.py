@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -42,18 +43,24 @@ def record(figure: str, **values: Any) -> None:
 
 @contextmanager
 def load(cluster: Cluster, namespace: str, source: str, seconds: float = LOAD_SECONDS,
-         pods: bool = True) -> Iterator[dict[str, Any]]:
+         pods: bool = True, *, until_block_ends: bool = False) -> Iterator[dict[str, Any]]:
     """Runs the load process for ``seconds`` around the block; the dict is filled with its result after.
-    ``pods`` mixes in Pods, which need ``load.POLICY`` enforced; without them only the default policy counts."""
+    ``pods`` mixes in Pods, which need ``load.POLICY`` enforced; without them only the default policy counts.
+    With ``until_block_ends``, ``seconds`` is only the upper bound: the load stops when the block ends (after at
+    least ``LOAD_SECONDS``), so a disruption of unknown length is under load from start to end."""
     result: dict[str, Any] = {}
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.e2e.load", "--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace,
          "--source", source, "--rate", str(RATE), "--duration", str(seconds), *(["--pods"] if pods else [])],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
     try:
         time.sleep(2)  # steady load before the disruption
         yield result
     finally:
+        if until_block_ends and process.poll() is None:
+            time.sleep(max(0.0, started + LOAD_SECONDS - time.monotonic()))
+            process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=seconds + 120)
         assert process.returncode == 0, err
         result.update(json.loads(out.strip().splitlines()[-1]))
