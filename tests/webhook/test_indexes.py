@@ -12,7 +12,6 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.kinds import INDEXED
 from tierguard.webhook import indexes
 from tierguard.webhook.fake_indexes import FakeIndexes
-from tierguard.webhook.indexing import watched
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.store import LiveIndex
 
@@ -64,11 +63,6 @@ def test_one_descriptor_per_indexed_kind() -> None:
     for constant in (indexes.NAMESPACES, indexes.SECRETS, indexes.SEALED_SECRETS, indexes.VOLUMES, indexes.CLAIMS,
                      indexes.STORAGE_CLASSES, indexes.POLICIES):
         assert constant in indexes.INDEXES_BY_ID
-
-
-def test_kopf_resource_arguments() -> None:
-    assert watched(indexes.INDEXES_BY_ID["tg_namespaces"].watches) == ("namespaces",)
-    assert watched(indexes.INDEXES_BY_ID["tg_sealed_secrets"].watches) == ("bitnami.com", "sealedsecrets")
 
 
 def test_the_index_keeps_each_contributors_values_under_each_key() -> None:
@@ -205,17 +199,19 @@ def test_fingerprint_holders_and_namespaces() -> None:
     assert sorted(view.name for view in live.namespaces()) == ["dev", "prod"]
 
 
-def test_kopf_holds_no_index_and_the_audit_marks_only_kinds_no_informer_watches() -> None:
+def test_kopf_watches_nothing_and_the_audit_marks_what_no_informer_indexes() -> None:
     from tierguard.kinds import JUDGED  # noqa: PLC0415
-    from tierguard.webhook.audit_watch import register_audit_handlers  # noqa: PLC0415 - imports kopf
+    from tierguard.webhook.audit_watch import marker_informers  # noqa: PLC0415 - imports the audit
     from tierguard.webhook.indexing import build_registry  # noqa: PLC0415
+    from tierguard.webhook.informer import InformerSettings  # noqa: PLC0415
 
     registry = build_registry()
-    register_audit_handlers(registry, object())  # type: ignore[arg-type]
-    # kopf keeps index handlers in its (private) indexing registry: an index there would make kopf's initial
-    # listing quadratic again (webhook/informer.py).
+    # kopf's indexes made the initial listing quadratic, and one of its watchers ended the process when a
+    # watched CRD was deleted (webhook/informer.py, audit_watch.py): every watch is an informer's.
     assert list(registry._indexing.get_all_handlers()) == []
-    watched_by_kopf = {(h.selector.group or "", h.selector.any_name) for h in registry._watching.get_all_handlers()
-                       if h.selector is not None}
+    assert list(registry._watching.get_all_handlers()) == []
+    markers = marker_informers(None, lambda: FP, lambda change: None, InformerSettings())  # type: ignore[arg-type]
+    marked = {(i.spec.watches.group, i.spec.watches.resource) for i in markers.informers}
     informed = {(info.group, info.resource) for info in INDEXED}
-    assert watched_by_kopf == {(info.group, info.resource) for info in JUDGED} - informed
+    assert marked == {(info.group, info.resource) for info in JUDGED} - informed
+    assert all(i.watch_only for i in markers.informers)

@@ -324,3 +324,22 @@ def test_stream_lines_splits_events_across_chunks(chunks: list[bytes]) -> None:
             yield from chunks
 
     assert list(stream_lines(Response())) == [b'{"a":1}', b'{"b":2}']
+
+
+def test_a_watch_only_informer_keeps_nothing_and_reports_every_event() -> None:
+    transport = Transport([[secret("a"), secret("b")], [secret("c")]])
+    observed: list[Change] = []
+    inf = Informer(SECRETS, transport, lambda: FP, observed.append, SETTINGS, monotonic=Clock(), watch_only=True)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(inf.run())
+        await inf.wait_listed()
+        transport.watches.put(Stream(event("ADDED", secret("d", rv="5")), event("DELETED", secret("a", rv="6"))))
+        await until(lambda: len(observed) == 2, "two events")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    run(scenario)
+    assert transport.list_requests == [None]  # one page, for its resourceVersion: the objects are not listed
+    assert len(inf.index) == 0 and inf.index.objects == 0
+    assert [c.entries is None for c in observed] == [False, True]

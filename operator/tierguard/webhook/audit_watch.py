@@ -3,26 +3,26 @@
 - Every indexed kind: the informers tell the audit each change before the index applies it (``index_observer``),
   so the old view is still there to compare with (a Secret's old and new values, a namespace's old and new
   labels); a whole new listing marks everything.
-- The judged kinds that are not indexed (workloads, Pods, bindings, ...): kopf ``on.event`` handlers, on every
-  replica while the audit is on (the chart grants list/watch on them when ``audit.enabled``). These only mark;
-  kopf keeps no state for them beyond its per-object memory, and ``ContentFilter`` 16 bytes per object.
+- The judged kinds that are not indexed (workloads, Pods, bindings, ...): watch-only informers
+  (``marker_informers``), on every replica while the audit is on (the chart grants list/watch on them when
+  ``audit.enabled``). They keep nothing but ``ContentFilter``'s 16 bytes per object, and, unlike kopf's watchers
+  (one of which took the whole process down with a 404 when a watched CRD was deleted), they look again for a
+  kind whose CRD went away.
 Nothing here judges or calls the API server: a handler costs a few dict operations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
-
-import kopf
 
 from tierguard.audit.background import BackgroundAudit
 from tierguard.engine.context import NamespaceView, SecretView
+from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.objects import name_of, namespace_of
 from tierguard.kinds import INDEXED, JUDGED, KindInfo
-from tierguard.webhook.indexes import POLICIES, namespace_key, secret_key
-from tierguard.webhook.indexing import watched
-from tierguard.webhook.informer import Change
+from tierguard.webhook.indexes import POLICIES, Entries, IndexSpec, namespace_key, secret_key
+from tierguard.webhook.informer import Change, Informer, Informers, InformerSettings, Observer, Transport
 from tierguard.webhook.state import RuntimeState
 
 _EVERYTHING = {("rbac.authorization.k8s.io", "ClusterRole")}
@@ -58,11 +58,21 @@ def index_observer(state: RuntimeState, audit: BackgroundAudit) -> Callable[[Cha
     return observe
 
 
-def register_audit_handlers(registry: kopf.OperatorRegistry, audit: BackgroundAudit) -> None:
+def marked_kinds() -> tuple[KindInfo, ...]:
+    """The judged kinds no informer indexes: what the audit watches for marks only."""
     indexed = {info.key for info in INDEXED}
-    rows: dict[tuple[str, str], KindInfo] = {(i.group, i.kind): i for i in JUDGED if i.key not in indexed}
-    for info in rows.values():
-        kopf.on.event(*watched(info), id=f"tg-audit-{info.resource}", registry=registry)(_marker(audit, info))
+    return tuple(info for info in JUDGED if info.key not in indexed)
+
+
+def _nothing(_: Mapping[str, Any], __: Fingerprinter) -> Entries:
+    return {}
+
+
+def marker_informers(transport: Transport, fingerprinter: Callable[[], Fingerprinter], observe: Observer,
+                     settings: InformerSettings) -> Informers:
+    """Watch-only informers of ``marked_kinds()``; not part of readiness (admission reads nothing of them)."""
+    return Informers([Informer(IndexSpec(f"tg_audit_{info.resource}", info, _nothing), transport, fingerprinter,
+                               observe, settings, watch_only=True) for info in marked_kinds()], settings)
 
 
 def _mark(audit: BackgroundAudit, info: KindInfo, body: Any) -> None:
@@ -70,13 +80,3 @@ def _mark(audit: BackgroundAudit, info: KindInfo, body: Any) -> None:
         audit.changes.mark_everything()
     else:
         audit.changes.mark_namespace((namespace_of(body) or "default") if info.namespaced else None)
-
-
-def _marker(audit: BackgroundAudit, info: KindInfo) -> Callable[..., Any]:
-    async def mark(body: Any, type: str | None, **_: Any) -> None:
-        if not audit.content.changed(body, type == "DELETED"):
-            return
-        _mark(audit, info, body)
-        audit.marked()
-
-    return mark

@@ -128,10 +128,13 @@ async def serve(options: RunOptions) -> None:
         InformerSettings(max_staleness_s=options.max_index_staleness))
     built.append(informers)
     registry = build_registry()
+    markers = None
     if background is not None:
-        from tierguard.webhook.audit_watch import register_audit_handlers  # noqa: PLC0415
+        from tierguard.webhook.audit_watch import marker_informers  # noqa: PLC0415
 
-        register_audit_handlers(registry, background[0])
+        markers = marker_informers(KubeTransport(api_client), lambda: fingerprinter,
+                                   _observers(state, metrics, lambda: built[0], background),
+                                   InformerSettings(max_staleness_s=options.max_index_staleness))
     try:
         # Until the indexes are synced every review is answered "not ready" (denied): fail closed from the start.
         admission = AdmissionServer(AdmissionService(state, metrics), addr=options.webhook_addr,
@@ -156,6 +159,7 @@ async def serve(options: RunOptions) -> None:
         settings.networking.request_timeout = 60
 
     watching = asyncio.create_task(informers.run())
+    marking = asyncio.create_task(markers.run()) if markers is not None else None
     syncing = asyncio.create_task(sync_when_listed(state, metrics, informers, lambda: fingerprinter))
     health = asyncio.create_task(
         watch_api_health(state, build_check(api_client), options.api_check_interval))
@@ -175,6 +179,8 @@ async def serve(options: RunOptions) -> None:
         health.cancel()
         syncing.cancel()
         watching.cancel()
+        if marking is not None:
+            marking.cancel()
         admission_policies.cancel()
         reloading.cancel()
         await admission.stop()

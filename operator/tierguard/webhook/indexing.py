@@ -4,9 +4,10 @@ Each index is a descriptor of ``indexes.py`` (id, watched kind, projection) with
 own list and watch, ``informer.py``) filling its ``LiveIndex``. When every informer has its first listing the
 replica builds its ``LiveContext``, loads the TierPolicy from the index, settles the heap and becomes ready.
 
-kopf runs the rest of ``tierguard run``: credentials (``login``), and the background audit's marker handlers on
-the judged kinds that are not indexed (``audit_watch.py``). kopf holds no index: its indexing machinery makes
-the initial listing quadratic in the number of objects (``informer.py``).
+kopf runs the operator around them (``login``, start-up settings, signals); it watches nothing itself: its
+indexing machinery makes the initial listing quadratic in the number of objects (``informer.py``), and one of
+its watchers took the process down when a watched CRD was deleted (the audit's marks use watch-only informers,
+``audit_watch.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import kopf
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.errors import PolicyError
-from tierguard.kinds import KindInfo
 from tierguard.policy import load_stored_policy
 from tierguard.webhook.indexes import INDEXES, POLICIES, policy_key
 from tierguard.webhook.informer import Change, Informer, Informers, InformerSettings, Observer, Transport
@@ -28,12 +28,6 @@ from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState, settle_heap
 
 logger = logging.getLogger("tierguard.indexing")
-
-
-def watched(info: KindInfo) -> tuple[str, ...]:
-    """kopf's resource arguments for a kind: ``(plural,)`` for the core group, ``(group, plural)`` otherwise
-    (kopf then watches the version the API server prefers)."""
-    return (info.resource,) if info.group == "" else (info.group, info.resource)
 
 
 def apply_policy(state: RuntimeState, metrics: Metrics, body: Mapping[str, Any] | None) -> None:
@@ -125,7 +119,7 @@ def resident_mb() -> float | None:
 
 
 def build_registry() -> kopf.OperatorRegistry:
-    """kopf's handlers of ``tierguard run`` (the background audit adds its markers: ``audit_watch.py``)."""
+    """kopf's handlers of ``tierguard run``: credentials only (every watch is an informer's)."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)

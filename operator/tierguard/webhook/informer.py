@@ -178,6 +178,9 @@ class Informer:
     monotonic: Callable[[], float] = time.monotonic
     index: LiveIndex = field(default_factory=LiveIndex)
     health: WatchHealth = field(default_factory=WatchHealth)
+    watch_only: bool = False
+    """Keep nothing and skip the listing (one object is asked for, for its resourceVersion): the background
+    audit's marks on kinds no rule looks up, whose existing objects its full pass lists anyway."""
     _listed: asyncio.Event = field(default_factory=asyncio.Event)
     _stream: WatchStream | None = None
     _stopping: bool = False
@@ -206,7 +209,7 @@ class Informer:
                             self._not_served()
                             await asyncio.sleep(self.settings.rediscover_s)
                             continue
-                        self._version = await self._list(path)
+                        self._version = await (self._start_point(path) if self.watch_only else self._list(path))
                     await self._watch(path, self._version)
                     delay = low
                 except Expired:
@@ -300,6 +303,17 @@ class Informer:
         logger.info("listed", extra={"resource": self.name, "objects": self.index.objects})
         return page.resource_version
 
+    async def _start_point(self, path: str) -> str:
+        page = await in_thread(self.transport.list_page, path, 1, None)
+        page.items.clear()
+        again = self.health.listed
+        self.health.listed, self.health.problem = True, None
+        self._confirm()
+        if again:
+            self._observe(Change(self.spec, None, None))  # events may have been missed meanwhile
+        self._listed.set()
+        return page.resource_version
+
     async def _watch(self, path: str, version: str) -> None:
         settings = self.settings
         stream = await in_thread(self.transport.watch, path, version, settings.watch_timeout_s,
@@ -344,7 +358,9 @@ class Informer:
     def _apply(self, kind: str, owner: ObjectKey, entries: Entries | None, body: dict[str, Any],
                version: str | None) -> None:
         self._version = version or self._version
-        if kind == "DELETED":
+        if self.watch_only:
+            self._observe(Change(self.spec, body, None if kind == "DELETED" else (entries or {})))
+        elif kind == "DELETED":
             self._observe(Change(self.spec, body, None))
             self.index.remove(owner)
         elif entries is not None:
