@@ -321,7 +321,24 @@ cmd_up() {
     --client-ca-file="$pki/ca.crt" --authorization-mode=Node,RBAC --allow-privileged=true
     --service-account-issuer=https://kubernetes.default.svc.cluster.local
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key"
-    --cert-dir="$pki/apiserver-generated")
+    --cert-dir="$pki/apiserver-generated"
+    --audit-policy-file="$state/audit-policy.yaml" --audit-log-path="$state/logs/audit.log"
+    --audit-log-maxsize=100 --audit-log-maxbackup=1)
+  # An audit log of the writes tierguard's ValidatingAdmissionPolicies judge, at Metadata level: where the API
+  # server records what a binding with the Audit action found (tests/e2e/test_admission_policies.py).
+  cat >"$state/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch]
+    resources:
+      - {group: "", resources: [namespaces, pods, replicationcontrollers]}
+      - {group: apps, resources: [deployments, statefulsets, daemonsets, replicasets]}
+      - {group: batch, resources: [jobs, cronjobs]}
+  - level: None
+POLICY
   if [[ $mode == node ]]; then
     api_args+=(--service-cluster-ip-range="$service_cidr"
       --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt"

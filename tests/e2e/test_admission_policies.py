@@ -190,9 +190,39 @@ def assert_policy_answer(result: subprocess.CompletedProcess[str], action: str, 
         assert result.returncode == 0, result.stderr
         assert f"Validation failed for ValidatingAdmissionPolicy '{name}' with binding '{name}': {expected}\n" in \
             result.stderr + "\n", result.stderr
-    else:  # audit: admitted; the API server's audit log gets the annotation (not checked: no audit log here)
+    else:  # audit: admitted, silently; the annotation goes to the API server's audit log (``audited``)
         assert result.returncode == 0, result.stderr
         assert "ValidatingAdmissionPolicy" not in result.stderr, result.stderr
+
+
+VALIDATION_FAILURE = "validation.policy.admission.k8s.io/validation_failure"
+"""The audit annotation the API server records for a policy binding with the Audit action."""
+
+
+def audit_log(cluster: Cluster) -> Path | None:
+    """The local cluster's API server audit log (hack/local-cluster.sh writes one); None for another cluster."""
+    if not cluster.local:
+        return None
+    path = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster")) / "logs" / "audit.log"
+    assert path.is_file(), f"the local cluster's API server keeps no audit log at {path}"
+    return path
+
+
+def audited(log: Path, namespace: str, name: str, policy_name: str, expected: str) -> bool:
+    """Whether the audit log holds the Audit action's annotation for this object, from this policy, with this
+    message (the webhook's own ``[rule-id] ...`` text)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if f'"namespace":"{namespace}"' not in line or VALIDATION_FAILURE not in line:
+            continue
+        event = json.loads(line)
+        reference = event.get("objectRef") or {}
+        if reference.get("namespace") != namespace or reference.get("name") != name:
+            continue
+        for failure in json.loads((event.get("annotations") or {}).get(VALIDATION_FAILURE, "[]")):
+            if failure.get("policy") == policy_name and failure.get("message") == expected and \
+                    "Audit" in failure.get("validationActions", []):
+                return True
+    return False
 
 
 ACTION_OF_TIER = {"dev": "deny", "prod": "deny", "injected": "deny", "qa": "warn", "stage": "audit"}
@@ -211,6 +241,17 @@ def test_api_server_judges_workloads_as_the_engine_does(cluster: Cluster, tiers:
         assert "ValidatingAdmissionPolicy" not in result.stderr, result.stderr
         return
     assert_policy_answer(result, ACTION_OF_TIER[tier], tiers["prefix"], "workloads", expected)
+    log = audit_log(cluster) if ACTION_OF_TIER[tier] == "audit" else None
+    if log is not None:
+        name = f"{tiers['prefix']}-workloads-audit"
+
+        def recorded() -> bool:
+            # Asked again until it is recorded: an Audit answer looks the same whether or not the binding is in
+            # step with the TierPolicy yet (this is the first case to run).
+            dry_run(cluster, obj, namespace)
+            return audited(log, namespace, obj["metadata"]["name"], name, expected)
+
+        wait_until(recorded, timeout=60, interval=2, what=f"the audit log's {VALIDATION_FAILURE} from {name}")
 
 
 def test_api_server_judges_namespace_tiers_as_the_engine_does(cluster: Cluster, tiers: dict[str, str]) -> None:

@@ -90,3 +90,39 @@ def test_a_half_written_rotation_keeps_the_served_certificate(tmp_path: Path) ->
     first.key.write_bytes(second.key.read_bytes())
     assert server.reload_if_changed() is True
     assert server.reload_if_changed() is False
+
+
+def test_random_bytes_at_the_tls_socket_leave_the_server_serving(https_server: RunningServer) -> None:
+    """Bytes that are not TLS (random, plain HTTP, a truncated ClientHello) and TLS that stops halfway reach the
+    socket itself, below the admission service the fuzzing drives: each connection is dropped, the server keeps
+    answering reviews, and nothing reaches the client but a close or a TLS alert."""
+    import random  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+    import ssl  # noqa: PLC0415
+    from urllib.parse import urlparse  # noqa: PLC0415
+
+    url = urlparse(https_server.url)
+    assert url.hostname is not None and url.port is not None
+    generator = random.Random(1234)
+    inputs = [generator.randbytes(generator.randint(1, 4096)) for _ in range(40)]
+    inputs += [b"POST /pods HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+               bytes.fromhex("16030100a5010000a10303") + generator.randbytes(20),  # a ClientHello, cut short
+               b"\x16\x03\x01\xff\xff" + generator.randbytes(200)]  # a record longer than what follows
+    for data in inputs:
+        with socket.create_connection((url.hostname, url.port), timeout=5) as raw:
+            raw.sendall(data)
+            raw.shutdown(socket.SHUT_WR)
+            answer = b""
+            try:
+                while chunk := raw.recv(4096):
+                    answer += chunk
+            except (ConnectionResetError, TimeoutError):
+                pass
+            assert b"HTTP/1." not in answer  # plain HTTP is never answered on the TLS port
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((url.hostname, url.port), timeout=5) as raw, context.wrap_socket(raw) as tls:
+        tls.sendall(b"POST /pods HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")  # then hangs up
+    body = review(POD)
+    status, answer = https_server.post("/pods", body)
+    assert status == 200 and answer["response"] == {"uid": body["request"]["uid"], "allowed": True}
