@@ -127,3 +127,23 @@ def test_the_api_check_lists_the_builtin_indexed_kinds() -> None:
     assert {listing_path(info) for info in CHECKED} >= {"/api/v1/secrets",
                                                         "/apis/rbac.authorization.k8s.io/v1/clusterroles",
                                                         "/apis/rbac.authorization.k8s.io/v1/roles"}
+
+
+def test_the_client_pools_a_connection_for_every_open_watch(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each informer keeps a watch open on the one ApiClient; with urllib3's default pool of 10 the replicas
+    logged 'Connection pool is full, discarding connection' (caught by the e2e log check)."""
+    from tierguard.webhook.audit_watch import marked_kinds  # noqa: PLC0415
+    from tierguard.webhook.command import _api_client  # noqa: PLC0415
+    from tierguard.webhook.indexes import INDEXES  # noqa: PLC0415
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}], "users": [{"name": "u", "user": {}}]}))
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    from kubernetes.config import kube_config  # noqa: PLC0415
+
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(config))
+    api_client = _api_client()
+    assert api_client.configuration.connection_pool_maxsize >= len(INDEXES) + len(marked_kinds()) + 8

@@ -35,7 +35,14 @@ def _api_client() -> Any:
             config.load_kube_config()  # type: ignore[no-untyped-call]
         except (config.ConfigException, OSError) as error:
             raise StartupError(f"no cluster credentials: not in a pod, and no usable kubeconfig ({error})") from None
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # One pooled connection per open watch (every informer's, the audit's markers) plus the other requests:
+    # urllib3's default of 10 discarded connections and warned about each.
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
+    return client.ApiClient(configuration)
+
+
+CONNECTION_POOL_SIZE = 64
 
 
 @dataclass(frozen=True)
