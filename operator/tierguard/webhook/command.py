@@ -129,19 +129,19 @@ async def serve(options: RunOptions) -> None:
                            f"{options.hmac_secret}: {type(error).__name__}: {str(error)[:200]}") from None
     background = _background_audit(options, state, metrics, api_client)
     built: list[Informers] = []  # the policy observer reads the indexes of the informers it observes
-    informers = build_informers(
-        KubeTransport(api_client), lambda: fingerprinter,
-        _observers(state, metrics, lambda: built[0], background),
-        InformerSettings(max_staleness_s=options.max_index_staleness))
+    transport = KubeTransport(api_client)
+    watch_settings = InformerSettings(max_staleness_s=options.max_index_staleness)
+    informers = build_informers(transport, lambda: fingerprinter,
+                                _observers(state, metrics, lambda: built[0], background), watch_settings)
     built.append(informers)
     registry = build_registry()
     markers = None
     if background is not None:
-        from tierguard.webhook.audit_watch import marker_informers  # noqa: PLC0415
+        from tierguard.webhook.audit_watch import index_observer, marker_informers  # noqa: PLC0415
 
-        markers = marker_informers(KubeTransport(api_client), lambda: fingerprinter,
-                                   _observers(state, metrics, lambda: built[0], background),
-                                   InformerSettings(max_staleness_s=options.max_index_staleness))
+        # The markers' kinds hold no TierPolicy: only the audit observes them.
+        markers = marker_informers(transport, lambda: fingerprinter, index_observer(state, background[0]),
+                                   watch_settings)
     try:
         # Until the indexes are synced every review is answered "not ready" (denied): fail closed from the start.
         admission = AdmissionServer(AdmissionService(state, metrics), addr=options.webhook_addr,

@@ -11,10 +11,10 @@ specs, role rules, secret stores, the stored TierPolicy. Key functions are the o
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from tierguard.engine.context import NamespaceView, SecretView, aggregation_selectors, is_default_storage_class
 from tierguard.engine.fingerprints import Fingerprinter
@@ -22,17 +22,6 @@ from tierguard.engine.model import Malformed
 from tierguard.engine.objects import annotations_of, labels_of, metadata_of, name_of, namespace_of
 from tierguard.kinds import BY_KEY, GroupKind, KindInfo
 from tierguard.policy import stored_document
-
-
-class IndexLike(Protocol):
-    """What tierguard needs of a ``kopf.Index``: key -> collection of values."""
-
-    def get(self, key: Any, default: Any = None) -> Any: ...
-
-    def __iter__(self) -> Iterator[Any]: ...
-
-    def __len__(self) -> int: ...
-
 
 Entries = dict[Any, Any]
 Projection = Callable[[Mapping[str, Any], Fingerprinter], Entries]

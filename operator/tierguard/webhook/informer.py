@@ -402,9 +402,3 @@ class Informers:
                 return (f"the watch of {informer.name} has not been confirmed for {staleness:.0f} s (bound "
                         f"{self.settings.max_staleness_s:.0f} s){problem}")
         return None
-
-    def summary(self) -> dict[str, Any]:
-        now = self.informers[0].monotonic() if self.informers else 0.0
-        return {i.name: {"objects": i.index.objects, "streaming": i.health.streaming,
-                         "staleness_s": i.health.staleness(now), "relists": i.health.relists}
-                for i in self.informers}

@@ -20,7 +20,6 @@ from tierguard.webhook.indexes import (
     SECRETS,
     STORAGE_CLASSES,
     VOLUMES,
-    IndexLike,
     aggregation_key,
     claim_key,
     cluster_role_labels_key,
@@ -43,7 +42,7 @@ RECENT_SECONDS = 30.0
 
 
 class LiveContext:
-    def __init__(self, fingerprinter: Fingerprinter, indexes: Mapping[str, IndexLike]) -> None:
+    def __init__(self, fingerprinter: Fingerprinter, indexes: Mapping[str, LiveIndex]) -> None:
         self._fingerprinter = fingerprinter
         self._indexes = indexes
         self._token = object()
@@ -100,13 +99,7 @@ class LiveContext:
         None while recently admitted Secrets are remembered: they expire with time, not with an index change."""
         if self._recent_secrets:
             return None
-        total = 0
-        for index in self._indexes.values():
-            version = getattr(index, "version", None)
-            if not isinstance(version, int):
-                return None
-            total += version
-        return (self._token, total)
+        return (self._token, sum(index.version for index in self._indexes.values()))
 
     @property
     def fingerprinter(self) -> Fingerprinter:
@@ -155,7 +148,7 @@ class LiveContext:
         index = self._indexes.get(SECRETS)
         if index is None:
             return []
-        if namespaces is not None and isinstance(index, LiveIndex):  # by namespace, not a walk over every key
+        if namespaces is not None:  # by namespace, not a walk over every key
             return [view for namespace in sorted(namespaces) for name in sorted(index.names_in(namespace))
                     for view in self._values(SECRETS, secret_key(namespace, name))]
         return [view for key in list(index)

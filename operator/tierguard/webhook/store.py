@@ -78,9 +78,6 @@ class LiveIndex:
         """How many objects contribute (the index's size in objects, not in keys)."""
         return len(self._contributions)
 
-    def owners(self) -> Iterator[ObjectKey]:
-        return iter(list(self._contributions))
-
     def names_in(self, namespace: str) -> Collection[str]:
         """The names of the objects of ``namespace`` that contribute ("" for cluster-scoped kinds)."""
         return tuple(self._names.get(namespace, ()))
