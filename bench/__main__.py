@@ -88,6 +88,8 @@ EXTRA: dict[str, Target] = {
     "engine_deployment_evals_per_s": ("engine_deployments_per_s", "evals/s", "", None),
     "index_list_s": ("index_list_s", "s", "", None),
     "index_rss_not_ready_mb": ("index_rss_not_ready_mb", "MB", "", None),
+    "apiserver_floor_overhead_ratio": ("apiserver_floor_overhead_ratio", "x", "", None),
+    "apiserver_vs_floor_ratio": ("apiserver_vs_floor_ratio", "x", "", None),
 }
 PARTS_OF = {"p50_ms": 1, "p99_ms": 1, "floor_p99_ms": 1, "p99_ratio": 1, "throughput_rps": 1,
             "noop_throughput_rps": 1, "throughput_ratio": 1, "floor_throughput_rps": 1,

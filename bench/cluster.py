@@ -8,8 +8,12 @@ policy loaded), and its resident memory then. The namespaces carry no tier label
 go through the webhook; tierguard indexes every Secret all the same.
 
 Part 4, through the API server: ``pods`` Pod creations (server-side dry run, so nothing is stored) in a tiered
-namespace, timed with tierguard's webhook configuration in place and with it removed (then put back), in
-alternating rounds; ``apiserver_overhead_ratio`` = with / without.
+namespace, timed with tierguard's webhook configuration in place, with it removed (then put back), and with
+only the plain-aiohttp floor of part 1 (``bench.serve floor``: TLS, parse, answer allowed) registered for the
+same Pods, in alternating rounds. ``apiserver_overhead_ratio`` = with tierguard / without;
+``apiserver_floor_overhead_ratio`` = with the floor / without (what any webhook costs: the API server's call,
+HTTP and TLS on loopback); ``apiserver_vs_floor_ratio`` = with tierguard / with the floor. The floor listens on
+127.0.0.1, so its arm needs an API server on this host (hack/local-cluster.sh); elsewhere it is skipped.
 
 Every load is bounded in count and time; everything goes to loopback. Secret values are generated filler.
 """
@@ -169,7 +173,51 @@ def index_scale(kubeconfig: Path, secrets: int, namespaces: int, figures: Figure
         figures.add("index_ready_ratio", ready_seconds / list_seconds)
 
 
-def apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: int = 3) -> None:
+def _floor_webhook(namespace: str, url: str, ca_bundle: str) -> dict[str, Any]:
+    """A ValidatingWebhookConfiguration sending the bench namespace's Pod creations to the floor server."""
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "tierguard-bench-floor"},
+            "webhooks": [{"name": "pods.floor.bench.tierguard.io", "admissionReviewVersions": ["v1"],
+                          "sideEffects": "None", "failurePolicy": "Fail", "timeoutSeconds": 5,
+                          "clientConfig": {"url": url, "caBundle": ca_bundle},
+                          "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                          "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                     "resources": ["pods"], "scope": "Namespaced"}]}]}
+
+
+def _start_floor(certs: Path) -> tuple[subprocess.Popen[str], str]:
+    from tierguard.webhook.certs import write_certificates  # noqa: PLC0415
+
+    write_certificates(certs, ["127.0.0.1"])
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.serve", "floor", "--port", str(port), "--certs",
+                                str(certs)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                   [str(REPO), str(REPO / "operator"), os.environ.get("PYTHONPATH", "")])})
+    assert process.stdout is not None
+    if not process.stdout.readline().startswith("ready"):
+        process.kill()
+        raise RuntimeError(f"the floor server did not start (exit {process.wait()})")
+    return process, f"https://127.0.0.1:{port}/pods"
+
+
+def apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: int = 5) -> None:
+    with tempfile.TemporaryDirectory(prefix="tierguard-bench-floor-") as tmp:
+        floor, url = _start_floor(Path(tmp) / "certs")
+        try:
+            ca_bundle = base64.b64encode((Path(tmp) / "certs" / "ca.crt").read_bytes()).decode()
+            _apiserver_overhead(kubeconfig, pods, figures, rounds, floor_url=url, floor_ca=ca_bundle)
+        finally:
+            floor.terminate()
+            try:
+                floor.wait(10)
+            except subprocess.TimeoutExpired:
+                floor.kill()
+                floor.wait()
+
+
+def _apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: int, *, floor_url: str,
+                        floor_ca: str) -> None:
     client, api_client = _clients(kubeconfig)
     core = client.CoreV1Api(api_client)
     admission = client.AdmissionregistrationV1Api(api_client)
@@ -200,6 +248,27 @@ def apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: in
                 "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}, dry_run="All")
         return time.perf_counter() - started
 
+    floor_config = _floor_webhook(namespace, floor_url, floor_ca)
+    floor_name = floor_config["metadata"]["name"]
+    floor_works = True
+
+    def floor_round() -> float | None:
+        nonlocal floor_works
+        if not floor_works:
+            return None
+        admission.create_validating_webhook_configuration(floor_config)
+        time.sleep(1)
+        try:
+            return create_pods("floor")
+        except ApiException as error:  # the API server cannot reach 127.0.0.1 here (kind, a remote cluster)
+            note(f"part 4: the floor webhook at {floor_url} is not reachable from this API server "
+                 f"({error.status} {error.reason}): its arm is skipped")
+            floor_works = False
+            return None
+        finally:
+            admission.delete_validating_webhook_configuration(floor_name)
+            time.sleep(1)
+
     try:
         create_pods("warm")
         for _ in range(rounds):
@@ -208,12 +277,18 @@ def apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: in
                 admission.delete_validating_webhook_configuration(body["metadata"]["name"])
             time.sleep(1)
             without = create_pods("without")
+            with_floor = floor_round()
             for body in saved:
                 admission.create_validating_webhook_configuration(body)
             time.sleep(1)
             figures.add("apiserver_overhead_ratio", with_webhook / without)
+            if with_floor is not None:
+                figures.add("apiserver_floor_overhead_ratio", with_floor / without)
+                figures.add("apiserver_vs_floor_ratio", with_webhook / with_floor)
     finally:
         present = {c.metadata.name for c in admission.list_validating_webhook_configuration().items}
+        if floor_name in present:
+            admission.delete_validating_webhook_configuration(floor_name)
         for body in saved:
             if body["metadata"]["name"] not in present:
                 admission.create_validating_webhook_configuration(body)
