@@ -206,7 +206,7 @@ def _strings(item: object, seen: set[int]) -> Iterator[str | bytes]:
 def test_the_cache_holds_no_secret_value(indexes: FakeIndexes) -> None:
     indexes.add(secret("prod", "copy", VALUE))
     assert rules(indexes) == {W}
-    held = list(_strings(list(CONSUMED_SECRETS._entries.values()), set()))
+    held = list(_strings([*CONSUMED_SECRETS._entries.values(), *CONSUMED_SECRETS._sets.values()], set()))
     assert held, "the cache should hold the verdict"
     for text in held:
         raw = text if isinstance(text, bytes) else text.encode()
@@ -271,3 +271,64 @@ def test_no_generation_while_recently_admitted_secrets_are_remembered(indexes: F
     view = SecretView.from_object(secret("prod", "new", VALUE), Fingerprinter(KEY))
     context.remember_admitted_secret(view)
     assert context.generation() is None  # they expire with time, which no index counter sees
+
+
+def _uses_volume(namespace: str = "dev") -> dict[str, Any]:
+    """The Pod of ``pod()`` consuming the same Secret through a volume instead of envFrom."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-b", "namespace": namespace},
+            "spec": {"containers": [{"name": "app", "image": "app:1"}],
+                     "volumes": [{"name": "creds", "secret": {"secretName": "db"}}]}}
+
+
+def test_at_one_generation_a_pods_secrets_are_answered_without_asking_the_context(
+        indexes: FakeIndexes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumed-Secret set kept per generation: the second review of the same Pod asks the context for no
+    Secret, and still reports the crossing with the use's own path; a change to the indexes is seen."""
+    indexes.add(secret("prod", "copy", VALUE))
+    context = LiveContext(Fingerprinter(KEY), indexes.data)  # type: ignore[arg-type]
+    asked: list[tuple[str, str]] = []
+    lookup = context.secret
+
+    def counted(namespace: str, name: str) -> SecretView | None:
+        asked.append((namespace, name))
+        return lookup(namespace, name)
+
+    monkeypatch.setattr(context, "secret", counted)
+
+    def paths(obj: dict[str, Any]) -> list[tuple[Rule, str]]:
+        decision = evaluate(EvaluationRequest.from_manifest(obj), context, DEFAULT_POLICY)
+        return [(v.rule, v.path) for v in decision.violations]
+
+    first = paths(pod())
+    assert first == [(W, "spec.containers[0].envFrom[0].secretRef")]
+    assert ("dev", "db") in asked
+    asked.clear()
+    assert paths(pod()) == first
+    assert asked == []  # the set of (dev, [db]) at this generation, not one question per Secret
+    # Another Pod naming the same Secret elsewhere shares the verdict but reports its own field.
+    assert paths(_uses_volume()) == [(W, "spec.volumes[0].secret")]
+    assert asked == []
+    indexes.remove(secret("prod", "copy", VALUE))  # the index changes: the next review asks again
+    assert paths(pod()) == []
+    assert ("dev", "db") in asked
+
+
+def test_a_set_is_kept_per_names_tier_and_policy(indexes: FakeIndexes) -> None:
+    indexes.add(secret("dev", "other", VALUE))
+    indexes.add(secret("prod", "copy", OTHER_VALUE))
+    context = LiveContext(Fingerprinter(KEY), indexes.data)  # type: ignore[arg-type]
+
+    def rules_of(obj: dict[str, Any], policy: TierPolicy = DEFAULT_POLICY) -> set[Rule]:
+        return {v.rule for v in evaluate(EvaluationRequest.from_manifest(obj), context, policy).violations}
+
+    assert rules_of(pod()) == set()
+    uses_other = pod()
+    uses_other["spec"]["containers"][0]["envFrom"] = [{"secretRef": {"name": "db"}}, {"secretRef": {"name": "x"}}]
+    assert rules_of(uses_other) == set()
+    indexes_copy = secret("prod", "copy", VALUE)  # the same generation is not reused across an index change
+    indexes.add(indexes_copy)
+    assert rules_of(pod()) == {W}
+    relaxed = load_policy({"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "p"},
+                           "spec": {"secrets": {"fingerprints": {"enabled": False}}}})
+    assert rules_of(pod(), relaxed) == set()  # another policy object: its own entry
+    assert rules_of(pod()) == {W}

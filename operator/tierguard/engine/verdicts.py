@@ -13,7 +13,9 @@ or on a change counter; a judgement that asked something not recorded here (ever
 A context may also offer ``generation()``: a token that is the same object only while none of its answers can
 have changed (the live context: its indexes' change counters, and None while it remembers recently admitted
 Secrets, whose answers expire with time). An entry made at the generation the context still has is reused
-without asking again; any other is checked as above.
+without asking again; any other is checked as above. At one generation, a workload's whole set of consumed
+Secrets (namespace, names, tier, policy) is also kept as one entry: the Pods of a Deployment name the same
+Secrets, and one lookup then answers for all of them.
 
 Entries hold views (metadata and keyed fingerprints, never values), digests and findings; their number is
 bounded and the oldest go first.
@@ -38,6 +40,10 @@ if TYPE_CHECKING:
 
 Problem = Finding | Malformed | None
 """A judged Secret's first reason to cross tiers; a Malformed when its own annotations cannot be judged."""
+Verdict = tuple[SecretView, Problem] | None
+"""A consumed Secret's view and its problem; None when the context holds no Secret of that name."""
+_UNASKED = object()
+"""``judged``'s generation when the caller has not asked the context for it."""
 
 CAPACITY = 4096
 """Entries kept: some thousands of distinct consumed Secrets (namespace, name) in a steady cluster."""
@@ -159,6 +165,8 @@ class VerdictCache:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._capacity = capacity
         self._entries: dict[tuple[int, str | None, int], _Entry] = {}
+        self._sets: dict[tuple[str, tuple[str, ...], str | None, int], tuple[object, TierPolicy,
+                                                                               tuple[Verdict, ...]]] = {}
         self._lock = threading.Lock()  # the audit judges in a worker thread while the webhook serves
 
     def __len__(self) -> int:
@@ -167,14 +175,42 @@ class VerdictCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._sets.clear()
 
-    def judged(self, view: SecretView, subject: Candidate, judge: Callable[[SecretView, Candidate], Problem]
-               ) -> Problem:
-        """``judge(view, subject)``, or the verdict it gave before if nothing it depended on has changed."""
+    def consumed(self, subject: Candidate, namespace: str, names: tuple[str, ...],
+                 judge: Callable[[SecretView, Candidate], Problem]) -> tuple[Verdict, ...]:
+        """Each named Secret of ``namespace`` with ``judge``'s verdict on it (``judged``), in order. At a
+        generation the context vouches for, the same names, tier and policy get the tuple given before."""
+        generation = generation_of(subject.context)
+        policy = subject.policy
+        key = (namespace, names, subject.tier, id(policy))
+        if generation is not None:
+            found = self._sets.get(key)
+            if found is not None and found[1] is policy and found[0] == generation:
+                return found[2]
+        secret = subject.context.secret
+        verdicts: list[Verdict] = []
+        for name in names:
+            view = secret(namespace, name)
+            verdicts.append(None if view is None else (view, self.judged(view, subject, judge, generation)))
+        result = tuple(verdicts)
+        if generation is not None and self._capacity > 0:
+            with self._lock:
+                self._sets.pop(key, None)
+                while self._sets and len(self._sets) >= self._capacity:
+                    del self._sets[next(iter(self._sets))]
+                self._sets[key] = (generation, policy, result)
+        return result
+
+    def judged(self, view: SecretView, subject: Candidate, judge: Callable[[SecretView, Candidate], Problem],
+               generation: object = _UNASKED) -> Problem:
+        """``judge(view, subject)``, or the verdict it gave before if nothing it depended on has changed.
+        ``generation``: the context's, when the caller has just asked for it."""
         policy = subject.policy
         key = (id(view), subject.tier, id(policy))
         entry = self._entries.get(key)
-        generation = generation_of(subject.context)
+        if generation is _UNASKED:
+            generation = generation_of(subject.context)
         if entry is not None and entry.view is view and entry.policy is policy and (
                 (generation is not None and entry.generation == generation) or entry.still_holds(subject.context)):
             if generation is not None and entry.generation != generation:

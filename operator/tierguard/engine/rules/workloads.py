@@ -65,10 +65,10 @@ def check(subject: Candidate) -> Iterator[Finding]:
 
 def _consumed_secrets(subject: Candidate, site: PodSite) -> Iterator[Finding]:
     namespace = subject.namespace or "default"
-    judged: dict[str, tuple[SecretView, Finding | Malformed | None] | None] = {}
-    for use in secret_uses(site):
-        if use.name not in judged:  # a Secret used by env, envFrom and a volume is judged once
-            judged[use.name] = _judge_secret(subject, namespace, use.name)
+    uses = secret_uses(site)
+    names = tuple(dict.fromkeys(use.name for use in uses))  # a Secret used by env, envFrom and a volume: once
+    judged = dict(zip(names, CONSUMED_SECRETS.consumed(subject, namespace, names, _first_crossing), strict=True))
+    for use in uses:
         verdict = judged[use.name]
         if verdict is None:
             continue
@@ -85,15 +85,6 @@ def _consumed_secrets(subject: Candidate, site: PodSite) -> Iterator[Finding]:
                 use.path,
                 related=(view.object_ref, *problem.related),
             )
-
-
-def _judge_secret(subject: Candidate, namespace: str, name: str
-                  ) -> tuple[SecretView, Finding | Malformed | None] | None:
-    """The first reason a consumed Secret crosses tiers (None when it does not; None overall if unknown)."""
-    view = subject.context.secret(namespace, name)
-    if view is None:
-        return None
-    return view, CONSUMED_SECRETS.judged(view, subject, _first_crossing)
 
 
 def _first_crossing(view: SecretView, subject: Candidate) -> Finding | None:
