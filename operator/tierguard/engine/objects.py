@@ -94,9 +94,16 @@ def list_at(parent: Mapping[str, Any], key: str, path: str) -> list[Any]:
     value = parent.get(key)
     if value is None:
         return []
-    if not isinstance(value, list):
+    if type(value) is not list and not isinstance(value, list):
         raise Malformed(path, f"expected a list, got {type(value).__name__}")
     return value
+
+
+def require_object(item: object, list_path: str, index: int) -> None:
+    """For walks that check a list's items as they visit them (one loop, not ``objects_at``'s two): the same
+    Malformed as ``objects_at`` for an item that is not an object."""
+    if type(item) is not dict and not isinstance(item, Mapping):
+        raise Malformed(f"{list_path}[{index}]", f"expected an object, got {type(item).__name__}")
 
 
 def mappings_at(parent: Mapping[str, Any], key: str, path: str) -> list[tuple[Mapping[str, Any], str]]:

@@ -19,6 +19,7 @@ from tierguard.engine.objects import (
     mapping_at,
     mappings_at,
     objects_at,
+    require_object,
     str_at,
 )
 
@@ -172,7 +173,9 @@ def _spec_secret_uses(site: PodSite, use: Callable[[SecretUse], None]) -> None:
     spec = site.spec
     if spec.get("volumes") is not None:
         volumes_path = f"{site.path}.volumes"
-        for index, volume in enumerate(objects_at(spec, "volumes", volumes_path)):
+        for index, volume in enumerate(list_at(spec, "volumes", volumes_path)):
+            if type(volume) is not dict:
+                require_object(volume, volumes_path, index)
             secret = volume.get("secret")
             if secret is not None:
                 secret_path = f"{volumes_path}[{index}].secret"
@@ -218,29 +221,37 @@ def _spec_secret_uses(site: PodSite, use: Callable[[SecretUse], None]) -> None:
                 use(SecretUse(name, ref_path))
     for container in containers(site):
         holder = container.container
-        if holder.get("env") is not None:
-            env_list = f"{container.path}.env"
-            for index, env in enumerate(objects_at(holder, "env", env_list)):
+        # Items are type-checked as they are visited (require_object): one loop per list, and a container's
+        # list paths are formatted only for a use or an error.
+        envs = holder.get("env")
+        if envs is not None:
+            for index, env in enumerate(envs if type(envs) is list
+                                        else list_at(holder, "env", f"{container.path}.env")):
+                if type(env) is not dict:
+                    require_object(env, f"{container.path}.env", index)
                 value_from = env.get("valueFrom")
                 if value_from is None:
                     continue
                 if type(value_from) is not dict:
-                    value_from = mapping_at(env, "valueFrom", f"{env_list}[{index}].valueFrom")
+                    value_from = mapping_at(env, "valueFrom", f"{container.path}.env[{index}].valueFrom")
                 key_ref = value_from.get("secretKeyRef")
                 if key_ref is None:
                     continue
-                ref_path = f"{env_list}[{index}].valueFrom.secretKeyRef"
+                ref_path = f"{container.path}.env[{index}].valueFrom.secretKeyRef"
                 if type(key_ref) is not dict:
                     key_ref = mapping_at(value_from, "secretKeyRef", ref_path)
                 if key_ref:
                     use(SecretUse(_name(key_ref, "name", ref_path), ref_path))
-        if holder.get("envFrom") is not None:
-            env_from = f"{container.path}.envFrom"
-            for index, source in enumerate(objects_at(holder, "envFrom", env_from)):
+        sources = holder.get("envFrom")
+        if sources is not None:
+            for index, source in enumerate(sources if type(sources) is list
+                                           else list_at(holder, "envFrom", f"{container.path}.envFrom")):
+                if type(source) is not dict:
+                    require_object(source, f"{container.path}.envFrom", index)
                 secret_ref = source.get("secretRef")
                 if secret_ref is None:
                     continue
-                ref_path = f"{env_from}[{index}].secretRef"
+                ref_path = f"{container.path}.envFrom[{index}].secretRef"
                 if type(secret_ref) is not dict:
                     secret_ref = mapping_at(source, "secretRef", ref_path)
                 if secret_ref:
