@@ -86,7 +86,9 @@ class ObjectRef:
         return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace, "name": self.name}
 
 
-@dataclass(frozen=True)
+# Slotted, not frozen: made once or more per review, and a frozen dataclass's __init__ sets each field through
+# object.__setattr__ (about 0.5 us apiece). Nothing assigns to it after construction all the same.
+@dataclass(slots=True)
 class Decision:
     """The engine's answer for one object.
 

@@ -14,13 +14,17 @@ from tierguard.engine.secrets import SecretView
 OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
 
 
-@dataclass(frozen=True)
+# Slotted, not frozen: made once or more per review, and a frozen dataclass's __init__ sets each field through
+# object.__setattr__ (about 0.5 us apiece). Nothing assigns to it after construction all the same.
+@dataclass(slots=True)
 class UserInfo:
     username: str = ""
     groups: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+# Slotted, not frozen: made once or more per review, and a frozen dataclass's __init__ sets each field through
+# object.__setattr__ (about 0.5 us apiece). Nothing assigns to it after construction all the same.
+@dataclass(slots=True)
 class EvaluationRequest:
     obj: Mapping[str, Any]
     old: Mapping[str, Any] | None = None
