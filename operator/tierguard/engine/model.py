@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from tierguard.errors import Malformed  # raised by rules; errors.py maps every error type
 
@@ -72,8 +73,9 @@ class Violation:
         return {"rule": self.rule.value, "action": self.action.value, "message": self.message, "path": self.path}
 
 
-@dataclass(frozen=True)
-class ObjectRef:
+class ObjectRef(NamedTuple):
+    # A named tuple, not a frozen dataclass: one is made per review (its construction costs a third), and it
+    # stays immutable and hashable (findings are kept in sets).
     api_version: str
     kind: str
     namespace: str | None
