@@ -185,12 +185,19 @@ def _spec_secret_uses(site: PodSite, use: Callable[[SecretUse], None]) -> None:
                     secret = mapping_at(volume, "secret", secret_path)
                 if secret:
                     use(SecretUse(_name(secret, "secretName", secret_path), secret_path))
-            if volume.get("projected") is not None:
-                path = f"{volumes_path}[{index}]"
-                projected = mapping_at(volume, "projected", f"{path}.projected")
-                for source, source_path in mappings_at(projected, "sources", f"{path}.projected.sources"):
+            projected = volume.get("projected")
+            if projected is not None:  # every Pod has one (the service-account token): paths only for a use
+                if type(projected) is not dict:
+                    projected = mapping_at(volume, "projected", f"{volumes_path}[{index}].projected")
+                sources = projected.get("sources")
+                if sources is not None and type(sources) is not list:
+                    sources = list_at(projected, "sources", f"{volumes_path}[{index}].projected.sources")
+                for number, source in enumerate(sources or ()):
+                    if type(source) is not dict:
+                        require_object(source, f"{volumes_path}[{index}].projected.sources", number)
                     if source.get("secret") is None:
                         continue
+                    source_path = f"{volumes_path}[{index}].projected.sources[{number}]"
                     ref = mapping_at(source, "secret", f"{source_path}.secret")
                     if ref:
                         use(SecretUse(str_at(ref, "name", f"{source_path}.secret.name", required=True),
