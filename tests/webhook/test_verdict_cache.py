@@ -265,12 +265,44 @@ def test_one_live_context_reuses_a_verdict_unasked_until_an_index_changes(
     assert judged() == set()
 
 
-def test_no_generation_while_recently_admitted_secrets_are_remembered(indexes: FakeIndexes) -> None:
+def test_the_generation_follows_the_recently_admitted_secrets(indexes: FakeIndexes,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Secret this replica admits changes answers (its values have a holder before the watch shows it): a new
+    generation; the same Secret admitted again changes nothing; its expiry is a new generation again."""
+    from tierguard.webhook import live_context  # noqa: PLC0415
+
+    now = [1000.0]
+    monkeypatch.setattr(live_context.time, "monotonic", lambda: now[0])
     context = LiveContext(Fingerprinter(KEY), indexes.data)  # type: ignore[arg-type]
-    assert context.generation() is not None
+    before = context.generation()
     view = SecretView.from_object(secret("prod", "new", VALUE), Fingerprinter(KEY))
     context.remember_admitted_secret(view)
-    assert context.generation() is None  # they expire with time, which no index counter sees
+    remembered = context.generation()
+    assert remembered != before
+    again = SecretView.from_object(secret("prod", "new", VALUE), Fingerprinter(KEY))
+    context.remember_admitted_secret(again)
+    assert context.generation() == remembered
+    assert context.secret("prod", "new") is view  # the view earlier answers gave, still the answer
+    changed = SecretView.from_object(secret("prod", "new", OTHER_VALUE), Fingerprinter(KEY))
+    context.remember_admitted_secret(changed)
+    assert context.generation() != remembered
+    at_change = context.generation()
+    now[0] += live_context.RECENT_SECONDS + 1
+    assert context.generation() != at_change  # expired: forgotten, and a new generation
+    assert context.secret("prod", "new") is None
+
+
+def test_a_pod_sees_another_tiers_secret_admitted_between_two_reviews(indexes: FakeIndexes) -> None:
+    """At one generation the Pod's verdict set is reused; a Secret admitted in another tier with the same value
+    (not indexed yet) makes a new generation, and the next review of the Pod sees it."""
+    context = LiveContext(Fingerprinter(KEY), indexes.data)  # type: ignore[arg-type]
+
+    def judged() -> set[Rule]:
+        return {v.rule for v in evaluate(EvaluationRequest.from_manifest(pod()), context, DEFAULT_POLICY).violations}
+
+    assert judged() == set() and judged() == set()
+    context.remember_admitted_secret(SecretView.from_object(secret("prod", "copy", VALUE), Fingerprinter(KEY)))
+    assert judged() == {W}
 
 
 def _uses_volume(namespace: str = "dev") -> dict[str, Any]:

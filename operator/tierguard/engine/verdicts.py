@@ -10,9 +10,9 @@ relabelled (a new NamespaceView), a Secret of another tier that starts holding t
 list) or a new policy all miss the cache and are judged afresh. Nothing here depends on who fills the context
 or on a change counter; a judgement that asked something not recorded here (every namespace, say) is not kept.
 
-A context may also offer ``generation()``: a token that is the same object only while none of its answers can
-have changed (the live context: its indexes' change counters, and None while it remembers recently admitted
-Secrets, whose answers expire with time). An entry made at the generation the context still has is reused
+A context may also offer ``generation()``: a token that compares equal only while none of its answers can
+have changed (the live context: its indexes' change counters and a version of the Secrets it has just admitted,
+bumped when one is added, changed or expires), or None when it cannot vouch for one. An entry made at the generation the context still has is reused
 without asking again; any other is checked as above. At one generation, a workload's whole set of consumed
 Secrets (namespace, names, tier, policy) is also kept as one entry: the Pods of a Deployment name the same
 Secrets, and one lookup then answers for all of them.

@@ -1,7 +1,7 @@
-"""The engine's Context answered from kopf indexes, so admission never calls the API server.
+"""The engine's Context answered from the live indexes, so admission never calls the API server.
 
-kopf fills the indexes from its watches (``indexing.py`` registers the descriptors of ``indexes.py``); this class
-only reads them, with the same key functions. Each lookup is a dict access on an index (O(1)) or a walk over one
+The informers fill the indexes from their list and watch (``informer.py``, with the projections of
+``indexes.py``); this class only reads them, with the same key functions. Each lookup is a dict access on an index (O(1)) or a walk over one
 key's values (O(matches)).
 """
 
@@ -48,6 +48,10 @@ class LiveContext:
         self._token = object()
         """Identifies this context in its generations (the verdict cache is shared by every context)."""
         self._recent_secrets: dict[tuple[str, str], tuple[float, SecretView]] = {}
+        """(namespace, name) -> (deadline, view), oldest first: every entry lives RECENT_SECONDS, so the first
+        one is the next to expire."""
+        self._recent_version = 0
+        """Bumped whenever what the recent Secrets answer changes (one added, changed or expired)."""
         self._recent_digests: dict[bytes, dict[tuple[str, str], None]] = {}
         """digest -> the recent Secrets holding it (an ordered set), so that a fingerprint lookup costs one dict
         access instead of a walk over every recent Secret (that walk was 6% of a review's CPU in bench/)."""
@@ -60,10 +64,14 @@ class LiveContext:
         object another admission step refused) to a short fail-closed window.
         """
         now = time.monotonic()
-        for key in [key for key, (deadline, _) in self._recent_secrets.items() if deadline < now]:
-            self._forget(key)
+        self._expire(now)
         key = (view.namespace, view.name)
-        previous = self._recent_secrets.get(key)
+        previous = self._recent_secrets.pop(key, None)  # re-inserted last: the entries stay in deadline order
+        if previous is not None and previous[1] == view:
+            # The same Secret admitted again: its answers are the same; keep the view that earlier answers gave
+            # (the verdict cache compares identities) and the generation.
+            self._recent_secrets[key] = (now + RECENT_SECONDS, previous[1])
+            return
         if previous is not None:
             for fingerprint in previous[1].fingerprints:
                 holders = self._recent_digests.get(fingerprint.digest)
@@ -72,11 +80,21 @@ class LiveContext:
         self._recent_secrets[key] = (now + RECENT_SECONDS, view)
         for fingerprint in view.fingerprints:
             self._recent_digests.setdefault(fingerprint.digest, {})[key] = None
+        self._recent_version += 1
+
+    def _expire(self, now: float) -> None:
+        """Forget the recent Secrets whose time is up: the oldest first, stopping at the first one still held."""
+        while self._recent_secrets:
+            key, (deadline, _) = next(iter(self._recent_secrets.items()))
+            if deadline >= now:
+                return
+            self._forget(key)
 
     def _forget(self, key: tuple[str, str]) -> None:
         entry = self._recent_secrets.pop(key, None)
         if entry is None:
             return
+        self._recent_version += 1
         for fingerprint in entry[1].fingerprints:
             holders = self._recent_digests.get(fingerprint.digest)
             if holders is not None:
@@ -94,12 +112,13 @@ class LiveContext:
             return None
         return entry[1]
 
-    def generation(self) -> tuple[object, int] | None:
-        """Same value only while no index changed (the verdict cache reuses a verdict without asking again);
-        None while recently admitted Secrets are remembered: they expire with time, not with an index change."""
+    def generation(self) -> tuple[object, int, int]:
+        """Same value only while no answer can have changed (the verdict cache then reuses a verdict without
+        asking again): no index changed, and no recent Secret was added, changed or expired (expired ones are
+        forgotten here first, so an answer that expired with time is a new generation too)."""
         if self._recent_secrets:
-            return None
-        return (self._token, sum(index.version for index in self._indexes.values()))
+            self._expire(time.monotonic())
+        return (self._token, sum(index.version for index in self._indexes.values()), self._recent_version)
 
     @property
     def fingerprinter(self) -> Fingerprinter:

@@ -65,10 +65,15 @@ def build_app(callback: AdmissionCallback, draining: Callable[[], bool] = lambda
     ``draining()``, each answer closes its connection, so the API server does not reuse it for the next review."""
 
     async def review(request: web.Request) -> web.Response:
-        try:
-            raw = await asyncio.wait_for(request.read(), BODY_READ_TIMEOUT_S)
-        except TimeoutError:
-            raise web.HTTPRequestTimeout(reason="the body did not arrive in time") from None
+        if request.content.is_eof():  # the whole body came with the headers (a review's usual case): no wait
+            raw = await request.read()
+        else:
+            # asyncio.timeout, not wait_for: wait_for wraps the read in a Task of its own, some 25 us a review.
+            try:
+                async with asyncio.timeout(BODY_READ_TIMEOUT_S):
+                    raw = await request.read()
+            except TimeoutError:
+                raise web.HTTPRequestTimeout(reason="the body did not arrive in time") from None
         try:
             body = parse_review(raw)
         except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
