@@ -12,10 +12,10 @@ or on a change counter; a judgement that asked something not recorded here (ever
 
 A context may also offer ``generation()``: a token that compares equal only while none of its answers can
 have changed (the live context: its indexes' change counters and a version of the Secrets it has just admitted,
-bumped when one is added, changed or expires), or None when it cannot vouch for one. An entry made at the generation the context still has is reused
-without asking again; any other is checked as above. At one generation, a workload's whole set of consumed
-Secrets (namespace, names, tier, policy) is also kept as one entry: the Pods of a Deployment name the same
-Secrets, and one lookup then answers for all of them.
+bumped when one is added, changed or expires), or None when it cannot vouch for one. An entry made at the
+generation the context still has is reused without asking again; any other is checked as above. At one
+generation, a workload's whole set of consumed Secrets (namespace, names, tier, policy) is also kept as one
+entry: the Pods of a Deployment name the same Secrets, and one lookup then answers for all of them.
 
 Entries hold views (metadata and keyed fingerprints, never values), digests and findings; their number is
 bounded and the oldest go first.

@@ -1,8 +1,8 @@
 """The engine's Context answered from the live indexes, so admission never calls the API server.
 
 The informers fill the indexes from their list and watch (``informer.py``, with the projections of
-``indexes.py``); this class only reads them, with the same key functions. Each lookup is a dict access on an index (O(1)) or a walk over one
-key's values (O(matches)).
+``indexes.py``); this class only reads them, with the same key functions. Each lookup is a dict access on an
+index (O(1)) or a walk over one key's values (O(matches)).
 """
 
 from __future__ import annotations
