@@ -11,6 +11,7 @@ indentation) is still understood.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -248,11 +249,10 @@ def _load_chunk(loader_class: type[yaml.SafeLoader], chunk: str, source: str, li
         document: object = None
         lines: FieldLines | None = None
         if node is not None and loader_class is _FAST_LOADER and 2 * len(chunk) < MAX_EXPANDED_NODES:
-            # Without an alias a document has fewer nodes than twice its characters (see _may_expand).
-            try:
+            # Without an alias a document has fewer nodes than twice its characters (see _may_expand). What
+            # build leaves or fails on, PyYAML's constructor below decides, as it always did.
+            with contextlib.suppress(Unusual, yaml.YAMLError, RecursionError):
                 document, lines = build(loader, node, line_offset, aliases="*" in chunk)
-            except (Unusual, yaml.YAMLError, RecursionError):
-                pass  # PyYAML's constructor below decides, as it always did
         if lines is None:
             document, lines = _construct(loader, node, chunk, source, line_offset)
         if loader.check_node():

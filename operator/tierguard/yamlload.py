@@ -28,7 +28,7 @@ from tierguard.lines import FieldLines
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
-_SCALARS: dict[str, Callable[[Any, ScalarNode], object]] = {
+_SCALARS: dict[str, Callable[[Any, Node], object]] = {
     tag: yaml.SafeLoader.yaml_constructors[tag]
     for tag in ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
                 "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary")
@@ -36,7 +36,7 @@ _SCALARS: dict[str, Callable[[Any, ScalarNode], object]] = {
 """Scalar tags besides str, each with SafeConstructor's function: these scalars are PyYAML's by construction."""
 
 
-class Unusual(Exception):  # noqa: N818 - not an error: a signal to let PyYAML's constructor do it
+class Unusual(Exception):
     """The node tree uses something ``build`` leaves to PyYAML's constructor."""
 
 
@@ -83,7 +83,7 @@ class _Builder:
             return sequence, lines
         raise Unusual
 
-    def _scalar(self, node: ScalarNode) -> object:
+    def _scalar(self, node: Node) -> object:
         tag = node.tag
         if tag == _STR:
             return node.value
