@@ -223,7 +223,7 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
     if _FAST_LOADER is not yaml.SafeLoader:
         try:
             return _load_chunk(_FAST_LOADER, chunk, source, line_offset)
-        except (yaml.YAMLError, RecursionError):
+        except (yaml.YAMLError, RecursionError, *_TAG_MISFITS):
             pass  # the pure-Python loader below gives the same verdict and the messages users have always seen
     try:
         return _load_chunk(yaml.SafeLoader, chunk, source, line_offset)
@@ -231,6 +231,14 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
         raise ManifestError(source, f"not valid YAML{_where(error, line_offset)}: {yaml_problem(error)}") from None
     except RecursionError:
         raise ManifestError(source, "nested too deeply") from None
+    except _TAG_MISFITS:
+        raise ManifestError(source, "not valid YAML: a value its explicit tag cannot read (such as '!!int yes'); "
+                                    "quote it or drop the tag") from None
+
+
+_TAG_MISFITS = (ValueError, KeyError, AttributeError, TypeError)
+"""What SafeConstructor's scalar functions raise, instead of a YAMLError, for a text that does not fit the tag
+written before it (``!!int yes``: ValueError, ``!!bool x``: KeyError, ``!!timestamp x``: AttributeError)."""
 
 
 _FAST_LOADER: type[yaml.SafeLoader] = FastLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
