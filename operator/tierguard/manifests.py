@@ -24,7 +24,7 @@ import yaml
 
 from tierguard.errors import ManifestError  # raised here; errors.py maps every error type
 from tierguard.lines import FieldLines, field_lines
-from tierguard.yamlload import FastLoader, Unusual, build
+from tierguard.yamlload import Unusual, build
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -153,6 +153,8 @@ def parse_documents(text: str, name: str, *, json_file: bool = False, skip_non_o
 
 def _helm_source(chunk: str, line_offset: int) -> tuple[str | None, int]:
     """The ``# Source:`` comment Helm writes before each rendered document, with its 1-based line."""
+    if "Source:" not in chunk:  # most chunks: no need to split them into lines
+        return None, 0
     for number, text in enumerate(chunk.splitlines()):
         stripped = text.strip()
         if not stripped or stripped == "---" or stripped.startswith("%"):
@@ -205,6 +207,8 @@ def _yaml_documents(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _only_directives(chunk: str) -> bool:
+    if "%" not in chunk:  # most chunks: no need to split them into lines
+        return False
     lines = [line.strip() for line in chunk.splitlines()]
     meaningful = [line for line in lines if line and not line.startswith("#")]
     return bool(meaningful) and all(line.startswith("%") for line in meaningful)
@@ -241,7 +245,7 @@ _TAG_MISFITS = (ValueError, KeyError, AttributeError, TypeError)
 written before it (``!!int yes``: ValueError, ``!!bool x``: KeyError, ``!!timestamp x``: AttributeError)."""
 
 
-_FAST_LOADER: type[yaml.SafeLoader] = FastLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's composer, then ``yamlload.build`` (PyYAML's safe constructor for what it leaves): the same documents
 as SafeLoader, ~10x faster (SafeLoader's pure-Python composer was 95% of ``tierguard check``'s time on 10k
 objects). Absent when PyYAML was built without libyaml; then SafeLoader does everything."""
