@@ -227,6 +227,8 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
     if _FAST_LOADER is not yaml.SafeLoader:
         try:
             return _load_chunk(_FAST_LOADER, chunk, source, line_offset)
+        except ManifestError:
+            raise  # our own verdict (a ValueError too), the same from either loader
         except (yaml.YAMLError, RecursionError, *_TAG_MISFITS):
             pass  # the pure-Python loader below gives the same verdict and the messages users have always seen
     try:
@@ -235,6 +237,8 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
         raise ManifestError(source, f"not valid YAML{_where(error, line_offset)}: {yaml_problem(error)}") from None
     except RecursionError:
         raise ManifestError(source, "nested too deeply") from None
+    except ManifestError:
+        raise
     except _TAG_MISFITS:
         raise ManifestError(source, "not valid YAML: a value its explicit tag cannot read (such as '!!int yes'); "
                                     "quote it or drop the tag") from None
