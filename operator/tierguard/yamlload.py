@@ -70,7 +70,10 @@ class _Builder:
                 if key_node.__class__ is not ScalarNode:
                     raise Unusual
                 text = key_node.value
-                value, value_lines = self.node(value_node)
+                if value_node.__class__ is ScalarNode and value_node.tag == _STR:  # most values: no call
+                    value, value_lines = value_node.value, FieldLines(self._offset + value_node.start_mark.line)
+                else:
+                    value, value_lines = self.node(value_node)
                 mapping[text if key_node.tag == _STR else self._scalar(key_node)] = value
                 keys[text] = (self._offset + key_node.start_mark.line, value_lines)
             return mapping, lines
