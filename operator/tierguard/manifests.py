@@ -385,23 +385,24 @@ def _may_expand(chunk: str) -> bool:
 
 def _expanded_size(root: yaml.Node) -> int:
     """Nodes in the document once every alias is expanded, computed without expanding (memoized per node)."""
-    sizes: dict[int, int] = {}
+    return _size(root, {})
 
-    def size(node: yaml.Node) -> int:
-        known = sizes.get(id(node))
-        if known is not None:
-            return known
-        sizes[id(node)] = 1  # a recursive alias counts once instead of looping
-        if isinstance(node, yaml.MappingNode):
-            total = 1 + sum(size(key) + size(value) for key, value in node.value)
-        elif isinstance(node, yaml.SequenceNode):
-            total = 1 + sum(size(item) for item in node.value)
-        else:
-            total = 1
-        sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
-        return sizes[id(node)]
 
-    return size(root)
+def _size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    # A module function, not a closure calling itself (a reference cycle the collector, off while loading,
+    # would not free).
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a recursive alias counts once instead of looping
+    if isinstance(node, yaml.MappingNode):
+        total = 1 + sum(_size(key, sizes) + _size(value, sizes) for key, value in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_size(item, sizes) for item in node.value)
+    else:
+        total = 1
+    sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+    return sizes[id(node)]
 
 
 def _objects(document: object, source: str, location: Location | None = None) -> Iterator[SourcedObject]:

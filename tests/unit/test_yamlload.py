@@ -5,6 +5,7 @@ the same errors as ``yaml.safe_load`` and as the loader did before ``build`` (Py
 from __future__ import annotations
 
 import datetime
+import gc
 import math
 import subprocess
 from collections.abc import Iterator
@@ -213,3 +214,18 @@ def test_build_takes_the_plain_core_and_refuses_the_rest() -> None:
     for unusual in ("a: &x [1]\nb: *x\n", "<<: {a: 1}\n", "? [a]\n: b\n", "a: !!set {x}\n", "a: !t x\n"):
         with pytest.raises(Unusual):
             built(unusual)
+
+
+def test_loading_leaves_no_reference_cycles() -> None:
+    # ``read_input`` keeps the cyclic collector off while loading: anything cyclic made there would stay.
+    plain = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: v}\n"
+    unusual = "apiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: b}\nbase: &b {x: 1}\ndata: {<<: *b}\nm: *m\n"
+    text = "---\n".join([plain, unusual] * 20)
+    gc.disable()
+    try:
+        gc.collect()
+        objects = list(manifests.parse_documents(text, "f.yaml"))
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    assert len(objects) == 40
