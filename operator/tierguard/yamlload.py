@@ -2,14 +2,15 @@
 
 PyYAML's ``SafeConstructor`` spends ~3 us of Python per node (a generator per collection, memo dictionaries,
 a dispatch through ``construct_object``), and ``field_lines`` walked the same tree again: together more than
-half of ``tierguard check``'s time (bench/README.md, "Part 5"). Kubernetes manifests use a small part of
-YAML: mappings with scalar keys, sequences, and the implicitly resolved core scalars. ``build`` handles exactly
-that part and raises ``Unusual`` for anything else (an explicit tag other than the core ones, a merge key
-``<<``, a non-scalar key, an anchor used twice, a ``=`` value key), so the caller can let PyYAML's constructor
-do it as before. What it does handle it does as ``yaml.safe_load`` does: strings are the node's text, every
-other scalar is made by SafeConstructor's own function for its tag (so ``yes``, ``0777``, ``1:30``, dates
-and ``.inf`` stay YAML 1.1 as PyYAML reads them), and a later duplicate key overwrites an earlier one in the
-earlier one's place, as ``dict`` assignment does in SafeConstructor.
+half of ``tierguard check``'s time (bench/README.md, "``tierguard check``: no collector while loading").
+Kubernetes manifests use a small part of YAML: mappings with scalar keys, sequences, and the implicitly resolved
+core scalars. ``build`` handles exactly that part and raises ``Unusual`` for anything else (an explicit tag
+other than the core ones, a merge key ``<<``, a non-scalar key, an alias of a mapping or sequence, a ``=``
+value key), so the caller can let PyYAML's constructor do it as before. What it does handle it does as
+``yaml.safe_load`` does: strings are the node's text, every other scalar is made by SafeConstructor's own
+function for its tag (so ``yes``, ``0777``, ``1:30``, dates and ``.inf`` stay YAML 1.1 as PyYAML reads them),
+and a later duplicate key overwrites an earlier one in the earlier one's place, as ``dict`` assignment does in
+SafeConstructor.
 
 The node tree itself is still libyaml's (``CSafeLoader``'s composer, which calls PyYAML's Python resolver once
 per scalar): a leaner resolver measured 0.14 us less per scalar, ~1.5% of ``check``, not worth a copy of
