@@ -67,22 +67,23 @@ class FieldLines:
 
 def field_lines(node: yaml.Node, line_offset: int = 0) -> FieldLines:
     """The lines of a composed YAML node tree; ``line_offset`` is the 0-based line where its text starts."""
-    built: dict[int, FieldLines] = {}
+    return _build(node, line_offset, {})
 
-    def build(current: yaml.Node) -> FieldLines:
-        known = built.get(id(current))
-        if known is not None:  # an alias (or a recursive one): the anchor's lines
-            return known
-        lines = FieldLines(line_offset + current.start_mark.line + 1)
-        built[id(current)] = lines
-        if isinstance(current, yaml.MappingNode):
-            # Built after construction, so merge keys (``<<``) are already flattened in; a later key wins, as
-            # it does in the constructed mapping.
-            for key, value in current.value:
-                if isinstance(key, yaml.ScalarNode):
-                    lines.keys[str(key.value)] = (line_offset + key.start_mark.line + 1, build(value))
-        elif isinstance(current, yaml.SequenceNode):
-            lines.items = [build(item) for item in current.value]
-        return lines
 
-    return build(node)
+def _build(current: yaml.Node, line_offset: int, built: dict[int, FieldLines]) -> FieldLines:
+    # A module function, not a closure calling itself: that would be a reference cycle per document, left to
+    # the cyclic collector, which ``tierguard check`` keeps off while loading.
+    known = built.get(id(current))
+    if known is not None:  # an alias (or a recursive one): the anchor's lines
+        return known
+    lines = FieldLines(line_offset + current.start_mark.line + 1)
+    built[id(current)] = lines
+    if isinstance(current, yaml.MappingNode):
+        # Built after construction, so merge keys (``<<``) are already flattened in; a later key wins, as
+        # it does in the constructed mapping.
+        for key, value in current.value:
+            if isinstance(key, yaml.ScalarNode):
+                lines.keys[str(key.value)] = (line_offset + key.start_mark.line + 1, _build(value, line_offset, built))
+    elif isinstance(current, yaml.SequenceNode):
+        lines.items = [_build(item, line_offset, built) for item in current.value]
+    return lines

@@ -11,6 +11,7 @@ indentation) is still understood.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,7 @@ import yaml
 
 from tierguard.errors import ManifestError  # raised here; errors.py maps every error type
 from tierguard.lines import FieldLines, field_lines
+from tierguard.yamlload import Unusual, build
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -151,6 +153,8 @@ def parse_documents(text: str, name: str, *, json_file: bool = False, skip_non_o
 
 def _helm_source(chunk: str, line_offset: int) -> tuple[str | None, int]:
     """The ``# Source:`` comment Helm writes before each rendered document, with its 1-based line."""
+    if "Source:" not in chunk:  # most chunks: no need to split them into lines
+        return None, 0
     for number, text in enumerate(chunk.splitlines()):
         stripped = text.strip()
         if not stripped or stripped == "---" or stripped.startswith("%"):
@@ -203,6 +207,8 @@ def _yaml_documents(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _only_directives(chunk: str) -> bool:
+    if "%" not in chunk:  # most chunks: no need to split them into lines
+        return False
     lines = [line.strip() for line in chunk.splitlines()]
     meaningful = [line for line in lines if line and not line.startswith("#")]
     return bool(meaningful) and all(line.startswith("%") for line in meaningful)
@@ -221,7 +227,9 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
     if _FAST_LOADER is not yaml.SafeLoader:
         try:
             return _load_chunk(_FAST_LOADER, chunk, source, line_offset)
-        except (yaml.YAMLError, RecursionError):
+        except ManifestError:
+            raise  # our own verdict (a ValueError too), the same from either loader
+        except (yaml.YAMLError, RecursionError, *_TAG_MISFITS):
             pass  # the pure-Python loader below gives the same verdict and the messages users have always seen
     try:
         return _load_chunk(yaml.SafeLoader, chunk, source, line_offset)
@@ -229,12 +237,22 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
         raise ManifestError(source, f"not valid YAML{_where(error, line_offset)}: {yaml_problem(error)}") from None
     except RecursionError:
         raise ManifestError(source, "nested too deeply") from None
+    except ManifestError:
+        raise
+    except _TAG_MISFITS:
+        raise ManifestError(source, "not valid YAML: a value its explicit tag cannot read (such as '!!int yes'); "
+                                    "quote it or drop the tag") from None
+
+
+_TAG_MISFITS = (ValueError, KeyError, AttributeError, TypeError)
+"""What SafeConstructor's scalar functions raise, instead of a YAMLError, for a text that does not fit the tag
+written before it (``!!int yes``: ValueError, ``!!bool x``: KeyError, ``!!timestamp x``: AttributeError)."""
 
 
 _FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's parser with PyYAML's safe constructor: the same documents as SafeLoader, ~10x faster (SafeLoader's
-pure-Python composer was 95% of ``tierguard check``'s time on 10k objects). Absent when PyYAML was built without
-libyaml; then SafeLoader does everything."""
+"""libyaml's composer, then ``yamlload.build`` (PyYAML's safe constructor for what it leaves): the same documents
+as SafeLoader, ~10x faster (SafeLoader's pure-Python composer was 95% of ``tierguard check``'s time on 10k
+objects). Absent when PyYAML was built without libyaml; then SafeLoader does everything."""
 
 
 def _load_chunk(loader_class: type[yaml.SafeLoader], chunk: str, source: str, line_offset: int
@@ -244,15 +262,30 @@ def _load_chunk(loader_class: type[yaml.SafeLoader], chunk: str, source: str, li
         if not loader.check_node():
             return None, False, None
         node = loader.get_node()
-        if node is not None and _may_expand(chunk) and _expanded_size(node) > MAX_EXPANDED_NODES:
-            raise ManifestError(source, f"expands to more than {MAX_EXPANDED_NODES} YAML nodes "
-                                        f"(nested aliases?); refusing to evaluate it")
-        document = loader.construct_document(node) if node is not None else None
+        document: object = None
+        lines: FieldLines | None = None
+        if node is not None and loader_class is _FAST_LOADER and 2 * len(chunk) < MAX_EXPANDED_NODES:
+            # Without an alias a document has fewer nodes than twice its characters (see _may_expand). What
+            # build leaves or fails on, PyYAML's constructor below decides, as it always did.
+            with contextlib.suppress(Unusual, yaml.YAMLError, RecursionError):
+                document, lines = build(loader, node, line_offset, aliases="*" in chunk)
+        if lines is None:
+            document, lines = _construct(loader, node, chunk, source, line_offset)
         if loader.check_node():
             raise ManifestError(source, "more than one document between two '---' lines")
-        return document, True, field_lines(node, line_offset) if node is not None else None
+        return document, True, lines
     finally:
         loader.dispose()
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node | None, chunk: str, source: str, line_offset: int
+               ) -> tuple[object, FieldLines | None]:
+    """PyYAML's own construction of the document, under the alias-expansion bound."""
+    if node is not None and _may_expand(chunk) and _expanded_size(node) > MAX_EXPANDED_NODES:
+        raise ManifestError(source, f"expands to more than {MAX_EXPANDED_NODES} YAML nodes "
+                                    f"(nested aliases?); refusing to evaluate it")
+    document = loader.construct_document(node) if node is not None else None
+    return document, field_lines(node, line_offset) if node is not None else None
 
 
 def _json_values(text: str, name: str) -> Iterator[tuple[object, Location]]:
@@ -352,23 +385,24 @@ def _may_expand(chunk: str) -> bool:
 
 def _expanded_size(root: yaml.Node) -> int:
     """Nodes in the document once every alias is expanded, computed without expanding (memoized per node)."""
-    sizes: dict[int, int] = {}
+    return _size(root, {})
 
-    def size(node: yaml.Node) -> int:
-        known = sizes.get(id(node))
-        if known is not None:
-            return known
-        sizes[id(node)] = 1  # a recursive alias counts once instead of looping
-        if isinstance(node, yaml.MappingNode):
-            total = 1 + sum(size(key) + size(value) for key, value in node.value)
-        elif isinstance(node, yaml.SequenceNode):
-            total = 1 + sum(size(item) for item in node.value)
-        else:
-            total = 1
-        sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
-        return sizes[id(node)]
 
-    return size(root)
+def _size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    # A module function, not a closure calling itself (a reference cycle the collector, off while loading,
+    # would not free).
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a recursive alias counts once instead of looping
+    if isinstance(node, yaml.MappingNode):
+        total = 1 + sum(_size(key, sizes) + _size(value, sizes) for key, value in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_size(item, sizes) for item in node.value)
+    else:
+        total = 1
+    sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+    return sizes[id(node)]
 
 
 def _objects(document: object, source: str, location: Location | None = None) -> Iterator[SourcedObject]:
