@@ -57,10 +57,26 @@ def judged_kinds() -> frozenset[str]:
     return frozenset(key.kind for key in _FAMILIES_BY_KEY)
 
 
+_ROW_KEYS_SEEN: dict[tuple[str, str], GroupKind | None] = {}
+"""(apiVersion, kind) -> the kinds table's row key, for the pairs already met: every review asks (``row_of``
+parses the apiVersion), and a served cluster has a few dozen. Bounded, since a manifest may name any."""
+
+
 def families_for(api_version: object, kind: str) -> tuple[RuleFamily, ...]:
     """The families judging an object of this apiVersion and kind (``row_of``: by group and kind)."""
-    row = row_of(api_version, kind)
-    return _FAMILIES_BY_KEY.get(row.key, ()) if row is not None else ()
+    if isinstance(api_version, str) and isinstance(kind, str):
+        pair = (api_version, kind)
+        if pair in _ROW_KEYS_SEEN:
+            key = _ROW_KEYS_SEEN[pair]
+        else:
+            row = row_of(api_version, kind)
+            key = row.key if row is not None else None
+            if len(_ROW_KEYS_SEEN) < 512:
+                _ROW_KEYS_SEEN[pair] = key
+    else:
+        row = row_of(api_version, kind)
+        key = row.key if row is not None else None
+    return _FAMILIES_BY_KEY.get(key, ()) if key is not None else ()
 
 
 def evaluate(
@@ -103,7 +119,8 @@ def candidate_for(request: EvaluationRequest, context: Context, policy: TierPoli
     """The Candidate to judge, or the Decision already reached (malformed, exempt, untiered)."""
     obj = request.obj
     ref = object_ref(obj, request.namespace)
-    if not ref.kind or not isinstance(obj.get("metadata", {}), Mapping):
+    metadata = obj.get("metadata", {})
+    if not ref.kind or (type(metadata) is not dict and not isinstance(metadata, Mapping)):
         return _invalid("the object has no kind or its metadata is not an object", "kind")
     if ref.namespace is not None and is_exempt(ref.namespace, policy, own_namespace):
         return Decision(skipped=f"namespace {ref.namespace} is exempt")

@@ -28,11 +28,11 @@ NAMESPACED_TABLE_KINDS = frozenset(info.kind for info in KINDS if info.scope is 
 
 def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     metadata = obj.get("metadata")
-    return metadata if isinstance(metadata, Mapping) else {}
+    return metadata if type(metadata) is dict or isinstance(metadata, Mapping) else {}
 
 
 def _str_map(value: object) -> dict[str, str]:
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         return {}
     return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
 
@@ -67,17 +67,16 @@ def object_ref(obj: Mapping[str, Any], namespace: str | None = None) -> ObjectRe
     kind = obj.get("kind")
     kind_text = kind if isinstance(kind, str) else ""
     api_version = obj.get("apiVersion")
-    if is_cluster_scoped(kind_text):
+    metadata = metadata_of(obj)  # once: namespace_of and name_of would each look it up again
+    if kind_text in CLUSTER_SCOPED_KINDS:
         scoped = None
     else:
+        own = metadata.get("namespace")
         known = kind_text in NAMESPACED_KINDS or kind_text in NAMESPACED_TABLE_KINDS
-        scoped = namespace or namespace_of(obj) or ("default" if known else None)
-    return ObjectRef(
-        api_version=api_version if isinstance(api_version, str) else "",
-        kind=kind_text,
-        namespace=scoped,
-        name=name_of(obj),
-    )
+        scoped = namespace or (own if isinstance(own, str) and own else None) or ("default" if known else None)
+    name = metadata.get("name") or metadata.get("generateName") or ""
+    return ObjectRef(api_version if isinstance(api_version, str) else "", kind_text, scoped,
+                     name if isinstance(name, str) else str(name))
 
 
 def mapping_at(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:

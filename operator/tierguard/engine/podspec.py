@@ -17,7 +17,6 @@ from tierguard.engine.objects import (
     labels_of,
     list_at,
     mapping_at,
-    mappings_at,
     objects_at,
     require_object,
     str_at,
@@ -147,11 +146,19 @@ def containers(site: PodSite) -> tuple[ContainerSite, ...]:
 
 def _containers(site: PodSite) -> tuple[ContainerSite, ...]:
     found = []
+    spec = site.spec
     for group in CONTAINER_GROUPS:
-        if site.spec.get(group) is None:
+        listed = spec.get(group)
+        if listed is None:
             continue
-        for container, path in mappings_at(site.spec, group, f"{site.path}.{group}"):
-            name = str_at(container, "name", f"{path}.name", required=True)
+        group_path = f"{site.path}.{group}"
+        for index, container in enumerate(listed if type(listed) is list else list_at(spec, group, group_path)):
+            if type(container) is not dict:
+                require_object(container, group_path, index)
+            path = f"{group_path}[{index}]"
+            name = container.get("name")
+            if type(name) is not str or not name:  # the path of the error only when there is one
+                name = str_at(container, "name", f"{path}.name", required=True)
             native = group == "initContainers" and container.get("restartPolicy") == "Always"
             found.append(ContainerSite(container, name, path, group, native))
     return tuple(found)
