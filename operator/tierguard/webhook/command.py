@@ -20,7 +20,7 @@ from tierguard.webhook.indexing import build_informers, build_registry, fan_out,
 from tierguard.webhook.informer import Informers, InformerSettings, Observer
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.probes import build_probe_app, serve_probes, watch_api_health
-from tierguard.webhook.state import RuntimeState
+from tierguard.webhook.state import RuntimeState, pause_collector
 
 logger = logging.getLogger("tierguard.run")
 
@@ -165,6 +165,7 @@ async def serve(options: RunOptions) -> None:
         settings.watching.server_timeout = 300
         settings.networking.request_timeout = 60
 
+    pause_collector(asyncio.get_running_loop())  # until the first listing is settled (sync_when_listed)
     watching = asyncio.create_task(informers.run())
     marking = asyncio.create_task(markers.run()) if markers is not None else None
     syncing = asyncio.create_task(sync_when_listed(state, metrics, informers, lambda: fingerprinter))

@@ -19,7 +19,7 @@ from typing import Any
 from tierguard.engine.context import NamespaceView, SecretView, aggregation_selectors, is_default_storage_class
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
-from tierguard.engine.objects import annotations_of, labels_of, metadata_of, name_of, namespace_of
+from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
 from tierguard.kinds import BY_KEY, GroupKind, KindInfo
 from tierguard.policy import stored_document
 
@@ -134,16 +134,15 @@ _NONE: Mapping[str, str] = MappingProxyType({})
 
 def project_secret(body: Mapping[str, Any], fingerprinter: Fingerprinter) -> Entries:
     """By name, and by each keyed fingerprint it holds. The data is hashed here and never kept."""
-    raw = {"kind": "Secret", "metadata": metadata_of(body), "type": body.get("type"), "data": body.get("data")}
     namespace = sys.intern(_namespace(body))  # one string per namespace, not one per Secret
     try:
-        view = SecretView.from_object(raw, fingerprinter, namespace)
+        # What the API server stores: data only (it has merged stringData into it).
+        fingerprints = fingerprinter.secret_fingerprints({"type": body.get("type"), "data": body.get("data")})
     except Malformed:  # kept without fingerprints: its own admission reported it
-        view = SecretView(namespace, name_of(body), "Secret", labels_of(body), annotations_of(body))
-    del raw
-    if not view.labels or not view.annotations:
-        view = SecretView(namespace, view.name, view.kind, view.labels or _NONE, view.annotations or _NONE,
-                          view.fingerprints)
+        fingerprints = ()
+    # One view, made once (a listing makes 100k of them): SecretView.from_object's fields, built directly.
+    view = SecretView(namespace, name_of(body), "Secret", labels_of(body) or _NONE, annotations_of(body) or _NONE,
+                      fingerprints)
     return secret_entries(view)
 
 
