@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.util import REPO, Figures, free_port, note
+from bench.util import REPO, Figures, free_port, note, stop
 
 NAMESPACE_PREFIX = "bench-index-"
 CREATE_TIMEOUT = 900.0
@@ -140,12 +140,7 @@ def _tierguard_ready(kubeconfig: Path, timeout: float) -> tuple[float, float]:
                         pass
                     time.sleep(0.1)
             finally:
-                process.terminate()
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop(process, 15)
 
 
 def index_scale(kubeconfig: Path, secrets: int, namespaces: int, figures: Figures, *, repetitions: int,
@@ -208,12 +203,7 @@ def apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: in
             ca_bundle = base64.b64encode((Path(tmp) / "certs" / "ca.crt").read_bytes()).decode()
             _apiserver_overhead(kubeconfig, pods, figures, rounds, floor_url=url, floor_ca=ca_bundle)
         finally:
-            floor.terminate()
-            try:
-                floor.wait(10)
-            except subprocess.TimeoutExpired:
-                floor.kill()
-                floor.wait()
+            stop(floor)
 
 
 def _apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: int, *, floor_url: str,

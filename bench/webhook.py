@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import bodies
-from bench.util import REPO, Figures, free_port, note, pin
+from bench.util import REPO, Figures, free_port, note, pin, stop
 
 SERVERS = ("floor", "kopf", "tierguard")
 SERVER_CORE, LOAD_CORE = 0, 1
@@ -66,13 +66,7 @@ def _wait_ready(server: Server) -> None:
 
 
 def _stop(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+    stop(server.process)
 
 
 def _check_answers(server: Server, certs: Path, reviews: dict[str, bytes]) -> None:
