@@ -215,3 +215,17 @@ def test_kopf_watches_nothing_and_the_audit_marks_what_no_informer_indexes() -> 
     informed = {(info.group, info.resource) for info in INDEXED}
     assert marked == {(info.group, info.resource) for info in JUDGED} - informed
     assert all(i.watch_only for i in markers.informers)
+
+
+def test_listed_secrets_without_labels_or_kept_annotations_share_one_empty_map() -> None:
+    """At 100k Secrets an empty dict each is megabytes: a Secret with no labels, or whose only annotation is
+    `kubectl apply`'s copy of itself (never kept), holds the shared empty map."""
+    fingerprinter = Fingerprinter(KEY)
+    applied = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": {"k": b64("a-long-enough-value")},
+               "metadata": {"name": "a", "namespace": "dev", "annotations": {
+                   "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"k":"..."}}'}}}
+    plain = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "b", "namespace": "dev"}, "data": {}}
+    first = indexes.project_secret(applied, fingerprinter)[indexes.secret_key("dev", "a")]
+    second = indexes.project_secret(plain, fingerprinter)[indexes.secret_key("dev", "b")]
+    assert first.annotations == {} and first.labels == {}
+    assert first.annotations is second.annotations is second.labels is first.labels

@@ -20,6 +20,7 @@ from tierguard.engine.context import NamespaceView, SecretView, aggregation_sele
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
 from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
+from tierguard.engine.secrets import kept_annotations
 from tierguard.kinds import BY_KEY, GroupKind, KindInfo
 from tierguard.policy import stored_document
 
@@ -140,9 +141,11 @@ def project_secret(body: Mapping[str, Any], fingerprinter: Fingerprinter) -> Ent
         fingerprints = fingerprinter.secret_fingerprints({"type": body.get("type"), "data": body.get("data")})
     except Malformed:  # kept without fingerprints: its own admission reported it
         fingerprints = ()
-    # One view, made once (a listing makes 100k of them): SecretView.from_object's fields, built directly.
-    view = SecretView(namespace, name_of(body), "Secret", labels_of(body) or _NONE, annotations_of(body) or _NONE,
-                      fingerprints)
+    # One view, made once (a listing makes 100k of them): SecretView.from_object's fields, built directly. The
+    # annotations are stripped of value copies first, so a Secret `kubectl apply` wrote (its only annotation
+    # the last applied configuration) shares the one empty map too.
+    view = SecretView(namespace, name_of(body), "Secret", labels_of(body) or _NONE,
+                      kept_annotations(annotations_of(body)) or _NONE, fingerprints)
     return secret_entries(view)
 
 
