@@ -7,7 +7,6 @@ that ``run``'s dependencies are installed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from dataclasses import dataclass
@@ -24,10 +23,6 @@ from tierguard.webhook.probes import build_probe_app, serve_probes, watch_api_he
 from tierguard.webhook.state import RuntimeState, pause_collector
 
 logger = logging.getLogger("tierguard.run")
-
-STOP_GRACE_SECONDS = 3.0
-"""After SIGTERM, how long a drained replica still answers before it closes its connections (the chart's
-terminationGracePeriodSeconds, 30, covers the 5 s preStop drain, this and the shutdown)."""
 
 
 def _api_client() -> Any:
@@ -186,13 +181,6 @@ async def serve(options: RunOptions) -> None:
         await kopf.operator(registry=registry, standalone=True, clusterwide=True,
                             identity=kopf_identity(replica_identity()))
     finally:
-        if state.draining:  # SIGTERM after the preStop drain
-            # Keep answering (each answer closes its connection) a moment longer, indexes live, before closing
-            # the idle keep-alive connections: one the API server picks right after the drain then gets an
-            # answer instead of the close. HTTP/1.1 cannot announce a close, so the race is only moved away
-            # from the traffic that follows a rollout, not removed (docs/reliability.md).
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.sleep(STOP_GRACE_SECONDS)
         for task in auditing:  # the elector releases the Lease as it stops: the next writer need not wait
             task.cancel()
         await asyncio.gather(*auditing, return_exceptions=True)
