@@ -89,7 +89,7 @@ cmd_start() {
       --webhook-addr 127.0.0.1 --webhook-port "$webhook_port" \
       --tls-cert "$state/certs/tls.crt" --tls-key "$state/certs/tls.key" \
       --metrics-addr 127.0.0.1 --metrics-port "$metrics_port" \
-      --log-format json ${TIERGUARD_RUN_ARGS:-} >"$state/tierguard.log" 2>&1 </dev/null &
+      --log-format json --shutdown-linger 3 ${TIERGUARD_RUN_ARGS:-} >"$state/tierguard.log" 2>&1 </dev/null &
     echo $! >"$state/pid"
     local deadline=$((SECONDS + ${TIERGUARD_READY_TIMEOUT:-90}))
     until ready; do
@@ -115,7 +115,8 @@ cmd_stop_process() {
     local pid; pid=$(cat "$state/pid")
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do pid_alive || break; sleep 0.1; done
-    # Still ours after 5 s: only then SIGKILL (the pid is checked again, so no unrelated process is hit).
+    # Still ours after 5 s (its linger is 3 s): only then SIGKILL (the pid is checked again, so no unrelated
+    # process is hit).
     if pid_alive; then kill -9 "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$state/pid"

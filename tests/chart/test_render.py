@@ -122,6 +122,7 @@ def test_container_runs_tierguard_with_the_agreed_flags(helm: Helm) -> None:
         f"--admission-policy-owner={FULLNAME}",
         "--log-format=json",
         "--log-level=info",
+        "--shutdown-linger=95",
         "--audit-interval=600",
         "--audit-reports-api=wgpolicyk8s",
         "--audit-max-results=100",
@@ -135,6 +136,19 @@ def test_container_runs_tierguard_with_the_agreed_flags(helm: Helm) -> None:
     assert {m["mountPath"] for m in main["volumeMounts"]} == {"/certs", "/tmp"}
     # The tag is the chart's appVersion (the one version source: tests/chart/test_release_metadata.py).
     assert main["image"] == f"tierguard:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
+
+
+def test_the_grace_period_covers_the_drain_the_linger_and_a_review(helm: Helm) -> None:
+    """SIGKILL must not come before the API server has closed its idle connections (90 s after their last
+    use): the kernel closing them would race the API server reusing one, as a replica closing them would."""
+    for linger, sets in ((95, {}), (200, {"connectionLingerSeconds": "200"})):
+        docs = render_cached(helm, sets=sets)
+        pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+        assert linger >= 90
+        assert f"--shutdown-linger={linger}" in container(docs)["args"]
+        timeout = max(entry["timeoutSeconds"] for entry in entries(docs).values())
+        drain = 5  # probes.DRAIN_SECONDS, held by the preStop hook before SIGTERM
+        assert pod["terminationGracePeriodSeconds"] >= drain + linger + timeout, pod["terminationGracePeriodSeconds"]
 
 
 def test_run_flags_exist_in_tierguard_run(helm: Helm) -> None:

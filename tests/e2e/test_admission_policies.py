@@ -29,7 +29,7 @@ from tierguard.policy import load_policy
 from tierguard.vap import Options, generate
 
 from .kube import REPO, Cluster, wait_until
-from .test_install import RELEASE, pods, wait_rolled_out
+from .test_install import RELEASE, TERMINATION_TIMEOUT_S, pods, wait_rolled_out
 from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, current_policy, policy
 
 ISTIO = {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:*",
@@ -310,7 +310,8 @@ def tierguard_stopped(cluster: Cluster) -> Iterator[None]:
     if found.returncode == 0:
         cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
         try:
-            wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"], timeout=90,
+            wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"],
+                       timeout=TERMINATION_TIMEOUT_S,
                        what="every tierguard pod gone")
             yield
         finally:

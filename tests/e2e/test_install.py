@@ -20,12 +20,15 @@ from typing import Any
 import pytest
 
 from .kube import REPO, Cluster, wait_until
-from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, b64
+from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, b64, eventually
 
 RELEASE = "tierguard"
 READY_BOUND_S = 30
 """A replica is Ready within this many seconds of its container starting (measured here: 1-3 s)."""
 ROLLOUT_TIMEOUT_S = 180
+TERMINATION_TIMEOUT_S = 200
+"""A graceful termination: the preStop drain (5 s), then the replica answers until the API server has closed its
+idle connections (90 s after their last use; the chart's connectionLingerSeconds, 95 s), within the grace period."""
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +151,21 @@ def wait_rolled_out(cluster: Cluster) -> None:
     wait_until(lambda: len(pods(cluster)) == 2 and all(
         c["status"] == "True" for pod in pods(cluster) for c in pod["status"]["conditions"] if c["type"] == "Ready"),
         timeout=ROLLOUT_TIMEOUT_S, what="two ready replicas")
+    wait_routed(cluster)
+
+
+def wait_routed(cluster: Cluster) -> None:
+    """The webhook answers through its Service. Ready replicas are not enough right after an install: until
+    kube-proxy has programmed the new Service's endpoints its rule refuses the API server's connection, and a
+    fail-closed webhook refuses the write (`connect: connection refused`, seen once in CI)."""
+
+    def tiered_namespace_dry_run() -> None:  # a kind and namespace the webhook is called for
+        manifest = {"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": f"tg-e2e-routed-{time.monotonic_ns()}", "labels": {TIER_LABEL: "dev"}}}
+        made = cluster.kubectl("create", "-f", "-", "--dry-run=server", input=json.dumps(manifest), check=False)
+        assert made.returncode == 0, made.stderr
+
+    eventually(tiered_namespace_dry_run, timeout=ROLLOUT_TIMEOUT_S, interval=0.5)
 
 
 def test_rollout_restart_keeps_admissions_answered(cluster: Cluster, deployment: dict[str, Any],
@@ -171,7 +189,7 @@ def test_deleting_a_replica_keeps_admissions_answered(cluster: Cluster, deployme
     victim = pods(cluster)[0]["metadata"]["name"]
     with admissions_probed(cluster, ns) as probe:
         time.sleep(1)
-        cluster.kubectl("delete", "pod", victim, "-n", NAMESPACE, "--wait=true", timeout=90)
+        cluster.kubectl("delete", "pod", victim, "-n", NAMESPACE, "--wait=true", timeout=TERMINATION_TIMEOUT_S)
         wait_rolled_out(cluster)
         time.sleep(2)
     assert victim not in {pod["metadata"]["name"] for pod in pods(cluster)}

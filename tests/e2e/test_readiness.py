@@ -55,7 +55,7 @@ def test_denies_until_indexes_are_synced(cluster: Cluster, namespace: Callable[.
             [sys.executable, "-m", "tierguard", "run", "--namespace", NAMESPACE, "--webhook-addr", "127.0.0.1",
              "--webhook-port", str(webhook_port), "--tls-cert", str(certs / "tls.crt"), "--tls-key",
              str(certs / "tls.key"), "--metrics-addr", "127.0.0.1", "--metrics-port", str(metrics_port),
-             "--api-check-interval", "0.5"],
+             "--api-check-interval", "0.5", "--shutdown-linger", "2"],
             env={**os.environ, "KUBECONFIG": str(kubeconfig)}, stdout=log, stderr=subprocess.STDOUT)
         client = {"url": f"https://127.0.0.1:{webhook_port}/pods",
                   "caBundle": base64.b64encode((certs / "ca.crt").read_bytes()).decode()}

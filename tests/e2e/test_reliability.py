@@ -26,7 +26,7 @@ import pytest
 
 from .kube import REPO, Cluster, wait_until
 from .load import POLICY
-from .test_install import RELEASE, deployment, helm, pods, wait_rolled_out
+from .test_install import RELEASE, TERMINATION_TIMEOUT_S, deployment, helm, pods, wait_rolled_out
 from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, apply, policy, secret
 
 __all__ = ["deployment"]  # the module fixture, shared with test_install
@@ -104,7 +104,7 @@ def test_graceful_delete_under_load(cluster: Cluster, deployment: dict[str, Any]
     target, source = load_namespaces
     victim = pods(cluster)[0]["metadata"]["name"]
     with load(cluster, target, source) as result:
-        cluster.kubectl("delete", "pod", victim, "-n", NAMESPACE, "--wait=true", timeout=90)
+        cluster.kubectl("delete", "pod", victim, "-n", NAMESPACE, "--wait=true", timeout=TERMINATION_TIMEOUT_S)
         wait_rolled_out(cluster)
     record("graceful-delete", **{k: result[k] for k in ("attempted", "right", "wrong", "failed", "rate")})
     assert_answered(result, "graceful delete")
@@ -150,7 +150,8 @@ def test_no_replica_never_locks_the_cluster(cluster: Cluster, deployment: dict[s
     try:
         # Gone, not only terminating: a terminating replica keeps serving through its preStop pause.
         wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
-                   and not ready_addresses(cluster), timeout=90, what="every tierguard pod gone")
+                   and not ready_addresses(cluster), timeout=TERMINATION_TIMEOUT_S,
+                   what="every tierguard pod gone")
         # Fail closed where tierguard judges...
         refused = create_secret(cluster, tiered, marker)
         assert refused.returncode != 0 and "failed calling webhook" in refused.stderr, refused.stderr

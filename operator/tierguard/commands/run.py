@@ -55,6 +55,11 @@ logger = logging.getLogger("tierguard.run")
               show_default=True,
               help="What the API server does when one of their expressions cannot be evaluated (an object over "
                    "its CEL cost limit): Ignore leaves it to the webhook; Fail refuses it even while tierguard runs.")
+@click.option("--shutdown-linger", default=20.0, show_default=True, type=click.FloatRange(0, 3600),
+              metavar="SECONDS",
+              help="After SIGTERM, keep answering reviews on open connections (each answer closing its connection) "
+                   "until their clients close them, at most this long. The API server drops an idle connection "
+                   "after 90 s: a value of 95 closes none under it. Keep it below the pod's grace period.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)

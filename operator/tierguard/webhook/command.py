@@ -67,6 +67,7 @@ class RunOptions:
     admission_policy_prefix: str = "tierguard"
     admission_policy_owner: str = ""
     admission_policy_failure_policy: str = "Ignore"
+    shutdown_linger: float = 20.0
 
 
 LEASE_NAME = "tierguard-audit"
@@ -184,6 +185,11 @@ async def serve(options: RunOptions) -> None:
         for task in auditing:  # the elector releases the Lease as it stops: the next writer need not wait
             task.cancel()
         await asyncio.gather(*auditing, return_exceptions=True)
+        # Stopping (SIGTERM, after the preStop drain if there was one): the indexes stay live while the API
+        # server's open connections are answered, each answer closing its connection, until their clients
+        # have closed them all (server.linger says why the replica closes none itself).
+        state.draining = True
+        await admission.stop(linger_s=options.shutdown_linger)
         health.cancel()
         syncing.cancel()
         watching.cancel()

@@ -31,6 +31,9 @@ BODY_READ_TIMEOUT_S = 10.0
 """A body must arrive within this many seconds of its headers: the API server sends a review at once, and a
 client that trickles one in must not hold a connection (and its memory) open. Answered 408."""
 
+LINGER_POLL_S = 0.1
+"""How often a lingering server looks whether its clients have closed their connections."""
+
 AdmissionCallback = Callable[..., Awaitable[dict[str, Any]]]
 """``await callback(review, webhook=<route id>)``: the AdmissionService."""
 
@@ -125,10 +128,44 @@ class AdmissionServer:
         await web.TCPSite(self._runner, self.addr, self.port, ssl_context=self.context, reuse_address=True).start()
         logger.info("admission webhook listening", extra={"addr": self.addr, "port": self.port})
 
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def open_connections(self) -> int:
+        """Connections the listener accepted that are not closed yet (idle keep-alive ones included)."""
+        return len(self._runner.server.connections) if self._runner is not None and self._runner.server else 0
+
+    async def linger(self, timeout_s: float) -> int:
+        """Keep serving until every open connection is closed by its client, at most ``timeout_s``; returns how
+        many are still open. The caller makes answers close their connection (``draining``) first.
+
+        HTTP/1.1 has no way to tell a client that an idle keep-alive connection is going away: a server that
+        closes one races the client writing its next request on it, and the API server does not retry a
+        failed POST to a webhook (``EOF``). So a stopping replica closes none itself: each connection is
+        closed by its client, either after the answer that said ``Connection: close`` or when the client's
+        pool drops it as idle (90 s in Go's and client-go's transports). The listener stays open meanwhile: a
+        connection kube-proxy still sends here is answered, not refused."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        started = loop.time()
+        waiting = self.open_connections()
+        if waiting:
+            logger.info("waiting for clients to close their connections",
+                        extra={"connections": waiting, "at_most_s": timeout_s})
+        while self.open_connections() and loop.time() < deadline:
+            await asyncio.sleep(LINGER_POLL_S)
+        left = self.open_connections()
+        if waiting:
+            logger.info("connections closed by their clients" if not left else "closing connections still open",
+                        extra={"connections": left, "after_s": round(loop.time() - started, 1)})
+        return left
+
+    async def stop(self, linger_s: float = 0.0) -> None:
+        """Stop serving; with ``linger_s``, first wait (at most that long) for clients to close their
+        connections (``linger``)."""
+        if self._runner is None:
+            return
+        if linger_s > 0:
+            await self.linger(linger_s)
+        await self._runner.cleanup()
+        self._runner = None
 
     def reload_if_changed(self) -> bool:
         """Serve the certificate files anew if they changed and load; True when the served pair changed."""
