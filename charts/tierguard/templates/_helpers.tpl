@@ -270,3 +270,11 @@ Every name tierguard may give a ValidatingAdmissionPolicy or its binding, as a J
 {{- end -}}
 {{- toJson $names -}}
 {{- end -}}
+
+{{/*
+Seconds a terminating replica lingers for the API server to close its connections. 95 when the values have no
+such key: `helm upgrade --reuse-values` from chart 0.2.0 or earlier keeps that chart's values, which lack it.
+*/}}
+{{- define "tierguard.connectionLingerSeconds" -}}
+{{- if hasKey .Values "connectionLingerSeconds" -}}{{ .Values.connectionLingerSeconds | int }}{{- else -}}95{{- end -}}
+{{- end -}}

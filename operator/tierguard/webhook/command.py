@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,29 @@ def kopf_identity(name: str) -> Any:
     return Identity(name)
 
 
+async def until_signalled(operator: asyncio.Task[None], kopf_ready: asyncio.Event) -> None:
+    """Until SIGTERM or SIGINT, or until kopf's operator task ends by itself (its failure is the task's).
+
+    kopf installs its own handlers for both as it starts, and on a signal stops at once, cancelling every task
+    created since it started: the admission server's connection handlers too, which would close the API
+    server's connections under it. Once kopf is ready its handlers are replaced by ours, so the caller decides
+    when kopf stops (its stop flag, after the linger). A signal before that is kopf's: nothing is served yet."""
+    loop = asyncio.get_running_loop()
+    ready = asyncio.create_task(kopf_ready.wait())
+    await asyncio.wait({operator, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if operator.done():
+        ready.cancel()
+        return
+    signalled = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, signalled.set)
+    waiting = asyncio.create_task(signalled.wait())
+    await asyncio.wait({operator, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if signalled.is_set():
+        logger.info("stopping on a signal: draining, then lingering for open connections")
+
+
 async def serve(options: RunOptions) -> None:
     """Serve until cancelled; raises StartupError when it cannot start."""
     import kopf  # noqa: PLC0415
@@ -178,18 +202,24 @@ async def serve(options: RunOptions) -> None:
         enabled=options.admission_policies, prefix=options.admission_policy_prefix,
         owner_cluster_role=options.admission_policy_owner,
         failure_policy=options.admission_policy_failure_policy)).run())
+    kopf_stop, kopf_ready = asyncio.Event(), asyncio.Event()
+    operator = asyncio.create_task(kopf.operator(
+        registry=registry, standalone=True, clusterwide=True, identity=kopf_identity(replica_identity()),
+        stop_flag=kopf_stop, ready_flag=kopf_ready))
     try:
-        await kopf.operator(registry=registry, standalone=True, clusterwide=True,
-                            identity=kopf_identity(replica_identity()))
+        await until_signalled(operator, kopf_ready)
     finally:
         for task in auditing:  # the elector releases the Lease as it stops: the next writer need not wait
             task.cancel()
         await asyncio.gather(*auditing, return_exceptions=True)
         # Stopping (SIGTERM, after the preStop drain if there was one): the indexes stay live while the API
         # server's open connections are answered, each answer closing its connection, until their clients
-        # have closed them all (server.linger says why the replica closes none itself).
+        # have closed them all (server.linger says why the replica closes none itself). kopf runs on meanwhile:
+        # as it stops it cancels every task created after it started, the server's connections' among them.
         state.draining = True
         await admission.stop(linger_s=options.shutdown_linger)
+        kopf_stop.set()
+        await asyncio.gather(operator, return_exceptions=True)
         health.cancel()
         syncing.cancel()
         watching.cancel()
@@ -199,3 +229,4 @@ async def serve(options: RunOptions) -> None:
         reloading.cancel()
         await admission.stop()
         await probes.cleanup()
+    await operator  # done by now: a failure of kopf's is raised here, after the cleanup
