@@ -142,7 +142,8 @@ def test_the_grace_period_covers_the_drain_the_linger_and_a_review(helm: Helm) -
     """SIGKILL must not come before the API server has closed its idle connections (90 s after their last
     use): the kernel closing them would race the API server reusing one, as a replica closing them would."""
     # null: values without the key, as `helm upgrade --reuse-values` from chart 0.2.0 or earlier gives.
-    for linger, sets in ((95, {}), (200, {"connectionLingerSeconds": "200"}), (95, {"connectionLingerSeconds": "null"})):
+    cases = ((95, {}), (200, {"connectionLingerSeconds": "200"}), (95, {"connectionLingerSeconds": "null"}))
+    for linger, sets in cases:
         docs = render_cached(helm, sets=sets)
         pod = only(docs, "Deployment")["spec"]["template"]["spec"]
         assert linger >= 90

@@ -42,7 +42,7 @@ def test_sigterm_leaves_kopf_running_and_the_connections_open(tmp_path: Path,
     caplog.set_level(logging.CRITICAL, logger="kopf")  # its retries against the closed port
 
     async def scenario() -> None:
-        async with serving(tmp_path, lambda: True) as (server, connect):
+        async with serving(tmp_path, lambda: True) as (_server, connect):
             coroutine, stop, ready = quiet_operator()
             operator = asyncio.create_task(coroutine)
             await asyncio.wait_for(ready.wait(), 30)
