@@ -144,3 +144,20 @@ def test_without_a_linger_stop_closes_idle_connections_at_once(tmp_path: Path) -
             assert await idle.closed_by_server()
 
     asyncio.run(scenario())
+
+
+def test_the_linger_is_cut_short_on_request(tmp_path: Path) -> None:
+    """A second SIGTERM or Ctrl-C (command.until_signalled) ends the wait for the clients."""
+
+    async def scenario() -> None:
+        async with serving(tmp_path, lambda: True) as (server, connect):
+            idle = await connect()
+            cut_short = asyncio.Event()
+            lingering = asyncio.create_task(server.linger(30, cut_short))
+            await asyncio.sleep(0.3)
+            assert not lingering.done()
+            cut_short.set()
+            assert await asyncio.wait_for(lingering, 5) == 1
+            await idle.close()
+
+    asyncio.run(scenario())

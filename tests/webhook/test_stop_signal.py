@@ -47,11 +47,16 @@ def test_sigterm_leaves_kopf_running_and_the_connections_open(tmp_path: Path,
             operator = asyncio.create_task(coroutine)
             await asyncio.wait_for(ready.wait(), 30)
             idle = await connect()  # its handler task is created after kopf started: kopf would cancel it
-            signalled = asyncio.create_task(until_signalled(operator, ready))
+            again = asyncio.Event()
+            signalled = asyncio.create_task(until_signalled(operator, ready, again))
             await asyncio.sleep(0.2)  # our handlers replace kopf's once it is ready
             os.kill(os.getpid(), signal.SIGTERM)
             await asyncio.wait_for(signalled, 10)
             assert not operator.done(), "kopf stopped on the signal: it would cancel the server's connections"
+            assert not again.is_set()
+            os.kill(os.getpid(), signal.SIGINT)  # a second signal: a person who will not wait for the linger
+            await asyncio.wait_for(again.wait(), 5)
+            assert not operator.done()
             await asyncio.sleep(0.5)
             status, headers, _ = await idle.review()  # the connection still answers after SIGTERM
             assert status == 200 and headers.get("connection", "").lower() == "close"

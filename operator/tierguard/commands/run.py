@@ -59,7 +59,8 @@ logger = logging.getLogger("tierguard.run")
               metavar="SECONDS",
               help="After SIGTERM, keep answering reviews on open connections (each answer closing its connection) "
                    "until their clients close them, at most this long. The API server drops an idle connection "
-                   "after 90 s: a value of 95 closes none under it. Keep it below the pod's grace period.")
+                   "after 90 s: a value of 95 closes none under it. Keep it below the pod's grace period. A "
+                   "second SIGTERM or Ctrl-C ends the linger.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json", show_default=True)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)

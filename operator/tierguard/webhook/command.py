@@ -108,8 +108,10 @@ def kopf_identity(name: str) -> Any:
     return Identity(name)
 
 
-async def until_signalled(operator: asyncio.Task[None], kopf_ready: asyncio.Event) -> None:
-    """Until SIGTERM or SIGINT, or until kopf's operator task ends by itself (its failure is the task's).
+async def until_signalled(operator: asyncio.Task[None], kopf_ready: asyncio.Event,
+                          again: asyncio.Event | None = None) -> None:
+    """Until SIGTERM or SIGINT, or until kopf's operator task ends by itself (its failure is the task's). A
+    second signal sets ``again`` (a person at a terminal who will not wait for the linger).
 
     kopf installs its own handlers for both as it starts, and on a signal stops at once, cancelling every task
     created since it started: the admission server's connection handlers too, which would close the API
@@ -128,7 +130,11 @@ async def until_signalled(operator: asyncio.Task[None], kopf_ready: asyncio.Even
     await asyncio.wait({operator, waiting}, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
     if signalled.is_set():
-        logger.info("stopping on a signal: draining, then lingering for open connections")
+        if again is not None:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, again.set)
+        logger.info("stopping on a signal: draining, then lingering for open connections (a second signal "
+                    "ends the linger)")
 
 
 async def serve(options: RunOptions) -> None:
@@ -206,8 +212,9 @@ async def serve(options: RunOptions) -> None:
     operator = asyncio.create_task(kopf.operator(
         registry=registry, standalone=True, clusterwide=True, identity=kopf_identity(replica_identity()),
         stop_flag=kopf_stop, ready_flag=kopf_ready))
+    again = asyncio.Event()
     try:
-        await until_signalled(operator, kopf_ready)
+        await until_signalled(operator, kopf_ready, again)
     finally:
         for task in auditing:  # the elector releases the Lease as it stops: the next writer need not wait
             task.cancel()
@@ -217,7 +224,7 @@ async def serve(options: RunOptions) -> None:
         # have closed them all (server.linger says why the replica closes none itself). kopf runs on meanwhile:
         # as it stops it cancels every task created after it started, the server's connections' among them.
         state.draining = True
-        await admission.stop(linger_s=options.shutdown_linger)
+        await admission.stop(linger_s=options.shutdown_linger, cut_short=again)
         kopf_stop.set()
         await asyncio.gather(operator, return_exceptions=True)
         health.cancel()

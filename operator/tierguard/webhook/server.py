@@ -132,9 +132,10 @@ class AdmissionServer:
         """Connections the listener accepted that are not closed yet (idle keep-alive ones included)."""
         return len(self._runner.server.connections) if self._runner is not None and self._runner.server else 0
 
-    async def linger(self, timeout_s: float) -> int:
-        """Keep serving until every open connection is closed by its client, at most ``timeout_s``; returns how
-        many are still open. The caller makes answers close their connection (``draining``) first.
+    async def linger(self, timeout_s: float, cut_short: asyncio.Event | None = None) -> int:
+        """Keep serving until every open connection is closed by its client, at most ``timeout_s`` or until
+        ``cut_short`` is set; returns how many are still open. The caller makes answers close their connection
+        (``draining``) first.
 
         HTTP/1.1 has no way to tell a client that an idle keep-alive connection is going away: a server that
         closes one races the client writing its next request on it, and the API server does not retry a
@@ -149,7 +150,7 @@ class AdmissionServer:
         if waiting:
             logger.info("waiting for clients to close their connections",
                         extra={"connections": waiting, "at_most_s": timeout_s})
-        while self.open_connections() and loop.time() < deadline:
+        while self.open_connections() and loop.time() < deadline and not (cut_short and cut_short.is_set()):
             await asyncio.sleep(LINGER_POLL_S)
         left = self.open_connections()
         if waiting:
@@ -157,13 +158,13 @@ class AdmissionServer:
                         extra={"connections": left, "after_s": round(loop.time() - started, 1)})
         return left
 
-    async def stop(self, linger_s: float = 0.0) -> None:
-        """Stop serving; with ``linger_s``, first wait (at most that long) for clients to close their
-        connections (``linger``)."""
+    async def stop(self, linger_s: float = 0.0, cut_short: asyncio.Event | None = None) -> None:
+        """Stop serving; with ``linger_s``, first wait (at most that long, or until ``cut_short`` is set) for
+        clients to close their connections (``linger``)."""
         if self._runner is None:
             return
         if linger_s > 0:
-            await self.linger(linger_s)
+            await self.linger(linger_s, cut_short)
         await self._runner.cleanup()
         self._runner = None
 
