@@ -221,19 +221,16 @@ async def serve(options: RunOptions) -> None:
         await asyncio.gather(*auditing, return_exceptions=True)
         # Stopping (SIGTERM, after the preStop drain if there was one): the indexes stay live while the API
         # server's open connections are answered, each answer closing its connection, until their clients
-        # have closed them all (server.linger says why the replica closes none itself). kopf runs on meanwhile:
-        # as it stops it cancels every task created after it started, the server's connections' among them.
+        # have closed them all (server.linger says why the replica closes none itself). kopf runs on meanwhile,
+        # and stops last: as it stops it cancels every task created after it started (the server's
+        # connections', the informers' watches), and waits 5 s for those still running first.
         state.draining = True
         await admission.stop(linger_s=options.shutdown_linger, cut_short=again)
+        ours = [health, syncing, watching, admission_policies, reloading, *([marking] if marking else [])]
+        for task in ours:
+            task.cancel()
+        await asyncio.gather(*ours, return_exceptions=True)
+        await probes.cleanup()
         kopf_stop.set()
         await asyncio.gather(operator, return_exceptions=True)
-        health.cancel()
-        syncing.cancel()
-        watching.cancel()
-        if marking is not None:
-            marking.cancel()
-        admission_policies.cancel()
-        reloading.cancel()
-        await admission.stop()
-        await probes.cleanup()
     await operator  # done by now: a failure of kopf's is raised here, after the cleanup
