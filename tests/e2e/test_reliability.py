@@ -148,7 +148,7 @@ def test_no_replica_never_locks_the_cluster(cluster: Cluster, deployment: dict[s
     marker = f"lock-{int(time.time())}"
     cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
     try:
-        # Gone, not only terminating: a terminating replica keeps serving through its preStop pause.
+        # Gone, not only terminating: a terminating replica keeps serving through its preStop pause and linger.
         wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
                    and not ready_addresses(cluster), timeout=TERMINATION_TIMEOUT_S,
                    what="every tierguard pod gone")
