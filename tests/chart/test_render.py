@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from tierguard.policy import DEFAULT_POLICY, load_policy
 from tierguard.vap import managed_names
+from tierguard.webhook.probes import DRAIN_SECONDS
 
 from .helm import CHART, NAMESPACE, RELEASE, Doc, Helm, all_of, kinds, only, render_cached
 
@@ -149,8 +150,9 @@ def test_the_grace_period_covers_the_drain_the_linger_and_a_review(helm: Helm) -
         assert linger >= 90
         assert f"--shutdown-linger={linger}" in container(docs)["args"]
         timeout = max(entry["timeoutSeconds"] for entry in entries(docs).values())
-        drain = 5  # probes.DRAIN_SECONDS, held by the preStop hook before SIGTERM
-        assert pod["terminationGracePeriodSeconds"] >= drain + linger + timeout, pod["terminationGracePeriodSeconds"]
+        # DRAIN_SECONDS: held by the preStop hook before SIGTERM.
+        assert pod["terminationGracePeriodSeconds"] >= DRAIN_SECONDS + linger + timeout, \
+            pod["terminationGracePeriodSeconds"]
 
 
 def test_run_flags_exist_in_tierguard_run(helm: Helm) -> None:

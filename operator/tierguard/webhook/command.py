@@ -108,6 +108,9 @@ def kopf_identity(name: str) -> Any:
     return Identity(name)
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 async def until_signalled(operator: asyncio.Task[None], kopf_ready: asyncio.Event,
                           again: asyncio.Event | None = None) -> None:
     """Until SIGTERM or SIGINT, or until kopf's operator task ends by itself (its failure is the task's). A
@@ -124,14 +127,14 @@ async def until_signalled(operator: asyncio.Task[None], kopf_ready: asyncio.Even
         ready.cancel()
         return
     signalled = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, signalled.set)
     waiting = asyncio.create_task(signalled.wait())
     await asyncio.wait({operator, waiting}, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
     if signalled.is_set():
         if again is not None:
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, again.set)
         logger.info("stopping on a signal: draining, then lingering for open connections (a second signal "
                     "ends the linger)")

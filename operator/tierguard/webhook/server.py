@@ -144,8 +144,8 @@ class AdmissionServer:
         pool drops it as idle (90 s in Go's and client-go's transports). The listener stays open meanwhile: a
         connection kube-proxy still sends here is answered, not refused."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
         started = loop.time()
+        deadline = started + timeout_s
         waiting = self.open_connections()
         if waiting:
             logger.info("waiting for clients to close their connections",
