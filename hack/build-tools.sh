@@ -16,7 +16,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=hack/versions.env
 source "$here/versions.env"
 cache=${TIERGUARD_TOOLS_CACHE:-$HOME/.cache/tierguard/tools}
-all_tools=(registry cosign syft)
+all_tools=(kind registry cosign syft)
 
 log() { printf 'build-tools: %s\n' "$*" >&2; }
 die() { printf 'build-tools: ERROR: %b\n' "$*" >&2; exit 1; }

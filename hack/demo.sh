@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# tierguard's main job on an embedded default: start the local cluster (a real node) with tierguard installed by
-# `helm install` of its chart, as pods of the image built here from the Dockerfile (building Kubernetes from
-# source and the image on first use), then show the cluster refusing a bad manifest. The cluster stays up
-# afterwards: `hack/local-cluster.sh down` stops it.
+# tierguard's main job on an embedded default: a kind cluster (Docker started and kind built when missing; the
+# node image built offline where kindest/node cannot be pulled) with tierguard installed by `helm install` of its
+# chart, as pods of the image built here from the Dockerfile, then the cluster refusing a bad manifest. The
+# cluster stays up afterwards: `hack/local-cluster.sh down` deletes it.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"

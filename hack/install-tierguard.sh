@@ -10,9 +10,9 @@
 #                           server); in host mode also stop the process
 #   status                  whether tierguard runs and is ready
 # Expects KUBECONFIG and helm/kubectl on PATH (local-cluster.sh provides both). Idempotent.
-# Env: TIERGUARD_IMAGE_LOADER   how the image reaches the nodes: `local-node` (hack/local-cluster.sh's
-#                               containerd; the default when its socket exists), `kind` (kind load, cluster
-#                               KIND_CLUSTER_NAME), or `none` (TIERGUARD_IMAGE names an image the nodes can pull)
+# Env: TIERGUARD_IMAGE_LOADER   how the image reaches the nodes: `kind` (kind load, cluster KIND_CLUSTER_NAME;
+#                               the default when KIND_CLUSTER_NAME is set, as hack/local-cluster.sh sets it),
+#                               or `none` (TIERGUARD_IMAGE names an image the nodes can pull)
 #      TIERGUARD_IMAGE          with `none`: the image as repository:tag
 #      TIERGUARD_HELM_ARGS      extra arguments for helm install/upgrade (word-split)
 #      TIERGUARD_RUN_ARGS       host mode: extra arguments for `tierguard run` (word-split), e.g. --audit-interval 60
@@ -148,11 +148,10 @@ cmd_status() {
 }
 
 # --- in-cluster: the image on the nodes, the chart by helm ---------------------------------------------
-cluster_state=${TIERGUARD_LOCAL_CLUSTER_DIR:-$repo/.local-cluster}
 loader() {
   if [[ -n ${TIERGUARD_IMAGE_LOADER:-} ]]; then echo "$TIERGUARD_IMAGE_LOADER"
-  elif [[ -S $cluster_state/containerd/containerd.sock ]]; then echo local-node
-  else die "no image loader: set TIERGUARD_IMAGE_LOADER to local-node, kind or none"
+  elif [[ -n ${KIND_CLUSTER_NAME:-} ]]; then echo kind
+  else die "no image loader: set KIND_CLUSTER_NAME (kind) or TIERGUARD_IMAGE_LOADER=none with TIERGUARD_IMAGE"
   fi
 }
 
@@ -166,16 +165,10 @@ image_on_nodes() { # prints repository:tag of the image the nodes now have
   fi
   read -r ref archive < <("$here/build-image.sh" tierguard) || die "could not build the image (see above)"
   case $how in
-    local-node)
-      local ctr_=(ctr --address "$cluster_state/containerd/containerd.sock" --namespace k8s.io)
-      if ! "${ctr_[@]}" images ls -q | grep -qx "docker.io/library/$ref"; then
-        log "importing $ref into the node's containerd"
-        "${ctr_[@]}" images import "$archive" >/dev/null || die "ctr images import $archive failed"
-      fi ;;
     kind)
       log "loading $ref into kind cluster ${KIND_CLUSTER_NAME:-kind}"
       kind load image-archive "$archive" --name "${KIND_CLUSTER_NAME:-kind}" >&2 || die "kind load image-archive failed" ;;
-    *) die "TIERGUARD_IMAGE_LOADER must be local-node, kind or none, not '$how'" ;;
+    *) die "TIERGUARD_IMAGE_LOADER must be kind or none, not '$how'" ;;
   esac
   echo "$ref"
 }

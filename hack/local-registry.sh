@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# A real OCI registry on loopback for the release test path: the CNCF distribution registry
-# (hack/build-tools.sh builds it from the Go module proxy), plain HTTP, filesystem storage, access log on.
-# The local node's containerd pulls from it: hack/local-node.sh gives containerd a hosts.toml for
-# TIERGUARD_LOCAL_REGISTRY (plain HTTP), so the default address here is the one the node knows.
+# A real OCI registry for the release test path: the CNCF distribution registry (hack/build-tools.sh builds it
+# from the Go module proxy), plain HTTP, filesystem storage, access log on. It listens on the address at which
+# the kind nodes reach this host (hack/local-cluster.sh host-address), so this host pushes and the nodes pull
+# under the same name; `start` gives each node's containerd a hosts.toml that allows plain HTTP for it (the
+# cluster's containerd reads /etc/containerd/certs.d: hack/kind/cluster.yaml).
 #
 # Usage: hack/local-registry.sh start [DIR]   start (or find running) a registry with its state in DIR;
 #                                             prints its address (host:port) on stdout
 #        hack/local-registry.sh stop [DIR]    stop it (its storage stays in DIR until DIR is removed)
 #        hack/local-registry.sh status [DIR]  exit 0 when it runs and answers /v2/
 # DIR defaults to <local cluster dir>/registry. The access log is DIR/registry.log.
-# Env:   TIERGUARD_LOCAL_REGISTRY   host:port to listen on (default 127.0.0.1:5050)
+# Env:   TIERGUARD_LOCAL_REGISTRY   host:port to listen on (default <host address>:5050)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-address=${TIERGUARD_LOCAL_REGISTRY:-127.0.0.1:5050}
 python=${TIERGUARD_PYTHON:-python3}
 
 log() { printf 'local-registry: %s\n' "$*" >&2; }
@@ -56,6 +56,7 @@ http:
   addr: $address
 CONF
   echo "$address" >"$dir/address"
+  trust_on_nodes
   # No tracing exporter: there is no collector, and the registry would retry one.
   OTEL_TRACES_EXPORTER=none nohup "$bin" serve "$dir/config.yml" >>"$dir/registry.log" 2>&1 </dev/null &
   echo $! >"$dir/pid"
@@ -69,6 +70,19 @@ CONF
   echo "$address"
 }
 
+# Each kind node's containerd: plain HTTP for this registry's name.
+trust_on_nodes() {
+  local node
+  for node in $(docker ps --filter "label=io.x-k8s.kind.cluster=${TIERGUARD_KIND_CLUSTER:-tierguard}" --format '{{.Names}}'); do
+    docker exec -i "$node" sh -c "mkdir -p '/etc/containerd/certs.d/$address' && cat >'/etc/containerd/certs.d/$address/hosts.toml'" <<TOML ||
+server = "http://$address"
+[host."http://$address"]
+  capabilities = ["pull", "resolve"]
+TOML
+      die "could not give node $node a hosts.toml for $address"
+  done
+}
+
 cmd_stop() {
   if pid_alive; then
     local pid
@@ -80,6 +94,9 @@ cmd_stop() {
   rm -f "$dir/pid"
 }
 
+address=${TIERGUARD_LOCAL_REGISTRY:-}
+[[ -n $address || ${1:-} != start ]] || address=$("$here/local-cluster.sh" host-address):5050 ||
+  die "no address for the registry: set TIERGUARD_LOCAL_REGISTRY or start the kind cluster"
 dir=${2:-${TIERGUARD_LOCAL_CLUSTER_DIR:-$repo/.local-cluster}/registry}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
