@@ -35,7 +35,7 @@ die_with_log() { # message, log file
 have_kube() {
   case $1 in
     kubeadm) [[ $("$bin_dir/kubeadm" version -o short 2>/dev/null) == "$KUBERNETES_VERSION" ]] ;;
-    kubectl) "$bin_dir/kubectl" version --client 2>/dev/null | grep -qx "Client Version: $KUBERNETES_VERSION" ;;
+    kubectl) [[ $("$bin_dir/kubectl" version --client 2>/dev/null) == *"Client Version: $KUBERNETES_VERSION"* ]] ;;
     *) [[ $("$bin_dir/$1" --version 2>/dev/null) == "Kubernetes $KUBERNETES_VERSION" ]] ;;
   esac
 }

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Builds tierguard's image from the repository's Dockerfile (unchanged) and leaves it as a docker-archive, the
-# one form every loader takes (`ctr images import`, `kind load image-archive`, `docker load`). The local node
-# and the kind workflow both call this script, so the image they run is built the same way.
+# one form every loader takes (`kind load image-archive`, `ctr images import`, `docker load`). The local kind
+# cluster and the GitHub workflow both call this script, so the image they run is built the same way.
 #
 # Usage: hack/build-image.sh tierguard   build or reuse; prints "<image ref> <archive>" on stdout
-#        hack/build-image.sh pause       the node's sandbox image (hack/pause/pause.c, static); same output
 #        hack/build-image.sh ref         print the tierguard image ref for the current sources, build nothing
 #
 # Builder (TIERGUARD_IMAGE_BUILDER): `buildah` where it is installed (Debian's package, vfs storage and chroot
@@ -143,37 +142,12 @@ build_tierguard() {
   echo "$ref $archive"
 }
 
-# --- the node's sandbox ("pause") image ---------------------------------------------------------------
-build_pause() {
-  local tag ref archive
-  tag=$( (cat "$here/pause/pause.c"; echo v1) | sha256sum | cut -c1-12)
-  ref=docker.io/tierguard-local/pause:$tag
-  archive=$cache/pause-$tag.tar
-  if [[ -s $archive ]]; then
-    echo "$ref $archive"
-    return
-  fi
-  command -v cc >/dev/null 2>&1 || die "a C compiler is needed for the pause image (Debian: apt-get install -y gcc libc6-dev)"
-  local work
-  work=$(mktemp -d "$cache/pause.XXXXXX")
-  cc -static -Os -o "$work/pause" "$here/pause/pause.c" || die "could not compile hack/pause/pause.c statically"
-  printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$work/Containerfile"
-  bud -q -t "$ref" -f "$work/Containerfile" "$work" >/dev/null ||
-    die "buildah could not build the pause image"
-  buildah_ push -q "$ref" "docker-archive:$archive.tmp:$ref" >/dev/null
-  buildah_ rmi "$ref" >/dev/null 2>&1 || true
-  mv -f "$archive.tmp" "$archive"
-  rm -rf "$work"
-  echo "$ref $archive"
-}
-
 main() {
   mkdir -p "$cache"
   exec 9>"$cache/.lock"
   flock 9
   case ${1:-} in
     tierguard) build_tierguard ;;
-    pause) build_pause ;;
     ref)
       local kind base
       kind=$(builder)
@@ -181,7 +155,7 @@ main() {
       [[ $kind == docker || -n $base ]] || base=$(base_image_name)
       echo "$repository:dev-$(context_hash "$kind" "$base")"
       ;;
-    *) die "usage: $0 tierguard|pause|ref" ;;
+    *) die "usage: $0 tierguard|ref" ;;
   esac
 }
 

@@ -48,7 +48,7 @@ die() { printf 'local-cluster: ERROR: %s\n' "$*" >&2; exit 1; }
 
 kind_() { "$kind_bin" "$@"; }
 kubectl_() { "$bin_dir/kubectl" --kubeconfig "$kubeconfig" "$@"; }
-exists() { command -v docker >/dev/null 2>&1 && kind_ get clusters 2>/dev/null | grep -qx "$name"; }
+exists() { command -v docker >/dev/null 2>&1 && kind_ get clusters 2>/dev/null | grep -x "$name" >/dev/null; }
 apiserver_ready() { [[ $(kubectl_ get --raw /readyz 2>/dev/null) == ok ]]; }
 control_plane() { echo "$name-control-plane"; }
 
@@ -237,7 +237,7 @@ cmd_restart_component() { # apiserver|etcd
   docker exec "$node" mv "/etc/kubernetes/manifests/$manifest" "/etc/kubernetes/$manifest.stopped"
   # The kubelet stops the pod's containers once the manifest is gone.
   deadline=$((SECONDS + 120))
-  while docker exec "$node" crictl ps -q --name "${manifest%.yaml}" 2>/dev/null | grep -q .; do
+  while docker exec "$node" crictl ps -q --name "${manifest%.yaml}" 2>/dev/null | grep . >/dev/null; do
     ((SECONDS < deadline)) || die "${manifest%.yaml} still runs 120 s after its manifest was removed"
     sleep 0.5
   done

@@ -351,6 +351,13 @@ main() {
     "") set -- "$KUBERNETES_VERSION" ;;
     *) die "usage: $0 [VERSION] | name [VERSION]" ;;
   esac
+  # A warm lookup never waits for another version's build.
+  local name
+  name=$(node_name "$1")
+  if have_image "$name"; then
+    echo "$name"
+    return
+  fi
   exec 9>"$cache/.lock"
   flock 9
   build_node "$1"
