@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="the smallest run, for the unit test: shape only, figures meaningless")
     parser.add_argument("--parts", default="1,2,3,4,5", help="comma-separated part numbers (default: all)")
     parser.add_argument("--kubeconfig", type=Path, help="an API server for parts 3 and 4 (hack/local-cluster.sh)")
+    parser.add_argument("--host-address", help="part 4: where the API server reaches this host, for the floor server "
+                                               "(default: $TIERGUARD_E2E_HOST_ADDRESS, else the local kind cluster's "
+                                               "Docker network gateway, hack/local-cluster.sh host-address)")
     options = parser.parse_args(argv)
     plan = PLANS[options.plan or "full"]
     parts = {int(p) for p in options.parts.split(",") if p.strip()}
@@ -171,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if parts & {3, 4}:
         if options.kubeconfig is None or plan.index_secrets == 0:
             reason = ("parts 3 and 4 need a Kubernetes API server: start one with hack/local-cluster.sh up "
-                      "(host mode) and pass --kubeconfig")
+                      "and pass --kubeconfig .local-cluster/kubeconfig")
             for key in ("index_100k_rss_mb", "index_100k_ready_s", "index_ready_ratio", "apiserver_overhead_ratio"):
                 figures.missing(KEYS[key][0], reason)
         else:
@@ -183,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                     repetitions=plan.webhook.repetitions, ready_timeout=plan.ready_timeout), figures)
             if 4 in parts:
                 _run_part(4, "through the API server", lambda: apiserver_overhead(
-                    options.kubeconfig, plan.api_pods, figures), figures)
+                    options.kubeconfig, plan.api_pods, figures, address=options.host_address), figures)
 
     report: dict[str, object] = {}
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

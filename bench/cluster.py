@@ -1,21 +1,24 @@
-"""Parts 3 and 4, against a real API server: ``--kubeconfig`` of ``hack/local-cluster.sh up`` in host mode.
+"""Parts 3 and 4, against a real API server: ``--kubeconfig`` of ``hack/local-cluster.sh up`` (the local kind
+cluster, tierguard installed by its chart).
 
 Part 3, index scale: create ``secrets`` Secrets over ``namespaces`` namespaces (idempotent: existing ones are
 kept), then, repetition by repetition, (a) the baseline, a plain paginated list of every Secret with the
 kubernetes client (pages of 500, each page's JSON parsed, nothing kept), and (b) a fresh ``tierguard run``
 process against the same API server: seconds from its start to /readyz answering 200 (every index listed,
 policy loaded), and its resident memory then. The namespaces carry no tier label, so creating them does not
-go through the webhook; tierguard indexes every Secret all the same.
+go through the webhook; tierguard indexes every Secret all the same. That process is a third replica beside the
+chart's two, with their ValidatingAdmissionPolicy prefix and owner, so it applies exactly what they apply.
 
 Part 4, through the API server: ``pods`` Pod creations (server-side dry run, so nothing is stored) in a tiered
 namespace, timed with tierguard's webhook configuration in place, with it removed (then put back), and with
 only the plain-aiohttp floor of part 1 (``bench.serve floor``: TLS, parse, answer allowed) registered for the
 same Pods, in alternating rounds. ``apiserver_overhead_ratio`` = with tierguard / without;
 ``apiserver_floor_overhead_ratio`` = with the floor / without (what any webhook costs: the API server's call,
-HTTP and TLS on loopback); ``apiserver_vs_floor_ratio`` = with tierguard / with the floor. The floor listens on
-127.0.0.1, so its arm needs an API server on this host (hack/local-cluster.sh); elsewhere it is skipped.
+HTTP and TLS); ``apiserver_vs_floor_ratio`` = with tierguard / with the floor. The floor runs on this host and
+listens on the address at which the API server reaches it (``host_address``: for the local kind cluster the gateway
+of its Docker network); where the API server cannot reach it, its arm is skipped with a note.
 
-Every load is bounded in count and time; everything goes to loopback. Secret values are generated filler.
+Every load is bounded in count and time. Secret values are generated filler.
 """
 
 from __future__ import annotations
@@ -37,6 +40,23 @@ from bench.util import REPO, Figures, free_port, note, stop
 NAMESPACE_PREFIX = "bench-index-"
 CREATE_TIMEOUT = 900.0
 EXTRA_RUN_ARGS: list[str] = []
+RELEASE = "tierguard"
+"""The chart's release (hack/install-tierguard.sh): its fullname is the replicas' admission policy prefix and owner."""
+HOST_ADDRESS_ENV = "TIERGUARD_E2E_HOST_ADDRESS"
+
+
+def host_address() -> str:
+    """Where the API server reaches this host: ``$TIERGUARD_E2E_HOST_ADDRESS``, else the local kind cluster's Docker
+    network gateway (``hack/local-cluster.sh host-address``), else 127.0.0.1 (an API server on this host)."""
+    if explicit := os.environ.get(HOST_ADDRESS_ENV):
+        return explicit
+    try:
+        found = subprocess.run([str(REPO / "hack" / "local-cluster.sh"), "host-address"], capture_output=True,
+                               text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "127.0.0.1"
+    lines = found.stdout.split()
+    return lines[-1] if found.returncode == 0 and lines else "127.0.0.1"
 
 
 def _clients(kubeconfig: Path) -> Any:
@@ -115,7 +135,10 @@ def _tierguard_ready(kubeconfig: Path, timeout: float) -> tuple[float, float]:
         command = [sys.executable, "-m", "tierguard", "run", "--namespace", "tierguard-system",
                    "--webhook-addr", "127.0.0.1", "--webhook-port", str(free_port()),
                    "--tls-cert", str(certs.cert), "--tls-key", str(certs.key), "--metrics-addr", "127.0.0.1",
-                   "--metrics-port", str(probe_port), "--log-level", "info", *EXTRA_RUN_ARGS]
+                   "--metrics-port", str(probe_port), "--log-level", "info",
+                   # As the chart's replicas run: their policies, owned by their ClusterRole (a process without an
+                   # owner would apply the same policies without it, and strip it from the chart's).
+                   "--admission-policy-prefix", RELEASE, "--admission-policy-owner", RELEASE, *EXTRA_RUN_ARGS]
         env = dict(os.environ, KUBECONFIG=str(kubeconfig))
         env.setdefault("MALLOC_ARENA_MAX", "2")  # as the image (Dockerfile) runs it
         log = Path(tmp) / "run.log"
@@ -180,25 +203,29 @@ def _floor_webhook(namespace: str, url: str, ca_bundle: str) -> dict[str, Any]:
                                      "resources": ["pods"], "scope": "Namespaced"}]}]}
 
 
-def _start_floor(certs: Path) -> tuple[subprocess.Popen[str], str]:
+def _start_floor(certs: Path, address: str) -> tuple[subprocess.Popen[str], str]:
+    """The floor server on ``address`` (where the API server reaches this host), its certificate naming it."""
     from tierguard.webhook.certs import write_certificates  # noqa: PLC0415
 
-    write_certificates(certs, ["127.0.0.1"])
-    port = free_port()
+    write_certificates(certs, [address])
+    port = free_port(address)
     process = subprocess.Popen([sys.executable, "-m", "bench.serve", "floor", "--port", str(port), "--certs",
-                                str(certs)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                                str(certs), "--addr", address], stdout=subprocess.PIPE, text=True, cwd=REPO,
                                env={**os.environ, "PYTHONPATH": os.pathsep.join(
                                    [str(REPO), str(REPO / "operator"), os.environ.get("PYTHONPATH", "")])})
     assert process.stdout is not None
     if not process.stdout.readline().startswith("ready"):
         process.kill()
         raise RuntimeError(f"the floor server did not start (exit {process.wait()})")
-    return process, f"https://127.0.0.1:{port}/pods"
+    host = f"[{address}]" if ":" in address else address
+    return process, f"https://{host}:{port}/pods"
 
 
-def apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: int = 5) -> None:
+def apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: int = 5,
+                       address: str | None = None) -> None:
+    """Part 4; the floor listens on ``address`` (default: ``host_address()``)."""
     with tempfile.TemporaryDirectory(prefix="tierguard-bench-floor-") as tmp:
-        floor, url = _start_floor(Path(tmp) / "certs")
+        floor, url = _start_floor(Path(tmp) / "certs", address or host_address())
         try:
             ca_bundle = base64.b64encode((Path(tmp) / "certs" / "ca.crt").read_bytes()).decode()
             _apiserver_overhead(kubeconfig, pods, figures, rounds, floor_url=url, floor_ca=ca_bundle)
@@ -250,7 +277,7 @@ def _apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: i
         time.sleep(1)
         try:
             return create_pods("floor")
-        except ApiException as error:  # the API server cannot reach 127.0.0.1 here (kind, a remote cluster)
+        except ApiException as error:  # the API server cannot reach this host at that address (a remote cluster)
             note(f"part 4: the floor webhook at {floor_url} is not reachable from this API server "
                  f"({error.status} {error.reason}): its arm is skipped")
             floor_works = False

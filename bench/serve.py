@@ -1,6 +1,6 @@
 """One server under test, in its own process (the harness pins it to a core with ``taskset``).
 
-    python -m bench.serve {floor,kopf,tierguard} --port P --certs DIR [--namespaces N --secrets M]
+    python -m bench.serve {floor,kopf,tierguard} --port P --certs DIR [--addr A] [--namespaces N --secrets M]
 
   floor      plain aiohttp over the same TLS: parse the JSON body, answer "allowed" (HTTP + TLS + JSON alone);
   kopf       kopf's WebhookServer and its full admission path (resource lookup, cause, handler execution)
@@ -8,6 +8,7 @@
   tierguard  ``tierguard run``'s server: TierguardWebhookServer and AdmissionService over a live context
              double, logging configured as ``tierguard run`` configures it.
 
+Listens on ``--addr`` (default 127.0.0.1; part 4's floor listens where the API server reaches this host).
 Prints ``ready <port>`` once listening, then serves until SIGTERM or SIGINT.
 """
 
@@ -35,7 +36,7 @@ def _ssl_context(certs: Path) -> ssl.SSLContext:
     return context
 
 
-async def _floor(port: int, certs: Path) -> AsyncGenerator[None, None]:
+async def _floor(addr: str, port: int, certs: Path) -> AsyncGenerator[None, None]:
     async def handle(request: web.Request) -> web.Response:
         review = json.loads(await request.read())
         uid = review["request"]["uid"]
@@ -47,7 +48,7 @@ async def _floor(port: int, certs: Path) -> AsyncGenerator[None, None]:
     app.add_routes([web.post("/{id:.*}", handle)])
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=_ssl_context(certs)).start()
+    await web.TCPSite(runner, addr, port, ssl_context=_ssl_context(certs)).start()
     try:
         yield
     finally:
@@ -60,7 +61,7 @@ def _quiet_logging() -> None:
     configure_logging("json", "info")
 
 
-async def _kopf(port: int, certs: Path) -> AsyncGenerator[None, None]:
+async def _kopf(addr: str, port: int, certs: Path) -> AsyncGenerator[None, None]:
     import kopf  # noqa: PLC0415
     from kopf._cogs.structs import ephemera, references  # noqa: PLC0415
     from kopf._core.engines import indexing  # noqa: PLC0415
@@ -81,7 +82,7 @@ async def _kopf(port: int, certs: Path) -> AsyncGenerator[None, None]:
     fn = functools.partial(serve_admission_request, settings=kopf.OperatorSettings(), registry=registry,
                            insights=insights, memories=inventory.ResourceMemories(),
                            memobase=ephemera.AnyMemo(ephemera.Memo()), indices=indexing.OperatorIndexers().indices)
-    server = kopf.WebhookServer(addr="127.0.0.1", port=port, certfile=str(certs / "tls.crt"),
+    server = kopf.WebhookServer(addr=addr, port=port, certfile=str(certs / "tls.crt"),
                                 pkeyfile=str(certs / "tls.key"))
     serving = cast(AsyncGenerator[object, None], server(fn))
     await anext(serving)
@@ -91,7 +92,8 @@ async def _kopf(port: int, certs: Path) -> AsyncGenerator[None, None]:
         await serving.aclose()
 
 
-async def _tierguard(port: int, certs: Path, namespaces: int, secrets: int) -> AsyncGenerator[None, None]:
+async def _tierguard(addr: str, port: int, certs: Path, namespaces: int,
+                     secrets: int) -> AsyncGenerator[None, None]:
     from tierguard.webhook import state as state_module  # noqa: PLC0415
     from tierguard.webhook.admission import AdmissionService  # noqa: PLC0415
     from tierguard.webhook.metrics import Metrics  # noqa: PLC0415
@@ -106,7 +108,7 @@ async def _tierguard(port: int, certs: Path, namespaces: int, secrets: int) -> A
     if settle is not None:
         settle()  # as tierguard run's readiness handler does once the indexes are synced
     service = AdmissionService(state, Metrics())
-    server = AdmissionServer(service, addr="127.0.0.1", port=port, certfile=str(certs / "tls.crt"),
+    server = AdmissionServer(service, addr=addr, port=port, certfile=str(certs / "tls.crt"),
                              keyfile=str(certs / "tls.key"))
     await server.start()
     try:
@@ -115,13 +117,13 @@ async def _tierguard(port: int, certs: Path, namespaces: int, secrets: int) -> A
         await server.stop()
 
 
-async def main(kind: str, port: int, certs: Path, namespaces: int, secrets: int) -> None:
+async def main(kind: str, port: int, certs: Path, namespaces: int, secrets: int, *, addr: str = "127.0.0.1") -> None:
     if kind == "floor":
-        serving = _floor(port, certs)
+        serving = _floor(addr, port, certs)
     elif kind == "kopf":
-        serving = _kopf(port, certs)
+        serving = _kopf(addr, port, certs)
     else:
-        serving = _tierguard(port, certs, namespaces, secrets)
+        serving = _tierguard(addr, port, certs, namespaces, secrets)
     await anext(serving)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -137,8 +139,10 @@ if __name__ == "__main__":
     parser.add_argument("kind", choices=("floor", "kopf", "tierguard"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--certs", type=Path, required=True)
+    parser.add_argument("--addr", default="127.0.0.1")
     parser.add_argument("--namespaces", type=int, default=1000)
     parser.add_argument("--secrets", type=int, default=10000)
     options = parser.parse_args()
-    asyncio.run(main(options.kind, options.port, options.certs, options.namespaces, options.secrets))
+    asyncio.run(main(options.kind, options.port, options.certs, options.namespaces, options.secrets,
+                     addr=options.addr))
     sys.exit(0)

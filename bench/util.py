@@ -56,9 +56,9 @@ def pin(core: int, command: list[str]) -> list[str]:
     return command
 
 
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
+def free_port(address: str = "127.0.0.1") -> int:
+    with closing(socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)) as sock:
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
 

@@ -302,7 +302,10 @@ build_node() { # version
   base=$(base_image)
   manifests=$work_dir/manifests-$version
   kind_manifests "$manifests"
-  mapfile -t images < <(component_images "$bin" "$version"; kind_images "$manifests")
+  # Through a file: a failed build stops here (a process substitution would hide its status).
+  { component_images "$bin" "$version" && kind_images "$manifests"; } >"$work_dir/images-$version" ||
+    die "could not build the images of the $version node (see above)"
+  mapfile -t images <"$work_dir/images-$version"
   ((${#images[@]} >= 9)) || die "fewer images than a node needs: ${images[*]}"
   container=tierguard-node-build-$$
   log "assembling $name from $base with ${#images[@]} images"
@@ -337,6 +340,9 @@ build_node() { # version
     die "docker commit of the node image failed"
   docker rm -f -v "$container" >/dev/null
   trap - EXIT
+  # Older builds of this version's node (other inputs) go: each is about 2 GB.
+  docker images --format '{{.Repository}}:{{.Tag}}' "${name%:*}" | grep "^${name%:*}:$version-" | grep -vx "$name" |
+    xargs -r docker rmi >/dev/null 2>&1 || true
   log "built $name in $((SECONDS - start)) s"
   echo "$name"
 }
@@ -358,6 +364,8 @@ main() {
     echo "$name"
     return
   fi
+  # Kubernetes itself builds under its own per-version lock: two versions compile side by side.
+  TIERGUARD_KUBERNETES_VERSION=$1 "$hack/build-binaries.sh" >/dev/null || die "could not build Kubernetes $1"
   exec 9>"$cache/.lock"
   flock 9
   build_node "$1"

@@ -44,7 +44,8 @@ published_replaces() { # gomod file, local prefix, default version
     }
     END {
       for (j = 1; j <= n; j++) {
-        v = (repl[j] in req && req[repl[j]] != "v0.0.0") ? req[repl[j]] : def
+        if (!(repl[j] in req)) continue # a replace of a module not required changes nothing
+        v = req[repl[j]] != "v0.0.0" ? req[repl[j]] : def
         printf "\t%s => %s %s\n", repl[j], repl[j], v
       }
     }' "$1"

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `python -m pytest` from the repository has it; a bare `pytest` may not
     sys.path.insert(0, str(REPO))
 
-# The session fixtures of tests/e2e (the local control plane or TIERGUARD_E2E_KUBECONFIG), re-exported for the
+# The session fixtures of tests/e2e (the local kind cluster or TIERGUARD_E2E_KUBECONFIG), re-exported for the
 # @pytest.mark.e2e tests here.
 from tests.e2e.conftest import cluster, namespace  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Fixtures for end-to-end tests against a real Kubernetes API server.
 
-``cluster`` is the local control plane of ``hack/local-cluster.sh`` (started for the session, stopped after
-it only if this session started it), or any cluster named by ``TIERGUARD_E2E_KUBECONFIG``. When the cluster
+``cluster`` is the local kind cluster of ``hack/local-cluster.sh`` (started for the session, deleted after it
+only if this session started it), or any cluster named by ``TIERGUARD_E2E_KUBECONFIG``. When the cluster
 cannot be had, the tests fail under ``CI=true`` (a green CI must mean they ran) and skip elsewhere, with the
 reason.
 """
@@ -17,7 +17,16 @@ from typing import NoReturn
 
 import pytest
 
-from .kube import REPO, Cluster, cache_bin_dir, find_kubectl, host_state, local_cluster, tail
+from .kube import (
+    HOST_ADDRESS_ENV,
+    Cluster,
+    cache_bin_dir,
+    find_kubectl,
+    host_state,
+    local_cluster,
+    local_state_dir,
+    tail,
+)
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -28,7 +37,7 @@ UP_TIMEOUT_S = 3 * 60 * 60
 def pytest_configure(config: pytest.Config) -> None:
     # Also declared in pyproject.toml; repeated here so tests/e2e works under --strict-markers on its own.
     config.addinivalue_line(
-        "markers", "e2e: needs a Kubernetes API server (the local control plane or TIERGUARD_E2E_KUBECONFIG)"
+        "markers", "e2e: needs a Kubernetes API server (the local kind cluster or TIERGUARD_E2E_KUBECONFIG)"
     )
 
 
@@ -76,7 +85,7 @@ def cluster() -> Iterator[Cluster]:
     try:
         if up.returncode != 0:
             unavailable(f"hack/local-cluster.sh up failed (exit {up.returncode}):\n{tail(up.stdout)}")
-        state = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
+        state = local_state_dir()
         kubectl = find_kubectl(external_kubeconfig=False)
         if kubectl is None:
             unavailable(f"hack/local-cluster.sh up left no kubectl in {cache_bin_dir()}")
@@ -91,6 +100,19 @@ def cluster() -> Iterator[Cluster]:
             assert not left and not gone, (
                 f"hack/local-cluster.sh down did not leave the host as up found it:\n"
                 f"  left behind: {sorted(left)}\n  removed: {sorted(gone)}")
+
+
+@pytest.fixture(scope="session")
+def host_address(cluster: Cluster) -> str:
+    """Where the cluster's API server reaches this host: servers the tests start here for it to call (webhooks, a
+    second tierguard) listen on this address, and their URLs and certificates name it. The local kind cluster always
+    has one (its Docker network's gateway); another cluster only when $TIERGUARD_E2E_HOST_ADDRESS gives it."""
+    address = cluster.host_address()
+    if address is None:
+        assert not cluster.local
+        pytest.skip(f"the API server must call a server on this host: set {HOST_ADDRESS_ENV} to the address at which "
+                    "this cluster's API server reaches this host")
+    return address
 
 
 @pytest.fixture

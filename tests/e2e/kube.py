@@ -1,19 +1,23 @@
 """Running kubectl against the e2e cluster, and finding that cluster.
 
-Two kinds of cluster: the local control plane of ``hack/local-cluster.sh`` (built and started here), or any
-existing cluster named by ``TIERGUARD_E2E_KUBECONFIG`` (kind in CI). This module only runs processes and
-parses their output; pytest policy (skip or fail) lives in ``conftest.py``.
+Two kinds of cluster: the local kind cluster of ``hack/local-cluster.sh`` (created and started here), or any
+existing cluster named by ``TIERGUARD_E2E_KUBECONFIG``. This module only runs processes and parses their output;
+pytest policy (skip or fail) lives in ``conftest.py``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +28,8 @@ VERSIONS_FILE = REPO / "hack" / "versions.env"
 
 KUBECTL_TIMEOUT_S = 120
 """Seconds one kubectl call may take before it counts as hung."""
+HOST_ADDRESS_ENV = "TIERGUARD_E2E_HOST_ADDRESS"
+"""For a cluster given by TIERGUARD_E2E_KUBECONFIG: the address at which its API server and nodes reach this host."""
 
 T = TypeVar("T")
 
@@ -42,9 +48,12 @@ class Cluster:
     kubeconfig: Path
     kubectl_path: Path
     bin_dir: Path
-    """Directory holding kubectl (and, for the local control plane, helm)."""
+    """Directory holding kubectl (and, for the local cluster, helm)."""
     local: bool
-    """True for hack/local-cluster.sh's control plane, which runs on this host's loopback."""
+    """True for hack/local-cluster.sh's kind cluster, whose nodes are containers on this host's Docker."""
+    kind_name: str | None = None
+    """A local cluster's kind cluster name, for ``hack/local-cluster.sh node-exec`` (TIERGUARD_KIND_CLUSTER); None:
+    the script's (the session's cluster)."""
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = KUBECTL_TIMEOUT_S
@@ -63,6 +72,58 @@ class Cluster:
         """``kubectl apply -f -`` of one object given as a dict."""
         return self.kubectl("apply", "-f", "-", *args, input=json.dumps(manifest), check=check)
 
+    def host_address(self) -> str | None:
+        """The address at which the API server (and the nodes) reach this host, so a server started here for the
+        API server to call listens there, and its URL and certificate name it: for the local cluster the gateway of
+        kind's Docker network (``hack/local-cluster.sh host-address``); for another cluster
+        ``$TIERGUARD_E2E_HOST_ADDRESS``, else None (it may not reach this host at all)."""
+        if self.local:
+            return local_host_address()
+        return os.environ.get(HOST_ADDRESS_ENV) or None
+
+    def node_exec(self, node: str, *command: str, input: str | None = None, check: bool = True,
+                  timeout: float = KUBECTL_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        """``command`` run inside a node of the local cluster (``hack/local-cluster.sh node-exec``): its container
+        reaches the pod IPs and holds the node's containerd (``ctr -n k8s.io``) and crictl. ``node`` is a Node's name
+        or its role suffix (``control-plane``, ``worker``)."""
+        assert self.local, "node_exec needs the local kind cluster (hack/local-cluster.sh)"
+        cmd = [str(LOCAL_CLUSTER), "node-exec", node, *command]
+        env = {**os.environ, **({"TIERGUARD_KIND_CLUSTER": self.kind_name} if self.kind_name else {})}
+        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False,
+                              env=env)
+        if check and proc.returncode != 0:
+            raise KubectlError(proc.returncode, cmd, proc.stdout, proc.stderr)
+        return proc
+
+    @contextmanager
+    def port_forward(self, namespace: str, target: str, port: int) -> Iterator[int]:
+        """``kubectl port-forward`` of ``target`` (``pod/NAME``)'s ``port`` to a free port on this host's loopback,
+        yielded: a connection to it reaches the pod's port in the pod's network namespace, on any cluster."""
+        cmd = [str(self.kubectl_path), "--kubeconfig", str(self.kubeconfig), "port-forward", "-n", namespace, target,
+               f":{port}", "--address", "127.0.0.1"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert proc.stdout is not None
+            said: list[str] = []
+            while (line := proc.stdout.readline()) and len(said) < 20:  # until "Forwarding from 127.0.0.1:PORT"
+                said.append(line)
+                if local := re.search(r"127\.0\.0\.1:(\d+) ->", line):
+                    break
+            else:
+                raise AssertionError(f"kubectl port-forward {target} :{port} did not start:\n{''.join(said)}")
+            yield int(local.group(1))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def nodes(self) -> list[str]:
+        """The names of the cluster's Nodes."""
+        return [node["metadata"]["name"] for node in self.get_json("nodes")["items"]]
+
     def env(self) -> dict[str, str]:
         """Environment for other tools (helm, tierguard) talking to this cluster."""
         return {
@@ -70,6 +131,11 @@ class Cluster:
             "KUBECONFIG": str(self.kubeconfig),
             "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         }
+
+
+def url_host(address: str) -> str:
+    """``address`` as the host part of a URL (an IPv6 address in brackets)."""
+    return f"[{address}]" if ":" in address else address
 
 
 def pinned_versions() -> dict[str, str]:
@@ -83,6 +149,20 @@ def pinned_versions() -> dict[str, str]:
     return pairs
 
 
+def local_state_dir() -> Path:
+    """hack/local-cluster.sh's state dir: kubeconfig, kind config, the API server's audit log (``audit/audit.log``)."""
+    return Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
+
+
+@cache
+def local_host_address() -> str:
+    """``hack/local-cluster.sh host-address``: the gateway of kind's Docker network (the same for the session)."""
+    result = local_cluster("host-address", timeout=60)
+    lines = result.stdout.strip().splitlines()
+    assert result.returncode == 0 and lines, f"hack/local-cluster.sh host-address failed:\n{tail(result.stdout)}"
+    return str(ipaddress.ip_address(lines[-1].strip()))
+
+
 def cache_bin_dir() -> Path:
     """Where hack/build-binaries.sh keeps its binaries (honours TIERGUARD_K8S_CACHE)."""
     out = subprocess.run([str(BUILD_BINARIES), "--bin-dir"], capture_output=True, text=True, check=True)
@@ -92,7 +172,7 @@ def cache_bin_dir() -> Path:
 def find_kubectl(*, external_kubeconfig: bool) -> Path | None:
     """TIERGUARD_KUBECTL, else the cached kubectl, else (only for a given kubeconfig) kubectl on PATH.
 
-    A system kubectl is never used with the local control plane: its version is unknown and may be out of
+    A system kubectl is never used with the local cluster: its version is unknown and may be out of
     skew with the pinned API server.
     """
     if explicit := os.environ.get("TIERGUARD_KUBECTL"):
@@ -119,8 +199,8 @@ def local_cluster(command: str, *args: str, timeout: float | None = None) -> sub
 
 
 def host_state() -> set[str]:
-    """``hack/local-cluster.sh host-state``: links, routes, iptables chains, mounts, cgroups, sysctls, fixed
-    directories and cluster processes of this host, one fact a line."""
+    """``hack/local-cluster.sh host-state``: this cluster's Docker containers and volumes and the state dir, one fact
+    a line."""
     result = local_cluster("host-state")
     assert result.returncode == 0, f"hack/local-cluster.sh host-state failed:\n{tail(result.stdout)}"
     return set(result.stdout.splitlines())

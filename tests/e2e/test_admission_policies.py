@@ -3,21 +3,19 @@
 Every refusal is compared with the engine's own decision for the same object, policy and namespaces: the API
 server must refuse with exactly the webhook's text (``[rule-id] message``, joined with ``"; "``). Requests go
 through ``kubectl create --dry-run=server``: the API server runs its admission policies (before any webhook)
-and stores nothing. Then tierguard is stopped (the Deployment scaled to 0, or the host process killed) and the
-same rules still refuse; with the webhook's failurePolicy set to Ignore, Warn tiers still warn.
+and stores nothing. Then tierguard is stopped (the Deployment scaled to 0) and the same rules still refuse; with
+the webhook's failurePolicy set to Ignore, Warn tiers still warn. On the local kind cluster the Audit action's
+annotation is also looked up in the API server's audit log (``<state dir>/audit/audit.log``).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
-import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +26,7 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.policy import load_policy
 from tierguard.vap import Options, generate
 
-from .kube import REPO, Cluster, wait_until
+from .kube import Cluster, local_state_dir, wait_until
 from .test_install import RELEASE, TERMINATION_TIMEOUT_S, pods, wait_rolled_out
 from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, current_policy, policy
 
@@ -199,19 +197,32 @@ VALIDATION_FAILURE = "validation.policy.admission.k8s.io/validation_failure"
 """The audit annotation the API server records for a policy binding with the Audit action."""
 
 
-def audit_log(cluster: Cluster) -> Path | None:
-    """The local cluster's API server audit log (hack/local-cluster.sh writes one); None for another cluster."""
+AUDIT_LOG_IN_NODE = "/etc/kubernetes/tierguard-audit/audit.log"
+"""Where the local cluster's API server writes it, inside the control-plane node (mounted from the state dir)."""
+
+
+def audit_log(cluster: Cluster) -> Callable[[], str] | None:
+    """Reads the local kind cluster's API server audit log (hack/local-cluster.sh configures one, written to
+    ``<state dir>/audit/audit.log``); None for another cluster. The API server writes it as root, mode 0600: a test
+    run by another user reads it inside the control-plane node."""
     if not cluster.local:
         return None
-    path = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster")) / "logs" / "audit.log"
+    path = local_state_dir() / "audit" / "audit.log"
     assert path.is_file(), f"the local cluster's API server keeps no audit log at {path}"
-    return path
+
+    def read() -> str:
+        try:
+            return path.read_text(errors="replace")
+        except PermissionError:
+            return cluster.node_exec("control-plane", "cat", AUDIT_LOG_IN_NODE, timeout=60).stdout
+
+    return read
 
 
-def audited(log: Path, namespace: str, name: str, policy_name: str, expected: str) -> bool:
+def audited(log: Callable[[], str], namespace: str, name: str, policy_name: str, expected: str) -> bool:
     """Whether the audit log holds the Audit action's annotation for this object, from this policy, with this
     message (the webhook's own ``[rule-id] ...`` text)."""
-    for line in log.read_text(errors="replace").splitlines():
+    for line in log().splitlines():
         if f'"namespace":"{namespace}"' not in line or VALIDATION_FAILURE not in line:
             continue
         event = json.loads(line)
@@ -288,8 +299,8 @@ def test_policies_follow_the_tierpolicy(cluster: Cluster, tiers: dict[str, str])
 
 def test_installed_policies_are_owned_by_the_release(cluster: Cluster, tiers: dict[str, str]) -> None:
     """So `helm uninstall` (which deletes the ClusterRole) has the garbage collector remove them."""
-    if cluster.kubectl("get", "deployment", RELEASE, "-n", NAMESPACE, check=False).returncode != 0:
-        pytest.skip("tierguard runs as a host process here: nothing to own them (its stop deletes them)")
+    found = cluster.kubectl("get", "deployment", RELEASE, "-n", NAMESPACE, check=False)
+    assert found.returncode == 0, f"no Deployment {NAMESPACE}/{RELEASE}: install the chart first\n{found.stderr}"
     role = cluster.get_json("clusterrole", tiers["prefix"])
     for kind in ("validatingadmissionpolicies", "validatingadmissionpolicybindings"):
         for item in cluster.get_json(kind, "-l", "app.kubernetes.io/managed-by=tierguard")["items"]:
@@ -303,36 +314,19 @@ def test_installed_policies_are_owned_by_the_release(cluster: Cluster, tiers: di
 
 @contextmanager
 def tierguard_stopped(cluster: Cluster) -> Iterator[None]:
-    """No tierguard serving: the Deployment scaled to 0, or (local host mode) the host process killed; brought
-    back afterwards whatever happened."""
+    """No tierguard serving: the Deployment scaled to 0; brought back afterwards whatever happened."""
     found = cluster.kubectl("get", "deployment", RELEASE, "-n", NAMESPACE, check=False)
-    state = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster")) / "tierguard"
-    if found.returncode == 0:
-        cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
-        try:
-            wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"],
-                       timeout=TERMINATION_TIMEOUT_S,
-                       what="every tierguard pod gone")
-            yield
-        finally:
-            if len(pods(cluster)) < 2:
-                cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=2", check=False)
-            wait_rolled_out(cluster)
-    elif cluster.local and (state / "pid").is_file():
-        os.kill(int((state / "pid").read_text()), signal.SIGTERM)
-        try:
-            wait_until(lambda: subprocess.run(["kill", "-0", (state / "pid").read_text().strip()],
-                                              capture_output=True, check=False).returncode != 0,
-                       timeout=30, what="the tierguard host process gone")
-            yield
-        finally:
-            previous = current_policy(cluster)
-            subprocess.run([str(REPO / "hack" / "install-tierguard.sh")], env=cluster.env(), capture_output=True,
-                           check=True, timeout=180)
-            if previous is not None:  # starting applies the chart, and with it the chart's TierPolicy
-                cluster.kubectl("replace", "-f", "-", input=json.dumps(previous))
-    else:
-        pytest.skip("cannot stop tierguard here: no Deployment and no local host process")
+    assert found.returncode == 0, f"no Deployment {NAMESPACE}/{RELEASE}: install the chart first\n{found.stderr}"
+    cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
+    try:
+        wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"],
+                   timeout=TERMINATION_TIMEOUT_S,
+                   what="every tierguard pod gone")
+        yield
+    finally:
+        if len(pods(cluster)) < 2:
+            cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=2", check=False)
+        wait_rolled_out(cluster)
 
 
 @contextmanager

@@ -18,8 +18,8 @@ cainjector do, as their source (github.com/cert-manager/cert-manager, tag v1.21.
   ``CAInjectorMerging``, on by default, GA in 1.21) it merges: the new CA is appended and the CAs already in the
   bundle stay until they expire (``internal/cainjector/bundle/bundle.go``). Before 1.19 it replaced the bundle.
 
-Nothing here assumes the local node except where ``served_by`` reaches the pods; figures go to ``record`` as in
-``test_reliability``. The release is returned to its values from before the module at the end.
+Nothing here assumes the local cluster: the served certificates are read inside the pods; figures go to ``record``
+as in ``test_reliability``. The release is returned to its values from before the module at the end.
 """
 
 from __future__ import annotations
@@ -48,9 +48,8 @@ from .test_reliability import (
     load,
     load_namespaces,
     record,
-    same_certificate,
     secret_certificate,
-    served_certificate,
+    serves,
 )
 from .tierguard import NAMESPACE
 
@@ -227,18 +226,9 @@ def webhook_configuration(cluster: Cluster) -> dict[str, Any]:
     return config
 
 
-def served_by(cluster: Cluster, pod: dict[str, Any]) -> str:
-    """The certificate the pod serves: from this host on the local node, else from inside the pod (its Python)."""
-    if cluster.local:
-        return served_certificate(pod["status"]["podIP"])
-    probe = "import ssl; print(ssl.get_server_certificate(('127.0.0.1', 8443), timeout=5))"
-    return cluster.kubectl("exec", "-n", NAMESPACE, pod["metadata"]["name"], "-c", "tierguard", "--",
-                           "python", "-c", probe).stdout
-
-
 def wait_served(cluster: Cluster, crt: str, started: float) -> float:
     """Seconds from ``started`` until every replica serves ``crt``."""
-    wait_until(lambda: all(same_certificate(served_by(cluster, pod), crt) for pod in pods(cluster)),
+    wait_until(lambda: all(serves(cluster, pod, crt) for pod in pods(cluster)),
                timeout=SERVED_TIMEOUT_S, interval=1, what="every replica serving the new certificate")
     return round(time.monotonic() - started, 1)
 

@@ -1,24 +1,24 @@
 """API server and etcd restarts under load (issue: reliability with figures, item 3).
 
-The local cluster's own process is stopped and started again (``hack/local-cluster.sh restart-component``) while
-the load process of test_reliability writes Pods and Secrets. While the API server or its storage is gone,
-writes fail (no decision); none may be decided wrongly. Afterwards tierguard must decide again without a restart
-of its own: its watches reconnect and resume, and until its API checks pass again it answers not ready (denied),
-never from an index it cannot vouch for. Figures: the restart's duration and the time from the API server being
-ready again to tierguard's first right pair of decisions (``$TIERGUARD_RELIABILITY_REPORT``).
+The local kind cluster's kube-apiserver or etcd static pod is stopped and started again
+(``hack/local-cluster.sh restart-component``: its manifest moved out of the control-plane node's manifests dir and
+back, as an upgrade of it does) while the load process of test_reliability writes Pods and Secrets. While the API
+server or its storage is gone, writes fail (no decision); none may be decided wrongly. Afterwards tierguard must
+decide again without a restart of its own: its watches reconnect and resume, and until its API checks pass again it
+answers not ready (denied), never from an index it cannot vouch for. Figures: the restart's duration and the time
+from the API server being ready again to tierguard's first right pair of decisions
+(``$TIERGUARD_RELIABILITY_REPORT``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .kube import REPO, Cluster, local_cluster, tail, wait_until
+from .kube import Cluster, local_cluster, tail, wait_until
 from .test_reliability import load, load_namespaces, record
 from .tierguard import NAMESPACE, SELECTOR, secret
 
@@ -27,21 +27,17 @@ RECOVERY_TIMEOUT_S = 180.0
 
 
 def tierguard_processes(cluster: Cluster) -> dict[str, Any]:
-    """Who serves: each pod's uid and restart count, or the host process's pid (host mode)."""
+    """Who serves: each pod's uid and restart count."""
     items = cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
-    if items:
-        return {pod["metadata"]["uid"]: sum(s.get("restartCount", 0) for s in pod["status"].get("containerStatuses")
-                                            or []) for pod in items}
-    pid_file = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster")) / "tierguard" / "pid"
-    return {"host-pid": pid_file.read_text().strip() if pid_file.is_file() else None}
+    assert items, f"no tierguard pods in {NAMESPACE}"
+    return {pod["metadata"]["uid"]: sum(s.get("restartCount", 0) for s in pod["status"].get("containerStatuses")
+                                        or []) for pod in items}
 
 
 def settled(cluster: Cluster) -> bool:
     """No tierguard pod is coming or going (a rollout of an earlier test still replacing one would look like a
-    restart caused by the fault): as many pods as the Deployment wants, none terminating. Host mode: true."""
+    restart caused by the fault): as many pods as the Deployment wants, none terminating."""
     items = cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
-    if not items:
-        return True
     wanted = cluster.get_json("deployments", "-n", NAMESPACE, "-l", SELECTOR)["items"]
     replicas = sum(int(d["spec"].get("replicas", 1)) for d in wanted)
     return len(items) == replicas and not any(p["metadata"].get("deletionTimestamp") for p in items)
@@ -63,7 +59,8 @@ def decides_right(cluster: Cluster, target: str, source: str) -> bool:
 def test_control_plane_restart_under_load(cluster: Cluster, load_namespaces: tuple[str, str],
                                           component: str) -> None:
     if not cluster.local:
-        pytest.skip("restarts the local cluster's own control-plane processes")
+        pytest.skip("restarts the control plane's static pods through hack/local-cluster.sh restart-component: only "
+                    "the local kind cluster's control-plane node is at hand")
     target, source = load_namespaces
     # The fault starts from a replica set that decides right (after the previous case's restart, that can take
     # one more API check).

@@ -1,8 +1,8 @@
 """tierguard as users run it: the chart's pods, from the image built from the Dockerfile, behind their Service.
 
 These tests look at the in-cluster install (``hack/install-tierguard.sh``: ``helm install`` of the chart), on
-the local node or any cluster given by ``TIERGUARD_E2E_KUBECONFIG``. They skip only where tierguard runs as
-a host process (the local cluster's host mode), which has no pods to look at.
+the local kind cluster or any cluster given by ``TIERGUARD_E2E_KUBECONFIG``; without the chart's Deployment they
+fail.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ idle connections (90 s after their last use; the chart's connectionLingerSeconds
 def deployment(cluster: Cluster) -> dict[str, Any]:
     found = cluster.kubectl("get", "deployment", RELEASE, "-n", NAMESPACE, "-o", "json", check=False)
     if found.returncode != 0:
-        if cluster.local:
-            pytest.skip("tierguard runs as a host process here (TIERGUARD_LOCAL_CLUSTER_MODE=host): no pods")
         pytest.fail(f"no Deployment {NAMESPACE}/{RELEASE}: install the chart first\n{found.stderr}")
     document: dict[str, Any] = json.loads(found.stdout)
     return document

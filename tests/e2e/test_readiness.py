@@ -1,6 +1,7 @@
 """Fail closed: a tierguard replica whose initial listing is incomplete denies every request, then admits once
 synced; one that loses the API server stops admitting until it is back. Runs a second tierguard process on this
-host, so it needs the local control plane."""
+host: it reaches the API server through a gated ``kubectl proxy`` on loopback, and the API server calls its webhook
+at the address where it reaches this host (the gateway of kind's Docker network for the local cluster)."""
 
 from __future__ import annotations
 
@@ -15,18 +16,16 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from .gate import gated_kubeconfig
-from .kube import Cluster
+from .kube import Cluster, url_host
 from .tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, eventually, registered_webhook
 
 
-def free_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
     import socket  # noqa: PLC0415
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
 
@@ -40,24 +39,23 @@ def readyz(port: int) -> int:
         return 0
 
 
-def test_denies_until_indexes_are_synced(cluster: Cluster, namespace: Callable[..., str], tmp_path: Path) -> None:
-    if not cluster.local:
-        pytest.skip("starts a second tierguard process on this host: needs hack/local-cluster.sh's control plane")
+def test_denies_until_indexes_are_synced(cluster: Cluster, namespace: Callable[..., str], tmp_path: Path,
+                                         host_address: str) -> None:
     marker = f"tg-e2e-readiness-{uuid.uuid4().hex[:6]}"
     ns = namespace(labels={TIER_LABEL: "dev", marker: "yes"})
     certs = tmp_path / "certs"
-    subprocess.run([sys.executable, "-m", "tierguard", "certs", "--dir", str(certs), "--host", "127.0.0.1"],
+    subprocess.run([sys.executable, "-m", "tierguard", "certs", "--dir", str(certs), "--host", host_address],
                    check=True, capture_output=True)
-    webhook_port, metrics_port = free_port(), free_port()
+    webhook_port, metrics_port = free_port(host_address), free_port()
     with gated_kubeconfig(cluster, "/api/v1/secrets", tmp_path) as (kubeconfig, gate):
         log = (tmp_path / "tierguard.log").open("w")
         process = subprocess.Popen(
-            [sys.executable, "-m", "tierguard", "run", "--namespace", NAMESPACE, "--webhook-addr", "127.0.0.1",
+            [sys.executable, "-m", "tierguard", "run", "--namespace", NAMESPACE, "--webhook-addr", host_address,
              "--webhook-port", str(webhook_port), "--tls-cert", str(certs / "tls.crt"), "--tls-key",
              str(certs / "tls.key"), "--metrics-addr", "127.0.0.1", "--metrics-port", str(metrics_port),
              "--api-check-interval", "0.5", "--shutdown-linger", "2"],
             env={**os.environ, "KUBECONFIG": str(kubeconfig)}, stdout=log, stderr=subprocess.STDOUT)
-        client = {"url": f"https://127.0.0.1:{webhook_port}/pods",
+        client = {"url": f"https://{url_host(host_address)}:{webhook_port}/pods",
                   "caBundle": base64.b64encode((certs / "ca.crt").read_bytes()).decode()}
         try:
             with registered_webhook(cluster, marker, client, "pods"):

@@ -2,10 +2,13 @@
 chart to a real OCI registry and signs them; the node pulls the image from there; ``helm upgrade`` from the
 previous chart version keeps the certificates and the fingerprint key, with no admission failing.
 
-The registry is the CNCF distribution registry of ``hack/local-registry.sh`` on the local node (whose
-containerd reaches it over plain HTTP, see hack/local-node.sh), or, on any other cluster,
-``TIERGUARD_E2E_REGISTRY``: a host:port the test pushes to over plain HTTP and the nodes pull from under the
-same name (kind's local registry, for instance). Signing uses a key pair made here: keyless signing needs
+On the local kind cluster the registry is the CNCF distribution registry of ``hack/local-registry.sh``, a process
+on this host listening on the address at which the nodes reach this host (the gateway of kind's Docker network):
+this host pushes to ``<gateway>:<port>`` and the nodes pull the same name, their containerd told by the
+``hosts.toml`` the script writes under ``/etc/containerd/certs.d/<gateway>:<port>/`` (the nodes' registry
+config_path, read at every pull) that it speaks plain HTTP; the test removes it afterwards. On any other
+cluster, ``TIERGUARD_E2E_REGISTRY``: a host:port the test pushes to over plain HTTP and the nodes pull from under
+the same name (kind's local registry, for instance). Signing uses a key pair made here: keyless signing needs
 Fulcio, Rekor and an OIDC token, which only the workflow has.
 
 The tests replace the session's tierguard release (uninstall, install from the registry) and put it back after
@@ -22,6 +25,7 @@ import secrets
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .kube import REPO, Cluster, tail, wait_until
+from .kube import REPO, Cluster, tail, url_host, wait_until
 from .test_install import RELEASE, deployment, pods, wait_rolled_out
 from .test_reliability import RATE, load
 from .tierguard import NAMESPACE, TIER_LABEL, apply, eventually, secret
@@ -93,6 +97,36 @@ def tool(name: str) -> str:
     return built.stdout.strip().splitlines()[-1]
 
 
+def free_port(address: str) -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+CERTS_D = "/etc/containerd/certs.d"
+"""The kind nodes' containerd registry hosts dir (config_path, hack/kind/cluster.yaml)."""
+
+
+@contextmanager
+def nodes_trust_plain_http(cluster: Cluster, address: str) -> Iterator[None]:
+    """Every node's containerd has the hosts.toml hack/local-registry.sh start wrote for ``address`` (plain HTTP);
+    removed when the block ends, so the nodes are left as the module found them."""
+    directory = f"{CERTS_D}/{address}"
+    nodes = cluster.nodes()
+    try:
+        for node in nodes:
+            hosts = cluster.node_exec(node, "cat", f"{directory}/hosts.toml", check=False)
+            assert hosts.returncode == 0 and f'"http://{address}"' in hosts.stdout, (
+                f"hack/local-registry.sh start gave node {node} no plain-HTTP hosts.toml for {address}: "
+                f"{hosts.stdout}{hosts.stderr}")
+        yield
+    finally:
+        for node in nodes:
+            cluster.node_exec(node, "rm", "-rf", directory, check=False)
+
+
 @pytest.fixture(scope="module")
 def registry(cluster: Cluster, deployment: dict[str, Any],
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
@@ -102,12 +136,20 @@ def registry(cluster: Cluster, deployment: dict[str, Any],
     if not cluster.local:
         pytest.fail("set TIERGUARD_E2E_REGISTRY to a registry (host:port, plain HTTP) this host pushes to and the "
                     "cluster's nodes pull from under the same name", pytrace=False)
+    # The nodes reach this host at kind's gateway: the registry listens there, under that name for both sides.
+    host = cluster.host_address()
+    assert host is not None
+    listen = f"{url_host(host)}:{free_port(host)}"
     state = tmp_path_factory.mktemp("registry")
     script = str(REPO / "hack" / "local-registry.sh")
-    started = run(script, "start", str(state), timeout=RELEASE_TIMEOUT_S)
+    started = run(script, "start", str(state), env={**os.environ, "TIERGUARD_LOCAL_REGISTRY": listen},
+                  timeout=RELEASE_TIMEOUT_S)
     assert started.returncode == 0, f"hack/local-registry.sh start failed:\n{tail(started.stderr)}"
+    address = started.stdout.strip()
+    assert address == listen, f"hack/local-registry.sh listens on {address}, not on {listen}"
     try:
-        yield Registry(started.stdout.strip(), state / "registry.log")
+        with nodes_trust_plain_http(cluster, address):
+            yield Registry(address, state / "registry.log")
     finally:
         stopped = run(script, "stop", str(state))
         assert stopped.returncode == 0, stopped.stderr
@@ -189,15 +231,16 @@ def test_released_chart_pins_the_pushed_digest(released: Released, cluster: Clus
 # --- installs from the registry -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def session_release(cluster: Cluster, deployment: dict[str, Any],
+def session_release(cluster: Cluster, deployment: dict[str, Any], registry: Registry,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The session's release values (its image is on the nodes); after the module, the repository's chart is
-    installed again with them."""
+    installed again with them (the nodes having forgotten what they pulled from the registry)."""
     got = helm(cluster, "get", "values", RELEASE, "-n", NAMESPACE, "-o", "json")
     assert got.returncode == 0, got.stderr
     values: dict[str, Any] = json.loads(got.stdout) or {}
     yield values
     uninstall(cluster)
+    forget_pulled_images(cluster, registry)
     saved = tmp_path_factory.mktemp("session-release") / "values.json"
     saved.write_text(json.dumps(values))
     restored = helm(cluster, "install", RELEASE, str(REPO / "charts" / "tierguard"), "-n", NAMESPACE,
@@ -215,20 +258,32 @@ def uninstall(cluster: Cluster) -> None:
     wait_until(lambda: not pods(cluster), timeout=180, what="the uninstalled release's pods gone")
 
 
+KUBELET_PULL_RECORDS = "/var/lib/kubelet/image_manager/pulled"
+"""The kubelet's records of the images it pulled (KubeletEnsureSecretPulledImages), one file per image ID."""
+
+
 def forget_pulled_images(cluster: Cluster, registry: Registry) -> None:
-    """On the local node, images an earlier run pulled from this registry's name go, so that the install below
-    must pull (elsewhere a new cluster has none)."""
-    state = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
-    socket = state / "containerd" / "containerd.sock"
-    if not cluster.local or not socket.exists():
+    """On the local cluster's nodes, images pulled from this registry's name go (their containerd, ``ctr -n
+    k8s.io``), so that an install from it must pull, and so do the kubelet's records of those pulls: the release
+    image is the session's image under another name, one image ID, and while the kubelet's record of that ID names
+    only the registry, it treats the session's name (``docker.io/library/tierguard``, loaded, never pulled) as an
+    image that must be pulled again to check access, which cannot succeed. Elsewhere a no-op."""
+    if not cluster.local:
         return
-    ctr = ["ctr", "--address", str(socket), "--namespace", "k8s.io", "images"]
-    listed = run(*ctr, "ls", "-q")
-    assert listed.returncode == 0, listed.stderr
-    stale = [name for name in listed.stdout.split() if name.startswith(f"{registry.address}/")]
-    if stale:
-        removed = run(*ctr, "rm", *stale)
-        assert removed.returncode == 0, removed.stderr
+    for node in cluster.nodes():
+        listed = cluster.node_exec(node, "ctr", "-n", "k8s.io", "images", "ls", "-q")
+        stale = [name for name in listed.stdout.split() if name.startswith(f"{registry.address}/")]
+        if stale:
+            cluster.node_exec(node, "ctr", "-n", "k8s.io", "images", "rm", *stale)
+        found = cluster.node_exec(node, "grep", "-rlF", f'"{registry.address}/', KUBELET_PULL_RECORDS, check=False)
+        records = found.stdout.split()
+        if records:
+            # The kubelet keeps its records in memory too: restarted, it reads what is left (its pods run on).
+            cluster.node_exec(node, "rm", "-f", *records)
+            cluster.node_exec(node, "systemctl", "restart", "kubelet")
+            wait_until(lambda node=node: cluster.node_exec(node, "curl", "-s", "http://127.0.0.1:10248/healthz",
+                                                           check=False).stdout == "ok",
+                       timeout=120, what=f"the kubelet of {node} healthy again")
 
 
 def enforcing(cluster: Cluster) -> None:
@@ -300,6 +355,7 @@ def test_helm_upgrade_from_the_previous_chart_keeps_certificates_and_key(
     assert previous_version != released.version
     session_image = session_release.get("image", {})
     uninstall(cluster)
+    forget_pulled_images(cluster, released.registry)
     # The previous chart with the image the session installed (already on the nodes): the chart is what changes.
     sets = [f"--set=image.{key}={value}" for key, value in session_image.items() if key in {"repository", "tag"}]
     installed = helm(cluster, "install", RELEASE, str(PREVIOUS_CHART), "-n", NAMESPACE, *sets,

@@ -1,6 +1,6 @@
 """Helpers for e2e tests of tierguard installed in a cluster (by hack/local-cluster.sh up, or by helm).
 
-Everything goes through kubectl, so the same tests run against the local control plane and a kind cluster.
+Everything goes through kubectl, so the same tests run against the local kind cluster and any other.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
-from .kube import REPO, Cluster
+from .kube import Cluster
 
 TIER_LABEL = "tierguard.io/tier"
 NAMESPACE = os.environ.get("TIERGUARD_E2E_NAMESPACE", "tierguard-system")
@@ -97,17 +96,13 @@ def policy(cluster: Cluster, spec: Mapping[str, Any]) -> Iterator[None]:
 
 
 def tierguard_logs(cluster: Cluster) -> str:
-    """Everything tierguard logged: the host process's file in the local cluster's host mode, else the pods'."""
-    state = Path(os.environ.get("TIERGUARD_LOCAL_CLUSTER_DIR", REPO / ".local-cluster"))
-    host_log = state / "tierguard" / "tierguard.log"
-    if cluster.local and host_log.is_file():
-        return host_log.read_text(errors="replace")
+    """Everything tierguard's pods logged."""
     return cluster.kubectl("logs", "-n", NAMESPACE, "-l", SELECTOR, "--tail=-1", "--all-containers",
                            "--prefix").stdout
 
 
 def webhook_client_config(cluster: Cluster) -> dict[str, Any]:
-    """The clientConfig tierguard's chart installed (a service in a cluster, a url locally)."""
+    """The clientConfig tierguard's chart installed (its Service)."""
     configs = cluster.get_json("validatingwebhookconfigurations", "-l", SELECTOR)["items"]
     assert configs, "no ValidatingWebhookConfiguration labelled app.kubernetes.io/name=tierguard"
     client: dict[str, Any] = configs[0]["webhooks"][0]["clientConfig"]
