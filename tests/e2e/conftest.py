@@ -34,11 +34,24 @@ UP_TIMEOUT_S = 3 * 60 * 60
 """Seconds `hack/local-cluster.sh up` may take: a cold build of the binaries is tens of minutes on 2 cores."""
 
 
+SMOKE = (
+    "test_control_plane.py::test_server_version",
+    "test_install.py::test_two_replicas_of_the_built_image_are_ready",
+    "test_install.py::test_webhook_is_called_through_the_service",
+    "test_webhook.py",
+    "test_admission_policies.py",
+    "test_release.py::test_helm_upgrade_from_the_previous_chart_keeps_certificates_and_key",
+)
+"""The smoke subset (``-m smoke``), run by .ci/run on each tested Kubernetes version but the newest: the version,
+the install, a refusal per rule family, the ValidatingAdmissionPolicies, a ``helm upgrade``. A module or one test."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Also declared in pyproject.toml; repeated here so tests/e2e works under --strict-markers on its own.
     config.addinivalue_line(
         "markers", "e2e: needs a Kubernetes API server (the local kind cluster or TIERGUARD_E2E_KUBECONFIG)"
     )
+    config.addinivalue_line("markers", "smoke: the e2e subset run on every other tested Kubernetes version")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,6 +59,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+            test_id = f"{item.path.name}::{item.name.split('[')[0]}"
+            if item.path.name in SMOKE or test_id in SMOKE:
+                item.add_marker(pytest.mark.smoke)
 
 
 def in_ci() -> bool:
