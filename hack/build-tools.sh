@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# Builds, or reuses from the cache, the release tools, without release downloads (Go module proxy only):
-#   registry   the CNCF distribution registry: the OCI registry of the local release test path
-#   cosign     signs and verifies the image and the chart
-#   syft       the image's SBOM
-# Pinned modules and versions live in hack/versions.env. Each tool goes to
-# ~/.cache/tierguard/tools/<name>-<version>/<name>; nothing is written inside the repository.
-#
+# Builds, or reuses from the cache, tools from the Go module proxy (hack/versions.env: NAME_MODULE, _PACKAGE,
+# _VERSION): kind, and the release test's registry (CNCF distribution), cosign and syft. Each goes to
+# ~/.cache/tierguard/tools/<name>-<version>/<name>.
 # Usage: hack/build-tools.sh [NAME...]      build or reuse (default: all); prints each binary's path on stdout
 #        hack/build-tools.sh --check NAME   exit 0 when NAME is cached at its pinned version
 #        hack/build-tools.sh --path NAME    print NAME's binary path, build nothing

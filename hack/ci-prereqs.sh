@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
-# Installs and builds everything the local kind cluster (hack/local-cluster.sh) and the tests need on a fresh
-# machine, and fails loudly when something is missing. Go must be preinstalled (kind, Kubernetes and the node's
-# images are built with it). Debian packages: Docker (hack/docker.sh), buildah and debootstrap (the images),
-# gcc (the pause image), chromium and skopeo (tests). Then kind, the kind node image of every tested Kubernetes
-# version (hack/kind/node-image.sh), tierguard's image, and the release tools of tests/e2e/test_release.py
-# (hack/build-tools.sh). Idempotent: on a machine that has them, it only checks the caches (seconds).
-# TIERGUARD_PREREQS=cluster (hack/demo.sh) installs only what the default cluster and tierguard need: one node
-# image, no chromium, skopeo or release tools, which take most of a cold install.
+# Installs and builds what the local kind cluster and the tests need on a fresh machine (Go must be there), failing
+# loudly: Debian packages, Docker (hack/docker.sh), kind, the node image of every tested Kubernetes version,
+# tierguard's image, the release tools. Idempotent: warm, it only checks the caches (seconds).
+# TIERGUARD_PREREQS=cluster (hack/demo.sh): only what the default cluster and tierguard need.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

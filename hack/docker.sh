@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# A Docker engine for kind. A Docker that already answers is used as it is and never touched. Otherwise (as root,
-# on Debian) this installs Debian's docker.io when dockerd is missing and starts dockerd in the background with its
-# log in the cache. Only where this host's capability bounding set lacks capabilities Docker grants to
-# --privileged containers (detected, not assumed) is hack/docker/runc-capfilter registered as dockerd's default
-# runtime: a workaround for such hosts (docs/local-cluster.md).
-#
-# Usage: hack/docker.sh          ensure an engine answers (idempotent; seconds when one runs)
-#        hack/docker.sh short-caps   print the capabilities the bounding set lacks, one a line (empty: none)
-# Env:   TIERGUARD_CACHE        cache root (default ~/.cache/tierguard): the wrapper's copy and dockerd's log
+# A Docker engine for kind: one that answers is used as it is; otherwise (root, Debian) docker.io is installed when
+# missing and dockerd started. Only where the host's capability bounding set is short (detected) is
+# hack/docker/runc-capfilter registered as its default runtime, a workaround (docs/local-cluster.md).
+# Usage: hack/docker.sh [short-caps]   ensure an engine answers | print the capabilities the bounding set lacks
+# Env:   TIERGUARD_CACHE (~/.cache/tierguard): the wrapper's copy and dockerd's log
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

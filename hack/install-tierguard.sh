@@ -1,17 +1,11 @@
 #!/usr/bin/env bash
-# Installs tierguard into a cluster (called by hack/local-cluster.sh up/down, and by the kind workflow):
-#   (no argument) | start   build the image from the Dockerfile (hack/build-image.sh), load it into the
-#                           cluster's nodes, then `helm install` the chart as the README tells users (`helm
-#                           upgrade` with the new image when the release exists), wait for the Deployment and
-#                           for the webhook to answer through its Service.
-#   stop                    delete the webhook configuration (so a stopped webhook cannot lock the API server)
-#   status                  whether tierguard's Deployment is ready
-# Expects KUBECONFIG and helm/kubectl on PATH (local-cluster.sh provides both). Idempotent.
-# Env: TIERGUARD_IMAGE_LOADER   how the image reaches the nodes: `kind` (kind load, cluster KIND_CLUSTER_NAME;
-#                               the default when KIND_CLUSTER_NAME is set, as hack/local-cluster.sh sets it),
-#                               or `none` (TIERGUARD_IMAGE names an image the nodes can pull)
-#      TIERGUARD_IMAGE          with `none`: the image as repository:tag
-#      TIERGUARD_HELM_ARGS      extra arguments for helm install/upgrade (word-split)
+# Installs tierguard into a cluster (hack/local-cluster.sh's hook), idempotent; KUBECONFIG, helm and kubectl given.
+#   [start]  the image built from the Dockerfile (hack/build-image.sh) and loaded into the nodes, `helm install` of
+#            the chart as users run it (`helm upgrade` to the new image when the release exists), then a wait for
+#            the Deployment and for the webhook to answer through its Service
+#   stop     delete the webhook configuration (a stopped webhook cannot lock the API server) | status
+# Env: TIERGUARD_IMAGE_LOADER  `kind` (kind load into KIND_CLUSTER_NAME; the default when that is set) or `none`
+#                              (TIERGUARD_IMAGE, repository:tag, is pullable); TIERGUARD_HELM_ARGS: helm's extra words
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -1,31 +1,16 @@
 #!/usr/bin/env bash
-# The local cluster of the demo, the e2e tests and CI: a kind cluster (kind built from the Go module proxy) with
-# tierguard installed by `helm install` of its chart. Where no kindest/node image can be pulled, the node image is
-# built here offline (hack/kind/node-image.sh); Docker is installed and started when none answers
-# (hack/docker.sh). Host-specific patches (cgroup v1, a capability bounding set without CAP_SYS_RESOURCE) are
-# applied only where the host needs them. The API server is at https://127.0.0.1:<port>, kind's port mapping.
+# The local cluster of the demo, the e2e tests and CI: a kind cluster with tierguard installed by `helm install` of
+# its chart (docs/local-cluster.md). Docker is started when none answers (hack/docker.sh), kind is built from the
+# Go module proxy, and the node image is built offline unless TIERGUARD_KIND_NODE_IMAGE names one.
 #
-# Usage: hack/local-cluster.sh up       create the cluster (or reuse it) and install tierguard; waits for ready
-#        hack/local-cluster.sh down     delete the cluster and the state dir
-#        hack/local-cluster.sh status   what runs; exit 0 when the cluster's API server is ready
-#        hack/local-cluster.sh env      `export` lines for eval: KUBECONFIG, and PATH with the cached kubectl/helm/kind
-#        hack/local-cluster.sh host-state  this cluster's footprint on the host, one fact a line (for tests)
-#        hack/local-cluster.sh restart-component apiserver|etcd   stop a control-plane static pod and start it again
-#        hack/local-cluster.sh node-exec NODE CMD...   run a command in a node's container (tests)
-#        hack/local-cluster.sh host-address   the address at which the nodes (the API server) reach this host:
-#                                             the gateway of kind's Docker network
-#
-# Env:   TIERGUARD_LOCAL_CLUSTER_DIR    state dir: kubeconfig, kind config, API server audit log, logs
-#                                       (default <repo>/.local-cluster)
-#        TIERGUARD_KIND_CLUSTER         kind cluster name (default tierguard)
-#        TIERGUARD_KUBERNETES_VERSION   Kubernetes version of the nodes (default KUBERNETES_VERSION, versions.env)
-#        TIERGUARD_KIND_NODE_IMAGE      a node image to use as it is (say kindest/node:v1.37.2 where it can be
-#                                       pulled); default: built offline for the version
-#        TIERGUARD_KIND_WORKERS         worker nodes besides the control plane (default 0)
-#        TIERGUARD_INSTALL_HOOK         the tierguard install hook (default hack/install-tierguard.sh)
-#
-# The install hook runs after `up` (also when the cluster was already running, so it must be idempotent) and
-# with `stop` before `down`, with KUBECONFIG, KIND_CLUSTER_NAME and the cached kubectl/helm/kind first on PATH.
+# Usage: hack/local-cluster.sh up | down | status | env | host-state
+#        hack/local-cluster.sh restart-component apiserver|etcd   a control-plane static pod stopped and started
+#        hack/local-cluster.sh node-exec NODE CMD...             a command in a node's container
+#        hack/local-cluster.sh host-address                      where the nodes reach this host (kind's gateway)
+# Env:   TIERGUARD_LOCAL_CLUSTER_DIR (<repo>/.local-cluster), TIERGUARD_KIND_CLUSTER (tierguard),
+#        TIERGUARD_KUBERNETES_VERSION (KUBERNETES_VERSION), TIERGUARD_KIND_NODE_IMAGE, TIERGUARD_KIND_WORKERS (0),
+#        TIERGUARD_INSTALL_HOOK (hack/install-tierguard.sh: run after `up`, idempotent, and with `stop` before
+#        `down`, with KUBECONFIG, KIND_CLUSTER_NAME and the cached kubectl/helm/kind first on PATH)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,18 +39,18 @@ control_plane() { echo "$name-control-plane"; }
 
 # --- what this host needs patched -----------------------------------------------------------------------------
 cgroup_v1() { [[ ! -f /sys/fs/cgroup/cgroup.controllers ]]; }
-short_caps() { [[ -n $("$here/docker.sh" short-caps) ]]; }
 
 # The kind config: hack/kind/cluster.yaml plus what this run needs (nodes, version-shaped patches, host patches).
 # Prints its path.
 write_config() {
-  local config=$state/kind-config.yaml
+  local config=$state/kind-config.yaml short=false
+  [[ -z $("$here/docker.sh" short-caps) ]] || short=true
   mkdir -p "$state/audit"
   cp "$here/kind/audit-policy.yaml" "$state/audit/policy.yaml"
   {
     # cluster.yaml ends in its containerdConfigPatches list: a host patch continues it.
     sed "s|@NAME@|$name|" "$here/kind/cluster.yaml"
-    if short_caps; then
+    if $short; then
       # The node's containerd may not lower a container's oom_score_adj without CAP_SYS_RESOURCE; limits hold.
       printf '%s\n' "- |-" '  [plugins."io.containerd.grpc.v1.cri"]' "    restrict_oom_score_adj = true"
     fi
@@ -73,11 +58,11 @@ write_config() {
     echo "- role: control-plane"
     echo "  extraMounts:"
     echo "  - {hostPath: $state/audit, containerPath: /etc/kubernetes/tierguard-audit}"
-    node_mounts
+    ! $short || node_mounts
     local i
     for ((i = 0; i < workers; i++)); do
       echo "- role: worker"
-      ! short_caps || { echo "  extraMounts:"; node_mounts; }
+      ! $short || { echo "  extraMounts:"; node_mounts; }
     done
     echo "kubeadmConfigPatches:"
     if cgroup_v1; then
@@ -91,7 +76,6 @@ write_config() {
 
 # Without CAP_SYS_RESOURCE, systemd in the node cannot start containerd with its unit's OOMScoreAdjust=-999.
 node_mounts() {
-  short_caps || return 0
   echo "  - {hostPath: $here/kind/containerd-oom.conf, containerPath: /etc/systemd/system/containerd.service.d/90-tierguard-oom.conf, readOnly: true}"
 }
 
@@ -99,38 +83,20 @@ node_mounts() {
 # <state>/audit/audit.log (tests/e2e/test_admission_policies.py reads it). kubeadm's v1beta4 (kind uses it from
 # 1.36) has extraArgs as a list, appended to with a JSON patch; v1beta3 a map, merged.
 audit_patch() {
-  local dir=/etc/kubernetes/tierguard-audit
-  if [[ $(printf '%s\n' v1.36.0 "$version" | sort -V | head -n 1) == v1.36.0 ]]; then
-    cat <<EOF
-- |
-  kind: ClusterConfiguration
-  apiServer:
-    extraVolumes:
-    - {name: tierguard-audit, hostPath: $dir, mountPath: $dir, pathType: DirectoryOrCreate}
-kubeadmConfigPatchesJSON6902:
-- group: kubeadm.k8s.io
-  version: v1beta4
-  kind: ClusterConfiguration
-  patch: |
-    - {op: add, path: /apiServer/extraArgs/-, value: {name: audit-policy-file, value: $dir/policy.yaml}}
-    - {op: add, path: /apiServer/extraArgs/-, value: {name: audit-log-path, value: $dir/audit.log}}
-    - {op: add, path: /apiServer/extraArgs/-, value: {name: audit-log-maxsize, value: "100"}}
-    - {op: add, path: /apiServer/extraArgs/-, value: {name: audit-log-maxbackup, value: "1"}}
-EOF
-  else
-    cat <<EOF
-- |
-  kind: ClusterConfiguration
-  apiServer:
-    extraArgs:
-      audit-policy-file: $dir/policy.yaml
-      audit-log-path: $dir/audit.log
-      audit-log-maxsize: "100"
-      audit-log-maxbackup: "1"
-    extraVolumes:
-    - {name: tierguard-audit, hostPath: $dir, mountPath: $dir, pathType: DirectoryOrCreate}
-EOF
-  fi
+  local dir=/etc/kubernetes/tierguard-audit arg v1beta4=false
+  local args=("audit-policy-file: $dir/policy.yaml" "audit-log-path: $dir/audit.log" 'audit-log-maxsize: "100"'
+    'audit-log-maxbackup: "1"')
+  [[ $(printf '%s\n' v1.36.0 "$version" | sort -V | head -n 1) != v1.36.0 ]] || v1beta4=true
+  printf '%s\n' "- |" "  kind: ClusterConfiguration" "  apiServer:"
+  $v1beta4 || { echo "    extraArgs:"; printf '      %s\n' "${args[@]}"; }
+  echo "    extraVolumes:"
+  echo "    - {name: tierguard-audit, hostPath: $dir, mountPath: $dir, pathType: DirectoryOrCreate}"
+  $v1beta4 || return 0
+  printf '%s\n' "kubeadmConfigPatchesJSON6902:" "- group: kubeadm.k8s.io" "  version: v1beta4" \
+    "  kind: ClusterConfiguration" "  patch: |"
+  for arg in "${args[@]}"; do
+    echo "    - {op: add, path: /apiServer/extraArgs/-, value: {name: ${arg%%: *}, value: ${arg#*: }}}"
+  done
 }
 
 node_image() {

@@ -1,15 +1,10 @@
 #!/usr/bin/env bash
-# A real OCI registry for the release test path: the CNCF distribution registry (hack/build-tools.sh builds it
-# from the Go module proxy), plain HTTP, filesystem storage, access log on. It listens on the address at which
-# the kind nodes reach this host (hack/local-cluster.sh host-address), so this host pushes and the nodes pull
-# under the same name; `start` gives each node's containerd a hosts.toml that allows plain HTTP for it (the
-# cluster's containerd reads /etc/containerd/certs.d: hack/kind/cluster.yaml).
+# The release test's OCI registry: the CNCF distribution registry (hack/build-tools.sh), plain HTTP, access log
+# on, at the address where the kind nodes reach this host, so both use one name; `start` gives each node's
+# containerd a hosts.toml for it (/etc/containerd/certs.d: hack/kind/cluster.yaml).
 #
-# Usage: hack/local-registry.sh start [DIR]   start (or find running) a registry with its state in DIR;
-#                                             prints its address (host:port) on stdout
-#        hack/local-registry.sh stop [DIR]    stop it (its storage stays in DIR until DIR is removed)
-#        hack/local-registry.sh status [DIR]  exit 0 when it runs and answers /v2/
-# DIR defaults to <local cluster dir>/registry. The access log is DIR/registry.log.
+# Usage: hack/local-registry.sh start|stop|status [DIR]   start (or find) it, printing host:port | stop it |
+#        exit 0 when it answers /v2/. DIR (<local cluster dir>/registry) holds its storage and registry.log.
 # Env:   TIERGUARD_LOCAL_REGISTRY   host:port to listen on (default <host address>:5050)
 set -euo pipefail
 

@@ -1,27 +1,16 @@
 #!/usr/bin/env bash
-# Builds a kind node image offline, for machines that cannot pull kindest/node (a machine that can pull uses kind's
-# own images and never runs this). What `kind build node-image` does, with nothing pulled:
-#   base     Debian packages (debootstrap: systemd, runc, CNI plugins, iptables...) plus the base files of the
-#            kind module (images/base/files: entrypoint, systemd units, containerd config), containerd v2 built
-#            and crictl built from the Go module proxy: the layout of kindest/base.
-#   node     the base plus kubeadm, kubelet and kubectl (hack/build-binaries.sh), /kind/version, kind's default
-#            CNI and storage manifests (read from the kind module's own source), and every image kubeadm and
-#            those manifests name, imported into the node's containerd under exactly those names:
-#              kube-apiserver, -controller-manager, -scheduler   the Go-built binary on an empty image
-#              kube-proxy                                         the binary on a Debian base with iptables
-#              etcd, coredns                                      built from their Go modules at kubeadm's versions
-#              pause                                              hack/pause/pause.c, static
-#              kindnetd                                           a stand-in honouring kindnetd's contract
-#                                                                 (hack/kind/kindnetd: its source is not served
-#                                                                 by the Go module proxy)
-#              local-path-provisioner, local-path-helper          built from the Go module; Debian base
-# Every image and the node image carry a content key (versions and inputs): a warm build takes seconds.
-#
-# Usage: hack/kind/node-image.sh [VERSION]        build or reuse; prints the node image's name (default VERSION:
-#                                                 KUBERNETES_VERSION of hack/versions.env)
-#        hack/kind/node-image.sh name [VERSION]   print the name the node image has for the current inputs
-#        hack/kind/node-image.sh base             build or reuse the base alone; prints its name
-# Env:   TIERGUARD_CACHE   cache root (default ~/.cache/tierguard): Go builds, root file systems, logs
+# Builds a kind node image offline, for machines that cannot pull kindest/node (those use kind's own images). What
+# `kind build node-image` does, with nothing pulled (docs/local-cluster.md):
+#   base  kindest/base's layout: a debootstrap Debian (systemd, runc, CNI plugins, iptables...), the kind module's
+#         images/base/files, containerd v2 and crictl from the Go module proxy.
+#   node  the base plus kubeadm, kubelet, kubectl (hack/build-binaries.sh), /kind/version, kind's default CNI and
+#         storage manifests (from the kind module's source), and every image kubeadm and those manifests name,
+#         imported into the node's containerd under exactly those names: the components (Go-built binaries), etcd
+#         and coredns (Go modules, at kubeadm's versions), pause (hack/pause/pause.c), local-path-provisioner (Go
+#         module) and its helper (a Debian shell), kindnetd (a stand-in: hack/kind/kindnetd).
+# Everything is cached by a content key of its inputs: a warm call takes a second.
+# Usage: hack/kind/node-image.sh [VERSION] | base   build or reuse the node image of VERSION (KUBERNETES_VERSION) |
+#        the base alone; prints its name. Env: TIERGUARD_CACHE (~/.cache/tierguard): Go builds, roots, logs
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +20,6 @@ source "$hack/versions.env"
 cache=${TIERGUARD_CACHE:-$HOME/.cache/tierguard}/kind
 work_dir=$cache/work
 log_dir=$cache/logs
-debian_suite=bookworm
 kind_module=sigs.k8s.io/kind@$KIND_VERSION
 
 log() { printf 'node-image: %s\n' "$*" >&2; }
@@ -43,11 +31,12 @@ die_with_log() { # message, log file
 }
 # shellcheck source=hack/lib/go.sh
 source "$hack/lib/go.sh"
+# shellcheck source=hack/lib/debian.sh
+source "$hack/lib/debian.sh"
 
 key_of() { sha256sum | cut -c1-12; } # stdin: every input of a thing, in order
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# --- Go programs: each cached by module, version and package ---------------------------------------------
 # Builds `packages` of `module@version` into a cache dir and prints it; the wrapper module (hack/lib/go.sh)
 # publishes any local replaces of the module's go.mod.
 go_programs() { # module, version, tags, ldflags, packages...
@@ -83,13 +72,6 @@ kind_module_dir() {
   json_field Dir <<<"$json"
 }
 
-# --- Debian root file systems, imported as images -----------------------------------------------------------
-debian_mirror() {
-  local uri
-  uri=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
-  [[ -n $uri ]] || uri=$(awk '$1 == "deb" && $2 ~ /^http/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
-  echo "${uri:-http://deb.debian.org/debian}"
-}
 
 # An image of a debootstrap tree with the given packages; prints its name.
 debian_image() { # name, packages (comma-separated)
@@ -99,16 +81,10 @@ debian_image() { # name, packages (comma-separated)
     echo "$name"
     return
   fi
-  command -v debootstrap >/dev/null 2>&1 || die "debootstrap is not installed (Debian: apt-get install -y debootstrap)"
-  local root logf=$log_dir/debootstrap-$1.log
+  local root
   root=$(mktemp -d "$work_dir/rootfs.XXXXXX")
-  log "making $name from Debian $debian_suite packages (log: $logf)"
-  if ! debootstrap --variant=minbase --include="$2" "$debian_suite" "$root" "$(debian_mirror)" >"$logf" 2>&1; then
-    rm -rf "$root"
-    die_with_log "debootstrap of $1 failed" "$logf"
-  fi
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* \
-    "$root"/usr/share/man/* "$root"/usr/share/locale/* "$root"/var/log/*
+  log "making $name from Debian $debian_suite packages (log: $log_dir/debootstrap-$1.log)"
+  debian_root "$root" "$2" "$log_dir/debootstrap-$1.log"
   tar -C "$root" --numeric-owner -c . | docker import -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     - "$name" >/dev/null || die "docker import of the $1 root file system failed"
   rm -rf "$root"
@@ -144,7 +120,6 @@ program_image() { # name, from, dest dir, entrypoint JSON, files...
   log "built $name"
 }
 
-# --- the images a node holds --------------------------------------------------------------------------------
 tools_base() { debian_image tools iptables,nftables,iproute2,conntrack,python3,ca-certificates; }
 
 # The kubeadm image list for a version, from the kubeadm just built (kind reads the same list).
@@ -200,23 +175,13 @@ kind_manifests() { # output dir: writes default-cni.yaml, default-storage.yaml, 
   cat >"$prog/main.go" <<'GO'
 package main
 
-import (
-	"os"
-	"path/filepath"
-	"strings"
-)
+import ("os"; "path/filepath"; "strings")
 
 func main() {
-	dir := os.Args[1]
-	images := append(append([]string{}, defaultCNIImages...), defaultStorageImages...)
-	must(os.WriteFile(filepath.Join(dir, "default-cni.yaml"), []byte(defaultCNIManifest), 0o644))
-	must(os.WriteFile(filepath.Join(dir, "default-storage.yaml"), []byte(defaultStorageManifest), 0o644))
-	must(os.WriteFile(filepath.Join(dir, "images"), []byte(strings.Join(images, "\n")+"\n"), 0o644))
-}
-
-func must(err error) {
-	if err != nil {
-		panic(err)
+	images := strings.Join(append(append([]string{}, defaultCNIImages...), defaultStorageImages...), "\n") + "\n"
+	for name, text := range map[string]string{"default-cni.yaml": defaultCNIManifest,
+		"default-storage.yaml": defaultStorageManifest, "images": images} {
+		if err := os.WriteFile(filepath.Join(os.Args[1], name), []byte(text), 0o644); err != nil { panic(err) }
 	}
 }
 GO
@@ -247,7 +212,6 @@ kind_images() { # manifests dir: builds kindnetd and local-path images under kin
   done <"$1/images"
 }
 
-# --- the base: kindest/base's layout from Debian packages and the kind module's files -------------------------
 node_packages=systemd,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz
 node_packages+=,e2fsprogs,bash,ca-certificates,curl,jq,procps,runc,containernetworking-plugins
 base_image() {
@@ -279,13 +243,13 @@ base_image() {
   echo "$name"
 }
 
-# --- the node ---------------------------------------------------------------------------------------------------
 inputs_key() { # version: everything a node image is made of
   {
     echo "$1"
     grep -v '^#' "$hack/versions.env"
-    sha256sum "$here/node-image.sh" "$here/base.Dockerfile" "$here/kindnetd/kindnetd.py" "$hack/pause/pause.c" \
-      "$hack/lib/go.sh" | cut -c1-64
+    # Code, not comments: a reworded comment rebuilds nothing.
+    grep -hv '^[[:space:]]*#' "$here/node-image.sh" "$hack/lib/go.sh" "$hack/lib/debian.sh"
+    sha256sum "$here/base.Dockerfile" "$here/kindnetd/kindnetd.py" "$hack/pause/pause.c" | cut -c1-64
   } | key_of
 }
 node_name() { echo "tierguard.local/kind-node:$1-$(inputs_key "$1")"; }
@@ -351,11 +315,10 @@ main() {
   mkdir -p "$work_dir" "$log_dir"
   command -v docker >/dev/null 2>&1 || die "docker is needed (hack/docker.sh installs and starts it)"
   case ${1:-} in
-    name) node_name "${2:-$KUBERNETES_VERSION}"; return ;;
     base) base_image; return ;;
     v*) ;;
     "") set -- "$KUBERNETES_VERSION" ;;
-    *) die "usage: $0 [VERSION] | name [VERSION]" ;;
+    *) die "usage: $0 [VERSION] | base" ;;
   esac
   # A warm lookup never waits for another version's build.
   local name

@@ -1,9 +1,6 @@
 # shellcheck shell=bash
-# Go build helpers shared by the scripts that build from the Go module proxy (hack/build-binaries.sh,
-# hack/kind/node-image.sh). The sourcing script defines `work_dir` (scratch space), `die` and `die_with_log`.
-# A module whose go.mod replaces dependencies with local paths (Kubernetes' staging, etcd's ../) cannot be
-# built with `go install module@version`: a throwaway wrapper module requires it and points each replace at
-# the published version instead.
+# Go build helpers (the sourcing script defines `work_dir`, `die`, `die_with_log`). A module whose go.mod replaces
+# dependencies with local paths cannot be built with `go install m@v`: a wrapper module requires it instead.
 
 require_go() { # [minimum version, e.g. 1.25.0]
   command -v go >/dev/null 2>&1 ||
@@ -28,9 +25,8 @@ json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p" | head 
 # A string field of a module's one-line .info file ("Time", and "Hash" when the proxy recorded the origin).
 info_field() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" "$1"; }
 
-# Prints replace lines for every module that the given go.mod replaces with a local path starting with
-# $2 (./staging/ for Kubernetes, ../ for etcd), each pointed at its published version: the version the
-# go.mod requires, or $3 when it requires the placeholder v0.0.0 (as Kubernetes does for staging).
+# Replace lines pointing each required module the go.mod replaces with a local path (prefix $2) at its published
+# version: the one required, or $3 for the placeholder v0.0.0 (Kubernetes' staging modules).
 published_replaces() { # gomod file, local prefix, default version
   awk -v prefix="$2" -v def="$3" '
     $1 == "require" && $2 == "(" { inreq = 1; next }

@@ -1,19 +1,16 @@
 #!/usr/bin/env python3
-"""A stand-in for kind's kindnetd, for kind clusters that run offline.
+"""A stand-in for kind's kindnetd, for kind clusters that run offline (docs/local-cluster.md).
 
-Why: kind's CNI manifest runs the DaemonSet `kindnet` with docker.io/kindest/kindnetd, whose Go source is not served
-here (`go list -m -versions github.com/aojea/kindnet` -> "403 Forbidden ... This module version is not available.");
-this does its job with the Python 3.11 standard library and iproute2, under that DaemonSet unchanged.
-What: every resync it lists the nodes (GET /api/v1/nodes); once its own node (HOST_IP is an InternalIP of it) has
-spec.podCIDRs it writes 10-kindnet.conflist (ptp without ipMasq, host-local IPAM with a range per CIDR and a default
-route per family, the MTU, portmap) atomically and only on change; for every other node it runs `ip route replace CIDR
-via IP` (an InternalIP of the CIDR's family), and deletes the routes it added once their node or CIDR is gone. Errors
-are logged (the token never) and retried next round; SIGTERM exits 0.
-Not done: NetworkPolicy, NRI, DNS cache, NAT64, masquerading (POD_SUBNET is only logged): pods, nodes and Services all
-sit on the kind Docker network, which the routes reach with pod addresses unchanged: with no outside, no SNAT needed.
-Env: HOST_IP (required); POD_IP, POD_SUBNET (logged); KINDNETD_API_SERVER (else https://KUBERNETES_SERVICE_HOST:PORT);
-KINDNETD_TOKEN_FILE, KINDNETD_CA_FILE (the ServiceAccount's); KINDNETD_CNI_DIR (/etc/cni/net.d); KINDNETD_MTU (else
-HOST_IP's interface's, else 1500); KINDNETD_RESYNC_SECONDS (10).
+Why: kindnetd's Go source is not served here (`go list -m -versions github.com/aojea/kindnet` -> "403 Forbidden ...
+This module version is not available."); this runs under kind's DaemonSet unchanged, on Python and iproute2.
+What: every resync it lists the nodes; once its own (HOST_IP an InternalIP) has spec.podCIDRs it writes
+10-kindnet.conflist (ptp without ipMasq, host-local with a range per CIDR and a default route per family, the MTU,
+portmap), atomically and only on change; for every other node it keeps `ip route replace CIDR via IP` (same family)
+and deletes the routes it added when their node or CIDR goes. Errors are logged (the token never) and retried.
+Not done: NetworkPolicy, NRI, DNS cache, NAT64, masquerading: everything sits on the kind network, no SNAT needed.
+Env: HOST_IP; POD_IP, POD_SUBNET (logged); KINDNETD_API_SERVER (else KUBERNETES_SERVICE_HOST/PORT), KINDNETD_TOKEN_FILE,
+KINDNETD_CA_FILE (the ServiceAccount's); KINDNETD_CNI_DIR (/etc/cni/net.d); KINDNETD_MTU (else HOST_IP's interface's,
+else 1500); KINDNETD_RESYNC_SECONDS (10). SIGTERM exits 0.
 """
 
 import contextlib
