@@ -298,7 +298,8 @@ build_node() { # version
   sandbox=$(docker exec "$container" sed -n 's/^ *sandbox_image = "\(.*\)"/\1/p' /etc/containerd/config.toml)
   pause=$(printf '%s\n' "${images[@]}" | grep '/pause:')
   [[ -z $sandbox || $sandbox == "$pause" ]] || docker exec "$container" ctr -n k8s.io images tag "$pause" "$sandbox" >/dev/null
-  docker exec "$container" sh -c 'pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.1; done; rm -rf /tmp/* /var/log/*'
+  # Its /tmp (containerd's log) is a tmpfs: not committed.
+  docker exec "$container" sh -c 'pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.1; done; rm -rf /var/log/*'
   docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
     --change "LABEL tierguard.kubernetes-version=$version" "$container" "$name" >/dev/null ||
     die "docker commit of the node image failed"

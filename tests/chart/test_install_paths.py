@@ -19,14 +19,18 @@ def workflow_steps() -> list[dict[str, object]]:
     return steps
 
 
-def test_kind_workflow_installs_through_the_shared_script() -> None:
+def test_kind_workflow_runs_the_readme_test_command_on_the_same_cluster() -> None:
+    """The workflow runs hack/test.sh, whose e2e fixture makes the cluster with hack/local-cluster.sh (and so
+    installs through hack/install-tierguard.sh): only the node image differs, kind's published one."""
+    document = yaml.safe_load(WORKFLOW.read_text())
     runs = "\n".join(str(step.get("run", "")) for step in workflow_steps())
-    assert re.search(r"^\s*hack/install-tierguard\.sh\s*$", runs, re.MULTILINE), runs
-    # No second recipe beside it: no image build, image load or chart install written out in the workflow.
-    for other in ("docker build", "kind load", "helm install", "helm upgrade", "ctr "):
-        assert other not in runs, other
-    loader = next(step for step in workflow_steps() if "hack/install-tierguard.sh" in str(step.get("run", "")))
-    assert loader["env"] == {"TIERGUARD_IMAGE_BUILDER": "docker", "TIERGUARD_IMAGE_LOADER": "kind"}
+    assert re.search(r"^\s*sudo -E env \"PATH=\$PATH\" hack/test\.sh\b", runs, re.MULTILINE), runs
+    # No second recipe beside it: no cluster, image build, image load or chart install written out in the workflow.
+    for other in ("kind create", "docker build", "kind load", "helm install", "helm upgrade", "ctr ", "kind-action"):
+        assert other not in WORKFLOW.read_text(), other
+    env = document["jobs"]["e2e-kind"]["env"]
+    assert env["TIERGUARD_KIND_NODE_IMAGE"] == "kindest/node:${{ matrix.kubernetes }}"
+    assert env["TIERGUARD_KUBERNETES_VERSION"] == "${{ matrix.kubernetes }}"
 
 
 def test_local_cluster_uses_the_same_script_and_image_builder() -> None:
