@@ -64,7 +64,7 @@ build_kube() {
   done
   local c pkgs=()
   for c in "${kube_components[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-  go_build "$work_dir/kubernetes" "$log_dir/kubernetes.log" "$ld" "$work_dir/out/" "${pkgs[@]}"
+  go_build "$work_dir/kubernetes" "$log_dir/kubernetes.log" "$ld" "" "$work_dir/out/" "${pkgs[@]}"
   for c in "${kube_components[@]}"; do mv -f "$work_dir/out/$c" "$bin_dir/"; done
   have_kube_all ||
     die "the built kube-apiserver reports '$("$bin_dir/kube-apiserver" --version 2>&1)', not Kubernetes $KUBERNETES_VERSION"

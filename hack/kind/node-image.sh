@@ -48,20 +48,15 @@ go_programs() { # module, version, tags, ldflags, packages...
     echo "$out"
     return
   fi
-  log "building $* at $version (log: $log_dir/${module////_}-$version.log)"
-  local json gomod
+  local json gomod wrapper logf=$log_dir/${module////_}-$version.log
+  log "building $* at $version (log: $logf)"
   json=$(mod_download "$module@$version")
   gomod=$(json_field GoMod <<<"$json")
   require_go "$(awk '$1 == "go" { print $2; exit }' "$gomod")"
-  local wrapper
   wrapper=$work_dir/$(basename "$module")-$version
   write_wrapper "$wrapper" "$module" "$version" "$gomod" . "$version"
   mkdir -p "$out"
-  local logf=$log_dir/${module////_}-$version.log
-  if ! (cd "$wrapper" && CGO_ENABLED=0 GOTOOLCHAIN=local go build -mod=mod -trimpath -tags "$tags" \
-    -ldflags "-s -w $ld" -o "$out/" "$@") >"$logf" 2>&1; then
-    die_with_log "go build of $* failed" "$logf"
-  fi
+  go_build "$wrapper" "$logf" "-s -w $ld" "$tags" "$out/" "$@"
   touch "$out/.done"
   echo "$out"
 }

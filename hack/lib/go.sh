@@ -66,12 +66,12 @@ write_wrapper() { # dir, module, version, gomod file, local prefix, default vers
   rm -f "$1/go.sum"
 }
 
-go_build() { # wrapper dir, log file, ldflags, -o value (a dir ends in /), packages...
-  local dir=$1 logf=$2 ldflags=$3 out=$4
-  shift 4
+go_build() { # wrapper dir, log file, ldflags, build tags, -o value (a dir ends in /), packages...
+  local dir=$1 logf=$2 ldflags=$3 tags=$4 out=$5
+  shift 5
   mkdir -p "$work_dir/out"
   if ! (cd "$dir" && CGO_ENABLED=0 GOTOOLCHAIN=local \
-    go build -mod=mod -v -trimpath -ldflags "$ldflags" -o "$out" "$@") >"$logf" 2>&1; then
+    go build -mod=mod -v -trimpath -tags "$tags" -ldflags "$ldflags" -o "$out" "$@") >"$logf" 2>&1; then
     die_with_log "go build of $* failed" "$logf"
   fi
 }

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -113,12 +114,7 @@ class Cluster:
                 raise AssertionError(f"kubectl port-forward {target} :{port} did not start:\n{''.join(said)}")
             yield int(local.group(1))
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
     def nodes(self) -> list[str]:
         """The names of the cluster's Nodes."""
@@ -204,6 +200,23 @@ def host_state() -> set[str]:
     result = local_cluster("host-state")
     assert result.returncode == 0, f"hack/local-cluster.sh host-state failed:\n{tail(result.stdout)}"
     return set(result.stdout.splitlines())
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port free on ``address`` (IPv4 or IPv6) at the time of asking."""
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds; reaped either way."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def tail(text: str, lines: int = 60) -> str:

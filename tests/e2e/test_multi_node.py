@@ -20,6 +20,7 @@ import pytest
 
 from .conftest import UP_TIMEOUT_S, unavailable
 from .kube import LOCAL_CLUSTER, Cluster, find_kubectl, tail, wait_until
+from .test_install import pods as replicas
 from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL
 
 WORKERS = 2
@@ -60,21 +61,20 @@ def schedulable_nodes(cluster: Cluster) -> list[str]:
                   and not any(t.get("effect") == "NoSchedule" for t in node["spec"].get("taints", [])))
 
 
-def replicas(cluster: Cluster) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
-    return [pod for pod in items if not pod["metadata"].get("deletionTimestamp")]
-
-
 def ready(pod: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+
+
+def ready_replicas(cluster: Cluster) -> list[dict[str, Any]]:
+    return [pod for pod in replicas(cluster) if ready(pod)]
 
 
 def test_the_replicas_run_on_different_nodes(nodes_cluster: Cluster) -> None:
     nodes = schedulable_nodes(nodes_cluster)
     if len(nodes) < WORKERS:
         unavailable(f"the cluster has {len(nodes)} schedulable node(s); the spread needs {WORKERS}")
-    running = wait_until(lambda: [p for p in replicas(nodes_cluster) if ready(p)] if len(
-        [p for p in replicas(nodes_cluster) if ready(p)]) == 2 else None, timeout=180, what="two ready replicas")
+    running = wait_until(lambda: found if len(found := ready_replicas(nodes_cluster)) == 2 else None,
+                         timeout=180, what="two ready replicas")
     placed = sorted(pod["spec"]["nodeName"] for pod in running)
     assert len(set(placed)) == 2, f"both replicas on one node although {nodes} are schedulable: {placed}"
 
@@ -98,7 +98,7 @@ def test_draining_every_node_keeps_one_replica_serving(nodes_cluster: Cluster) -
                                        timeout=DRAIN_TIMEOUT_S + 60)
         assert second.returncode != 0, "the second drain evicted the last serving replica"
         assert "disruption budget" in second.stderr, tail(second.stderr)
-        serving = [pod for pod in replicas(nodes_cluster) if ready(pod)]
+        serving = ready_replicas(nodes_cluster)
         assert [pod["spec"]["nodeName"] for pod in serving] == [nodes[1]], serving
         bad = {"apiVersion": "v1", "kind": "Namespace",
                "metadata": {"name": f"tg-multi-{uuid.uuid4().hex[:6]}", "labels": {TIER_LABEL: "prd"}}}
@@ -108,5 +108,5 @@ def test_draining_every_node_keeps_one_replica_serving(nodes_cluster: Cluster) -
     finally:
         for node in nodes:
             nodes_cluster.kubectl("uncordon", node, check=False)
-    wait_until(lambda: len([p for p in replicas(nodes_cluster) if ready(p)]) == 2, timeout=180,
+    wait_until(lambda: len(ready_replicas(nodes_cluster)) == 2, timeout=180,
                what="both replicas ready again after the uncordon")

@@ -17,16 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .gate import gated_kubeconfig
-from .kube import Cluster, url_host
+from .kube import Cluster, free_port, stop, url_host
 from .tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, eventually, registered_webhook
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 def readyz(port: int) -> int:
@@ -88,11 +80,7 @@ def test_denies_until_indexes_are_synced(cluster: Cluster, namespace: Callable[.
                 eventually(lambda: _assert_equal(readyz(metrics_port), 200), timeout=30)
                 eventually(lambda: assert_admitted(apply(cluster, late)), timeout=30)
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process, 15)
             log.close()
 
 

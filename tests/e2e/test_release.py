@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .kube import REPO, Cluster, tail, url_host, wait_until
+from .kube import REPO, Cluster, free_port, tail, url_host, wait_until
 from .test_install import RELEASE, deployment, pods, wait_rolled_out
 from .test_reliability import RATE, load
 from .tierguard import NAMESPACE, TIER_LABEL, apply, eventually, secret
@@ -95,14 +95,6 @@ def tool(name: str) -> str:
     built = run(str(REPO / "hack" / "build-tools.sh"), name, timeout=RELEASE_TIMEOUT_S)
     assert built.returncode == 0, f"hack/build-tools.sh {name} failed:\n{tail(built.stderr)}"
     return built.stdout.strip().splitlines()[-1]
-
-
-def free_port(address: str) -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
 
 
 CERTS_D = "/etc/containerd/certs.d"
