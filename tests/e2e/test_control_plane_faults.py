@@ -43,6 +43,18 @@ def settled(cluster: Cluster) -> bool:
     return len(items) == replicas and not any(p["metadata"].get("deletionTimestamp") for p in items)
 
 
+def all_ready(cluster: Cluster) -> bool:
+    items = cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
+    return bool(items) and all(condition["status"] == "True" for pod in items
+                               for condition in pod["status"].get("conditions") or [] if condition["type"] == "Ready")
+
+
+def api_check_lines(cluster: Cluster) -> str:
+    """What each replica logged about its API checks (no object data: URLs, error kinds and counts)."""
+    logs = cluster.kubectl("logs", "-n", NAMESPACE, "-l", SELECTOR, "--tail=-1", "--prefix", check=False).stdout
+    return "\n".join(line for line in logs.splitlines() if "tierguard.probes" in line)[-4000:]
+
+
 def decides_right(cluster: Cluster, target: str, source: str) -> bool:
     """tierguard judges with its index: a Secret copied from another tier is refused by the webhook's rule (the
     API server alone cannot know the source's tier), a plain one admitted."""
@@ -77,6 +89,13 @@ def test_control_plane_restart_under_load(cluster: Cluster, load_namespaces: tup
         wait_until(lambda: decides_right(cluster, target, source), timeout=RECOVERY_TIMEOUT_S, interval=0.2,
                    what="tierguard deciding again after the restart")
         recovered = time.monotonic()
+        # One replica deciding right is not all: the Service routes to every ready one, and a replica that stays
+        # not ready refuses whatever reaches it until the kubelet's probe takes it out.
+        try:
+            wait_until(lambda: all_ready(cluster), timeout=RECOVERY_TIMEOUT_S, interval=1,
+                       what="every tierguard replica ready again")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; their API checks:\n{api_check_lines(cluster)}") from None
     assert result["wrong"] == 0, f"{result['wrong']} wrong decisions: {result}"
     after = tierguard_processes(cluster)
     assert after == before, f"tierguard was restarted: {before} -> {after}"

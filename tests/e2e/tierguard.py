@@ -89,10 +89,17 @@ def policy(cluster: Cluster, spec: Mapping[str, Any]) -> Iterator[None]:
     try:
         yield
     finally:
-        if previous is None:
-            cluster.kubectl("delete", "tierpolicies.tierguard.io", "default", "--ignore-not-found", check=False)
-        else:
-            cluster.kubectl("replace", "-f", "-", input=json.dumps(previous), check=False)
+        # The webhook judges TierPolicy writes: after a fault it may answer not ready for a while. A restore that
+        # never lands would leave this block's policy enforced for every later test, so it is retried, then fails.
+        def restored() -> None:
+            if previous is None:
+                done = cluster.kubectl("delete", "tierpolicies.tierguard.io", "default", "--ignore-not-found",
+                                       check=False)
+            else:
+                done = cluster.kubectl("replace", "-f", "-", input=json.dumps(previous), check=False)
+            assert done.returncode == 0, f"the previous TierPolicy was not put back: {done.stderr.strip()}"
+
+        eventually(restored, timeout=RELOAD_TIMEOUT_S, interval=2.0)
 
 
 def tierguard_logs(cluster: Cluster) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -63,6 +64,24 @@ def test_api_health_failures_drop_readiness_and_recovery_restores_it(state: Runt
     readiness = asyncio.run(scenario())
     assert False in readiness, "three failed checks must drop readiness"
     assert readiness[-1] is True, "a successful check must restore it"
+
+
+def test_a_check_stuck_past_its_deadline_counts_as_failed(state: RuntimeState) -> None:
+    """A request hung beyond its own timeouts must not freeze the count: each stuck check is a failure."""
+    release = threading.Event()
+
+    async def scenario() -> int:
+        task = asyncio.create_task(watch_api_health(state, lambda: release.wait(5), interval=0.01, deadline_s=0.05))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if state.api_failures >= state.api_failure_threshold:
+                break
+        task.cancel()
+        release.set()
+        return state.api_failures
+
+    assert asyncio.run(scenario()) >= state.api_failure_threshold
+    assert not state.ready
 
 
 def test_probes_and_metrics_endpoints(state: RuntimeState, metrics: Metrics) -> None:

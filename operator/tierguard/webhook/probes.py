@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import time
+from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from tierguard.webhook.informer import in_thread
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState
 
@@ -71,16 +73,26 @@ async def serve_probes(app: web.Application, addr: str, port: int) -> web.AppRun
     return runner
 
 
-async def watch_api_health(state: RuntimeState, check: Any, interval: float) -> None:
-    """Count consecutive failed API checks; readiness drops past the threshold (watches are then stale)."""
+CHECK_DEADLINE_S = 30.0
+"""A check still running after this long counts as failed: a request stuck past its own timeouts must not hold the
+failure count (and readiness) where it was. Its thread is left to finish on its own."""
+
+
+async def watch_api_health(state: RuntimeState, check: Callable[[], None], interval: float,
+                           deadline_s: float = CHECK_DEADLINE_S) -> None:
+    """Count consecutive failed API checks; readiness drops past the threshold (watches are then stale). Each check
+    runs in a thread of its own, never queued behind other work in the default executor."""
     while True:
+        started = time.monotonic()
         try:
-            await asyncio.to_thread(check)
+            await asyncio.wait_for(in_thread(check), deadline_s)
             if state.api_failures:
-                logger.info("API server reachable again")
+                logger.info("API server reachable again", extra={"after_failures": state.api_failures})
             state.api_failures = 0
         except Exception as error:
             state.api_failures += 1
-            logger.warning("API health check failed", extra={"failures": state.api_failures,
-                                                             "error": error.__class__.__name__})
+            # The error names a URL and a Status at most: the Secret listing's body is never read into it.
+            logger.warning("API health check failed", extra={
+                "failures": state.api_failures, "error": error.__class__.__name__, "detail": str(error)[:200],
+                "seconds": round(time.monotonic() - started, 1)})
         await asyncio.sleep(interval)
