@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Builds, or reuses from the cache, tools from the Go module proxy (hack/versions.env: NAME_MODULE, _PACKAGE,
-# _VERSION): kind, and the release test's registry (CNCF distribution), cosign and syft. Each goes to
-# ~/.cache/tierguard/tools/<name>-<version>/<name>.
+# Builds from the Go module proxy, or reuses from ~/.cache/tierguard/tools/<name>-<version>/<name>, the tools of
+# hack/versions.env (NAME_MODULE, _PACKAGE, _VERSION): kind, helm-docs, the release test's registry, cosign, syft.
 # Usage: hack/build-tools.sh [NAME...]      build or reuse (default: all); prints each binary's path on stdout
 #        hack/build-tools.sh --check NAME   exit 0 when NAME is cached at its pinned version
 #        hack/build-tools.sh --path NAME    print NAME's binary path, build nothing
@@ -12,14 +11,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=hack/versions.env
 source "$here/versions.env"
 cache=${TIERGUARD_TOOLS_CACHE:-$HOME/.cache/tierguard/tools}
-all_tools=(kind registry cosign syft)
+all_tools=(kind helm-docs registry cosign syft)
 
 log() { printf 'build-tools: %s\n' "$*" >&2; }
 die() { printf 'build-tools: ERROR: %b\n' "$*" >&2; exit 1; }
 
 field() { # tool, MODULE|PACKAGE|VERSION
   local var
-  var=$(tr '[:lower:]' '[:upper:]' <<<"$1")_$2
+  var=$(tr '[:lower:]-' '[:upper:]_' <<<"$1")_$2
   [[ -n ${!var:-} ]] || die "unknown tool '$1' (known: ${all_tools[*]})"
   echo "${!var}"
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and builds what the local kind cluster and the tests need on a fresh machine (Go must be there), failing
 # loudly: Debian packages, Docker (hack/docker.sh), kind, the node image of every tested Kubernetes version,
-# tierguard's image, the release tools. Idempotent: warm, it only checks the caches (seconds).
+# tierguard's image, the release tools, helm-docs. Idempotent: warm, it only checks the caches (seconds).
 # TIERGUARD_PREREQS=cluster (hack/demo.sh): only what the default cluster and tierguard need.
 set -euo pipefail
 
@@ -63,7 +63,7 @@ start=$SECONDS
 echo "ci-prereqs: tierguard image ready ($((SECONDS - start)) s)"
 if $test_tools; then
   start=$SECONDS
-  # Cold: registry 334 s, cosign 771 s, syft 348 s on 2 shared cores (docs/release.md); cached after.
+  # Cold: registry 334 s, cosign 771 s, syft 348 s (docs/release.md), helm-docs 13 s on 2 shared cores; cached after.
   "$here/build-tools.sh" >/dev/null || fail "hack/build-tools.sh failed (its error is above)"
-  echo "ci-prereqs: release tools ready ($((SECONDS - start)) s)"
+  echo "ci-prereqs: release tools and helm-docs ready ($((SECONDS - start)) s)"
 fi

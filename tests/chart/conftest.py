@@ -7,6 +7,7 @@ the pinned helm in the cache of hack/build-binaries.sh: a green CI must mean the
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from tests.e2e.conftest import cluster, namespace  # noqa: E402
 
 from .helm import Helm, find_helm  # noqa: E402
 
-__all__ = ["cluster", "helm", "namespace"]
+__all__ = ["cluster", "helm", "helm_docs", "namespace"]
 
 
 def in_ci() -> bool:
@@ -39,3 +40,17 @@ def helm() -> Helm:
             pytest.fail(f"{reason} (CI=true)", pytrace=False)
         pytest.skip(reason)
     return Helm(path)
+
+
+@pytest.fixture(scope="session")
+def helm_docs() -> str:
+    """The pinned helm-docs that hack/build-tools.sh caches (hack/ci-prereqs.sh builds it; nothing is built here)."""
+    tools = REPO / "hack" / "build-tools.sh"
+    checked = subprocess.run([str(tools), "--check", "helm-docs"], capture_output=True, timeout=60, check=False)
+    if checked.returncode != 0:
+        reason = "no helm-docs at its pinned version: run hack/build-tools.sh helm-docs (or hack/chart-docs.sh)"
+        if in_ci():
+            pytest.fail(f"{reason} (CI=true)", pytrace=False)
+        pytest.skip(reason)
+    return subprocess.run([str(tools), "--path", "helm-docs"], capture_output=True, text=True, timeout=60,
+                          check=True).stdout.strip()

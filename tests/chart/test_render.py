@@ -569,6 +569,12 @@ REFUSED: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
     "renew-before-validity": ({"certs.renewBeforeDays": "400", "certs.validityDays": "365"}, {}, "renewBeforeDays"),
     "log-format-enum": ({"logFormat": "xml"}, {}, "logFormat"),
     "no-allowed-cidrs": ({"webhook.allowedCIDRs": "{}"}, {}, "allowedCIDRs"),
+    # The selectors share one definition (a $ref in the generated schema): it is still enforced.
+    "selector-typo": ({"networkPolicy.metricsPodSelector.matchLabel.app": "x"}, {}, "matchLabel"),
+    "selector-operator-enum": ({"networkPolicy.metricsNamespaceSelector.matchExpressions[0].key": "a",
+                                "networkPolicy.metricsNamespaceSelector.matchExpressions[0].operator": "Is"}, {},
+                               "operator"),
+    "spread-selector-typo": ({"topologySpreadConstraints[0].labelSelector.matchLabelz.a": "b"}, {}, "matchLabelz"),
 }
 
 
