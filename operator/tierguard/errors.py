@@ -9,7 +9,7 @@
     Exception
      ├── Malformed           engine/        a rule cannot evaluate the object; names the field path. Becomes
      │                                      the violation ``policy-invalid`` (always denied), never a crash.
-     └── ClusterUnreadable   audit/scan.py  audit/parity cannot list the cluster; one line. Exit 2.
+     └── ClusterUnreadable   audit/         audit/parity cannot list the cluster; one line. Exit 2.
     RuntimeError
      └── StartupError        webhook/       ``tierguard run`` cannot start serving (no credentials, no key).
     click.ClickException

@@ -1,7 +1,7 @@
 """What tierguard knows about each kind, in one table keyed by API group and kind.
 
 Every other list of kinds is derived from ``KINDS``: the webhook's routes (``webhook/routes.py``, and through
-tests the chart's ValidatingWebhookConfiguration), the audit's cluster listing (``audit/scan.py``), the API
+tests the chart's ValidatingWebhookConfiguration), the audit's cluster listing (``audit/listing.py``), the API
 checks behind readiness (``webhook/reachability.py``), the chart's ClusterRole (tested), the engine's
 cluster-scoped kinds (``engine/objects.py``) and the kinds each rule family declares (``engine/rules/*.py``,
 tested against ``judged``). A new kind is one row here; a new rule for it is one module in ``engine/rules``.

@@ -11,17 +11,19 @@ from typing import Any
 
 import pytest
 
-from tierguard.audit import background
-from tierguard.audit.background import AuditSettings, BackgroundAudit, Served
-from tierguard.audit.changes import Changes, ContentFilter
-from tierguard.audit.report_writer import ReportWriter
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.kinds import BY_KEY, GroupKind
+from tierguard.kube.discovery import Served
 from tierguard.policy import DEFAULT_POLICY
 from tierguard.render.policyreport import OPENREPORTS, WGPOLICYK8S
+from tierguard.webhook.background_audit import audit as background
+from tierguard.webhook.background_audit.audit import BackgroundAudit
+from tierguard.webhook.background_audit.changes import Changes, ContentFilter
+from tierguard.webhook.background_audit.report_writer import ReportWriter
 from tierguard.webhook.fake_indexes import FakeIndexes
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.metrics import Metrics
+from tierguard.webhook.settings import AuditSettings
 from tierguard.webhook.state import RuntimeState
 
 from .test_report_writer import FakeReports
@@ -50,12 +52,12 @@ class Listing:
         self.objects = objects
         self.paths: list[str] = []
 
-    def __call__(self, resource: Any, options: Any) -> Iterator[dict[str, Any]]:
-        self.paths.append(resource.path)
+    def __call__(self, api_client: Any, path: str, served: Served, options: Any) -> Iterator[dict[str, Any]]:
+        self.paths.append(path)
         for obj in self.objects:
             namespace = obj["metadata"].get("namespace")
-            if obj["kind"] == resource.kind and (f"/namespaces/{namespace}/" in resource.path
-                                                 or "/namespaces/" not in resource.path):
+            if obj["kind"] == served.info.kind and (f"/namespaces/{namespace}/" in path
+                                                    or "/namespaces/" not in path):
                 yield dict(obj)
 
 
@@ -80,7 +82,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Any:
     metrics = Metrics()
     writer = ReportWriter(reports, (WGPOLICYK8S, OPENREPORTS))
     audit = BackgroundAudit(state, metrics, None, writer, AuditSettings(max_results=10,
-                                                                        apis=(WGPOLICYK8S, OPENREPORTS)))
+                                                                        reports_api="both"))
 
     class World:
         pass
@@ -200,7 +202,7 @@ def test_status_churn_is_not_a_change() -> None:
 
 
 def test_many_dirty_namespaces_make_one_full_pass(world: Any) -> None:
-    from tierguard.audit.changes import Dirty  # noqa: PLC0415
+    from tierguard.webhook.background_audit.changes import Dirty  # noqa: PLC0415
 
     asyncio.run(world.audit.incremental_pass(Dirty(frozenset(f"ns-{i}" for i in range(50)), False, False)))
     assert world.audit.passes == {"full": 1}
@@ -211,7 +213,7 @@ def test_passes_caused_by_marks_rest_in_proportion_to_the_last_pass(world: Any) 
     """While changes keep coming, the audit spends at most ``max_share`` of the time in passes, so admission,
     on the same event loop, keeps the rest."""
     audit = BackgroundAudit(world.state, world.metrics, None, world.audit.writer,
-                            AuditSettings(debounce_s=0.01, max_share=0.25, apis=(WGPOLICYK8S,)))
+                            AuditSettings(debounce_s=0.01, max_share=0.25, reports_api="wgpolicyk8s"))
     audit._finished("full", time.perf_counter() - 0.4, background.Tally(), 0)  # a pass of 0.4 s just ended
     assert audit.rest_until - audit._monotonic() == pytest.approx(1.2, abs=0.1)  # 0.4 * (1/0.25 - 1)
 

@@ -7,7 +7,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from tierguard.audit.lease import Conflict, LeaseElector
+from tierguard.kube.lease import Conflict, LeaseElector
 
 
 class FakeLeases:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from tierguard.audit.report_writer import ApiMissing, Conflict, ReportWriter
 from tierguard.audit.results import audit_objects
 from tierguard.policy import DEFAULT_POLICY
 from tierguard.render.policyreport import (
@@ -23,6 +22,7 @@ from tierguard.render.policyreport import (
     grouped_entries,
     report,
 )
+from tierguard.webhook.background_audit.report_writer import ApiMissing, Conflict, ReportWriter
 
 Key = tuple[str, str | None]
 

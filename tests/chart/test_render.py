@@ -631,7 +631,7 @@ def test_the_release_own_binding_is_never_sent_to_the_webhook(helm: Helm) -> Non
 # ---- the background audit -------------------------------------------------------------------------------------
 
 def test_audit_role_reads_exactly_the_judged_kinds_the_webhook_does_not_index(helm: Helm) -> None:
-    from tierguard.audit.background import audited_kinds  # noqa: PLC0415
+    from tierguard.webhook.background_audit.audit import audited_kinds  # noqa: PLC0415
 
     role = only(default(helm), "ClusterRole", f"{RELEASE}-tierguard-audit")
     reads = {(group, resource) for rule in role["rules"] if "watch" in rule["verbs"]

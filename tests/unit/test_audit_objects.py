@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 
+from tierguard.audit.listing import listed_kinds
 from tierguard.audit.results import audit_objects
-from tierguard.audit.scan import listed_kinds
 from tierguard.engine import judged_kinds
 from tierguard.policy import DEFAULT_POLICY
 

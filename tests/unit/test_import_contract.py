@@ -1,6 +1,7 @@
 """Import contracts: the engine is pure (ARCHITECTURE's one rule), ``tierguard check`` loads no shell library of
-the webhook or the cluster, and no module of the package imports itself in a loop, directly or through a
-function-local import."""
+the webhook or the cluster, no module of the package imports itself in a loop, directly or through a
+function-local import, no subpackage either (through any of its modules), and only ``kube/`` imports the
+kubernetes client."""
 
 from __future__ import annotations
 
@@ -147,3 +148,44 @@ def test_the_graph_sees_function_local_imports() -> None:
 def test_no_import_cycle() -> None:
     cycle = find_cycle(import_graph())
     assert cycle is None, " -> ".join(cycle or [])
+
+
+# --- no package cycle -------------------------------------------------------------------------------------------
+
+def package_of(module: str) -> str:
+    """The node a module belongs to: its top-level subpackage of tierguard, or itself if a top-level module."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Imports between the subpackages of tierguard (a top-level module is its own node); the root package's
+    ``__init__`` (the version) is no node."""
+    packages: dict[str, set[str]] = {}
+    for module, imported in graph.items():
+        if module == PACKAGE.name:
+            continue
+        source = package_of(module)
+        packages.setdefault(source, set()).update(
+            package_of(target) for target in imported if target != PACKAGE.name and package_of(target) != source)
+    return packages
+
+
+def test_the_package_graph_is_between_subpackages() -> None:
+    graph = package_graph({"tierguard.a.x": {"tierguard.b.y", "tierguard.a.z"}, "tierguard.a.z": set(),
+                           "tierguard.b.y": {"tierguard.c"}, "tierguard.c": set(), "tierguard": {"tierguard.c"}})
+    assert graph == {"tierguard.a": {"tierguard.b"}, "tierguard.b": {"tierguard.c"}, "tierguard.c": set()}
+
+
+def test_no_package_cycle() -> None:
+    """A package that imports another is built on it: neither may need the other back (``audit`` once imported the
+    webhook's state and metrics while the webhook imported the audit; ``render`` the parity model of ``audit``)."""
+    cycle = find_cycle(package_graph(import_graph()))
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_only_kube_imports_the_kubernetes_client() -> None:
+    """Every request to the API server goes through ``kube/`` (one loader, one REST client, one pager)."""
+    outside = {name for name, path in MODULES.items()
+               if not name.startswith(f"{PACKAGE.name}.kube") and "kubernetes" in imported_roots(path)}
+    assert outside == set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tierguard.audit.scan import listed_kinds
+from tierguard.audit.listing import listed_kinds
 from tierguard.engine import judged_kinds
 from tierguard.engine.objects import CLUSTER_SCOPED_KINDS, is_cluster_scoped, object_ref
 from tierguard.engine.podspec import WORKLOAD_KINDS

@@ -1,4 +1,4 @@
-"""The cluster listing of ``audit`` and ``parity`` (``audit/scan.py``) against a real HTTP server speaking the list
+"""The cluster listing of ``audit`` and ``parity`` (``audit/listing.py``) against a real HTTP server speaking the list
 API: pages of ``--chunk-size``, a ``410 Gone`` in the middle restarts that kind and every object is still yielded
 exactly once, Secrets arrive as fingerprints only, failures name the kind and the API server."""
 
@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from tests.fake_apiserver import FakeApiServer, namespace, secret, serving
+from tierguard.audit.listing import connect, list_cluster
 from tierguard.audit.results import audit_objects
-from tierguard.audit.scan import ListOptions, connect, list_cluster
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.projection import LAST_APPLIED, Projected, project
 from tierguard.errors import ClusterUnreadable
+from tierguard.kube.pager import ListOptions
 from tierguard.policy import DEFAULT_POLICY
 
 SHARED = b"a-long-shared-credential-value"

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tierguard.audit.parity import parity_report
 from tierguard.commands.root import main
 from tierguard.engine.rules.sidecars import SidecarState
+from tierguard.parity import parity_report
 from tierguard.policy import load_policy
 from tierguard.render.parity import render_parity_json, render_parity_text
 

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from tests.parity_page import parse
-from tierguard.audit.parity import ParityReport, application_of, parity_report
 from tierguard.engine.rules.sidecars import SidecarState
+from tierguard.parity import ParityReport, application_of, parity_report
 from tierguard.policy import TierPolicy, load_policy
 from tierguard.render.parity import render_parity_json, render_parity_text
 from tierguard.render.parity_html import render_parity_html

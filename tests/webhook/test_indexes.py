@@ -201,16 +201,16 @@ def test_fingerprint_holders_and_namespaces() -> None:
 
 def test_kopf_watches_nothing_and_the_audit_marks_what_no_informer_indexes() -> None:
     from tierguard.kinds import JUDGED  # noqa: PLC0415
-    from tierguard.webhook.audit_watch import marker_informers  # noqa: PLC0415 - imports the audit
+    from tierguard.webhook.background_audit.marks import marker_informers  # noqa: PLC0415 - imports the audit
     from tierguard.webhook.indexing import build_registry  # noqa: PLC0415
-    from tierguard.webhook.informer import InformerSettings  # noqa: PLC0415
+    from tierguard.webhook.settings import WatchSettings  # noqa: PLC0415
 
     registry = build_registry()
     # kopf's indexes made the initial listing quadratic, and one of its watchers ended the process when a
-    # watched CRD was deleted (webhook/informer.py, audit_watch.py): every watch is an informer's.
+    # watched CRD was deleted (webhook/informer.py, background_audit/marks.py): every watch is an informer's.
     assert list(registry._indexing.get_all_handlers()) == []
     assert list(registry._watching.get_all_handlers()) == []
-    markers = marker_informers(None, lambda: FP, lambda change: None, InformerSettings())  # type: ignore[arg-type]
+    markers = marker_informers(None, lambda: FP, lambda change: None, WatchSettings())  # type: ignore[arg-type]
     marked = {(i.spec.watches.group, i.spec.watches.resource) for i in markers.informers}
     informed = {(info.group, info.resource) for info in INDEXED}
     assert marked == {(info.group, info.resource) for info in JUDGED} - informed

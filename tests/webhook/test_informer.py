@@ -4,18 +4,19 @@ Gone and relisting, failures and the staleness bound, absent CRDs, and that no S
 from __future__ import annotations
 
 import asyncio
-import copy
-import queue
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from tierguard.audit.rest import stream_lines
 from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.kube.fake import FakeTransport as Transport
+from tierguard.kube.fake import FakeWatchStream as Stream
+from tierguard.kube.rest import stream_lines
 from tierguard.webhook import indexes
-from tierguard.webhook.informer import Change, Expired, Informer, Informers, InformerSettings, Page
+from tierguard.webhook.informer import Change, Informer, Informers
 from tierguard.webhook.metrics import Metrics
+from tierguard.webhook.settings import WatchSettings
 from tierguard.webhook.state import RuntimeState
 
 from .helpers import KEY, b64
@@ -24,7 +25,7 @@ FP = Fingerprinter(KEY)
 SECRETS = indexes.INDEXES_BY_ID[indexes.SECRETS]
 POLICIES = indexes.INDEXES_BY_ID[indexes.POLICIES]
 VALUE = "a-long-credential-value-0123456789"
-SETTINGS = InformerSettings(page_size=2, max_staleness_s=30.0, rediscover_s=0.01, backoff_s=(0.01, 0.02))
+SETTINGS = WatchSettings(page_size=2, max_staleness_s=30.0, rediscover_s=0.01, backoff_s=(0.01, 0.02))
 
 
 def secret(name: str, value: str = VALUE, rv: str = "1", **annotations: str) -> dict[str, Any]:
@@ -35,74 +36,6 @@ def secret(name: str, value: str = VALUE, rv: str = "1", **annotations: str) -> 
 
 def event(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     return {"type": kind, "object": {"apiVersion": "v1", "kind": "Secret", **obj}}
-
-
-class Stream:
-    """A watch stream: its events, then its end (as at the API server's timeout), unless ``quiet``: then it
-    stays open until ``put(None)`` ends it or an exception put there breaks it."""
-
-    def __init__(self, *events: dict[str, Any], quiet: bool = False) -> None:
-        self.queue: queue.Queue[dict[str, Any] | Exception | None] = queue.Queue()
-        for item in events:
-            self.queue.put(item)
-        if not quiet:
-            self.queue.put(None)
-        self.closed = False
-
-    def put(self, item: dict[str, Any] | Exception | None) -> None:
-        self.queue.put(item)
-
-    def events(self) -> Iterator[dict[str, Any]]:
-        while not self.closed:
-            try:
-                item = self.queue.get(timeout=0.02)
-            except queue.Empty:
-                continue
-            if item is None:
-                return
-            if isinstance(item, Exception):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class Transport:
-    """Pages per listing (a list of pages of items; each new list takes the next listing while more than one
-    is left), then one scripted watch per ``watches.put``: a Stream, or an exception the watch request raises.
-    With nothing queued a watch request blocks, as one to an API server that does not answer."""
-
-    def __init__(self, *listings: list[list[dict[str, Any]]], served: bool = True) -> None:
-        self.listings = list(listings)
-        self.current = self.listings[0]
-        self.served = served
-        self.watches: queue.Queue[Stream | Exception] = queue.Queue()
-        self.expire_next_continue = False
-        self.list_requests: list[str | None] = []
-        self.watched_from: list[str] = []
-
-    def served_path(self, spec: Any) -> str | None:
-        return "/api/v1/secrets" if self.served else None
-
-    def list_page(self, path: str, limit: int, token: str | None) -> Page:
-        self.list_requests.append(token)
-        if token is None:
-            self.current = self.listings.pop(0) if len(self.listings) > 1 else self.listings[0]
-        elif self.expire_next_continue:
-            self.expire_next_continue = False
-            raise Expired("continue token too old")
-        number = int(token or 0)
-        more = number + 1 < len(self.current)
-        return Page(copy.deepcopy(self.current[number]), f"rv-{len(self.list_requests)}",
-                    str(number + 1) if more else None, "v1")
-
-    def watch(self, path: str, resource_version: str, timeout_s: float, read_timeout_s: float) -> Stream:
-        self.watched_from.append(resource_version)
-        script = self.watches.get()
-        if isinstance(script, Exception):
-            raise script
-        return script
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""The informers' HTTP side (webhook/kube_transport.py) through the real kubernetes client and urllib3, against a
+"""The informers' HTTP side (kube/transport.py) through the real kubernetes client and urllib3, against a
 tiny HTTP server: pages, watch events across chunks, 410 and 404 as typed errors, and a watch that goes silent
 broken by the read timeout (the bound on a dead connection the staleness bound rests on)."""
 
@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tierguard.webhook.informer import Expired, NotServed
-from tierguard.webhook.kube_transport import KubeTransport
+from tierguard.kube.rest import Expired
+from tierguard.kube.transport import KubeTransport, NotServed
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -151,7 +151,7 @@ def test_the_api_check_lists_the_builtin_indexed_kinds() -> None:
 def test_the_client_pools_a_connection_for_every_open_watch(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each informer keeps a watch open on the one ApiClient; with urllib3's default pool of 10 the replicas
     logged 'Connection pool is full, discarding connection' (caught by the e2e log check)."""
-    from tierguard.webhook.audit_watch import marked_kinds  # noqa: PLC0415
+    from tierguard.webhook.background_audit.marks import marked_kinds  # noqa: PLC0415
     from tierguard.webhook.command import _api_client  # noqa: PLC0415
     from tierguard.webhook.indexes import INDEXES  # noqa: PLC0415
 

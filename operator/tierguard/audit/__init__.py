@@ -1,3 +1,11 @@
-"""``tierguard audit`` and ``tierguard parity`` without their commands: the cluster listing (``scan.py``), the
-engine over it (``results.py``) and the parity counts (``parity.py``), so existing violations and gaps surface
-before the next change to them is refused."""
+"""What the CLI's ``audit``, ``parity`` and ``check --namespace-tiers-from-cluster`` read of a live cluster, and
+the ``audit`` command's judging of it; only ``commands/`` imports this package.
+
+- ``listing.py``: connect, the cluster's TierPolicy, every listed kind in pages, projected as it arrives;
+- ``progress.py``: the listing's progress line on stderr;
+- ``results.py``: the engine over a listing (pure);
+- ``tiers.py``: each namespace's tier label, for ``check``.
+
+The background audit of ``tierguard run`` is the webhook's (``webhook/background_audit/``); the parity model is
+``tierguard/parity.py``.
+"""

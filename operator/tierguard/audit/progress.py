@@ -18,7 +18,7 @@ ERASE = "\r\x1b[K"
 
 
 class Progress:
-    """An Observer (``audit/scan.py``) drawing on ``stream``; ``live``: draw the progress line."""
+    """An Observer (``audit/listing.py``) drawing on ``stream``; ``live``: draw the progress line."""
 
     def __init__(self, stream: TextIO, *, live: bool, quiet: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:

@@ -17,7 +17,7 @@ def audit_objects(objects: Iterable[Mapping[str, Any] | Projected], policy: Tier
                   own_namespace: str | None, namespaces: tuple[str, ...] = (),
                   fingerprinter: Fingerprinter | None = None) -> list[Result]:
     """Results for the judged objects (of ``namespaces``, when given), with the whole listing as context.
-    Projected Secrets (``audit/scan.py``) need the ``fingerprinter`` they were fingerprinted with."""
+    Projected Secrets (``audit/listing.py``) need the ``fingerprinter`` they were fingerprinted with."""
     listed = list(objects)
     run = OfflineRun(listed, policy, own_namespace=own_namespace, fingerprinter=fingerprinter)
     kinds = judged_kinds()

@@ -16,6 +16,7 @@ from tierguard.commands.options import (
     write_report,
 )
 from tierguard.render import render_results
+from tierguard.webhook.settings import RunSettings
 
 
 @click.command()
@@ -24,7 +25,7 @@ from tierguard.render import render_results
 @policy_name_option()
 @click.option("--namespace", "-n", "namespaces", multiple=True, metavar="NS",
               help="Report only objects in these namespaces (repeatable); the whole cluster is still the context.")
-@click.option("--tierguard-namespace", default="tierguard-system", show_default=True,
+@click.option("--tierguard-namespace", default=RunSettings.namespace, show_default=True,
               help="tierguard's own namespace, always exempt.")
 @output_option(["text", "json", "policyreport"], "policyreport: wgpolicyk8s.io PolicyReports, one per namespace.")
 @listing_options()

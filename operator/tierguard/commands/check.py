@@ -70,7 +70,7 @@ def check(*, paths: tuple[str, ...], policy_path: str | None, output: str, names
 
 
 def _cluster_tiers(kubeconfig: str | None, policy: TierPolicy) -> dict[str, dict[str, str]]:
-    from tierguard.audit.scan import cluster_namespace_tiers  # noqa: PLC0415 - plain check stays light
+    from tierguard.audit.tiers import cluster_namespace_tiers  # noqa: PLC0415 - plain check stays light
 
     try:
         return cluster_namespace_tiers(kubeconfig, policy.tier_label)

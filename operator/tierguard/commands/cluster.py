@@ -1,17 +1,18 @@
-"""What ``audit`` and ``parity`` share against a live cluster: connect, choose the policy, list every kind in
-pages with the progress line on stderr, and turn every failure into one line (exit 2)."""
+"""What ``audit`` and ``parity`` share against a live cluster (``audit/listing.py``): connect, choose the policy,
+list every kind in pages with the progress line on stderr, and turn every failure into one line (exit 2)."""
 
 from __future__ import annotations
 
 import gc
 from dataclasses import dataclass
 
+from tierguard.audit.listing import cluster_policy, connect, list_cluster
 from tierguard.audit.progress import Progress
-from tierguard.audit.scan import ListOptions, cluster_policy, connect, list_cluster
 from tierguard.commands.options import Failure
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.projection import Projected
 from tierguard.errors import ClusterUnreadable, PolicyError
+from tierguard.kube.pager import ListOptions
 from tierguard.policy import TierPolicy, load_policy_file
 
 
@@ -29,9 +30,9 @@ def read_cluster(*, kubeconfig: str | None, policy_path: str | None, policy_name
     progress = Progress.for_stderr(quiet=quiet)
     fingerprinter = Fingerprinter.random()
     try:
-        dynamic_client = connect(kubeconfig, timeout)
-        policy = load_policy_file(policy_path) if policy_path else cluster_policy(dynamic_client, policy_name, timeout)
-        objects = list(list_cluster(dynamic_client, fingerprinter, ListOptions(chunk_size, timeout), progress))
+        client = connect(kubeconfig, timeout)
+        policy = load_policy_file(policy_path) if policy_path else cluster_policy(client, policy_name, timeout)
+        objects = list(list_cluster(client, fingerprinter, ListOptions(chunk_size, timeout), progress))
     except PolicyError as error:
         progress.abandon()
         raise Failure(f"policy {policy_path or policy_name}: {error}") from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from tierguard.audit.parity import parity_report
 from tierguard.commands.cluster import read_cluster
 from tierguard.commands.options import (
     exit_status,
@@ -20,6 +19,7 @@ from tierguard.commands.options import (
     read_input,
     write_report,
 )
+from tierguard.parity import parity_report
 from tierguard.render import PARITY_RENDERERS, render_parity
 
 

@@ -10,53 +10,69 @@ import click
 
 from tierguard.commands.options import ExitStatus, Failure
 from tierguard.errors import StartupError
-from tierguard.webhook.command import RunOptions, serve
+from tierguard.render.policyreport import API_CHOICES
+from tierguard.webhook.command import serve
 from tierguard.webhook.logs import configure_logging
+from tierguard.webhook.settings import (
+    AdmissionPolicySettings,
+    AuditSettings,
+    ProbeSettings,
+    RunSettings,
+    ServingSettings,
+    WatchSettings,
+)
 
 logger = logging.getLogger("tierguard.run")
 
 
 @click.command()
-@click.option("--namespace", envvar="POD_NAMESPACE", default="tierguard-system", show_default=True,
+@click.option("--namespace", envvar="POD_NAMESPACE", default=RunSettings.namespace, show_default=True,
               help="tierguard's own namespace: always exempt, holds the fingerprint key Secret.")
-@click.option("--policy-name", default="default", show_default=True, help="The TierPolicy object to enforce.")
-@click.option("--webhook-addr", default="0.0.0.0", show_default=True)
-@click.option("--webhook-port", default=8443, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--policy-name", default=RunSettings.policy_name, show_default=True,
+              help="The TierPolicy object to enforce.")
+@click.option("--webhook-addr", default=ServingSettings.addr, show_default=True)
+@click.option("--webhook-port", default=ServingSettings.port, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--tls-cert", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Serving certificate (PEM); re-read when the file changes.")
 @click.option("--tls-key", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--metrics-addr", default="0.0.0.0", show_default=True)
-@click.option("--metrics-port", default=8080, show_default=True, type=click.IntRange(1, 65535),
+@click.option("--metrics-addr", default=ProbeSettings.addr, show_default=True)
+@click.option("--metrics-port", default=ProbeSettings.port, show_default=True, type=click.IntRange(1, 65535),
               help="Plain HTTP: /metrics, /healthz, /readyz.")
-@click.option("--hmac-secret", default="tierguard-fingerprint-key", show_default=True,
+@click.option("--hmac-secret", default=RunSettings.hmac_secret, show_default=True,
               help="Secret in --namespace holding the fingerprint HMAC key; created if absent.")
-@click.option("--api-check-interval", default=10.0, show_default=True, type=click.FloatRange(0.5, 300))
-@click.option("--max-index-staleness", default=60.0, show_default=True, type=click.FloatRange(5, 3600),
+@click.option("--api-check-interval", default=ProbeSettings.api_check_interval_s, show_default=True,
+              type=click.FloatRange(0.5, 300))
+@click.option("--max-index-staleness", default=WatchSettings.max_staleness_s, show_default=True,
+              type=click.FloatRange(5, 3600),
               metavar="SECONDS", help="Deny as not ready while a watch has not been confirmed for longer than this "
                                       "(docs/reliability.md).")
-@click.option("--audit/--no-audit", default=True, show_default=True,
+@click.option("--audit/--no-audit", default=AuditSettings.enabled, show_default=True,
               help="Background audit: the replica holding the Lease writes reports of what exists (docs/audit.md).")
-@click.option("--audit-interval", default=600.0, show_default=True, type=click.FloatRange(1, 86400),
+@click.option("--audit-interval", default=AuditSettings.interval_s, show_default=True, type=click.FloatRange(1, 86400),
               help="Seconds between full audit passes; changes are re-judged sooner, from watch events.")
-@click.option("--audit-reports-api", type=click.Choice(["wgpolicyk8s", "openreports", "both"]),
-              default="wgpolicyk8s", show_default=True, help="Which report API the audit writes.")
-@click.option("--audit-max-results", default=100, show_default=True, type=click.IntRange(1, 10000),
+@click.option("--audit-reports-api", type=click.Choice(list(API_CHOICES)),
+              default=AuditSettings.reports_api, show_default=True, help="Which report API the audit writes.")
+@click.option("--audit-max-results", default=AuditSettings.max_results, show_default=True,
+              type=click.IntRange(1, 10000),
               help="Results listed per report at most; the rest are counted in its summary.")
-@click.option("--audit-lease-duration", default=15.0, show_default=True, type=click.FloatRange(1, 600),
+@click.option("--audit-lease-duration", default=AuditSettings.lease_duration_s, show_default=True,
+              type=click.FloatRange(1, 600),
               help="Seconds a writer that stopped renewing the audit Lease keeps it.")
-@click.option("--admission-policies/--no-admission-policies", default=True, show_default=True,
+@click.option("--admission-policies/--no-admission-policies", default=AdmissionPolicySettings.enabled,
+              show_default=True,
               help="Keep ValidatingAdmissionPolicies for the rules the API server can judge alone (a second line "
                    "of defence); with --no-admission-policies, delete them.")
-@click.option("--admission-policy-prefix", default="tierguard", show_default=True,
+@click.option("--admission-policy-prefix", default=AdmissionPolicySettings.prefix, show_default=True,
               help="Their names: PREFIX-namespaces-deny, PREFIX-workloads-warn, ...")
-@click.option("--admission-policy-owner", default="", metavar="CLUSTERROLE",
+@click.option("--admission-policy-owner", default=AdmissionPolicySettings.owner_cluster_role, metavar="CLUSTERROLE",
               help="A ClusterRole that owns them, so they are garbage-collected with it (the chart's own).")
-@click.option("--admission-policy-failure-policy", type=click.Choice(["Fail", "Ignore"]), default="Ignore",
+@click.option("--admission-policy-failure-policy", type=click.Choice(["Fail", "Ignore"]),
+              default=AdmissionPolicySettings.failure_policy,
               show_default=True,
               help="What the API server does when one of their expressions cannot be evaluated (an object over "
                    "its CEL cost limit): Ignore leaves it to the webhook; Fail refuses it even while tierguard runs.")
-@click.option("--shutdown-linger", default=20.0, show_default=True, type=click.FloatRange(0, 3600),
-              metavar="SECONDS",
+@click.option("--shutdown-linger", default=ServingSettings.shutdown_linger_s, show_default=True,
+              type=click.FloatRange(0, 3600), metavar="SECONDS",
               help="After SIGTERM, keep answering reviews on open connections (each answer closing its connection) "
                    "until their clients close them, at most this long. The API server drops an idle connection "
                    "after 90 s: a value of 95 closes none under it. Keep it below the pod's grace period. A "
@@ -72,10 +88,30 @@ def run(log_format: str, log_level: str, **options: Any) -> int:
     """
     configure_logging(log_format, log_level)
     try:
-        asyncio.run(serve(RunOptions(**options)))
+        asyncio.run(serve(run_settings(**options)))
     except StartupError as error:
         logger.error("cannot start", extra={"detail": str(error)})
         raise Failure(str(error)) from None
     except KeyboardInterrupt:
         logger.info("stopped")
     return ExitStatus.OK
+
+
+def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook_port: int, tls_cert: str,
+                 tls_key: str, metrics_addr: str, metrics_port: int, hmac_secret: str, api_check_interval: float,
+                 max_index_staleness: float, audit: bool, audit_interval: float, audit_reports_api: str,
+                 audit_max_results: int, audit_lease_duration: float, admission_policies: bool,
+                 admission_policy_prefix: str, admission_policy_owner: str, admission_policy_failure_policy: str,
+                 shutdown_linger: float) -> RunSettings:
+    """The settings tree from ``run``'s options (flat, as the chart and people pass them)."""
+    return RunSettings(
+        serving=ServingSettings(tls_cert=tls_cert, tls_key=tls_key, addr=webhook_addr, port=webhook_port,
+                                shutdown_linger_s=shutdown_linger),
+        namespace=namespace, policy_name=policy_name, hmac_secret=hmac_secret,
+        probes=ProbeSettings(addr=metrics_addr, port=metrics_port, api_check_interval_s=api_check_interval),
+        watch=WatchSettings(max_staleness_s=max_index_staleness),
+        audit=AuditSettings(enabled=audit, interval_s=audit_interval, reports_api=audit_reports_api,
+                            max_results=audit_max_results, lease_duration_s=audit_lease_duration),
+        admission_policies=AdmissionPolicySettings(
+            enabled=admission_policies, prefix=admission_policy_prefix, owner_cluster_role=admission_policy_owner,
+            failure_policy=admission_policy_failure_policy))

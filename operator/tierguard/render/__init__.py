@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from tierguard.audit.parity import ParityReport
 from tierguard.engine.offline import Result
 from tierguard.manifests import Location
+from tierguard.parity import ParityReport
 from tierguard.render.json_results import render_json
 from tierguard.render.parity import render_parity_json, render_parity_text
 from tierguard.render.parity_html import render_parity_html
@@ -42,7 +42,7 @@ PARITY_RENDERERS: dict[str, Callable[[ParityReport], str]] = {
     "json": lambda report: render_parity_json(report) + "\n",
     "html": render_parity_html,
 }
-"""Output format of ``parity`` -> renderer of its one report (the matrix is built once, in ``audit/parity.py``)."""
+"""Output format of ``parity`` -> renderer of its one report (the matrix is built once, in ``parity.py``)."""
 
 
 def render_parity(report: ParityReport, output: str) -> str:

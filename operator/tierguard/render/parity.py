@@ -7,8 +7,8 @@ import json
 from collections import Counter
 from typing import Any
 
-from tierguard.audit.parity import Application, Cell, ParityReport
 from tierguard.engine.rules.sidecars import SidecarState
+from tierguard.parity import Application, Cell, ParityReport
 
 NOT_DEPLOYED = "-"
 

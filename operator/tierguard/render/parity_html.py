@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from html import escape
 
-from tierguard.audit.parity import Application, Cell, ParityReport
 from tierguard.engine.rules.sidecars import SidecarState
+from tierguard.parity import Application, Cell, ParityReport
 from tierguard.render.parity import NOT_DEPLOYED, cell_text
 
 STYLE = """

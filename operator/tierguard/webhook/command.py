@@ -10,7 +10,6 @@ import asyncio
 import logging
 import signal
 import ssl
-from dataclasses import dataclass
 from typing import Any
 
 from tierguard.engine.fingerprints import Fingerprinter
@@ -18,77 +17,43 @@ from tierguard.errors import StartupError
 from tierguard.webhook.admission import AdmissionService
 from tierguard.webhook.identity import replica_identity
 from tierguard.webhook.indexing import build_informers, build_registry, fan_out, policy_observer, sync_when_listed
-from tierguard.webhook.informer import Informers, InformerSettings, Observer
+from tierguard.webhook.informer import Informers, Observer
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.probes import build_probe_app, serve_probes, watch_api_health
+from tierguard.webhook.settings import RunSettings
 from tierguard.webhook.state import RuntimeState, pause_collector
 
 logger = logging.getLogger("tierguard.run")
 
 
 def _api_client() -> Any:
-    from kubernetes import client, config  # noqa: PLC0415 - loaded only by `run`
+    from tierguard.kube.config import NoCredentials, api_client  # noqa: PLC0415 - loaded only by `run`
 
     try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        try:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
-        except (config.ConfigException, OSError) as error:
-            raise StartupError(f"no cluster credentials: not in a pod, and no usable kubeconfig ({error})") from None
-    configuration = client.Configuration.get_default_copy()
-    # One pooled connection per open watch (every informer's, the audit's markers) plus the other requests:
-    # urllib3's default of 10 discarded connections and warned about each.
-    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
-    return client.ApiClient(configuration)
+        # One pooled connection per open watch (every informer's, the audit's markers) plus the other requests:
+        # urllib3's default of 10 discarded connections and warned about each.
+        return api_client(pool_size=CONNECTION_POOL_SIZE)
+    except NoCredentials as error:
+        raise StartupError(f"no cluster credentials: not in a pod, and no usable kubeconfig ({error.cause})") from None
 
 
 CONNECTION_POOL_SIZE = 64
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    namespace: str
-    policy_name: str
-    webhook_addr: str
-    webhook_port: int
-    tls_cert: str
-    tls_key: str
-    metrics_addr: str
-    metrics_port: int
-    hmac_secret: str
-    api_check_interval: float
-    max_index_staleness: float = 60.0
-    audit: bool = True
-    audit_interval: float = 600.0
-    audit_reports_api: str = "wgpolicyk8s"
-    audit_max_results: int = 100
-    audit_lease_duration: float = 15.0
-    admission_policies: bool = True
-    admission_policy_prefix: str = "tierguard"
-    admission_policy_owner: str = ""
-    admission_policy_failure_policy: str = "Ignore"
-    shutdown_linger: float = 20.0
-
-
-LEASE_NAME = "tierguard-audit"
-
-
-def _background_audit(options: RunOptions, state: RuntimeState, metrics: Metrics, api_client: Any) -> Any:
+def _background_audit(settings: RunSettings, state: RuntimeState, metrics: Metrics, api_client: Any) -> Any:
     """The audit and its Lease elector, or None when ``--no-audit``."""
-    if not options.audit:
+    if not settings.audit.enabled:
         return None
-    from tierguard.audit.background import AuditSettings, BackgroundAudit  # noqa: PLC0415
-    from tierguard.audit.lease import KubernetesLeaseApi, LeaseElector  # noqa: PLC0415
-    from tierguard.audit.report_writer import KubernetesReportsApi, ReportWriter  # noqa: PLC0415
-    from tierguard.render.policyreport import API_CHOICES  # noqa: PLC0415
+    from tierguard.kube.lease import KubernetesLeaseApi, LeaseElector  # noqa: PLC0415
+    from tierguard.webhook.background_audit.audit import BackgroundAudit  # noqa: PLC0415
+    from tierguard.webhook.background_audit.report_writer import KubernetesReportsApi, ReportWriter  # noqa: PLC0415
 
-    settings = AuditSettings(interval_s=options.audit_interval, max_results=options.audit_max_results,
-                             apis=API_CHOICES[options.audit_reports_api])
-    writer = ReportWriter(KubernetesReportsApi(api_client), settings.apis)
-    audit = BackgroundAudit(state, metrics, api_client, writer, settings)
-    elector = LeaseElector(KubernetesLeaseApi(api_client, LEASE_NAME, options.namespace), LEASE_NAME,
-                           options.namespace, replica_identity(), duration_s=options.audit_lease_duration)
+    audit_settings, namespace = settings.audit, settings.namespace
+    writer = ReportWriter(KubernetesReportsApi(api_client), audit_settings.apis)
+    audit = BackgroundAudit(state, metrics, api_client, writer, audit_settings)
+    elector = LeaseElector(KubernetesLeaseApi(api_client, audit_settings.lease_name, namespace),
+                           audit_settings.lease_name, namespace, replica_identity(),
+                           duration_s=audit_settings.lease_duration_s)
     return audit, elector
 
 
@@ -96,7 +61,7 @@ def _observers(state: RuntimeState, metrics: Metrics, informers: Any, background
     """The policy reload, and the background audit's marks when it is on."""
     if background is None:
         return policy_observer(state, metrics, informers)
-    from tierguard.webhook.audit_watch import index_observer  # noqa: PLC0415
+    from tierguard.webhook.background_audit.marks import index_observer  # noqa: PLC0415
 
     return fan_out([policy_observer(state, metrics, informers, background[0].policy_changed),
                     index_observer(state, background[0])])
@@ -140,51 +105,51 @@ async def until_signalled(operator: asyncio.Task[None], kopf_ready: asyncio.Even
                     "ends the linger)")
 
 
-async def serve(options: RunOptions) -> None:
+async def serve(settings: RunSettings) -> None:
     """Serve until cancelled; raises StartupError when it cannot start."""
     import kopf  # noqa: PLC0415
 
+    from tierguard.kube.transport import KubeTransport  # noqa: PLC0415
     from tierguard.webhook.keys import load_or_create_fingerprinter  # noqa: PLC0415
-    from tierguard.webhook.kube_transport import KubeTransport  # noqa: PLC0415
     from tierguard.webhook.reachability import build_check  # noqa: PLC0415
     from tierguard.webhook.server import AdmissionServer  # noqa: PLC0415
-    from tierguard.webhook.vap_sync import AdmissionPolicySync, SyncSettings  # noqa: PLC0415
+    from tierguard.webhook.vap_sync import AdmissionPolicySync  # noqa: PLC0415
 
-    state = RuntimeState(own_namespace=options.namespace, policy_name=options.policy_name)
+    state = RuntimeState(own_namespace=settings.namespace, policy_name=settings.policy_name)
     metrics = Metrics()
-    probes = await serve_probes(build_probe_app(state, metrics), options.metrics_addr, options.metrics_port)
+    probes = await serve_probes(build_probe_app(state, metrics), settings.probes.addr, settings.probes.port)
     api_client = await asyncio.to_thread(_api_client)
     try:
         fingerprinter: Fingerprinter = await asyncio.to_thread(
-            load_or_create_fingerprinter, api_client, options.namespace, options.hmac_secret)
+            load_or_create_fingerprinter, api_client, settings.namespace, settings.hmac_secret)
     except Exception as error:
         # Never the key itself: only where it failed and the error's kind.
-        raise StartupError(f"cannot load or create the fingerprint key Secret {options.namespace}/"
-                           f"{options.hmac_secret}: {type(error).__name__}: {str(error)[:200]}") from None
-    background = _background_audit(options, state, metrics, api_client)
+        raise StartupError(f"cannot load or create the fingerprint key Secret {settings.namespace}/"
+                           f"{settings.hmac_secret}: {type(error).__name__}: {str(error)[:200]}") from None
+    background = _background_audit(settings, state, metrics, api_client)
     built: list[Informers] = []  # the policy observer reads the indexes of the informers it observes
     transport = KubeTransport(api_client)
-    watch_settings = InformerSettings(max_staleness_s=options.max_index_staleness)
     informers = build_informers(transport, lambda: fingerprinter,
-                                _observers(state, metrics, lambda: built[0], background), watch_settings)
+                                _observers(state, metrics, lambda: built[0], background), settings.watch)
     built.append(informers)
     registry = build_registry()
     markers = None
     if background is not None:
-        from tierguard.webhook.audit_watch import index_observer, marker_informers  # noqa: PLC0415
+        from tierguard.webhook.background_audit.marks import index_observer, marker_informers  # noqa: PLC0415
 
         # The markers' kinds hold no TierPolicy: only the audit observes them.
         markers = marker_informers(transport, lambda: fingerprinter, index_observer(state, background[0]),
-                                   watch_settings)
+                                   settings.watch)
     try:
         # Until the indexes are synced every review is answered "not ready" (denied): fail closed from the start.
-        admission = AdmissionServer(AdmissionService(state, metrics), addr=options.webhook_addr,
-                                    port=options.webhook_port, certfile=options.tls_cert, keyfile=options.tls_key,
+        serving = settings.serving
+        admission = AdmissionServer(AdmissionService(state, metrics), addr=serving.addr, port=serving.port,
+                                    certfile=serving.tls_cert, keyfile=serving.tls_key,
                                     draining=lambda: state.draining)
         await admission.start()
     except (OSError, ssl.SSLError) as error:
-        raise StartupError(f"cannot serve HTTPS on {options.webhook_addr}:{options.webhook_port} with "
-                           f"{options.tls_cert}: {type(error).__name__}: {error}") from None
+        raise StartupError(f"cannot serve HTTPS on {settings.serving.addr}:{settings.serving.port} with "
+                           f"{settings.serving.tls_cert}: {type(error).__name__}: {error}") from None
     reloading = asyncio.create_task(admission.serve_reloads())
 
     @kopf.on.startup(registry=registry)
@@ -204,13 +169,11 @@ async def serve(options: RunOptions) -> None:
     marking = asyncio.create_task(markers.run()) if markers is not None else None
     syncing = asyncio.create_task(sync_when_listed(state, metrics, informers, lambda: fingerprinter))
     health = asyncio.create_task(
-        watch_api_health(state, build_check(api_client), options.api_check_interval))
+        watch_api_health(state, build_check(api_client), settings.probes.api_check_interval_s))
     auditing = [asyncio.create_task(background[0].run()),
                 asyncio.create_task(background[1].run(background[0].set_leader))] if background is not None else []
-    admission_policies = asyncio.create_task(AdmissionPolicySync(state, api_client, SyncSettings(
-        enabled=options.admission_policies, prefix=options.admission_policy_prefix,
-        owner_cluster_role=options.admission_policy_owner,
-        failure_policy=options.admission_policy_failure_policy)).run())
+    admission_policies = asyncio.create_task(
+        AdmissionPolicySync(state, api_client, settings.admission_policies).run())
     kopf_stop, kopf_ready = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(kopf.operator(
         registry=registry, standalone=True, clusterwide=True, identity=kopf_identity(replica_identity()),
@@ -228,7 +191,7 @@ async def serve(options: RunOptions) -> None:
         # and stops last: as it stops it cancels every task created after it started (the server's
         # connections', the informers' watches), and waits 5 s for those still running first.
         state.draining = True
-        await admission.stop(linger_s=options.shutdown_linger, cut_short=again)
+        await admission.stop(linger_s=settings.serving.shutdown_linger_s, cut_short=again)
         ours = [health, syncing, watching, admission_policies, reloading, *([marking] if marking else [])]
         for task in ours:
             task.cancel()

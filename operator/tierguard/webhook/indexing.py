@@ -7,7 +7,7 @@ replica builds its ``LiveContext``, loads the TierPolicy from the index, settles
 kopf runs the operator around them (``login``, start-up settings, signals); it watches nothing itself: its
 indexing machinery makes the initial listing quadratic in the number of objects (``informer.py``), and one of
 its watchers took the process down when a watched CRD was deleted (the audit's marks use watch-only informers,
-``audit_watch.py``).
+``background_audit/marks.py``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ import kopf
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.errors import PolicyError
+from tierguard.kube.transport import Transport
 from tierguard.policy import load_stored_policy
 from tierguard.webhook.indexes import INDEXES, POLICIES, policy_key
-from tierguard.webhook.informer import Change, Informer, Informers, InformerSettings, Observer, Transport
+from tierguard.webhook.informer import Change, Informer, Informers, Observer
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.metrics import Metrics
+from tierguard.webhook.settings import WatchSettings
 from tierguard.webhook.state import RuntimeState, settle_heap
 
 logger = logging.getLogger("tierguard.indexing")
@@ -89,7 +91,7 @@ def fan_out(observers: Sequence[Observer]) -> Observer:
 
 
 def build_informers(transport: Transport, fingerprinter: Callable[[], Fingerprinter], observe: Observer,
-                    settings: InformerSettings) -> Informers:
+                    settings: WatchSettings) -> Informers:
     return Informers([Informer(spec, transport, fingerprinter, observe, settings) for spec in INDEXES], settings)
 
 

@@ -3,8 +3,8 @@
 Why not kopf's indexes: kopf gives every listed object its own worker and, while the operator is still indexing,
 a toggle that wakes every other waiting worker, so the initial listing is quadratic in the number of objects (at
 10k Secrets a restarted replica was not ready after 10 minutes: bench/README.md). Here each kind is listed page
-by page, each object projected as its page arrives (a Secret's values hashed and dropped there), the page
-dropped, and the kind then watched from the list's resourceVersion.
+by page (``kube/pager.py``), each object projected as its page arrives (a Secret's values hashed and dropped
+there), the page dropped, and the kind then watched from the list's resourceVersion.
 
 Blocking HTTP runs in one daemon thread per call (the kubernetes client's auth, TLS and timeouts); the index
 changes only on the event loop, in the order events arrived, so a review never sees a half-applied event.
@@ -23,13 +23,18 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.objects import name_of, namespace_of
+from tierguard.kube.pager import Page, pages
+from tierguard.kube.rest import Expired
+from tierguard.kube.transport import NotServed, Transport, WatchStream
 from tierguard.webhook.indexes import Entries, IndexSpec
+from tierguard.webhook.settings import WatchSettings
 from tierguard.webhook.store import LiveIndex, ObjectKey
 
 logger = logging.getLogger("tierguard.watch")
@@ -37,57 +42,8 @@ logger = logging.getLogger("tierguard.watch")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class InformerSettings:
-    page_size: int = 500
-    watch_timeout_s: float = 30.0
-    """Asked of the API server (``timeoutSeconds``): it ends each watch then, and the watch is opened again."""
-    read_grace_s: float = 10.0
-    """How much longer than ``watch_timeout_s`` a read may wait: past it the connection is taken as dead."""
-    max_staleness_s: float = 60.0
-    """The oldest confirmation the webhook decides from."""
-    rediscover_s: float = 10.0
-    """How often a custom resource whose CRD is absent is looked for again."""
-    backoff_s: tuple[float, float] = (0.2, 5.0)
-
-
-class Expired(Exception):
-    """The resourceVersion or continue token is older than the API server keeps (410 Gone): list again."""
-
-
-class NotServed(Exception):
-    """The API server no longer serves the kind (404: its CRD was deleted): look for it again."""
-
-
 class WatchFailed(Exception):
     """An ERROR event other than 410 (a Status the API server sent on the stream)."""
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    resource_version: str
-    continue_token: str | None
-    api_version: str = ""
-
-
-class WatchStream(Protocol):
-    def events(self) -> Iterator[dict[str, Any]]: ...
-
-    def close(self) -> None: ...
-
-
-class Transport(Protocol):
-    """The blocking calls an informer makes (``kube_transport.py``; tests fake them)."""
-
-    def served_path(self, spec: IndexSpec) -> str | None:
-        """The collection's path (``/api/v1/secrets``), or None when the API server does not serve the kind."""
-
-    def list_page(self, path: str, limit: int, token: str | None) -> Page:
-        """One page; raises Expired when ``token`` is too old."""
-
-    def watch(self, path: str, resource_version: str, timeout_s: float, read_timeout_s: float) -> WatchStream:
-        """A watch from ``resource_version``, open once the API server answered; raises Expired on 410."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +130,7 @@ class Informer:
     transport: Transport
     fingerprinter: Callable[[], Fingerprinter]
     observe: Observer | None = None
-    settings: InformerSettings = field(default_factory=InformerSettings)
+    settings: WatchSettings = field(default_factory=WatchSettings)
     monotonic: Callable[[], float] = time.monotonic
     index: LiveIndex = field(default_factory=LiveIndex)
     health: WatchHealth = field(default_factory=WatchHealth)
@@ -204,7 +160,7 @@ class Informer:
             while True:
                 try:
                     if self._version is None or path is None:
-                        path = await in_thread(self.transport.served_path, self.spec)
+                        path = await in_thread(self.transport.served_path, self.spec.watches)
                         if path is None:
                             self._not_served()
                             await asyncio.sleep(self.settings.rediscover_s)
@@ -273,26 +229,9 @@ class Informer:
         return projected
 
     async def _list(self, path: str) -> str:
-        """Every page into a new index, then that index in place of the old one at once. The next page is
-        fetched while this one is projected: the API server serves it on another core meanwhile."""
-        listing = LiveIndex()
-        limit = self.settings.page_size
-        fetching: asyncio.Future[Page] = asyncio.ensure_future(in_thread(self.transport.list_page, path, limit,
-                                                                         None))
-        try:
-            while True:
-                page = await fetching
-                if page.continue_token:
-                    fetching = asyncio.ensure_future(in_thread(self.transport.list_page, path, limit,
-                                                               page.continue_token))
-                for owner, entries in await in_thread(self._project_page, page):
-                    if entries is not None:
-                        listing.put(owner, entries)
-                if not page.continue_token:
-                    break
-        finally:
-            if not fetching.done():
-                fetching.cancel()
+        """Every page into a new index, then that index in place of the old one at once. The pager fetches the
+        next page while this one is projected: the API server serves it on another core meanwhile."""
+        listing, version = await in_thread(self._list_pages, path)
         again = self.health.listed
         self.index.replace(listing)
         self.health.listed, self.health.problem = True, None
@@ -301,7 +240,23 @@ class Informer:
             self._observe(Change(self.spec, None, None))
         self._listed.set()
         logger.info("listed", extra={"resource": self.name, "objects": self.index.objects})
-        return page.resource_version
+        return version
+
+    def _list_pages(self, path: str) -> tuple[LiveIndex, str]:
+        """In the listing's thread: the new index is nobody else's until ``_list`` swaps it in. No restart here
+        (``max_restarts=0``): an expired token goes up to ``run`` as Expired, which lists again from discovery,
+        as after a watch's 410."""
+        listing = LiveIndex()
+        version = ""
+        fetch = partial(self.transport.list_page, path, self.settings.page_size)
+        for page in pages(fetch, max_restarts=0):
+            if self._stopping:
+                break  # cancelled: ``_list`` is no longer awaiting this index
+            for owner, entries in self._project_page(page):
+                if entries is not None:
+                    listing.put(owner, entries)
+            version = page.resource_version
+        return listing, version
 
     async def _start_point(self, path: str) -> str:
         page = await in_thread(self.transport.list_page, path, 1, None)
@@ -372,7 +327,7 @@ class Informer:
 class Informers:
     """Every indexed kind's informer: the indexes ``LiveContext`` reads, and whether they can be trusted."""
 
-    def __init__(self, informers: list[Informer], settings: InformerSettings) -> None:
+    def __init__(self, informers: list[Informer], settings: WatchSettings) -> None:
         self.informers = informers
         self.settings = settings
 

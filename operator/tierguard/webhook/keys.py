@@ -17,9 +17,9 @@ KEY_FIELD = "key"
 def load_or_create_fingerprinter(api_client: Any, namespace: str, name: str) -> Fingerprinter:
     """Read the key Secret, or create it with 32 random bytes; on a create race, read the winner's key.
 
-    Plain REST (``audit/rest.py``), not the client's generated ``CoreV1Api``: importing that loads some 300
+    Plain REST (``kube/rest.py``), not the client's generated ``CoreV1Api``: importing that loads some 300
     generated model classes, 30 MB of a replica's memory and a second of its start."""
-    from tierguard.audit.rest import HttpError, request, request_json  # noqa: PLC0415
+    from tierguard.kube.rest import HttpError, request, request_json  # noqa: PLC0415
 
     path = f"/api/v1/namespaces/{namespace}/secrets"
     for _attempt in range(3):

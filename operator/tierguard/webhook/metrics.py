@@ -44,7 +44,7 @@ class Metrics:
             registry=self.registry,
         )
 
-        # The background audit (audit/background.py): exported by the replica holding the audit Lease only.
+        # The background audit (background_audit/audit.py): exported by the replica holding the audit Lease only.
         self.audit_violations = Gauge(
             "tierguard_audit_violations", "Violations the background audit finds in what exists now, by rule id, "
             "namespace (empty: cluster-scoped objects) and action (deny|warn|audit).", ["rule", "namespace", "action"],

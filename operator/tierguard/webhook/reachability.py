@@ -21,15 +21,15 @@ CHECKED: tuple[KindInfo, ...] = tuple(info for info in INDEXED if info.builtin)
 
 def listing_path(info: KindInfo) -> str:
     """The collection every namespace's objects of a built-in kind are listed at (``/api/v1/secrets``)."""
-    from tierguard.audit.rest import Served  # noqa: PLC0415
+    from tierguard.kube.discovery import builtin_served  # noqa: PLC0415
 
-    return Served(info, info.version if info.group == "" else f"{info.group}/{info.version}").path(None)
+    return builtin_served(info).path(None)
 
 
 def build_check(api_client: Any) -> Callable[[], None]:
     """A check that raises when any checked resource cannot be listed. Plain REST: the body is read and dropped
     unparsed (a connection returned with its response unread breaks the next request on it)."""
-    from tierguard.audit.rest import request  # noqa: PLC0415
+    from tierguard.kube.rest import request  # noqa: PLC0415
 
     paths = [listing_path(info) for info in CHECKED]
 

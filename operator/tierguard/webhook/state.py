@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 
 from tierguard.policy import DEFAULT_POLICY, TierPolicy
 from tierguard.webhook.live_context import LiveContext
+from tierguard.webhook.settings import RunSettings
 
 
 @dataclass
 class RuntimeState:
     own_namespace: str
-    policy_name: str = "default"
+    policy_name: str = RunSettings.policy_name
     policy: TierPolicy | None = None
     policy_error: str | None = None
     """Why the named TierPolicy was refused, while an older valid one (or none) stays in force."""

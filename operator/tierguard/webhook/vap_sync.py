@@ -16,11 +16,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from tierguard.policy import TierPolicy
 from tierguard.vap import Options, generate, managed_names
+from tierguard.webhook.settings import AdmissionPolicySettings
 from tierguard.webhook.state import RuntimeState
 
 logger = logging.getLogger("tierguard.vap")
@@ -28,21 +28,9 @@ logger = logging.getLogger("tierguard.vap")
 FIELD_MANAGER = "tierguard"
 
 
-@dataclass(frozen=True)
-class SyncSettings:
-    enabled: bool = True
-    prefix: str = "tierguard"
-    owner_cluster_role: str = ""
-    """The ClusterRole (the release's) every object is owned by, so uninstalling removes them; empty: none."""
-    failure_policy: str = "Ignore"
-    resync_seconds: float = 60.0
-    poll_seconds: float = 1.0
-    """How often the replica's policy is compared with the one last applied (a reference comparison)."""
-
-
 class AdmissionPolicySync:
-    def __init__(self, state: RuntimeState, api_client: Any, settings: SyncSettings) -> None:
-        # Plain REST (audit/rest.py), not the client's generated API classes: those load some 300 model
+    def __init__(self, state: RuntimeState, api_client: Any, settings: AdmissionPolicySettings) -> None:
+        # Plain REST (kube/rest.py), not the client's generated API classes: those load some 300 model
         # classes, 30 MB of every replica's memory.
         self.state = state
         self.settings = settings
@@ -76,7 +64,7 @@ class AdmissionPolicySync:
     def _owner(self) -> Mapping[str, str] | None:
         if not self.settings.owner_cluster_role:
             return None
-        from tierguard.audit.rest import request_json  # noqa: PLC0415
+        from tierguard.kube.rest import request_json  # noqa: PLC0415
 
         role = request_json(self.api_client, "GET",
                             f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{self.settings.owner_cluster_role}")
@@ -85,7 +73,7 @@ class AdmissionPolicySync:
                 "uid": str(metadata.get("uid"))}
 
     def apply(self, policy: TierPolicy) -> None:
-        from tierguard.audit.rest import request  # noqa: PLC0415
+        from tierguard.kube.rest import request  # noqa: PLC0415
 
         manifests = generate(policy, self.options())
         for manifest in manifests:
@@ -107,7 +95,7 @@ class AdmissionPolicySync:
         logger.info("ValidatingAdmissionPolicies disabled", extra={"deleted": removed})
 
     def _delete(self, stale: Callable[[str, str], bool]) -> list[str]:
-        from tierguard.audit.rest import HttpError, request  # noqa: PLC0415
+        from tierguard.kube.rest import HttpError, request  # noqa: PLC0415
 
         removed = []
         for name in managed_names(self.settings.prefix):

@@ -1,4 +1,4 @@
-"""The watch side of the background audit: which watch events mark which scopes dirty (``audit/changes.py``).
+"""The watch side of the background audit: which watch events mark which scopes dirty (``changes.py``).
 
 - Every indexed kind: the informers tell the audit each change before the index applies it (``index_observer``),
   so the old view is still there to compare with (a Secret's old and new values, a namespace's old and new
@@ -16,13 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tierguard.audit.background import BackgroundAudit
 from tierguard.engine.context import NamespaceView, SecretView
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.objects import name_of, namespace_of
 from tierguard.kinds import INDEXED, JUDGED, KindInfo
+from tierguard.kube.transport import Transport
+from tierguard.webhook.background_audit.audit import BackgroundAudit
 from tierguard.webhook.indexes import POLICIES, Entries, IndexSpec, namespace_key, secret_key
-from tierguard.webhook.informer import Change, Informer, Informers, InformerSettings, Observer, Transport
+from tierguard.webhook.informer import Change, Informer, Informers, Observer
+from tierguard.webhook.settings import WatchSettings
 from tierguard.webhook.state import RuntimeState
 
 _EVERYTHING = {("rbac.authorization.k8s.io", "ClusterRole")}
@@ -69,7 +71,7 @@ def _nothing(_: Mapping[str, Any], __: Fingerprinter) -> Entries:
 
 
 def marker_informers(transport: Transport, fingerprinter: Callable[[], Fingerprinter], observe: Observer,
-                     settings: InformerSettings) -> Informers:
+                     settings: WatchSettings) -> Informers:
     """Watch-only informers of ``marked_kinds()``; not part of readiness (admission reads nothing of them)."""
     return Informers([Informer(IndexSpec(f"tg_audit_{info.resource}", info, _nothing), transport, fingerprinter,
                                observe, settings, watch_only=True) for info in marked_kinds()], settings)

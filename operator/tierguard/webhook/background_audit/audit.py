@@ -1,5 +1,5 @@
 """The background audit of ``tierguard run``: what already exists, judged by the engine against the webhook's live
-indexes, written as reports (``report_writer.py``) by the one replica holding the audit Lease (``lease.py``).
+indexes, written as reports (``report_writer.py``) by the one replica holding the audit Lease (``kube/lease.py``).
 
 Two kinds of pass, both on the event loop but yielding every few dozen objects, so admission requests (served by
 the same loop) wait at most a few milliseconds for it:
@@ -8,7 +8,7 @@ the same loop) wait at most a few milliseconds for it:
   dirty namespace's judged objects are listed from the API server (one small request per served kind), its
   Secrets are taken from the Secret index (views with keyed fingerprints: no value is read again);
 - **full**, every ``interval_s`` (and when this replica becomes the writer, and after the TierPolicy changes):
-  every judged kind listed cluster-wide in pages (``scan.list_resource``, the audit command's paging), every
+  every judged kind listed cluster-wide in pages (``kube/pager.py``, the audit command's paging), every
   indexed Secret, every scope's report made true, reports of scopes that are clean or gone deleted.
 
 Nothing but the reports, per scope, is kept between passes: results of passing objects are counted, not stored,
@@ -26,17 +26,17 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tierguard.audit.changes import Changes, ContentFilter, Dirty
-from tierguard.audit.report_writer import ReportWriter, Scope
-from tierguard.audit.rest import Served, resolve_served
-from tierguard.audit.scan import ListOptions, Silent, list_resource
 from tierguard.engine.context import SecretView
 from tierguard.engine.offline import OfflineRun, Result
 from tierguard.engine.projection import Projected, project
 from tierguard.kinds import JUDGED, KindInfo
-from tierguard.render.policyreport import WGPOLICYK8S, ReportApi, entries_of, report
-from tierguard.webhook.metrics import Metrics
-from tierguard.webhook.state import RuntimeState
+from tierguard.kube.discovery import Served, resolve_served
+from tierguard.kube.pager import ListOptions, Silent, every_object, rest_fetch
+from tierguard.render.policyreport import entries_of, report
+from tierguard.webhook.background_audit.changes import Changes, ContentFilter, Dirty
+from tierguard.webhook.background_audit.host import AuditHost, AuditMetrics
+from tierguard.webhook.background_audit.report_writer import ReportWriter, Scope
+from tierguard.webhook.settings import AuditSettings
 
 logger = logging.getLogger("tierguard.audit")
 
@@ -48,20 +48,6 @@ fewer requests than a list per kind per namespace (measured: 92 dirty namespaces
 during a bulk creation on the host-mode control plane, docs/audit.md)."""
 RETRY_S = 30.0
 """After a failed pass (the API server refused a listing), the next try is this much later at most."""
-
-
-@dataclass(frozen=True)
-class AuditSettings:
-    interval_s: float = 600.0
-    debounce_s: float = 2.0
-    max_results: int = 100
-    apis: tuple[ReportApi, ...] = (WGPOLICYK8S,)
-    chunk_size: int = 500
-    timeout_s: float = 60.0
-    max_share: float = 0.25
-    """While changes keep coming, passes take at most this share of the time: after a pass of d seconds the
-    next one waits d * (1 / max_share - 1). The audit shares one core with admission; during a bulk creation
-    at 10k Secrets back-to-back full passes of 7-12 s starved reviews into the API server's 5 s timeout."""
 
 
 @dataclass
@@ -92,41 +78,13 @@ class ListingFailed(Exception):
     pass
 
 
-class RestResource:
-    """What ``scan.list_resource`` needs of a resource (``get`` with paging, ``kind``, ``group_version``), over
-    the plain REST path: no dynamic client (its discovery cache wants a writable home)."""
-
-    def __init__(self, api_client: Any, path: str, kind: str, group_version: str) -> None:
-        self.api_client, self.path, self.kind, self.group_version = api_client, path, kind, group_version
-
-    def get(self, *, limit: int, _continue: str | None, serialize: bool, _request_timeout: float | None) -> Any:
-        from kubernetes.dynamic.exceptions import GoneError  # noqa: PLC0415
-
-        from tierguard.audit.rest import HttpError, request  # noqa: PLC0415
-
-        query: list[tuple[str, Any]] = [("limit", limit)]
-        if _continue:
-            query.append(("continue", _continue))
-        try:
-            return _Page(request(self.api_client, "GET", self.path, query=query, timeout=_request_timeout))
-        except HttpError as error:
-            if error.status == 410:  # what list_resource restarts on
-                raise GoneError(error) from None  # type: ignore[no-untyped-call]
-            raise
-
-
-@dataclass(frozen=True)
-class _Page:
-    data: bytes
-
-
 def audited_kinds() -> tuple[KindInfo, ...]:
     """Judged kinds the audit lists from the API server: every judged row but Secrets (from the index)."""
     return tuple(info for info in JUDGED if not (info.group == "" and info.kind == "Secret"))
 
 
 class BackgroundAudit:
-    def __init__(self, state: RuntimeState, metrics: Metrics, api_client: Any, writer: ReportWriter,
+    def __init__(self, state: AuditHost, metrics: AuditMetrics, api_client: Any, writer: ReportWriter,
                  settings: AuditSettings, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.state, self.metrics, self.api_client, self.writer = state, metrics, api_client, writer
         self.settings = settings
@@ -278,7 +236,6 @@ class BackgroundAudit:
             return
         else:
             path = served.path(namespace)
-        resource = RestResource(self.api_client, path, served.info.kind, served.group_version)
         options = ListOptions(chunk_size=self.settings.chunk_size, timeout=self.settings.timeout_s)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[list[Projected] | BaseException | None] = asyncio.Queue(maxsize=2)
@@ -289,7 +246,7 @@ class BackgroundAudit:
         def produce() -> None:
             try:
                 page: list[Projected] = []
-                for obj in _listing(resource, options):
+                for obj in _listing(self.api_client, path, served, options):
                     page.append(project(obj, fingerprinter))
                     if len(page) >= options.chunk_size:
                         put(page)
@@ -361,8 +318,10 @@ class BackgroundAudit:
                                               "seconds": round(elapsed, 3)})
 
 
-def _listing(resource: RestResource, options: ListOptions) -> Iterator[dict[str, Any]]:
-    return list_resource(resource, options, Silent())
+def _listing(api_client: Any, path: str, served: Served, options: ListOptions) -> Iterator[dict[str, Any]]:
+    """Every object at ``path`` once (restarted on an expired token), in a worker thread; a seam for tests."""
+    fetch = rest_fetch(api_client, path, options.chunk_size, options.timeout)
+    return every_object(fetch, served.info.kind, served.group_version, options, Silent())
 
 
 def secret_object(view: SecretView) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tierguard.kube.rest import HttpError, not_found_object, request_json
 from tierguard.render.policyreport import NAME, OWNER_LABEL, ReportApi, is_clean
 
 logger = logging.getLogger("tierguard.reports")
@@ -199,8 +200,6 @@ class KubernetesReportsApi:
         return f"/apis/{api.api_version}{where}/{api.plural_for(namespace)}" + (f"/{name}" if name else "")
 
     def _call(self, method: str, path: str, **options: Any) -> Any:
-        from tierguard.audit.rest import HttpError, not_found_object, request_json  # noqa: PLC0415
-
         try:
             return request_json(self.api_client, method, path, timeout=self.timeout, **options)
         except HttpError as error:

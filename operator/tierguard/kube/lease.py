@@ -1,5 +1,6 @@
-"""Leader election for the background audit: a ``coordination.k8s.io/v1`` Lease in tierguard's namespace, so that
-of several replicas exactly one writes reports; every replica still answers admission requests.
+"""Leader election over a ``coordination.k8s.io/v1`` Lease in tierguard's namespace, so that of several replicas
+exactly one does what only one may (the background audit's report writing); every replica still answers admission
+requests.
 
 The rules are client-go's: the holder renews ``spec.renewTime`` every ``renew_every`` seconds; another replica
 takes the Lease over only when it has seen the same record unchanged for ``leaseDurationSeconds`` of its *own*
@@ -18,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from tierguard.kube.rest import HttpError, request_json
 
 logger = logging.getLogger("tierguard.lease")
 
@@ -172,8 +175,6 @@ class KubernetesLeaseApi:
         self._path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
     def read(self) -> Mapping[str, Any] | None:
-        from tierguard.audit.rest import HttpError, request_json  # noqa: PLC0415
-
         try:
             found: Mapping[str, Any] = request_json(self.api_client, "GET", f"{self._path}/{self.name}",
                                                     timeout=self.timeout)
@@ -190,8 +191,6 @@ class KubernetesLeaseApi:
         return self._write("PUT", f"{self._path}/{self.name}", body)
 
     def _write(self, method: str, path: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        from tierguard.audit.rest import HttpError, request_json  # noqa: PLC0415
-
         try:
             written: Mapping[str, Any] = request_json(self.api_client, method, path, body=body,
                                                       timeout=self.timeout)

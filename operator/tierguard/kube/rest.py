@@ -1,15 +1,15 @@
-"""Plain JSON requests through the kubernetes client's ApiClient (its auth, TLS and timeouts), without its
-generated models: the audit reads and writes Leases and reports as dicts and lists by path, the webhook's
-watches list and stream by path (``webhook/informer.py``), and both ask here where a kind is served."""
+"""The one REST client: plain JSON requests through the kubernetes client's ApiClient (its auth, TLS and timeouts),
+without its generated models (importing those loads some 300 classes, 30 MB of a replica's memory). Everything
+tierguard asks of the API server goes through here, by path: pages of lists (``pager.py``), watch streams
+(``transport.py``), Leases, reports, Secrets, admission policies; ``describe`` turns a failure into one line."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from tierguard.kinds import KindInfo
+from tierguard.kube.config import NoCredentials
 
 
 class HttpError(Exception):
@@ -18,11 +18,25 @@ class HttpError(Exception):
         self.status, self.reason, self.body = status, reason, body
 
 
+class Expired(HttpError):
+    """410 Gone: a continue token or resourceVersion older than the API server keeps. List again from the start."""
+
+    def __init__(self, body: str = "", reason: str = "Gone") -> None:
+        super().__init__(410, reason, body)
+
+
+def _raise_for(status: int, reason: str, body: str) -> None:
+    if status == 410:
+        raise Expired(body, reason)
+    raise HttpError(status, reason, body)
+
+
 def request(api_client: Any, method: str, path: str, *, query: Sequence[tuple[str, Any]] = (),
             body: Mapping[str, Any] | None = None, timeout: float | None = 30.0,
             content_type: str = "application/json") -> bytes:
-    """The response body of ``method path``; raises HttpError for a status outside 2xx. ``content_type``:
-    ``application/apply-patch+yaml`` for a server-side apply (the client sends the body as JSON, valid YAML)."""
+    """The response body of ``method path``; raises HttpError for a status outside 2xx (Expired for 410).
+    ``content_type``: ``application/apply-patch+yaml`` for a server-side apply (the client sends the body as JSON,
+    valid YAML)."""
     headers = {"Accept": "application/json"}
     if body is not None:
         headers["Content-Type"] = content_type
@@ -32,7 +46,7 @@ def request(api_client: Any, method: str, path: str, *, query: Sequence[tuple[st
     response = api_client.call_api(method_, url, headers_, body_, post, _request_timeout=timeout)
     data: bytes = response.read() or b""
     if not 200 <= int(response.status) < 300:
-        raise HttpError(int(response.status), str(response.reason or ""), data.decode(errors="replace"))
+        _raise_for(int(response.status), str(response.reason or ""), data.decode(errors="replace"))
     return data
 
 
@@ -46,7 +60,7 @@ def open_stream(api_client: Any, path: str, *, query: Sequence[tuple[str, Any]] 
     response = api_client.call_api(method_, url, headers_, body_, post, _request_timeout=timeout)
     if not 200 <= int(response.status) < 300:
         data: bytes = response.read() or b""
-        raise HttpError(int(response.status), str(response.reason or ""), data.decode(errors="replace"))
+        _raise_for(int(response.status), str(response.reason or ""), data.decode(errors="replace"))
     return response.response
 
 
@@ -78,35 +92,27 @@ def not_found_object(error: HttpError) -> bool:
         and isinstance(status.get("details"), Mapping) and "name" in status["details"]
 
 
-@dataclass(frozen=True)
-class Served:
-    info: KindInfo
-    group_version: str
+def describe(error: Exception, timeout: float | None) -> str:
+    """One line about ``error``: the HTTP status and the API server's message, the transport's failure, or why no
+    credentials could be loaded. Never the request's headers (a token)."""
+    import urllib3  # noqa: PLC0415
 
-    def path(self, namespace: str | None) -> str:
-        base = "/api/v1" if self.info.group == "" else f"/apis/{self.group_version}"
-        where = f"/namespaces/{namespace}" if namespace is not None and self.info.namespaced else ""
-        return f"{base}{where}/{self.info.resource}"
-
-
-def resolve_served(api_client: Any, kinds: Iterable[KindInfo], timeout: float) -> list[Served]:
-    """The kinds the API server serves now, with the version to list (a custom resource's preferred one)."""
-    served: list[Served] = []
-    groups: dict[str, str | None] = {}
-    for info in kinds:
-        if info.builtin:
-            served.append(Served(info, info.version if info.group == "" else f"{info.group}/{info.version}"))
-            continue
-        if info.group not in groups:
-            try:
-                found = request_json(api_client, "GET", f"/apis/{info.group}", timeout=timeout)
-                preferred = (found.get("preferredVersion") or {}).get("groupVersion")
-                groups[info.group] = str(preferred) if preferred else None
-            except HttpError as error:
-                if error.status != 404:
-                    raise
-                groups[info.group] = None
-        group_version = groups[info.group]
-        if group_version is not None:
-            served.append(Served(info, group_version))
-    return served
+    if isinstance(error, NoCredentials):
+        error = error.cause
+    reason = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # before timeouts: urllib3 derives it from one
+        return f"cannot connect: {str(reason).partition(': ')[2] or type(reason).__name__}"
+    if isinstance(reason, urllib3.exceptions.TimeoutError) or isinstance(error, TimeoutError):
+        return f"no answer within {timeout:g}s (--timeout)" if timeout else "timed out"
+    status = getattr(error, "status", None)
+    if isinstance(status, int):
+        message = ""
+        try:
+            body = json.loads(getattr(error, "body", None) or "{}")
+            message = str(body.get("message") or "") if isinstance(body, Mapping) else ""
+        except (TypeError, ValueError):
+            pass
+        text = f"HTTP {status} {getattr(error, 'reason', '') or ''}".rstrip()
+        return f"{text}: {message[:300]}" if message else text
+    detail = " ".join(str(reason).split())[:300]
+    return f"{type(reason).__name__}: {detail}" if detail else type(reason).__name__

@@ -135,7 +135,7 @@ def parity_report(objects: Iterable[tuple[Mapping[str, Any] | Projected, str]], 
                   namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
                   fingerprinter: Fingerprinter | None = None) -> ParityReport:
     """``objects`` are (object, source) pairs; every one is context, workloads are counted. Projected Secrets
-    (``audit/scan.py``) need the ``fingerprinter`` they were fingerprinted with."""
+    (``audit/listing.py``) need the ``fingerprinter`` they were fingerprinted with."""
     listed = list(objects)
     run = OfflineRun((o for o, _ in listed), policy, namespace_labels=namespace_labels, own_namespace=own_namespace,
                      fingerprinter=fingerprinter)
