@@ -3,14 +3,17 @@
 Precedence, the same for ``run``, ``audit``, ``parity`` and ``check --namespace-tiers-from-cluster``:
 
 1. the kubeconfig file given explicitly (``--kubeconfig``, where a command offers it);
-2. the pod's service account (in-cluster config), when running in a pod;
-3. ``$KUBECONFIG``, else ``~/.kube/config`` (the kubernetes client's default), with its current context.
+2. ``$KUBECONFIG`` when set: as for kubectl, a deliberate choice even inside a pod (a CI job's pod auditing
+   another cluster);
+3. the pod's service account (in-cluster config), when running in a pod;
+4. ``~/.kube/config``, with its current context.
 
 The configuration is made fresh for each client: the kubernetes client's process-wide default is never set.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
@@ -31,8 +34,10 @@ def api_client(kubeconfig: str | None = None, *, pool_size: int | None = None,
     configuration = client.Configuration()
     configuration.host = ""  # set by a successful load: a failure before it names no server
     try:
-        if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        # The value, not the client's own default: that one is read once, when the client is imported.
+        explicit = kubeconfig or os.environ.get("KUBECONFIG")  # a list of files, as for kubectl
+        if explicit:
+            config.load_kube_config(config_file=explicit, client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
             try:
                 config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
