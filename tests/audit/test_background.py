@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_indexes import FakeIndexes
 from tierguard.audit import background
 from tierguard.audit.background import AuditSettings, BackgroundAudit, Served
 from tierguard.audit.changes import Changes, ContentFilter
@@ -19,7 +20,6 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.kinds import BY_KEY, GroupKind
 from tierguard.policy import DEFAULT_POLICY
 from tierguard.render.policyreport import OPENREPORTS, WGPOLICYK8S
-from tierguard.webhook.fake_indexes import FakeIndexes
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState
