@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
+from tests.fake_indexes import FakeIndexes
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.errors import ManifestError, PolicyError
@@ -32,7 +33,6 @@ from tierguard.kinds import JUDGED
 from tierguard.manifests import parse_documents
 from tierguard.policy import DEFAULT_POLICY, load_policy
 from tierguard.webhook.admission import AdmissionService
-from tierguard.webhook.fake_indexes import FakeIndexes
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.routes import ROUTES

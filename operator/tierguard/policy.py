@@ -376,10 +376,10 @@ def stored_document(obj: Mapping[str, Any]) -> dict[str, Any]:
     The one normalisation of stored policies: the webhook's index and reload, the audit and the rule that
     refuses an invalid TierPolicy at admission all use it.
     """
-    document = {str(key): _plain(value) for key, value in obj.items() if key != "status"}
+    document = {str(key): plain_copy(value) for key, value in obj.items() if key != "status"}
     metadata = obj.get("metadata")
     if isinstance(metadata, Mapping):
-        document["metadata"] = {"name": _plain(metadata.get("name", "default"))}
+        document["metadata"] = {"name": plain_copy(metadata.get("name", "default"))}
     return document
 
 
@@ -388,11 +388,13 @@ def load_stored_policy(obj: Mapping[str, Any]) -> TierPolicy:
     return load_policy(stored_document(obj))
 
 
-def _plain(value: object) -> Any:
+def plain_copy(value: object) -> Any:
+    """A deep copy of a JSON-like value with every mapping a dict of string keys: it shares nothing with (and
+    keeps nothing alive of) the body it came from. The live indexes copy what they keep with it too."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_copy(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain_copy(v) for v in value]
     return value
 
 

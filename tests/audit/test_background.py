@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_indexes import FakeIndexes
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.kinds import BY_KEY, GroupKind
 from tierguard.kube.discovery import Served
@@ -20,7 +21,6 @@ from tierguard.webhook.background_audit import audit as background
 from tierguard.webhook.background_audit.audit import BackgroundAudit
 from tierguard.webhook.background_audit.changes import Changes, ContentFilter
 from tierguard.webhook.background_audit.report_writer import ReportWriter
-from tierguard.webhook.fake_indexes import FakeIndexes
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.settings import AuditSettings

@@ -1,5 +1,5 @@
 """Builders the webhook tests (and bench/) share: AdmissionReviews, base64, a free port, a client of the running
-HTTPS server, and the package's in-memory indexes (``tierguard.webhook.fake_indexes``) with the tests' key.
+HTTPS server, and the in-memory indexes (``tests/fake_indexes.py``) with the tests' key.
 Fixtures are in conftest.py; nothing here is a fixture."""
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.fake_indexes import FakeIndexes
 from tierguard.engine.fingerprints import Fingerprinter
-from tierguard.webhook.fake_indexes import FakeIndexes
 
 KEY = b"k" * 32
 
 
 def fake_indexes(*objects: Mapping[str, Any]) -> FakeIndexes:
-    """The package's index double, with the tests' fingerprint key."""
+    """The index double, with the tests' fingerprint key."""
     return FakeIndexes(Fingerprinter(KEY), objects)
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from tests.fake_indexes import FakeIndexes
 from tierguard.engine.context import OfflineContext
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.kinds import INDEXED
 from tierguard.webhook import indexes
-from tierguard.webhook.fake_indexes import FakeIndexes
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.store import LiveIndex
 

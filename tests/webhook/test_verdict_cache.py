@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_indexes import FakeIndexes
 from tests.webhook.helpers import KEY, b64, fake_indexes
 from tierguard.engine import EvaluationRequest, evaluate
 from tierguard.engine.candidate import Candidate
@@ -24,7 +25,6 @@ from tierguard.engine.rules import workloads
 from tierguard.engine.secrets import SecretView
 from tierguard.engine.verdicts import CONSUMED_SECRETS, VerdictCache
 from tierguard.policy import DEFAULT_POLICY, TierPolicy, load_policy
-from tierguard.webhook.fake_indexes import FakeIndexes
 from tierguard.webhook.live_context import LiveContext
 
 VALUE = "dev-database-password-long-enough"

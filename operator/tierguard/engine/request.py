@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
 from tierguard.engine.podspec import PodSite, pod_site
+from tierguard.engine.review import AdmissionRequest, Operation
 from tierguard.engine.secrets import SecretView
 
-OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
+OPERATIONS: frozenset[str] = frozenset(get_args(Operation))
 
 
 # Slotted, not frozen: made once or more per review, and a frozen dataclass's __init__ sets each field through
@@ -81,8 +82,9 @@ class EvaluationRequest:
         return request
 
     @classmethod
-    def from_admission_request(cls, request: object) -> EvaluationRequest:
-        """From the ``request`` of an AdmissionReview v1; raises Malformed naming the broken field."""
+    def from_admission_request(cls, request: AdmissionRequest) -> EvaluationRequest:
+        """From the ``request`` of an AdmissionReview v1; raises Malformed naming the broken field. Every field
+        is checked despite its declared type: the review is untrusted JSON."""
         # type(...) is dict first: a parsed review holds dicts, and the Mapping ABC check costs several times more.
         if type(request) is not dict and not isinstance(request, Mapping):
             raise Malformed("request", "missing or not an object")

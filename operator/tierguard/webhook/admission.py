@@ -12,10 +12,11 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 from tierguard.engine import EvaluationRequest, evaluate, object_ref
 from tierguard.engine.model import Decision, Malformed, Rule
+from tierguard.engine.review import AdmissionResponse, AdmissionReview, AdmissionReviewAnswer
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.routes import ROUTES_BY_ID
 from tierguard.webhook.state import RuntimeState
@@ -28,9 +29,9 @@ MAX_WARNING_LENGTH = 120
 """kubectl prints warnings on one line each; longer ones are cut with an ellipsis."""
 
 
-def _response(review: Mapping[str, Any], uid: str, allowed: bool, *, code: int = 200, message: str = "",
-              warnings: list[str] | None = None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"uid": uid, "allowed": allowed}
+def _response(review: AdmissionReview, uid: str, allowed: bool, *, code: int = 200, message: str = "",
+              warnings: list[str] | None = None) -> AdmissionReviewAnswer:
+    payload: AdmissionResponse = {"uid": uid, "allowed": allowed}
     if not allowed:
         # The reason is what kubectl prints in "Error from server (Forbidden): ...".
         payload["status"] = {"code": code, "message": message, "reason": _REASONS.get(code, "Forbidden")}
@@ -54,7 +55,7 @@ def _short(text: str) -> str:
 class _Exchange:
     """One review being answered: what every response and metric needs to name."""
 
-    review: Mapping[str, Any]
+    review: AdmissionReview
     uid: str
     kind: str
     operation: str
@@ -67,7 +68,7 @@ class AdmissionService:
         self.state = state
         self.metrics = metrics
 
-    async def __call__(self, review: Any, *, webhook: str | None = None, **_: Any) -> dict[str, Any]:
+    async def __call__(self, review: object, *, webhook: str | None = None) -> AdmissionReviewAnswer:
         started = time.perf_counter()
         try:
             route = ROUTES_BY_ID.get(webhook or "")
@@ -77,7 +78,7 @@ class AdmissionService:
         finally:
             self.metrics.duration.observe(time.perf_counter() - started)
 
-    async def _await_namespace(self, review: Any) -> None:
+    async def _await_namespace(self, review: object) -> None:
         """Give the watch a moment to index a namespace created (or labelled) just before this request.
 
         The API server called this webhook because the namespace carries a tier label; if the index does not
@@ -96,9 +97,11 @@ class AdmissionService:
                 return
             await asyncio.sleep(0.05)
 
-    def answer(self, review: Any, webhook: str | None) -> dict[str, Any]:
-        if not isinstance(review, Mapping):
+    def answer(self, body: object, webhook: str | None) -> AdmissionReviewAnswer:
+        """The answer to ``body``, the parsed JSON of a request: a review, or anything else when it is broken."""
+        if not isinstance(body, Mapping):
             return _response({}, "", False, code=400, message="tierguard: the AdmissionReview is not a JSON object")
+        review = cast(AdmissionReview, body)  # its fields are checked as they are read
         request = review.get("request")
         uid = request.get("uid") if isinstance(request, Mapping) else None
         if not isinstance(request, Mapping) or not isinstance(uid, str) or not uid:
@@ -152,7 +155,7 @@ class AdmissionService:
         assert state.context is not None and state.policy is not None  # guaranteed by readiness
         return evaluate(evaluation, state.context, state.policy, own_namespace=state.own_namespace)
 
-    def _render(self, exchange: _Exchange, evaluation: EvaluationRequest, decision: Decision) -> dict[str, Any]:
+    def _render(self, exchange: _Exchange, evaluation: EvaluationRequest, decision: Decision) -> AdmissionReviewAnswer:
         review, uid = exchange.review, exchange.uid
         for family in decision.internal_errors:
             # Denied as policy-invalid with a message saying so; counted and logged apart from users' mistakes.
@@ -208,11 +211,11 @@ class AdmissionService:
             return
         context.remember_admitted_secret(view)
 
-    def _refuse(self, exchange: _Exchange, code: int, message: str) -> dict[str, Any]:
+    def _refuse(self, exchange: _Exchange, code: int, message: str) -> AdmissionReviewAnswer:
         logger.warning("refused", extra={"kind": exchange.kind, "operation": exchange.operation, "detail": message})
         return self._count(exchange, _response(exchange.review, exchange.uid, False, code=code, message=message),
                            "denied")
 
-    def _count(self, exchange: _Exchange, response: dict[str, Any], decision: str) -> dict[str, Any]:
+    def _count(self, exchange: _Exchange, response: AdmissionReviewAnswer, decision: str) -> AdmissionReviewAnswer:
         self.metrics.count_request(exchange.kind, exchange.operation, decision)
         return response

@@ -1,11 +1,12 @@
-"""The live indexes: one descriptor per index (its id, the kind it watches, the keys and values it keeps), shared
-by kopf's index handlers (``indexing.py`` registers them), ``LiveContext`` (which reads them) and the test double
-(``fake_indexes.py``, which fills them through the same projections).
+"""The live indexes: one descriptor per index (its id, the kind it watches, its projection), the key functions
+and the projections. The informers fill each index through its projection (``indexing.py``), ``LiveContext``
+reads them with the same key functions, and the tests' double fills them through the same projections too.
 
 A projection is a pure function of one object's body (and the fingerprint key): it returns the entries that
-object contributes, ``{key: value}``, exactly as a kopf index handler does. Projections keep only what rules need:
-namespace labels, Secret metadata with keyed fingerprints (values are hashed and dropped here), PV/PVC/StorageClass
-specs, role rules, secret stores, the stored TierPolicy. Key functions are the only way to spell a key.
+object contributes, ``{key: value}`` (``store.LiveIndex`` keeps them per object). Projections keep only what rules
+need: namespace labels, Secret metadata with keyed fingerprints (values are hashed and dropped here),
+PV/PVC/StorageClass specs, role rules, secret stores, the stored TierPolicy. Key functions are the only way to
+spell a key.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tierguard.engine.model import Malformed
 from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
 from tierguard.engine.secrets import kept_annotations
 from tierguard.kinds import BY_KEY, GroupKind, KindInfo
-from tierguard.policy import stored_document
+from tierguard.policy import plain_copy, stored_document
 
 Entries = dict[Any, Any]
 Projection = Callable[[Mapping[str, Any], Fingerprinter], Entries]
@@ -31,7 +32,7 @@ Projection = Callable[[Mapping[str, Any], Fingerprinter], Entries]
 @dataclass(frozen=True)
 class IndexSpec:
     id: str
-    """kopf's index id: the keyword under which kopf hands the index to handlers."""
+    """The kinds table's ``index``: the name the informers and ``LiveContext`` know the index by."""
     watches: KindInfo
     project: Projection
 
@@ -102,22 +103,14 @@ def policy_key(name: str) -> str:
 
 # --- projections: one object's body -> its entries ---------------------------------------------------------
 
-def _detach(value: Any) -> Any:
-    """A plain copy (kopf bodies are live views)."""
-    if isinstance(value, Mapping):
-        return {str(k): _detach(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_detach(v) for v in value]
-    return value
-
-
-def _plain(body: Mapping[str, Any], *keys: str) -> dict[str, Any]:
-    """A detached copy of kind, name, namespace and the named top-level fields."""
+# Not plain_copy: that copies one value whole; this keeps only an object's identity and the fields named.
+def _trimmed(body: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """Kind, name, namespace and plain copies of the named top-level fields."""
     copy: dict[str, Any] = {"kind": body.get("kind"), "metadata": {"name": name_of(body),
                                                                    "namespace": namespace_of(body)}}
     for key in keys:
         if key in body:
-            copy[key] = _detach(body[key])
+            copy[key] = plain_copy(body[key])
     return copy
 
 
@@ -160,13 +153,13 @@ def project_sealed_secret(body: Mapping[str, Any], fingerprinter: Fingerprinter)
     spec = body.get("spec")
     template = spec.get("template") if isinstance(spec, Mapping) else None
     raw = {"kind": "SealedSecret", "metadata": body.get("metadata") or {},
-           "spec": {"template": _detach(template or {})}}
+           "spec": {"template": plain_copy(template or {})}}
     return {sealed_secret_key(_namespace(body), name_of(body)): SecretView.from_object(raw, fingerprinter,
                                                                                          _namespace(body))}
 
 
 def project_volume(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
-    volume = _plain(body, "spec")
+    volume = _trimmed(body, "spec")
     entries: Entries = {volume_key(name_of(body)): volume}
     spec = volume.get("spec")
     claim = spec.get("claimRef") if isinstance(spec, Mapping) else None
@@ -183,7 +176,7 @@ def project_claim(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
 
 
 def project_storage_class(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
-    storage_class = _plain(body, "parameters")
+    storage_class = _trimmed(body, "parameters")
     entries: Entries = {storage_class_key(name_of(body)): storage_class}
     if is_default_storage_class(body):
         entries[default_storage_class_key()] = storage_class
@@ -193,13 +186,13 @@ def project_storage_class(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
 def _project_rules(kind: str) -> Projection:
     def project(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
         rules = body.get("rules")
-        return {role_key(kind, namespace_of(body), name_of(body)): _detach(rules if isinstance(rules, list) else [])}
+        return {role_key(kind, namespace_of(body), name_of(body)): plain_copy(rules if isinstance(rules, list) else [])}
     return project
 
 
 def _project_store(kind: str) -> Projection:
     def project(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
-        return {store_key(kind, namespace_of(body), name_of(body)): _plain(body, "spec")}
+        return {store_key(kind, namespace_of(body), name_of(body)): _trimmed(body, "spec")}
     return project
 
 
@@ -212,7 +205,7 @@ def project_cluster_role(body: Mapping[str, Any], fingerprinter: Fingerprinter) 
     aggregation controller fills ``rules`` live, but a rule may be judged before it has)."""
     entries = _project_cluster_role_rules(body, fingerprinter)
     entries[cluster_role_labels_key()] = (name_of(body), dict(labels_of(body)))
-    selectors = aggregation_selectors(_detach(dict(body)))
+    selectors = aggregation_selectors(plain_copy(body))
     if selectors is not None:
         entries[aggregation_key(name_of(body))] = list(selectors)
     return entries

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tierguard.engine.review import Operation
 from tierguard.kinds import JUDGED, KindInfo
 
 
@@ -22,7 +23,8 @@ class Route:
     """Plural resource name; ``pods/ephemeralcontainers`` for the subresource."""
     kind: str
     namespaced: bool
-    operations: tuple[str, ...] = ("CREATE", "UPDATE")
+    operations: tuple[Operation, ...] = ("CREATE", "UPDATE")
+    """The ``request.operation`` values judged; any other is admitted unjudged."""
 
 
 def routes_of(info: KindInfo) -> tuple[Route, ...]:

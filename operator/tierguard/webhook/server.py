@@ -14,12 +14,14 @@ import json
 import logging
 import os
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import orjson
 from aiohttp import web
+
+from tierguard.engine.review import AdmissionReviewAnswer
 
 logger = logging.getLogger("tierguard.server")
 
@@ -34,12 +36,17 @@ client that trickles one in must not hold a connection (and its memory) open. An
 LINGER_POLL_S = 0.1
 """How often a lingering server looks whether its clients have closed their connections."""
 
-AdmissionCallback = Callable[..., Awaitable[dict[str, Any]]]
-"""``await callback(review, webhook=<route id>)``: the AdmissionService."""
+
+class AdmissionCallback(Protocol):
+    """What answers a posted body (the AdmissionService): ``review`` is any JSON value (a broken review is
+    answered too, with a denial), ``webhook`` the route id the path names."""
+
+    async def __call__(self, review: object, *, webhook: str) -> AdmissionReviewAnswer: ...
 
 
-def parse_review(body: bytes) -> Any:
-    """The request body as JSON, as ``json.loads`` reads it; raises ValueError when it is not JSON.
+def parse_review(body: bytes) -> object:
+    """The request body as JSON, as ``json.loads`` reads it; raises ValueError when it is not JSON (any JSON
+    value: the callback tells a review from the rest).
 
     orjson and json read every review the API server sends alike: it holds no integer beyond 64 bits (Go's
     unstructured objects keep such numbers as float64 and write them as floats, which both read as floats).
@@ -107,7 +114,7 @@ def _stamp(certfile: str, keyfile: str) -> _Stamp | None:
 
 
 class AdmissionServer:
-    """``await server.serve()`` listens until cancelled, reloading TLS (or ``start``, ``serve_reloads``, ``stop``)."""
+    """``start`` listens, ``serve_reloads`` reloads TLS until cancelled, ``stop`` (optionally lingering) ends."""
 
     def __init__(self, callback: AdmissionCallback, *, addr: str, port: int, certfile: str, keyfile: str,
                  file_check_interval: float = 10.0, draining: Callable[[], bool] = lambda: False) -> None:
@@ -189,11 +196,3 @@ class AdmissionServer:
         while True:
             await asyncio.sleep(self.file_check_interval)
             self.reload_if_changed()
-
-    async def serve(self) -> None:
-        """Listen and reload until cancelled."""
-        await self.start()
-        try:
-            await self.serve_reloads()
-        finally:
-            await self.stop()

@@ -1,7 +1,6 @@
-"""The test double of the live indexes, beside the descriptors it fakes (as Gatekeeper ships ``clienttest`` beside
-its client): objects go in through the same projections and the same ``LiveIndex`` the informers fill, so a
-``LiveContext`` over it cannot tell it from the real indexes. Used by the webhook tests and bench/, never by
-``tierguard run``."""
+"""The test double of the live indexes (``tierguard.webhook.indexes``): objects go in through the same projections
+and the same ``LiveIndex`` the informers fill, so a ``LiveContext`` over it cannot tell it from the real indexes.
+Used by the tests and by bench/ (run from the repository root), never by ``tierguard run``."""
 
 from __future__ import annotations
 
