@@ -20,10 +20,14 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, name_of, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, ClaimUse, claim_uses
-from tierguard.engine.rules import RuleFamily
+from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.kinds import group_kinds
 
-RULES = frozenset({Rule.VOLUME_SECRET_CROSS_TIER})
+FACTS = (
+    RuleFacts(Rule.VOLUME_SECRET_CROSS_TIER,
+              "A volume or storage class whose secret references point into another tier."),
+)
+RULES = owned(FACTS)
 KINDS = group_kinds(*WORKLOAD_KINDS, "PersistentVolume", "StorageClass")
 
 _CSI_SECRET_REFS = (
@@ -177,4 +181,4 @@ def _workload_findings(subject: Candidate) -> Iterator[Finding]:
             yield from _storage_class_findings(subject, provisioner, via=use.path)
 
 
-FAMILY = RuleFamily("volumes", KINDS, RULES, check)
+FAMILY = RuleFamily("volumes", KINDS, RULES, check, FACTS)
