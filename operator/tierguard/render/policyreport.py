@@ -58,7 +58,6 @@ WGPOLICYK8S = ReportApi("wgpolicyk8s", "wgpolicyk8s.io", "v1alpha2", "PolicyRepo
                         "policyreports", "clusterpolicyreports")
 OPENREPORTS = ReportApi("openreports", "openreports.io", "v1alpha1", "Report", "ClusterReport",
                         "reports", "clusterreports")
-REPORT_APIS: dict[str, ReportApi] = {api.name: api for api in (WGPOLICYK8S, OPENREPORTS)}
 API_CHOICES: dict[str, tuple[ReportApi, ...]] = {
     "wgpolicyk8s": (WGPOLICYK8S,), "openreports": (OPENREPORTS,), "both": (WGPOLICYK8S, OPENREPORTS)}
 """``audit.reports.api`` (chart) / ``--audit-reports-api`` -> the APIs written."""

@@ -19,7 +19,7 @@ from typing import Any
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, name_of, str_at
-from tierguard.engine.podspec import WORKLOAD_KINDS, ClaimUse, claim_uses
+from tierguard.engine.podspec import SECRET_REF_PLUGINS, WORKLOAD_KINDS, ClaimUse, claim_uses
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.kinds import group_kinds
 
@@ -34,7 +34,6 @@ _CSI_SECRET_REFS = (
     "nodePublishSecretRef", "nodeStageSecretRef", "controllerPublishSecretRef",
     "controllerExpandSecretRef", "nodeExpandSecretRef",
 )
-_LEGACY_SECRET_REFS = ("cephfs", "rbd", "iscsi", "scaleIO", "storageos", "flexVolume")
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
@@ -56,7 +55,7 @@ def volume_secret_namespaces(volume: Mapping[str, Any]) -> list[tuple[str, str]]
         namespace = str_at(ref, "namespace", f"spec.csi.{field}.namespace")
         if namespace:
             found.append((namespace, f"spec.csi.{field}.namespace"))
-    for plugin in _LEGACY_SECRET_REFS:
+    for plugin in SECRET_REF_PLUGINS:
         ref = mapping_at(mapping_at(spec, plugin, f"spec.{plugin}"), "secretRef", f"spec.{plugin}.secretRef")
         namespace = str_at(ref, "namespace", f"spec.{plugin}.secretRef.namespace")
         if namespace:
