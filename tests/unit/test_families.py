@@ -1,15 +1,17 @@
 """Rule families are typed declarations: each judges rows of the kinds table and reports only the rule ids it
-declares; a bug inside one is tierguard's internal error, denied and said so, not the user's malformed object."""
+declares; a bug inside one is tierguard's internal error, denied and said so, not the user's malformed object.
+Each rule id's facts are declared once, by the module of the family that owns it."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 from tierguard.engine import EvaluationRequest, evaluate
 from tierguard.engine.candidate import Candidate
-from tierguard.engine.evaluation import _FAMILIES_BY_KEY, RULE_FAMILIES, candidate_for, families_for
+from tierguard.engine.evaluation import _FAMILIES_BY_KEY, RULE_FACTS, RULE_FAMILIES, candidate_for, families_for
 from tierguard.engine.model import Finding, Malformed, Rule
 from tierguard.engine.rules import RuleFamily
 from tierguard.kinds import JUDGED, GroupKind, group_kinds
@@ -26,6 +28,23 @@ def test_families_judge_exactly_the_judged_rows() -> None:
 
 def test_every_rule_id_has_a_family() -> None:
     assert frozenset().union(*(family.rules for family in RULE_FAMILIES)) == set(Rule)
+
+
+def test_the_rule_enum_is_the_union_of_the_modules_facts() -> None:
+    """Each id declared by exactly one module, in ``Rule``'s order (SARIF's ``ruleIndex`` counts in it)."""
+    declared = [facts.rule for family in RULE_FAMILIES for facts in family.facts]
+    assert declared == list(Rule)
+    assert list(RULE_FACTS) == list(Rule)
+
+
+@pytest.mark.parametrize("family", RULE_FAMILIES, ids=lambda family: family.name)
+def test_a_family_reports_the_ids_it_owns_and_documents_them(family: RuleFamily) -> None:
+    module = sys.modules[family.check.__module__]
+    assert getattr(module, "FACTS", None) == family.facts
+    for facts in family.facts:
+        assert facts.rule in family.rules
+        assert facts.description.endswith(".") and "\n" not in facts.description
+        assert f"``{facts.id}``" in (module.__doc__ or ""), f"{module.__name__}'s docstring does not explain {facts.id}"
 
 
 def findings_by_family() -> Iterator[tuple[RuleFamily, Finding]]:

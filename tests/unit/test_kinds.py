@@ -6,7 +6,13 @@ from collections import Counter
 
 from tierguard.audit.listing import listed_kinds
 from tierguard.engine import judged_kinds
-from tierguard.engine.objects import CLUSTER_SCOPED_KINDS, is_cluster_scoped, object_ref
+from tierguard.engine.objects import (
+    _UNTABLED_NAMESPACED_KINDS,
+    CLUSTER_SCOPED_KINDS,
+    NAMESPACED_KINDS,
+    is_cluster_scoped,
+    object_ref,
+)
 from tierguard.engine.podspec import WORKLOAD_KINDS
 from tierguard.kinds import BY_KEY, INDEXED, JUDGED, KINDS, GroupKind, Scope, group_kinds, listed
 from tierguard.webhook.routes import ROUTES, ROUTES_BY_ID
@@ -40,6 +46,13 @@ def test_cluster_scoped_kinds_come_from_the_table() -> None:
     assert is_cluster_scoped("ClusterRoleBinding") and not is_cluster_scoped("RoleBinding")
     assert object_ref({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}).namespace is None
     assert object_ref({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}).namespace == "default"
+
+
+def test_namespaced_kinds_are_the_tables_and_only_the_built_in_kinds_it_lacks() -> None:
+    """Each kind's scope is stated once: the extra list in engine/objects.py names no kind of the table."""
+    assert not _UNTABLED_NAMESPACED_KINDS & {info.kind for info in KINDS}
+    assert {info.kind for info in KINDS if info.scope is Scope.NAMESPACED} <= NAMESPACED_KINDS
+    assert not NAMESPACED_KINDS & CLUSTER_SCOPED_KINDS
 
 
 def test_group_kinds_are_judged_rows() -> None:

@@ -1,5 +1,7 @@
-"""The examples of docs/rules.md stay true: each "Refused" document gives its section's rule id through the
-engine, each "Allowed" one does not, as the README transcripts are run through the CLI.
+"""docs/rules.md stays true. Its sections are the rule modules' facts: one per rule id, in ``Rule``'s order, each
+opening with the id's description and category as its module declares them, and no other rule id anywhere.
+Its examples: each "Refused" document gives its section's rule id through the engine, each "Allowed" one does
+not, as the README transcripts are run through the CLI.
 
 A section's YAML blocks hold documents separated by ``---``; the last ``# Allowed`` / ``# Refused`` comment
 before a document's first line labels it (a document without one keeps the label before it). A fragment (no
@@ -20,6 +22,7 @@ import pytest
 import yaml
 
 from tierguard.engine import EvaluationRequest, OfflineContext, evaluate
+from tierguard.engine.evaluation import RULE_FACTS
 from tierguard.engine.model import Rule
 from tierguard.policy import DEFAULT_POLICY, TierPolicy
 
@@ -140,3 +143,33 @@ def test_documented_example(example: Example) -> None:
         assert example.rule in rules, rules
     else:
         assert example.rule not in rules, rules
+
+
+# A rule id's shape: kebab-case ending as every id does, so a renamed or misspelt id in the prose is caught while
+# annotation names (``reflection-allowed``) and namespaces (``prod-b``) are not.
+_ID_SHAPE = r"[a-z]+(?:-[a-z]+)*-(?:cross-tier|shared|unknown|changed|subject|missing|disabled|invalid)"
+
+
+def sections() -> dict[str, str]:
+    """Heading -> text of each ``## `` section, in order."""
+    parts = re.split(r"^## ", DOCS.read_text(), flags=re.MULTILINE)[1:]
+    return {part.split("\n", 1)[0].strip(): part.split("\n", 1)[1] for part in parts}
+
+
+def test_the_sections_are_the_facts_ids_in_order() -> None:
+    headings = [heading for heading in sections() if re.fullmatch(r"[a-z]+(?:-[a-z]+)+", heading)]
+    assert headings == [facts.id for facts in RULE_FACTS.values()]
+    contents = re.findall(r"\[([^]]+)\]\(#([^)]+)\)", DOCS.read_text().split("\n## ", 1)[0])
+    assert [text for text, anchor in contents if text == anchor] == headings
+
+
+def test_each_section_opens_with_its_description_and_category() -> None:
+    found = sections()
+    for facts in RULE_FACTS.values():
+        opening = " ".join(found[facts.id].strip().split("\n\n", 1)[0].split())
+        assert opening == f"*{facts.description}* Category: `{facts.category}`.", facts.id
+
+
+def test_no_rule_id_the_facts_lack() -> None:
+    named = set(re.findall(rf"(?<![\w-])({_ID_SHAPE})(?![\w-])", DOCS.read_text()))
+    assert named == {facts.id for facts in RULE_FACTS.values()}

@@ -4,6 +4,7 @@ server, beside the engine's decisions: tests/e2e/test_admission_policies.py.)"""
 
 from __future__ import annotations
 
+import json
 import re
 from fnmatch import fnmatchcase
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tierguard.engine.rules import namespaces, sidecars, workloads
 from tierguard.policy import load_policy
 from tierguard.vap import Options, generate, managed_names
 from tierguard.vap.cel import glob_body, glob_regex, string
@@ -106,8 +108,22 @@ def test_every_validation_message_is_the_joined_violations_with_rule_ids() -> No
         assert validation == {"expression": "size(variables.violations) == 0",
                               "messageExpression": "variables.violations.join('; ')", "reason": "Forbidden"}
         text = " ".join(v["expression"] for v in manifest["spec"]["variables"])
-        for rule in manifest["metadata"]["annotations"]["tierguard.io/rules"].split(","):
+        rules = manifest["metadata"]["annotations"]["tierguard.io/rules"].split(",")
+        for rule in rules:
             assert f"[{rule}] " in text
+        # Only those ids, each one a rule module declares (the facts), and its module's family enforces it.
+        assert set(re.findall(r"\[([a-z-]+)\] ", text)) == set(rules)
+        family = manifest["metadata"]["labels"]["tierguard.io/family"]
+        owners = {"namespaces": (namespaces,), "workloads": (workloads, sidecars)}[family]
+        assert rules == [f.id for module in owners for f in module.FACTS]
+
+
+def test_messages_share_the_engines_fixed_text() -> None:
+    """The CEL holds the engine's fixed advice verbatim: written from the rule modules' constants, not copied."""
+    text = json.dumps(generate(policy(sidecars={"required": [SIDECAR]})))
+    for fixed in (namespaces.FIX_UNKNOWN, namespaces.TIER_IS_FIXED, sidecars.MUST_RUN, sidecars.PLAIN_INIT,
+                  sidecars.HOST_NETWORK, sidecars.NOT_INJECTED, sidecars.NO_CONTAINER):
+        assert json.dumps(fixed)[1:-1] in text
 
 
 GLOB_CHARS = st.sampled_from(list("ab/-.*?[]!^\\+ "))

@@ -12,6 +12,7 @@ from tierguard.engine.model import Action, Decision, Finding, Malformed, Rule, V
 from tierguard.engine.objects import annotations_of, object_ref
 from tierguard.engine.request import EvaluationRequest, UserInfo
 from tierguard.engine.rules import (
+    RuleFacts,
     RuleFamily,
     gateway,
     namespaces,
@@ -39,6 +40,9 @@ RULE_FAMILIES: tuple[RuleFamily, ...] = (
     policy_document.FAMILY,
 )
 """The rule table: a new rule family is one module here (and, for a new kind, one row in ``tierguard.kinds``)."""
+
+RULE_FACTS: Mapping[Rule, RuleFacts] = {facts.rule: facts for family in RULE_FAMILIES for facts in family.facts}
+"""Each rule id's facts, as its module declares them, in the families' order (which is ``Rule``'s: tested)."""
 
 ACTION_BY_MODE = {EnforcementMode.ENFORCE: Action.DENY, EnforcementMode.WARN: Action.WARN,
                   EnforcementMode.AUDIT: Action.AUDIT}

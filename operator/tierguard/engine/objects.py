@@ -9,21 +9,17 @@ from typing import Any
 from tierguard.engine.model import Malformed, ObjectRef
 from tierguard.kinds import CLUSTER_SCOPED_KINDS, KINDS, Scope
 
-NAMESPACED_KINDS = frozenset(
-    {
-        "Pod", "Service", "ConfigMap", "Secret", "ServiceAccount", "Endpoints", "Event", "LimitRange",
-        "ResourceQuota", "PersistentVolumeClaim", "PodTemplate", "ReplicationController", "Deployment",
-        "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision", "Job", "CronJob", "Role", "RoleBinding",
-        "Ingress", "NetworkPolicy", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Lease", "EndpointSlice",
-        "CSIStorageCapacity", "LocalSubjectAccessReview",
-    }
-)
-"""Built-in kinds that live in a namespace: without ``metadata.namespace`` they land in ``default`` (kubectl's
-default). Kinds some rule judges are namespaced unless listed in CLUSTER_SCOPED_KINDS."""
-
-
-NAMESPACED_TABLE_KINDS = frozenset(info.kind for info in KINDS if info.scope is Scope.NAMESPACED)
-"""The kinds table's namespaced rows (judged or indexed), by name."""
+_UNTABLED_NAMESPACED_KINDS = frozenset({
+    "Service", "ConfigMap", "ServiceAccount", "Endpoints", "Event", "LimitRange", "ResourceQuota", "PodTemplate",
+    "ControllerRevision", "Ingress", "NetworkPolicy", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Lease",
+    "EndpointSlice", "CSIStorageCapacity", "LocalSubjectAccessReview",
+})
+"""Built-in namespaced kinds the kinds table lacks: nothing judges or looks them up, and its rows known only for
+their scope are cluster-scoped ones. Without them, such an object naming no namespace would keep none."""
+NAMESPACED_KINDS = (frozenset(info.kind for info in KINDS if info.scope is Scope.NAMESPACED)
+                    | _UNTABLED_NAMESPACED_KINDS)
+"""Kinds that live in a namespace, by name: without ``metadata.namespace`` they land in ``default`` (kubectl's
+default). The kinds table's namespaced rows, and the built-in ones above."""
 
 
 def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -72,7 +68,7 @@ def object_ref(obj: Mapping[str, Any], namespace: str | None = None) -> ObjectRe
         scoped = None
     else:
         own = metadata.get("namespace")
-        known = kind_text in NAMESPACED_KINDS or kind_text in NAMESPACED_TABLE_KINDS
+        known = kind_text in NAMESPACED_KINDS
         scoped = namespace or (own if isinstance(own, str) and own else None) or ("default" if known else None)
     name = metadata.get("name") or metadata.get("generateName") or ""
     return ObjectRef(api_version if isinstance(api_version, str) else "", kind_text, scoped,
@@ -143,6 +139,6 @@ def placed_in(obj: Mapping[str, Any], namespace: str) -> Mapping[str, Any]:
     kind = obj.get("kind")
     if not isinstance(kind, str) or namespace_of(obj) or is_cluster_scoped(kind):
         return obj
-    if kind not in NAMESPACED_KINDS and kind not in NAMESPACED_TABLE_KINDS:
+    if kind not in NAMESPACED_KINDS:
         return obj
     return {**obj, "metadata": {**metadata_of(obj), "namespace": namespace}}

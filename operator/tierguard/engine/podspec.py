@@ -21,6 +21,7 @@ from tierguard.engine.objects import (
     require_object,
     str_at,
 )
+from tierguard.engine.selectors import GO_TRUE
 
 POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
     "Pod": (),
@@ -37,14 +38,13 @@ POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
 WORKLOAD_KINDS = frozenset(POD_SPEC_PATHS)
 CONTAINER_GROUPS = ("containers", "initContainers", "ephemeralContainers")
 
-# Legacy in-tree volume plugins that name a Secret in the pod's namespace: plugin -> (field, is_object_ref).
+SECRET_REF_PLUGINS = ("cephfs", "rbd", "iscsi", "flexVolume", "scaleIO", "storageos")
+"""Legacy in-tree volume plugins whose Secret is ``secretRef``: in a pod's volume a name in the pod's namespace,
+in a PersistentVolume's source a name and namespace (``engine/rules/volumes.py``)."""
+
+# Volume plugins that name a Secret in the pod's namespace: plugin -> (field, is_object_ref).
 _LEGACY_SECRET_REFS: Mapping[str, tuple[str, bool]] = {
-    "cephfs": ("secretRef", True),
-    "rbd": ("secretRef", True),
-    "iscsi": ("secretRef", True),
-    "flexVolume": ("secretRef", True),
-    "scaleIO": ("secretRef", True),
-    "storageos": ("secretRef", True),
+    **dict.fromkeys(SECRET_REF_PLUGINS, ("secretRef", True)),
     "azureFile": ("secretName", False),
     "csi": ("nodePublishSecretRef", True),
 }
@@ -59,7 +59,6 @@ _ANNOTATION_SECRETS: tuple[tuple[str, str | None], ...] = (
 )
 """Injector annotations naming a Secret of the pod's namespace that the injected containers mount, with the
 annotation that must switch injection on (Go ``strconv.ParseBool``) for the Secret to be mounted."""
-_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 
 
 # Slotted, not frozen: made once or more per review, and a frozen dataclass's __init__ sets each field through
@@ -170,7 +169,7 @@ def secret_uses(site: PodSite) -> list[SecretUse]:
     _spec_secret_uses(site, found.append)
     for annotation, switch in _ANNOTATION_SECRETS:
         name = site.annotations.get(annotation, "").strip()
-        if name and (switch is None or site.annotations.get(switch) in _GO_TRUE):
+        if name and (switch is None or site.annotations.get(switch) in GO_TRUE):
             found.append(SecretUse(name, f"{site.metadata_path}.annotations[{annotation}]"))
     return found
 

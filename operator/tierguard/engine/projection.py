@@ -18,11 +18,13 @@ from typing import Any
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
-from tierguard.engine.secrets import SecretView
+from tierguard.engine.secrets import LAST_APPLIED, SecretView
 from tierguard.kinds import row_of
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-"""``kubectl apply`` keeps the whole applied manifest here: a Secret's values included."""
+__all__ = [  # LAST_APPLIED too (secrets.py's): the audit's change detection drops it as projecting does
+    "DROPPED_FIELDS", "DROPPED_METADATA", "LAST_APPLIED", "SECRET_METADATA", "SECRET_VALUE_FIELDS", "Projected",
+    "check_fingerprinter", "is_secret", "project",
+]
 
 DROPPED_METADATA = frozenset({"managedFields", "uid", "resourceVersion", "creationTimestamp", "generation",
                               "selfLink"})

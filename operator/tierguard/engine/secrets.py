@@ -13,7 +13,9 @@ from tierguard.engine.model import ObjectRef
 from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
 from tierguard.policy import TierPolicy
 
-VALUE_COPYING_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+"""``kubectl apply`` keeps the whole applied manifest here: a Secret's values included."""
+VALUE_COPYING_ANNOTATIONS = frozenset({LAST_APPLIED})
 """Annotations that hold a copy of the whole object, its data included: `kubectl apply` (and Argo CD, which uses
 it) writes the applied Secret there, values and all. A SecretView never keeps them; no rule reads them."""
 

@@ -128,21 +128,6 @@ def replicator_name_matcher(patterns: list[str]) -> Callable[[str], bool]:
     return lambda name: name in literal or any(p.search(name) for p in compiled)
 
 
-def name_matcher(patterns: list[str]) -> Callable[[str], bool]:
-    """Match a namespace name against names or anchored regexes, as reflector and replicator do."""
-    compiled: list[re.Pattern[str]] = []
-    literal: set[str] = set()
-    for pattern in patterns:
-        literal.add(pattern)
-        try:
-            with warnings.catch_warnings():  # a user's odd pattern must not print FutureWarnings to stderr
-                warnings.simplefilter("ignore")
-                compiled.append(re.compile(pattern))
-        except re.error:
-            continue  # not a regex: the replicator treats it as a plain name
-    return lambda name: name in literal or any(p.fullmatch(name) for p in compiled)
-
-
 def label_selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     """A metav1.LabelSelector (``matchLabels`` and ``matchExpressions``); the empty selector matches everything."""
     match_labels = selector.get("matchLabels")

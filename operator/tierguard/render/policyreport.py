@@ -18,8 +18,10 @@ from typing import Any
 
 import yaml
 
+from tierguard.engine.evaluation import RULE_FACTS
 from tierguard.engine.model import Action, Rule
 from tierguard.engine.offline import Result
+from tierguard.engine.rules import TIER_ISOLATION
 
 SOURCE = "tierguard"
 NAME = "tierguard"
@@ -56,32 +58,32 @@ WGPOLICYK8S = ReportApi("wgpolicyk8s", "wgpolicyk8s.io", "v1alpha2", "PolicyRepo
                         "policyreports", "clusterpolicyreports")
 OPENREPORTS = ReportApi("openreports", "openreports.io", "v1alpha1", "Report", "ClusterReport",
                         "reports", "clusterreports")
-REPORT_APIS: dict[str, ReportApi] = {api.name: api for api in (WGPOLICYK8S, OPENREPORTS)}
 API_CHOICES: dict[str, tuple[ReportApi, ...]] = {
     "wgpolicyk8s": (WGPOLICYK8S,), "openreports": (OPENREPORTS,), "both": (WGPOLICYK8S, OPENREPORTS)}
 """``audit.reports.api`` (chart) / ``--audit-reports-api`` -> the APIs written."""
 API_VERSION = WGPOLICYK8S.api_version
 
 _RESULT_BY_ACTION = {Action.DENY: "fail", Action.AUDIT: "fail", Action.WARN: "warn"}
-PARITY_RULES = frozenset({Rule.SIDECAR_MISSING, Rule.SIDECAR_INJECTION_DISABLED})
 _SEVERITY_BY_ACTION = {Action.DENY: "high", Action.AUDIT: "medium", Action.WARN: "low"}
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 """Which results a capped report lists first."""
 
 
 def category(rule: Rule) -> str:
-    """SPEC: ``security-parity`` for the sidecar rules, ``tier-isolation`` for every other."""
-    return "security-parity" if rule in PARITY_RULES else "tier-isolation"
+    """SPEC: ``security-parity`` for the sidecar rules, ``tier-isolation`` for every other (each rule's module
+    declares it)."""
+    return RULE_FACTS[rule].category
 
 
 def entries_of(result: Result) -> list[dict[str, Any]]:
+    # A pass or skip entry has no rule id: it names the category as its rule.
     resource = {k: v for k, v in result.ref.as_dict().items() if v is not None}
     if result.decision.skipped is not None:  # exempt or untiered: not enforced
-        return [{"policy": SOURCE, "rule": "tier-isolation", "result": "skip", "source": SOURCE,
-                 "category": "tier-isolation", "resources": [resource], "message": result.decision.skipped}]
+        return [{"policy": SOURCE, "rule": TIER_ISOLATION, "result": "skip", "source": SOURCE,
+                 "category": TIER_ISOLATION, "resources": [resource], "message": result.decision.skipped}]
     if not result.decision.violations:
-        return [{"policy": SOURCE, "rule": "tier-isolation", "result": "pass", "source": SOURCE,
-                 "category": "tier-isolation", "resources": [resource]}]
+        return [{"policy": SOURCE, "rule": TIER_ISOLATION, "result": "pass", "source": SOURCE,
+                 "category": TIER_ISOLATION, "resources": [resource]}]
     return [
         {"policy": SOURCE, "rule": violation.rule.value, "source": SOURCE, "resources": [resource],
          "result": "error" if violation.rule is Rule.POLICY_INVALID else _RESULT_BY_ACTION[violation.action],

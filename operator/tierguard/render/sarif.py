@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tierguard import __version__
+from tierguard.engine.evaluation import RULE_FACTS
 from tierguard.engine.model import Action, ObjectRef, Rule, Violation
 from tierguard.engine.offline import Result
 from tierguard.manifests import Location
@@ -35,38 +36,19 @@ STDIN_URI = "stdin"
 
 LEVELS = {Action.DENY: "error", Action.WARN: "warning", Action.AUDIT: "note"}
 
-RULE_DESCRIPTIONS: dict[Rule, str] = {
-    Rule.NAMESPACE_TIER_UNKNOWN: "A namespace labelled with a tier that is not in the policy's tiers.",
-    Rule.NAMESPACE_TIER_CHANGED: "An update that changes or removes a namespace's tier label.",
-    Rule.SECRET_REPLICATION_CROSS_TIER: "A Secret whose replication, reflection or sync annotations pull from, "
-                                        "push to or allow a namespace of another tier.",
-    Rule.SECRET_VALUE_SHARED: "A Secret holding a value that a Secret of another tier also holds.",
-    Rule.WORKLOAD_SECRET_CROSS_TIER: "A workload that consumes a cross-tier Secret or names another tier's "
-                                     "external secret path.",
-    Rule.VOLUME_SECRET_CROSS_TIER: "A volume or storage class whose secret references point into another tier.",
-    Rule.REFERENCE_GRANT_CROSS_TIER: "A Gateway API ReferenceGrant that lets another tier reference this "
-                                     "namespace's Secrets.",
-    Rule.RBAC_CROSS_TIER_SUBJECT: "A binding that lets a subject of one tier read Secrets in another tier.",
-    Rule.SIDECAR_MISSING: "A required sidecar is absent and will not be injected.",
-    Rule.SIDECAR_INJECTION_DISABLED: "A workload switches injection of a required sidecar off.",
-    Rule.POLICY_INVALID: "The object cannot be evaluated (malformed).",
-}
-CATEGORIES = {Rule.SIDECAR_MISSING: "security-parity", Rule.SIDECAR_INJECTION_DISABLED: "security-parity"}
-"""Every other rule is ``tier-isolation``, as in the audit's reports."""
-
-
 def rules_url() -> str:
     return os.environ.get("TIERGUARD_RULES_URL") or DEFAULT_RULES_URL
 
 
 def _rule(rule: Rule, base: str) -> dict[str, Any]:
+    facts = RULE_FACTS[rule]  # its module's description and category
     return {
         "id": rule.value,
         "name": "".join(part.capitalize() for part in rule.value.split("-")),
-        "shortDescription": {"text": RULE_DESCRIPTIONS[rule]},
+        "shortDescription": {"text": facts.description},
         "helpUri": f"{base}#{rule.value}",
         "defaultConfiguration": {"level": "error"},
-        "properties": {"tags": ["security", CATEGORIES.get(rule, "tier-isolation")]},
+        "properties": {"tags": ["security", facts.category]},
     }
 
 

@@ -23,6 +23,12 @@ def string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def quoted(value: str) -> str:
+    """A CEL string literal in single quotes, as the generator's hand-written CEL writes them, when ``value`` needs
+    no escape; else ``string(value)``."""
+    return f"'{value}'" if value.isprintable() and not any(c in value for c in "'\\\"") else string(value)
+
+
 def strings(values: Iterable[str]) -> str:
     """A CEL list literal of strings."""
     return "[" + ", ".join(string(v) for v in values) + "]"

@@ -41,10 +41,11 @@ ACTIONS: Mapping[Action, str] = {Action.DENY: "Deny", Action.WARN: "Warn", Actio
 """The engine's action -> the binding's validationAction."""
 
 RULES: Mapping[str, tuple[Rule, ...]] = {
-    "namespaces": (Rule.NAMESPACE_TIER_UNKNOWN, Rule.NAMESPACE_TIER_CHANGED),
-    "workloads": (Rule.WORKLOAD_SECRET_CROSS_TIER, Rule.SIDECAR_MISSING, Rule.SIDECAR_INJECTION_DISABLED),
+    "namespaces": tuple(f.rule for f in namespaces.FACTS),
+    "workloads": tuple(f.rule for f in (*workloads.FACTS, *sidecars.FACTS)),
 }
-"""The rules each family's policy enforces (``workload-secret-cross-tier`` only for external secret paths)."""
+"""The rules each family's policy enforces, as their modules declare them (``workload-secret-cross-tier`` only
+for external secret paths). Messages are the engine's: their fixed text comes from the same modules."""
 
 
 @dataclass(frozen=True)
@@ -179,14 +180,14 @@ def _namespaces_spec(policy: TierPolicy, options: Options, tiers: Sequence[str],
         {"name": "enforced-with-this-action", "expression": enforced},
     ]
     ref = "'Namespace ' + variables.name"
+    not_a_tier = f", which is not one of the tiers ({', '.join(policy.tiers)}); {namespaces.FIX_UNKNOWN}"
     unknown = (f"variables.hasTier && !(variables.tier in {known}) ? '[{Rule.NAMESPACE_TIER_UNKNOWN}] ' + {ref} + "
                f"{cel.string(f' has tier label {policy.tier_label}=')} + {cel.py_repr('variables.tier')} + "
-               f"{cel.string(', which is not one of the tiers (' + ', '.join(policy.tiers) + '); fix the label value')}"
-               f" : ''")
+               f"{cel.string(not_a_tier)} : ''")
     changed = (f"variables.oldTier != '' && variables.tier != variables.oldTier ? '[{Rule.NAMESPACE_TIER_CHANGED}] ' "
                f"+ {ref} + (variables.tier != '' ? ' changes its tier from ' + variables.oldTier + ' to ' + "
-               f"variables.tier : ' removes its tier ' + variables.oldTier) + \"; a namespace's tier is fixed because "
-               f"its secrets belong to that tier: create a new namespace in the other tier instead\" : ''")
+               f"variables.tier : ' removes its tier ' + variables.oldTier) + "
+               f"{cel.string('; ' + namespaces.TIER_IS_FIXED)} : ''")
     variables = [
         {"name": "name", "expression": _name_expression()},
         {"name": "labels", "expression": cel.str_map("object.metadata", "labels")},
@@ -317,8 +318,8 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
         choices += [(cel.map_has("variables.annotations", k, v), f"annotation {k}={v}", "annotation")
                     for k, v in off.pod_annotations.items()]
         for test, detail, what in reversed(choices):
-            text = cel.string(f" switches off injection of required sidecar {shown} ({detail}); every tier must run "
-                              f"it: remove that {what}")
+            text = cel.string(f" switches off injection of required sidecar {shown} ({detail}); {sidecars.MUST_RUN} "
+                              f"{what}")
             disabled = f"{test} ? '[{Rule.SIDECAR_INJECTION_DISABLED}] ' + variables.ref + {text} : {disabled}"
     image = ("true" if not sidecar.image else
              f"(has(c.image) && c.image.matches({cel.string(cel.glob_regex(sidecar.image))}))")
@@ -327,15 +328,14 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
     injected = _injected(sidecar)
     runs_image = (f"{cel.string(f'container {shown} runs image ')} + (has(c.image) ? {cel.py_repr('c.image')} : "
                   f"'None') + {cel.string(f', which does not match {sidecar.image!r}')}")
-    plain_init = cel.string(f"container {shown} is a plain init container; run it in containers or as a native "
-                            f"sidecar (restartPolicy: Always)")
+    plain_init = cel.string(f"container {shown} {sidecars.PLAIN_INIT}")
     if sidecar.injection is None:
-        absent = cel.string("no container or native sidecar has that name")
+        absent = cel.string(sidecars.NO_CONTAINER)
     else:
-        host = ("variables.hostNetwork ? 'the template uses hostNetwork: true, and the mesh never injects its proxy "
-                "into such pods' : " if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else "")
-        absent = (f"(variables.isTemplate ? ({host}'it is not in the template and nothing in the namespace or "
-                  f"template asks for its injection') : 'no container or native sidecar has that name')")
+        host = (f"variables.hostNetwork ? {cel.quoted(sidecars.HOST_NETWORK)} : "
+                if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else "")
+        absent = (f"(variables.isTemplate ? ({host}{cel.quoted(sidecars.NOT_INJECTED)}) : "
+                  f"{cel.quoted(sidecars.NO_CONTAINER)})")
     detail = (f"(variables.containers.exists(c, c.name == {name}) ? variables.containers.filter(c, c.name == {name})"
               f".map(c, {runs_image})[0] : variables.initContainers.exists(c, c.name == {name}) ? "
               f"variables.initContainers.filter(c, c.name == {name}).map(c, has(c.restartPolicy) && "

@@ -12,10 +12,14 @@ from collections.abc import Iterator
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
-from tierguard.engine.rules import RuleFamily
+from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.kinds import group_kinds
 
-RULES = frozenset({Rule.REFERENCE_GRANT_CROSS_TIER})
+FACTS = (
+    RuleFacts(Rule.REFERENCE_GRANT_CROSS_TIER,
+              "A Gateway API ReferenceGrant that lets another tier reference this namespace's Secrets."),
+)
+RULES = owned(FACTS)
 KINDS = group_kinds("ReferenceGrant")
 
 
@@ -39,4 +43,4 @@ def check(subject: Candidate) -> Iterator[Finding]:
             )
 
 
-FAMILY = RuleFamily("gateway", KINDS, RULES, check)
+FAMILY = RuleFamily("gateway", KINDS, RULES, check, FACTS)

@@ -15,11 +15,20 @@ from collections.abc import Iterator
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule
 from tierguard.engine.objects import labels_of
-from tierguard.engine.rules import RuleFamily
+from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.kinds import group_kinds
 
-RULES = frozenset({Rule.NAMESPACE_TIER_UNKNOWN, Rule.NAMESPACE_TIER_CHANGED})
+FACTS = (
+    RuleFacts(Rule.NAMESPACE_TIER_UNKNOWN, "A namespace labelled with a tier that is not in the policy's tiers."),
+    RuleFacts(Rule.NAMESPACE_TIER_CHANGED, "An update that changes or removes a namespace's tier label."),
+)
+RULES = owned(FACTS)
 KINDS = group_kinds("Namespace")
+
+# The fixed advice of each message; vap/generate.py's CEL writes the same messages from these.
+FIX_UNKNOWN = "fix the label value"
+TIER_IS_FIXED = ("a namespace's tier is fixed because its secrets belong to that tier: create a new namespace in "
+                 "the other tier instead")
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
@@ -30,7 +39,7 @@ def check(subject: Candidate) -> Iterator[Finding]:
         yield Finding(
             Rule.NAMESPACE_TIER_UNKNOWN,
             f"{subject.ref} has tier label {label}={value!r}, which is not one of the tiers "
-            f"({', '.join(subject.policy.tiers)}); fix the label value",
+            f"({', '.join(subject.policy.tiers)}); {FIX_UNKNOWN}",
             path,
         )
     if subject.operation == "UPDATE" and subject.old is not None:
@@ -39,11 +48,10 @@ def check(subject: Candidate) -> Iterator[Finding]:
             change = f"changes its tier from {old_value} to {value}" if value else f"removes its tier {old_value}"
             yield Finding(
                 Rule.NAMESPACE_TIER_CHANGED,
-                f"{subject.ref} {change}; a namespace's tier is fixed because its secrets belong to that tier: "
-                f"create a new namespace in the other tier instead",
+                f"{subject.ref} {change}; {TIER_IS_FIXED}",
                 path,
                 tier=old_value,
             )
 
 
-FAMILY = RuleFamily("namespaces", KINDS, RULES, check)
+FAMILY = RuleFamily("namespaces", KINDS, RULES, check, FACTS)

@@ -7,12 +7,15 @@ from collections.abc import Iterator
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule
-from tierguard.engine.rules import RuleFamily
+from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.errors import PolicyError
 from tierguard.kinds import group_kinds
 from tierguard.policy import load_stored_policy
 
-RULES = frozenset({Rule.POLICY_INVALID})
+FACTS = (
+    RuleFacts(Rule.POLICY_INVALID, "The object cannot be evaluated (malformed)."),
+)
+RULES = owned(FACTS)
 KINDS = group_kinds("TierPolicy")
 
 
@@ -23,4 +26,4 @@ def check(subject: Candidate) -> Iterator[Finding]:
         yield Finding(Rule.POLICY_INVALID, f"{subject.ref} is invalid: {error}", error.field or "spec")
 
 
-FAMILY = RuleFamily("policy_document", KINDS, RULES, check)
+FAMILY = RuleFamily("policy_document", KINDS, RULES, check, FACTS)

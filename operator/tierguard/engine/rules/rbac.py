@@ -24,11 +24,14 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.context import Context
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
-from tierguard.engine.rules import RuleFamily
+from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.engine.selectors import label_selector_matches
 from tierguard.kinds import group_kinds
 
-RULES = frozenset({Rule.RBAC_CROSS_TIER_SUBJECT})
+FACTS = (
+    RuleFacts(Rule.RBAC_CROSS_TIER_SUBJECT, "A binding that lets a subject of one tier read Secrets in another tier."),
+)
+RULES = owned(FACTS)
 KINDS = group_kinds("RoleBinding", "ClusterRoleBinding")
 
 _READ_ALL: Sequence[Mapping[str, Any]] = ({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},)
@@ -156,4 +159,4 @@ def check(binding: Candidate) -> Iterator[Finding]:
             )
 
 
-FAMILY = RuleFamily("rbac", KINDS, RULES, check)
+FAMILY = RuleFamily("rbac", KINDS, RULES, check, FACTS)

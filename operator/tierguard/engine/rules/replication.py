@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
-from tierguard.engine.rules import RuleFamily
+from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.engine.secrets import SecretView, is_shareable, secret_ref
 from tierguard.engine.selectors import (
     GO_TRUE,
@@ -41,7 +41,12 @@ from tierguard.engine.selectors import (
 )
 from tierguard.kinds import group_kinds
 
-RULES = frozenset({Rule.SECRET_REPLICATION_CROSS_TIER})
+FACTS = (
+    RuleFacts(Rule.SECRET_REPLICATION_CROSS_TIER,
+              "A Secret whose replication, reflection or sync annotations pull from, push to or allow a namespace "
+              "of another tier."),
+)
+RULES = owned(FACTS)
 KINDS = group_kinds("Secret", "SealedSecret")
 
 REFLECTOR = "reflector.v1.k8s.emberstack.com/"
@@ -242,4 +247,4 @@ def _path(annotation: str) -> str:
     return f"metadata.annotations[{annotation}]"
 
 
-FAMILY = RuleFamily("replication", KINDS, RULES, check)
+FAMILY = RuleFamily("replication", KINDS, RULES, check, FACTS)

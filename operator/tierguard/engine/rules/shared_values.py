@@ -14,11 +14,14 @@ from collections.abc import Iterator
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.fingerprints import Fingerprint
 from tierguard.engine.model import Finding, Rule, in_tier
-from tierguard.engine.rules import RuleFamily
+from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.engine.secrets import SecretView, is_shareable
 from tierguard.kinds import group_kinds
 
-RULES = frozenset({Rule.SECRET_VALUE_SHARED})
+FACTS = (
+    RuleFacts(Rule.SECRET_VALUE_SHARED, "A Secret holding a value that a Secret of another tier also holds."),
+)
+RULES = owned(FACTS)
 KINDS = group_kinds("Secret")
 
 
@@ -68,4 +71,4 @@ def shared_value_findings(view: SecretView, subject: Candidate) -> Iterator[Find
         )
 
 
-FAMILY = RuleFamily("shared_values", KINDS, RULES, check)
+FAMILY = RuleFamily("shared_values", KINDS, RULES, check, FACTS)

@@ -18,12 +18,24 @@ from fnmatch import fnmatchcase
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule
 from tierguard.engine.podspec import WORKLOAD_KINDS, ContainerSite, PodSite, containers
-from tierguard.engine.rules import RuleFamily
+from tierguard.engine.rules import SECURITY_PARITY, RuleFacts, RuleFamily, owned
 from tierguard.kinds import group_kinds
 from tierguard.policy import RequiredSidecar
 
-RULES = frozenset({Rule.SIDECAR_MISSING, Rule.SIDECAR_INJECTION_DISABLED})
+FACTS = (
+    RuleFacts(Rule.SIDECAR_MISSING, "A required sidecar is absent and will not be injected.", SECURITY_PARITY),
+    RuleFacts(Rule.SIDECAR_INJECTION_DISABLED, "A workload switches injection of a required sidecar off.",
+              SECURITY_PARITY),
+)
+RULES = owned(FACTS)
 KINDS = group_kinds(*WORKLOAD_KINDS)
+
+# The fixed parts of the messages; vap/generate.py's CEL writes the same messages from these.
+MUST_RUN = "every tier must run it: remove that"  # then "label" or "annotation"
+PLAIN_INIT = "is a plain init container; run it in containers or as a native sidecar (restartPolicy: Always)"
+HOST_NETWORK = "the template uses hostNetwork: true, and the mesh never injects its proxy into such pods"
+NOT_INJECTED = "it is not in the template and nothing in the namespace or template asks for its injection"
+NO_CONTAINER = "no container or native sidecar has that name"
 
 
 def _any_match(wanted: Mapping[str, str], actual: Mapping[str, str]) -> str | None:
@@ -76,7 +88,7 @@ def check(subject: Candidate) -> Iterator[Finding]:
             yield Finding(
                 Rule.SIDECAR_INJECTION_DISABLED,
                 f"{subject.ref} switches off injection of required sidecar {sidecar.name!r} ({disabled[1]}); "
-                f"every tier must run it: remove that {disabled[2]}",
+                f"{MUST_RUN} {disabled[2]}",
                 disabled[0],
             )
         elif _coverage(sidecar, site, subject, present) is SidecarState.MISSING:
@@ -134,19 +146,18 @@ def _will_be_injected(sidecar: RequiredSidecar, site: PodSite, subject: Candidat
 def _missing_message(subject: Candidate, sidecar: RequiredSidecar, site: PodSite, found: list[ContainerSite]) -> str:
     same_name = [c for c in found if c.name == sidecar.name]
     if same_name and not (same_name[0].group == "containers" or same_name[0].native_sidecar):
-        detail = (f"container {sidecar.name!r} is a plain init container; run it in containers or as a native "
-                  f"sidecar (restartPolicy: Always)")
+        detail = f"container {sidecar.name!r} {PLAIN_INIT}"
     elif same_name:
         detail = (f"container {sidecar.name!r} runs image {same_name[0].container.get('image')!r}, which does not "
                   f"match {sidecar.image!r}")
     elif site.is_template and sidecar.injection is not None and site.spec.get("hostNetwork") is True \
             and sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK:
-        detail = "the template uses hostNetwork: true, and the mesh never injects its proxy into such pods"
+        detail = HOST_NETWORK
     elif site.is_template and sidecar.injection is not None:
-        detail = "it is not in the template and nothing in the namespace or template asks for its injection"
+        detail = NOT_INJECTED
     else:
-        detail = "no container or native sidecar has that name"
+        detail = NO_CONTAINER
     return f"{subject.ref} lacks required sidecar {sidecar.name!r}: {detail}"
 
 
-FAMILY = RuleFamily("sidecars", KINDS, RULES, check)
+FAMILY = RuleFamily("sidecars", KINDS, RULES, check, FACTS)

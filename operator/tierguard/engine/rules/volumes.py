@@ -19,18 +19,21 @@ from typing import Any
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, name_of, str_at
-from tierguard.engine.podspec import WORKLOAD_KINDS, ClaimUse, claim_uses
-from tierguard.engine.rules import RuleFamily
+from tierguard.engine.podspec import SECRET_REF_PLUGINS, WORKLOAD_KINDS, ClaimUse, claim_uses
+from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.kinds import group_kinds
 
-RULES = frozenset({Rule.VOLUME_SECRET_CROSS_TIER})
+FACTS = (
+    RuleFacts(Rule.VOLUME_SECRET_CROSS_TIER,
+              "A volume or storage class whose secret references point into another tier."),
+)
+RULES = owned(FACTS)
 KINDS = group_kinds(*WORKLOAD_KINDS, "PersistentVolume", "StorageClass")
 
 _CSI_SECRET_REFS = (
     "nodePublishSecretRef", "nodeStageSecretRef", "controllerPublishSecretRef",
     "controllerExpandSecretRef", "nodeExpandSecretRef",
 )
-_LEGACY_SECRET_REFS = ("cephfs", "rbd", "iscsi", "scaleIO", "storageos", "flexVolume")
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
@@ -52,7 +55,7 @@ def volume_secret_namespaces(volume: Mapping[str, Any]) -> list[tuple[str, str]]
         namespace = str_at(ref, "namespace", f"spec.csi.{field}.namespace")
         if namespace:
             found.append((namespace, f"spec.csi.{field}.namespace"))
-    for plugin in _LEGACY_SECRET_REFS:
+    for plugin in SECRET_REF_PLUGINS:
         ref = mapping_at(mapping_at(spec, plugin, f"spec.{plugin}"), "secretRef", f"spec.{plugin}.secretRef")
         namespace = str_at(ref, "namespace", f"spec.{plugin}.secretRef.namespace")
         if namespace:
@@ -177,4 +180,4 @@ def _workload_findings(subject: Candidate) -> Iterator[Finding]:
             yield from _storage_class_findings(subject, provisioner, via=use.path)
 
 
-FAMILY = RuleFamily("volumes", KINDS, RULES, check)
+FAMILY = RuleFamily("volumes", KINDS, RULES, check, FACTS)

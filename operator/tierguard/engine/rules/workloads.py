@@ -24,7 +24,7 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, PodSite, env_values, secret_uses
-from tierguard.engine.rules import RuleFamily
+from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.engine.rules.replication import replication_findings
 from tierguard.engine.rules.shared_values import shared_value_findings
 from tierguard.engine.secrets import SecretView
@@ -33,8 +33,12 @@ from tierguard.engine.tiers import regex_literal_prefix, tiers_of_path, tiers_un
 from tierguard.engine.verdicts import CONSUMED_SECRETS
 from tierguard.kinds import group_kinds
 
+FACTS = (
+    RuleFacts(Rule.WORKLOAD_SECRET_CROSS_TIER,
+              "A workload that consumes a cross-tier Secret or names another tier's external secret path."),
+)
 # policy-invalid too: a consumed Secret whose own annotations cannot be judged is reported on the workload.
-RULES = frozenset({Rule.WORKLOAD_SECRET_CROSS_TIER, Rule.POLICY_INVALID})
+RULES = owned(FACTS) | {Rule.POLICY_INVALID}
 KINDS = group_kinds(*WORKLOAD_KINDS, "SecretProviderClass", "ExternalSecret", "ClusterExternalSecret", "PushSecret",
                     "SecretStore", "ClusterSecretStore")
 
@@ -418,4 +422,4 @@ def _conditions_pin_tier(subject: Candidate, spec: Mapping[str, Any], tier: str)
     return True
 
 
-FAMILY = RuleFamily("workloads", KINDS, RULES, check)
+FAMILY = RuleFamily("workloads", KINDS, RULES, check, FACTS)
