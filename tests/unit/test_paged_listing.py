@@ -15,7 +15,8 @@ from tests.fake_apiserver import FakeApiServer, namespace, secret, serving
 from tierguard.audit.listing import connect, list_cluster
 from tierguard.audit.results import audit_objects
 from tierguard.engine.fingerprints import Fingerprinter
-from tierguard.engine.projection import LAST_APPLIED, Projected, project
+from tierguard.engine.projection import Projected, project
+from tierguard.engine.secrets import LAST_APPLIED
 from tierguard.errors import ClusterUnreadable
 from tierguard.kube.pager import ListOptions
 from tierguard.policy import DEFAULT_POLICY

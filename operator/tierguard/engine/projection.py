@@ -21,11 +21,6 @@ from tierguard.engine.model import Malformed
 from tierguard.engine.secrets import LAST_APPLIED, SecretView
 from tierguard.kinds import row_of
 
-__all__ = [  # LAST_APPLIED too (secrets.py's): the audit's change detection drops it as projecting does
-    "DROPPED_FIELDS", "DROPPED_METADATA", "LAST_APPLIED", "SECRET_METADATA", "SECRET_VALUE_FIELDS", "Projected",
-    "check_fingerprinter", "is_secret", "project",
-]
-
 DROPPED_METADATA = frozenset({"managedFields", "uid", "resourceVersion", "creationTimestamp", "generation",
                               "selfLink"})
 """Bookkeeping of the API server, read by no rule and no report."""

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tierguard.engine.context import NamespaceView, SecretView
-from tierguard.engine.projection import DROPPED_METADATA, LAST_APPLIED
+from tierguard.engine.projection import DROPPED_METADATA
+from tierguard.engine.secrets import LAST_APPLIED
 
 
 class HolderLookup(Protocol):
