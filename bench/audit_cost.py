@@ -6,8 +6,8 @@
 
 1. ``helm upgrade --reuse-values --set audit.enabled=true --set audit.interval=I --set
    audit.reports.installCRDs=true`` on the (nearly empty) cluster (the replicas restarted with the interval), the
-   TierPolicy in audit mode (so the shared pairs are admitted), then ``tests.e2e.bulk create``: N namespaces over
-   four tiers, the Secrets, the Deployments, P pairs of Secrets sharing a value across two tiers. Created through
+   TierPolicy in audit mode (so the shared pairs are admitted), then ``tests.e2e.support.bulk create``: N namespaces
+   over four tiers, the Secrets, the Deployments, P pairs of Secrets sharing a value across two tiers. Created through
    the running webhook: a replica started on 10k Secrets does not become ready in minutes (kopf's initial listing,
    bench/README.md), so the replicas are not restarted between the two windows (checked: the same pods, no
    container restart).
@@ -152,7 +152,7 @@ def main() -> int:
     if not args.measure_only:
         configure(args.kubeconfig, args.interval)
         created = subprocess.run(
-            [sys.executable, "-m", "tests.e2e.bulk", "create", "--kubeconfig", args.kubeconfig, "--run-id",
+            [sys.executable, "-m", "tests.e2e.support.bulk", "create", "--kubeconfig", args.kubeconfig, "--run-id",
              args.run_id, "--namespaces", str(args.namespaces), "--secrets", str(args.secrets), "--workloads",
              str(args.workloads), "--shared", str(args.shared), "--deadline-s", "3600"],
             capture_output=True, text=True, check=True, cwd=REPO)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.fake_indexes import FakeIndexes
+from tests.fakes.indexes import FakeIndexes
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.policy import TierPolicy, load_policy_file
@@ -49,7 +49,7 @@ def _filler(namespace: str, name: str, key: str) -> str:
 def build_indexes(namespaces: int, secrets: int) -> dict[str, LiveIndex]:
     """The live indexes holding ``namespaces`` tiered namespaces and ``secrets`` Secrets spread evenly over
     them, each with two data values."""
-    # Filled through the same projections and index the informers use (the test double, tests/fake_indexes.py).
+    # Filled through the same projections and index the informers use (the test double, tests/fakes/indexes.py).
     indexes = FakeIndexes(Fingerprinter(KEY))
     for index in range(namespaces):
         name = namespace_name(index)

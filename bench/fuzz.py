@@ -5,7 +5,7 @@ Each target states what "handled" means: the admission service always answers a 
 (denials with a 4xx/5xx code and a message, never an exception, never tierguard's internal error); policy
 loading returns a policy or raises PolicyError; the manifest loader yields objects or raises ManifestError.
 Anything else is a crash, printed with the input that caused it. The suite runs the same targets with a small
-fixed number of examples (tests/unit/test_fuzz.py); this script runs many more and prints one JSON line of
+fixed number of examples (tests/contracts/test_fuzz.py); this script runs many more and prints one JSON line of
 figures: inputs tried and crashes per target.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
-from tests.fake_indexes import FakeIndexes
+from tests.fakes.indexes import FakeIndexes
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.errors import ManifestError, PolicyError

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_indexes import FakeIndexes
+from tests.fakes.indexes import FakeIndexes
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.kinds import BY_KEY, GroupKind
 from tierguard.kube.discovery import Served

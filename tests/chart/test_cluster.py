@@ -19,7 +19,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from tests.e2e.kube import Cluster
+from tests.e2e.support.kube import Cluster
 
 from .helm import CHART, CI_VALUES, Doc, Helm, all_of, only, parse
 

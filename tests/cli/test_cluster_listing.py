@@ -1,4 +1,4 @@
-"""``tierguard audit`` and ``parity`` against an API server (``tests/fake_apiserver.py``), as processes: the progress
+"""``tierguard audit`` and ``parity`` against an API server (``tests/fakes/apiserver.py``), as processes: the progress
 line on a terminal only (a pseudo-terminal as stderr), silent when stderr is not one and with --quiet, stdout the
 same either way, and one-line errors (exit 2, no traceback) naming the kind and the API server."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_apiserver import FakeApiServer, namespace, secret, serving
-from tests.pty_capture import run_with_stderr_on_a_terminal
+from tests.fakes.apiserver import FakeApiServer, namespace, secret, serving
+from tests.support.pty_capture import run_with_stderr_on_a_terminal
 
 SHARED = b"a-long-shared-credential-value"
 TIMEOUT_S = 120

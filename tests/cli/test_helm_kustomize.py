@@ -32,7 +32,7 @@ def helm() -> Path:
 def kustomize() -> list[str]:
     if found := shutil.which("kustomize"):
         return [found, "build"]
-    from tests.e2e.kube import find_kubectl  # noqa: PLC0415 - only here
+    from tests.e2e.support.kube import find_kubectl  # noqa: PLC0415 - only here
 
     kubectl = find_kubectl(external_kubeconfig=True)
     if kubectl is None:

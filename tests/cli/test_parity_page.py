@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.fake_apiserver import FakeApiServer, namespace, serving
-from tests.parity_page import parse
+from tests.fakes.apiserver import FakeApiServer, namespace, serving
+from tests.support.parity_page import parse
 
 from .conftest import Run
 

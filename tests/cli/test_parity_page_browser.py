@@ -3,7 +3,7 @@ networking off, the DOM it built is read back (``--dump-dom``) and checked cell 
 as an artifact (in ``$TIERGUARD_ARTIFACTS_DIR`` when set, else the test's pytest tmp directory).
 
 hack/ci-prereqs.sh installs Chromium, so under ``CI=true`` a missing browser fails these tests (a green CI must
-mean they ran); on a developer's machine without it they skip (the DOM checks of tests/unit and
+mean they ran); on a developer's machine without it they skip (the DOM checks of tests/parity and
 test_parity_page.py run anyway, with html.parser)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.parity_page import parse
+from tests.support.parity_page import parse
 
 from .test_parity_page import EXAMPLE
 

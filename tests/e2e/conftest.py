@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import pytest
 
-from .kube import (
+from .support.kube import (
     HOST_ADDRESS_ENV,
     Cluster,
     cache_bin_dir,

@@ -26,9 +26,9 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.policy import load_policy
 from tierguard.vap import Options, generate
 
-from .kube import Cluster, local_state_dir, wait_until
+from .support.kube import Cluster, local_state_dir, wait_until
+from .support.tierguard import NAMESPACE, SELECTOR, TIER_LABEL, current_policy, policy
 from .test_install import RELEASE, TERMINATION_TIMEOUT_S, pods, wait_rolled_out
-from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, current_policy, policy
 
 ISTIO = {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:*",
          "injection": {"namespaceLabels": {"istio-injection": "enabled"},

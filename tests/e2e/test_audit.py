@@ -8,10 +8,10 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from tests.parity_page import parse
+from tests.support.parity_page import parse
 
-from .kube import Cluster
-from .tierguard import TIER_LABEL, apply, assert_admitted, eventually, policy, secret, secret_value
+from .support.kube import Cluster
+from .support.tierguard import TIER_LABEL, apply, assert_admitted, eventually, policy, secret, secret_value
 
 
 def run_audit(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:

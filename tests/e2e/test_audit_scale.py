@@ -20,9 +20,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.pty_capture import run_with_stderr_on_a_terminal
+from tests.support.pty_capture import run_with_stderr_on_a_terminal
 
-from .kube import REPO, Cluster
+from .support.kube import REPO, Cluster
 
 SECRETS = int(os.environ.get("TIERGUARD_E2E_AUDIT_SECRETS", "2000"))
 NAMESPACES = int(os.environ.get("TIERGUARD_E2E_AUDIT_NAMESPACES", str(max(1, SECRETS // 20))))
@@ -64,7 +64,7 @@ def measure(command: list[str], cluster: Cluster, stdout: Path, timeout: float =
 def create_bulk(cluster: Cluster, run_id: str, secrets: int = SECRETS, namespaces: int = NAMESPACES,
                 budget_s: float = CREATE_BUDGET_S) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.bulk", "create", "--kubeconfig", str(cluster.kubeconfig), "--run-id",
+        [sys.executable, "-m", "tests.e2e.support.bulk", "create", "--kubeconfig", str(cluster.kubeconfig), "--run-id",
          run_id, "--namespaces", str(namespaces), "--secrets", str(secrets), "--deadline-s", str(budget_s)],
         capture_output=True, text=True, timeout=budget_s + 120, check=False, cwd=REPO,
         env={**cluster.env(), "PYTHONPATH": str(REPO)})
@@ -89,8 +89,8 @@ def test_audit_of_bulk_secrets_stays_small_and_near_a_plain_list(cluster: Cluste
         created = create_bulk(cluster, run_id)
         audit_cmd = [sys.executable, "-m", "tierguard", "audit", "--kubeconfig", str(cluster.kubeconfig),
                      "-o", "json", "--chunk-size", "500"]
-        plain_cmd = [sys.executable, "-m", "tests.e2e.bulk", "plain-list", "--kubeconfig", str(cluster.kubeconfig),
-                     "--chunk-size", "500"]
+        plain_cmd = [sys.executable, "-m", "tests.e2e.support.bulk", "plain-list", "--kubeconfig",
+                     str(cluster.kubeconfig), "--chunk-size", "500"]
         audits, plains = [], []
         for _ in range(ROUNDS):
             plains.append(measure(plain_cmd, cluster, tmp_path / "plain.json"))

@@ -20,9 +20,19 @@ from typing import Any
 
 import pytest
 
-from .kube import REPO, Cluster, wait_until
+from .support.kube import REPO, Cluster, wait_until
+from .support.tierguard import (
+    NAMESPACE,
+    SELECTOR,
+    TIER_LABEL,
+    apply,
+    assert_admitted,
+    policy,
+    refused,
+    secret,
+    secret_value,
+)
 from .test_install import RELEASE, deployment, helm, pods, wait_rolled_out
-from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, apply, assert_admitted, policy, refused, secret, secret_value
 
 __all__ = ["deployment"]  # the fixture, imported for pytest
 

@@ -41,7 +41,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .kube import REPO, Cluster, wait_until
+from .support.kube import REPO, Cluster, wait_until
+from .support.tierguard import NAMESPACE
 from .test_install import RELEASE, deployment, helm, pods, wait_rolled_out
 from .test_reliability import (
     assert_answered,
@@ -51,7 +52,6 @@ from .test_reliability import (
     secret_certificate,
     serves,
 )
-from .tierguard import NAMESPACE
 
 __all__ = ["deployment", "load_namespaces"]  # fixtures, shared with test_install and test_reliability
 

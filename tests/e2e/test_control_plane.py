@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .kube import Cluster, owned_by, pinned_versions, url_host, wait_until
+from .support.kube import Cluster, owned_by, pinned_versions, url_host, wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from .kube import Cluster, local_cluster, tail, wait_until
+from .support.kube import Cluster, local_cluster, tail, wait_until
+from .support.tierguard import NAMESPACE, SELECTOR, secret
 from .test_reliability import load, load_namespaces, record
-from .tierguard import NAMESPACE, SELECTOR, secret
 
 __all__ = ["load_namespaces"]  # the fixture, from test_reliability
 RECOVERY_TIMEOUT_S = 180.0

@@ -16,11 +16,11 @@ import os
 import uuid
 from typing import Any
 
-from .kube import Cluster
+from .support.kube import Cluster
+from .support.tierguard import NAMESPACE
 from .test_audit_scale import create_bulk
 from .test_install import deployment, pods, wait_rolled_out
 from .test_reliability import record
-from .tierguard import NAMESPACE
 
 __all__ = ["deployment"]  # the fixture, from test_install
 SECRETS = int(os.environ.get("TIERGUARD_E2E_MEMORY_SECRETS", "2000"))

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from .kube import REPO, Cluster, wait_until
-from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, b64, eventually
+from .support.kube import REPO, Cluster, wait_until
+from .support.tierguard import NAMESPACE, SELECTOR, TIER_LABEL, b64, eventually
 
 RELEASE = "tierguard"
 READY_BOUND_S = 30

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from .conftest import UP_TIMEOUT_S, unavailable
-from .kube import LOCAL_CLUSTER, Cluster, find_kubectl, tail, wait_until
+from .support.kube import LOCAL_CLUSTER, Cluster, find_kubectl, tail, wait_until
+from .support.tierguard import NAMESPACE, SELECTOR, TIER_LABEL
 from .test_install import pods as replicas
-from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL
 
 WORKERS = 2
 DRAIN_TIMEOUT_S = 30

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from .gate import gated_kubeconfig
-from .kube import Cluster, free_port, stop, url_host
-from .tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, eventually, registered_webhook
+from .support.gate import gated_kubeconfig
+from .support.kube import Cluster, free_port, stop, url_host
+from .support.tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, eventually, registered_webhook
 
 
 def readyz(port: int) -> int:

@@ -33,10 +33,10 @@ from typing import Any
 import pytest
 import yaml
 
-from .kube import REPO, Cluster, free_port, tail, url_host, wait_until
+from .support.kube import REPO, Cluster, free_port, tail, url_host, wait_until
+from .support.tierguard import NAMESPACE, TIER_LABEL, apply, eventually, secret
 from .test_install import RELEASE, deployment, pods, wait_rolled_out
 from .test_reliability import RATE, load
-from .tierguard import NAMESPACE, TIER_LABEL, apply, eventually, secret
 
 __all__ = ["deployment"]  # the module fixture of test_install: skips where tierguard has no pods
 

@@ -1,6 +1,6 @@
 """Reliability of the in-cluster install under load and faults (issue: reliability with figures).
 
-A load process (``tests/e2e/load.py``) creates and deletes Pods and Secrets in a tiered namespace at a steady
+A load process (``tests/e2e/support/load.py``) creates and deletes Pods and Secrets in a tiered namespace at a steady
 rate, half of them objects tierguard must refuse, while replicas are replaced. Each outcome is right, wrong or
 failed (no decision). Figures land in ``$TIERGUARD_RELIABILITY_REPORT`` (JSON lines) when it is set, for
 docs/reliability.md. Bounded: ``TIERGUARD_RELIABILITY_SECONDS`` (default 20) of load per test, at most 600.
@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from .kube import REPO, Cluster, wait_until
-from .load import POLICY
+from .support.kube import REPO, Cluster, wait_until
+from .support.load import POLICY
+from .support.tierguard import NAMESPACE, SELECTOR, TIER_LABEL, apply, policy, secret
 from .test_install import RELEASE, TERMINATION_TIMEOUT_S, deployment, helm, pods, wait_rolled_out
-from .tierguard import NAMESPACE, SELECTOR, TIER_LABEL, apply, policy, secret
 
 __all__ = ["deployment"]  # the module fixture, shared with test_install
 
@@ -50,8 +50,9 @@ def load(cluster: Cluster, namespace: str, source: str, seconds: float = LOAD_SE
     least ``LOAD_SECONDS``), so a disruption of unknown length is under load from start to end."""
     result: dict[str, Any] = {}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.e2e.load", "--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace,
-         "--source", source, "--rate", str(RATE), "--duration", str(seconds), *(["--pods"] if pods else [])],
+        [sys.executable, "-m", "tests.e2e.support.load", "--kubeconfig", str(cluster.kubeconfig),
+         "--namespace", namespace, "--source", source, "--rate", str(RATE), "--duration", str(seconds),
+         *(["--pods"] if pods else [])],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
     try:
@@ -324,7 +325,7 @@ def test_generated_certificate_rotation_under_load(cluster: Cluster, deployment:
 def test_deleted_tierpolicy_enforces_the_defaults(cluster: Cluster, deployment: dict[str, Any],
                                                   namespace: Callable[..., str]) -> None:
     """Deleting the TierPolicy is not a way around tierguard: SPEC's defaults are enforced until it is back."""
-    from .tierguard import current_policy, eventually  # noqa: PLC0415
+    from .support.tierguard import current_policy, eventually  # noqa: PLC0415
 
     previous = current_policy(cluster)
     assert previous is not None, "the chart renders a TierPolicy named default"
@@ -349,7 +350,7 @@ def test_deleted_fingerprint_key_is_recreated_and_values_still_compared(
     """Each replica fingerprints its index and its requests with the key it loaded, so a deleted key Secret
     changes no decision of a running replica; a replica that starts without it creates a new one, rebuilds its
     index with it, and still finds shared values."""
-    from .tierguard import eventually  # noqa: PLC0415
+    from .support.tierguard import eventually  # noqa: PLC0415
 
     args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"] if a.startswith("--hmac")]
     key_name = args[0].split("=", 1)[1] if args else "tierguard-fingerprint-key"

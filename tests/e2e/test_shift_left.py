@@ -10,8 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .kube import Cluster
-from .tierguard import TIER_LABEL, apply, assert_admitted, assert_refused, secret, secret_value
+from .support.kube import Cluster
+from .support.tierguard import TIER_LABEL, apply, assert_admitted, assert_refused, secret, secret_value
 
 NamespaceFactory = Callable[..., str]
 TIERGUARD = str(Path(sys.executable).parent / "tierguard")

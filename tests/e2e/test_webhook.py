@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from .kube import Cluster
-from .tierguard import (
+from .support.kube import Cluster
+from .support.tierguard import (
     TIER_LABEL,
     apply,
     assert_admitted,
@@ -338,7 +338,7 @@ def test_zz_no_planted_secret_value_in_logs(cluster: Cluster) -> None:
 
 def test_readme_demo_manifest_is_refused(cluster: Cluster) -> None:
     """What hack/demo.sh (the README's first command) shows: examples/bad-pod.yaml refused after namespaces.yaml."""
-    from .kube import REPO  # noqa: PLC0415
+    from .support.kube import REPO  # noqa: PLC0415
 
     created = cluster.kubectl("apply", "-f", str(REPO / "examples" / "namespaces.yaml"))
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from tests.e2e.conftest import SMOKE
-from tests.e2e.kube import pinned_versions
+from tests.e2e.support.kube import pinned_versions
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,5 @@
 """Builders the webhook tests (and bench/) share: AdmissionReviews, base64, a free port, a client of the running
-HTTPS server, and the in-memory indexes (``tests/fake_indexes.py``) with the tests' key.
+HTTPS server, and the in-memory indexes (``tests/fakes/indexes.py``) with the tests' key.
 Fixtures are in conftest.py; nothing here is a fixture."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fake_indexes import FakeIndexes
+from tests.fakes.indexes import FakeIndexes
 from tierguard.engine.fingerprints import Fingerprinter
 
 KEY = b"k" * 32

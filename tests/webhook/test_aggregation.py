@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.test_aggregated_roles import MONITORING, READS_PODS, READS_SECRETS, binding
+from tests.engine.test_aggregated_roles import MONITORING, READS_PODS, READS_SECRETS, binding
 from tests.webhook.helpers import FakeIndexes, review
 from tests.webhook.test_admission import answer
 from tierguard.webhook.admission import AdmissionService

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_indexes import FakeIndexes
+from tests.fakes.indexes import FakeIndexes
 from tierguard.engine.context import OfflineContext
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.kinds import INDEXED

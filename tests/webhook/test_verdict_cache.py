@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_indexes import FakeIndexes
+from tests.fakes.indexes import FakeIndexes
 from tests.webhook.helpers import KEY, b64, fake_indexes
 from tierguard.engine import EvaluationRequest, evaluate
 from tierguard.engine.candidate import Candidate

@@ -21,12 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.engine.helpers import FINGERPRINTER, ISTIO_POLICY, STANDARD, Doc, namespace, policy, secret, workload
 from tierguard.engine import EvaluationRequest, OfflineContext, evaluate
 from tierguard.engine.evaluation import RULE_FACTS
 from tierguard.engine.model import Rule
 from tierguard.policy import DEFAULT_POLICY, TierPolicy
-
-from .helpers import FINGERPRINTER, ISTIO_POLICY, STANDARD, Doc, namespace, policy, secret, workload
 
 DOCS = Path(__file__).parents[2] / "docs" / "rules.md"
 _LABEL = re.compile(r"^#\s*(Allowed|Refused)\b")

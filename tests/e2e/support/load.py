@@ -1,6 +1,6 @@
 """A bounded admission load for reliability tests: creates and deletes Pods and Secrets at a steady rate.
 
-Run as its own process (``python -m tests.e2e.load ...``) so its cost never slows the test that watches the
+Run as its own process (``python -m tests.e2e.support.load ...``) so its cost never slows the test that watches the
 cluster. Every second operation is one tierguard must refuse (a Secret copied from another tier by a reflector
 annotation), the rest are admissible, so a result is either right, wrong (admitted what must be refused, or the
 reverse) or failed (no decision: the webhook could not be reached, timed out, or the API server erred). Prints

@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LOCAL_CLUSTER = REPO / "hack" / "local-cluster.sh"
 BUILD_BINARIES = REPO / "hack" / "build-binaries.sh"
 VERSIONS_FILE = REPO / "hack" / "versions.env"

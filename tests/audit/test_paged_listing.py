@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_apiserver import FakeApiServer, namespace, secret, serving
+from tests.fakes.apiserver import FakeApiServer, namespace, secret, serving
 from tierguard.audit.listing import connect, list_cluster
 from tierguard.audit.results import audit_objects
 from tierguard.engine.fingerprints import Fingerprinter

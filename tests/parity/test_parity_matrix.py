@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.parity_page import parse
+from tests.support.parity_page import parse
 from tierguard.engine.rules.sidecars import SidecarState
 from tierguard.parity import ParityReport, application_of, parity_report
 from tierguard.policy import TierPolicy, load_policy

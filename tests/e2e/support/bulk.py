@@ -1,6 +1,6 @@
 """Bulk objects for the audit's scale test, and the baseline it is measured against. Run as its own process:
 
-``python -m tests.e2e.bulk create --kubeconfig K --run-id ID --namespaces N --secrets S --deadline-s T``
+``python -m tests.e2e.support.bulk create --kubeconfig K --run-id ID --namespaces N --secrets S --deadline-s T``
     creates N namespaces labelled ``tierguard.io/e2e-bulk=ID``, tiered round-robin dev/qa/stage/prod (so the
     webhook judges every Secret, and the audit's context has four tiers), then S Secrets spread evenly over
     them, each with a unique random 32-byte ``password`` and a random 1.5 KiB ``tls.key`` (about 2.7 KiB of
@@ -12,7 +12,7 @@
     ``envFrom``: judged, no finding), ``--shared P`` P pairs of Secrets holding one value in two namespaces
     of different tiers (findings for the background audit's reports; create them with the tiers in audit mode).
 
-``python -m tests.e2e.bulk plain-list --kubeconfig K --chunk-size C``
+``python -m tests.e2e.support.bulk plain-list --kubeconfig K --chunk-size C``
     the baseline: the kinds the audit lists (``tierguard.kinds.listed()``), found by the same discovery, read
     in pages of C with the kubernetes client, each page parsed as JSON and dropped. No projection, no engine.
     Prints one JSON object with the count.
@@ -172,7 +172,7 @@ def plain_list(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.e2e.bulk")
+    parser = argparse.ArgumentParser(prog="python -m tests.e2e.support.bulk")
     commands = parser.add_subparsers(dest="command", required=True)
     making = commands.add_parser("create")
     making.add_argument("--kubeconfig", required=True)

@@ -18,10 +18,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.engine.helpers import Doc, context_of, namespace, policy, ref_of
 from tierguard.commands.root import main
 from tierguard.engine import EvaluationRequest, evaluate
-
-from .helpers import Doc, context_of, namespace, policy, ref_of
 
 ALPHABET = "qxzjkvQXZJKV023456789"
 NAMESPACES = [namespace("dev", "dev"), namespace("dev-b", "dev"), namespace("qa", "qa"), namespace("prod", "prod"),
