@@ -5,7 +5,7 @@
   floor      plain aiohttp over the same TLS: parse the JSON body, answer "allowed" (HTTP + TLS + JSON alone);
   kopf       kopf's WebhookServer and its full admission path (resource lookup, cause, handler execution)
              with no-op ``@kopf.on.validate`` handlers for the three paths;
-  tierguard  ``tierguard run``'s server: TierguardWebhookServer and AdmissionService over a live context
+  tierguard  ``tierguard run``'s server: AdmissionServer and AdmissionService over a live context
              double, logging configured as ``tierguard run`` configures it.
 
 Listens on ``--addr`` (default 127.0.0.1; part 4's floor listens where the API server reaches this host).

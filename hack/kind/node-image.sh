@@ -241,7 +241,7 @@ base_image() {
 inputs_key() { # version: everything a node image is made of
   {
     echo "$1"
-    grep -v '^#' "$hack/versions.env"
+    grep -E '^(KIND|CONTAINERD|CRICTL|LOCAL_PATH_PROVISIONER)_' "$hack/versions.env" # the node's pins only
     # Code, not comments: a reworded comment rebuilds nothing.
     grep -hv '^[[:space:]]*#' "$here/node-image.sh" "$hack/lib/go.sh" "$hack/lib/debian.sh"
     sha256sum "$here/base.Dockerfile" "$here/kindnetd/kindnetd.py" "$hack/pause/pause.c" | cut -c1-64

@@ -368,10 +368,10 @@ def load_policy(document: object) -> TierPolicy:
 
 
 def stored_document(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A TierPolicy object as the API server stores it (a kopf body, a listed or admitted object) turned into
+    """A TierPolicy object as the API server stores it (a listed, watched or admitted object) turned into
     the document ``load_policy`` judges: ``status`` dropped, ``metadata`` reduced to the name (the server adds
     uid, resourceVersion, managedFields, ... which users never write), every mapping copied to a plain dict
-    (kopf bodies are live views). A ``metadata`` that is not a mapping is kept, so loading names it.
+    (the caller's object may be shared). A ``metadata`` that is not a mapping is kept, so loading names it.
 
     The one normalisation of stored policies: the webhook's index and reload, the audit and the rule that
     refuses an invalid TierPolicy at admission all use it.

@@ -5,8 +5,8 @@ emits. The two have the same result and summary shape; only apiVersion and kinds
 One report per namespace and one cluster report for cluster-scoped objects, each named ``tierguard`` and
 labelled ``app.kubernetes.io/managed-by: tierguard``. ``tierguard audit -o policyreport`` prints them (apply with
 ``| kubectl apply -f -`` where the CRDs exist); the background audit of ``tierguard run`` writes the same
-documents (``audit/report_writer.py``), with ``max_results`` bounding each report's size and passing objects
-counted, not listed.
+documents (``webhook/background_audit/report_writer.py``), with ``max_results`` bounding each report's size
+and passing objects counted, not listed.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class LiveContext:
     def remember_admitted_secret(self, view: SecretView) -> None:
         """Count a Secret this replica just admitted as held, until the watch delivers it.
 
-        kopf indexes an object some 100 ms after it is stored; without this, the second Secret of one
+        The watch delivers an object some 100 ms after it is stored; without this, the second Secret of one
         ``kubectl apply -f`` could share the first one's value unseen. Expiring entries bound a phantom (an
         object another admission step refused) to a short fail-closed window.
         """
