@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,23 +43,37 @@ class Measured:
     stderr: str
 
 
+# The measured command runs under this small launcher, which reports the command's own peak RSS. Measured from
+# pytest directly, a child's ru_maxrss starts at pytest's peak: subprocess spawns it sharing pytest's memory
+# (vfork), and Linux carries that memory's high-water mark across exec.
+LAUNCHER = """
+import os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+"""
+
+
 def measure(command: list[str], cluster: Cluster, stdout: Path, timeout: float = 900) -> Measured:
-    """Run ``command``; its own wall time and peak RSS (``wait4``'s rusage is this child's alone)."""
+    """Run ``command``; its wall time and its own peak RSS (see LAUNCHER)."""
+    rss_file = stdout.with_suffix(".rss")
+    rss_file.unlink(missing_ok=True)
     with stdout.open("w") as out:
         started = time.monotonic()
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        process = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(rss_file), *command], stdout=out,
+                                   stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
                                    env={**cluster.env(), "PYTHONPATH": str(REPO)}, text=True)
-        assert process.stderr is not None
-        deadline = started + timeout
-        while (done := os.wait4(process.pid, os.WNOHANG))[0] == 0:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"{command} took more than {timeout:.0f}s")
-            time.sleep(0.02)
+        try:
+            _, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise AssertionError(f"{command} took more than {timeout:.0f}s") from None
         wall = time.monotonic() - started
-    _, wait_status, usage = done
-    process.returncode = os.waitstatus_to_exitcode(wait_status)
-    return Measured(wall, usage.ru_maxrss / 1024, process.returncode, stdout.read_text(), process.stderr.read())
+    assert rss_file.exists(), f"{command}: the launcher reported no peak RSS: {stderr[-2000:]}"
+    return Measured(wall, int(rss_file.read_text()) / 1024, process.returncode, stdout.read_text(), stderr)
 
 
 def create_bulk(cluster: Cluster, run_id: str, secrets: int = SECRETS, namespaces: int = NAMESPACES,
