@@ -35,6 +35,8 @@ class AdmissionPolicySync:
         self.state = state
         self.settings = settings
         self.api_client = api_client
+        self._versions: dict[tuple[str, str], str] = {}
+        """Each applied object's resourceVersion as last answered: an apply that changed nothing keeps it."""
 
     async def run(self) -> None:
         if not self.settings.enabled:
@@ -73,17 +75,28 @@ class AdmissionPolicySync:
                 "uid": str(metadata.get("uid"))}
 
     def apply(self, policy: TierPolicy) -> None:
-        from tierguard.kube.rest import request  # noqa: PLC0415
+        """Apply every generated object and delete the stale ones; logged only when something changed (the
+        periodic re-apply of unchanged objects is silent)."""
+        from tierguard.kube.rest import request_json  # noqa: PLC0415
 
         manifests = generate(policy, self.options())
+        changed = []
         for manifest in manifests:
-            request(self.api_client, "PATCH", _path(manifest["kind"], manifest["metadata"]["name"]),
-                    query=[("fieldManager", FIELD_MANAGER), ("force", "true")], body=manifest,
-                    content_type="application/apply-patch+yaml")
+            key = (str(manifest["kind"]), str(manifest["metadata"]["name"]))
+            answer = request_json(self.api_client, "PATCH", _path(*key),
+                                  query=[("fieldManager", FIELD_MANAGER), ("force", "true")], body=manifest,
+                                  content_type="application/apply-patch+yaml")
+            version = str(((answer or {}).get("metadata") or {}).get("resourceVersion") or "")
+            if self._versions.get(key) != version or not version:
+                changed.append(f"{key[0]}/{key[1]}")
+            self._versions[key] = version
         wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests}
         removed = self._delete(lambda kind, name: (kind, name) not in wanted)
-        logger.info("ValidatingAdmissionPolicies applied", extra={
-            "policies": sorted(n for k, n in wanted if k == "ValidatingAdmissionPolicy"), "deleted": removed})
+        self._versions = {key: version for key, version in self._versions.items() if key in wanted}
+        if changed or removed:
+            logger.info("ValidatingAdmissionPolicies applied", extra={"changed": changed, "deleted": removed})
+        else:
+            logger.debug("ValidatingAdmissionPolicies unchanged", extra={"objects": len(manifests)})
 
     def delete_all(self) -> None:
         try:
