@@ -100,11 +100,7 @@ audit_patch() {
 }
 
 node_image() {
-  if [[ -n ${TIERGUARD_KIND_NODE_IMAGE:-} ]]; then
-    echo "$TIERGUARD_KIND_NODE_IMAGE"
-  else
-    "$here/kind/node-image.sh" "$version"
-  fi
+  if [[ -n ${TIERGUARD_KIND_NODE_IMAGE:-} ]]; then echo "$TIERGUARD_KIND_NODE_IMAGE"; else "$here/kind/node-image.sh" "$version"; fi
 }
 
 # --- the tierguard hook -----------------------------------------------------------------------------------------
@@ -122,6 +118,8 @@ cmd_up() {
   "$here/build-tools.sh" kind >/dev/null || die "could not build kind (see above)"
   TIERGUARD_KUBERNETES_VERSION=$version "$here/build-binaries.sh" >/dev/null ||
     die "could not build or find kubectl and helm (see above)"
+  # Running, but not started from this state dir (another checkout, a removed dir): adopted, not deleted.
+  ! exists || [[ -s $kubeconfig ]] || { mkdir -p "$state" && kind_ get kubeconfig --name "$name" >"$kubeconfig"; }
   if exists && apiserver_ready; then
     log "kind cluster $name already running"
   else

@@ -13,12 +13,15 @@ from the API server being ready again to tierguard's first right pair of decisio
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .support.kube import Cluster, local_cluster, tail, wait_until
+from .support.kube import LOCAL_CLUSTER, Cluster, local_cluster, tail, wait_until
 from .support.tierguard import NAMESPACE, SELECTOR, secret
 from .test_reliability import load, load_namespaces, record
 
@@ -102,3 +105,28 @@ def test_control_plane_restart_under_load(cluster: Cluster, load_namespaces: tup
     record(f"{component} restart under load", attempted=result["attempted"], wrong=result["wrong"],
            failed=result["failed"], restart_seconds=round(back - started, 1),
            recovery_seconds=round(recovered - back, 1))
+
+
+def test_up_from_another_state_dir_adopts_the_running_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    """A second checkout (or a removed state dir) running `up` for a cluster name that already runs adopts that
+    cluster with kind's kubeconfig instead of deleting it (a second clone once deleted the first one's cluster)."""
+    if not cluster.local:
+        pytest.skip("starts hack/local-cluster.sh up against the local kind cluster")
+    name = cluster.kind_name or os.environ.get("TIERGUARD_KIND_CLUSTER", "tierguard")
+    node = f"{name}-control-plane"
+
+    def container_id() -> str:
+        return subprocess.run(["docker", "inspect", "-f", "{{.Id}}", node], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    before = container_id()
+    state = tmp_path / "other-checkout"
+    up = subprocess.run([str(LOCAL_CLUSTER), "up"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                        timeout=600, check=False, env={**os.environ, "TIERGUARD_KIND_CLUSTER": name,
+                                                       "TIERGUARD_LOCAL_CLUSTER_DIR": str(state),
+                                                       "TIERGUARD_INSTALL_HOOK": str(tmp_path / "no-hook")})
+    assert up.returncode == 0, tail(up.stdout + up.stderr)
+    assert container_id() == before, "the running cluster was deleted and created again"
+    readyz = subprocess.run([str(cluster.kubectl_path), "--kubeconfig", str(state / "kubeconfig"), "get", "--raw",
+                             "/readyz"], capture_output=True, text=True, timeout=60, check=False)
+    assert readyz.stdout.strip() == "ok", readyz.stderr
