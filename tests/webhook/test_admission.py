@@ -47,7 +47,9 @@ def test_denial_is_403_and_names_the_rule(service: AdmissionService, indexes: Fa
     assert response["status"]["code"] == 403
     assert response["status"]["reason"] == "Forbidden"
     assert response["status"]["message"].startswith("[secret-value-shared] ")
-    assert "prod/db" in response["status"]["message"]
+    # SPEC: the requester learns the other tier, not which of its Secrets holds the value (the value oracle).
+    assert "a Secret of tier prod" in response["status"]["message"]
+    assert "prod/db" not in response["status"]["message"]
     assert SHARED not in str(response) and b64(SHARED) not in str(response)
 
 
@@ -259,7 +261,9 @@ def test_secret_admitted_moments_ago_counts_before_the_watch_indexes_it(service:
     assert answer(service, review(secret("prod", "db", SHARED)), "secrets")["allowed"] is True
     response = answer(service, review(secret("dev", "db", SHARED)), "secrets")
     assert response["allowed"] is False
-    assert "prod/db" in response["status"]["message"]
+    # SPEC: the requester learns the other tier, not which of its Secrets holds the value (the value oracle).
+    assert "a Secret of tier prod" in response["status"]["message"]
+    assert "prod/db" not in response["status"]["message"]
 
 
 def test_dry_run_and_expired_admissions_are_not_remembered(service: AdmissionService,

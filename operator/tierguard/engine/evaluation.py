@@ -171,7 +171,8 @@ def _enforce(findings: list[Finding], candidate: Candidate) -> tuple[Violation, 
             if finding.rule is Rule.POLICY_INVALID
             else ACTION_BY_MODE[candidate.policy.enforcement.mode_for(tier)]
         )
-        violations.append(Violation(finding.rule, action, finding.message, finding.path, finding.related))
+        violations.append(Violation(finding.rule, action, finding.message, finding.path, finding.related,
+                                    finding.requester_message))
     return tuple(violations)
 
 
@@ -184,8 +185,10 @@ def _break_glass(decision: Decision, obj: Mapping[str, Any], user: UserInfo | No
     reason = annotations_of(obj).get(settings.annotation, "").strip()
     if not reason or not set(user.groups) & set(settings.groups):
         return decision
+    glass = f" (admitted by break-glass: {reason})"
     softened = tuple(
-        Violation(v.rule, Action.WARN, f"{v.message} (admitted by break-glass: {reason})", v.path, v.related)
+        Violation(v.rule, Action.WARN, v.message + glass, v.path, v.related,
+                  None if v.requester_message is None else v.requester_message + glass)
         if v.action is Action.DENY and v.rule is not Rule.POLICY_INVALID
         else v
         for v in decision.violations

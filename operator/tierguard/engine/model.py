@@ -58,6 +58,9 @@ class Finding:
     tier: str | None = None
     related: tuple[ObjectRef, ...] = ()
     """The other objects of a cross-object finding (the Secret copied from, the other holder of a value)."""
+    requester_message: str | None = None
+    """What the requester may read, where ``message`` would tell them which object of another tier holds a value
+    (SPEC: "a Secret of tier prod", unnamed). None: ``message`` names nothing they may not know."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,13 @@ class Violation:
     path: str
     related: tuple[ObjectRef, ...] = ()
     """The other objects of a cross-object finding; not part of ``as_dict`` (SPEC's JSON shape)."""
+    requester_message: str | None = None
+    """See ``Finding.requester_message``; ``message`` stays for platform-side records (logs, cluster reports)."""
+
+    @property
+    def shown_to_requester(self) -> str:
+        """The message for the admission answer and the reports in the requester's namespace."""
+        return self.requester_message if self.requester_message is not None else self.message
 
     def as_dict(self) -> dict[str, str]:
         return {"rule": self.rule.value, "action": self.action.value, "message": self.message, "path": self.path}

@@ -76,8 +76,10 @@ def category(rule: Rule) -> str:
 
 
 def entries_of(result: Result) -> list[dict[str, Any]]:
-    # A pass or skip entry has no rule id: it names the category as its rule.
+    # A pass or skip entry has no rule id: it names the category as its rule. A namespace's report is read by that
+    # namespace's users: it carries what a requester may see (SPEC), the cluster report the full message.
     resource = {k: v for k, v in result.ref.as_dict().items() if v is not None}
+    namespaced = result.ref.namespace is not None
     if result.decision.skipped is not None:  # exempt or untiered: not enforced
         return [{"policy": SOURCE, "rule": TIER_ISOLATION, "result": "skip", "source": SOURCE,
                  "category": TIER_ISOLATION, "resources": [resource], "message": result.decision.skipped}]
@@ -89,7 +91,8 @@ def entries_of(result: Result) -> list[dict[str, Any]]:
          "result": "error" if violation.rule is Rule.POLICY_INVALID else _RESULT_BY_ACTION[violation.action],
          "category": category(violation.rule),
          "severity": "high" if violation.rule is Rule.POLICY_INVALID else _SEVERITY_BY_ACTION[violation.action],
-         "message": violation.message, "properties": {"action": violation.action.value, "path": violation.path}}
+         "message": violation.shown_to_requester if namespaced else violation.message,
+         "properties": {"action": violation.action.value, "path": violation.path}}
         for violation in result.decision.violations
     ]
 

@@ -177,12 +177,12 @@ class AdmissionService:
                 logger.warning("break-glass", extra={"object": str(ref), "user": user,
                                                      "reason": decision.break_glass})
         self._remember_admitted(evaluation, decision)
-        warnings = [_short(f"[{v.rule}] {v.message}") for v in decision.warnings]
+        warnings = [_short(f"[{v.rule}] {v.shown_to_requester}") for v in decision.warnings]
         warnings += self._tier_label_notice(evaluation, decision)
         if decision.break_glass is not None:
             warnings.insert(0, _short(f"tierguard: admitted by break-glass ({decision.break_glass})"))
         if not decision.allowed:
-            message = "; ".join(f"[{v.rule}] {v.message}" for v in decision.denials)
+            message = "; ".join(f"[{v.rule}] {v.shown_to_requester}" for v in decision.denials)
             return self._count(exchange, _response(review, uid, False, code=403, message=message,
                                                    warnings=warnings), "denied")
         return self._count(exchange, _response(review, uid, True, warnings=warnings),

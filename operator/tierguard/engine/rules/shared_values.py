@@ -4,7 +4,9 @@ tier also holds, i.e. the same credential copied by hand across tiers.
 Refused: ``prod/db`` and ``dev/db`` with the same ``password``. Allowed: values shorter than
 ``fingerprints.minLength``, keys in ``fingerprints.ignoreKeys`` (public certificates), shareable-labelled Secrets,
 service-account tokens, and the same value in two namespaces of one tier. At admission the second tier to
-store the value is refused; offline every tiered holder is reported. Messages name keys and holders, never values.
+store the value is refused; offline every tiered holder is reported. Messages name keys and holders, never values;
+what the requester sees (the admission answer, the report in their namespace) names only the other tier
+(SPEC), the full message goes to platform-side records (logs, `tierguard audit`'s text and JSON).
 """
 
 from __future__ import annotations
@@ -62,12 +64,16 @@ def shared_value_findings(view: SecretView, subject: Candidate) -> Iterator[Find
                  else f"keys {', '.join(repr(k) for k in ours)} the same values")
         held = "" if theirs == ours else f" (under {'key' if len(theirs) == 1 else 'keys'} " \
                                          f"{', '.join(repr(k) for k in theirs)})"
+        theirs_tier = in_tier(subject.tier_of(holder.namespace))
         yield Finding(
             Rule.SECRET_VALUE_SHARED,
             f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as Secret {holder.ref}"
-            f"{held} ({in_tier(subject.tier_of(holder.namespace))}); issue a separate credential for each tier",
+            f"{held} ({theirs_tier}); issue a separate credential for each tier",
             f"data.{ours[0]}",
             related=(holder.object_ref,),
+            # The requester learns that the value is another tier's, never where it is (the value oracle).
+            requester_message=f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as a Secret of "
+                              f"{theirs_tier}; issue a separate credential for each tier",
         )
 
 
