@@ -163,6 +163,8 @@ def test_rbac_grants_exactly_what_tierguard_needs(cluster: Cluster, namespace: C
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
         ("get", f"secrets/{HMAC_SECRET}", "-n", own),
         ("create", "secrets", "-n", own),
+        # Events in its own namespace: the platform's record of shared-value answers (webhook/events.py).
+        ("create", "events", "-n", own),
         # The background audit: its Lease (create cannot be limited by name), and what the webhook does not index.
         ("create", "leases.coordination.k8s.io", "-n", own),
         ("update", "leases.coordination.k8s.io/tierguard-audit", "-n", own),
@@ -173,9 +175,9 @@ def test_rbac_grants_exactly_what_tierguard_needs(cluster: Cluster, namespace: C
         *[(verb, "secrets", "-n", other) for verb in ("create", "update", "patch", "delete", "deletecollection")],
         ("update", "secrets/another", "-n", own), ("patch", "secrets", "-n", own),
         ("delete", f"secrets/{HMAC_SECRET}", "-n", own),
-        # Nothing rotates the key in place, and event posting is off: no update/patch, no Events.
+        # Nothing rotates the key in place: no update/patch; Events only created, only in its own namespace.
         ("update", f"secrets/{HMAC_SECRET}", "-n", own), ("patch", f"secrets/{HMAC_SECRET}", "-n", own),
-        ("create", "events", "-n", own), ("create", "events.events.k8s.io", "-n", own),
+        ("update", "events", "-n", own), ("create", "events.events.k8s.io", "-n", own),
         ("create", "events", "-n", other),
         # No workloads, no exec, no privilege escalation paths.
         ("create", "pods", "-n", own), ("create", "pods", "--subresource=exec", "-n", other),

@@ -124,6 +124,9 @@ def test_container_runs_tierguard_with_the_agreed_flags(helm: Helm) -> None:
         "--log-format=json",
         "--log-level=info",
         "--shutdown-linger=95",
+        "--shared-value-answers=10",
+        "--shared-value-window=3600",
+        "--shared-value-exempt-group=system:masters",
         "--audit-interval=600",
         "--audit-reports-api=wgpolicyk8s",
         "--audit-max-results=100",
@@ -413,7 +416,8 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
             assert kind == "Role", rule
             if set(rule["verbs"]) - {"create"}:
                 raise AssertionError(f"nothing writes an existing Secret (the key is read or created): {rule}")
-        assert "events" not in rule["resources"], f"event posting is off: {rule}"
+        if "events" in rule["resources"]:  # the platform's record of shared-value answers, in its own namespace
+            assert kind == "Role" and rule["apiGroups"] == [""] and rule["verbs"] == ["create"], rule
     for role in all_of(docs, "Role"):
         assert role["metadata"]["namespace"] == NAMESPACE
     cluster_reads = {(group, resource) for doc in docs if doc["kind"] == "ClusterRole"

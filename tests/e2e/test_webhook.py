@@ -13,8 +13,12 @@ from typing import Any
 
 import pytest
 
+from tierguard.webhook.value_oracle import LIMITED_MESSAGE
+
 from .support.kube import Cluster
 from .support.tierguard import (
+    NAMESPACE,
+    SELECTOR,
     TIER_LABEL,
     apply,
     assert_admitted,
@@ -119,6 +123,80 @@ def test_secret_value_shared_within_one_apply(cluster: Cluster, namespace: Names
     assert "secret/db created" in result.stdout  # the first one
     assert_refused(result, "secret-value-shared")
     assert cluster.kubectl("get", "secret", "db", "-n", dev, check=False).returncode != 0
+
+
+def shared_value_budget(cluster: Cluster) -> tuple[int, int]:
+    """(answers per user and replica, replicas) of the installed chart."""
+    (deployment,) = cluster.get_json("deployments", "-n", NAMESPACE, "-l", SELECTOR)["items"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    limit = next((int(a.split("=", 1)[1]) for a in args if a.startswith("--shared-value-answers=")), 10)
+    return limit, int(deployment["spec"]["replicas"])
+
+
+def test_shared_value_guesses_are_bounded_per_user_and_recorded(cluster: Cluster,
+                                                                 namespace: NamespaceFactory) -> None:
+    """A dev user guessing a prod credential (issue 27, the value oracle): each answer names the other tier only,
+    after the limit every Secret write of theirs is refused alike, match or miss, and the platform's Events in
+    tierguard's namespace name the user and the prod Secret."""
+    value = planted()
+    prod, dev = tiered(namespace, "prod"), tiered(namespace, "dev")
+    assert_admitted(apply(cluster, secret(prod, "db", value)))
+    eventually(lambda: _refused_shared(cluster, secret(dev, "probe", value)))  # indexed (the admin is exempt)
+    user = f"tg-e2e-guesser-{uuid.uuid4().hex[:6]}"
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "secret-writer", "namespace": dev},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}]}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "secret-writer", "namespace": dev},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "secret-writer"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}
+    assert_admitted(apply(cluster, role))
+    assert_admitted(apply(cluster, binding))
+
+    def guess(name: str, guessed: str) -> Any:
+        return cluster.kubectl("--as", user, "create", "-f", "-", input=json.dumps(secret(dev, name, guessed)),
+                               check=False)
+
+    limit, replicas = shared_value_budget(cluster)
+
+    def answered(result: Any) -> bool:
+        """True for an answer that another tier holds the value; False for the refusal beyond the limit."""
+        assert result.returncode != 0, result.stdout
+        assert value not in result.stderr and f"{prod}/" not in result.stderr, result.stderr
+        if "[secret-value-shared]" in result.stderr:
+            assert "a Secret of tier prod" in result.stderr, result.stderr
+            return True
+        assert LIMITED_MESSAGE in result.stderr, result.stderr
+        return False
+
+    # The budget is a replica's: the API server's pooled connection usually keeps one replica answering, so the
+    # first refusal beyond the limit comes after `limit` answers, and never more than replicas x limit in all.
+    answers = 0
+    while answered(guess(f"guess-{answers}", value)):
+        answers += 1
+        assert answers <= replicas * limit, f"{answers} answers: no limit"
+    assert answers >= limit, f"cut off after {answers} answers, the limit is {limit}"
+    # A miss is refused like a hit once the replica it reaches has given its answers; hits in between spend
+    # whatever budget another replica has left, so this ends.
+    for attempt in range(replicas * limit + 20):
+        miss = cluster.kubectl("--as", user, "create", "-f", "-", check=False,
+                               input=json.dumps(secret(dev, f"miss-{attempt}", planted())))
+        if miss.returncode != 0:
+            assert LIMITED_MESSAGE in miss.stderr, miss.stderr
+            break
+        answers += answered(guess(f"hit-{attempt}", value))
+        assert answers <= replicas * limit, f"{answers} answers: no limit"
+    else:
+        raise AssertionError("a Secret write that matches nothing was never refused beyond the limit")
+
+    def recorded() -> None:
+        events = [e for e in cluster.get_json("events", "-n", NAMESPACE)["items"]
+                  if (e["metadata"].get("annotations") or {}).get("tierguard.io/user") == user]
+        assert {"SharedValueFound", "SharedValueLimited"} <= {e["reason"] for e in events}, events[-3:]
+        assert any(f"{prod}/db" in e["message"] for e in events if e["reason"] == "SharedValueFound")
+        assert not any(value in e["message"] for e in events)
+
+    eventually(recorded)
 
 
 def _refused_shared(cluster: Cluster, manifest: dict[str, Any]) -> Any:

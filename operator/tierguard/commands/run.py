@@ -19,6 +19,7 @@ from tierguard.webhook.settings import (
     ProbeSettings,
     RunSettings,
     ServingSettings,
+    SharedValueSettings,
     WatchSettings,
 )
 
@@ -71,6 +72,15 @@ logger = logging.getLogger("tierguard.run")
               show_default=True,
               help="What the API server does when one of their expressions cannot be evaluated (an object over "
                    "its CEL cost limit): Ignore leaves it to the webhook; Fail refuses it even while tierguard runs.")
+@click.option("--shared-value-answers", default=SharedValueSettings.answers_per_user, show_default=True,
+              type=click.IntRange(1, 100000), metavar="N",
+              help="Answers that another tier holds a value one user gets per window on a replica; beyond them "
+                   "that user's Secret writes with values are refused alike, match or not (the value oracle).")
+@click.option("--shared-value-window", default=SharedValueSettings.window_s, show_default=True,
+              type=click.FloatRange(1, 604800), metavar="SECONDS")
+@click.option("--shared-value-exempt-group", "shared_value_exempt_groups", multiple=True,
+              default=SharedValueSettings.exempt_groups, show_default=True, metavar="GROUP",
+              help="Members are never cut off (still recorded); repeat for several.")
 @click.option("--shutdown-linger", default=ServingSettings.shutdown_linger_s, show_default=True,
               type=click.FloatRange(0, 3600), metavar="SECONDS",
               help="After SIGTERM, keep answering reviews on open connections (each answer closing its connection) "
@@ -102,6 +112,7 @@ def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook
                  max_index_staleness: float, audit: bool, audit_interval: float, audit_reports_api: str,
                  audit_max_results: int, audit_lease_duration: float, admission_policies: bool,
                  admission_policy_prefix: str, admission_policy_owner: str, admission_policy_failure_policy: str,
+                 shared_value_answers: int, shared_value_window: float, shared_value_exempt_groups: tuple[str, ...],
                  shutdown_linger: float) -> RunSettings:
     """The settings tree from ``run``'s options (flat, as the chart and people pass them)."""
     return RunSettings(
@@ -114,4 +125,6 @@ def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook
                             max_results=audit_max_results, lease_duration_s=audit_lease_duration),
         admission_policies=AdmissionPolicySettings(
             enabled=admission_policies, prefix=admission_policy_prefix, owner_cluster_role=admission_policy_owner,
-            failure_policy=admission_policy_failure_policy))
+            failure_policy=admission_policy_failure_policy),
+        shared_values=SharedValueSettings(answers_per_user=shared_value_answers, window_s=shared_value_window,
+                                          exempt_groups=tuple(shared_value_exempt_groups)))

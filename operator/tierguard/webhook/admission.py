@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -20,6 +20,7 @@ from tierguard.engine.review import AdmissionResponse, AdmissionReview, Admissio
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.routes import ROUTES_BY_ID
 from tierguard.webhook.state import RuntimeState
+from tierguard.webhook.value_oracle import LIMITED_MESSAGE, AnswerBudget, Record
 
 logger = logging.getLogger("tierguard.admission")
 
@@ -64,9 +65,14 @@ class _Exchange:
 class AdmissionService:
     """The webhook callback: ``await service(review, webhook=<path id>)`` returns the AdmissionReview answer."""
 
-    def __init__(self, state: RuntimeState, metrics: Metrics) -> None:
+    def __init__(self, state: RuntimeState, metrics: Metrics, budget: AnswerBudget | None = None,
+                 record: Callable[[Record], None] | None = None) -> None:
         self.state = state
         self.metrics = metrics
+        self.budget = budget
+        """Shared-value answers per user (``value_oracle.py``); None: unbounded (tests, bench)."""
+        self.record = record
+        """Where platform records go (Events in tierguard's namespace); None: logs and metrics only."""
 
     async def __call__(self, review: object, *, webhook: str | None = None) -> AdmissionReviewAnswer:
         started = time.perf_counter()
@@ -140,6 +146,8 @@ class AdmissionService:
                                                    f"{self.state.policy.tier_label} yet; retry in a few seconds")
         if evaluation.operation not in route.operations:
             return self._count(exchange, _response(review, uid, True), "allowed")
+        if self._over_budget(evaluation):
+            return self._refuse(exchange, 403, LIMITED_MESSAGE)
         try:
             decision = self._evaluate(evaluation)
         except Exception:
@@ -176,6 +184,7 @@ class AdmissionService:
                     self.metrics.break_glass.labels(violation.rule.value).inc()
                 logger.warning("break-glass", extra={"object": str(ref), "user": user,
                                                      "reason": decision.break_glass})
+        self._spend_budget(evaluation, decision)
         self._remember_admitted(evaluation, decision)
         warnings = [_short(f"[{v.rule}] {v.shown_to_requester}") for v in decision.warnings]
         warnings += self._tier_label_notice(evaluation, decision)
@@ -187,6 +196,47 @@ class AdmissionService:
                                                    warnings=warnings), "denied")
         return self._count(exchange, _response(review, uid, True, warnings=warnings),
                            "warned" if warnings else "allowed")
+
+    def _over_budget(self, evaluation: EvaluationRequest) -> bool:
+        """A Secret write with values by a user who had their answers: refused alike, match or not."""
+        obj = evaluation.obj
+        if self.budget is None or obj.get("kind") != "Secret" or not (obj.get("data") or obj.get("stringData")):
+            return False
+        user = evaluation.user.username if evaluation.user else ""
+        if self.budget.exempt(evaluation.user.groups if evaluation.user else ()) or not self.budget.exhausted(user):
+            return False
+        ref = str(object_ref(obj, evaluation.namespace))
+        self.metrics.shared_value_limited.inc()
+        logger.warning("shared-value answers limited", extra={"user": user, "object": ref,
+                                                             "limit": self.budget.limit,
+                                                             "window_s": self.budget.window_s})
+        self._emit(Record("SharedValueLimited", user, ref,
+                          f"{user or 'an anonymous user'} wrote Secret {ref} after {self.budget.limit} answers that "
+                          f"another tier holds a value within {self.budget.window_s:.0f} s: refused"))
+        return True
+
+    def _spend_budget(self, evaluation: EvaluationRequest, decision: Decision) -> None:
+        shared = [v for v in decision.violations if v.rule is Rule.SECRET_VALUE_SHARED]
+        if not shared:
+            return
+        user = evaluation.user.username if evaluation.user else ""
+        ref = str(object_ref(evaluation.obj, evaluation.namespace))
+        self.metrics.shared_value_answers.inc()
+        groups = evaluation.user.groups if evaluation.user else ()
+        answers = self.budget.spend(user) if self.budget is not None and not self.budget.exempt(groups) else 0
+        # The full messages name the other tier's Secret: for the platform's eyes only.
+        self._emit(Record("SharedValueFound", user, ref,
+                          f"{user or 'an anonymous user'} ({answers} within the window): "
+                          + "; ".join(v.message for v in shared)))
+
+    def _emit(self, record: Record) -> None:
+        if self.record is None:
+            return
+        try:
+            self.record(record)
+        except Exception as error:  # a record lost must not change the answer
+            logger.warning("cannot record for the platform team", extra={"reason": record.reason,
+                                                                        "error": type(error).__name__})
 
     def _tier_label_notice(self, evaluation: EvaluationRequest, decision: Decision) -> list[str]:
         """A TierPolicy that renames the tier label needs the webhook's namespaceSelector renamed too."""

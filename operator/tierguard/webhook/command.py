@@ -22,6 +22,7 @@ from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.probes import build_probe_app, serve_probes, watch_api_health
 from tierguard.webhook.settings import RunSettings
 from tierguard.webhook.state import RuntimeState, pause_collector
+from tierguard.webhook.value_oracle import AnswerBudget
 
 logger = logging.getLogger("tierguard.run")
 
@@ -110,6 +111,7 @@ async def serve(settings: RunSettings) -> None:
     import kopf  # noqa: PLC0415
 
     from tierguard.kube.transport import KubeTransport  # noqa: PLC0415
+    from tierguard.webhook.events import EventRecorder  # noqa: PLC0415
     from tierguard.webhook.keys import load_or_create_fingerprinter  # noqa: PLC0415
     from tierguard.webhook.reachability import build_check  # noqa: PLC0415
     from tierguard.webhook.server import AdmissionServer  # noqa: PLC0415
@@ -143,7 +145,11 @@ async def serve(settings: RunSettings) -> None:
     try:
         # Until the indexes are synced every review is answered "not ready" (denied): fail closed from the start.
         serving = settings.serving
-        admission = AdmissionServer(AdmissionService(state, metrics), addr=serving.addr, port=serving.port,
+        shared = settings.shared_values
+        service = AdmissionService(
+            state, metrics, AnswerBudget(shared.answers_per_user, shared.window_s, shared.exempt_groups),
+            EventRecorder(api_client, settings.namespace, replica_identity()).submit)
+        admission = AdmissionServer(service, addr=serving.addr, port=serving.port,
                                     certfile=serving.tls_cert, keyfile=serving.tls_key,
                                     draining=lambda: state.draining)
         await admission.start()

@@ -43,6 +43,15 @@ class Metrics:
             "tierguard_break_glass", "Requests admitted by break-glass, by rule id.", ["rule"],
             registry=self.registry,
         )
+        # The value oracle (value_oracle.py): no user label, the Events and logs name the users.
+        self.shared_value_answers = Counter(
+            "tierguard_shared_value_answers", "Secret writes answered that another tier holds one of their values.",
+            registry=self.registry,
+        )
+        self.shared_value_limited = Counter(
+            "tierguard_shared_value_limited", "Secret writes refused because their user had too many such answers "
+            "within the window.", registry=self.registry,
+        )
 
         # The background audit (background_audit/audit.py): exported by the replica holding the audit Lease only.
         self.audit_violations = Gauge(

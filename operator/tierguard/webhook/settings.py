@@ -91,6 +91,16 @@ class AdmissionPolicySettings:
 
 
 @dataclass(frozen=True)
+class SharedValueSettings:
+    """How many ``secret-value-shared`` answers one user gets per window on a replica (``value_oracle.py``)."""
+
+    answers_per_user: int = 10
+    window_s: float = 3600.0
+    exempt_groups: tuple[str, ...] = ("system:masters",)
+    """Never cut off (still recorded): who may read every Secret gains nothing from an answer."""
+
+
+@dataclass(frozen=True)
 class RunSettings:
     serving: ServingSettings
     namespace: str = "tierguard-system"
@@ -101,3 +111,4 @@ class RunSettings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     admission_policies: AdmissionPolicySettings = field(default_factory=AdmissionPolicySettings)
+    shared_values: SharedValueSettings = field(default_factory=SharedValueSettings)
