@@ -1,4 +1,5 @@
-"""Answering AdmissionReviews: parse, build the engine's request, evaluate, render. Nothing else.
+"""Answering AdmissionReviews: parse, build the engine's request, evaluate, render; and bound how many answers
+about shared values one user gets (``value_oracle.py``).
 
 This is a direct callback for the webhook server, not kopf's admission dispatch: kopf's dispatch deep-copies
 every object and answers "allowed" for a path that names no handler. Here an unknown path, a broken review, a
