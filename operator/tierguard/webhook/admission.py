@@ -185,7 +185,7 @@ class AdmissionService:
                     self.metrics.break_glass.labels(violation.rule.value).inc()
                 logger.warning("break-glass", extra={"object": str(ref), "user": user,
                                                      "reason": decision.break_glass})
-        self._spend_budget(evaluation, decision)
+            self._spend_budget(evaluation, decision, user, str(ref))
         self._remember_admitted(evaluation, decision)
         warnings = [_short(f"[{v.rule}] {v.shown_to_requester}") for v in decision.warnings]
         warnings += self._tier_label_notice(evaluation, decision)
@@ -216,12 +216,10 @@ class AdmissionService:
                           f"another tier holds a value within {self.budget.window_s:.0f} s: refused"))
         return True
 
-    def _spend_budget(self, evaluation: EvaluationRequest, decision: Decision) -> None:
+    def _spend_budget(self, evaluation: EvaluationRequest, decision: Decision, user: str, ref: str) -> None:
         shared = [v for v in decision.violations if v.rule is Rule.SECRET_VALUE_SHARED]
         if not shared:
             return
-        user = evaluation.user.username if evaluation.user else ""
-        ref = str(object_ref(evaluation.obj, evaluation.namespace))
         self.metrics.shared_value_answers.inc()
         groups = evaluation.user.groups if evaluation.user else ()
         answers = self.budget.spend(user) if self.budget is not None and not self.budget.exempt(groups) else 0
