@@ -11,6 +11,7 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from tierguard.kube.rest import describe
 from tierguard.webhook.informer import in_thread
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.state import RuntimeState
@@ -91,8 +92,10 @@ async def watch_api_health(state: RuntimeState, check: Callable[[], None], inter
             state.api_failures = 0
         except Exception as error:
             state.api_failures += 1
-            # The error names a URL and a Status at most: the Secret listing's body is never read into it.
+            # A status and the API server's message, or the transport's failure: the Secret listing's body is
+            # never read into an error.
             logger.warning("API health check failed", extra={
-                "failures": state.api_failures, "error": error.__class__.__name__, "detail": str(error)[:200],
+                "failures": state.api_failures, "error": error.__class__.__name__,
+                "detail": describe(error, None),
                 "seconds": round(time.monotonic() - started, 1)})
         await asyncio.sleep(interval)
