@@ -103,6 +103,36 @@ node_image() {
   if [[ -n ${TIERGUARD_KIND_NODE_IMAGE:-} ]]; then echo "$TIERGUARD_KIND_NODE_IMAGE"; else "$here/kind/node-image.sh" "$version"; fi
 }
 
+# --- whose cluster runs under this name -------------------------------------------------------------------------
+# The state dir a running cluster was started from: the host side of its audit mount (none: not made here).
+owner_dir() {
+  docker inspect -f '{{range .Mounts}}{{if eq .Destination "/etc/kubernetes/tierguard-audit"}}{{.Source}}{{end}}{{end}}' \
+    "$(control_plane)" 2>/dev/null | sed 's#/audit$##' || true
+}
+
+# none: no cluster of this name; ours: started from this state dir; gone: from a state dir that no longer exists
+# (a removed clone, a machine restored with Docker's data), so nobody else uses it; other: another live state dir
+# (a second checkout); foreign: not started by this script.
+ownership() {
+  exists || { echo none; return; }
+  local owner
+  owner=$(owner_dir)
+  if [[ -z $owner ]]; then echo foreign
+  elif [[ ! -e $owner/$marker ]]; then echo gone
+  elif [[ $(realpath -m "$owner") == "$(realpath -m "$state")" ]]; then echo ours
+  else echo other; fi
+}
+
+# Deleting another checkout's cluster (a helper's clone once did) or a user's own pulls it from under them.
+refuse_foreign() {
+  local owner
+  owner=$(owner_dir)
+  [[ -n $owner ]] || die "a kind cluster named $name runs that this script did not start: delete it yourself" \
+    "(kind delete cluster --name $name) or set TIERGUARD_KIND_CLUSTER to another name"
+  die "kind cluster $name runs from another state dir, $owner: use or stop it there" \
+    "(TIERGUARD_LOCAL_CLUSTER_DIR=$owner $0 down), or set TIERGUARD_KIND_CLUSTER to another name"
+}
+
 # --- the tierguard hook -----------------------------------------------------------------------------------------
 run_install_hook() { # args...
   [[ -x $install_hook ]] || return 0
@@ -118,8 +148,13 @@ cmd_up() {
   "$here/build-tools.sh" kind >/dev/null || die "could not build kind (see above)"
   TIERGUARD_KUBERNETES_VERSION=$version "$here/build-binaries.sh" >/dev/null ||
     die "could not build or find kubectl and helm (see above)"
-  # Running, but not started from this state dir (another checkout, a removed dir): adopted, not deleted.
-  ! exists || [[ -s $kubeconfig ]] || { mkdir -p "$state" && kind_ get kubeconfig --name "$name" >"$kubeconfig"; }
+  case $(ownership) in
+    none) ;;
+    ours) [[ -s $kubeconfig ]] || kind_ get kubeconfig --name "$name" >"$kubeconfig" ;;
+    gone) log "kind cluster $name was started from $(owner_dir), which is gone: replacing it"
+      kind_ delete cluster --name "$name" >&2 ;;
+    *) refuse_foreign ;;
+  esac
   if exists && apiserver_ready; then
     log "kind cluster $name already running"
   else
@@ -147,6 +182,7 @@ EOF
 }
 
 cmd_down() {
+  case $(ownership) in ours | gone | none) ;; *) refuse_foreign ;; esac
   if exists; then
     apiserver_ready && { run_install_hook stop || log "hack/install-tierguard.sh stop failed; deleting anyway"; }
     kind_ delete cluster --name "$name" >&2

@@ -107,11 +107,12 @@ def test_control_plane_restart_under_load(cluster: Cluster, load_namespaces: tup
            recovery_seconds=round(recovered - back, 1))
 
 
-def test_up_from_another_state_dir_adopts_the_running_cluster(cluster: Cluster, tmp_path: Path) -> None:
-    """A second checkout (or a removed state dir) running `up` for a cluster name that already runs adopts that
-    cluster with kind's kubeconfig instead of deleting it (a second clone once deleted the first one's cluster)."""
+def test_another_state_dir_leaves_the_running_cluster_alone(cluster: Cluster, tmp_path: Path) -> None:
+    """A second checkout running `up` or `down` for a cluster name that runs from this checkout's state dir is
+    refused, naming that dir, and the cluster stays (a helper's clone once deleted the first one's cluster; adopting
+    it instead lost the audit log mounted from the first dir)."""
     if not cluster.local:
-        pytest.skip("starts hack/local-cluster.sh up against the local kind cluster")
+        pytest.skip("starts hack/local-cluster.sh against the local kind cluster")
     name = cluster.kind_name or os.environ.get("TIERGUARD_KIND_CLUSTER", "tierguard")
     node = f"{name}-control-plane"
 
@@ -121,12 +122,13 @@ def test_up_from_another_state_dir_adopts_the_running_cluster(cluster: Cluster, 
 
     before = container_id()
     state = tmp_path / "other-checkout"
-    up = subprocess.run([str(LOCAL_CLUSTER), "up"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                        timeout=600, check=False, env={**os.environ, "TIERGUARD_KIND_CLUSTER": name,
-                                                       "TIERGUARD_LOCAL_CLUSTER_DIR": str(state),
-                                                       "TIERGUARD_INSTALL_HOOK": str(tmp_path / "no-hook")})
-    assert up.returncode == 0, tail(up.stdout + up.stderr)
-    assert container_id() == before, "the running cluster was deleted and created again"
-    readyz = subprocess.run([str(cluster.kubectl_path), "--kubeconfig", str(state / "kubeconfig"), "get", "--raw",
-                             "/readyz"], capture_output=True, text=True, timeout=60, check=False)
-    assert readyz.stdout.strip() == "ok", readyz.stderr
+    env = {**os.environ, "TIERGUARD_KIND_CLUSTER": name, "TIERGUARD_LOCAL_CLUSTER_DIR": str(state),
+           "TIERGUARD_INSTALL_HOOK": str(tmp_path / "no-hook")}
+    for command in ("up", "down"):
+        result = subprocess.run([str(LOCAL_CLUSTER), command], stdin=subprocess.DEVNULL, capture_output=True,
+                                text=True, timeout=600, check=False, env=env)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, f"`{command}` from another state dir succeeded:\n{tail(output)}"
+        assert f"runs from another state dir, {cluster.kubeconfig.parent}" in output, tail(output)
+        assert container_id() == before, f"`{command}` from another state dir replaced the running cluster"
+    assert not (state / "kubeconfig").exists(), "the refused `up` wrote a kubeconfig"
