@@ -55,7 +55,14 @@ def test_policy_reports_group_by_namespace_with_summaries() -> None:
         ("PolicyReport", "prod")]
     cluster_report, default_report, dev_report, _ = reports
     assert default_report["summary"]["skip"] == 1  # untiered: not enforced
-    assert cluster_report["summary"] == {"pass": 2, "fail": 0, "warn": 0, "error": 0, "skip": 0}
+    # The two Namespaces pass; the four shared-value findings, redacted in dev's and prod's reports, are listed
+    # here in full (SPEC: the cluster report names the other holder).
+    assert cluster_report["summary"] == {"pass": 2, "fail": 4, "warn": 0, "error": 0, "skip": 0}
+    listed = {(e["resources"][0]["namespace"], e["message"])
+              for e in cluster_report["results"] if e["result"] == "fail"}
+    assert any(ns == "dev" and "the same value as Secret prod/db (tier prod)" in message for ns, message in listed)
+    assert any(ns == "prod" and "the same value as Secret dev/db (tier dev)" in message for ns, message in listed)
+    assert all("prod/" not in e.get("message", "") for e in dev_report["results"])
     assert dev_report["summary"]["fail"] == 2  # shared with prod and with untiered default
     entry = dev_report["results"][0]
     assert entry["rule"] == "secret-value-shared" and entry["result"] == "fail"

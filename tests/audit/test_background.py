@@ -99,8 +99,9 @@ def gauge(metrics: Metrics, name: str, **labels: str) -> float | None:
 
 def test_a_full_pass_reports_each_namespace_with_findings_once_per_api(world: Any) -> None:
     asyncio.run(world.audit.full_pass())
-    assert sorted(world.reports.objects) == [("openreports", "dev"), ("openreports", "prod"),
-                                             ("wgpolicyk8s", "dev"), ("wgpolicyk8s", "prod")]
+    assert sorted(world.reports.objects, key=str) == [("openreports", "dev"), ("openreports", "prod"),
+                                                      ("openreports", None), ("wgpolicyk8s", "dev"),
+                                                      ("wgpolicyk8s", "prod"), ("wgpolicyk8s", None)]
     dev = world.reports.objects[("wgpolicyk8s", "dev")]
     assert [(r["rule"], r["resources"][0]["name"]) for r in dev["results"]] == [("secret-value-shared", "db")]
     assert dev["summary"] == {"pass": 1, "fail": 1, "warn": 0, "error": 0, "skip": 0}  # the Deployment passed
@@ -108,7 +109,7 @@ def test_a_full_pass_reports_each_namespace_with_findings_once_per_api(world: An
                  action="deny") == 1
     assert gauge(world.metrics, "tierguard_audit_last_run_timestamp_seconds")
     assert gauge(world.metrics, "tierguard_audit_duration_seconds") is not None
-    assert gauge(world.metrics, "tierguard_audit_report_writes_total", operation="create") == 4
+    assert gauge(world.metrics, "tierguard_audit_report_writes_total", operation="create") == 6
     assert not any("/namespaces/" in path for path in world.listing.paths)  # listed cluster-wide, once per kind
 
 
@@ -133,6 +134,43 @@ def test_an_incremental_pass_judges_only_marked_namespaces_and_clears_fixed_repo
     assert {path.split("/namespaces/")[1].split("/")[0] for path in world.listing.paths} == {"dev", "prod"}
     assert gauge(world.metrics, "tierguard_audit_violations", rule="secret-value-shared", namespace="dev",
                  action="deny") is None
+
+
+def cluster_findings(world: Any) -> list[str]:
+    found = world.reports.objects.get(("wgpolicyk8s", None))
+    return sorted(r["message"] for r in found["results"]) if found else []
+
+
+def test_the_cluster_report_names_the_holders_that_namespace_reports_do_not(world: Any) -> None:
+    asyncio.run(world.audit.full_pass())
+    dev = world.reports.objects[("wgpolicyk8s", "dev")]
+    assert "prod/db" not in str(dev) and "a Secret of tier prod" in dev["results"][0]["message"]
+    assert [m.split(";")[0] for m in cluster_findings(world)] == [
+        "Secret dev/db (tier dev) holds in key 'password' the same value as Secret prod/db (tier prod)",
+        "Secret prod/db (tier prod) holds in key 'password' the same value as Secret dev/db (tier dev)"]
+
+
+def test_an_incremental_pass_keeps_the_cluster_report_in_step(world: Any) -> None:
+    asyncio.run(world.audit.full_pass())
+    context = world.state.context
+    # qa starts sharing too: a pass of qa alone (and of the holders it marks) adds qa's findings to the cluster
+    # report and keeps the others'.
+    old = context.indexed_secret("qa", "unique")
+    world.indexes.add(secret("qa", "unique", SHARED))
+    world.audit.changes.secret_changed(old, context.indexed_secret("qa", "unique"), context)
+    asyncio.run(world.audit.incremental_pass(world.audit.changes.take()))
+    assert len(cluster_findings(world)) == 6
+    assert any(m.startswith("Secret qa/unique (tier qa)") for m in cluster_findings(world))
+    # Fixed everywhere: the cluster report goes.
+    for namespace, name in (("qa", "unique"), ("prod", "db")):
+        old = context.indexed_secret(namespace, name)
+        world.indexes.add(secret(namespace, name, base64.b64encode(f"{namespace}-only-credential".encode()).decode()))
+        world.audit.changes.secret_changed(old, context.indexed_secret(namespace, name), context)
+    dirty = world.audit.changes.take()
+    assert dirty.namespaces == {"dev", "prod", "qa"} and not dirty.cluster
+    asyncio.run(world.audit.incremental_pass(dirty))
+    assert cluster_findings(world) == []
+    assert world.reports.objects == {}
 
 
 def test_a_replica_without_the_lease_keeps_no_marks_and_clears_its_gauges(world: Any) -> None:

@@ -73,6 +73,15 @@ def report(cluster: Cluster, api: str, namespace: str) -> dict[str, Any] | None:
     return found
 
 
+def cluster_report(cluster: Cluster) -> dict[str, Any] | None:
+    got = cluster.kubectl("get", "clusterpolicyreports.wgpolicyk8s.io", "tierguard", "-o", "json", check=False)
+    if got.returncode != 0:
+        assert "NotFound" in got.stderr, got.stderr
+        return None
+    found: dict[str, Any] = json.loads(got.stdout)
+    return found
+
+
 def findings(cluster: Cluster, api: str, namespace: str) -> set[tuple[str, str]] | None:
     """(rule, object name) of each listed result; None: no report."""
     found = report(cluster, api, namespace)
@@ -126,6 +135,13 @@ def test_reports_list_existing_and_audit_mode_findings_and_fixing_clears_them(
             assert result["policy"] == "tierguard" and result["result"] == "fail"
             assert result["category"] == "tier-isolation"
         assert value not in json.dumps(polr) and value not in json.dumps(report(cluster, "openreports", dev))
+        # dev's users read that prod holds the value, never where (SPEC); the cluster report, for the platform, names
+        # the holder.
+        assert f"{prod}/" not in json.dumps(polr), polr["results"]
+        assert any("the same value as a Secret of tier prod" in r["message"] for r in results), results
+        wait_until(lambda: any(r["resources"][0].get("namespace") == dev and f"Secret {prod}/db (tier prod)"
+                               in r["message"] for r in (cluster_report(cluster) or {}).get("results", [])) or None,
+                   timeout=SHORT_INTERVAL_S * 2 + 30, what="the cluster report to name prod's holder", interval=1)
         assert polr["summary"]["fail"] == 2
         rep = report(cluster, "openreports", dev)
         assert rep is not None and rep["apiVersion"] == "openreports.io/v1alpha1" and rep["kind"] == "Report"

@@ -49,3 +49,15 @@ def test_platform_side_outputs_name_the_other_holder() -> None:
     assert violation["rule"] == "secret-value-shared"
     assert "Secret billing-prod/vault-root" in violation["message"]
     assert VALUE not in rendered
+
+
+def test_an_untiered_holder_is_named_as_such_to_the_requester() -> None:
+    documents = [namespace("billing-dev", "dev"), {"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": "scratch"}},
+                 secret("scratch", "copied"), secret("billing-dev", "db")]
+    results = judge_documents(((d, f"input#{i}") for i, d in enumerate(documents)), DEFAULT_POLICY)
+    reports = {r["metadata"].get("namespace"): r for r in policy_reports(results)}
+    (dev_result,) = [r for r in reports["billing-dev"]["results"] if r["rule"] == "secret-value-shared"]
+    assert "as an untiered Secret;" in dev_result["message"] and "scratch" not in dev_result["message"]
+    cluster = [r for r in reports[None]["results"] if r["rule"] == "secret-value-shared"]
+    assert ["Secret scratch/copied (untiered)" in r["message"] for r in cluster] == [True]

@@ -2,7 +2,8 @@
 and policy-reporter read, or its successor ``openreports.io/v1alpha1`` (Report, ClusterReport), which Kubewarden
 emits. The two have the same result and summary shape; only apiVersion and kinds differ.
 
-One report per namespace and one cluster report for cluster-scoped objects, each named ``tierguard`` and
+One report per namespace and one cluster report for cluster-scoped objects (and the full form of the shared-value
+findings that namespace reports redact, SPEC), each named ``tierguard`` and
 labelled ``app.kubernetes.io/managed-by: tierguard``. ``tierguard audit -o policyreport`` prints them (apply with
 ``| kubectl apply -f -`` where the CRDs exist); the background audit of ``tierguard run`` writes the same
 documents (``webhook/background_audit/report_writer.py``), with ``max_results`` bounding each report's size
@@ -19,7 +20,7 @@ from typing import Any
 import yaml
 
 from tierguard.engine.evaluation import RULE_FACTS
-from tierguard.engine.model import Action, Rule
+from tierguard.engine.model import Action, Rule, Violation
 from tierguard.engine.offline import Result
 from tierguard.engine.rules import TIER_ISOLATION
 
@@ -86,22 +87,40 @@ def entries_of(result: Result) -> list[dict[str, Any]]:
     if not result.decision.violations:
         return [{"policy": SOURCE, "rule": TIER_ISOLATION, "result": "pass", "source": SOURCE,
                  "category": TIER_ISOLATION, "resources": [resource]}]
-    return [
-        {"policy": SOURCE, "rule": violation.rule.value, "source": SOURCE, "resources": [resource],
-         "result": "error" if violation.rule is Rule.POLICY_INVALID else _RESULT_BY_ACTION[violation.action],
-         "category": category(violation.rule),
-         "severity": "high" if violation.rule is Rule.POLICY_INVALID else _SEVERITY_BY_ACTION[violation.action],
-         "message": violation.shown_to_requester if namespaced else violation.message,
-         "properties": {"action": violation.action.value, "path": violation.path}}
-        for violation in result.decision.violations
-    ]
+    return [_violation_entry(resource, violation, violation.shown_to_requester if namespaced else violation.message)
+            for violation in result.decision.violations]
+
+
+def _violation_entry(resource: dict[str, Any], violation: Violation, message: str) -> dict[str, Any]:
+    invalid = violation.rule is Rule.POLICY_INVALID
+    return {"policy": SOURCE, "rule": violation.rule.value, "source": SOURCE, "resources": [resource],
+            "result": "error" if invalid else _RESULT_BY_ACTION[violation.action],
+            "category": category(violation.rule),
+            "severity": "high" if invalid else _SEVERITY_BY_ACTION[violation.action],
+            "message": message, "properties": {"action": violation.action.value, "path": violation.path}}
+
+
+def platform_entries_of(result: Result) -> list[dict[str, Any]]:
+    """The full form of each finding of a namespaced object that its namespace's report shows redacted (SPEC: the
+    cluster report names what a requester may not read): the cluster report lists them, so the platform team sees
+    which objects of two tiers hold one value without reading logs."""
+    if result.ref.namespace is None:
+        return []
+    resource = {k: v for k, v in result.ref.as_dict().items() if v is not None}
+    return [_violation_entry(resource, violation, violation.message)
+            for violation in result.decision.violations if violation.shown_to_requester != violation.message]
 
 
 def grouped_entries(results: Iterable[Result]) -> dict[str | None, list[dict[str, Any]]]:
-    """Each namespace's (None: cluster-scoped objects') report entries, in result order."""
+    """Each namespace's (None: the cluster report's) entries, in result order. The cluster report holds the
+    cluster-scoped objects' entries, then the full form of what namespace reports redact."""
     grouped: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    platform: list[dict[str, Any]] = []
     for result in results:
         grouped[result.ref.namespace].extend(entries_of(result))
+        platform.extend(platform_entries_of(result))
+    if platform:
+        grouped[None].extend(platform)
     return grouped
 
 

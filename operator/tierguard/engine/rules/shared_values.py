@@ -72,9 +72,15 @@ def shared_value_findings(view: SecretView, subject: Candidate) -> Iterator[Find
             f"data.{ours[0]}",
             related=(holder.object_ref,),
             # The requester learns that the value is another tier's, never where it is (the value oracle).
-            requester_message=f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as a Secret of "
-                              f"{theirs_tier}; issue a separate credential for each tier",
+            requester_message=f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as "
+                              f"{an_unnamed_secret(subject.tier_of(holder.namespace))}; issue a separate "
+                              f"credential for each tier",
         )
+
+
+def an_unnamed_secret(tier: str | None) -> str:
+    """The other holder as a requester may read of it: ``a Secret of tier prod``, or ``an untiered Secret``."""
+    return f"a Secret of tier {tier}" if tier is not None else "an untiered Secret"
 
 
 FAMILY = RuleFamily("shared_values", KINDS, RULES, check, FACTS)

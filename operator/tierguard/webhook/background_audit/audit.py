@@ -32,7 +32,7 @@ from tierguard.engine.projection import Projected, project
 from tierguard.kinds import JUDGED, KindInfo
 from tierguard.kube.discovery import Served, resolve_served
 from tierguard.kube.pager import ListOptions, Silent, every_object, rest_fetch
-from tierguard.render.policyreport import entries_of, report
+from tierguard.render.policyreport import entries_of, platform_entries_of, report
 from tierguard.webhook.background_audit.changes import Changes, ContentFilter, Dirty
 from tierguard.webhook.background_audit.host import AuditHost, AuditMetrics
 from tierguard.webhook.background_audit.report_writer import ReportWriter, Scope
@@ -57,11 +57,15 @@ class Tally:
     entries: dict[Scope, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     counted: dict[Scope, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     violations: dict[Scope, Counter[tuple[str, str]]] = field(default_factory=lambda: defaultdict(Counter))
+    platform: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    """Per namespace, the full form of its findings that its report redacts: the cluster report lists them."""
     objects: int = 0
 
     def add(self, result: Result) -> None:
         scope = result.ref.namespace
         self.objects += 1
+        if scope is not None and (platform := platform_entries_of(result)):
+            self.platform[scope].extend(platform)
         for violation in result.decision.violations:
             self.violations[scope][(violation.rule.value, violation.action.value)] += 1
         for entry in entries_of(result):
@@ -98,6 +102,11 @@ class BackgroundAudit:
         self._resync = True
         self._served: list[Served] | None = None
         self._gauged: dict[Scope, set[tuple[str, str]]] = {}
+        self._platform: dict[str, list[dict[str, Any]]] = {}
+        """What each namespace adds to the cluster report (``Tally.platform``), as of its last pass: an incremental
+        pass rewrites the cluster report from it without listing the other namespaces."""
+        self._cluster: tuple[list[dict[str, Any]], Counter[str]] = ([], Counter())
+        """The cluster-scoped objects' entries and counts, as of the last pass that listed them."""
         self.rest_until = 0.0
         """No pass caused by marks starts before this (``AuditSettings.max_share``)."""
 
@@ -176,6 +185,8 @@ class BackgroundAudit:
         context = self.state.context
         known = {view.name for view in context.namespaces()} if context is not None else set()
         scopes: set[Scope] = {None, *known, *tally.scopes(), *self.writer.known_scopes()}
+        self._platform = dict(tally.platform)
+        self._cluster = (tally.entries.get(None, []), tally.counted.get(None, Counter()))
         await self._write(tally, scopes)
         self._finished("full", started, tally, len(scopes))
 
@@ -202,6 +213,13 @@ class BackgroundAudit:
                     async for chunk in self._listed(served, None):
                         await self._judge(run, chunk, tally)
             scopes.add(None)
+            self._cluster = (tally.entries.get(None, []), tally.counted.get(None, Counter()))
+        for namespace in dirty.namespaces:
+            before = self._platform.pop(namespace, [])
+            if after := tally.platform.get(namespace, []):
+                self._platform[namespace] = after
+            if after != before:
+                scopes.add(None)
         await self._write(tally, scopes)
         self._finished("incremental", started, tally, len(scopes))
 
@@ -277,10 +295,13 @@ class BackgroundAudit:
 
     async def _write(self, tally: Tally, scopes: set[Scope]) -> None:
         first = self.settings.apis[0]
-        desired = {scope: report(scope, tally.entries.get(scope, []), api=first,
-                                 max_results=self.settings.max_results, list_passing=False,
-                                 counted=tally.counted.get(scope))
-                   for scope in scopes if scope in tally.entries}
+        entries, counted = dict(tally.entries), dict(tally.counted)
+        if None in scopes:
+            entries[None] = self._cluster[0] + [e for ns in sorted(self._platform) for e in self._platform[ns]]
+            counted[None] = self._cluster[1]
+        desired = {scope: report(scope, entries[scope], api=first, max_results=self.settings.max_results,
+                                 list_passing=False, counted=counted.get(scope))
+                   for scope in scopes if entries.get(scope)}
         stats = self.writer.stats
         before = {"create": stats.created, "update": stats.updated, "delete": stats.deleted}
         await asyncio.to_thread(self.writer.sync, desired, sorted(scopes, key=lambda s: s or ""))
