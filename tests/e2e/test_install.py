@@ -77,6 +77,11 @@ def test_webhook_is_called_through_the_service(cluster: Cluster, deployment: dic
     addresses = {address for slice_ in endpoints for endpoint in slice_.get("endpoints", [])
                  if endpoint.get("conditions", {}).get("ready") for address in endpoint["addresses"]}
     assert addresses == {pod["status"]["podIP"] for pod in pods(cluster)}
+    # The chart's NetworkPolicy (on by default) selects these pods and admits the webhook port, so it cannot
+    # break the install; the admission calls of every other test pass through it.
+    (netpol,) = cluster.get_json("networkpolicies", "-n", NAMESPACE, "-l", SELECTOR)["items"]
+    assert netpol["spec"]["podSelector"]["matchLabels"].items() <= pods(cluster)[0]["metadata"]["labels"].items()
+    assert {"port": "webhook", "protocol": "TCP"} in netpol["spec"]["ingress"][0]["ports"]
 
 
 def test_replicas_become_ready_within_the_bound(cluster: Cluster, deployment: dict[str, Any]) -> None:
