@@ -53,7 +53,7 @@ RESYNC_S = 60.0
 """Every TierPolicy is compared again this often: a write that failed (or was overwritten) is repaired."""
 RETRY_S = 60.0
 """The same status is written to the same object at most once this often by one replica."""
-SELECTED_BY = "tierguard run --policy-name; the chart names it default"
+SELECTED_BY = "tierguard run --policy-name"
 
 
 # --- the pure part -----------------------------------------------------------------------------------------
