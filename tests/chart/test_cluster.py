@@ -157,6 +157,8 @@ def test_rbac_grants_exactly_what_tierguard_needs(cluster: Cluster, namespace: C
         ("watch", "roles.rbac.authorization.k8s.io", "--all-namespaces"),
         ("watch", "clusterroles.rbac.authorization.k8s.io"),
         ("watch", "tierpolicies.tierguard.io"),
+        # Every TierPolicy's status (webhook/policy_status.py), the subresource only.
+        ("patch", "tierpolicies.tierguard.io", "--subresource=status"),
         ("watch", "secretstores.external-secrets.io", "--all-namespaces"),
         ("watch", "clustersecretstores.external-secrets.io"),
         ("watch", "sealedsecrets.bitnami.com", "--all-namespaces"),
@@ -190,7 +192,8 @@ def test_rbac_grants_exactly_what_tierguard_needs(cluster: Cluster, namespace: C
         ("impersonate", "users"), ("impersonate", "groups"), ("impersonate", "serviceaccounts", "-n", own),
         ("create", "serviceaccounts/token", "-n", own),
         # Not its own configuration either.
-        ("update", "tierpolicies.tierguard.io"),
+        ("update", "tierpolicies.tierguard.io"), ("patch", "tierpolicies.tierguard.io"),
+        ("update", "tierpolicies.tierguard.io", "--subresource=status"),
         ("delete", "validatingwebhookconfigurations.admissionregistration.k8s.io"),
         ("update", "leases.coordination.k8s.io/another", "-n", own),
         ("create", "leases.coordination.k8s.io", "-n", other), ("list", "nodes"),

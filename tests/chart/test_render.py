@@ -407,6 +407,9 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
             assert rule["resources"] == ["validatingadmissionpolicies", "validatingadmissionpolicybindings"]
             assert rule["resourceNames"] == list(managed_names(FULLNAME)), rule
             assert set(rule["verbs"]) <= {"create", "patch", "delete"}, rule
+        elif kind == "ClusterRole" and rule["apiGroups"] == ["tierguard.io"] and rule["verbs"] == ["patch"]:
+            # TierPolicy statuses (webhook/policy_status.py): the subresource only, never the spec.
+            assert rule["resources"] == ["tierpolicies/status"], rule
         elif kind == "ClusterRole" and set(rule["verbs"]) - {"get", "list", "watch"}:
             # The background audit's reports.
             assert set(rule["resources"]) <= REPORT_RESOURCES and set(rule["verbs"]) <= REPORT_WRITES, rule
@@ -423,6 +426,7 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
     cluster_reads = {(group, resource) for doc in docs if doc["kind"] == "ClusterRole"
                      and not doc["metadata"]["name"].endswith("-audit")
                      for rule in doc["rules"] if "resourceNames" not in rule
+                     and set(rule["verbs"]) <= {"get", "list", "watch"}
                      for group in rule["apiGroups"] for resource in rule["resources"]}
     assert cluster_reads == {
         ("", "namespaces"), ("", "secrets"), ("", "persistentvolumes"), ("", "persistentvolumeclaims"),
@@ -435,6 +439,12 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
     for binding in all_of(docs, "ClusterRoleBinding") + all_of(docs, "RoleBinding"):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": service_account["metadata"]["name"],
                                         "namespace": NAMESPACE}]
+
+
+def test_tierguard_writes_tierpolicy_statuses_only(helm: Helm) -> None:
+    writes = [rule for kind, rule in rbac_rules(default(helm)) if rule["apiGroups"] == ["tierguard.io"]
+              and set(rule["verbs"]) - {"get", "list", "watch"}]
+    assert writes == [{"apiGroups": ["tierguard.io"], "resources": ["tierpolicies/status"], "verbs": ["patch"]}]
 
 
 def test_admission_policies_off_keeps_only_their_deletion(helm: Helm) -> None:
@@ -523,6 +533,25 @@ def crd_defaults(schema: dict[str, Any]) -> Any:
 def test_crd_defaults_are_specs_defaults() -> None:
     spec = crd_defaults(crd_schema()["properties"]["spec"])
     assert load_policy({"spec": spec}) == DEFAULT_POLICY
+
+
+def test_crd_has_a_status_that_kubectl_get_shows() -> None:
+    """SPEC: each TierPolicy has a status (InForce, Valid, observedGeneration); `kubectl get` shows it."""
+    crd = yaml.safe_load((CHART / "crds" / "tierpolicies.yaml").read_text())
+    (version,) = crd["spec"]["versions"]
+    assert version["subresources"] == {"status": {}}  # users' writes cannot set it; tierguard's cannot touch spec
+    columns = {column["name"]: column for column in version["additionalPrinterColumns"]}
+    assert columns["In-Force"]["jsonPath"] == '.status.conditions[?(@.type=="InForce")].status'
+    assert columns["Valid"]["jsonPath"] == '.status.conditions[?(@.type=="Valid")].status'
+    assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="InForce")].reason'
+    assert [c["name"] for c in version["additionalPrinterColumns"]][:3] == ["In-Force", "Valid", "Reason"]
+    assert "priority" not in columns["In-Force"] and columns["Message"]["priority"] == 1  # -o wide
+    status = crd_schema()["properties"]["status"]["properties"]
+    assert status["observedGeneration"]["type"] == "integer"
+    condition = status["conditions"]["items"]
+    assert set(condition["required"]) == {"type", "status", "lastTransitionTime", "reason", "message"}
+    assert condition["properties"]["status"]["enum"] == ["True", "False", "Unknown"]
+    assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
 
 
 def test_crd_is_structural_and_matches_values_schema() -> None:

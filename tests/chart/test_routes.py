@@ -108,8 +108,11 @@ def test_webhook_rules_cover_exactly_the_judged_kinds(helm: Helm, mode: str) -> 
 @pytest.mark.parametrize("sets", [{}, MODES["local"]], ids=["in-cluster", "local"])
 def test_cluster_role_reads_exactly_the_indexed_kinds(helm: Helm, sets: dict[str, str]) -> None:
     role = only(render_cached(helm, sets=sets), "ClusterRole", f"{RELEASE}-tierguard")  # -audit: its own test
-    # Rules limited to named objects (tierguard's own ValidatingAdmissionPolicies) read nothing.
-    read_rules = [rule for rule in role["rules"] if "resourceNames" not in rule]
+    # Rules limited to named objects (tierguard's own ValidatingAdmissionPolicies) read nothing; the one write of
+    # a status subresource (TierPolicy statuses, tests/chart/test_render.py) reads nothing either.
+    status_writes = [rule for rule in role["rules"] if rule["resources"] == ["tierpolicies/status"]]
+    assert [rule["verbs"] for rule in status_writes] == [["patch"]]
+    read_rules = [rule for rule in role["rules"] if "resourceNames" not in rule and rule not in status_writes]
     reads = sorted((group, resource) for rule in read_rules for group in rule["apiGroups"]
                    for resource in rule["resources"])
     assert reads == sorted({(info.group, info.resource) for info in (*INDEXED, DISCOVERY)})

@@ -286,6 +286,24 @@ def test_renaming_the_tier_label_warns_about_the_webhook_selector(service: Admis
     assert "warnings" not in answer(service, review(same), "tierpolicies")
 
 
+def test_a_tierpolicy_that_is_not_in_force_is_admitted_with_a_warning(service: AdmissionService) -> None:
+    """`kubectl apply -f examples/policy.yaml` (named `example`) stored a policy nothing uses, silently."""
+    obj = {"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "example"},
+           "spec": {}}
+    for operation in ("CREATE", "UPDATE"):
+        response = answer(service, review(obj, operation=operation, old=obj if operation == "UPDATE" else None),
+                          "tierpolicies")
+        assert response["allowed"] is True
+        assert response["warnings"] == ["tierguard: TierPolicy example is not in force: only the TierPolicy named "
+                                        "default is (tierguard run --policy-name)"]
+    named = {**obj, "metadata": {"name": "default"}}
+    assert "warnings" not in answer(service, review(named), "tierpolicies")
+    # Refused anyway (invalid): the refusal says why, no warning about a policy that is not stored.
+    invalid = {**obj, "spec": {"tiers": ["dev", "dev"]}}
+    refused = answer(service, review(invalid), "tierpolicies")
+    assert refused["allowed"] is False and "warnings" not in refused
+
+
 def test_a_rule_bug_is_denied_as_tierguards_fault_and_counted_apart(service: AdmissionService, metrics: Metrics,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from tierguard.engine.evaluation import _FAMILIES_BY_KEY  # noqa: PLC0415

@@ -11,6 +11,7 @@ from tests.fakes.indexes import FakeIndexes
 from tierguard.engine.context import OfflineContext
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.kinds import INDEXED
+from tierguard.policy import stored_document
 from tierguard.webhook import indexes
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.store import LiveIndex
@@ -138,10 +139,15 @@ def test_claim_storage_class_role_and_store_projections_keep_what_rules_read() -
     assert list(indexes.project_cluster_secret_store(CLUSTER_STORE, FP)) == [("ClusterSecretStore", None, "cst")]
 
 
-def test_policy_projection_is_the_stored_document() -> None:
+def test_policy_projection_is_the_stored_document_with_generation_and_status() -> None:
+    # The status and generation are for the status writer (policy_status.py); uid and resourceVersion are dropped.
     assert indexes.project_policy(POLICY, FP) == {"default": {
         "apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "default"},
-        "spec": {"tiers": ["dev", "prod"]}}}
+        "spec": {"tiers": ["dev", "prod"]}, "status": {"x": 1}}}
+    generated = {**POLICY, "metadata": {**POLICY["metadata"], "generation": 3}}
+    (document,) = indexes.project_policy(generated, FP).values()
+    assert document["metadata"] == {"name": "default", "generation": 3}
+    assert stored_document(document) == stored_document(POLICY)  # what loading judges is unchanged
 
 
 def test_the_double_replaces_and_removes_what_an_object_contributed() -> None:

@@ -1,6 +1,7 @@
 """A scripted watch transport for tests, beside the real one (``transport.py``): no API server, no thread of its
 own. Listings are pages of items; each watch request takes the next scripted stream (or exception) and blocks, as
-one to an API server that does not answer, while none is queued."""
+one to an API server that does not answer, while none is queued. And a recording status writer
+(``FakeStatusApi``, beside ``status.py``'s)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,17 @@ class FakeTransport:
         if isinstance(script, Exception):
             raise script
         return script
+
+
+class FakeStatusApi:
+    """``kube/status.py``'s StatusApi for tests: records each patch; ``fail`` (an exception) is raised instead
+    while set."""
+
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+        self.fail: Exception | None = None
+
+    def patch_status(self, name: str, status: Any) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.patches.append((name, copy.deepcopy(dict(status))))

@@ -189,6 +189,7 @@ class AdmissionService:
         self._remember_admitted(evaluation, decision)
         warnings = [_short(f"[{v.rule}] {v.shown_to_requester}") for v in decision.warnings]
         warnings += self._tier_label_notice(evaluation, decision)
+        warnings += self._unused_policy_notice(evaluation, decision)
         if decision.break_glass is not None:
             warnings.insert(0, _short(f"tierguard: admitted by break-glass ({decision.break_glass})"))
         if not decision.allowed:
@@ -248,6 +249,19 @@ class AdmissionService:
             return []
         return [f"tierguard: tierLabel {label} differs from {current.tier_label}: helm upgrade with "
                 f"policy.tierLabel={label} so the webhook selects those namespaces"[:MAX_WARNING_LENGTH]]
+
+    def _unused_policy_notice(self, evaluation: EvaluationRequest, decision: Decision) -> list[str]:
+        """A TierPolicy under another name is stored and never used (``kubectl apply -f examples/policy.yaml``):
+        say so as it is written, not only in its status."""
+        obj = evaluation.obj
+        if obj.get("kind") != "TierPolicy" or not decision.allowed:
+            return []
+        metadata = obj.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, Mapping) else None
+        if not isinstance(name, str) or name == self.state.policy_name:
+            return []
+        return [_short(f"tierguard: TierPolicy {name} is not in force: only the TierPolicy named "
+                       f"{self.state.policy_name} is (tierguard run --policy-name)")]
 
     def _remember_admitted(self, evaluation: EvaluationRequest, decision: Decision) -> None:
         context = self.state.context

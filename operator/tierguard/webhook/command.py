@@ -10,19 +10,22 @@ import asyncio
 import logging
 import signal
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.errors import StartupError
 from tierguard.webhook.admission import AdmissionService
 from tierguard.webhook.identity import replica_identity
+from tierguard.webhook.indexes import POLICIES
 from tierguard.webhook.indexing import build_informers, build_registry, fan_out, policy_observer, sync_when_listed
 from tierguard.webhook.informer import Informers, Observer
 from tierguard.webhook.metrics import Metrics
+from tierguard.webhook.policy_status import COLLECTION, PolicyStatusSync
 from tierguard.webhook.probes import build_probe_app, serve_probes, watch_api_health
 from tierguard.webhook.settings import RunSettings
 from tierguard.webhook.state import RuntimeState, pause_collector
-from tierguard.webhook.value_oracle import AnswerBudget
+from tierguard.webhook.value_oracle import AnswerBudget, Record
 
 logger = logging.getLogger("tierguard.run")
 
@@ -58,14 +61,27 @@ def _background_audit(settings: RunSettings, state: RuntimeState, metrics: Metri
     return audit, elector
 
 
-def _observers(state: RuntimeState, metrics: Metrics, informers: Any, background: Any) -> Observer:
-    """The policy reload, and the background audit's marks when it is on."""
+def _observers(state: RuntimeState, metrics: Metrics, informers: Any, background: Any,
+               statuses: Observer) -> Observer:
+    """The policy reload, the TierPolicy statuses, and the background audit's marks when it is on."""
     if background is None:
-        return policy_observer(state, metrics, informers)
+        return fan_out([policy_observer(state, metrics, informers), statuses])
     from tierguard.webhook.background_audit.marks import index_observer  # noqa: PLC0415
 
-    return fan_out([policy_observer(state, metrics, informers, background[0].policy_changed),
+    return fan_out([policy_observer(state, metrics, informers, background[0].policy_changed), statuses,
                     index_observer(state, background[0])])
+
+
+def _policy_statuses(state: RuntimeState, api_client: Any, informers: Callable[[], Informers],
+                     record: Callable[[Record], None]) -> PolicyStatusSync:
+    """Every TierPolicy's status, from the policy index (``policy_status.py``)."""
+    from tierguard.kube.status import KubeStatusApi  # noqa: PLC0415
+
+    def documents() -> list[Any]:
+        index = informers().indexes[POLICIES]
+        return [document for key in index for document in index.get(key) or ()]
+
+    return PolicyStatusSync(state, documents, KubeStatusApi(api_client, COLLECTION), record, replica_identity())
 
 
 def kopf_identity(name: str) -> Any:
@@ -129,10 +145,13 @@ async def serve(settings: RunSettings) -> None:
         raise StartupError(f"cannot load or create the fingerprint key Secret {settings.namespace}/"
                            f"{settings.hmac_secret}: {type(error).__name__}: {str(error)[:200]}") from None
     background = _background_audit(settings, state, metrics, api_client)
-    built: list[Informers] = []  # the policy observer reads the indexes of the informers it observes
+    built: list[Informers] = []  # the policy observers read the indexes of the informers they observe
+    events = EventRecorder(api_client, settings.namespace, replica_identity())
+    statuses = _policy_statuses(state, api_client, lambda: built[0], events.submit)
     transport = KubeTransport(api_client)
     informers = build_informers(transport, lambda: fingerprinter,
-                                _observers(state, metrics, lambda: built[0], background), settings.watch)
+                                _observers(state, metrics, lambda: built[0], background, statuses.observe),
+                                settings.watch)
     built.append(informers)
     registry = build_registry()
     markers = None
@@ -148,7 +167,7 @@ async def serve(settings: RunSettings) -> None:
         shared = settings.shared_values
         service = AdmissionService(
             state, metrics, AnswerBudget(shared.answers_per_user, shared.window_s, shared.exempt_groups),
-            EventRecorder(api_client, settings.namespace, replica_identity()).submit)
+            events.submit)
         admission = AdmissionServer(service, addr=serving.addr, port=serving.port,
                                     certfile=serving.tls_cert, keyfile=serving.tls_key,
                                     draining=lambda: state.draining)
@@ -180,6 +199,7 @@ async def serve(settings: RunSettings) -> None:
                 asyncio.create_task(background[1].run(background[0].set_leader))] if background is not None else []
     admission_policies = asyncio.create_task(
         AdmissionPolicySync(state, api_client, settings.admission_policies).run())
+    policy_statuses = asyncio.create_task(statuses.run())
     kopf_stop, kopf_ready = asyncio.Event(), asyncio.Event()
     operator = asyncio.create_task(kopf.operator(
         registry=registry, standalone=True, clusterwide=True, identity=kopf_identity(replica_identity()),
@@ -198,7 +218,8 @@ async def serve(settings: RunSettings) -> None:
         # connections', the informers' watches), and waits 5 s for those still running first.
         state.draining = True
         await admission.stop(linger_s=settings.serving.shutdown_linger_s, cut_short=again)
-        ours = [health, syncing, watching, admission_policies, reloading, *([marking] if marking else [])]
+        ours = [health, syncing, watching, admission_policies, policy_statuses, reloading,
+                *([marking] if marking else [])]
         for task in ours:
             task.cancel()
         await asyncio.gather(*ours, return_exceptions=True)

@@ -1,6 +1,11 @@
 """Kubernetes Events in tierguard's own namespace: the platform team's record of what a requester was told (and
-refused) about other tiers' values (``value_oracle.Record``). Events there name the other tier's Secret; only
-people who may read tierguard's namespace see them.
+refused) about other tiers' values (``value_oracle.Record``), and of a replica that stays not ready because the
+TierPolicy in force is invalid (``policy_status.py``). Events there name the other tier's Secret; only people
+who may read tierguard's namespace see them.
+
+Each is about the replica's Pod (the recorder). A TierPolicy is cluster-scoped, and the API server accepts an
+Event whose ``involvedObject`` is cluster-scoped only in namespace ``default`` (where the chart grants nothing):
+the policy is named in ``related`` and the message instead.
 
 Posted from one daemon thread through a bounded queue, so an admission answer never waits for the API server;
 when the queue is full (the API server slow, a flood of writes) records are dropped, counted in the log.
@@ -26,15 +31,21 @@ MESSAGE_LIMIT = 1024
 def event(record: Record, namespace: str, replica: str, now: dt.datetime) -> dict[str, Any]:
     """The core/v1 Event of ``record``, about this replica's Pod (the recorder), in ``namespace``."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
+    annotations = {"tierguard.io/object": record.obj}
+    if record.user:
+        annotations["tierguard.io/user"] = record.user
+    body: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Event",
-        "metadata": {"generateName": "tierguard-", "namespace": namespace,
-                     "annotations": {"tierguard.io/user": record.user, "tierguard.io/object": record.obj}},
+        "metadata": {"generateName": "tierguard-", "namespace": namespace, "annotations": annotations},
         "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": replica},
         "reason": record.reason, "message": record.message[:MESSAGE_LIMIT], "type": "Warning",
         "source": {"component": "tierguard"}, "reportingComponent": "tierguard", "reportingInstance": replica,
         "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
     }
+    if record.related is not None:
+        api_version, kind, name = record.related
+        body["related"] = {"apiVersion": api_version, "kind": kind, "name": name}
+    return body
 
 
 class EventRecorder:

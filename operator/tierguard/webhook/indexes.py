@@ -5,8 +5,8 @@ reads them with the same key functions, and the tests' double fills them through
 A projection is a pure function of one object's body (and the fingerprint key): it returns the entries that
 object contributes, ``{key: value}`` (``store.LiveIndex`` keeps them per object). Projections keep only what rules
 need: namespace labels, Secret metadata with keyed fingerprints (values are hashed and dropped here),
-PV/PVC/StorageClass specs, role rules, secret stores, the stored TierPolicy. Key functions are the only way to
-spell a key.
+PV/PVC/StorageClass specs, role rules, secret stores, every stored TierPolicy (with its generation and status).
+Key functions are the only way to spell a key.
 """
 
 from __future__ import annotations
@@ -214,7 +214,18 @@ project_cluster_secret_store = _project_store("ClusterSecretStore")
 
 
 def project_policy(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
-    return {policy_key(name_of(body)): stored_document(body)}
+    """Every TierPolicy, not only the one in force: each gets a status (``policy_status.py``). The stored
+    document, plus what its status needs: ``metadata.generation`` and the ``status`` written last
+    (``load_stored_policy`` drops both again, so loading judges the document alone)."""
+    document = stored_document(body)
+    metadata = body.get("metadata")
+    generation = metadata.get("generation") if isinstance(metadata, Mapping) else None
+    if isinstance(document.get("metadata"), dict) and isinstance(generation, int):
+        document["metadata"]["generation"] = generation
+    status = body.get("status")
+    if isinstance(status, Mapping):
+        document["status"] = plain_copy(status)
+    return {policy_key(name_of(body)): document}
 
 
 # --- the descriptors -----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import kopf
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.errors import PolicyError
 from tierguard.kube.transport import Transport
-from tierguard.policy import load_stored_policy
+from tierguard.policy import load_stored_policy, stored_document
 from tierguard.webhook.indexes import INDEXES, POLICIES, policy_key
 from tierguard.webhook.informer import Change, Informer, Informers, Observer
 from tierguard.webhook.live_context import LiveContext
@@ -38,6 +38,7 @@ def apply_policy(state: RuntimeState, metrics: Metrics, body: Mapping[str, Any] 
     An invalid policy is not applied: the last valid one stays in force (or, before any, the replica stays not
     ready), the reason is kept for /readyz and logs, and the reload is counted as invalid.
     """
+    state.policy_judged = stored_document(body) if body is not None else None
     if body is None:
         state.use_policy(None)
         metrics.policy_reloads.labels("success").inc()
@@ -72,8 +73,10 @@ def policy_observer(state: RuntimeState, metrics: Metrics, informers: Callable[[
                 return  # the first sync loads it
             apply_policy(state, metrics, stored_policy(informers(), state.policy_name))
         elif str((change.body.get("metadata") or {}).get("name")) == state.policy_name:  # type: ignore[union-attr]
-            apply_policy(state, metrics, None if change.entries is None else change.entries.get(
-                policy_key(state.policy_name)))
+            body = None if change.entries is None else change.entries.get(policy_key(state.policy_name))
+            if body is not None and state.policy_judged is not None and stored_document(body) == state.policy_judged:
+                return  # its status or metadata changed (tierguard's own status writes): nothing to reload
+            apply_policy(state, metrics, body)
         else:
             return
         if policy_changed is not None:

@@ -12,6 +12,7 @@ import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tierguard.policy import DEFAULT_POLICY, TierPolicy
 from tierguard.webhook.live_context import LiveContext
@@ -25,6 +26,9 @@ class RuntimeState:
     policy: TierPolicy | None = None
     policy_error: str | None = None
     """Why the named TierPolicy was refused, while an older valid one (or none) stays in force."""
+    policy_judged: dict[str, Any] | None = None
+    """The stored document of the named TierPolicy last judged (loaded or refused), None before any or once it
+    is deleted: a watch event that changes nothing of it (tierguard's own status writes) reloads nothing."""
     context: LiveContext | None = None
     indexes_synced: bool = False
     watch_problem: Callable[[], str | None] | None = None

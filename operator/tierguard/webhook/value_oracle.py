@@ -39,6 +39,9 @@ class Record:
     obj: str
     """The Secret written (namespace/name)."""
     message: str
+    related: tuple[str, str, str] | None = None
+    """``(apiVersion, kind, name)`` of a cluster-scoped object the event is about besides the replica (the
+    TierPolicy a replica refuses, ``policy_status.py``); None for the shared-value records."""
 
 
 class AnswerBudget:
