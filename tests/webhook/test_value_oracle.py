@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.webhook.helpers import FakeIndexes, review
 from tests.webhook.test_admission import SHARED, answer, secret
+from tierguard.policy import load_policy
 from tierguard.webhook.admission import AdmissionService
 from tierguard.webhook.events import event
 from tierguard.webhook.metrics import Metrics
@@ -100,3 +101,37 @@ def test_exempt_groups_are_recorded_but_never_cut_off(state: RuntimeState, metri
     assert answer(service, as_user(review(secret("dev", "app", "no-match-value-0123456789"),
                                           groups=("system:masters",)), "admin"), "secrets")["allowed"] is True
     assert [r.reason for r in records] == ["SharedValueFound"] * 3
+
+
+def test_dry_run_guesses_spend_the_budget_like_writes(state: RuntimeState, metrics: Metrics,
+                                                      indexes: FakeIndexes) -> None:
+    """`kubectl apply --dry-run=server` gets the same decision as a write (README), so it is the same oracle: each
+    answer is counted and recorded, and beyond the limit a dry run is refused alike, match or miss."""
+    records: list[Record] = []
+    service = AdmissionService(state, metrics, AnswerBudget(2, 3600.0), records.append)
+    indexes.add_secret(secret("prod", "db", SHARED))
+    for guess in ("guess-1", "guess-2"):
+        answered = answer(service, as_user(review(secret("dev", guess, SHARED), dry_run=True), "mallory"), "secrets")
+        assert answered["status"]["message"].startswith("[secret-value-shared] ")
+    miss = answer(service, as_user(review(secret("dev", "guess-3", "no-match-value-0123456789"), dry_run=True),
+                                   "mallory"), "secrets")
+    assert miss["allowed"] is False and miss["status"]["message"] == LIMITED_MESSAGE
+    assert [r.reason for r in records] == ["SharedValueFound", "SharedValueFound", "SharedValueLimited"]
+
+
+def test_a_warned_shared_value_names_the_other_tier_only(state: RuntimeState, metrics: Metrics,
+                                                         indexes: FakeIndexes) -> None:
+    """In warn mode the answer is a kubectl warning: it names the other tier, never its Secret, and it is counted
+    against the budget like a refusal."""
+    state.use_policy(load_policy({"spec": {"enforcement": {"perTier": {"dev": "warn"}}}}))
+    records: list[Record] = []
+    budget = AnswerBudget(1, 3600.0)
+    service = AdmissionService(state, metrics, budget, records.append)
+    indexes.add_secret(secret("prod", "db", SHARED))
+    warned = answer(service, as_user(review(secret("dev", "guess-1", SHARED)), "mallory"), "secrets")
+    assert warned["allowed"] is True
+    (warning,) = warned["warnings"]
+    assert warning.startswith("[secret-value-shared] ") and "prod/db" not in warning and SHARED not in warning
+    assert budget.exhausted("mallory") and [r.reason for r in records] == ["SharedValueFound"]
+    assert answer(service, as_user(review(secret("dev", "guess-2", SHARED)), "mallory"),
+                  "secrets")["status"]["message"] == LIMITED_MESSAGE
