@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierguard.errors import PolicyError
+from tierguard.kube.rest import describe
 from tierguard.kube.status import StatusApi, StatusGone
 from tierguard.policy import load_stored_policy
 from tierguard.webhook.indexes import POLICIES
@@ -223,8 +224,6 @@ class PolicyStatusSync:
                                    "status; apply charts/tierguard/crds/ (Helm never upgrades CRDs)",
                                    extra={"policy": name})
             except Exception as error:
-                from tierguard.kube.rest import describe  # noqa: PLC0415
-
                 logger.warning("cannot write a TierPolicy status", extra={"policy": name,
                                                                           "error": describe(error, 10.0)})
             else:
