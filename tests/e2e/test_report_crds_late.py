@@ -111,32 +111,33 @@ def without_report_crds(cluster: Cluster, deployment: dict[str, Any]) -> Iterato
 
 def test_crds_installed_after_tierguard_started_get_its_reports_within_a_minute(
         cluster: Cluster, without_report_crds: None, namespace: Callable[..., str]) -> None:
-    with policy(cluster, AUDIT_POLICY):
+    with policy(cluster, AUDIT_POLICY):  # admitted in audit mode; once enforced again, each is a failure to report
         dev, prod = namespace(labels={TIER_LABEL: "dev"}), namespace(labels={TIER_LABEL: "prod"})
         time.sleep(2)  # the policy reload
         value = secret_value()
         assert_admitted(apply(cluster, secret(dev, "db", value)))
-        assert_admitted(apply(cluster, secret(prod, "db", value)))  # admitted: audit mode, a finding to report
-        running = {pod["metadata"]["name"] for pod in pods(cluster)}
-        writer = wait_until(lambda: (h := holder(cluster)) in running and h or None,  # noqa: RUF021
-                            timeout=60, what="a Lease holder among the new replicas")
-        wait_until(lambda: audit_passes(cluster, writer) or None, timeout=60, what="the holder's first pass")
-        wait_until(lambda: NOT_SERVED in holder_logs(cluster, writer) or None, timeout=30,
-                   what="the holder to say the report API is absent")
-        time.sleep(35)  # a recheck (every 30 s) finds it still absent: no second warning
+        assert_admitted(apply(cluster, secret(prod, "db", value)))
+    # helm upgrade owns the TierPolicy too: the policy is the chart's again before it runs.
+    running = {pod["metadata"]["name"] for pod in pods(cluster)}
+    writer = wait_until(lambda: (h := holder(cluster)) in running and h or None,  # noqa: RUF021
+                        timeout=60, what="a Lease holder among the new replicas")
+    wait_until(lambda: audit_passes(cluster, writer) or None, timeout=60, what="the holder's first pass")
+    wait_until(lambda: NOT_SERVED in holder_logs(cluster, writer) or None, timeout=30,
+               what="the holder to say the report API is absent")
+    time.sleep(35)  # a recheck (every 30 s) finds it still absent: no second warning
 
-        upgrade(cluster, "audit.reports.installCRDs=auto")  # the chart finds no report CRD: installs them
-        installed = time.monotonic()
-        assert polr_served(cluster)
-        shared = {("secret-value-shared", "db")}
-        wait_until(lambda: findings(cluster, dev) == shared or None, timeout=WRITTEN_WITHIN_S,
-                   what="the dev report, written without a restart", interval=1)
-        assert time.monotonic() - installed < WRITTEN_WITHIN_S
-        assert findings(cluster, prod) == shared
-        assert {pod["metadata"]["name"] for pod in pods(cluster)} == running, "the replicas were restarted"
-        logs = holder_logs(cluster, writer)
-        assert logs.count(NOT_SERVED) == 1, "the absent API is warned of once, not at every pass or recheck"
-        assert SERVED_NOW in logs
-        crd = cluster.get_json("crd", CRDS[0])
-        assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == RELEASE
-        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    upgrade(cluster, "audit.reports.installCRDs=auto")  # the chart finds no report CRD: installs them
+    installed = time.monotonic()
+    assert polr_served(cluster)
+    shared = {("secret-value-shared", "db")}
+    wait_until(lambda: findings(cluster, dev) == shared or None, timeout=WRITTEN_WITHIN_S,
+               what="the dev report, written without a restart", interval=1)
+    assert time.monotonic() - installed < WRITTEN_WITHIN_S
+    assert findings(cluster, prod) == shared
+    assert {pod["metadata"]["name"] for pod in pods(cluster)} == running, "the replicas were restarted"
+    logs = holder_logs(cluster, writer)
+    assert logs.count(NOT_SERVED) == 1, "the absent API is warned of once, not at every pass or recheck"
+    assert SERVED_NOW in logs
+    crd = cluster.get_json("crd", CRDS[0])
+    assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == RELEASE
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
