@@ -245,3 +245,34 @@ def test_generated_certificates_are_kept_then_renewed(cluster: Cluster, helm: He
     (bundle,) = webhook_bundles(renewed)
     # During the rotation the webhook trusts the new CA and the old one (replicas still serving the old cert).
     assert x509.load_pem_x509_certificates(bundle) == [new_ca, old_ca]
+
+
+REPORT_CRDS = ("policyreports.wgpolicyk8s.io", "clusterpolicyreports.wgpolicyk8s.io", "reports.openreports.io",
+               "clusterreports.openreports.io")
+
+
+def test_auto_report_crds_are_rendered_when_absent_or_the_release_s_own(cluster: Cluster, helm: Helm,
+                                                                         namespace: Callable[..., str]) -> None:
+    """Read-only: what `helm upgrade` would render with `installCRDs: auto` against the CRDs this cluster has."""
+    online = Helm(helm.path, env=cluster.env())
+
+    def rendered(release: str, ns: str) -> set[str]:
+        docs = parse(online.run(*online.template_args(
+            namespace=ns, release=release, sets={"audit.reports.api": "both", "audit.reports.installCRDs": "auto"},
+            extra=["--dry-run=server", "--take-ownership"])).stdout)
+        return {doc["metadata"]["name"] for doc in all_of(docs, "CustomResourceDefinition")}
+
+    owners: dict[str, tuple[str, str] | None] = {}
+    for name in REPORT_CRDS:
+        got = cluster.kubectl("get", "crd", name, "-o", "json", check=False)
+        annotations = json.loads(got.stdout)["metadata"].get("annotations") or {} if got.returncode == 0 else None
+        owners[name] = None if annotations is None else (annotations.get("meta.helm.sh/release-name", ""),
+                                                         annotations.get("meta.helm.sh/release-namespace", ""))
+    # A release that owns none: only the absent ones (another tool's, or another release's, are left alone).
+    assert rendered(release_name("tgcrds"), namespace(prefix="tg-crds")) == {n for n, o in owners.items() if o is None}
+    # The release that installed one keeps it (left out, Helm would drop it from the release); in another
+    # namespace, a release of the same name does not own it.
+    for release, ns in {owner for owner in owners.values() if owner is not None and all(owner)}:
+        mine = {n for n, o in owners.items() if o is None or o == (release, ns)}
+        assert rendered(release, ns) == mine
+        assert rendered(release, namespace(prefix="tg-crds")) == {n for n, o in owners.items() if o is None}

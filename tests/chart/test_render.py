@@ -703,5 +703,19 @@ def test_audit_off_renders_no_audit_rbac_nor_crds(helm: Helm) -> None:
     assert not any(arg.startswith("--audit-") for arg in container(docs)["args"])
 
 
-def test_report_crds_are_not_installed_by_default(helm: Helm) -> None:
+def test_report_crds_by_default_are_not_rendered_without_a_cluster_to_ask(helm: Helm) -> None:
+    # `auto`: lookup answers nothing in `helm template`, for CRDs that may exist as for kube-system (test_cluster.py
+    # renders it against a real API server).
     assert not all_of(default(helm), "CustomResourceDefinition")
+
+
+@pytest.mark.parametrize(("value", "crds"), [("auto", 0), ("true", 2), ("false", 0)])
+def test_install_crds_is_auto_true_or_false(helm: Helm, value: str, crds: int) -> None:
+    docs = render_cached(helm, sets={"audit.reports.installCRDs": value})
+    assert len(all_of(docs, "CustomResourceDefinition")) == crds
+
+
+@pytest.mark.parametrize("value", ["yes", "\"\"", "1"])
+def test_install_crds_refuses_other_values(helm: Helm, value: str) -> None:
+    proc = helm.template(sets={"audit.reports.installCRDs": value})
+    assert proc.returncode != 0 and "installCRDs" in proc.stderr, proc.stderr

@@ -48,6 +48,10 @@ fewer requests than a list per kind per namespace (measured: 92 dirty namespaces
 during a bulk creation on the host-mode control plane, docs/audit.md)."""
 RETRY_S = 30.0
 """After a failed pass (the API server refused a listing), the next try is this much later at most."""
+RECHECK_S = 30.0
+"""While a report API is not served, how often the writer asks for it again (one list request per missing API):
+CRDs installed after tierguard are written within a minute (the full pass they trigger), without a restart.
+A watch of CRDs would be quicker but needs cluster-wide read of CustomResourceDefinitions in RBAC for a rare event."""
 
 
 @dataclass
@@ -109,6 +113,8 @@ class BackgroundAudit:
         """The cluster-scoped objects' entries and counts, as of the last pass that listed them."""
         self.rest_until = 0.0
         """No pass caused by marks starts before this (``AuditSettings.max_share``)."""
+        self.next_recheck = 0.0
+        """When the writer asks again for report APIs found missing (``RECHECK_S``)."""
 
     # --- from the kopf handlers (event loop) ------------------------------------------------------------------
 
@@ -147,6 +153,8 @@ class BackgroundAudit:
                 if self._resync:
                     await asyncio.to_thread(self.writer.resync)
                     self._resync = False
+                    self.next_recheck = now + RECHECK_S
+                await self._recheck(now)
                 if self._need_full or self.changes.everything or now >= next_full:
                     self._need_full = False
                     self.changes.take()  # a full pass covers every mark made so far
@@ -156,7 +164,8 @@ class BackgroundAudit:
                     await asyncio.sleep(self.settings.debounce_s)  # let a burst of events mark what it marks
                     await self.incremental_pass(self.changes.take())
                 else:
-                    await self._sleep(max(next_full - now, 0.0))
+                    wake = min(next_full, self.next_recheck) if self.writer.missing else next_full
+                    await self._sleep(max(wake - now, 0.0))
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -164,6 +173,17 @@ class BackgroundAudit:
                 self._need_full = True
                 next_full = self._monotonic() + min(RETRY_S, self.settings.interval_s)
                 await self._sleep(min(RETRY_S, self.settings.interval_s))
+
+    async def _recheck(self, now: float) -> None:
+        """Report APIs that were missing and are served now get every scope's report: a full pass."""
+        if not self.writer.missing:
+            self.next_recheck = now + RECHECK_S  # the first recheck comes RECHECK_S after an API goes missing
+            return
+        if now < self.next_recheck:
+            return
+        self.next_recheck = now + RECHECK_S
+        if await asyncio.to_thread(self.writer.recheck):
+            self._need_full = True
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()

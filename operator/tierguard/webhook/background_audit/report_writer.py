@@ -6,6 +6,10 @@ scope that is now clean (nothing failed, warned or erred) has its report deleted
 without the ``app.kubernetes.io/managed-by: tierguard`` label is someone else's and is never changed (SPEC). So
 the API server sees at most one object per namespace with findings plus one cluster report per API, and a write
 only when a finding appears, changes or goes.
+
+A report API whose CRD is absent (at start, or deleted later) is skipped, with one warning, until ``recheck``
+finds it served: CRDs installed after tierguard (a ``helm upgrade`` that adds them, Kyverno, policy-reporter) are
+written without a restart.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ class Conflict(Exception):
 
 
 class ApiMissing(Exception):
-    """The report API's CRD is not installed."""
+    """The report API's CRD is not installed (or is being deleted: it refuses creates)."""
 
 
 class ReportsApi(Protocol):
@@ -81,21 +85,47 @@ class ReportWriter:
         self.stats = WriteStats()
         self._written: dict[tuple[str, Scope], str] = {}
         self._missing: set[str] = set()
+        """APIs found not served: skipped until ``recheck`` (or ``resync``) finds them; warned of once each time
+        one goes missing, not at every pass."""
+
+    @property
+    def missing(self) -> tuple[ReportApi, ...]:
+        return tuple(api for api in self.apis if api.name in self._missing)
 
     def resync(self) -> None:
         """Forget what was written and learn what exists (on becoming the writer: another replica wrote before)."""
         self._written.clear()
-        self._missing.clear()
         for api in self.apis:
+            self._learn(api)
+
+    def recheck(self) -> tuple[ReportApi, ...]:
+        """Ask again for each API found missing; those served now are learned (the reports of ours they hold) and
+        returned: the caller then makes every scope's report true (a full pass). Other failures leave an API
+        missing until the next recheck (an API server that does not answer fails the passes too, which say so)."""
+        appeared = []
+        for api in self.missing:
             try:
-                found = self.reports.list_owned(api)
-            except ApiMissing:
-                self._note_missing(api)
-                continue
-            for report in found:
-                metadata = report.get("metadata") or {}
-                if metadata.get("name") == NAME and owned(report):
-                    self._written[(api.name, metadata.get("namespace"))] = normalized(report)
+                if self._learn(api):
+                    appeared.append(api)
+            except Exception as error:
+                logger.debug("recheck of %s: %s: %s", api.api_version, type(error).__name__, str(error)[:200])
+        return tuple(appeared)
+
+    def _learn(self, api: ReportApi) -> bool:
+        """Record the reports of ours that ``api`` holds; False when it is not served."""
+        try:
+            found = self.reports.list_owned(api)
+        except ApiMissing:
+            self._note_missing(api)
+            return False
+        if api.name in self._missing:
+            self._missing.discard(api.name)
+            logger.info("%s is served now: writing %s reports", api.api_version, api.kind)
+        for report in found:
+            metadata = report.get("metadata") or {}
+            if metadata.get("name") == NAME and owned(report):
+                self._written[(api.name, metadata.get("namespace"))] = normalized(report)
+        return True
 
     def known_scopes(self) -> set[Scope]:
         """Every scope with a report of ours (as far as this writer knows)."""
@@ -175,9 +205,13 @@ class ReportWriter:
 
     def _note_missing(self, api: ReportApi) -> None:
         if api.name not in self._missing:
-            logger.warning("%s is not served (CRD absent): no %s reports; install the CRDs "
-                           "(chart value audit.reports.installCRDs)", api.api_version, api.kind)
+            logger.warning("%s is not served (CRD absent): no %s reports until its CRDs are installed (chart "
+                           "value audit.reports.installCRDs); looked for again while missing", api.api_version,
+                           api.kind)
         self._missing.add(api.name)
+        # Its reports went with its CRD: forgotten, or an identical report would not be written again on its return.
+        for key in [key for key in self._written if key[0] == api.name]:
+            del self._written[key]
 
 
 def _as_api(report: Mapping[str, Any], api: ReportApi) -> dict[str, Any]:
@@ -207,6 +241,8 @@ class KubernetesReportsApi:
                 raise (NotFound if not_found_object(error) else ApiMissing)(error.reason) from None
             if error.status == 409:
                 raise Conflict(error.reason) from None
+            if error.status == 405 and "terminating" in error.body:  # the CRD is being deleted, its reports too
+                raise ApiMissing(error.reason) from None
             raise
 
     def list_owned(self, api: ReportApi) -> list[Mapping[str, Any]]:
