@@ -60,7 +60,7 @@ def audit_install(cluster: Cluster, deployment: dict[str, Any]) -> Iterator[None
         yield
     finally:
         # The CRDs stay (helm.sh/resource-policy: keep): deleting them would delete every tool's reports.
-        upgrade(cluster, "audit.interval=600", "audit.reports.api=wgpolicyk8s", "audit.reports.installCRDs=false",
+        upgrade(cluster, "audit.interval=600", "audit.reports.api=wgpolicyk8s", "audit.reports.installCRDs=auto",
                 "audit.lease.durationSeconds=15")
 
 
