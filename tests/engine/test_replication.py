@@ -178,3 +178,25 @@ def test_message_names_tiers_and_targets() -> None:
     assert "Secret prod/db (tier prod)" in messages[0]
     assert "dev (tier dev)" in messages[0]
     assert "prod-b" not in messages[0]
+
+
+def test_namespaces_reached_by_pattern_are_shown_to_the_requester_by_tier_only() -> None:
+    """A pattern reaches namespaces the requester did not name: naming them would list other tiers' namespaces to
+    someone who may not list namespaces (docs/security.md). The platform's message names them."""
+    docs = [namespace("dev", "dev"), namespace("payments-prod", "prod"), namespace("payroll-qa", "qa"),
+            namespace("pay-dev", "dev"),
+            reflector("dev", **{ALLOWED: "true", ALLOWED_NS: "pay.*, staging-x"})]
+    (violation,) = [v for _, d in decisions(docs) for v in d.violations]
+    assert "payments-prod (tier prod)" in violation.message and "payroll-qa (tier qa)" in violation.message
+    requester = violation.shown_to_requester
+    assert "payments-prod" not in requester and "payroll-qa" not in requester, requester
+    assert "2 namespaces (tier prod, tier qa) by pattern or selector" in requester
+    assert "staging-x (not known, so untiered)" in requester  # written by the requester: named
+
+
+def test_namespaces_the_requester_named_stay_named() -> None:
+    docs = [namespace("dev", "dev"), namespace("payments-prod", "prod"),
+            reflector("dev", **{ALLOWED: "true", ALLOWED_NS: "payments-prod"})]
+    (violation,) = [v for _, d in decisions(docs) for v in d.violations]
+    assert violation.requester_message is None
+    assert "payments-prod (tier prod)" in violation.shown_to_requester

@@ -180,23 +180,41 @@ def _targets(
                 _path(annotation),
             )
         return
-    crossing = [
-        f"{ns.name} ({in_tier(subject.tier_of(ns.name))})"
+    matched = {
+        ns.name: in_tier(subject.tier_of(ns.name))
         for ns in subject.context.namespaces()
         if ns.name != view.namespace and targets.selects(ns.name, ns.labels) and subject.is_other_tier(ns.name)
-    ]
-    crossing += [
-        f"{name} (not known, so untiered)"
-        for name in sorted(targets.names)
+    }
+    matched |= {
+        name: "not known, so untiered"
+        for name in targets.names
         if name != view.namespace and subject.context.namespace(name) is None and subject.is_other_tier(name)
-    ]
-    if crossing:
-        shown = ", ".join(sorted(crossing)[:5]) + (" ..." if len(crossing) > 5 else "")
+    }
+    if matched:
+        head = f"{view.kind} {view.ref} ({in_tier(subject.tier)}) {verb}"
         yield Finding(
             Rule.SECRET_REPLICATION_CROSS_TIER,
-            f"{view.kind} {view.ref} ({in_tier(subject.tier)}) {verb} {shown}; {_FIX}",
+            f"{head} {_shown(matched)}; {_FIX}",
             _path(annotation),
+            # A pattern or selector reaches namespaces the requester did not name: they read those by tier only,
+            # or a Secret would list other tiers' namespaces to someone who may not list namespaces.
+            requester_message=_named_by_requester(head, matched, targets.names),
         )
+
+
+def _shown(matched: dict[str, str]) -> str:
+    shown = sorted(f"{name} ({where})" for name, where in matched.items())
+    return ", ".join(shown[:5]) + (" ..." if len(shown) > 5 else "")
+
+
+def _named_by_requester(head: str, matched: dict[str, str], named: frozenset[str]) -> str | None:
+    unnamed = sorted({where for name, where in matched.items() if name not in named})
+    if not unnamed:
+        return None
+    count = sum(1 for name in matched if name not in named)
+    reached = f"{count} namespace{'s' if count > 1 else ''} ({', '.join(unnamed)}) by pattern or selector"
+    written = {name: where for name, where in matched.items() if name in named}
+    return f"{head} {_shown(written) + ' and ' if written else ''}{reached}; {_FIX}"
 
 
 def _pulled_from(view: SecretView, subject: Candidate, annotation: str, tool: str) -> Iterator[Finding]:

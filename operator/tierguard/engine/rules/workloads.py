@@ -82,12 +82,15 @@ def _consumed_secrets(subject: Candidate, site: PodSite) -> Iterator[Finding]:
             yield Finding(Rule.POLICY_INVALID, f"{subject.ref} consumes Secret {view.ref}, which cannot be "
                           f"evaluated ({problem}); fix the Secret", use.path)
         elif problem is not None:
+            crossing = f"{subject.ref} consumes Secret {view.ref}, which crosses tiers ({problem.rule}): "
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
-                f"{subject.ref} consumes Secret {view.ref}, which crosses tiers ({problem.rule}): "
-                f"{problem.message}",
+                crossing + problem.message,
                 use.path,
                 related=(view.object_ref, *problem.related),
+                # The Secret's own finding may be redacted for the requester (a shared value): so is this one.
+                requester_message=None if problem.requester_message is None
+                else crossing + problem.requester_message,
             )
 
 
