@@ -51,9 +51,10 @@ def pipe(render: list[str], *check_args: str) -> tuple[int, str]:
 
 
 def test_project_chart_passes() -> None:
-    # 15: the webhook's objects and the background audit's ClusterRole, Role and their bindings (audit.enabled).
+    # 16: the webhook's objects (its NetworkPolicy included), and the background audit's ClusterRole, Role and their
+    # bindings (audit.enabled).
     code, out = pipe([str(helm()), "template", "tg", str(REPO / "charts" / "tierguard"), "-n", "tierguard-system"])
-    assert (code, out.splitlines()[-1]) == (0, "15 objects checked: 0 denied, 0 warned")
+    assert (code, out.splitlines()[-1]) == (0, "16 objects checked: 0 denied, 0 warned")
 
 
 def test_example_chart_good_values_pass() -> None:

@@ -350,7 +350,9 @@ def test_helm_upgrade_from_the_previous_chart_keeps_certificates_and_key(
     forget_pulled_images(cluster, released.registry)
     # The previous chart with the image the session installed (already on the nodes): the chart is what changes.
     sets = [f"--set=image.{key}={value}" for key, value in session_image.items() if key in {"repository", "tag"}]
-    installed = helm(cluster, "install", RELEASE, str(PREVIOUS_CHART), "-n", NAMESPACE, *sets,
+    # --skip-crds: the session's TierPolicy CRD stays through the uninstall (Helm keeps CRDs) and is newer than the
+    # previous chart's copy, which Helm 4 would server-side apply over it (a conflict on .spec.versions).
+    installed = helm(cluster, "install", RELEASE, str(PREVIOUS_CHART), "-n", NAMESPACE, *sets, "--skip-crds",
                      "--wait", "--timeout", "5m")
     assert installed.returncode == 0, tail(installed.stderr)
     wait_rolled_out(cluster)
