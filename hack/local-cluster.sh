@@ -10,7 +10,8 @@
 # Env:   TIERGUARD_LOCAL_CLUSTER_DIR (<repo>/.local-cluster), TIERGUARD_KIND_CLUSTER (tierguard),
 #        TIERGUARD_KUBERNETES_VERSION (KUBERNETES_VERSION), TIERGUARD_KIND_NODE_IMAGE, TIERGUARD_KIND_WORKERS (0),
 #        TIERGUARD_INSTALL_HOOK (hack/install-tierguard.sh: run after `up`, idempotent, and with `stop` before
-#        `down`, with KUBECONFIG, KIND_CLUSTER_NAME and the cached kubectl/helm/kind first on PATH)
+#        `down`, with KUBECONFIG, KIND_CLUSTER_NAME and the cached kubectl/helm/kind first on PATH),
+#        TIERGUARD_STATIC_POLICIES (unset; 1: 1.36+ starts with tierguard's static namespace rules)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,6 +48,7 @@ write_config() {
   [[ -z $("$here/docker.sh" short-caps) ]] || short=true
   mkdir -p "$state/audit"
   cp "$here/kind/audit-policy.yaml" "$state/audit/policy.yaml"
+  ! at_least_1_36 || write_static_admission
   {
     # cluster.yaml ends in its containerdConfigPatches list: a host patch continues it.
     sed "s|@NAME@|$name|" "$here/kind/cluster.yaml"
@@ -58,6 +60,7 @@ write_config() {
     echo "- role: control-plane"
     echo "  extraMounts:"
     echo "  - {hostPath: $state/audit, containerPath: /etc/kubernetes/tierguard-audit}"
+    ! at_least_1_36 || echo "  - {hostPath: $state/admission, containerPath: $admission_dir}"
     ! $short || node_mounts
     local i
     for ((i = 0; i < workers; i++)); do
@@ -79,18 +82,40 @@ node_mounts() {
   echo "  - {hostPath: $here/kind/containerd-oom.conf, containerPath: /etc/systemd/system/containerd.service.d/90-tierguard-oom.conf, readOnly: true}"
 }
 
+# Static admission policies (Kubernetes 1.36+, feature gate ManifestBasedAdmissionControlConfig: alpha in 1.36,
+# on by default from 1.37): the ValidatingAdmissionPolicy plugin reads <state>/admission/static before the API
+# server serves anything, and rereads it when it changes. Empty unless TIERGUARD_STATIC_POLICIES=1, which has
+# `tierguard admission-policies --static` write the namespace rules there first (tests/e2e/test_static_admission.py).
+admission_dir=/etc/kubernetes/tierguard-admission
+at_least_1_36() { [[ $(printf '%s\n' v1.36.0 "$version" | sort -V | head -n 1) == v1.36.0 ]]; }
+write_static_admission() {
+  mkdir -p "$state/admission/static"
+  printf '%s\n' "apiVersion: apiserver.config.k8s.io/v1" "kind: AdmissionConfiguration" "plugins:" \
+    "- name: ValidatingAdmissionPolicy" "  configuration:" "    apiVersion: apiserver.config.k8s.io/v1" \
+    "    kind: ValidatingAdmissionPolicyConfiguration" "    staticManifestsDir: $admission_dir/static" \
+    >"$state/admission/config.yaml"
+  [[ ${TIERGUARD_STATIC_POLICIES:-} == 1 ]] || return 0
+  PYTHONPATH=$repo/operator "${TIERGUARD_PYTHON:-python3}" -m tierguard admission-policies \
+    --static "$state/admission/static" || die "tierguard admission-policies --static failed"
+}
+
 # The API server's audit log of the writes tierguard's ValidatingAdmissionPolicies judge, written to
-# <state>/audit/audit.log (tests/e2e/test_admission_policies.py reads it). kubeadm's v1beta4 (kind uses it from
-# 1.36) has extraArgs as a list, appended to with a JSON patch; v1beta3 a map, merged.
+# <state>/audit/audit.log (tests/e2e/test_admission_policies.py reads it), and the static admission policies
+# above. kubeadm's v1beta4 (kind uses it from 1.36) has extraArgs as a list, appended to with a JSON patch;
+# v1beta3 a map, merged.
 audit_patch() {
   local dir=/etc/kubernetes/tierguard-audit arg v1beta4=false
   local args=("audit-policy-file: $dir/policy.yaml" "audit-log-path: $dir/audit.log" 'audit-log-maxsize: "100"'
     'audit-log-maxbackup: "1"')
-  [[ $(printf '%s\n' v1.36.0 "$version" | sort -V | head -n 1) != v1.36.0 ]] || v1beta4=true
+  ! at_least_1_36 || v1beta4=true
+  ! at_least_1_36 || args+=("admission-control-config-file: $admission_dir/config.yaml")
+  [[ $version != v1.36.* ]] || args+=("feature-gates: ManifestBasedAdmissionControlConfig=true")
   printf '%s\n' "- |" "  kind: ClusterConfiguration" "  apiServer:"
   $v1beta4 || { echo "    extraArgs:"; printf '      %s\n' "${args[@]}"; }
   echo "    extraVolumes:"
   echo "    - {name: tierguard-audit, hostPath: $dir, mountPath: $dir, pathType: DirectoryOrCreate}"
+  ! at_least_1_36 ||
+    echo "    - {name: tierguard-admission, hostPath: $admission_dir, mountPath: $admission_dir, readOnly: true}"
   $v1beta4 || return 0
   printf '%s\n' "kubeadmConfigPatchesJSON6902:" "- group: kubeadm.k8s.io" "  version: v1beta4" \
     "  kind: ClusterConfiguration" "  patch: |"
