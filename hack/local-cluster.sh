@@ -48,7 +48,8 @@ write_config() {
   [[ -z $("$here/docker.sh" short-caps) ]] || short=true
   mkdir -p "$state/audit"
   cp "$here/kind/audit-policy.yaml" "$state/audit/policy.yaml"
-  ! at_least_1_36 || write_static_admission
+  if at_least_1_36; then write_static_admission
+  elif [[ ${TIERGUARD_STATIC_POLICIES:-} == 1 ]]; then log "TIERGUARD_STATIC_POLICIES ignored: $version < 1.36"; fi
   {
     # cluster.yaml ends in its containerdConfigPatches list: a host patch continues it.
     sed "s|@NAME@|$name|" "$here/kind/cluster.yaml"
