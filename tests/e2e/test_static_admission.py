@@ -181,7 +181,9 @@ def test_static_rules_hold_without_tierguard_and_its_policies(
 def test_the_file_is_what_the_api_server_loaded(static_rules: None, cluster: Cluster) -> None:
     """The API server reports the hash of the directory it loaded: that of tierguard's file when it is alone."""
     directory = local_state_dir() / "admission" / "static"
-    if not cluster.local or sorted(p.name for p in directory.iterdir()) != [FILE_NAME]:
+    if not cluster.local:
+        pytest.skip("the static manifest directory is on the control plane's disk, not here")
+    if sorted(p.name for p in directory.iterdir()) != [FILE_NAME]:
         pytest.skip(f"{directory} does not hold tierguard's file alone")
     digest = directory_hash(directory / FILE_NAME)
     wait_until(lambda: f'hash="{digest}"' in api_server_metrics(cluster), timeout=RELOAD_TIMEOUT_S, interval=2,
