@@ -55,6 +55,9 @@ cmd_start() {
   ref=$(image_on_nodes)
   # shellcheck disable=SC2206 # extra helm arguments are words by design
   local extra=(${TIERGUARD_HELM_ARGS:-})
+  # The local cluster's API server calls webhooks with a client certificate (hack/local-cluster.sh): require it.
+  local client_ca=${TIERGUARD_LOCAL_CLUSTER_DIR:-/nonexistent}/admission/client-ca.crt
+  [[ ! -s $client_ca ]] || extra+=(--set-file "webhook.clientCA=$client_ca")
   if helm status "$release" --namespace "$namespace" >/dev/null 2>&1; then
     log "upgrading the $release release to $ref"
     kubectl apply --server-side -f "$repo/charts/tierguard/crds/" >/dev/null

@@ -10,7 +10,8 @@
 # Env:   TIERGUARD_LOCAL_CLUSTER_DIR (<repo>/.local-cluster), TIERGUARD_KIND_CLUSTER (tierguard),
 #        TIERGUARD_KUBERNETES_VERSION (KUBERNETES_VERSION), TIERGUARD_KIND_NODE_IMAGE, TIERGUARD_KIND_WORKERS (0),
 #        TIERGUARD_INSTALL_HOOK (hack/install-tierguard.sh: run after `up`, idempotent, and with `stop` before
-#        `down`, with KUBECONFIG, KIND_CLUSTER_NAME and the cached kubectl/helm/kind first on PATH)
+#        `down`, with KUBECONFIG, KIND_CLUSTER_NAME and the cached kubectl/helm/kind first on PATH),
+#        TIERGUARD_STATIC_POLICIES (unset; 1: 1.36+ starts with tierguard's static namespace rules)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,6 +48,7 @@ write_config() {
   [[ -z $("$here/docker.sh" short-caps) ]] || short=true
   mkdir -p "$state/audit"
   cp "$here/kind/audit-policy.yaml" "$state/audit/policy.yaml"
+  write_admission
   {
     # cluster.yaml ends in its containerdConfigPatches list: a host patch continues it.
     sed "s|@NAME@|$name|" "$here/kind/cluster.yaml"
@@ -58,6 +60,7 @@ write_config() {
     echo "- role: control-plane"
     echo "  extraMounts:"
     echo "  - {hostPath: $state/audit, containerPath: /etc/kubernetes/tierguard-audit}"
+    echo "  - {hostPath: $state/admission, containerPath: $admission_dir}"
     ! $short || node_mounts
     local i
     for ((i = 0; i < workers; i++)); do
@@ -79,18 +82,61 @@ node_mounts() {
   echo "  - {hostPath: $here/kind/containerd-oom.conf, containerPath: /etc/systemd/system/containerd.service.d/90-tierguard-oom.conf, readOnly: true}"
 }
 
+# The API server's AdmissionConfiguration, in <state>/admission (mounted into the control plane):
+# - webhooks are called with a client certificate (kubeConfigFile, users matched by the Service's DNS name: `*.svc`
+#   is any Service) that a CA of this state dir signed; hack/install-tierguard.sh sets the chart's
+#   webhook.clientCA to it, so tierguard answers the API server and no other client (docs/helm.md);
+# - on 1.36+, static admission policies (feature gate ManifestBasedAdmissionControlConfig: alpha in 1.36, on from
+#   1.37): the ValidatingAdmissionPolicy plugin reads <state>/admission/static before the API server serves
+#   anything. Empty unless TIERGUARD_STATIC_POLICIES=1, which has `tierguard admission-policies --static` write
+#   the namespace rules there first (tests/e2e/test_static_admission.py).
+admission_dir=/etc/kubernetes/tierguard-admission
+at_least_1_36() { [[ $(printf '%s\n' v1.36.0 "$version" | sort -V | head -n 1) == v1.36.0 ]]; }
+write_admission() {
+  local dir=$state/admission
+  mkdir -p "$dir/static"
+  if [[ ! -s $dir/client.crt ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -keyout "$dir/client-ca.key" \
+      -out "$dir/client-ca.crt" -subj /CN=tierguard-local-apiserver-client-ca 2>/dev/null &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$dir/client.key" \
+        -subj /CN=kube-apiserver 2>/dev/null |
+      openssl x509 -req -CA "$dir/client-ca.crt" -CAkey "$dir/client-ca.key" -CAcreateserial -days 3650 \
+        -extfile <(echo extendedKeyUsage=clientAuth) -out "$dir/client.crt" 2>/dev/null ||
+      die "could not make the API server's client certificate for webhooks (openssl)"
+  fi
+  printf '%s\n' "apiVersion: v1" "kind: Config" "users:" "- name: '*.svc'" "  user:" \
+    "    client-certificate: $admission_dir/client.crt" "    client-key: $admission_dir/client.key" \
+    >"$dir/webhooks.kubeconfig"
+  {
+    printf '%s\n' "apiVersion: apiserver.config.k8s.io/v1" "kind: AdmissionConfiguration" "plugins:" \
+      "- name: ValidatingAdmissionWebhook" "  configuration:" "    apiVersion: apiserver.config.k8s.io/v1" \
+      "    kind: WebhookAdmissionConfiguration" "    kubeConfigFile: $admission_dir/webhooks.kubeconfig"
+    ! at_least_1_36 || printf '%s\n' "- name: ValidatingAdmissionPolicy" "  configuration:" \
+      "    apiVersion: apiserver.config.k8s.io/v1" "    kind: ValidatingAdmissionPolicyConfiguration" \
+      "    staticManifestsDir: $admission_dir/static"
+  } >"$dir/config.yaml"
+  [[ ${TIERGUARD_STATIC_POLICIES:-} == 1 ]] || return 0
+  at_least_1_36 || { log "TIERGUARD_STATIC_POLICIES ignored: $version < 1.36"; return 0; }
+  PYTHONPATH=$repo/operator "${TIERGUARD_PYTHON:-python3}" -m tierguard admission-policies \
+    --static "$dir/static" || die "tierguard admission-policies --static failed"
+}
+
 # The API server's audit log of the writes tierguard's ValidatingAdmissionPolicies judge, written to
-# <state>/audit/audit.log (tests/e2e/test_admission_policies.py reads it). kubeadm's v1beta4 (kind uses it from
-# 1.36) has extraArgs as a list, appended to with a JSON patch; v1beta3 a map, merged.
+# <state>/audit/audit.log (tests/e2e/test_admission_policies.py reads it), and the AdmissionConfiguration
+# above. kubeadm's v1beta4 (kind uses it from 1.36) has extraArgs as a list, appended to with a JSON patch;
+# v1beta3 a map, merged.
 audit_patch() {
   local dir=/etc/kubernetes/tierguard-audit arg v1beta4=false
   local args=("audit-policy-file: $dir/policy.yaml" "audit-log-path: $dir/audit.log" 'audit-log-maxsize: "100"'
     'audit-log-maxbackup: "1"')
-  [[ $(printf '%s\n' v1.36.0 "$version" | sort -V | head -n 1) != v1.36.0 ]] || v1beta4=true
+  ! at_least_1_36 || v1beta4=true
+  args+=("admission-control-config-file: $admission_dir/config.yaml")
+  [[ $version != v1.36.* ]] || args+=("feature-gates: ManifestBasedAdmissionControlConfig=true")
   printf '%s\n' "- |" "  kind: ClusterConfiguration" "  apiServer:"
   $v1beta4 || { echo "    extraArgs:"; printf '      %s\n' "${args[@]}"; }
   echo "    extraVolumes:"
   echo "    - {name: tierguard-audit, hostPath: $dir, mountPath: $dir, pathType: DirectoryOrCreate}"
+  echo "    - {name: tierguard-admission, hostPath: $admission_dir, mountPath: $admission_dir, readOnly: true}"
   $v1beta4 || return 0
   printf '%s\n' "kubeadmConfigPatchesJSON6902:" "- group: kubeadm.k8s.io" "  version: v1beta4" \
     "  kind: ClusterConfiguration" "  patch: |"

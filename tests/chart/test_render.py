@@ -719,3 +719,31 @@ def test_install_crds_is_auto_true_or_false(helm: Helm, value: str, crds: int) -
 def test_install_crds_refuses_other_values(helm: Helm, value: str) -> None:
     proc = helm.template(sets={"audit.reports.installCRDs": value})
     assert proc.returncode != 0 and "installCRDs" in proc.stderr, proc.stderr
+
+
+# ---- webhook client certificates ----------------------------------------------------------------------------
+
+CLIENT_CA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+
+
+def test_client_ca_is_mounted_and_required_only_when_given(helm: Helm, tmp_path: Path) -> None:
+    plain = only(default(helm), "Deployment")["spec"]["template"]["spec"]
+    assert not any(a.startswith("--client-ca") for a in plain["containers"][0]["args"])
+    assert "client-ca" not in {v["name"] for v in plain["volumes"]}
+    values = tmp_path / "client-ca.yaml"
+    values.write_text(yaml.safe_dump({"webhook": {"clientCA": CLIENT_CA}}))
+    docs = render_cached(helm, values_files=[values])
+    spec = only(docs, "Deployment")["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert "--client-ca=/client-ca/ca.crt" in container["args"]
+    assert {"name": "client-ca", "mountPath": "/client-ca", "readOnly": True} in container["volumeMounts"]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "client-ca"]
+    config_map = only(docs, "ConfigMap", volume["configMap"]["name"])
+    assert config_map["data"]["ca.crt"].strip() == CLIENT_CA.strip()
+
+
+def test_client_ca_must_be_pem(helm: Helm, tmp_path: Path) -> None:
+    values = tmp_path / "bad.yaml"
+    values.write_text(yaml.safe_dump({"webhook": {"clientCA": "not a certificate"}}))
+    with pytest.raises(Exception, match="clientCA"):
+        helm.render(values_files=[values])

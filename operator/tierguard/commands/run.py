@@ -36,6 +36,9 @@ logger = logging.getLogger("tierguard.run")
 @click.option("--tls-cert", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Serving certificate (PEM); re-read when the file changes.")
 @click.option("--tls-key", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--client-ca", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CA certificates (PEM) of the API server's client certificate for webhooks: only clients it "
+                   "signed may post reviews (docs/security.md). Unset: any TLS client is answered.")
 @click.option("--metrics-addr", default=ProbeSettings.addr, show_default=True)
 @click.option("--metrics-port", default=ProbeSettings.port, show_default=True, type=click.IntRange(1, 65535),
               help="Plain HTTP: /metrics, /healthz, /readyz.")
@@ -108,7 +111,8 @@ def run(log_format: str, log_level: str, **options: Any) -> int:
 
 
 def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook_port: int, tls_cert: str,
-                 tls_key: str, metrics_addr: str, metrics_port: int, hmac_secret: str, api_check_interval: float,
+                 tls_key: str, client_ca: str | None, metrics_addr: str, metrics_port: int, hmac_secret: str,
+                 api_check_interval: float,
                  max_index_staleness: float, audit: bool, audit_interval: float, audit_reports_api: str,
                  audit_max_results: int, audit_lease_duration: float, admission_policies: bool,
                  admission_policy_prefix: str, admission_policy_owner: str, admission_policy_failure_policy: str,
@@ -116,8 +120,8 @@ def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook
                  shutdown_linger: float) -> RunSettings:
     """The settings tree from ``run``'s options (flat, as the chart and people pass them)."""
     return RunSettings(
-        serving=ServingSettings(tls_cert=tls_cert, tls_key=tls_key, addr=webhook_addr, port=webhook_port,
-                                shutdown_linger_s=shutdown_linger),
+        serving=ServingSettings(tls_cert=tls_cert, tls_key=tls_key, client_ca=client_ca, addr=webhook_addr,
+                                port=webhook_port, shutdown_linger_s=shutdown_linger),
         namespace=namespace, policy_name=policy_name, hmac_secret=hmac_secret,
         probes=ProbeSettings(addr=metrics_addr, port=metrics_port, api_check_interval_s=api_check_interval),
         watch=WatchSettings(max_staleness_s=max_index_staleness),

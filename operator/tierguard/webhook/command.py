@@ -169,7 +169,7 @@ async def serve(settings: RunSettings) -> None:
             state, metrics, AnswerBudget(shared.answers_per_user, shared.window_s, shared.exempt_groups),
             events.submit)
         admission = AdmissionServer(service, addr=serving.addr, port=serving.port,
-                                    certfile=serving.tls_cert, keyfile=serving.tls_key,
+                                    certfile=serving.tls_cert, keyfile=serving.tls_key, client_ca=serving.client_ca,
                                     draining=lambda: state.draining)
         await admission.start()
     except (OSError, ssl.SSLError) as error:

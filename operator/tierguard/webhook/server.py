@@ -15,7 +15,6 @@ import logging
 import os
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
@@ -62,11 +61,16 @@ def parse_review(body: bytes) -> object:
         raise ValueError("nested too deeply") from None
 
 
-def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+def tls_context(certfile: str, keyfile: str, client_ca: str | None = None) -> ssl.SSLContext:
     """A server context serving this certificate chain and key (raises ssl.SSLError / OSError when they do not
-    load or do not match)."""
+    load or do not match). With ``client_ca``, only clients presenting a certificate signed by one of its CAs
+    complete the handshake: the API server, given a client certificate for webhooks (docs/security.md), and no
+    pod that merely reaches the Service and posts reviews of its own making."""
     context = ssl.create_default_context(purpose=ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certfile, keyfile)
+    if client_ca is not None:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -99,41 +103,42 @@ def build_app(callback: AdmissionCallback, draining: Callable[[], bool] = lambda
     return app
 
 
-@dataclass(frozen=True)
-class _Stamp:
-    cert: tuple[int, int]
-    key: tuple[int, int]
+_Stamp = tuple[tuple[int, int], ...]
+"""Each served file's (mtime, size)."""
 
 
-def _stamp(certfile: str, keyfile: str) -> _Stamp | None:
+def _stamp(*files: str) -> _Stamp | None:
     try:
-        cert, key = os.stat(certfile), os.stat(keyfile)  # follows the ..data symlinks of Secret volumes
+        stats = [os.stat(file) for file in files]  # follows the ..data symlinks of Secret volumes
     except OSError:
         return None
-    return _Stamp((cert.st_mtime_ns, cert.st_size), (key.st_mtime_ns, key.st_size))
+    return tuple((stat.st_mtime_ns, stat.st_size) for stat in stats)
 
 
 class AdmissionServer:
     """``start`` listens, ``serve_reloads`` reloads TLS until cancelled, ``stop`` (optionally lingering) ends."""
 
     def __init__(self, callback: AdmissionCallback, *, addr: str, port: int, certfile: str, keyfile: str,
-                 file_check_interval: float = 10.0, draining: Callable[[], bool] = lambda: False) -> None:
+                 client_ca: str | None = None, file_check_interval: float = 10.0,
+                 draining: Callable[[], bool] = lambda: False) -> None:
         self.callback = callback
         self.draining = draining
         self.addr = addr
         self.port = port
         self.certfile = certfile
         self.keyfile = keyfile
+        self.client_ca = client_ca
         self.file_check_interval = file_check_interval
-        self.context = tls_context(certfile, keyfile)
-        self._stamp = _stamp(certfile, keyfile)
+        self.context = tls_context(certfile, keyfile, client_ca)
+        self._stamp = _stamp(*self._files())
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         self._runner = web.AppRunner(build_app(self.callback, self.draining), handle_signals=False, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.addr, self.port, ssl_context=self.context, reuse_address=True).start()
-        logger.info("admission webhook listening", extra={"addr": self.addr, "port": self.port})
+        logger.info("admission webhook listening", extra={"addr": self.addr, "port": self.port,
+                                                          "client_certificates": self.client_ca is not None})
 
     def open_connections(self) -> int:
         """Connections the listener accepted that are not closed yet (idle keep-alive ones included)."""
@@ -175,14 +180,20 @@ class AdmissionServer:
         await self._runner.cleanup()
         self._runner = None
 
+    def _files(self) -> tuple[str, ...]:
+        return (self.certfile, self.keyfile, *((self.client_ca,) if self.client_ca is not None else ()))
+
     def reload_if_changed(self) -> bool:
-        """Serve the certificate files anew if they changed and load; True when the served pair changed."""
-        stamp = _stamp(self.certfile, self.keyfile)
+        """Serve the certificate files anew if they changed and load; True when they changed. A new client CA is
+        trusted besides the ones loaded before (a context cannot forget a CA): one removed needs a restart."""
+        stamp = _stamp(*self._files())
         if stamp is None or stamp == self._stamp:
             return False
         try:
-            tls_context(self.certfile, self.keyfile)  # a half-written rotation fails here, not in serving
+            tls_context(self.certfile, self.keyfile, self.client_ca)  # a half-written rotation fails here
             self.context.load_cert_chain(self.certfile, self.keyfile)
+            if self.client_ca is not None:
+                self.context.load_verify_locations(cafile=self.client_ca)
         except (OSError, ssl.SSLError) as error:
             logger.warning("new certificate files do not load; still serving the previous ones",
                            extra={"error": type(error).__name__})

@@ -21,6 +21,8 @@ class ServingSettings:
 
     tls_cert: str
     tls_key: str
+    client_ca: str | None = None
+    """CA certificates the API server's client certificate must chain to; None: any TLS client is answered."""
     addr: str = "0.0.0.0"
     port: int = 8443
     shutdown_linger_s: float = 20.0
