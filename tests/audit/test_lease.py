@@ -142,3 +142,30 @@ def test_an_unreachable_api_server_keeps_a_holder_only_while_its_lease_lasts() -
     assert a.step()  # renewed 10 s ago: nobody else can hold it yet
     clock.now += 5
     assert not a.step()
+
+
+def test_a_replica_not_yet_ready_does_not_take_the_lease() -> None:
+    """A starting replica that won the Lease would hold the writing until it is ready; it waits for readiness, and
+    a holder keeps renewing through a brief unreadiness."""
+    import asyncio  # noqa: PLC0415
+
+    api, clock = FakeLeases(), Clock()
+    starting = elector(api, clock, "pod-new")
+    ready = {"pod-new": False}
+    flips: list[bool] = []
+
+    async def scenario() -> None:
+        starting.duration_s = 0.6  # a try every 0.2 s
+        task = asyncio.create_task(starting.run(flips.append, lambda: ready["pod-new"]))
+        await asyncio.sleep(0.5)
+        assert holder(api) is None and flips == []  # free, yet not taken
+        ready["pod-new"] = True
+        await asyncio.sleep(0.5)
+        assert holder(api) == "pod-new" and flips == [True]
+        ready["pod-new"] = False
+        await asyncio.sleep(0.5)
+        assert holder(api) == "pod-new" and flips == [True]  # kept while holding
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())

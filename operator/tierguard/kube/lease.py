@@ -150,11 +150,18 @@ class LeaseElector:
                 "spec": {"holderIdentity": self.identity, "leaseDurationSeconds": max(int(self.duration_s), 1),
                          "acquireTime": acquired or now, "renewTime": now, "leaseTransitions": transitions}}
 
-    async def run(self, on_change: Callable[[bool], None] | None = None) -> None:
-        """Try every ``renew_every`` seconds until cancelled (then release); ``on_change(leading)`` on each flip."""
+    async def run(self, on_change: Callable[[bool], None] | None = None,
+                  eligible: Callable[[], bool] = lambda: True) -> None:
+        """Try every ``renew_every`` seconds until cancelled (then release); ``on_change(leading)`` on each flip.
+        While not ``eligible()`` (a replica still starting) it does not try to take the Lease: a starting replica
+        that won it would hold the writing until ready, and a ready one could not take over meanwhile. A holder
+        keeps renewing whatever ``eligible`` says, so a brief unreadiness does not move the writing."""
         leading = False
         try:
             while True:
+                if not leading and not eligible():
+                    await asyncio.sleep(self.renew_every)
+                    continue
                 now_leading = await asyncio.to_thread(self.step)
                 if now_leading != leading:
                     leading = now_leading

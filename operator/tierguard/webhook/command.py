@@ -195,8 +195,10 @@ async def serve(settings: RunSettings) -> None:
     syncing = asyncio.create_task(sync_when_listed(state, metrics, informers, lambda: fingerprinter))
     health = asyncio.create_task(
         watch_api_health(state, build_check(api_client), settings.probes.api_check_interval_s))
+    # Only a ready replica competes for the audit's Lease: a starting one would hold the writing until ready.
     auditing = [asyncio.create_task(background[0].run()),
-                asyncio.create_task(background[1].run(background[0].set_leader))] if background is not None else []
+                asyncio.create_task(background[1].run(background[0].set_leader, lambda: state.ready)),
+                ] if background is not None else []
     admission_policies = asyncio.create_task(
         AdmissionPolicySync(state, api_client, settings.admission_policies).run())
     policy_statuses = asyncio.create_task(statuses.run())
