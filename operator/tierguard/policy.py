@@ -112,6 +112,28 @@ class Exemptions:
 
 
 @dataclass(frozen=True)
+class SubjectNames:
+    """Globs on the names of users and groups (people, SSO groups)."""
+
+    groups: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """Which people belong to which tier (``engine/subjects.py`` reads it)."""
+
+    per_tier: Mapping[str, SubjectNames] = field(default_factory=dict)
+    platform: SubjectNames = field(default_factory=SubjectNames)
+    """Subjects that act in every tier (the platform team)."""
+
+    @property
+    def configured(self) -> bool:
+        """Whether people have tiers at all: ``namespace-tier-assignment`` is judged only then."""
+        return any(names.groups or names.users for names in self.per_tier.values())
+
+
+@dataclass(frozen=True)
 class TierPolicy:
     name: str = "default"
     tier_label: str = "tierguard.io/tier"
@@ -120,6 +142,7 @@ class TierPolicy:
     secrets: SecretsPolicy = field(default_factory=SecretsPolicy)
     required_sidecars: tuple[RequiredSidecar, ...] = ()
     exemptions: Exemptions = field(default_factory=Exemptions)
+    subjects: Subjects = field(default_factory=Subjects)
 
 
 DEFAULT_POLICY = TierPolicy()
@@ -332,6 +355,24 @@ def _exemptions(value: object, path: str) -> Exemptions:
     return Exemptions(namespaces=namespaces, break_glass=break_glass)
 
 
+def _subject_names(value: object, path: str) -> SubjectNames:
+    spec = _fields(value, path, ("groups", "users"))
+    return SubjectNames(
+        groups=_unique(_list(spec.get("groups"), _join(path, "groups"), _glob), _join(path, "groups"), "group"),
+        users=_unique(_list(spec.get("users"), _join(path, "users"), _glob), _join(path, "users"), "user"),
+    )
+
+
+def _subjects(value: object, path: str, tiers: tuple[str, ...]) -> Subjects:
+    spec = _fields(value, path, ("perTier", "platform"))
+    per_tier_path = _join(path, "perTier")
+    per_tier = {
+        _known_tier(tier, _join(per_tier_path, tier), tiers): _subject_names(names, _join(per_tier_path, tier))
+        for tier, names in _mapping(spec.get("perTier"), per_tier_path).items()
+    }
+    return Subjects(per_tier=per_tier, platform=_subject_names(spec.get("platform"), _join(path, "platform")))
+
+
 def load_policy(document: object) -> TierPolicy:
     """Build a TierPolicy from a parsed document, applying SPEC's defaults; raise PolicyError on any flaw."""
     root = _fields(document, "", ("apiVersion", "kind", "metadata", "spec"))
@@ -344,7 +385,7 @@ def load_policy(document: object) -> TierPolicy:
     spec = _fields(
         root.get("spec"),
         "spec",
-        ("tierLabel", "tiers", "enforcement", "secrets", "sidecars", "exemptions"),
+        ("tierLabel", "tiers", "enforcement", "secrets", "sidecars", "exemptions", "subjects"),
     )
     tiers = (
         _unique(_list(spec["tiers"], "spec.tiers", _tier_name), "spec.tiers", "tier")
@@ -364,6 +405,7 @@ def load_policy(document: object) -> TierPolicy:
         secrets=_secrets(spec.get("secrets"), "spec.secrets", tiers),
         required_sidecars=required,
         exemptions=_exemptions(spec.get("exemptions"), "spec.exemptions"),
+        subjects=_subjects(spec.get("subjects"), "spec.subjects", tiers),
     )
 
 

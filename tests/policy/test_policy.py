@@ -48,6 +48,9 @@ spec:
     breakGlass:
       annotation: tierguard.io/break-glass
       groups: []
+  subjects:
+    perTier: {}
+    platform: {groups: [], users: []}
 """
 
 
