@@ -18,7 +18,7 @@ def policy_with(subjects: Any) -> Any:
 
 POLICY = policy_with({
     "perTier": {"dev": {"groups": ["team-*-dev"]}, "prod": {"groups": ["sre"], "users": ["ana@example.com"]}},
-    "platform": {"groups": ["platform-admins"], "users": ["root@example.com"]},
+    "platform": {"groups": ["platform-admins"], "users": ["root@example.com", "system:serviceaccount:argocd:*"]},
 })
 
 
@@ -72,6 +72,8 @@ def test_everyone_groups_give_no_tier() -> None:
     ("root@example.com", (), "platform user root@example.com"),
     ("bob", ("team-payments-dev", "platform-admins"), "platform group platform-admins"),
     ("admin", ("system:masters",), "group system:masters"),
+    ("system:serviceaccount:argocd:argocd-application-controller", (),
+     "platform user system:serviceaccount:argocd:argocd-application-controller"),
     ("system:serviceaccount:kube-system:replicaset-controller", ("system:serviceaccounts",),
      "ServiceAccount of exempt namespace kube-system"),
 ])

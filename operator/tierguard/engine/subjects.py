@@ -114,11 +114,14 @@ def service_account_namespace(kind: str, name: str) -> str | None:
 
 def name_tiers(kind: Literal["User", "Group"], name: str, policy: TierPolicy, tier_of: NamespaceTier,
                exempt: NamespaceExempt) -> SubjectTiers:
-    """One user or group name's tiers: a ServiceAccount's name by its namespace, a person's by the policy."""
+    """One user or group name's tiers: a person's by the policy, a ServiceAccount's name by its namespace unless
+    ``platform`` names it (a GitOps controller's ``system:serviceaccount:argocd:...`` acts in every tier)."""
     namespace = service_account_namespace(kind, name)
-    if namespace is not None:
-        return service_account_tiers(namespace, tier_of, exempt)
-    return person_tiers(kind, name, policy)
+    if namespace is None:
+        return person_tiers(kind, name, policy)
+    if _matches(policy.subjects.platform, kind, name):
+        return SubjectTiers(every=True, why_every=f"platform {kind.lower()} {name}")
+    return service_account_tiers(namespace, tier_of, exempt)
 
 
 def requester_tiers(username: str, groups: Iterable[str], policy: TierPolicy, tier_of: NamespaceTier,
