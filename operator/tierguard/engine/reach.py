@@ -41,7 +41,7 @@ PATHS: tuple[ReachPath, ...] = (
     ReachPath("create-workloads", "batch", ("jobs", "cronjobs"), _WRITE, "whose pods mount its Secrets"),
     ReachPath("exec", "", ("pods/exec",), ("create",), "which reads its pods' mounted Secrets"),
     ReachPath("attach", "", ("pods/attach",), ("create",), "which reads its pods' mounted Secrets"),
-    ReachPath("portforward", "", ("pods/portforward",), ("create",), "which reaches its pods' Secrets-backed ports"),
+    ReachPath("portforward", "", ("pods/portforward",), ("create",), "which opens its pods' ports to the caller"),
     ReachPath("ephemeral-containers", "", ("pods/ephemeralcontainers",), ("update", "patch"),
               "whose debug container mounts its Secrets"),
     ReachPath("serviceaccount-token", "", ("serviceaccounts/token",), ("create",),
