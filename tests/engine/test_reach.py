@@ -35,7 +35,8 @@ def rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str,
      "can create serviceaccounts/token in prod, which acts as its ServiceAccounts"),
     (rule([""], ["serviceaccounts"], ["impersonate"]), "impersonate",
      "can impersonate serviceaccounts in prod, which acts as other subjects"),
-    (rule([""], ["groups"], ["impersonate"]), "impersonate", "can impersonate groups in prod, which acts as other subjects"),
+    (rule([""], ["groups"], ["impersonate"]), "impersonate",
+     "can impersonate groups in prod, which acts as other subjects"),
     (rule(["rbac.authorization.k8s.io"], ["clusterroles"], ["bind"]), "bind",
      "can bind clusterroles.rbac.authorization.k8s.io in prod, which grants any role"),
     (rule(["rbac.authorization.k8s.io"], ["roles"], ["escalate"]), "escalate",
@@ -63,7 +64,7 @@ def test_what_reaches_no_secret_material(granted: dict[str, Any]) -> None:
 
 def test_wildcards_count_and_are_shown_as_written() -> None:
     everything = reach_of([rule(["*"], ["*"], ["*"])])
-    assert [r.path.id for r in everything][0] == "read-secrets"
+    assert everything[0].path.id == "read-secrets"
     assert {r.path.id for r in everything} >= {"create-pods", "exec", "impersonate", "bind", "escalate"}
     sub = reach_of([rule([""], ["pods/*"], ["create"])])
     assert [(r.path.id, r.resource) for r in sub] == [("exec", "pods/*"), ("attach", "pods/*"), ("portforward", "pods/*")]
