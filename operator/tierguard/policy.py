@@ -263,6 +263,12 @@ def _known_tier(tier: str, path: str, tiers: tuple[str, ...]) -> str:
     return tier
 
 
+def _per_tier(value: object, path: str, tiers: tuple[str, ...], item: Callable[[object, str], T]) -> dict[str, T]:
+    """A mapping keyed by tier (``perTier``, ``pathPatterns``): each key a known tier, each value read by ``item``."""
+    return {_known_tier(tier, _join(path, tier), tiers): item(entry, _join(path, tier))
+            for tier, entry in _mapping(value, path).items()}
+
+
 def _disabled_by(value: object, path: str) -> DisabledBy:
     spec = _fields(value, path, ("podLabels", "podAnnotations"))
     return DisabledBy(
@@ -300,11 +306,7 @@ def _sidecar(value: object, path: str) -> RequiredSidecar:
 
 def _enforcement(value: object, path: str, tiers: tuple[str, ...]) -> Enforcement:
     spec = _fields(value, path, ("default", "perTier"))
-    per_tier_path = _join(path, "perTier")
-    per_tier = {
-        _known_tier(tier, _join(per_tier_path, tier), tiers): _mode(mode, _join(per_tier_path, tier))
-        for tier, mode in _mapping(spec.get("perTier"), per_tier_path).items()
-    }
+    per_tier = _per_tier(spec.get("perTier"), _join(path, "perTier"), tiers, _mode)
     default = spec.get("default", EnforcementMode.ENFORCE.value)
     return Enforcement(default=_mode(default, _join(path, "default")), per_tier=per_tier)
 
@@ -330,11 +332,8 @@ def _secrets(value: object, path: str, tiers: tuple[str, ...]) -> SecretsPolicy:
             else defaults.ignore_keys
         ),
     )
-    patterns_path = _join(path, "pathPatterns")
-    path_patterns = {
-        _known_tier(tier, _join(patterns_path, tier), tiers): _list(globs, _join(patterns_path, tier), _glob)
-        for tier, globs in _mapping(spec.get("pathPatterns"), patterns_path).items()
-    }
+    path_patterns = _per_tier(spec.get("pathPatterns"), _join(path, "pathPatterns"), tiers,
+                              lambda globs, where: _list(globs, where, _glob))
     return SecretsPolicy(shareable=shareable, fingerprints=fingerprints, path_patterns=path_patterns)
 
 
@@ -365,11 +364,7 @@ def _subject_names(value: object, path: str) -> SubjectNames:
 
 def _subjects(value: object, path: str, tiers: tuple[str, ...]) -> Subjects:
     spec = _fields(value, path, ("perTier", "platform"))
-    per_tier_path = _join(path, "perTier")
-    per_tier = {
-        _known_tier(tier, _join(per_tier_path, tier), tiers): _subject_names(names, _join(per_tier_path, tier))
-        for tier, names in _mapping(spec.get("perTier"), per_tier_path).items()
-    }
+    per_tier = _per_tier(spec.get("perTier"), _join(path, "perTier"), tiers, _subject_names)
     return Subjects(per_tier=per_tier, platform=_subject_names(spec.get("platform"), _join(path, "platform")))
 
 
