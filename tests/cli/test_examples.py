@@ -54,7 +54,7 @@ WALKTHROUGHS = [w for readme in READMES for w in walkthroughs(readme)]
 
 
 def test_every_readme_has_a_walkthrough() -> None:
-    assert {r.parent.name for r in READMES} == {"examples", "istio-app", "vault-app", "reflector"}
+    assert {r.parent.name for r in READMES} == {"examples", "istio-app", "vault-app", "reflector", "access"}
     for readme in READMES:
         assert walkthroughs(readme), readme
 

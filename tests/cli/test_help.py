@@ -44,7 +44,7 @@ def test_a_command_that_cannot_load_is_an_error_not_a_missing_command(capsys: py
     assert "No such command" not in err
 
 
-@pytest.mark.parametrize("command", ["check", "audit", "parity"])
+@pytest.mark.parametrize("command", ["check", "audit", "parity", "access"])
 def test_command_help_states_the_exit_status(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     main([command, "--help"])
     assert "Exit status: 0" in capsys.readouterr().out

@@ -1,9 +1,9 @@
 """No secret value ever leaves the engine or the CLI: not in messages, outputs, errors, nor any repr.
 
 Random values (a distinctive alphabet, at least 16 characters) are planted in Secrets across tiers, in ``data``
-(base64) and ``stringData``, some shared between tiers, beside malformed Secrets that carry values too. The engine
-and ``tierguard check`` (text, JSON and SARIF) run over them, and nothing they produce may contain a value or its
-base64.
+(base64) and ``stringData``, some shared between tiers, beside malformed Secrets that carry values too. The
+engine, ``tierguard check`` (text, JSON and SARIF) and ``tierguard access`` (text, JSON, HTML) run over them, and
+nothing they produce may contain a value or its base64.
 """
 
 from __future__ import annotations
@@ -27,6 +27,15 @@ NAMESPACES = [namespace("dev", "dev"), namespace("dev-b", "dev"), namespace("qa"
               namespace("shared")]
 NAMESPACE_NAMES = [n["metadata"]["name"] for n in NAMESPACES]
 POLICY = policy({"secrets": {"fingerprints": {"minLength": 16, "ignoreKeys": ["ca.crt"]}}})
+
+READER_BINDING = """---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: readers, namespace: prod}
+subjects: [{kind: ServiceAccount, name: ci, namespace: dev}, {kind: Group, name: system:authenticated}]
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+"""
+"""A binding every run reports as crossing tiers, so ``access`` prints a full matrix over the planted Secrets."""
 
 values = st.text(alphabet=ALPHABET, min_size=16, max_size=40)
 
@@ -134,6 +143,10 @@ def test_values_never_leak(case: tuple[list[Doc], list[str]]) -> None:
                          + ", b: [\n"))
     texts.append(run_cli(["check"], manifest + "---\n" + pool[0] + ": {\n"))
     texts.append(run_cli(["check", "-o", "sarif"], manifest + "---\n" + pool[0] + ": {\n"))
+    # tierguard access reads the same documents (its context fingerprints the Secrets) and prints who reaches them
+    for output in ("text", "json", "html"):
+        texts.append(run_cli(["access", "-o", output], manifest + READER_BINDING))
+    texts.append(run_cli(["access"], manifest + "---\n" + pool[0] + ": {\n"))
     joined = "\n".join(texts)
     for form in forms(pool):
         assert form not in joined, "a planted secret value (or its base64) appears in the output"

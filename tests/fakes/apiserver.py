@@ -1,6 +1,7 @@
 """A tiny Kubernetes API server for tests of the cluster listing: plain HTTP on 127.0.0.1, discovery of a few core
-kinds, and list endpoints that page with ``limit`` / ``continue`` the way kube-apiserver does, so the real
-kubernetes client (and tierguard's paging over it) runs unmodified.
+kinds, the RBAC kinds (built in: listed without discovery), and list endpoints that page with ``limit`` /
+``continue`` the way kube-apiserver does, so the real kubernetes client (and tierguard's paging over it) runs
+unmodified.
 
 Knobs: ``expire`` makes the Nth continued request of a resource answer ``410 Gone`` (reason ``Expired``), as
 when a continue token outlives etcd's compaction window; ``created_on_expiry`` objects appear in the listing from
@@ -26,6 +27,12 @@ RESOURCES = {  # plural -> (kind, namespaced)
     "namespaces": ("Namespace", False),
     "secrets": ("Secret", True),
     "pods": ("Pod", True),
+}
+GROUP_RESOURCES = {  # plural -> (group version, kind, namespaced): built-in kinds of a group, listed at /apis/...
+    "roles": ("rbac.authorization.k8s.io/v1", "Role", True),
+    "clusterroles": ("rbac.authorization.k8s.io/v1", "ClusterRole", False),
+    "rolebindings": ("rbac.authorization.k8s.io/v1", "RoleBinding", True),
+    "clusterrolebindings": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
 }
 EXPIRED_MESSAGE = ("The provided continue parameter is too old to display a consistent list result. You can start "
                    "a new list without the continue parameter.")
@@ -77,6 +84,9 @@ class FakeApiServer:
                 {"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
                  "verbs": ["get", "list", "watch", "create", "delete"]}
                 for plural, (kind, namespaced) in RESOURCES.items()]}
+        for plural, (group_version, _, _) in GROUP_RESOURCES.items():
+            if path == f"/apis/{group_version}/{plural}":
+                return self.list(plural, query)
         plural = path.removeprefix("/api/v1/")
         if plural not in RESOURCES:
             return 404, status(404, "NotFound", f"the server could not find the requested resource ({path})")
@@ -107,8 +117,9 @@ class FakeApiServer:
         if end < len(items):
             metadata["continue"] = base64.b64encode(str(end).encode()).decode()
             metadata["remainingItemCount"] = len(items) - end
-        kind = RESOURCES[plural][0]
-        return 200, {"kind": f"{kind}List", "apiVersion": "v1", "metadata": metadata, "items": items[offset:end]}
+        api_version, kind = GROUP_RESOURCES[plural][:2] if plural in GROUP_RESOURCES else ("v1", RESOURCES[plural][0])
+        return 200, {"kind": f"{kind}List", "apiVersion": api_version, "metadata": metadata,
+                     "items": items[offset:end]}
 
 
 def status(code: int, reason: str, message: str) -> dict[str, Any]:

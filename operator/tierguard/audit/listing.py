@@ -1,9 +1,9 @@
-"""Reading a live cluster for ``audit`` and ``parity``: the TierPolicy and every listed object, projected for the
-engine as its page arrives (the only network I/O of these commands).
+"""Reading a live cluster for ``audit``, ``parity`` and ``access``: the TierPolicy and every listed object,
+projected for the engine as its page arrives (the only network I/O of these commands).
 
 Lists every kind a rule judges and every kind the context needs (namespaces, secrets, storage, roles, secret
-stores): the judged and indexed rows of ``tierguard/kinds.py``. Kinds the API server does not serve (a CRD that
-is absent) are skipped.
+stores): the judged and indexed rows of ``tierguard/kinds.py``, or the few a command asks for (``access``: tiers,
+roles and bindings). Kinds the API server does not serve (a CRD that is absent) are skipped.
 
 Each kind is listed in pages (``kube/pager.py``: ``limit`` / ``continue``, each request bounded by a timeout,
 restarted from the start without repeating an object when a continue token expires, said on stderr). A page is
@@ -14,7 +14,7 @@ size.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from tierguard.engine.fingerprints import Fingerprinter
@@ -38,9 +38,10 @@ class Observer(Protocol):
     def note(self, message: str) -> None: ...
 
 
-def listed_kinds() -> tuple[KindInfo, ...]:
-    """Every judged kind and every kind the context needs, from the kinds table; Namespaces first."""
-    return listed()
+def listed_kinds(names: Sequence[str] | None = None) -> tuple[KindInfo, ...]:
+    """Every judged kind and every kind the context needs, from the kinds table; Namespaces first. ``names``: only
+    the rows of these kinds (in the table's order)."""
+    return listed() if names is None else tuple(info for info in listed() if info.kind in names)
 
 
 def connect(kubeconfig: str | None, timeout: float | None = DEFAULT_TIMEOUT_S) -> Any:
@@ -59,13 +60,13 @@ def connect(kubeconfig: str | None, timeout: float | None = DEFAULT_TIMEOUT_S) -
 
 
 def list_cluster(client: Any, fingerprinter: Fingerprinter, options: ListOptions | None = None,
-                 observer: Observer | None = None) -> Iterator[Projected]:
-    """Every listed object (see ``listed_kinds``), projected with ``fingerprinter``, page by page; raises
-    ClusterUnreadable naming the kind and the API server."""
+                 observer: Observer | None = None, kinds: Sequence[KindInfo] | None = None) -> Iterator[Projected]:
+    """Every object of ``kinds`` (default ``listed_kinds()``), projected with ``fingerprinter``, page by page;
+    raises ClusterUnreadable naming the kind and the API server."""
     options = options or ListOptions()
     watcher: Observer = observer or Silent()
     groups: dict[str, str | None] = {}
-    kinds = listed_kinds()
+    kinds = listed_kinds() if kinds is None else tuple(kinds)
     for number, wanted in enumerate(kinds, 1):
         watcher.kind_started(wanted.kind, number, len(kinds))
         try:

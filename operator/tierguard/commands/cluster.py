@@ -1,12 +1,14 @@
-"""What ``audit`` and ``parity`` share against a live cluster (``audit/listing.py``): connect, choose the policy,
-list every kind in pages with the progress line on stderr, and turn every failure into one line (exit 2)."""
+"""What ``audit``, ``parity`` and ``access`` share against a live cluster (``audit/listing.py``): connect, choose the
+policy, list every kind (or the few asked for) in pages with the progress line on stderr, and turn every failure
+into one line (exit 2)."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tierguard.audit.listing import cluster_policy, connect, list_cluster
+from tierguard.audit.listing import cluster_policy, connect, list_cluster, listed_kinds
 from tierguard.audit.progress import Progress
 from tierguard.commands.options import Failure
 from tierguard.engine.fingerprints import Fingerprinter
@@ -25,14 +27,16 @@ class ClusterListing:
 
 
 def read_cluster(*, kubeconfig: str | None, policy_path: str | None, policy_name: str, chunk_size: int,
-                 timeout: float, quiet: bool) -> ClusterListing:
-    """The policy (the file's, else the cluster's) and every listed object; raises Failure."""
+                 timeout: float, quiet: bool, kinds: Sequence[str] | None = None) -> ClusterListing:
+    """The policy (the file's, else the cluster's) and every listed object (of ``kinds`` only, when given: kind
+    names of the kinds table); raises Failure."""
     progress = Progress.for_stderr(quiet=quiet)
     fingerprinter = Fingerprinter.random()
     try:
         client = connect(kubeconfig, timeout)
         policy = load_policy_file(policy_path) if policy_path else cluster_policy(client, policy_name, timeout)
-        objects = list(list_cluster(client, fingerprinter, ListOptions(chunk_size, timeout), progress))
+        objects = list(list_cluster(client, fingerprinter, ListOptions(chunk_size, timeout), progress,
+                                    listed_kinds(kinds)))
     except PolicyError as error:
         progress.abandon()
         raise Failure(f"policy {policy_path or policy_name}: {error}") from None

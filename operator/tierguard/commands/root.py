@@ -42,6 +42,8 @@ COMMANDS: Mapping[str, LazyCommand] = {
                          "Audit what already runs: every object the webhook would judge, as if it were applied now."),
     "parity": LazyCommand("tierguard.commands.parity:parity",
                           "Security-service parity: which tiers' workloads run every required sidecar."),
+    "access": LazyCommand("tierguard.commands.access:access",
+                          "Who can reach which tier's secrets: subjects x tiers, by binding, role and verb."),
     "admission-policies": LazyCommand("tierguard.commands.admission_policies:admission_policies",
                                       "Print the ValidatingAdmissionPolicies of a TierPolicy, or write its namespace "
                                       "rules as static manifests."),

@@ -1,7 +1,8 @@
 """Every renderer, in one place: decisions and reports turned into text for people and machines.
 
-``text``, ``json`` and ``sarif`` (``check``, ``audit``), ``policyreport`` (``audit``), and the parity matrix
-(``parity``: text, json, html, in ``PARITY_RENDERERS``). Renderers are pure: results (and where each object is
+``text``, ``json`` and ``sarif`` (``check``, ``audit``), ``policyreport`` (``audit``), the parity matrix
+(``parity``: text, json, html, in ``PARITY_RENDERERS``) and the access matrix (``access``: text, json, html, in
+``ACCESS_RENDERERS``). Renderers are pure: results (and where each object is
 written) in, one string out (the exact bytes to print). Where the string goes, and the exit status, belong to the
 commands. A new output format is one module here and one row in ``RENDERERS``.
 """
@@ -10,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from tierguard.access import AccessReport
 from tierguard.engine.offline import Result
 from tierguard.manifests import Location
 from tierguard.parity import ParityReport
+from tierguard.render.access import render_access_json, render_access_text
+from tierguard.render.access_html import render_access_html
 from tierguard.render.json_results import render_json
 from tierguard.render.parity import render_parity_json, render_parity_text
 from tierguard.render.parity_html import render_parity_html
@@ -48,3 +52,16 @@ PARITY_RENDERERS: dict[str, Callable[[ParityReport], str]] = {
 def render_parity(report: ParityReport, output: str) -> str:
     """The parity report in format ``output`` (a key of ``PARITY_RENDERERS``), ending with a newline."""
     return PARITY_RENDERERS[output](report)
+
+
+ACCESS_RENDERERS: dict[str, Callable[[AccessReport], str]] = {
+    "text": lambda report: render_access_text(report) + "\n",
+    "json": lambda report: render_access_json(report) + "\n",
+    "html": render_access_html,
+}
+"""Output format of ``access`` -> renderer of its one report (built once, in ``access.py``)."""
+
+
+def render_access(report: AccessReport, output: str) -> str:
+    """The access report in format ``output`` (a key of ``ACCESS_RENDERERS``), ending with a newline."""
+    return ACCESS_RENDERERS[output](report)
