@@ -25,6 +25,7 @@ from tests.engine.helpers import FINGERPRINTER, ISTIO_POLICY, STANDARD, Doc, nam
 from tierguard.engine import EvaluationRequest, OfflineContext, evaluate
 from tierguard.engine.evaluation import RULE_FACTS
 from tierguard.engine.model import Rule
+from tierguard.engine.reach import PATHS, reach_of
 from tierguard.policy import DEFAULT_POLICY, TierPolicy
 
 DOCS = Path(__file__).parents[2] / "docs" / "rules.md"
@@ -43,6 +44,21 @@ class Setup:
 
 
 WEB = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web", "labels": {}}}
+_REACH_ROLE = re.compile(r"^\|.*\| `([a-z-]+)`: `([a-z]+) ([a-z/]+)(?:\.([a-z.0-9]+))?` \|$", re.MULTILINE)
+
+
+def reach_roles() -> tuple[Doc, ...]:
+    """The ClusterRoles rbac-cross-tier-subject's table names, one path each (``create deployments.apps``)."""
+    section = DOCS.read_text().split("## rbac-cross-tier-subject", 1)[1].split("\n## ", 1)[0]
+    return tuple({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name},
+                  "rules": [{"apiGroups": [group or ""], "resources": [resource], "verbs": [verb]}]}
+                 for name, verb, resource, group in _REACH_ROLE.findall(section))
+
+
+PEOPLE = policy({"subjects": {"perTier": {"dev": {"groups": ["team-*-dev"], "users": ["dana@example.com"]},
+                                          "prod": {"groups": ["team-*-prod"], "users": ["pat@example.com"]}},
+                              "platform": {"groups": ["sre"]}}})
+"""The people rbac-cross-tier-subject's prose gives the policy."""
 SETUPS: dict[str, Setup] = {
     "namespace-tier-changed": Setup(base=WEB, old={"Allowed": WEB, "Refused": namespace("web", "prod")}),
     "secret-replication-cross-tier": Setup(context=(
@@ -54,6 +70,12 @@ SETUPS: dict[str, Setup] = {
                         annotations={"reflector.v1.k8s.emberstack.com/reflects": "billing-prod/db-credentials"})),
         policy=policy({"secrets": {"pathPatterns": {"dev": ["secret/data/dev/*"], "prod": ["secret/data/prod/*"]}}}),
         base=workload("Pod", "billing-dev", "billing")),
+    "rbac-cross-tier-subject": Setup(
+        context=reach_roles(), policy=PEOPLE,
+        base={"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+              "metadata": {"name": "payments-devs", "namespace": "prod"},
+              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "pod-creator"},
+              "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "team-payments-dev"}]}),
     "sidecar-missing": Setup(context=(namespace("shop-reports", "prod"),), policy=ISTIO_POLICY),
     "sidecar-injection-disabled": Setup(
         context=(namespace("mesh", "prod", labels={"istio-injection": "enabled"}),), policy=ISTIO_POLICY,
@@ -172,3 +194,14 @@ def test_each_section_opens_with_its_description_and_category() -> None:
 def test_no_rule_id_the_facts_lack() -> None:
     named = set(re.findall(rf"(?<![\w-])({_ID_SHAPE})(?![\w-])", DOCS.read_text()))
     assert named == {facts.id for facts in RULE_FACTS.values()}
+
+
+def test_rbac_examples_refuse_and_admit_every_reach_path() -> None:
+    """Each path of SPEC's "Reach" has its ClusterRole in the table, granting that path alone, and a refused and
+    an allowed example binding it."""
+    roles = {role["metadata"]["name"]: [reach.path.id for reach in reach_of(role["rules"])] for role in reach_roles()}
+    assert sorted(ids[0] for ids in roles.values() if len(ids) == 1) == sorted({path.id for path in PATHS})
+    for label in ("Refused", "Allowed"):
+        bound = {e.doc["roleRef"]["name"] for e in EXAMPLES if e.rule == Rule.RBAC_CROSS_TIER_SUBJECT.value
+                 and e.label == label}
+        assert set(roles) <= bound, (label, set(roles) - bound)

@@ -90,9 +90,13 @@ def _covering(resource: str, granted: frozenset[str]) -> str | None:
     return "*" if "*" in granted else None
 
 
-def _granted(path: ReachPath, groups: frozenset[str], resources: frozenset[str], verbs: frozenset[str]
-             ) -> Reach | None:
+def _granted(path: ReachPath, groups: frozenset[str], resources: frozenset[str], verbs: frozenset[str],
+             wildcard: bool) -> Reach | None:
+    """``wildcard``: some entry of ``resources`` holds a ``*`` (else a rule naming none of the path's resources is
+    ruled out by one set operation: every binding review asks each path of each rule)."""
     if path.group not in groups and "*" not in groups:
+        return None
+    if not wildcard and resources.isdisjoint(path.resources):
         return None
     verb = next((v for v in path.verbs if v in verbs), "*" if "*" in verbs else None)
     if verb is None:
@@ -108,12 +112,16 @@ def _granted(path: ReachPath, groups: frozenset[str], resources: frozenset[str],
 def reach_of(rules: Sequence[Mapping[str, Any]]) -> tuple[Reach, ...]:
     """Every path the rules grant (one Reach per path id, the first rule that grants it), in ``PATHS`` order.
     Rules of another shape (``nonResourceURLs``, malformed entries) grant nothing here."""
+    # Each rule's entries read once (not once per path): a binding of the built-in admin collects dozens of rules.
+    parsed = [(groups, resources, verbs, any("*" in resource for resource in resources)) for rule in rules
+              if (groups := _strings(rule, "apiGroups")) and (resources := _strings(rule, "resources"))
+              and (verbs := _strings(rule, "verbs"))]
     found: dict[str, Reach] = {}
     for path in PATHS:
         if path.id in found:
             continue
-        for rule in rules:
-            granted = _granted(path, _strings(rule, "apiGroups"), _strings(rule, "resources"), _strings(rule, "verbs"))
+        for groups, resources, verbs, wildcard in parsed:
+            granted = _granted(path, groups, resources, verbs, wildcard)
             if granted is not None:
                 found[path.id] = granted
                 break
