@@ -33,6 +33,17 @@ class GroupKind(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Connect:
+    """A subresource the API server sends as a CONNECT (a session into the object: ``pods/exec``), with the kind
+    of its options body, which is both ``request.kind`` and ``request.object`` of the review (k8s.io/apiserver's
+    ConnectResource admits the options, and the installer registers the options' kind for the subresource).
+    The body has no metadata: ``request.name`` and ``request.namespace`` name the object."""
+
+    subresource: str
+    kind: str
+
+
+@dataclass(frozen=True)
 class KindInfo:
     group: str
     version: str
@@ -48,6 +59,8 @@ class KindInfo:
     subresources: tuple[str, ...] = ()
     """Subresources judged too, on UPDATE only (``pods/ephemeralcontainers``: a debug container can mount any
     Secret of the namespace)."""
+    connects: tuple[Connect, ...] = ()
+    """Subresources judged on CONNECT (``pods/exec``: a session reads what the pod mounts)."""
 
     @property
     def key(self) -> GroupKind:
@@ -56,6 +69,11 @@ class KindInfo:
     @property
     def namespaced(self) -> bool:
         return self.scope is Scope.NAMESPACED
+
+    @property
+    def api_version(self) -> str:
+        """``v1``, ``apps/v1``; a custom resource's (version ``*``) is not pinned and reads ``<group>/*``."""
+        return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
     def builtin(self) -> bool:
@@ -70,7 +88,9 @@ KINDS: tuple[KindInfo, ...] = (
     # Judged, in the order of the webhook's routes (and of the chart's webhook entries).
     KindInfo("", "v1", "Namespace", "namespaces", _C, judged=True, index="tg_namespaces"),
     KindInfo("", "v1", "Secret", "secrets", _N, judged=True, index="tg_secrets"),
-    KindInfo("", "v1", "Pod", "pods", _N, judged=True, subresources=("ephemeralcontainers",)),
+    KindInfo("", "v1", "Pod", "pods", _N, judged=True, subresources=("ephemeralcontainers",),
+             connects=(Connect("exec", "PodExecOptions"), Connect("attach", "PodAttachOptions"),
+                       Connect("portforward", "PodPortForwardOptions"))),
     KindInfo("", "v1", "ReplicationController", "replicationcontrollers", _N, judged=True),
     KindInfo("apps", "v1", "Deployment", "deployments", _N, judged=True),
     KindInfo("apps", "v1", "StatefulSet", "statefulsets", _N, judged=True),
@@ -124,6 +144,10 @@ list/watch on it besides the indexed rows."""
 
 JUDGED: tuple[KindInfo, ...] = tuple(info for info in KINDS if info.judged)
 INDEXED: tuple[KindInfo, ...] = tuple(info for info in KINDS if info.index is not None)
+CONNECTS: dict[GroupKind, tuple[KindInfo, Connect]] = {
+    GroupKind(info.group, connect.kind): (info, connect) for info in JUDGED for connect in info.connects}
+"""The options kind of each CONNECT subresource (``("", "PodExecOptions")``) -> the row it opens a session
+into and the subresource: a review's body is the options, the object is the row's, named by the request."""
 CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(info.kind for info in KINDS if info.scope is Scope.CLUSTER)
 """By kind name: the engine places objects by kind until lookups use (group, kind) everywhere."""
 
@@ -134,6 +158,15 @@ def group_kinds(*names: str) -> frozenset[GroupKind]:
     missing = set(names) - {key.kind for key in found}
     if missing:
         raise LookupError(f"not judged kinds in tierguard.kinds.KINDS: {sorted(missing)}")
+    return found
+
+
+def connect_kinds(*names: str) -> frozenset[GroupKind]:
+    """The options kinds of these names (a rule family's ``KINDS``); an unknown name is a bug here."""
+    found = frozenset(key for key in CONNECTS if key.kind in names)
+    missing = set(names) - {key.kind for key in found}
+    if missing:
+        raise LookupError(f"not CONNECT options kinds in tierguard.kinds.KINDS: {sorted(missing)}")
     return found
 
 
@@ -163,3 +196,13 @@ def row_of(api_version: object, kind: object) -> KindInfo | None:
     if not isinstance(api_version, str) or not api_version:
         return BY_NAME.get(kind)
     return BY_KEY.get(GroupKind(group_of(api_version), kind))
+
+
+def connect_of(api_version: object, kind: object) -> tuple[KindInfo, Connect] | None:
+    """The row and subresource a CONNECT options body (``v1`` ``PodExecOptions``) opens a session into; None
+    for any other body. Without an apiVersion, by its kind name, as ``row_of``."""
+    if not isinstance(kind, str) or not kind:
+        return None
+    if not isinstance(api_version, str) or not api_version:
+        return next((found for key, found in CONNECTS.items() if key.kind == kind), None)
+    return CONNECTS.get(GroupKind(group_of(api_version), kind))

@@ -81,7 +81,11 @@ def test_nothing_else_is_intercepted(helm: Helm) -> None:
     for entry in webhook["webhooks"]:
         for rule in entry["rules"]:
             assert "*" not in rule["apiGroups"] and "*" not in rule["resources"]
-            assert "DELETE" not in rule["operations"] and "CONNECT" not in rule["operations"]
+            assert "DELETE" not in rule["operations"]
+            # CONNECT only for sessions into pods (session-cross-tier), and nothing else on those entries.
+            if "CONNECT" in rule["operations"]:
+                assert rule["operations"] == ["CONNECT"]
+                assert rule["resources"] in (["pods/exec"], ["pods/attach"], ["pods/portforward"])
 
 
 def test_handler_list_is_kept_in_one_place() -> None:
@@ -101,7 +105,8 @@ def test_webhook_rules_cover_exactly_the_judged_kinds(helm: Helm, mode: str) -> 
                             for group in rule["apiGroups"] for version in rule["apiVersions"]
                             for resource in rule["resources"])
     table = sorted((info.group, info.version, resource, info.scope.value) for info in JUDGED
-                   for resource in (info.resource, *(f"{info.resource}/{sub}" for sub in info.subresources)))
+                   for resource in (info.resource, *(f"{info.resource}/{sub}" for sub in info.subresources),
+                                    *(f"{info.resource}/{c.subresource}" for c in info.connects)))
     assert rendered_rules == table
 
 

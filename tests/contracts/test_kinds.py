@@ -14,7 +14,18 @@ from tierguard.engine.objects import (
     object_ref,
 )
 from tierguard.engine.podspec import WORKLOAD_KINDS
-from tierguard.kinds import BY_KEY, INDEXED, JUDGED, KINDS, GroupKind, Scope, group_kinds, listed
+from tierguard.kinds import (
+    BY_KEY,
+    CONNECTS,
+    INDEXED,
+    JUDGED,
+    KINDS,
+    GroupKind,
+    Scope,
+    connect_of,
+    group_kinds,
+    listed,
+)
 from tierguard.webhook.routes import ROUTES, ROUTES_BY_ID
 
 
@@ -34,6 +45,27 @@ def test_routes_are_the_judged_rows_and_their_subresources() -> None:
     assert [r.id for r in ROUTES if "/" not in r.resource] == [info.resource for info in JUDGED]
     assert ROUTES_BY_ID["pods-ephemeralcontainers"].operations == ("UPDATE",)
     assert all(route.operations == ("CREATE", "UPDATE") for route in ROUTES if "/" not in route.resource)
+
+
+def test_sessions_are_connect_routes_of_the_options_kinds() -> None:
+    """The API server sends ``kubectl exec`` as a CONNECT of ``pods/exec`` whose ``request.kind`` is
+    ``PodExecOptions`` (k8s.io/apiserver's installer registers the options' kind for the subresource)."""
+    sessions = {(r.id, r.resource, r.kind, r.operations) for r in ROUTES if "CONNECT" in r.operations}
+    assert sessions == {
+        ("pods-exec", "pods/exec", "PodExecOptions", ("CONNECT",)),
+        ("pods-attach", "pods/attach", "PodAttachOptions", ("CONNECT",)),
+        ("pods-portforward", "pods/portforward", "PodPortForwardOptions", ("CONNECT",)),
+    }
+    assert {key: (info.kind, connect.subresource) for key, (info, connect) in CONNECTS.items()} == {
+        GroupKind("", "PodExecOptions"): ("Pod", "exec"),
+        GroupKind("", "PodAttachOptions"): ("Pod", "attach"),
+        GroupKind("", "PodPortForwardOptions"): ("Pod", "portforward"),
+    }
+    assert connect_of("v1", "PodExecOptions") == CONNECTS[GroupKind("", "PodExecOptions")]
+    assert connect_of(None, "PodAttachOptions") == CONNECTS[GroupKind("", "PodAttachOptions")]
+    assert connect_of("example.com/v1", "PodExecOptions") is None and connect_of("v1", "Pod") is None
+    # Options are judged, never stored: not a kind the audit lists or reports.
+    assert "PodExecOptions" not in judged_kinds() and not set(CONNECTS) & set(BY_KEY)
 
 
 def test_the_audit_lists_judged_and_indexed_rows_namespaces_first() -> None:

@@ -3,7 +3,9 @@ opening with the id's description and category as its module declares them, and 
 Its examples: each "Refused" document gives its section's rule id through the engine, each "Allowed" one does
 not, as the README transcripts are run through the CLI.
 
-A section's YAML blocks hold documents separated by ``---``; the last ``# Allowed`` / ``# Refused`` comment
+An ``AdmissionReview`` document is judged as the request it carries (a rule of who sends a request, such as
+``session-cross-tier``: the CONNECT's body is not an object of its own). A section's YAML blocks hold documents
+separated by ``---``; the last ``# Allowed`` / ``# Refused`` comment
 before a document's first line labels it (a document without one keeps the label before it). A fragment (no
 ``kind``, e.g. only ``metadata``) is merged into the last whole document of its block, or into the section's
 base object below. Each section runs with STANDARD's namespaces plus the context it names in prose.
@@ -80,6 +82,11 @@ SETUPS: dict[str, Setup] = {
     "sidecar-injection-disabled": Setup(
         context=(namespace("mesh", "prod", labels={"istio-injection": "enabled"}),), policy=ISTIO_POLICY,
         base=workload("Deployment", "mesh", "web")),
+    "session-cross-tier": Setup(
+        context=(namespace("payments-dev", "dev"), namespace("payments-prod", "prod")),
+        policy=policy({"subjects": {"perTier": {"dev": {"groups": ["team-*-dev"]},
+                                                "prod": {"groups": ["team-*-prod"]}}},
+                       "exemptions": {"breakGlass": {"groups": ["oncall"]}}})),
 }
 
 
@@ -92,7 +99,10 @@ class Example:
     """The documents of its block with the same label: judged together (two Secrets sharing a value)."""
 
     def __repr__(self) -> str:
-        return f"{self.rule}: {self.label} {self.doc.get('kind')} {self.doc.get('metadata', {}).get('name')}"
+        request = self.doc.get("request", {})
+        name = (f"{request.get('subResource')} {request.get('namespace')}/{request.get('name')}" if request
+                else self.doc.get("metadata", {}).get("name"))
+        return f"{self.rule}: {self.label} {self.doc.get('kind')} {name}"
 
 
 def _merge(base: Mapping[str, Any], fragment: Mapping[str, Any]) -> Doc:
@@ -154,12 +164,17 @@ def test_every_rule_has_a_refused_example() -> None:
 @pytest.mark.parametrize("example", EXAMPLES, ids=repr)
 def test_documented_example(example: Example) -> None:
     setup = SETUPS.get(example.rule, Setup())
-    docs = [*STANDARD, *setup.context, *example.block]
-    context = OfflineContext.from_objects(docs, FINGERPRINTER)
+    objects = [doc for doc in example.block if doc.get("kind") != "AdmissionReview"]
+    context = OfflineContext.from_objects([*STANDARD, *setup.context, *objects], FINGERPRINTER)
     old = setup.old.get(example.label)
-    request = (EvaluationRequest(obj=example.doc, old=old, operation="UPDATE") if old is not None
-               else EvaluationRequest.from_manifest(example.doc))
-    rules = {v.rule.value for v in evaluate(request, context, setup.policy).violations}
+    if example.doc.get("kind") == "AdmissionReview":
+        request = EvaluationRequest.from_admission_request(example.doc["request"])
+    elif old is not None:
+        request = EvaluationRequest(obj=example.doc, old=old, operation="UPDATE")
+    else:
+        request = EvaluationRequest.from_manifest(example.doc)
+    # Refused: denied; Allowed: admitted (a break-glass example is admitted with its finding as a warning).
+    rules = {v.rule.value for v in evaluate(request, context, setup.policy).denials}
     if example.label == "Refused":
         assert example.rule in rules, rules
     else:

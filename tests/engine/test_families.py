@@ -11,18 +11,21 @@ import pytest
 
 from tierguard.engine import EvaluationRequest, evaluate
 from tierguard.engine.candidate import Candidate
+from tierguard.engine.context import Context
 from tierguard.engine.evaluation import _FAMILIES_BY_KEY, RULE_FACTS, RULE_FAMILIES, candidate_for, families_for
 from tierguard.engine.model import Finding, Malformed, Rule
 from tierguard.engine.rules import RuleFamily
-from tierguard.kinds import JUDGED, GroupKind, group_kinds
-from tierguard.policy import DEFAULT_POLICY
+from tierguard.kinds import CONNECTS, JUDGED, GroupKind, group_kinds
+from tierguard.policy import DEFAULT_POLICY, TierPolicy
 
 from .helpers import STANDARD, context_of, namespace
-from .test_rule_coverage import TABLES
+from .test_rule_coverage import REQUEST_TABLES, TABLES
 
 
 def test_families_judge_exactly_the_judged_rows() -> None:
-    assert frozenset().union(*(family.kinds for family in RULE_FAMILIES)) == {info.key for info in JUDGED}
+    """The judged rows, and the options kinds of their CONNECT subresources (``PodExecOptions``)."""
+    assert frozenset().union(*(family.kinds for family in RULE_FAMILIES)) == {info.key for info in JUDGED} | set(
+        CONNECTS)
     assert len({family.name for family in RULE_FAMILIES}) == len(RULE_FAMILIES)
 
 
@@ -52,15 +55,22 @@ def findings_by_family() -> Iterator[tuple[RuleFamily, Finding]]:
         for case in module.CASES:
             context = context_of(case.docs, pol=case.policy)
             for doc in case.docs:
-                candidate = candidate_for(EvaluationRequest.from_manifest(doc), context, case.policy)
-                if not isinstance(candidate, Candidate):
-                    continue
-                for family in families_for(candidate.obj.get("apiVersion"), candidate.kind):
-                    try:
-                        found = list(family.check(candidate))
-                    except Malformed:
-                        continue  # the engine's policy-invalid, not the family's
-                    yield from ((family, finding) for finding in found)
+                yield from _findings(EvaluationRequest.from_manifest(doc), context, case.policy)
+    for request_module in REQUEST_TABLES:  # rules of a request, not of a document alone (who sends it)
+        for row in request_module.CASES:
+            yield from _findings(row.request, request_module.context_for(row.policy), row.policy)
+
+
+def _findings(request: EvaluationRequest, context: Context, pol: TierPolicy) -> Iterator[tuple[RuleFamily, Finding]]:
+    candidate = candidate_for(request, context, pol)
+    if not isinstance(candidate, Candidate):
+        return
+    for family in families_for(candidate.obj.get("apiVersion"), candidate.obj.get("kind")):
+        try:
+            found = list(family.check(candidate))
+        except Malformed:
+            continue  # the engine's policy-invalid, not the family's
+        yield from ((family, finding) for finding in found)
 
 
 def test_every_finding_is_a_rule_its_family_declares() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from tierguard.engine import evaluate
 from tierguard.engine.model import Action, Rule
 
 from . import (
@@ -18,6 +19,7 @@ from . import (
     test_namespaces,
     test_rbac_gateway,
     test_replication,
+    test_sessions,
     test_shared_values,
     test_sidecars,
     test_volumes,
@@ -27,6 +29,9 @@ from .helpers import decisions
 
 TABLES = (test_namespaces, test_replication, test_shared_values, test_workloads, test_volumes, test_rbac_gateway,
           test_sidecars, test_malformed)
+REQUEST_TABLES = (test_sessions,)
+"""Tables of whole requests (``CASES`` of rows with ``request``, ``expected`` rule ids and ``policy``, and the
+module's ``context_for(policy)``): rules that judge who sends a request, not only the object."""
 
 
 def denied_rules() -> dict[str, list[str]]:
@@ -38,6 +43,13 @@ def denied_rules() -> dict[str, list[str]]:
                 for violation in decision.denials:
                     if (violation.rule.value, ref) in case.expected:
                         found.setdefault(violation.rule.value, []).append(case.id)
+    for module in REQUEST_TABLES:
+        for row in module.CASES:
+            decision = evaluate(row.request, module.context_for(row.policy), row.policy,
+                                own_namespace=module.OWN_NAMESPACE)
+            for violation in decision.denials:
+                if violation.rule in row.expected:
+                    found.setdefault(violation.rule.value, []).append(row.id)
     for old, new, expected in test_namespaces.CHANGES:
         for violation in test_namespaces.tier_change(old, new).violations:
             if violation.action is Action.DENY and violation.rule.value in expected:
@@ -53,7 +65,7 @@ def test_every_rule_has_a_deny_row() -> None:
 
 def test_every_rule_has_an_allow_row() -> None:
     """Each table also holds rows with nothing expected: the allowed side of its rules."""
-    for module in TABLES:
+    for module in (*TABLES, *REQUEST_TABLES):
         assert any(not case.expected for case in module.CASES), module.__name__
 
 

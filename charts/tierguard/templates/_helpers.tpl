@@ -102,6 +102,8 @@ THE list of admission handlers: one row per route of ROUTES in operator/tierguar
 from the judged rows of operator/tierguard/kinds.py), in the same order, with the same id, group, version,
 resource, operations and scope. The ValidatingWebhookConfiguration renders one entry per row, served at /<id>;
 tests/chart/test_routes.py fails when the two tables differ. Nothing else (leases, events, nodes, tokenreviews, ...) is ever intercepted.
+CONNECT is intercepted only for the session subresources (pods/exec, pods/attach, pods/portforward:
+session-cross-tier); DELETE never.
 Returned as YAML `{handlers: [...]}` for fromYaml.
 */}}
 {{- define "tierguard.webhook.handlers" -}}
@@ -110,6 +112,9 @@ handlers:
   - {id: secrets,                  group: "",                            version: v1,  resource: secrets,                  scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: pods,                     group: "",                            version: v1,  resource: pods,                     scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: pods-ephemeralcontainers, group: "",                            version: v1,  resource: pods/ephemeralcontainers, scope: Namespaced, operations: [UPDATE]}
+  - {id: pods-exec,                group: "",                            version: v1,  resource: pods/exec,                scope: Namespaced, operations: [CONNECT]}
+  - {id: pods-attach,              group: "",                            version: v1,  resource: pods/attach,              scope: Namespaced, operations: [CONNECT]}
+  - {id: pods-portforward,         group: "",                            version: v1,  resource: pods/portforward,         scope: Namespaced, operations: [CONNECT]}
   - {id: replicationcontrollers,   group: "",                            version: v1,  resource: replicationcontrollers,   scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: deployments,              group: apps,                          version: v1,  resource: deployments,              scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: statefulsets,             group: apps,                          version: v1,  resource: statefulsets,             scope: Namespaced, operations: [CREATE, UPDATE]}

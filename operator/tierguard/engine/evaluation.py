@@ -9,7 +9,7 @@ from typing import Any
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.context import Context
 from tierguard.engine.model import Action, Decision, Finding, Malformed, Rule, Violation
-from tierguard.engine.objects import annotations_of, object_ref
+from tierguard.engine.objects import annotations_of
 from tierguard.engine.request import EvaluationRequest, UserInfo
 from tierguard.engine.rules import (
     RuleFacts,
@@ -19,13 +19,14 @@ from tierguard.engine.rules import (
     policy_document,
     rbac,
     replication,
+    sessions,
     shared_values,
     sidecars,
     volumes,
     workloads,
 )
 from tierguard.engine.tiers import is_exempt, tier_from_labels
-from tierguard.kinds import GroupKind, row_of
+from tierguard.kinds import BY_KEY, GroupKind, connect_of, row_of
 from tierguard.policy import EnforcementMode, TierPolicy
 
 RULE_FAMILIES: tuple[RuleFamily, ...] = (
@@ -37,12 +38,18 @@ RULE_FAMILIES: tuple[RuleFamily, ...] = (
     gateway.FAMILY,
     rbac.FAMILY,
     sidecars.FAMILY,
+    sessions.FAMILY,
     policy_document.FAMILY,
 )
 """The rule table: a new rule family is one module here (and, for a new kind, one row in ``tierguard.kinds``)."""
 
 RULE_FACTS: Mapping[Rule, RuleFacts] = {facts.rule: facts for family in RULE_FAMILIES for facts in family.facts}
 """Each rule id's facts, as its module declares them, in the families' order (which is ``Rule``'s: tested)."""
+
+BREAK_GLASS_BY_GROUP: frozenset[Rule] = frozenset(rule for rule, facts in RULE_FACTS.items()
+                                                  if facts.break_glass_by_group)
+"""Rules a member of a break-glass group is admitted past without a reason annotation (``session-cross-tier``:
+a CONNECT has no object to annotate)."""
 
 ACTION_BY_MODE = {EnforcementMode.ENFORCE: Action.DENY, EnforcementMode.WARN: Action.WARN,
                   EnforcementMode.AUDIT: Action.AUDIT}
@@ -57,8 +64,9 @@ for _family in RULE_FAMILIES:
 
 
 def judged_kinds() -> frozenset[str]:
-    """Every kind some rule judges (names): the judged rows of the kinds table, which a test holds to this."""
-    return frozenset(key.kind for key in _FAMILIES_BY_KEY)
+    """Every stored kind some rule judges (names): the judged rows of the kinds table, which a test holds to this.
+    A CONNECT's options (``PodExecOptions``) are judged too, but are never stored, listed or audited."""
+    return frozenset(key.kind for key in _FAMILIES_BY_KEY if key in BY_KEY)
 
 
 _ROW_KEYS_SEEN: dict[tuple[str, str], GroupKind | None] = {}
@@ -66,21 +74,28 @@ _ROW_KEYS_SEEN: dict[tuple[str, str], GroupKind | None] = {}
 parses the apiVersion), and a served cluster has a few dozen. Bounded, since a manifest may name any."""
 
 
-def families_for(api_version: object, kind: str) -> tuple[RuleFamily, ...]:
-    """The families judging an object of this apiVersion and kind (``row_of``: by group and kind)."""
+def families_for(api_version: object, kind: object) -> tuple[RuleFamily, ...]:
+    """The families judging an object of this apiVersion and kind (``row_of``: by group and kind; a CONNECT's
+    options body by its options kind, ``connect_of``)."""
     if isinstance(api_version, str) and isinstance(kind, str):
         pair = (api_version, kind)
         if pair in _ROW_KEYS_SEEN:
             key = _ROW_KEYS_SEEN[pair]
         else:
-            row = row_of(api_version, kind)
-            key = row.key if row is not None else None
+            key = _key_of(api_version, kind)
             if len(_ROW_KEYS_SEEN) < 512:
                 _ROW_KEYS_SEEN[pair] = key
     else:
-        row = row_of(api_version, kind)
-        key = row.key if row is not None else None
+        key = _key_of(api_version, kind)
     return _FAMILIES_BY_KEY.get(key, ()) if key is not None else ()
+
+
+def _key_of(api_version: object, kind: object) -> GroupKind | None:
+    row = row_of(api_version, kind)
+    if row is not None:
+        return row.key
+    session = connect_of(api_version, kind)
+    return GroupKind(session[0].group, session[1].kind) if session is not None else None
 
 
 def evaluate(
@@ -120,12 +135,18 @@ def sidecar_parity(
 
 def candidate_for(request: EvaluationRequest, context: Context, policy: TierPolicy, own_namespace: str | None = None
                   ) -> Candidate | Decision:
-    """The Candidate to judge, or the Decision already reached (malformed, exempt, untiered)."""
+    """The Candidate to judge, or the Decision already reached (malformed, exempt, untiered). A CONNECT's
+    candidate is the pod the request names (``EvaluationRequest.ref``), judged by the rules of its options kind."""
     obj = request.obj
-    ref = object_ref(obj, request.namespace)
+    ref = request.ref()
     metadata = obj.get("metadata", {})
     if not ref.kind or (type(metadata) is not dict and not isinstance(metadata, Mapping)):
         return _invalid("the object has no kind or its metadata is not an object", "kind")
+    if request.operation == "CONNECT" and (not ref.name or ref.namespace is None):
+        # The API server always names both; only a hand-made review lacks them.
+        missing = "request.name" if not ref.name else "request.namespace"
+        return _invalid(f"the CONNECT request has no {missing}: it names no {ref.kind} to open a session into",
+                        missing)
     if ref.namespace is not None and is_exempt(ref.namespace, policy, own_namespace):
         return Decision(skipped=f"namespace {ref.namespace} is exempt")
     if ref.kind == "Namespace":
@@ -140,12 +161,13 @@ def candidate_for(request: EvaluationRequest, context: Context, policy: TierPoli
             return Decision(skipped=f"namespace {ref.namespace} is untiered")
     else:
         tier = None
-    return Candidate(request, ref, tier, context, policy)
+    return Candidate(request, ref, tier, context, policy, own_namespace)
 
 
 def _run_rules(candidate: Candidate, internal_errors: list[str]) -> Iterator[Finding]:
     seen: set[Finding] = set()
-    for family in families_for(candidate.obj.get("apiVersion"), candidate.kind):
+    # The object's own kind, not the candidate's: a CONNECT's candidate is a Pod, its body PodExecOptions.
+    for family in families_for(candidate.obj.get("apiVersion"), candidate.obj.get("kind")):
         try:
             found = list(family.check(candidate))
         except Malformed as error:
@@ -178,13 +200,20 @@ def _enforce(findings: list[Finding], candidate: Candidate) -> tuple[Violation, 
 
 def _break_glass(decision: Decision, obj: Mapping[str, Any], user: UserInfo | None, policy: TierPolicy
                  ) -> Decision:
-    """Turn denials into warnings when a member of a break-glass group gives a reason on the object."""
+    """Turn denials into warnings when a member of a break-glass group gives a reason on the object; for the
+    rules of ``BREAK_GLASS_BY_GROUP`` alone (a session, which has no object to annotate), membership is enough
+    and the reason names the group."""
     settings = policy.exemptions.break_glass
     if not decision.denials or not settings.groups or user is None:  # the cheap questions first
         return decision
-    reason = annotations_of(obj).get(settings.annotation, "").strip()
-    if not reason or not set(user.groups) & set(settings.groups):
+    member = next((group for group in settings.groups if group in user.groups), None)
+    if member is None:
         return decision
+    reason = annotations_of(obj).get(settings.annotation, "").strip()
+    if not reason:
+        if not all(v.rule in BREAK_GLASS_BY_GROUP for v in decision.denials):
+            return decision
+        reason = f"member of break-glass group {member}"
     glass = f" (admitted by break-glass: {reason})"
     softened = tuple(
         Violation(v.rule, Action.WARN, v.message + glass, v.path, v.related,

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from tierguard.engine.fingerprints import Fingerprinter
-from tierguard.engine.model import Malformed
+from tierguard.engine.model import Malformed, ObjectRef
+from tierguard.engine.objects import object_ref
 from tierguard.engine.podspec import PodSite, pod_site
 from tierguard.engine.review import AdmissionRequest, Operation
 from tierguard.engine.secrets import SecretView
+from tierguard.kinds import connect_of
 
 OPERATIONS: frozenset[str] = frozenset(get_args(Operation))
 
@@ -34,11 +36,23 @@ class EvaluationRequest:
     namespace: str | None = None
     """The request's namespace, when the caller knows it better than the object does."""
     subresource: str = ""
+    name: str = ""
+    """``request.name``: what a CONNECT opens a session into (its body, the options, has no metadata)."""
     dry_run: bool = False
     _views: list[tuple[Fingerprinter, SecretView | Malformed]] = field(default_factory=list, init=False, repr=False,
                                                                        compare=False)
     """The object's SecretView per fingerprinter: HMAC every value once per request (see ``secret_view``)."""
     _pod_site: list[PodSite | Malformed | None] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def ref(self) -> ObjectRef:
+        """What the request is about: the object's reference, or for a CONNECT (``pods/exec``) the object it opens
+        a session into, named by the request (``Pod payments-prod/api``), not by the options body."""
+        if self.operation == "CONNECT":
+            target = connect_of(self.obj.get("apiVersion"), self.obj.get("kind"))
+            if target is not None:
+                info, _ = target
+                return ObjectRef(info.api_version, info.kind, self.namespace if info.namespaced else None, self.name)
+        return object_ref(self.obj, self.namespace)
 
     def pod_site(self) -> PodSite | None:
         """The object's pod spec (``podspec.pod_site``), found on the first call only: the workload, volume and
@@ -109,6 +123,7 @@ class EvaluationRequest:
                 groups=tuple(map(str, groups)) if isinstance(groups, list) else (),
             )
         namespace = request.get("namespace")
+        name = request.get("name")
         return cls(
             obj=obj,
             old=old,
@@ -116,5 +131,6 @@ class EvaluationRequest:
             user=user_info,
             namespace=namespace if isinstance(namespace, str) and namespace else None,
             subresource=str(request.get("subResource") or ""),
+            name=name if isinstance(name, str) else "",
             dry_run=bool(request.get("dryRun")),
         )

@@ -154,7 +154,7 @@ class AdmissionService:
         except Exception:
             # Any engine fault must deny, never allow; the traceback names code, not values.
             self.metrics.internal_errors.labels("engine").inc()
-            logger.exception("engine failure on %s", object_ref(evaluation.obj, evaluation.namespace))
+            logger.exception("engine failure on %s", evaluation.ref())
             return self._refuse(exchange, 500,
                                 "tierguard: internal error while evaluating; denied to fail closed (see its logs)")
         return self._render(exchange, evaluation, decision)
@@ -169,12 +169,11 @@ class AdmissionService:
         for family in decision.internal_errors:
             # Denied as policy-invalid with a message saying so; counted and logged apart from users' mistakes.
             self.metrics.internal_errors.labels(family).inc()
-            logger.error("internal error in a rule family", extra={
-                "family": family, "object": str(object_ref(evaluation.obj, evaluation.namespace))})
+            logger.error("internal error in a rule family", extra={"family": family, "object": str(evaluation.ref())})
         for violation in decision.violations:
             self.metrics.violations.labels(violation.rule.value, violation.action.value).inc()
         if decision.violations:
-            ref = object_ref(evaluation.obj, evaluation.namespace)
+            ref = evaluation.ref()  # a CONNECT's: the pod it opens a session into
             user = evaluation.user.username if evaluation.user else ""
             for violation in decision.violations:
                 logger.info("violation", extra={"rule": violation.rule.value, "action": violation.action.value,

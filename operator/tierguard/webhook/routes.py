@@ -1,9 +1,11 @@
 """The webhook's routing table: one stable, lowercase-dash id per judged resource, served at ``/<id>``.
 
-Derived from the kinds table (``tierguard/kinds.py``): one route per judged kind (id: its resource) and one per
-judged subresource (``pods-ephemeralcontainers``, UPDATE only). The chart renders one ValidatingWebhookConfiguration
-entry per route (same id, same rule), and a test keeps the two in step. A request whose path names no route is
-denied: a misrouted webhook must never fail open.
+Derived from the kinds table (``tierguard/kinds.py``): one route per judged kind (id: its resource), one per
+judged subresource (``pods-ephemeralcontainers``, UPDATE only, the parent's kind) and one per CONNECT subresource
+(``pods-exec``, ``pods-attach``, ``pods-portforward``: CONNECT only, the options' kind, such as
+``PodExecOptions``, which is what the API server sends as ``request.kind``). The chart renders one
+ValidatingWebhookConfiguration entry per route (same id, same rule), and a test keeps the two in step. A request
+whose path names no route is denied: a misrouted webhook must never fail open.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Route:
     resource: str
     """Plural resource name; ``pods/ephemeralcontainers`` for the subresource."""
     kind: str
+    """``request.kind.kind`` of the reviews sent here: the row's kind, or a CONNECT's options kind."""
     namespaced: bool
     operations: tuple[Operation, ...] = ("CREATE", "UPDATE")
     """The ``request.operation`` values judged; any other is admitted unjudged."""
@@ -29,8 +32,12 @@ class Route:
 
 def routes_of(info: KindInfo) -> tuple[Route, ...]:
     own = Route(info.resource, info.group, info.version, info.resource, info.kind, info.namespaced)
-    return (own, *(Route(f"{info.resource}-{sub}", info.group, info.version, f"{info.resource}/{sub}", info.kind,
-                         info.namespaced, operations=("UPDATE",)) for sub in info.subresources))
+    updates = (Route(f"{info.resource}-{sub}", info.group, info.version, f"{info.resource}/{sub}", info.kind,
+                     info.namespaced, operations=("UPDATE",)) for sub in info.subresources)
+    connects = (Route(f"{info.resource}-{c.subresource}", info.group, info.version,
+                      f"{info.resource}/{c.subresource}", c.kind, info.namespaced, operations=("CONNECT",))
+                for c in info.connects)
+    return (own, *updates, *connects)
 
 
 ROUTES: tuple[Route, ...] = tuple(route for info in JUDGED for route in routes_of(info))

@@ -43,6 +43,9 @@ class RuleFacts:
     """One sentence: SARIF's ``shortDescription`` and the first line of the id's section of docs/rules.md."""
     category: Category = TIER_ISOLATION
     """SARIF's second tag and the PolicyReport ``category`` (plain strings: YAML's safe dumper needs them so)."""
+    break_glass_by_group: bool = False
+    """A member of ``exemptions.breakGlass.groups`` is admitted (with a warning, logged and counted) without a
+    reason annotation: the request has no object to carry one (a CONNECT's body is its options)."""
 
     @property
     def id(self) -> str:
