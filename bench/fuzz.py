@@ -99,7 +99,9 @@ def reviews(draw: st.DrawFn) -> tuple[Any, str]:
     obj = draw(st.one_of(_object_for(route), objects) if shape < 3 else _object_for(route))
     request: dict[str, Any] = {
         "uid": "u-1", "kind": {"group": route.group, "version": route.version, "kind": route.kind},
-        "operation": draw(st.sampled_from(["CREATE", "UPDATE"])), "namespace": "dev" if route.namespaced else "",
+        # A session route's CONNECT too (its body is the options, the pod is request.name).
+        "operation": draw(st.sampled_from(sorted({"CREATE", "UPDATE", *route.operations}))), "name": "x",
+        "namespace": "dev" if route.namespaced else "",
         "userInfo": {"username": "a", "groups": ["system:authenticated"]}, "object": obj,
         "oldObject": draw(st.one_of(st.none(), _object_for(route))), "dryRun": False}
     if shape < 3:  # fuzz some of the request's own fields too

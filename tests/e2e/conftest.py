@@ -39,14 +39,16 @@ SMOKE = (
     "test_install.py::test_two_replicas_of_the_built_image_are_ready",
     "test_install.py::test_webhook_is_called_through_the_service",
     "test_webhook.py",
+    "test_sessions.py::test_a_dev_person_may_exec_into_dev_not_into_prod",
     "test_admission_policies.py",
     "test_static_admission.py::test_static_rules_refuse_unknown_and_changed_tiers_first",
     "test_static_admission.py::test_static_policies_are_not_in_the_api",
     "test_release.py::test_helm_upgrade_from_the_previous_chart_keeps_certificates_and_key",
 )
 """The smoke subset (``-m smoke``), run by .ci/run on each tested Kubernetes version but the newest: the version,
-the install, a refusal per rule family, the ValidatingAdmissionPolicies (the static ones too: 1.36 is where their
-gate is alpha), a ``helm upgrade``. A module or one test."""
+the install, a refusal per rule family (an exec into a pod of another tier among them), the
+ValidatingAdmissionPolicies (the static ones too: 1.36 is where their gate is alpha), a ``helm upgrade``. A module
+or one test."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
