@@ -206,6 +206,21 @@ def test_namespace_selectors(helm: Helm) -> None:
             assert "namespaceSelector" not in entry, name
 
 
+def test_sessions_into_pods_are_sent_to_tierguard(helm: Helm) -> None:
+    """session-cross-tier: kubectl exec, attach and port-forward reach tierguard as CONNECTs of the pod's
+    subresource, for tiered, non-exempt namespaces only, fail-closed like the pods entry."""
+    rendered = entries(default(helm))
+    for verb in ("exec", "attach", "portforward"):
+        entry = rendered[f"pods-{verb}"]
+        assert entry["rules"] == [{"apiGroups": [""], "apiVersions": ["v1"], "resources": [f"pods/{verb}"],
+                                   "operations": ["CONNECT"], "scope": "Namespaced"}]
+        assert entry["clientConfig"]["service"]["path"] == f"/pods-{verb}"
+        for same in ("namespaceSelector", "failurePolicy", "timeoutSeconds", "sideEffects", "matchPolicy"):
+            assert entry[same] == rendered["pods"][same], (verb, same)
+    assert [name for name, entry in rendered.items()
+            if "CONNECT" in entry["rules"][0]["operations"]] == ["pods-exec", "pods-attach", "pods-portforward"]
+
+
 def test_namespace_selector_follows_the_policy(helm: Helm) -> None:
     docs = render_cached(helm, sets={"policy.tierLabel": "example.com/tier",
                                      "policy.exemptions.namespaces": "{istio-system,team-*}"},
@@ -570,6 +585,18 @@ def test_crd_is_structural_and_matches_values_schema() -> None:
     crd = crd_schema()
     assert "x-kubernetes-preserve-unknown-fields" not in crd
     assert fields(crd["properties"]["spec"]) == fields(values_schema["properties"]["policy"])
+
+    def accepted(schema: dict[str, Any], path: str) -> None:
+        # kube-apiserver refuses such a CRD: "additionalProperties and properties are mutual exclusive" (it prunes
+        # unknown fields of a structural schema instead; tierguard's webhook refuses them, naming the field).
+        assert not ("properties" in schema and "additionalProperties" in schema), path
+        for name, sub in schema.get("properties", {}).items():
+            accepted(sub, f"{path}.{name}")
+        for key, suffix in (("items", "[]"), ("additionalProperties", ".*")):
+            if isinstance(schema.get(key), dict):
+                accepted(schema[key], path + suffix)
+
+    accepted(crd, "openAPIV3Schema")
 
     def closed(schema: dict[str, Any], path: str) -> None:
         if schema.get("type") == "object" and "properties" in schema:
