@@ -1,6 +1,7 @@
 """session-cross-tier on a real API server, with real identities: ``kubectl --as bob --as-group ...`` execs into
-pods of a dev and a prod namespace (a CONNECT of ``pods/exec`` that the chart routes to tierguard), debugs one
-(an UPDATE of ``pods/ephemeralcontainers``), and breaks glass by group, which tierguard's log and metric record.
+pods of a dev and a prod namespace (a CONNECT of ``pods/exec`` that the chart routes to tierguard), attaches to
+and port-forwards to the prod one, debugs it (an UPDATE of ``pods/ephemeralcontainers``), and breaks glass by
+group, which tierguard's log and metric record.
 
 Bob is a dev person by ``spec.subjects`` (group ``team-payments-dev``); the RBAC that lets him exec at all is a
 ClusterRoleBinding to ``e2e-session-users``, a group no subjects entry names (untiered, so it gives him no tier).
@@ -124,7 +125,7 @@ def test_a_dev_person_may_exec_into_dev_not_into_prod(cluster: Cluster, namespac
                                                       session_rbac: str, image: str) -> None:
     dev, prod = running_pod(cluster, namespace, "dev", image), running_pod(cluster, namespace, "prod", image)
     # RBAC alone lets him into both: the admin-side check that the refusal below is tierguard's, not RBAC's.
-    can = cluster.kubectl("auth", "can-i", "create", "pods/exec", "-n", prod, *BOB, check=False)
+    can = cluster.kubectl("auth", "can-i", "create", "pods", "--subresource=exec", "-n", prod, *BOB, check=False)
     assert can.stdout.strip() == "yes", can.stdout + can.stderr
     with policy(cluster, PEOPLE):
         def refused_in_prod() -> subprocess.CompletedProcess[str]:
@@ -137,6 +138,14 @@ def test_a_dev_person_may_exec_into_dev_not_into_prod(cluster: Cluster, namespac
         assert "pods-exec.tierguard.io" in refused.stderr, refused.stderr
         ran = exec_in(cluster, dev, *BOB)
         assert ran.returncode == 0 and OPENED in ran.stdout, ran.stdout + ran.stderr
+        # attach and port-forward are sessions too (refused at the upgrade, so kubectl returns at once).
+        attach = cluster.kubectl("attach", "-n", prod, "api", "-c", "app", *BOB, check=False, timeout=60)
+        assert_refused(attach, "session-cross-tier")
+        assert "pods-attach.tierguard.io" in attach.stderr, attach.stderr
+        forward = cluster.kubectl("port-forward", "-n", prod, "pod/api", "18080:8080", *BOB, check=False,
+                                  timeout=60)
+        assert_refused(forward, "session-cross-tier")
+        assert f"port-forward to Pod {prod}/api (tier prod)" in forward.stderr, forward.stderr
         # kubectl debug: an ephemeral container added to the prod pod is a session too.
         debug = cluster.kubectl("debug", "-n", prod, "api", f"--image={image}", "--target=app", *BOB, check=False)
         assert_refused(debug, "session-cross-tier")
@@ -152,6 +161,8 @@ def test_break_glass_by_group_admits_and_is_recorded(cluster: Cluster, namespace
     with policy(cluster, PEOPLE):
         eventually(lambda: assert_refused(exec_in(cluster, prod, *BOB), "session-cross-tier"))
         before = break_glass_count(cluster)
+        # Admitted (the webhook's warning rides on the upgrade response, which kubectl exec does not print): the
+        # record is tierguard's log line and metric.
         ran = exec_in(cluster, prod, *oncall)
         assert ran.returncode == 0 and OPENED in ran.stdout, ran.stdout + ran.stderr
 
@@ -161,7 +172,17 @@ def test_break_glass_by_group_admits_and_is_recorded(cluster: Cluster, namespace
             assert break_glass_count(cluster) == before + 1
 
         eventually(recorded, timeout=30)
+        # kubectl debug (an UPDATE, not an upgrade) prints the warnings.
+        debug = cluster.kubectl("debug", "-n", prod, "api", f"--image={image}", "--target=app", *oncall)
+        assert f"Warning: tierguard: admitted by break-glass (member of break-glass group {ONCALL_GROUP})" \
+            in debug.stderr, debug.stderr
+        assert "Warning: [session-cross-tier] adding ephemeral container" in debug.stderr, debug.stderr
+        eventually(lambda: _equal(break_glass_count(cluster), before + 2), timeout=30)
 
 
 def _admitted(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stderr
+
+
+def _equal(got: float, expected: float) -> None:
+    assert got == expected, (got, expected)
