@@ -90,6 +90,12 @@ EXTRA: dict[str, Target] = {
     "index_rss_not_ready_mb": ("index_rss_not_ready_mb", "MB", "", None),
     "apiserver_floor_overhead_ratio": ("apiserver_floor_overhead_ratio", "x", "", None),
     "apiserver_vs_floor_ratio": ("apiserver_vs_floor_ratio", "x", "", None),
+    "rolebinding_cpu_us_per_review": ("tierguard_cpu_us_rolebindings", "us", "", None),
+    "rolebinding_cpu_floor_ratio": ("rolebinding_cpu_floor_ratio", "x", "", None),
+    "connect_cpu_us_per_review": ("tierguard_cpu_us_pods-exec", "us", "", None),
+    "connect_cpu_floor_ratio": ("connect_cpu_floor_ratio", "x", "", None),
+    "engine_rolebinding_evals_per_s": ("engine_rolebindings_per_s", "evals/s", "", None),
+    "engine_connect_evals_per_s": ("engine_pods-exec_per_s", "evals/s", "", None),
 }
 PARTS_OF = {"p50_ms": 1, "p99_ms": 1, "floor_p99_ms": 1, "p99_ratio": 1, "throughput_rps": 1,
             "noop_throughput_rps": 1, "throughput_ratio": 1, "floor_throughput_rps": 1,
@@ -168,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         # ratios would be on idle cores, steadier than them when other processes share the machine.
         figures.ratio("cpu_floor_ratio", "floor_cpu_us", "tierguard_cpu_us")
         figures.ratio("cpu_noop_ratio", "kopf_cpu_us", "tierguard_cpu_us")
+        # People's access, each review alone: floor CPU / tierguard CPU, as cpu_floor_ratio for the mix.
+        figures.ratio("rolebinding_cpu_floor_ratio", "floor_cpu_us_rolebindings", "tierguard_cpu_us_rolebindings")
+        figures.ratio("connect_cpu_floor_ratio", "floor_cpu_us_pods-exec", "tierguard_cpu_us_pods-exec")
     if 5 in parts:
         _run_part(5, "tierguard check", lambda: check.run(plan.check_objects, plan.check_repetitions, figures),
                   figures)

@@ -4,6 +4,9 @@ The same three AdmissionReviews go to every server and to the engine alone:
   pods         a ~5 KB Pod with 4 containers (one is istio-proxy) and 10 Secret references;
   secrets      a Secret with 5 values (each fingerprinted and looked up in the index);
   deployments  a Deployment whose template Istio will inject.
+Two more, about people's access, are measured each on its own (``PEOPLE_PATHS``):
+  rolebindings  a RoleBinding of the built-in ``edit`` to a dev group and a ServiceAccount, in a dev namespace;
+  pods-exec     ``kubectl exec`` (CONNECT) into a dev pod by a person of the dev tier.
 The context holds 1k namespaces in 4 tiers and 10k Secrets (``--quick`` and the smoke run: fewer), built with
 the same keys the informers' projections return, so lookups cost what they cost in ``tierguard run``.
 
@@ -15,13 +18,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tests.fakes.indexes import FakeIndexes
 
 from tierguard.engine.fingerprints import Fingerprinter
-from tierguard.policy import TierPolicy, load_policy_file
+from tierguard.policy import SubjectNames, Subjects, TierPolicy, load_policy_file
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.store import LiveIndex
 
@@ -32,10 +36,18 @@ POLICY_FILE = REPO / "examples" / "istio-app" / "policy.yaml"
 KEY = b"bench-fingerprint-key-0123456789"
 SECRETS_PER_POD = 10
 PATHS = ("pods", "secrets", "deployments")
+"""The mix every server gets round robin (part 1's main figures)."""
+PEOPLE_PATHS = ("rolebindings", "pods-exec")
+"""Reviews of people's access, each measured alone against the floor (part 1) and in the engine (part 2)."""
+PERSON = {"username": "dana@example.com", "uid": "5e0f6c1a-2b7d-4c3e-9f10-000000000002",
+          "groups": ["team-payments-dev", "system:authenticated"]}
+"""A person of the dev tier (``spec.subjects`` below): who opens the session and whose group is bound."""
 
 
 def policy() -> TierPolicy:
-    return load_policy_file(POLICY_FILE)
+    """The istio-app example with people's tiers (``spec.subjects``: ``team-*-<tier>`` groups)."""
+    people = Subjects(per_tier={tier: SubjectNames(groups=(f"team-*-{tier}",)) for tier in TIERS})
+    return replace(load_policy_file(POLICY_FILE), subjects=people)
 
 
 def namespace_name(index: int) -> str:
@@ -150,12 +162,38 @@ def deployment(namespace: str) -> dict[str, Any]:
                                   "spec": spec}}}
 
 
+def rolebinding(namespace: str) -> dict[str, Any]:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "payments-developers", "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "team-payments-dev"},
+                         {"kind": "ServiceAccount", "name": "ci", "namespace": namespace}]}
+
+
+def exec_review(namespace: str) -> dict[str, Any]:
+    """What kube-apiserver posts for ``kubectl exec -n <namespace> -it web-... -c app -- sh``."""
+    options = {"kind": "PodExecOptions", "apiVersion": "v1", "stdin": True, "stdout": True, "tty": True,
+               "container": "app", "command": ["sh"]}
+    kind = {"group": "", "version": "v1", "kind": "PodExecOptions"}
+    resource = {"group": "", "version": "v1", "resource": "pods"}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "0000-bench-pods-exec", "kind": kind, "resource": resource, "subResource": "exec",
+        "requestKind": kind, "requestResource": resource, "requestSubResource": "exec",
+        "name": "web-7d9f8c6b5d-x2k4q", "namespace": namespace, "operation": "CONNECT", "userInfo": PERSON,
+        "object": options, "oldObject": None, "dryRun": False, "options": None}}
+
+
 def reviews(namespaces: int) -> dict[str, dict[str, Any]]:
-    """path id -> AdmissionReview, all in one namespace of the context (tier dev, Istio injection on)."""
+    """path id -> AdmissionReview, all in one namespace of the context (tier dev, Istio injection on): the mix
+    (``PATHS``) and people's access (``PEOPLE_PATHS``)."""
     namespace = namespace_name(min(4, namespaces - 1))
+    access = _review(rolebinding(namespace), "rolebindings", group="rbac.authorization.k8s.io")
+    access["request"]["userInfo"] = PERSON
     return {"pods": _review(pod(namespace, namespaces), "pods"),
             "secrets": _review(secret(namespace), "secrets"),
-            "deployments": _review(deployment(namespace), "deployments", group="apps")}
+            "deployments": _review(deployment(namespace), "deployments", group="apps"),
+            "rolebindings": access,
+            "pods-exec": exec_review(namespace)}
 
 
 def write_bodies(directory: Path, namespaces: int) -> dict[str, Path]:

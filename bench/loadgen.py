@@ -7,7 +7,7 @@
 throughput at fixed concurrency; used when ``wrk`` is not installed). ``open``: request i is due at
 ``start + i / rate`` whatever happened before it, and its latency counts from that due time, not from when a
 busy client got round to sending it (no coordinated omission). Bodies go round robin to /pods, /secrets and
-/deployments. Prints one JSON line; bounded by ``--duration`` and a hard request cap.
+/deployments (``--paths``: others). Prints one JSON line; bounded by ``--duration`` and a hard request cap.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def _percentile(sorted_values: list[float], fraction: float) -> float | None:
 
 
 async def run(mode: str, url: str, *, bodies: Path, ca: Path, concurrency: int, rate: float,
-              duration: float) -> dict[str, object]:
-    payloads = [(f"{url}/{name}", (bodies / f"{name}.json").read_bytes()) for name in PATHS]
+              duration: float, paths: tuple[str, ...] = PATHS) -> dict[str, object]:
+    payloads = [(f"{url}/{name}", (bodies / f"{name}.json").read_bytes()) for name in paths]
     context = ssl.create_default_context(cafile=str(ca))
     connector = aiohttp.TCPConnector(ssl=context, limit=max(concurrency, 64))
     headers = {"Content-Type": "application/json"}
@@ -98,6 +98,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--paths", default=",".join(PATHS), help="comma-separated bodies, sent round robin")
     o = parser.parse_args()
     print(json.dumps(asyncio.run(run(o.mode, o.url, bodies=o.bodies, ca=o.ca, concurrency=o.concurrency, rate=o.rate,
-                                        duration=o.duration))))
+                                        duration=o.duration, paths=tuple(o.paths.split(","))))))

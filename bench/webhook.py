@@ -3,6 +3,8 @@
 Per repetition, interleaved (floor, kopf, tierguard, then again): max throughput at fixed concurrency (wrk with
 ``wrk.lua``, or ``bench.loadgen closed`` without wrk), the server's CPU time per review from /proc over that
 run, and p50/p99 at a fixed rate, open loop (``bench.loadgen open``: latency from the scheduled send time).
+Then each review of people's access (``bodies.PEOPLE_PATHS``: a RoleBinding, a CONNECT) alone, to the floor and
+to tierguard: CPU per review (the no-op kopf server has no handler for them).
 """
 
 from __future__ import annotations
@@ -71,12 +73,15 @@ def _stop(server: Server) -> None:
 
 def _check_answers(server: Server, certs: Path, reviews: dict[str, bytes]) -> None:
     """One request per body before timing: each server must answer 200 with the request's uid; tierguard must
-    allow all three (the bench measures the admitted path, the common one)."""
+    allow every one (the bench measures the admitted path, the common one). The no-op kopf server gets the mix
+    only."""
     import ssl  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
 
     context = ssl.create_default_context(cafile=str(certs / "ca.crt"))
     for name, body in reviews.items():
+        if server.kind == "kopf" and name not in bodies.PATHS:
+            continue
         request = urllib.request.Request(f"{server.url}/{name}", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
@@ -91,17 +96,19 @@ def _use_wrk() -> bool:
     return shutil.which("wrk") is not None and os.environ.get("BENCH_LOAD") != "python"
 
 
-def _throughput(server: Server, plan: WebhookPlan, body_dir: Path, certs: Path) -> tuple[float, float] | None:
-    """(reviews/s, server CPU us per review) at fixed concurrency, or None with the reason on stderr."""
+def _throughput(server: Server, plan: WebhookPlan, body_dir: Path, certs: Path,
+                paths: tuple[str, ...] = bodies.PATHS) -> tuple[float, float] | None:
+    """(reviews/s, server CPU us per review) at fixed concurrency over ``paths`` round robin, or None with the
+    reason on stderr."""
     before = server.cpu_seconds()
     if _use_wrk():
         command = ["wrk", "-t1", f"-c{plan.concurrency}", f"-d{max(1, round(plan.throughput_seconds))}s",
                    "-s", str(REPO / "bench" / "wrk.lua"), server.url]
-        env = dict(os.environ, BENCH_BODIES=str(body_dir))
+        env = dict(os.environ, BENCH_BODIES=str(body_dir), BENCH_PATHS=",".join(paths))
     else:
         command = [sys.executable, "-m", "bench.loadgen", "closed", "--url", server.url, "--bodies", str(body_dir),
                    "--ca", str(certs / "ca.crt"), "--concurrency", str(plan.concurrency),
-                   "--duration", str(plan.throughput_seconds)]
+                   "--duration", str(plan.throughput_seconds), "--paths", ",".join(paths)]
         env = dict(os.environ)
     result = subprocess.run(pin(LOAD_CORE, command), cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=plan.throughput_seconds + 60, check=False)
@@ -168,6 +175,13 @@ def run(plan: WebhookPlan, figures: Figures) -> None:
                     if latency is not None:
                         figures.add(f"{server.kind}_p50_ms", latency[0])
                         figures.add(f"{server.kind}_p99_ms", latency[1])
+                for path in bodies.PEOPLE_PATHS:
+                    for server in servers:
+                        if server.kind == "kopf":
+                            continue
+                        measured = _throughput(server, plan, body_dir, certs, (path,))
+                        if measured is not None:
+                            figures.add(f"{server.kind}_cpu_us_{path}", measured[1])
         finally:
             for server in servers:
                 _stop(server)

@@ -1,8 +1,12 @@
 -- wrk script for `python -m bench`: POSTs the bench's AdmissionReviews round robin, each to its own path
 -- (/pods, /secrets, /deployments), and prints one JSON line of totals when done.
--- BENCH_BODIES names a directory holding pods.json, secrets.json and deployments.json.
+-- BENCH_BODIES names a directory holding pods.json, secrets.json and deployments.json; BENCH_PATHS, when set,
+-- the comma-separated bodies to send instead (one of them alone: part 1's people's-access figures).
 local dir = os.getenv("BENCH_BODIES")
-local names = {"pods", "secrets", "deployments"}
+local names = {}
+for name in string.gmatch(os.getenv("BENCH_PATHS") or "pods,secrets,deployments", "[^,]+") do
+  names[#names + 1] = name
+end
 local requests_ = {}
 local counter = 0
 
