@@ -7,10 +7,13 @@ ClusterRoleBinding, to each of its subjects. A subject's tiers are SPEC's "Subje
 people by ``spec.subjects``, ServiceAccounts by their namespace; a group every subject is in
 (``system:authenticated``, ``system:serviceaccounts``, ``system:unauthenticated``) is *everyone*.
 
-A reach *crosses tiers* when a tiered subject reaches a tier it does not belong to, or everyone reaches a tier
-(it lets every tier's subjects in). Untiered subjects are listed, since their reach is a fact, but never cross:
-SPEC judges only tiered ones. Namespaces that are untiered or exempt form the ``untiered`` column, which no reach
-crosses into.
+A reach *crosses tiers* exactly when ``rbac-cross-tier-subject`` refuses the binding for that subject: both read
+subjects and decide crossing by ``engine/binding_subjects.py``. A tiered subject crosses into a tier it does not
+belong to, everyone into every tier it reaches (it lets every tier's subjects in), and a ServiceAccount of an
+untiered namespace into the tier of a namespace whose RoleBinding binds it (it belongs to no tier, so not to that
+one; through a ClusterRoleBinding it crosses nothing, as platform controllers live there). Untiered people are
+listed, since their reach is a fact, but never cross: SPEC judges only tiered ones. Namespaces that are untiered
+or exempt form the ``untiered`` column, which no reach crosses into.
 
 The matrix: subjects x (the policy's tiers, then ``untiered``); a cell holds the reaches by which the subject
 reaches that tier's namespaces. Pure: objects (or any Context) in, a report out; every renderer
@@ -21,8 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from tierguard.engine.binding_subjects import Standing, Subject, binding_subject
 from tierguard.engine.context import Context, OfflineContext
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed, ObjectRef
@@ -30,12 +34,6 @@ from tierguard.engine.objects import mapping_at, mappings_at, object_ref, str_at
 from tierguard.engine.projection import Projected
 from tierguard.engine.reach import PATHS, Reach, reach_of
 from tierguard.engine.rules.rbac import cluster_role_rules
-from tierguard.engine.subjects import (
-    EVERYONE,
-    SERVICE_ACCOUNT_USER,
-    SubjectTiers,
-    name_tiers,
-)
 from tierguard.engine.tiers import is_exempt, tier_from_labels
 from tierguard.kinds import row_of
 from tierguard.policy import TierPolicy
@@ -49,50 +47,6 @@ LISTED_KINDS = ("Namespace", "Role", "ClusterRole", "RoleBinding", "ClusterRoleB
 ALL_PATHS = tuple(dict.fromkeys(path.id for path in PATHS))
 """Every path id, in the order messages name them."""
 _KIND_ORDER = {"User": 0, "Group": 1, "ServiceAccount": 2}
-
-
-@dataclass(frozen=True)
-class Subject:
-    """A binding's subject as RBAC's authorizer sees it; a user ``system:serviceaccount:<ns>:<name>`` is that
-    ServiceAccount (one row, however a binding names it)."""
-
-    kind: Literal["User", "Group", "ServiceAccount"]
-    name: str
-    namespace: str | None = None
-    """A ServiceAccount's namespace; None for users and groups."""
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {"kind": self.kind, "name": self.name, "namespace": self.namespace}
-
-    @property
-    def sort_key(self) -> tuple[int, str, str]:
-        return _KIND_ORDER[self.kind], self.namespace or "", self.name
-
-
-@dataclass(frozen=True)
-class Standing:
-    """Whose tiers a subject has (SPEC "Subjects"), or that it is everyone."""
-
-    tiers: SubjectTiers
-    everyone: bool = False
-
-    @property
-    def tiered(self) -> bool:
-        """Judged at all: an untiered subject never crosses."""
-        return self.everyone or self.tiers.tiered
-
-    def crosses_into(self, tier: str) -> bool:
-        """Whether reaching a namespace of ``tier`` crosses tiers for this subject."""
-        return self.everyone or (self.tiers.tiered and not self.tiers.may_reach(tier))
-
-    def describe(self, order: Iterable[str]) -> str:
-        """``tier dev``, ``every tier (platform group sre)``, ``everyone``, ``untiered``."""
-        if self.everyone:
-            return "everyone"
-        return self.tiers.describe(order) if self.tiers.tiered else UNTIERED
 
 
 @dataclass(frozen=True)
@@ -183,7 +137,7 @@ class AccessReport:
 
     def rows(self) -> list[Row]:
         """Users, groups, then ServiceAccounts, each by namespace and name."""
-        return [self.subjects[s] for s in sorted(self.subjects, key=lambda s: s.sort_key)]
+        return [self.subjects[s] for s in sorted(self.subjects, key=_row_order)]
 
     @property
     def crossing(self) -> list[Grant]:
@@ -201,6 +155,10 @@ class AccessReport:
             cell = row.cells.setdefault(column, Cell())
             cell.grants.append(grant)
             cell.crosses = cell.crosses or column in grant.crosses
+
+
+def _row_order(subject: Subject) -> tuple[int, str, str]:
+    return _KIND_ORDER[subject.kind], subject.namespace or "", subject.name
 
 
 # --- reading bindings ------------------------------------------------------------------------------------------
@@ -224,28 +182,8 @@ class _Reader:
         return is_exempt(namespace, self.policy, self.own_namespace)
 
     def subject(self, entry: Mapping[str, Any], path: str, binding: ObjectRef) -> tuple[Subject, Standing]:
-        kind = str_at(entry, "kind", f"{path}.kind", required=True)
-        name = str_at(entry, "name", f"{path}.name", required=True)
-        if kind == "ServiceAccount":
-            namespace = str_at(entry, "namespace", f"{path}.namespace") or binding.namespace
-            if namespace is None:
-                raise Malformed(f"{path}.namespace", "is required for a ServiceAccount of a ClusterRoleBinding")
-            return self._service_account(namespace, name)
-        if kind == "User":
-            parts = name.split(":")
-            if name.startswith(SERVICE_ACCOUNT_USER) and len(parts) == 4 and parts[2] and parts[3]:
-                return self._service_account(parts[2], parts[3])
-            return Subject("User", name), Standing(name_tiers("User", name, self.policy, self.tier_of, self.exempt))
-        if kind == "Group":
-            if name in EVERYONE:
-                return Subject("Group", name), Standing(SubjectTiers(), everyone=True)
-            return Subject("Group", name), Standing(name_tiers("Group", name, self.policy, self.tier_of, self.exempt))
-        raise Malformed(f"{path}.kind", f"unknown subject kind {kind!r} (expected User, Group or ServiceAccount)")
-
-    def _service_account(self, namespace: str, name: str) -> tuple[Subject, Standing]:
-        user = f"{SERVICE_ACCOUNT_USER}{namespace}:{name}"
-        return (Subject("ServiceAccount", name, namespace),
-                Standing(name_tiers("User", user, self.policy, self.tier_of, self.exempt)))
+        return binding_subject(entry, path, binding.namespace, policy=self.policy, tier_of=self.tier_of,
+                               exempt=self.exempt)
 
     def rules(self, binding: ObjectRef, role_kind: str, role_name: str) -> tuple[Reach, ...] | None:
         if role_kind == "ClusterRole":
@@ -276,9 +214,8 @@ class _Reader:
             return
         namespace = binding.namespace if binding.kind == "RoleBinding" else None
         tier = self.tier_of(namespace) if namespace is not None else None
-        reached = self.policy.tiers if namespace is None else (() if tier is None else (tier,))
         for subject, standing in subjects:
-            crosses = tuple(t for t in reached if standing.crosses_into(t))
+            crosses = standing.crosses(cluster_wide=namespace is None, tier=tier, order=self.policy.tiers)
             report.add(Grant(subject, binding, source, role_kind, role_name, namespace, tier, paths, crosses),
                        standing)
 

@@ -160,15 +160,28 @@ def test_everyone_groups_cross_into_every_tier_they_reach() -> None:
     assert set(unauthenticated.cells) == {UNTIERED} and not unauthenticated.crosses  # an untiered namespace
 
 
-def test_an_untiered_subject_is_listed_but_never_crosses() -> None:
+def test_an_untiered_person_is_listed_but_never_crosses() -> None:
     report = report_of(binding("shop-prod", "c", "ClusterRole", "debugger", subject("User", "bob@contractor.example")),
-                       binding(None, "c", "ClusterRole", "secret-reader", subject("ServiceAccount", "backup", "tools")))
+                       binding(None, "c", "ClusterRole", "debugger", subject("Group", "contractors")))
     bob = report.subjects[Subject("User", "bob@contractor.example")]
     assert paths(report, bob.subject, "prod") == ("exec",) and not bob.crosses
     assert bob.standing.describe(POLICY.tiers) == "untiered" and not bob.standing.tiered
-    backup = report.subjects[Subject("ServiceAccount", "backup", "tools")]
-    assert set(backup.cells) == {*POLICY.tiers, UNTIERED} and not backup.crosses
+    contractors = report.subjects[Subject("Group", "contractors")]
+    assert set(contractors.cells) == {*POLICY.tiers, UNTIERED} and not contractors.crosses
     assert report.clean
+
+
+def test_an_untiered_namespace_service_account_crosses_through_a_role_binding_only() -> None:
+    """As rbac-cross-tier-subject refuses it: it belongs to no tier, so not to prod; cluster-wide it is a
+    platform controller's (cert-manager), allowed."""
+    backup_sa = subject("ServiceAccount", "backup", "tools")
+    report = report_of(binding(None, "c", "ClusterRole", "secret-reader", backup_sa),
+                       binding("shop-prod", "p", "ClusterRole", "debugger", backup_sa))
+    backup = report.subjects[Subject("ServiceAccount", "backup", "tools")]
+    assert backup.standing.describe(POLICY.tiers) == "untiered" and not backup.standing.tiered
+    assert set(backup.cells) == {*POLICY.tiers, UNTIERED} and crossing(report, backup.subject) == {"prod"}
+    assert [(grant.binding.name, grant.crosses) for grant in report.crossing] == [("p", ("prod",))]
+    assert not report.clean
 
 
 # --- roles: built-in, aggregated -------------------------------------------------------------------------------

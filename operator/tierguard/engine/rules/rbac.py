@@ -8,13 +8,14 @@ and ``escalate``. People and ServiceAccounts are judged alike by that reach, eac
 and ``system:serviceaccounts:<ns>``), a user or group those of the ``spec.subjects.perTier`` entries its name
 matches; ``platform`` subjects, ``system:masters`` and ServiceAccounts of exempt namespaces act in every tier.
 
-A RoleBinding in a namespace of tier T refuses a tiered subject that may not reach T, and everyone
-(``system:serviceaccounts``, ``system:authenticated``, ``system:unauthenticated``). A ClusterRoleBinding reaches
-every namespace, so it refuses a tiered subject that does not act in every tier (enforced with that subject's
-tier's mode), and everyone. An untiered person (no ``perTier`` entry matches) is not judged; nor is a
-ServiceAccount of an untiered namespace in a ClusterRoleBinding (platform controllers such as cert-manager or
-External Secrets need cluster-wide Secret access), while a RoleBinding in a tiered namespace still refuses one
-(it belongs to no tier, so not to this one).
+Whose tiers a subject has, and when a binding crosses tiers for it, is ``engine/binding_subjects.py``: the one
+reading ``tierguard access`` marks by too. A RoleBinding in a namespace of tier T refuses a tiered subject that
+may not reach T, and everyone (``system:serviceaccounts``, ``system:authenticated``, ``system:unauthenticated``).
+A ClusterRoleBinding reaches every namespace, so it refuses a tiered subject that does not act in every tier
+(enforced with that subject's tier's mode), and everyone. An untiered person (no ``perTier`` entry matches) is
+not judged; nor is a ServiceAccount of an untiered namespace in a ClusterRoleBinding (platform controllers such
+as cert-manager or External Secrets need cluster-wide Secret access), while a RoleBinding in a tiered namespace
+still refuses one (it belongs to no tier, so not to this one).
 
 Built-in ClusterRoles are known without a cluster, with the rules of Kubernetes' bootstrap policy that reach
 Secrets (``cluster-admin`` everything, ``edit`` and ``admin`` reading Secrets, pods, workloads, exec, attach,
@@ -32,9 +33,9 @@ Group ``team-payments-dev`` (tier dev). Allowed: binding ``view``, or the same t
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from tierguard.engine.binding_subjects import NoSubject, Standing, binding_subject
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.context import Context
 from tierguard.engine.model import Finding, Rule, in_tier
@@ -42,13 +43,7 @@ from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.reach import Reach, reach_of
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.engine.selectors import label_selector_matches
-from tierguard.engine.subjects import (
-    EVERYONE,
-    SERVICE_ACCOUNT_USER,
-    SubjectTiers,
-    name_tiers,
-    service_account_namespace,
-)
+from tierguard.engine.subjects import SubjectTiers
 from tierguard.engine.tiers import is_exempt
 from tierguard.kinds import group_kinds
 from tierguard.policy import EnforcementMode
@@ -160,54 +155,10 @@ def _first_label(selector: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Subject:
-    """A binding's subject as the rule judges it."""
-
-    who: str
-    """``ServiceAccount dev/ci``, ``Group team-payments-dev``."""
-    tiers: SubjectTiers
-    everyone: bool = False
-    """One of the groups every subject (of a kind) is in."""
-    service_account: bool = False
-    """A ServiceAccount, by kind or by its user or group name: judged even when its namespace is untiered."""
-
-
-def _subject(subject_ref: Mapping[str, Any], path: str, binding: Candidate) -> _Subject | None:
-    """The subject with its tiers; None when there is none to judge (a ServiceAccount without a namespace in a
-    ClusterRoleBinding, which the API server refuses anyway, or a kind RBAC does not know)."""
-    kind = str_at(subject_ref, "kind", f"{path}.kind", required=True)
-    name = str_at(subject_ref, "name", f"{path}.name", required=True)
-    policy = binding.policy
-
-    def exempt(namespace: str) -> bool:
-        return is_exempt(namespace, policy)
-
-    if kind == "ServiceAccount":
-        namespace = str_at(subject_ref, "namespace", f"{path}.namespace") or binding.namespace
-        if namespace is None:
-            return None
-        # As its user name: platform may name a ServiceAccount (a GitOps controller acting in every tier).
-        tiers = name_tiers("User", f"{SERVICE_ACCOUNT_USER}{namespace}:{name}", policy, binding.tier_of, exempt)
-        return _Subject(f"ServiceAccount {namespace}/{name}", tiers, service_account=True)
-    person: Literal["User", "Group"]
-    if kind == "User":
-        person = "User"
-    elif kind == "Group":
-        person = "Group"
-    else:
-        return None
-    who = f"{kind} {name}"
-    if person == "Group" and name in EVERYONE:
-        return _Subject(who, SubjectTiers(every=True), everyone=True)
-    return _Subject(who, name_tiers(person, name, policy, binding.tier_of, exempt),
-                    service_account=service_account_namespace(person, name) is not None)
-
-
-def _describe(subject: _Subject, binding: Candidate) -> str:
-    if subject.everyone:
+def _describe(standing: Standing, binding: Candidate) -> str:
+    if standing.everyone:
         return "every tier's subjects"
-    return subject.tiers.describe(binding.policy.tiers)
+    return standing.tiers.describe(binding.policy.tiers)
 
 
 def _through(paths: Sequence[Reach], where: str, role: str) -> str:
@@ -239,37 +190,42 @@ def check(binding: Candidate) -> Iterator[Finding]:
         return
     role = f"{role_kind} {role_name}"
     cluster_wide = binding.kind == "ClusterRoleBinding"
-    every_tier = frozenset(binding.policy.tiers)
-    for subject_ref, path in mappings_at(binding.obj, "subjects", "subjects"):
-        subject = _subject(subject_ref, path, binding)
-        if subject is None:
+    policy = binding.policy
+
+    def exempt(namespace: str) -> bool:
+        return is_exempt(namespace, policy)
+
+    for entry, path in mappings_at(binding.obj, "subjects", "subjects"):
+        try:
+            subject, standing = binding_subject(entry, path, binding.namespace, policy=policy,
+                                                tier_of=binding.tier_of, exempt=exempt)
+        except NoSubject:
+            continue  # names no one RBAC matches (the API server refuses it, or a kind RBAC does not know)
+        if not standing.crosses(cluster_wide=cluster_wide, tier=binding.tier, order=policy.tiers):
             continue
-        if subject.everyone:
+        if standing.everyone:
             scope = "every tier's Secrets" if cluster_wide else "its Secrets"
             where = "every namespace" if cluster_wide else str(binding.namespace)
             yield Finding(
                 Rule.RBAC_CROSS_TIER_SUBJECT,
-                f"{binding.ref}{_placed(binding)} lets {subject.who} (every tier's subjects) reach {scope}: "
+                f"{binding.ref}{_placed(binding)} lets {subject} (every tier's subjects) reach {scope}: "
                 f"{_through(paths, where, role)}; bind a role that reaches no Secrets, or name subjects of "
                 f"{'one tier' if cluster_wide else in_tier(binding.tier)}",
                 path,
             )
         elif cluster_wide:
-            tiers = subject.tiers
-            if not tiers.tiered or tiers.every or every_tier <= tiers.tiers:
-                continue  # untiered (a platform controller's ServiceAccount, a person without a tier), or everywhere
             yield Finding(
                 Rule.RBAC_CROSS_TIER_SUBJECT,
-                f"{binding.ref} lets {subject.who} ({_describe(subject, binding)}) reach every tier's Secrets: "
+                f"{binding.ref} lets {subject} ({_describe(standing, binding)}) reach every tier's Secrets: "
                 f"{_through(paths, 'every namespace', role)}; use RoleBindings in namespaces of "
-                f"{_describe(subject, binding)}",
+                f"{_describe(standing, binding)}",
                 path,
-                tier=_enforcing_tier(tiers, binding),
+                tier=_enforcing_tier(standing.tiers, binding),
             )
-        elif not subject.tiers.may_reach(binding.tier) and (subject.tiers.tiered or subject.service_account):
+        else:
             yield Finding(
                 Rule.RBAC_CROSS_TIER_SUBJECT,
-                f"{binding.ref} ({in_tier(binding.tier)}) lets {subject.who} ({_describe(subject, binding)}) "
+                f"{binding.ref} ({in_tier(binding.tier)}) lets {subject} ({_describe(standing, binding)}) "
                 f"reach its Secrets: {_through(paths, str(binding.namespace), role)}; bind only subjects of "
                 f"{in_tier(binding.tier)}",
                 path,
