@@ -24,7 +24,7 @@ import yaml
 
 from tierguard.errors import ManifestError  # raised here; errors.py maps every error type
 from tierguard.lines import FieldLines, field_lines
-from tierguard.yamlload import Unusual, build
+from tierguard.yamlload import TAG_MISFIT_PROBLEM, TAG_MISFITS, Unusual, build
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -229,7 +229,7 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
             return _load_chunk(_FAST_LOADER, chunk, source, line_offset)
         except ManifestError:
             raise  # our own verdict (a ValueError too), the same from either loader
-        except (yaml.YAMLError, RecursionError, *_TAG_MISFITS):
+        except (yaml.YAMLError, RecursionError, *TAG_MISFITS):
             pass  # the pure-Python loader below gives the same verdict and the messages users have always seen
     try:
         return _load_chunk(yaml.SafeLoader, chunk, source, line_offset)
@@ -239,14 +239,10 @@ def _parse_chunk(chunk: str, source: str, line_offset: int) -> tuple[object, boo
         raise ManifestError(source, "nested too deeply") from None
     except ManifestError:
         raise
-    except _TAG_MISFITS:
-        raise ManifestError(source, "not valid YAML: a value its explicit tag cannot read (such as '!!int yes'); "
-                                    "quote it or drop the tag") from None
+    except TAG_MISFITS:
+        raise ManifestError(source, f"not valid YAML: {TAG_MISFIT_PROBLEM}") from None
 
 
-_TAG_MISFITS = (ValueError, KeyError, AttributeError, TypeError)
-"""What SafeConstructor's scalar functions raise, instead of a YAMLError, for a text that does not fit the tag
-written before it (``!!int yes``: ValueError, ``!!bool x``: KeyError, ``!!timestamp x``: AttributeError)."""
 
 
 _FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import yaml
 
 from tierguard.errors import PolicyError  # raised here; errors.py maps every error type
+from tierguard.yamlload import TAG_MISFIT_PROBLEM, TAG_MISFITS
 
 API_VERSION = "tierguard.io/v1alpha1"
 KIND = "TierPolicy"
@@ -442,6 +443,8 @@ def load_policy_text(text: str) -> TierPolicy:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         raise PolicyError("", f"not valid YAML: {where}{getattr(error, 'problem', None) or error}") from None
+    except TAG_MISFITS:
+        raise PolicyError("", f"not valid YAML: {TAG_MISFIT_PROBLEM}") from None
     if document is None:
         raise PolicyError("", "the policy document is empty")
     return load_policy(document)

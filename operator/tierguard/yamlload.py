@@ -27,6 +27,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tierguard.lines import FieldLines
 
+TAG_MISFITS = (ValueError, KeyError, AttributeError, TypeError, IndexError)
+"""What SafeConstructor's scalar functions raise, instead of a YAMLError, for a text that does not fit the tag
+written before it (``!!int yes``: ValueError, ``!!bool x``: KeyError, ``!!timestamp x``: AttributeError,
+``!!int -`` or ``!!int ''``: IndexError). Every reader of YAML catches them as it catches a YAMLError."""
+TAG_MISFIT_PROBLEM = "a value its explicit tag cannot read (such as '!!int yes'); quote it or drop the tag"
+
 _STR = "tag:yaml.org,2002:str"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"

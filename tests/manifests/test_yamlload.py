@@ -179,7 +179,8 @@ def test_generated_yaml_loads_as_pyyaml_loads_it(texts: list[str]) -> None:
 
 def test_a_value_that_does_not_fit_its_tag_is_a_clear_error() -> None:
     # Found by the differential test: SafeConstructor raises ValueError (a traceback) for these.
-    for text in ("a: !!int yes\n", "a: !!float x\n", "a: !!bool maybe\n", "a: !!timestamp soon\n"):
+    for text in ("a: !!int yes\n", "a: !!float x\n", "a: !!bool maybe\n", "a: !!timestamp soon\n",
+                 "a: !!int ''\n", "top:\n  !!int -: yes\n"):
         with pytest.raises(ManifestError, match="explicit tag cannot read"):
             list(manifests.parse_documents(text, "f.yaml"))
 

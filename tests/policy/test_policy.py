@@ -243,3 +243,8 @@ def test_policy_file_errors(tmp_path: Path) -> None:
 def test_example_policy_loads() -> None:
     example = Path(__file__).parents[2] / "examples" / "policy.yaml"
     load_policy_file(example)
+
+
+def test_a_value_its_yaml_tag_cannot_read_is_a_policy_error() -> None:
+    with pytest.raises(PolicyError, match="explicit tag cannot read"):
+        load_policy_text('spec:\n  tiers: [!!int ""]\n')

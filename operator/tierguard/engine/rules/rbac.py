@@ -44,7 +44,6 @@ from tierguard.engine.reach import Reach, reach_of
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.engine.selectors import label_selector_matches
 from tierguard.engine.subjects import SubjectTiers
-from tierguard.engine.tiers import is_exempt
 from tierguard.kinds import group_kinds
 from tierguard.policy import EnforcementMode
 
@@ -191,14 +190,11 @@ def check(binding: Candidate) -> Iterator[Finding]:
     role = f"{role_kind} {role_name}"
     cluster_wide = binding.kind == "ClusterRoleBinding"
     policy = binding.policy
-
-    def exempt(namespace: str) -> bool:
-        return is_exempt(namespace, policy)
-
     for entry, path in mappings_at(binding.obj, "subjects", "subjects"):
         try:
+            # tierguard's own namespace is exempt too: the Candidate knows it.
             subject, standing = binding_subject(entry, path, binding.namespace, policy=policy,
-                                                tier_of=binding.tier_of, exempt=exempt)
+                                                tier_of=binding.tier_of, exempt=binding.is_exempt)
         except NoSubject:
             continue  # names no one RBAC matches (the API server refuses it, or a kind RBAC does not know)
         if not standing.crosses(cluster_wide=cluster_wide, tier=binding.tier, order=policy.tiers):

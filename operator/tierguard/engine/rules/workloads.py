@@ -32,6 +32,7 @@ from tierguard.engine.selectors import label_selector_matches
 from tierguard.engine.tiers import regex_literal_prefix, tiers_of_path, tiers_under_prefix
 from tierguard.engine.verdicts import CONSUMED_SECRETS
 from tierguard.kinds import group_kinds
+from tierguard.yamlload import TAG_MISFITS
 
 FACTS = (
     RuleFacts(Rule.WORKLOAD_SECRET_CROSS_TIER,
@@ -124,12 +125,12 @@ def _yaml_items(parameters: Mapping[str, Any], key: str) -> list[tuple[object, s
         return []
     try:
         items = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, *TAG_MISFITS):
         raise Malformed(f"spec.parameters.{key}", "is not a valid YAML list") from None
     if isinstance(items, Mapping) and "array" in items:
         try:
             items = [yaml.safe_load(item) if isinstance(item, str) else item for item in items["array"] or []]
-        except yaml.YAMLError:
+        except (yaml.YAMLError, *TAG_MISFITS):
             raise Malformed(f"spec.parameters.{key}.array", "is not a list of YAML objects") from None
     if not isinstance(items, list):
         raise Malformed(f"spec.parameters.{key}", "must be a YAML list of objects")
