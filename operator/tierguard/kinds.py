@@ -42,12 +42,16 @@ class KindInfo:
     """The plural resource name, as in RBAC rules, webhook rules and API paths."""
     scope: Scope
     judged: bool = False
-    """A rule family judges it: the webhook intercepts CREATE and UPDATE, the audit reports it."""
+    """A rule family judges it: the webhook intercepts CREATE and UPDATE (and DELETE: ``deletes``), the audit
+    reports it."""
     index: str | None = None
     """The live index the webhook keeps of it (``webhook/indexes.py``): rules look it up. None: not watched."""
     subresources: tuple[str, ...] = ()
     """Subresources judged too, on UPDATE only (``pods/ephemeralcontainers``: a debug container can mount any
     Secret of the namespace)."""
+    deletes: bool = False
+    """DELETE judged too (the TierPolicy: deleting the one in force puts SPEC's defaults in force, in which no
+    person has a tier, so ``namespace-tier-assignment`` holds it to the platform)."""
 
     @property
     def key(self) -> GroupKind:
@@ -91,7 +95,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_ESO, "*", "ClusterSecretStore", "clustersecretstores", _C, judged=True,
              index="tg_cluster_secret_stores"),
     KindInfo("bitnami.com", "*", "SealedSecret", "sealedsecrets", _N, judged=True, index="tg_sealed_secrets"),
-    KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies"),
+    KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),
     # Context only: rules look them up, nothing judges them.
     KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", _N, index="tg_claims"),
     KindInfo(_RBAC, "v1", "Role", "roles", _N, index="tg_roles"),

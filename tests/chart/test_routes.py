@@ -81,7 +81,9 @@ def test_nothing_else_is_intercepted(helm: Helm) -> None:
     for entry in webhook["webhooks"]:
         for rule in entry["rules"]:
             assert "*" not in rule["apiGroups"] and "*" not in rule["resources"]
-            assert "DELETE" not in rule["operations"] and "CONNECT" not in rule["operations"]
+            assert "CONNECT" not in rule["operations"]
+            # DELETE for the TierPolicy only (its deletion switches people's tiers off: namespace-tier-assignment).
+            assert ("DELETE" in rule["operations"]) == (rule["resources"] == ["tierpolicies"])
 
 
 def test_handler_list_is_kept_in_one_place() -> None:

@@ -183,6 +183,7 @@ def test_rule_enum_matches_spec_table() -> None:
     assert {rule.value for rule in Rule} == {
         "namespace-tier-unknown", "namespace-tier-changed", "secret-replication-cross-tier", "secret-value-shared",
         "workload-secret-cross-tier", "volume-secret-cross-tier", "reference-grant-cross-tier",
-        "rbac-cross-tier-subject", "sidecar-missing", "sidecar-injection-disabled", "policy-invalid",
+        "rbac-cross-tier-subject", "sidecar-missing", "sidecar-injection-disabled", "namespace-tier-assignment",
+        "policy-invalid",
     }
     assert {a.value for a in Action} == {"deny", "warn", "audit"}

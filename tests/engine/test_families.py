@@ -4,6 +4,7 @@ Each rule id's facts are declared once, by the module of the family that owns it
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 
@@ -18,6 +19,7 @@ from tierguard.kinds import JUDGED, GroupKind, group_kinds
 from tierguard.policy import DEFAULT_POLICY
 
 from .helpers import STANDARD, context_of, namespace
+from .test_assignment import OWN, REQUESTS
 from .test_rule_coverage import TABLES
 
 
@@ -61,6 +63,13 @@ def findings_by_family() -> Iterator[tuple[RuleFamily, Finding]]:
                     except Malformed:
                         continue  # the engine's policy-invalid, not the family's
                     yield from ((family, finding) for finding in found)
+    for request in REQUESTS:  # the rules judging requests (a user), which manifests do not carry
+        candidate = candidate_for(EvaluationRequest(request.obj, request.old, request.operation, request.user),
+                                  context_of(STANDARD), request.pol, OWN)
+        if isinstance(candidate, Candidate):
+            for family in families_for(candidate.obj.get("apiVersion"), candidate.kind):
+                with contextlib.suppress(Malformed):
+                    yield from ((family, finding) for finding in family.check(candidate))
 
 
 def test_every_finding_is_a_rule_its_family_declares() -> None:

@@ -1,7 +1,7 @@
 """Every rule id of SPEC's table is denied by at least one table row, so a rule cannot silently go untested.
 
-The rows are the ``CASES`` tables of the rule test modules (and the tier-change table); a rule counts only when
-a row expects it and the engine really denies it there.
+The rows are the ``CASES`` tables of the rule test modules (and the tier-change table, and the requests of
+``test_assignment``); a rule counts only when a row expects it and the engine really denies it there.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import yaml
 from tierguard.engine.model import Action, Rule
 
 from . import (
+    test_assignment,
     test_malformed,
     test_namespaces,
     test_rbac_gateway,
@@ -38,6 +39,10 @@ def denied_rules() -> dict[str, list[str]]:
                 for violation in decision.denials:
                     if (violation.rule.value, ref) in case.expected:
                         found.setdefault(violation.rule.value, []).append(case.id)
+    for request in test_assignment.REQUESTS:  # judged on requests (a user), which manifests do not carry
+        for violation in request.decide().denials:
+            if request.refused and violation.rule is Rule.NAMESPACE_TIER_ASSIGNMENT:
+                found.setdefault(violation.rule.value, []).append(request.id)
     for old, new, expected in test_namespaces.CHANGES:
         for violation in test_namespaces.tier_change(old, new).violations:
             if violation.action is Action.DENY and violation.rule.value in expected:

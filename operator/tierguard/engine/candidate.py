@@ -15,7 +15,7 @@ from tierguard.engine.model import ObjectRef
 from tierguard.engine.podspec import PodSite
 from tierguard.engine.request import EvaluationRequest
 from tierguard.engine.secrets import SecretView
-from tierguard.engine.tiers import tier_from_labels
+from tierguard.engine.tiers import is_exempt, tier_from_labels
 from tierguard.policy import TierPolicy
 
 
@@ -29,6 +29,8 @@ class Candidate:
     """The tier of the object's namespace (a Namespace's own tier); None for cluster-scoped objects."""
     context: Context
     policy: TierPolicy
+    own_namespace: str | None = None
+    """tierguard's own namespace: always exempt (its ServiceAccount acts in every tier)."""
 
     @property
     def obj(self) -> Mapping[str, Any]:
@@ -63,6 +65,10 @@ class Candidate:
         """The tier of another namespace, as the context knows it (None: untiered or unknown)."""
         view = self.context.namespace(namespace)
         return tier_from_labels(view.labels, self.policy) if view is not None else None
+
+    def is_exempt(self, namespace: str) -> bool:
+        """Whether a namespace is exempt: the policy's globs, or tierguard's own namespace."""
+        return is_exempt(namespace, self.policy, self.own_namespace)
 
     def is_other_tier(self, namespace: str, tier: str | None = None) -> bool:
         """Whether a namespace lies outside ``tier`` (default: the candidate's). Untiered counts as another."""

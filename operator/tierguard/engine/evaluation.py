@@ -14,6 +14,7 @@ from tierguard.engine.request import EvaluationRequest, UserInfo
 from tierguard.engine.rules import (
     RuleFacts,
     RuleFamily,
+    assignment,
     gateway,
     namespaces,
     policy_document,
@@ -37,6 +38,7 @@ RULE_FAMILIES: tuple[RuleFamily, ...] = (
     gateway.FAMILY,
     rbac.FAMILY,
     sidecars.FAMILY,
+    assignment.FAMILY,
     policy_document.FAMILY,
 )
 """The rule table: a new rule family is one module here (and, for a new kind, one row in ``tierguard.kinds``)."""
@@ -140,7 +142,7 @@ def candidate_for(request: EvaluationRequest, context: Context, policy: TierPoli
             return Decision(skipped=f"namespace {ref.namespace} is untiered")
     else:
         tier = None
-    return Candidate(request, ref, tier, context, policy)
+    return Candidate(request, ref, tier, context, policy, own_namespace)
 
 
 def _run_rules(candidate: Candidate, internal_errors: list[str]) -> Iterator[Finding]:

@@ -1,7 +1,8 @@
 """The webhook's routing table: one stable, lowercase-dash id per judged resource, served at ``/<id>``.
 
-Derived from the kinds table (``tierguard/kinds.py``): one route per judged kind (id: its resource) and one per
-judged subresource (``pods-ephemeralcontainers``, UPDATE only). The chart renders one ValidatingWebhookConfiguration
+Derived from the kinds table (``tierguard/kinds.py``): one route per judged kind (id: its resource; CREATE and
+UPDATE, and DELETE for a row that ``deletes``: ``tierpolicies``) and one per judged subresource
+(``pods-ephemeralcontainers``, UPDATE only). The chart renders one ValidatingWebhookConfiguration
 entry per route (same id, same rule), and a test keeps the two in step. A request whose path names no route is
 denied: a misrouted webhook must never fail open.
 """
@@ -28,7 +29,8 @@ class Route:
 
 
 def routes_of(info: KindInfo) -> tuple[Route, ...]:
-    own = Route(info.resource, info.group, info.version, info.resource, info.kind, info.namespaced)
+    operations: tuple[Operation, ...] = ("CREATE", "UPDATE", "DELETE") if info.deletes else ("CREATE", "UPDATE")
+    own = Route(info.resource, info.group, info.version, info.resource, info.kind, info.namespaced, operations)
     return (own, *(Route(f"{info.resource}-{sub}", info.group, info.version, f"{info.resource}/{sub}", info.kind,
                          info.namespaced, operations=("UPDATE",)) for sub in info.subresources))
 
