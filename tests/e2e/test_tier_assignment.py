@@ -93,6 +93,14 @@ def people(cluster: Cluster) -> Iterator[dict[str, str]]:
                        "metadata": {"name": dev, "labels": {TIER_LABEL: "dev"}}})
         with policy(cluster, {"subjects": subjects}):
             prefix = wait_in_step(cluster)
+
+            def answered_by_the_policy() -> None:
+                # Stored is not yet loaded: the API server's admission plugin picks new policies up from its own
+                # watch a moment later, and until then only the webhook refuses.
+                result = create(cluster, tiered_namespace("prod"), BOB)
+                assert f"ValidatingAdmissionPolicy '{prefix}-assignment-deny'" in result.stderr, result.stderr
+
+            eventually(answered_by_the_policy)
             yield {"prefix": prefix, "dev": dev}
     finally:
         cluster.kubectl("delete", "namespace", dev, "--wait=false", "--ignore-not-found", check=False)
