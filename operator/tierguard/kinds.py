@@ -53,7 +53,8 @@ class KindInfo:
     """The plural resource name, as in RBAC rules, webhook rules and API paths."""
     scope: Scope
     judged: bool = False
-    """A rule family judges it: the webhook intercepts CREATE and UPDATE, the audit reports it."""
+    """A rule family judges it: the webhook intercepts CREATE and UPDATE (and DELETE: ``deletes``), the audit
+    reports it."""
     index: str | None = None
     """The live index the webhook keeps of it (``webhook/indexes.py``): rules look it up. None: not watched."""
     subresources: tuple[str, ...] = ()
@@ -61,6 +62,9 @@ class KindInfo:
     Secret of the namespace)."""
     connects: tuple[Connect, ...] = ()
     """Subresources judged on CONNECT (``pods/exec``: a session reads what the pod mounts)."""
+    deletes: bool = False
+    """DELETE judged too (the TierPolicy: deleting the one in force puts SPEC's defaults in force, in which no
+    person has a tier, so ``namespace-tier-assignment`` holds it to the platform)."""
 
     @property
     def key(self) -> GroupKind:
@@ -111,7 +115,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_ESO, "*", "ClusterSecretStore", "clustersecretstores", _C, judged=True,
              index="tg_cluster_secret_stores"),
     KindInfo("bitnami.com", "*", "SealedSecret", "sealedsecrets", _N, judged=True, index="tg_sealed_secrets"),
-    KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies"),
+    KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),
     # Context only: rules look them up, nothing judges them.
     KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", _N, index="tg_claims"),
     KindInfo(_RBAC, "v1", "Role", "roles", _N, index="tg_roles"),

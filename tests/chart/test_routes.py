@@ -81,11 +81,12 @@ def test_nothing_else_is_intercepted(helm: Helm) -> None:
     for entry in webhook["webhooks"]:
         for rule in entry["rules"]:
             assert "*" not in rule["apiGroups"] and "*" not in rule["resources"]
-            assert "DELETE" not in rule["operations"]
             # CONNECT only for sessions into pods (session-cross-tier), and nothing else on those entries.
             if "CONNECT" in rule["operations"]:
                 assert rule["operations"] == ["CONNECT"]
                 assert rule["resources"] in (["pods/exec"], ["pods/attach"], ["pods/portforward"])
+            # DELETE for the TierPolicy only (its deletion switches people's tiers off: namespace-tier-assignment).
+            assert ("DELETE" in rule["operations"]) == (rule["resources"] == ["tierpolicies"])
 
 
 def test_handler_list_is_kept_in_one_place() -> None:

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.engine.helpers import FINGERPRINTER, ISTIO_POLICY, STANDARD, Doc, namespace, policy, secret, workload
-from tierguard.engine import EvaluationRequest, OfflineContext, evaluate
+from tierguard.engine import EvaluationRequest, OfflineContext, UserInfo, evaluate
 from tierguard.engine.evaluation import RULE_FACTS
 from tierguard.engine.model import Rule
 from tierguard.engine.reach import PATHS, reach_of
@@ -43,6 +43,8 @@ class Setup:
     base: Doc | None = None
     old: Mapping[str, Doc] = field(default_factory=dict)
     """Per label: the old object of an UPDATE (the document is then judged as an UPDATE)."""
+    user: UserInfo | None = None
+    """Who asks (the rules judging requests, not documents, need one)."""
 
 
 WEB = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web", "labels": {}}}
@@ -79,6 +81,10 @@ SETUPS: dict[str, Setup] = {
               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "pod-creator"},
               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "team-payments-dev"}]}),
     "sidecar-missing": Setup(context=(namespace("shop-reports", "prod"),), policy=ISTIO_POLICY),
+    "namespace-tier-assignment": Setup(
+        policy=policy({"subjects": {"perTier": {"dev": {"groups": ["team-*-dev"]}, "prod": {"groups": ["team-*-prod"]}},
+                                    "platform": {"groups": ["sre"]}}}),
+        user=UserInfo("bob", ("team-payments-dev", "system:authenticated"))),
     "sidecar-injection-disabled": Setup(
         context=(namespace("mesh", "prod", labels={"istio-injection": "enabled"}),), policy=ISTIO_POLICY,
         base=workload("Deployment", "mesh", "web")),
@@ -173,6 +179,8 @@ def test_documented_example(example: Example) -> None:
         request = EvaluationRequest(obj=example.doc, old=old, operation="UPDATE")
     else:
         request = EvaluationRequest.from_manifest(example.doc)
+    if request.user is None:
+        request.user = setup.user
     # Refused: denied; Allowed: admitted (a break-glass example is admitted with its finding as a warning).
     rules = {v.rule.value for v in evaluate(request, context, setup.policy).denials}
     if example.label == "Refused":
@@ -183,7 +191,7 @@ def test_documented_example(example: Example) -> None:
 
 # A rule id's shape: kebab-case ending as every id does, so a renamed or misspelt id in the prose is caught while
 # annotation names (``reflection-allowed``) and namespaces (``prod-b``) are not.
-_ID_SHAPE = r"[a-z]+(?:-[a-z]+)*-(?:cross-tier|shared|unknown|changed|subject|missing|disabled|invalid)"
+_ID_SHAPE = r"[a-z]+(?:-[a-z]+)*-(?:cross-tier|shared|unknown|changed|subject|missing|disabled|assignment|invalid)"
 
 
 def sections() -> dict[str, str]:

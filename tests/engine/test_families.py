@@ -19,6 +19,7 @@ from tierguard.kinds import CONNECTS, JUDGED, GroupKind, group_kinds
 from tierguard.policy import DEFAULT_POLICY, TierPolicy
 
 from .helpers import STANDARD, context_of, namespace
+from .test_assignment import OWN, REQUESTS
 from .test_rule_coverage import REQUEST_TABLES, TABLES
 
 
@@ -59,10 +60,14 @@ def findings_by_family() -> Iterator[tuple[RuleFamily, Finding]]:
     for request_module in REQUEST_TABLES:  # rules of a request, not of a document alone (who sends it)
         for row in request_module.CASES:
             yield from _findings(row.request, request_module.context_for(row.policy), row.policy)
+    for request in REQUESTS:  # namespace-tier-assignment's requests (a user), which manifests do not carry
+        yield from _findings(EvaluationRequest(request.obj, request.old, request.operation, request.user),
+                             context_of(STANDARD), request.pol, OWN)
 
 
-def _findings(request: EvaluationRequest, context: Context, pol: TierPolicy) -> Iterator[tuple[RuleFamily, Finding]]:
-    candidate = candidate_for(request, context, pol)
+def _findings(request: EvaluationRequest, context: Context, pol: TierPolicy, own_namespace: str | None = None
+              ) -> Iterator[tuple[RuleFamily, Finding]]:
+    candidate = candidate_for(request, context, pol, own_namespace)
     if not isinstance(candidate, Candidate):
         return
     for family in families_for(candidate.obj.get("apiVersion"), candidate.obj.get("kind")):

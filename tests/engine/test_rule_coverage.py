@@ -1,7 +1,7 @@
 """Every rule id of SPEC's table is denied by at least one table row, so a rule cannot silently go untested.
 
-The rows are the ``CASES`` tables of the rule test modules (and the tier-change table); a rule counts only when
-a row expects it and the engine really denies it there.
+The rows are the ``CASES`` tables of the rule test modules (and the tier-change table, and the requests of
+``test_assignment``); a rule counts only when a row expects it and the engine really denies it there.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from tierguard.engine import evaluate
 from tierguard.engine.model import Action, Rule
 
 from . import (
+    test_assignment,
     test_malformed,
     test_namespaces,
     test_rbac_gateway,
@@ -50,6 +51,10 @@ def denied_rules() -> dict[str, list[str]]:
             for violation in decision.denials:
                 if violation.rule in row.expected:
                     found.setdefault(violation.rule.value, []).append(row.id)
+    for request in test_assignment.REQUESTS:  # judged on requests (a user), which manifests do not carry
+        for violation in request.decide().denials:
+            if request.refused and violation.rule is Rule.NAMESPACE_TIER_ASSIGNMENT:
+                found.setdefault(violation.rule.value, []).append(request.id)
     for old, new, expected in test_namespaces.CHANGES:
         for violation in test_namespaces.tier_change(old, new).violations:
             if violation.action is Action.DENY and violation.rule.value in expected:

@@ -12,10 +12,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierguard.engine.rules import namespaces, sidecars, workloads
+from tierguard.engine.rules import assignment, namespaces, sidecars, workloads
+from tierguard.engine.subjects import service_account_namespace
 from tierguard.policy import load_policy
 from tierguard.vap import Options, generate, managed_names
 from tierguard.vap.cel import glob_body, glob_regex, string
+from tierguard.vap.generate import _SERVICE_ACCOUNT_USER
+from tierguard.webhook.routes import ROUTES_BY_ID
 
 SIDECAR = {"name": "istio-proxy", "injection": {"namespaceLabels": {"istio-injection": "enabled"},
                                                 "disabledBy": {"podLabels": {"sidecar.istio.io/inject": "false"}}}}
@@ -100,7 +103,7 @@ def test_no_workload_policy_without_sidecars_or_path_patterns() -> None:
 
 
 def test_every_validation_message_is_the_joined_violations_with_rule_ids() -> None:
-    for manifest in generate(policy(sidecars={"required": [SIDECAR]},
+    for manifest in generate(policy(sidecars={"required": [SIDECAR]}, subjects=SUBJECTS,
                                     secrets={"pathPatterns": {"prod": ["secret/data/prod/*"]}})):
         if manifest["kind"] != "ValidatingAdmissionPolicy":
             continue
@@ -114,7 +117,7 @@ def test_every_validation_message_is_the_joined_violations_with_rule_ids() -> No
         # Only those ids, each one a rule module declares (the facts), and its module's family enforces it.
         assert set(re.findall(r"\[([a-z-]+)\] ", text)) == set(rules)
         family = manifest["metadata"]["labels"]["tierguard.io/family"]
-        owners = {"namespaces": (namespaces,), "workloads": (workloads, sidecars)}[family]
+        owners = {"namespaces": (namespaces,), "workloads": (workloads, sidecars), "assignment": (assignment,)}[family]
         assert rules == [f.id for module in owners for f in module.FACTS]
 
 
@@ -136,3 +139,84 @@ def test_glob_regex_matches_exactly_what_fnmatch_matches(pattern: str, text: str
     # Python's re; the API server's matches() is RE2.
     assert bool(re.fullmatch(glob_body(pattern), text, re.DOTALL)) == fnmatchcase(text, pattern)
 
+
+
+# ---- assignment -------------------------------------------------------------------------------------------------
+
+SUBJECTS = {"perTier": {"dev": {"groups": ["team-*-dev"]}, "prod": {"users": ["ana@example.com"]}},
+            "platform": {"groups": ["sre"], "users": ["system:serviceaccount:argocd:*"]}}
+
+
+def assignment_policies(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {n: m for n, m in by_name(manifests, "ValidatingAdmissionPolicy").items() if "-assignment-" in n}
+
+
+def test_assignment_only_when_people_have_tiers() -> None:
+    assert not assignment_policies(generate(policy()))
+    assert not assignment_policies(generate(policy(subjects={"platform": {"groups": ["sre"]}})))
+    found = assignment_policies(generate(policy(subjects=SUBJECTS)))
+    assert sorted(found) == ["tierguard-assignment-deny"]
+    assert set(managed_names("tierguard")) >= {"tierguard-assignment-deny", "tierguard-assignment-warn",
+                                                "tierguard-assignment-audit"}
+
+
+def test_assignment_judges_namespaces_and_every_tierpolicy_write_the_webhook_judges() -> None:
+    (manifest,) = assignment_policies(generate(policy(subjects=SUBJECTS))).values()
+    rules = {tuple(r["resources"]): r["operations"] for r in manifest["spec"]["matchConstraints"]["resourceRules"]}
+    # The webhook's routes: DELETE of a TierPolicy too (deleting the one in force switches people's tiers off).
+    assert rules == {("namespaces",): list(ROUTES_BY_ID["namespaces"].operations),
+                     ("tierpolicies",): list(ROUTES_BY_ID["tierpolicies"].operations)}
+    assert "DELETE" in rules[("tierpolicies",)]
+    assert manifest["metadata"]["annotations"]["tierguard.io/rules"] == "namespace-tier-assignment"
+
+
+def test_assignment_binds_each_action_some_tier_or_the_default_uses() -> None:
+    manifests = generate(policy(subjects=SUBJECTS, enforcement={"default": "warn", "perTier": {"prod": "enforce"}}))
+    found = assignment_policies(manifests)
+    assert sorted(found) == ["tierguard-assignment-deny", "tierguard-assignment-warn"]
+    conditions = {n: {c["name"]: c["expression"] for c in m["spec"]["matchConditions"]} for n, m in found.items()}
+    # A Namespace takes the assigned tier's mode; a TierPolicy the default mode (warn).
+    assert conditions["tierguard-assignment-deny"]["enforced-with-this-action"].endswith('in ["prod"] : false')
+    assert conditions["tierguard-assignment-warn"]["enforced-with-this-action"].endswith(
+        'in ["dev", "qa", "stage"] : true')
+    binding = by_name(manifests, "ValidatingAdmissionPolicyBinding")["tierguard-assignment-deny"]
+    assert binding["spec"]["matchResources"]["namespaceSelector"] == {}
+
+
+def test_assignment_conditions_name_who_acts_in_every_tier_and_leave_serviceaccounts_namespaces_to_the_webhook(
+) -> None:
+    manifest = assignment_policies(generate(policy(subjects=SUBJECTS, exemptions={"namespaces": ["infra-*"]}),
+                                            Options(own_namespace="tierguard-system")))["tierguard-assignment-deny"]
+    conditions = {c["name"]: c["expression"] for c in manifest["spec"]["matchConditions"]}
+    every = conditions["not-every-tier"]
+    for literal in ("system:masters", glob_regex("sre"), glob_regex("system:serviceaccount:argocd:*"),
+                    glob_regex("infra-*"), glob_regex("tierguard-system")):
+        assert string(literal) in every, literal
+    assert "system:serviceaccount" in conditions["namespace-not-by-a-serviceaccount"]
+    assert conditions["namespace-not-by-a-serviceaccount"].startswith("request.kind.kind != 'Namespace' || ")
+    tiers = next(v["expression"] for v in manifest["spec"]["variables"] if v["name"] == "tiers")
+    assert string(glob_regex("team-*-dev")) in tiers and string(glob_regex("ana@example.com")) in tiers
+
+
+def test_assignment_messages_share_the_engines_fixed_text() -> None:
+    text = json.dumps(generate(policy(subjects=SUBJECTS)))
+    for fixed in (assignment.NAMESPACE_ADVICE, assignment.POLICY_ADVICE, assignment.EVERY_TIER, assignment.NAMELESS,
+                  *assignment.POLICY_VERBS.values()):
+        assert json.dumps(fixed)[1:-1] in text, fixed
+
+
+def test_break_glass_reads_the_stored_object_of_a_delete() -> None:
+    manifest = assignment_policies(generate(policy(subjects=SUBJECTS, exemptions={"breakGlass": {"groups": ["sre"]}})
+                                            ))["tierguard-assignment-deny"]
+    (glass,) = [c["expression"] for c in manifest["spec"]["matchConditions"] if c["name"] == "not-break-glass"]
+    assert glass.startswith("!(request.operation == 'DELETE' ? (has(oldObject.metadata.annotations)")
+
+
+SERVICE_ACCOUNT_NAMES = st.text(st.sampled_from(list("ab:-")), max_size=12).map(lambda t: f"system:serviceaccount:{t}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.one_of(SERVICE_ACCOUNT_NAMES, st.text(st.sampled_from(list("abs:-")), max_size=8)))
+def test_the_serviceaccount_user_regex_is_the_engines_reading(name: str) -> None:
+    """RE2 and Python read the regex alike: it must accept exactly the names the engine takes for ServiceAccounts."""
+    assert bool(re.fullmatch(_SERVICE_ACCOUNT_USER, name)) == (service_account_namespace("User", name) is not None)

@@ -304,6 +304,29 @@ def test_a_tierpolicy_that_is_not_in_force_is_admitted_with_a_warning(service: A
     assert refused["allowed"] is False and "warnings" not in refused
 
 
+def test_tierpolicy_deletes_are_judged_by_namespace_tier_assignment(state: RuntimeState,
+                                                                   service: AdmissionService) -> None:
+    """Deleting the policy in force puts the defaults in force, where no person has a tier: only the platform may."""
+    state.use_policy(load_policy({"spec": {"subjects": {"perTier": {"dev": {"groups": ["team-*-dev"]}},
+                                                        "platform": {"groups": ["sre"]}}}}))
+    obj = {"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "example"}, "spec": {}}
+
+    def delete(*groups: str) -> dict[str, Any]:
+        body = review(obj, operation="DELETE", old=obj, groups=groups)
+        body["request"]["object"] = None  # as the API server sends a DELETE
+        return answer(service, body, "tierpolicies")
+
+    refused = delete("team-payments-dev", "system:authenticated")
+    assert refused["allowed"] is False
+    assert refused["status"]["message"] == (
+        "[namespace-tier-assignment] TierPolicy example is deleted by user alice, who does not act in every tier; "
+        "only the platform (spec.subjects.platform, system:masters, ServiceAccounts of exempt namespaces) may write "
+        "a TierPolicy: it decides who belongs to which tier")
+    admitted = delete("sre", "system:authenticated")
+    # No "is not in force" notice for a policy on its way out.
+    assert admitted["allowed"] is True and "warnings" not in admitted
+
+
 def test_a_rule_bug_is_denied_as_tierguards_fault_and_counted_apart(service: AdmissionService, metrics: Metrics,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from tierguard.engine.evaluation import _FAMILIES_BY_KEY  # noqa: PLC0415

@@ -134,7 +134,7 @@ handlers:
   - {id: secretstores,             group: external-secrets.io,           version: "*", resource: secretstores,             scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clustersecretstores,      group: external-secrets.io,           version: "*", resource: clustersecretstores,      scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: sealedsecrets,            group: bitnami.com,                   version: "*", resource: sealedsecrets,            scope: Namespaced, operations: [CREATE, UPDATE]}
-  - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE]}
+  - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
 {{- end -}}
 
 {{/*
@@ -268,7 +268,7 @@ Every name tierguard may give a ValidatingAdmissionPolicy or its binding, as a J
 {{- define "tierguard.admissionPolicies.names" -}}
 {{- $fullname := include "tierguard.chart.fullname" . -}}
 {{- $names := list -}}
-{{- range $family := list "namespaces" "workloads" -}}
+{{- range $family := list "namespaces" "workloads" "assignment" -}}
 {{- range $action := list "deny" "warn" "audit" -}}
 {{- $names = append $names (printf "%s-%s-%s" $fullname $family $action) -}}
 {{- end -}}

@@ -14,6 +14,7 @@ from tierguard.engine.request import EvaluationRequest, UserInfo
 from tierguard.engine.rules import (
     RuleFacts,
     RuleFamily,
+    assignment,
     gateway,
     namespaces,
     policy_document,
@@ -38,6 +39,7 @@ RULE_FAMILIES: tuple[RuleFamily, ...] = (
     gateway.FAMILY,
     rbac.FAMILY,
     sidecars.FAMILY,
+    assignment.FAMILY,
     sessions.FAMILY,
     policy_document.FAMILY,
 )

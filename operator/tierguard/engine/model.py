@@ -32,6 +32,7 @@ class Rule(StrEnum):
     RBAC_CROSS_TIER_SUBJECT = "rbac-cross-tier-subject"
     SIDECAR_MISSING = "sidecar-missing"
     SIDECAR_INJECTION_DISABLED = "sidecar-injection-disabled"
+    NAMESPACE_TIER_ASSIGNMENT = "namespace-tier-assignment"
     SESSION_CROSS_TIER = "session-cross-tier"
     POLICY_INVALID = "policy-invalid"
 

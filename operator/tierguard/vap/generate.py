@@ -1,7 +1,7 @@
 """From a TierPolicy, the ValidatingAdmissionPolicies and bindings that make the API server itself refuse what
 needs no lookup of other objects. Pure: policy in, manifests (plain dicts) out; nothing here talks to a cluster.
 
-Two families, each one policy and one binding per enforcement action that some tier uses:
+Three families, each one policy and one binding per enforcement action that some tier uses:
 
 - ``namespaces``: ``namespace-tier-unknown`` and ``namespace-tier-changed`` on Namespace CREATE/UPDATE. The
   binding selects no namespaces (for a Namespace request the API server matches a selector against the *new*
@@ -11,6 +11,14 @@ Two families, each one policy and one binding per enforcement action that some t
   ``namespaceObject``) and ``workload-secret-cross-tier`` for the external secret paths a Pod or pod template
   names (Vault agent and Bank-Vaults annotations, ``vault:`` env values) that ``pathPatterns`` give another tier.
   The binding selects the tiers enforced with its action by their namespaces' tier label.
+- ``assignment`` (only when ``spec.subjects.perTier`` gives people tiers): ``namespace-tier-assignment`` from
+  ``request.userInfo``, on Namespace CREATE/UPDATE and TierPolicy CREATE/UPDATE/DELETE (the webhook's operations:
+  ``kinds.KindInfo.deletes``). Subjects' globs become RE2 regexes; ``system:masters``, ``platform`` names and
+  ServiceAccounts of exempt namespaces act in every tier (match conditions, as the exemptions). People are decided
+  fully. A Namespace request naming a ServiceAccount of another namespace is admitted and left to the webhook: the
+  ServiceAccount's tier is that namespace's label, which CEL cannot look up. A TierPolicy change needs no tier
+  (only "acts in every tier"), so it is decided fully. The policy's match condition picks the mode as the engine
+  does: the assigned (new) tier's for a Namespace, the default mode for a TierPolicy. Its binding selects nothing.
 
 Each policy has one validation whose message is the webhook's: ``[rule-id] message`` for each violation, joined
 with ``"; "``, in the engine's order, so a request refused by both is refused with the same text. The API server
@@ -21,6 +29,7 @@ match conditions: the API server skips them, as the engine does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,21 +37,23 @@ from typing import Any
 from tierguard.engine.evaluation import ACTION_BY_MODE
 from tierguard.engine.model import Action, Rule
 from tierguard.engine.podspec import CONTAINER_GROUPS, POD_SPEC_PATHS
-from tierguard.engine.rules import namespaces, sidecars, workloads
+from tierguard.engine.rules import assignment, namespaces, sidecars, workloads
 from tierguard.engine.rules.sidecars import NEVER_INJECTED_WITH_HOST_NETWORK
+from tierguard.engine.subjects import EVERYONE, MASTERS, SERVICE_ACCOUNT_USER, SERVICE_ACCOUNTS_GROUP
 from tierguard.kinds import JUDGED, GroupKind, KindInfo
 from tierguard.policy import RequiredSidecar, TierPolicy
 from tierguard.vap import cel
 
 API_VERSION = "admissionregistration.k8s.io/v1"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "tierguard"}
-FAMILIES = ("namespaces", "workloads")
+FAMILIES = ("namespaces", "workloads", "assignment")
 ACTIONS: Mapping[Action, str] = {Action.DENY: "Deny", Action.WARN: "Warn", Action.AUDIT: "Audit"}
 """The engine's action -> the binding's validationAction."""
 
 RULES: Mapping[str, tuple[Rule, ...]] = {
     "namespaces": tuple(f.rule for f in namespaces.FACTS),
     "workloads": tuple(f.rule for f in (*workloads.FACTS, *sidecars.FACTS)),
+    "assignment": tuple(f.rule for f in assignment.FACTS),
 }
 """The rules each family's policy enforces, as their modules declare them (``workload-secret-cross-tier`` only
 for external secret paths). Messages are the engine's: their fixed text comes from the same modules."""
@@ -86,6 +97,13 @@ def generate(policy: TierPolicy, options: Options = Options()) -> list[dict[str,
                                                   "values": list(tiers)}]}
                 manifests += _pair(policy, options, "workloads", action, _workloads_spec(policy, options),
                                   selector=selector)
+    if policy.subjects.configured:
+        for action in ACTIONS:
+            tiers = tiers_with(policy, action)
+            default_here = ACTION_BY_MODE[policy.enforcement.default] is action
+            if tiers or default_here:
+                manifests += _pair(policy, options, "assignment", action,
+                                   _assignment_spec(policy, options, tiers, default_here))
     return manifests
 
 
@@ -118,20 +136,22 @@ def _pair(policy: TierPolicy, options: Options, family: str, action: Action, spe
 
 def _resource_rules(kinds: Iterable[GroupKind]) -> list[dict[str, Any]]:
     rows: list[KindInfo] = sorted((i for i in JUDGED if i.key in set(kinds)), key=lambda i: (i.group, i.resource))
-    by_group: dict[tuple[str, str], list[str]] = {}
+    by_group: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
     for info in rows:
-        by_group.setdefault((info.group, info.version), []).append(info.resource)
+        # The webhook's operations (webhook/routes.py): DELETE too for a row that ``deletes`` (the TierPolicy).
+        operations = ("CREATE", "UPDATE", "DELETE") if info.deletes else ("CREATE", "UPDATE")
+        by_group.setdefault((info.group, info.version, operations), []).append(info.resource)
     return [{"apiGroups": [group], "apiVersions": [version], "resources": resources,
-             "operations": ["CREATE", "UPDATE"]} for (group, version), resources in by_group.items()]
+             "operations": list(operations)} for (group, version, operations), resources in by_group.items()]
 
 
 def _spec(policy: TierPolicy, options: Options, kinds: Iterable[GroupKind], conditions: list[dict[str, str]],
-          variables: list[dict[str, str]]) -> dict[str, Any]:
+          variables: list[dict[str, str]], *, break_glass: list[dict[str, str]] | None = None) -> dict[str, Any]:
     return {
         "failurePolicy": options.failure_policy,
         "matchConstraints": {"resourceRules": _resource_rules(kinds), "namespaceSelector": {}, "objectSelector": {},
                              "matchPolicy": "Equivalent"},
-        "matchConditions": [*conditions, *_break_glass(policy)],
+        "matchConditions": [*conditions, *(_break_glass(policy) if break_glass is None else break_glass)],
         "variables": variables,
         "validations": [{
             "expression": "size(variables.violations) == 0",
@@ -154,15 +174,20 @@ def _escape_glob(name: str) -> str:
 
 def _break_glass(policy: TierPolicy) -> list[dict[str, str]]:
     """A member of a break-glass group who gives a reason is admitted by the webhook with a warning: skip."""
+    test = _break_glass_test(policy, "object")
+    return [] if test is None else [{"name": "not-break-glass", "expression": f"!({test})"}]
+
+
+def _break_glass_test(policy: TierPolicy, subject: str) -> str | None:
+    """CEL: ``subject`` (the object, or the old object of a DELETE) carries a reason and the requester may break
+    glass; None when break-glass is off."""
     settings = policy.exemptions.break_glass
     if not settings.groups:
-        return []
+        return None
     key = cel.string(settings.annotation)
-    reason = f"object.metadata.annotations[{key}]"
-    return [{"name": "not-break-glass", "expression":
-             f"!(has(object.metadata.annotations) && {key} in object.metadata.annotations && "
-             f"{reason}.trim() != '' && has(request.userInfo.groups) && "
-             f"request.userInfo.groups.exists(g, g in {cel.strings(settings.groups)}))"}]
+    annotations = f"{subject}.metadata.annotations"
+    return (f"has({annotations}) && {key} in {annotations} && {annotations}[{key}].trim() != '' && "
+            f"has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in {cel.strings(settings.groups)})")
 
 
 # ---- namespaces -----------------------------------------------------------------------------------------------
@@ -199,9 +224,119 @@ def _namespaces_spec(policy: TierPolicy, options: Options, tiers: Sequence[str],
     return _spec(policy, options, namespaces.KINDS, conditions, variables)
 
 
-def _name_expression() -> str:
-    return ("has(object.metadata.name) && object.metadata.name != '' ? object.metadata.name : "
-            "(has(object.metadata.generateName) ? object.metadata.generateName : '')")
+def _name_expression(subject: str = "object") -> str:
+    """CEL: the name messages give an object (``engine.objects.object_ref``: its name, else its generateName)."""
+    return (f"has({subject}.metadata.name) && {subject}.metadata.name != '' ? {subject}.metadata.name : "
+            f"(has({subject}.metadata.generateName) ? {subject}.metadata.generateName : '')")
+
+
+# ---- assignment -----------------------------------------------------------------------------------------------
+
+_USER = "(has(request.userInfo.username) ? request.userInfo.username : '')"
+_GROUPS = "(has(request.userInfo.groups) ? request.userInfo.groups : [])"
+_SERVICE_ACCOUNT_USER = f"^{re.escape(SERVICE_ACCOUNT_USER)}[^:]+:[^:]*$"
+"""``subjects.service_account_namespace``: a user ``system:serviceaccount:<ns>:<name>`` (four parts, a namespace)."""
+
+
+def _service_account_group(group: str) -> str:
+    """CEL: the group names a ServiceAccount namespace (``system:serviceaccounts:<ns>``, ``<ns>`` not empty)."""
+    prefix = SERVICE_ACCOUNTS_GROUP
+    return f"({group}.startsWith({cel.string(prefix)}) && size({group}) > {len(prefix)})"
+
+
+def _acts_in_every_tier(policy: TierPolicy, options: Options) -> str:
+    """CEL: ``subjects.requester_tiers(...).every`` from ``request.userInfo`` alone: ``system:masters``, a
+    ``platform`` user or group, a ServiceAccount (user or group) of an exempt namespace. The groups every requester
+    holds (``system:authenticated``, ...) count for nothing, as there."""
+    platform, exempt = policy.subjects.platform, _exempt_globs(policy, options)
+    user, groups = _USER, f"{_GROUPS}.filter(g, !(g in {cel.strings(sorted(EVERYONE))}))"
+    account_namespace = f"{user}.split(':')[2]"
+    group_namespace = f"g.substring({len(SERVICE_ACCOUNTS_GROUP)})"
+    tests = [
+        f"{cel.string(MASTERS)} in {_GROUPS}",
+        f"({user} != '' && {cel.any_glob(user, platform.users)})",
+        f"({user}.matches({cel.string(_SERVICE_ACCOUNT_USER)}) && {cel.any_glob(account_namespace, exempt)})",
+        f"{groups}.exists(g, {cel.any_glob('g', platform.groups)} || ({_service_account_group('g')} && "
+        f"{cel.any_glob(group_namespace, exempt)}))",
+    ]
+    return " || ".join(tests)
+
+
+def _person_tiers(policy: TierPolicy) -> str:
+    """CEL: the tiers ``spec.subjects.perTier`` gives the requester's user and groups, in the policy's order
+    (``SubjectTiers.describe``'s); only for requests that name no ServiceAccount, whose tier CEL cannot know."""
+    entries = []
+    for tier in policy.tiers:
+        names = policy.subjects.per_tier.get(tier)
+        if names is None:
+            continue
+        tests = []
+        if names.users:
+            tests.append(f"(variables.username != '' && {cel.any_glob('variables.username', names.users)})")
+        if names.groups:
+            tests.append(f"variables.personGroups.exists(g, {cel.any_glob('g', names.groups)})")
+        if tests:
+            entries.append(f"({' || '.join(tests)}) ? {cel.string(tier)} : ''")
+    return f"[{', '.join(entries)}].filter(t, t != '')"
+
+
+def _assignment_spec(policy: TierPolicy, options: Options, tiers: Sequence[str], default_here: bool
+                     ) -> dict[str, Any]:
+    """``namespace-tier-assignment`` (``engine/rules/assignment.py``), with the engine's messages.
+
+    Namespaces: decided for people; a request naming a ServiceAccount (user or group) is admitted here and left to
+    the webhook (its tier is its namespace's label, which CEL cannot look up; one of an exempt namespace acts in
+    every tier anyway). TierPolicies: decided fully, DELETE included. The mode: the assigned tier's for a
+    Namespace (its binding's action), the default mode's for a TierPolicy.
+    """
+    label, known = cel.string(policy.tier_label), cel.strings(policy.tiers)
+    new_labels = cel.str_map("object.metadata", "labels")
+    new_tier = f"({label} in {new_labels} ? {new_labels}[{label}] : '')"
+    exempt = cel.any_glob("object.metadata.name", _exempt_globs(policy, options))
+    names_account = (f"{_USER}.matches({cel.string(_SERVICE_ACCOUNT_USER)}) || "
+                     f"{_GROUPS}.exists(g, {_service_account_group('g')})")
+    conditions = [
+        {"name": "not-exempt", "expression": f"request.kind.kind != 'Namespace' || !{exempt}"},
+        {"name": "enforced-with-this-action", "expression":
+         f"request.kind.kind == 'Namespace' ? {new_tier} in {cel.strings(tiers)} : {str(default_here).lower()}"},
+        {"name": "not-every-tier", "expression": f"!({_acts_in_every_tier(policy, options)})"},
+        {"name": "namespace-not-by-a-serviceaccount", "expression":
+         f"request.kind.kind != 'Namespace' || !({names_account})"},
+    ]
+    glass = _break_glass_test(policy, "oldObject"), _break_glass_test(policy, "object")
+    break_glass = [] if glass[0] is None else [{"name": "not-break-glass", "expression":
+                                                f"!(request.operation == 'DELETE' ? ({glass[0]}) : ({glass[1]}))"}]
+    old_labels = "(oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {})"
+    requester = f"(variables.username != '' ? 'user ' + variables.username : {cel.quoted(assignment.NAMELESS)})"
+    described = ("(size(variables.tiers) == 0 ? 'no tier' : size(variables.tiers) == 1 ? 'tier ' + variables.tiers[0]"
+                 " : 'tiers ' + variables.tiers.join(', '))")
+    how = ("(request.operation == 'UPDATE' && oldObject != null ? ' is labelled tier ' : ' is created in tier ')")
+    namespace = (f"variables.tier != '' && variables.oldTier == '' && !(variables.tier in variables.tiers) ? "
+                 f"'[{Rule.NAMESPACE_TIER_ASSIGNMENT}] Namespace ' + variables.name + {how} + variables.tier + ' by ' "
+                 f"+ {requester} + ', who is in ' + {described} + "
+                 f"{cel.string('; ' + assignment.NAMESPACE_ADVICE)} : ''")
+    verbs = assignment.POLICY_VERBS
+    verb = (f"(request.operation == 'CREATE' ? {cel.quoted(verbs['CREATE'])} : request.operation == 'DELETE' ? "
+            f"{cel.quoted(verbs['DELETE'])} : {cel.quoted(verbs['UPDATE'])})")
+    spec_changed = ("request.operation != 'UPDATE' || has(object.spec) != has(oldObject.spec) || "
+                    "(has(object.spec) && object.spec != oldObject.spec)")
+    tier_policy = (f"{spec_changed} ? '[{Rule.NAMESPACE_TIER_ASSIGNMENT}] TierPolicy ' + variables.name + ' is ' + "
+                   f"{verb} + ' by ' + {requester} + "
+                   f"{cel.string(', ' + assignment.EVERY_TIER + '; ' + assignment.POLICY_ADVICE)} : ''")
+    variables = [
+        # A DELETE's object is the stored one (``oldObject``), as the engine judges it.
+        {"name": "stored", "expression": "request.operation == 'DELETE' ? oldObject : object"},
+        {"name": "name", "expression": _name_expression("variables.stored")},
+        {"name": "username", "expression": _USER},
+        {"name": "personGroups", "expression": f"{_GROUPS}.filter(g, !(g in {cel.strings(sorted(EVERYONE))}))"},
+        {"name": "tiers", "expression": _person_tiers(policy)},
+        {"name": "tier", "expression": f"request.kind.kind == 'Namespace' && {new_tier} in {known} ? {new_tier} : ''"},
+        {"name": "oldTier", "expression": f"({label} in {old_labels} && {old_labels}[{label}] in {known} ? "
+                                          f"{old_labels}[{label}] : '')"},
+        {"name": "violations", "expression":
+         f"[request.kind.kind == 'Namespace' ? ({namespace}) : ({tier_policy})].filter(m, m != '')"},
+    ]
+    return _spec(policy, options, assignment.KINDS, conditions, variables, break_glass=break_glass)
 
 
 # ---- workloads ------------------------------------------------------------------------------------------------

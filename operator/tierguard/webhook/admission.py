@@ -240,7 +240,8 @@ class AdmissionService:
     def _tier_label_notice(self, evaluation: EvaluationRequest, decision: Decision) -> list[str]:
         """A TierPolicy that renames the tier label needs the webhook's namespaceSelector renamed too."""
         obj, current = evaluation.obj, self.state.policy
-        if obj.get("kind") != "TierPolicy" or not decision.allowed or current is None:
+        if (obj.get("kind") != "TierPolicy" or not decision.allowed or current is None
+                or evaluation.operation == "DELETE"):
             return []
         spec = obj.get("spec")
         label = spec.get("tierLabel") if isinstance(spec, Mapping) else None
@@ -253,7 +254,7 @@ class AdmissionService:
         """A TierPolicy under another name is stored and never used (``kubectl apply -f examples/policy.yaml``):
         say so as it is written, not only in its status."""
         obj = evaluation.obj
-        if obj.get("kind") != "TierPolicy" or not decision.allowed:
+        if obj.get("kind") != "TierPolicy" or not decision.allowed or evaluation.operation == "DELETE":
             return []
         metadata = obj.get("metadata")
         name = metadata.get("name") if isinstance(metadata, Mapping) else None

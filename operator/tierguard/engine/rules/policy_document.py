@@ -1,5 +1,7 @@
 """``policy-invalid`` for TierPolicy objects: a policy with a typo is refused, so it can never switch
-enforcement off. The engine reports every other unevaluable object as ``policy-invalid`` itself."""
+enforcement off. The engine reports every other unevaluable object as ``policy-invalid`` itself. A DELETE (the
+webhook routes TierPolicy deletions for ``namespace-tier-assignment``) is not judged: the object is the stored
+one, and a broken stored policy must stay deletable."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ KINDS = group_kinds("TierPolicy")
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
+    if subject.operation == "DELETE":
+        return
     try:
         load_stored_policy(subject.obj)
     except PolicyError as error:
