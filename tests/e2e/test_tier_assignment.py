@@ -26,19 +26,13 @@ from tierguard.engine.context import OfflineContext
 from tierguard.engine.fingerprints import Fingerprinter
 
 from .support.kube import Cluster
-from .support.tierguard import NAMESPACE, TIER_LABEL, assert_admitted, assert_refused, eventually, policy
+from .support.tierguard import NAMESPACE, TIER_LABEL, assert_admitted, assert_refused, eventually, policy, whoami
 from .test_admission_policies import assert_policy_answer, stored_policy, tierguard_stopped, wait_in_step
 
 RULE = "namespace-tier-assignment"
 CREATORS = "e2e-namespace-creators"
 BOB = ("bob", ("team-payments-dev", CREATORS))
 """A dev person who may create namespaces and patch TierPolicies (RBAC), as kubectl impersonates him."""
-
-
-def whoami(cluster: Cluster) -> str:
-    review = json.loads(cluster.kubectl("auth", "whoami", "-o", "json").stdout)
-    username: str = review["status"]["userInfo"]["username"]
-    return username
 
 
 def as_user(user: str, groups: tuple[str, ...]) -> list[str]:

@@ -79,12 +79,35 @@ def current_policy(cluster: Cluster) -> dict[str, Any] | None:
             "spec": document.get("spec", {})}
 
 
+def whoami(cluster: Cluster) -> str:
+    """The user name the API server gives the tests' own kubectl (``kubectl auth whoami``)."""
+    review = json.loads(cluster.kubectl("auth", "whoami", "-o", "json").stdout)
+    username: str = review["status"]["userInfo"]["username"]
+    return username
+
+
+def with_tests_as_platform(cluster: Cluster, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec``, and when it gives people tiers (``subjects.perTier``), the tests' own user among the ``platform``
+    users: namespace-tier-assignment then holds every TierPolicy write to the platform, and a kind cluster's admin
+    is in ``kubeadm:cluster-admins``, not ``system:masters``, so without it the previous policy could not be put
+    back (nor tiered namespaces made by the fixtures)."""
+    subjects = spec.get("subjects")
+    if not isinstance(subjects, Mapping) or not subjects.get("perTier"):
+        return dict(spec)
+    platform = dict(subjects.get("platform") or {})
+    me = whoami(cluster)
+    users = list(platform.get("users") or [])
+    platform["users"] = users if me in users else [*users, me]
+    return {**spec, "subjects": {**subjects, "platform": platform}}
+
+
 @contextmanager
 def policy(cluster: Cluster, spec: Mapping[str, Any]) -> Iterator[None]:
-    """Enforce a TierPolicy ``default`` with ``spec`` for the block, then put the previous one back."""
+    """Enforce a TierPolicy ``default`` with ``spec`` for the block, then put the previous one back. With people's
+    tiers in ``spec``, the tests' own user is platform (``with_tests_as_platform``)."""
     previous = current_policy(cluster)
     manifest = {"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "metadata": {"name": "default"},
-                "spec": dict(spec)}
+                "spec": with_tests_as_platform(cluster, spec)}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
     try:
         yield
