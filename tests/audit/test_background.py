@@ -15,7 +15,7 @@ from tests.fakes.indexes import FakeIndexes
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.kinds import BY_KEY, GroupKind
 from tierguard.kube.discovery import Served
-from tierguard.policy import DEFAULT_POLICY
+from tierguard.policy import DEFAULT_POLICY, load_policy
 from tierguard.render.policyreport import OPENREPORTS, WGPOLICYK8S
 from tierguard.webhook.background_audit import audit as background
 from tierguard.webhook.background_audit.audit import BackgroundAudit
@@ -33,6 +33,7 @@ SHARED = base64.b64encode(b"a-long-shared-credential-value").decode()
 OTHER = base64.b64encode(b"another-long-credential-value").decode()
 DEPLOYMENT = BY_KEY[GroupKind("apps", "Deployment")]
 BINDING = BY_KEY[GroupKind("rbac.authorization.k8s.io", "ClusterRoleBinding")]
+ROLE_BINDING = BY_KEY[GroupKind("rbac.authorization.k8s.io", "RoleBinding")]
 
 
 def secret(namespace: str, name: str, value: str) -> dict[str, Any]:
@@ -271,3 +272,21 @@ def test_passes_caused_by_marks_rest_in_proportion_to_the_last_pass(world: Any) 
 
     resting, after = asyncio.run(scenario())
     assert resting == 0 and after >= 1
+
+
+def test_a_full_pass_reports_a_person_of_one_tier_who_reaches_another(world: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: what already runs is judged by reach too: a RoleBinding made before people had tiers (or while
+    tierguard was down) that lets a dev group create pods in prod is reported, with the path."""
+    world.state.use_policy(load_policy({"spec": {"subjects": {"perTier": {"dev": {"groups": ["team-*-dev"]}}}}}))
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "devs", "namespace": "prod"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "team-pay-dev"}]}
+    world.listing.objects.append(binding)
+    monkeypatch.setattr(background, "resolve_served", lambda *_: [Served(ROLE_BINDING, "rbac.authorization.k8s.io/v1")])
+    asyncio.run(world.audit.full_pass())
+    prod = world.reports.objects[("wgpolicyk8s", "prod")]
+    found = [r for r in prod["results"] if r["rule"] == "rbac-cross-tier-subject"]
+    assert [r["resources"][0]["name"] for r in found] == ["devs"]
+    assert "Group team-pay-dev (tier dev) reach its Secrets: can read Secrets in prod" in found[0]["message"]
