@@ -69,7 +69,7 @@ def kubeconfig_option() -> Callable[[F], F]:
 
 
 def listing_options() -> Callable[[F], F]:
-    """How ``audit`` and ``parity`` list a cluster: page size, per-request timeout, progress."""
+    """How ``audit``, ``parity`` and ``access`` list a cluster: page size, per-request timeout, progress."""
     from tierguard.kube.pager import DEFAULT_CHUNK_SIZE, DEFAULT_TIMEOUT_S  # noqa: PLC0415
 
     def decorate(command: F) -> F:
@@ -86,7 +86,7 @@ def listing_options() -> Callable[[F], F]:
 
 
 def policy_name_option() -> Callable[[F], F]:
-    from tierguard.webhook.settings import RunSettings  # noqa: PLC0415 - only audit and parity use it
+    from tierguard.webhook.settings import RunSettings  # noqa: PLC0415 - only the commands that list a cluster use it
 
     return click.option("--policy-name", default=RunSettings.policy_name, show_default=True,
                         help="The cluster's TierPolicy to use.")

@@ -10,6 +10,7 @@ commands. A new output format is one module here and one row in ``RENDERERS``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from tierguard.access import AccessReport
 from tierguard.engine.offline import Result
@@ -23,6 +24,8 @@ from tierguard.render.parity_html import render_parity_html
 from tierguard.render.policyreport import render_policy_reports
 from tierguard.render.sarif import render_sarif
 from tierguard.render.text import render_text
+
+R = TypeVar("R")
 
 Locations = Mapping[str, Location]
 """A result's source (``file#document``) -> where its object is written: lines and Helm templates."""
@@ -41,12 +44,19 @@ def render_results(results: Sequence[Result], output: str, locations: Locations 
     return RENDERERS[output](results, locations or {})
 
 
-PARITY_RENDERERS: dict[str, Callable[[ParityReport], str]] = {
-    "text": lambda report: render_parity_text(report) + "\n",
-    "json": lambda report: render_parity_json(report) + "\n",
-    "html": render_parity_html,
-}
-"""Output format of ``parity`` -> renderer of its one report (the matrix is built once, in ``parity.py``)."""
+ReportRenderers = dict[str, Callable[[R], str]]
+"""Output format of a matrix command (``parity``, ``access``) -> renderer of its one report."""
+
+
+def report_renderers(*, text: Callable[[R], str], json: Callable[[R], str],
+                     html: Callable[[R], str]) -> ReportRenderers[R]:
+    """A matrix report's formats, each string ending with a newline (the page already does)."""
+    return {"text": lambda report: text(report) + "\n", "json": lambda report: json(report) + "\n", "html": html}
+
+
+PARITY_RENDERERS: ReportRenderers[ParityReport] = report_renderers(
+    text=render_parity_text, json=render_parity_json, html=render_parity_html)
+"""The matrix is built once, in ``parity.py``; every format draws it."""
 
 
 def render_parity(report: ParityReport, output: str) -> str:
@@ -54,12 +64,9 @@ def render_parity(report: ParityReport, output: str) -> str:
     return PARITY_RENDERERS[output](report)
 
 
-ACCESS_RENDERERS: dict[str, Callable[[AccessReport], str]] = {
-    "text": lambda report: render_access_text(report) + "\n",
-    "json": lambda report: render_access_json(report) + "\n",
-    "html": render_access_html,
-}
-"""Output format of ``access`` -> renderer of its one report (built once, in ``access.py``)."""
+ACCESS_RENDERERS: ReportRenderers[AccessReport] = report_renderers(
+    text=render_access_text, json=render_access_json, html=render_access_html)
+"""The report is built once, in ``access.py``; every format draws it."""
 
 
 def render_access(report: AccessReport, output: str) -> str:

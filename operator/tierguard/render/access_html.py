@@ -15,40 +15,25 @@ from html import escape
 from tierguard.access import ALL_PATHS, EVERY_NAMESPACE, UNTIERED, AccessReport, Cell, Grant, Row
 from tierguard.engine.reach import PATHS
 from tierguard.render.access import NONE, reach_text, verdict
+from tierguard.render.page import highlight_style, html_page, verdict_style
 
-STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1b1f24;background:#fff}
-h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:2rem 0 .5rem}
-p.summary{margin:.25rem 0 1rem;color:#444}
-table{border-collapse:collapse;font-size:.9rem}
-th,td{border:1px solid #c9ced4;padding:.35rem .6rem;text-align:left;vertical-align:top}
-th{background:#f0f2f5}
+STYLE = highlight_style(row="crosses", row_header="subject", cell="crosses") + """\
 th.untiered,td.untiered{color:#57606a;background:#fafbfc}
-tr.crosses td,tr.crosses th{background:#fff4d6}
-tr.crosses th.subject::before{content:"\\26A0\\FE0E  ";color:#9a6700}
-td.crosses{outline:2px solid #cf222e;outline-offset:-2px}
 .path{display:inline-block;white-space:nowrap;margin:0 .3rem .15rem 0;padding:0 .3rem;border-radius:3px;
 background:#eaeef2;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.8rem}
 td.crosses .path{background:#ffebe9;color:#a40e26;font-weight:600}
-.none{color:#8c959f}
 .where{display:block;font-size:.75rem;color:#57606a;margin-top:.2rem}
 .standing{white-space:nowrap}
 ul.reach{margin:.2rem 0;padding-left:1.2rem}
 dl.legend{font-size:.85rem;color:#444}dl.legend dt{font-family:ui-monospace,monospace;font-weight:600}
 dl.legend dd{margin:0 0 .35rem 1.2rem}
-.verdict-clean{color:#116329}.verdict-crosses{color:#cf222e}
-"""
+""" + verdict_style(good="clean", bad="crosses")
 
 
 def render_access_html(report: AccessReport) -> str:
     crossing_rows = sum(row.crosses for row in report.rows())
     verdict_class = "verdict-clean" if report.clean else "verdict-crosses"
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>tierguard access</title>",
-        f"<style>{STYLE}</style></head><body>",
         "<h1>Who can reach each tier's secrets</h1>",
         f'<p class="summary"><span class="{verdict_class}">{escape(verdict(report))}</span>. '
         f"Tiers: {', '.join(f'<code>{escape(t)}</code>' for t in report.tiers)}. "
@@ -59,8 +44,7 @@ def render_access_html(report: AccessReport) -> str:
     parts.extend(_crossings(report))
     parts.extend(_unjudged(report))
     parts.extend(_legend())
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return html_page(title="tierguard access", style=STYLE, body=parts)
 
 
 def _column_class(column: str) -> str:

@@ -13,28 +13,18 @@ from html import escape
 
 from tierguard.engine.rules.sidecars import SidecarState
 from tierguard.parity import Application, Cell, ParityReport
+from tierguard.render.page import highlight_style, html_page, verdict_style
 from tierguard.render.parity import NOT_DEPLOYED, cell_text
 
-STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1b1f24;background:#fff}
-h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.15rem;margin:2rem 0 .5rem}
-p.summary{margin:.25rem 0 1rem;color:#444}
-table{border-collapse:collapse;font-size:.9rem}
-th,td{border:1px solid #c9ced4;padding:.35rem .6rem;text-align:left;vertical-align:top}
-th{background:#f0f2f5}
+STYLE = highlight_style(row="diverges", row_header="app", cell="lacks") + """\
 th.reference,td.reference{border-left:3px solid #1f4e8c;border-right:3px solid #1f4e8c}
 th.reference{background:#dfe8f5}
-tr.diverges td,tr.diverges th{background:#fff4d6}
-tr.diverges th.app::before{content:"\\26A0\\FE0E  ";color:#9a6700}
-td.lacks{outline:2px solid #cf222e;outline-offset:-2px}
 .state{display:block;white-space:nowrap}
 .present,.injected{color:#116329}.missing,.disabled{color:#cf222e;font-weight:600}
-.none{color:#8c959f}
 .note{display:block;font-size:.8rem;color:#9a3412;margin-top:.2rem}
 .workloads{display:block;font-size:.75rem;color:#57606a;margin-top:.2rem}
 ul.legend{list-style:none;padding:0;font-size:.85rem;color:#444}
-.verdict-complete{color:#116329}.verdict-incomplete{color:#cf222e}
-"""
+""" + verdict_style(good="complete", bad="incomplete")
 
 LEGEND = {
     SidecarState.PRESENT: "present: the container is in the pod (template)",
@@ -50,11 +40,6 @@ def render_parity_html(report: ParityReport) -> str:
     verdict = ('<span class="verdict-complete">parity complete</span>' if report.complete else
                f'<span class="verdict-incomplete">parity incomplete: {gaps} gap(s)</span>')
     parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>tierguard parity</title>",
-        f"<style>{STYLE}</style></head><body>",
         "<h1>Security-sidecar parity</h1>",
         f'<p class="summary">{verdict}. Required sidecars: {_names(report.sidecars) or "none"}. '
         f"Reference tier: <strong>{escape(report.reference)}</strong>. {len(report.applications)} application(s), "
@@ -66,8 +51,7 @@ def render_parity_html(report: ParityReport) -> str:
         parts.extend(_matrix(report))
         parts.extend(_legend(report))
         parts.extend(_gaps(report))
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return html_page(title="tierguard parity", style=STYLE, body=parts)
 
 
 def _names(names: tuple[str, ...]) -> str:
