@@ -67,12 +67,17 @@ def session_rbac(cluster: Cluster) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def image(cluster: Cluster) -> str:
-    """The image tierguard's replicas run: on their nodes already."""
-    for pod in cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]:
-        for container in pod["spec"]["containers"]:
-            if container["name"] == "tierguard":
-                return str(container["image"])
-    pytest.fail(f"no tierguard container in namespace {NAMESPACE}")
+    """tierguard's image as every node holds it (``kind load``, or the nodes' own pull), so a pod of it starts
+    without a registry. Not the replicas' image reference: after the release test they may run one from a registry
+    that test started and stopped."""
+    held: set[str] | None = None
+    for node in cluster.get_json("nodes")["items"]:
+        names = {name for entry in node.get("status", {}).get("images", []) for name in entry.get("names", [])
+                 if "@" not in name and re.fullmatch(r"(docker\.io/library/)?tierguard:[\w.-]+", name)}
+        held = names if held is None else held & names
+    if not held:
+        pytest.fail("no node holds a tierguard:<tag> image (hack/install-tierguard.sh loads it into kind)")
+    return sorted(held)[-1]
 
 
 def running_pod(cluster: Cluster, namespace: NamespaceFactory, tier: str, image: str) -> str:
