@@ -14,7 +14,7 @@ import pytest
 
 from tierguard.engine import EvaluationRequest, UserInfo, evaluate
 from tierguard.engine.model import Action, Decision, Rule
-from tierguard.engine.rules import assignment
+from tierguard.engine.subjects import NAMELESS
 from tierguard.policy import DEFAULT_POLICY, TierPolicy
 
 from .helpers import STANDARD, Doc, context_of, namespace, policy
@@ -148,7 +148,7 @@ def test_messages_name_the_namespace_tier_requester_and_their_tiers() -> None:
     (account,) = judge(PROD_NS, service_account("dev")).violations
     assert "by user system:serviceaccount:dev:ci, who is in tier dev;" in account.message
     (nameless,) = judge(PROD_NS, UserInfo("", ())).violations
-    assert f"by {assignment.NAMELESS}, who is in no tier;" in nameless.message
+    assert f"by {NAMELESS}, who is in no tier;" in nameless.message
 
 
 @pytest.mark.parametrize(("operation", "verb"), [("CREATE", "created"), ("UPDATE", "changed"),

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tierguard.engine.reach import reach_of, reaches
+from tierguard.engine.reach import reach_of
 
 
 def rule(groups: list[str], resources: list[str], verbs: list[str]) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def test_each_path_is_found_and_named(granted: dict[str, Any], path: str, phrase
     {"apiGroups": "", "resources": ["secrets"], "verbs": ["get"]},  # malformed: not a list
 ])
 def test_what_reaches_no_secret_material(granted: dict[str, Any]) -> None:
-    assert not reaches([granted])
+    assert reach_of([granted]) == ()
 
 
 def test_wildcards_count_and_are_shown_as_written() -> None:

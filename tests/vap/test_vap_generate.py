@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tierguard.engine.rules import assignment, namespaces, sidecars, workloads
-from tierguard.engine.subjects import service_account_namespace
+from tierguard.engine.subjects import NAMELESS, service_account_namespace
 from tierguard.policy import load_policy
 from tierguard.vap import Options, generate, managed_names
 from tierguard.vap.cel import glob_body, glob_regex, string
@@ -200,7 +200,7 @@ def test_assignment_conditions_name_who_acts_in_every_tier_and_leave_serviceacco
 
 def test_assignment_messages_share_the_engines_fixed_text() -> None:
     text = json.dumps(generate(policy(subjects=SUBJECTS)))
-    for fixed in (assignment.NAMESPACE_ADVICE, assignment.POLICY_ADVICE, assignment.EVERY_TIER, assignment.NAMELESS,
+    for fixed in (assignment.NAMESPACE_ADVICE, assignment.POLICY_ADVICE, assignment.EVERY_TIER, NAMELESS,
                   *assignment.POLICY_VERBS.values()):
         assert json.dumps(fixed)[1:-1] in text, fixed
 

@@ -126,8 +126,3 @@ def reach_of(rules: Sequence[Mapping[str, Any]]) -> tuple[Reach, ...]:
                 found[path.id] = granted
                 break
     return tuple(found.values())
-
-
-def reaches(rules: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether the rules grant any path to secret material."""
-    return bool(reach_of(rules))

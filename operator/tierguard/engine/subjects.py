@@ -27,6 +27,9 @@ SERVICE_ACCOUNTS_GROUP = "system:serviceaccounts:"
 EVERYONE = frozenset({"system:serviceaccounts", "system:authenticated", "system:unauthenticated"})
 """Groups every subject (of a kind) is in: bound, they reach every tier's subjects; held, they give no tier."""
 
+NAMELESS = "a user without a name"
+"""How a message names a requester without a username (the API server always sends one; a hand-made review may not)."""
+
 NamespaceTier = Callable[[str], "str | None"]
 """A namespace's tier (None: untiered or unknown), as the caller's context knows it."""
 NamespaceExempt = Callable[[str], bool]
@@ -135,3 +138,8 @@ def requester_tiers(username: str, groups: Iterable[str], policy: TierPolicy, ti
         if group not in EVERYONE:
             found = found.union(name_tiers("Group", group, policy, tier_of, exempt))
     return found
+
+
+def requester_name(username: str) -> str:
+    """How findings name a request's user: ``user bob``, or ``NAMELESS``."""
+    return f"user {username}" if username else NAMELESS

@@ -39,7 +39,7 @@ from tierguard.engine.model import Action, Rule
 from tierguard.engine.podspec import CONTAINER_GROUPS, POD_SPEC_PATHS
 from tierguard.engine.rules import assignment, namespaces, sidecars, workloads
 from tierguard.engine.rules.sidecars import NEVER_INJECTED_WITH_HOST_NETWORK
-from tierguard.engine.subjects import EVERYONE, MASTERS, SERVICE_ACCOUNT_USER, SERVICE_ACCOUNTS_GROUP
+from tierguard.engine.subjects import EVERYONE, MASTERS, NAMELESS, SERVICE_ACCOUNT_USER, SERVICE_ACCOUNTS_GROUP
 from tierguard.kinds import JUDGED, GroupKind, KindInfo
 from tierguard.policy import RequiredSidecar, TierPolicy
 from tierguard.vap import cel
@@ -307,7 +307,7 @@ def _assignment_spec(policy: TierPolicy, options: Options, tiers: Sequence[str],
     break_glass = [] if glass[0] is None else [{"name": "not-break-glass", "expression":
                                                 f"!(request.operation == 'DELETE' ? ({glass[0]}) : ({glass[1]}))"}]
     old_labels = "(oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {})"
-    requester = f"(variables.username != '' ? 'user ' + variables.username : {cel.quoted(assignment.NAMELESS)})"
+    requester = f"(variables.username != '' ? 'user ' + variables.username : {cel.quoted(NAMELESS)})"
     described = ("(size(variables.tiers) == 0 ? 'no tier' : size(variables.tiers) == 1 ? 'tier ' + variables.tiers[0]"
                  " : 'tiers ' + variables.tiers.join(', '))")
     how = ("(request.operation == 'UPDATE' && oldObject != null ? ' is labelled tier ' : ' is created in tier ')")

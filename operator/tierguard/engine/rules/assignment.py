@@ -36,7 +36,7 @@ from tierguard.engine.model import Finding, Rule
 from tierguard.engine.objects import labels_of
 from tierguard.engine.request import UserInfo
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
-from tierguard.engine.subjects import SubjectTiers, requester_tiers
+from tierguard.engine.subjects import SubjectTiers, requester_name, requester_tiers
 from tierguard.engine.tiers import tier_from_labels
 from tierguard.kinds import group_kinds
 
@@ -53,14 +53,7 @@ NAMESPACE_ADVICE = "only subjects of that tier or of the platform (spec.subjects
 EVERY_TIER = "who does not act in every tier"
 POLICY_ADVICE = ("only the platform (spec.subjects.platform, system:masters, ServiceAccounts of exempt namespaces) may "
                  "write a TierPolicy: it decides who belongs to which tier")
-NAMELESS = "a user without a name"
-"""How a message names a request without a username (the API server always sends one; a hand-made review may not)."""
 POLICY_VERBS = {"CREATE": "created", "UPDATE": "changed", "DELETE": "deleted"}
-
-
-def requester(user: UserInfo) -> str:
-    """How messages name the requester: ``user bob``."""
-    return f"user {user.username}" if user.username else NAMELESS
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
@@ -95,7 +88,8 @@ def _namespace(subject: Candidate, user: UserInfo) -> Iterator[Finding]:
         return
     yield Finding(
         Rule.NAMESPACE_TIER_ASSIGNMENT,
-        f"{subject.ref} {how} by {requester(user)}, who is in {found.describe(subject.policy.tiers)}; "
+        f"{subject.ref} {how} by {requester_name(user.username)}, "
+        f"who is in {found.describe(subject.policy.tiers)}; "
         f"{NAMESPACE_ADVICE}",
         f"metadata.labels[{subject.policy.tier_label}]",
         tier=tier,
@@ -116,7 +110,7 @@ def _tier_policy(subject: Candidate, user: UserInfo) -> Iterator[Finding]:
         Rule.NAMESPACE_TIER_ASSIGNMENT,
         # Not the requester's tiers: a ServiceAccount's is another namespace's label, which the generated
         # ValidatingAdmissionPolicy could not write, and it refuses these with this same text.
-        f"{subject.ref} is {verb} by {requester(user)}, {EVERY_TIER}; {POLICY_ADVICE}",
+        f"{subject.ref} is {verb} by {requester_name(user.username)}, {EVERY_TIER}; {POLICY_ADVICE}",
         "spec",
     )
 

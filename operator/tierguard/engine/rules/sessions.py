@@ -26,7 +26,7 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, objects_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
-from tierguard.engine.subjects import requester_tiers
+from tierguard.engine.subjects import requester_name, requester_tiers
 from tierguard.kinds import connect_kinds, connect_of, group_kinds
 
 FACTS = (
@@ -57,10 +57,10 @@ def check(subject: Candidate) -> Iterator[Finding]:
     tiers = requester_tiers(user.username, user.groups, subject.policy, subject.tier_of, subject.is_exempt)
     if not tiers.tiered or tiers.may_reach(subject.tier):
         return
-    who = f"user {user.username}" if user.username else "an anonymous user"
     yield Finding(
         Rule.SESSION_CROSS_TIER,
-        f"{action} {subject.ref} ({in_tier(subject.tier)}) by {who} ({tiers.describe(subject.policy.tiers)}): "
+        f"{action} {subject.ref} ({in_tier(subject.tier)}) by {requester_name(user.username)} "
+        f"({tiers.describe(subject.policy.tiers)}): "
         f"{ADVICE}",
         path,
     )
