@@ -13,8 +13,9 @@ from typing import Any
 from tierguard.engine.context import Context
 from tierguard.engine.model import ObjectRef
 from tierguard.engine.podspec import PodSite
-from tierguard.engine.request import EvaluationRequest
+from tierguard.engine.request import EvaluationRequest, UserInfo
 from tierguard.engine.secrets import SecretView
+from tierguard.engine.subjects import SubjectTiers, requester_tiers
 from tierguard.engine.tiers import is_exempt, tier_from_labels
 from tierguard.policy import TierPolicy
 
@@ -69,6 +70,10 @@ class Candidate:
     def is_exempt(self, namespace: str) -> bool:
         """Whether a namespace is exempt (``exemptions.namespaces``, or tierguard's own)."""
         return is_exempt(namespace, self.policy, self.own_namespace)
+
+    def requester_tiers(self, user: UserInfo) -> SubjectTiers:
+        """The tiers of who sent the request (``engine/subjects.py``), namespaces as the context knows them."""
+        return requester_tiers(user.username, user.groups, self.policy, self.tier_of, self.is_exempt)
 
     def is_other_tier(self, namespace: str, tier: str | None = None) -> bool:
         """Whether a namespace lies outside ``tier`` (default: the candidate's). Untiered counts as another."""

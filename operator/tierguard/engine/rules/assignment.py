@@ -36,7 +36,7 @@ from tierguard.engine.model import Finding, Rule
 from tierguard.engine.objects import labels_of
 from tierguard.engine.request import UserInfo
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
-from tierguard.engine.subjects import SubjectTiers, requester_name, requester_tiers
+from tierguard.engine.subjects import requester_name
 from tierguard.engine.tiers import tier_from_labels
 from tierguard.kinds import group_kinds
 
@@ -66,10 +66,6 @@ def check(subject: Candidate) -> Iterator[Finding]:
         yield from _tier_policy(subject, user)
 
 
-def _requester_tiers(subject: Candidate, user: UserInfo) -> SubjectTiers:
-    return requester_tiers(user.username, user.groups, subject.policy, subject.tier_of, subject.is_exempt)
-
-
 def _namespace(subject: Candidate, user: UserInfo) -> Iterator[Finding]:
     if subject.operation not in ("CREATE", "UPDATE"):
         return
@@ -83,7 +79,7 @@ def _namespace(subject: Candidate, user: UserInfo) -> Iterator[Finding]:
         how = f"is labelled tier {tier}"
     else:
         how = f"is created in tier {tier}"
-    found = _requester_tiers(subject, user)
+    found = subject.requester_tiers(user)
     if found.may_reach(tier):
         return
     yield Finding(
@@ -103,7 +99,7 @@ def _tier_policy(subject: Candidate, user: UserInfo) -> Iterator[Finding]:
     old = subject.old
     if subject.operation == "UPDATE" and old is not None and old.get("spec") == subject.obj.get("spec"):
         return  # metadata only (labels, finalizers: the garbage collector's, a GitOps tool's): no policy change
-    found = _requester_tiers(subject, user)
+    found = subject.requester_tiers(user)
     if found.every:
         return
     yield Finding(

@@ -26,7 +26,7 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, objects_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
-from tierguard.engine.subjects import requester_name, requester_tiers
+from tierguard.engine.subjects import requester_name
 from tierguard.kinds import connect_kinds, connect_of, group_kinds
 
 FACTS = (
@@ -54,7 +54,7 @@ def check(subject: Candidate) -> Iterator[Finding]:
     if session is None:
         return
     action, path = session
-    tiers = requester_tiers(user.username, user.groups, subject.policy, subject.tier_of, subject.is_exempt)
+    tiers = subject.requester_tiers(user)
     if not tiers.tiered or tiers.may_reach(subject.tier):
         return
     yield Finding(
