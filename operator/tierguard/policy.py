@@ -54,6 +54,18 @@ class Injection:
 
 
 @dataclass(frozen=True)
+class ProvidedBy:
+    """The service runs without a container in the pod (Istio ambient: the node's ztunnel); any one matching
+    namespace or pod label provides it."""
+
+    namespace_labels: StrMap = field(default_factory=dict)
+    pod_labels: StrMap = field(default_factory=dict)
+    running_pod_annotations: StrMap = field(default_factory=dict)
+    """What a running pod carries once the service is in force (``ambient.istio.io/redirection: enabled``);
+    only the audit looks, because nothing carries it at admission."""
+
+
+@dataclass(frozen=True)
 class RequiredSidecar:
     """A container that must run beside every workload of every tier."""
 
@@ -61,6 +73,21 @@ class RequiredSidecar:
     image: str = ""
     """Glob on the image; empty matches any image."""
     injection: Injection | None = None
+    provided_by: ProvidedBy | None = None
+
+
+@dataclass(frozen=True)
+class NamespacePosture:
+    """What every tiered namespace keeps in force (``namespace-security-missing``)."""
+
+    required_labels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Label -> the values that satisfy it; an empty tuple: any value, as long as the label is there."""
+    default_deny_ingress: bool = False
+    """Every tiered namespace keeps a NetworkPolicy selecting all its pods that admits no ingress."""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.required_labels) or self.default_deny_ingress
 
 
 @dataclass(frozen=True)
@@ -144,6 +171,7 @@ class TierPolicy:
     required_sidecars: tuple[RequiredSidecar, ...] = ()
     exemptions: Exemptions = field(default_factory=Exemptions)
     subjects: Subjects = field(default_factory=Subjects)
+    namespaces: NamespacePosture = field(default_factory=NamespacePosture)
 
 
 DEFAULT_POLICY = TierPolicy()
@@ -293,8 +321,17 @@ def _injection(value: object, path: str) -> Injection:
     )
 
 
+def _provided_by(value: object, path: str) -> ProvidedBy:
+    spec = _fields(value, path, ("namespaceLabels", "podLabels", "runningPodAnnotations"))
+    return ProvidedBy(
+        namespace_labels=_str_map(spec.get("namespaceLabels"), _join(path, "namespaceLabels")),
+        pod_labels=_str_map(spec.get("podLabels"), _join(path, "podLabels")),
+        running_pod_annotations=_str_map(spec.get("runningPodAnnotations"), _join(path, "runningPodAnnotations")),
+    )
+
+
 def _sidecar(value: object, path: str) -> RequiredSidecar:
-    spec = _fields(value, path, ("name", "image", "injection"))
+    spec = _fields(value, path, ("name", "image", "injection", "providedBy"))
     if "name" not in spec:
         raise PolicyError(_join(path, "name"), "required")
     image = spec.get("image", "")
@@ -302,6 +339,7 @@ def _sidecar(value: object, path: str) -> RequiredSidecar:
         name=_str(spec["name"], _join(path, "name"), allow_empty=False),
         image=_glob(image, _join(path, "image")) if image != "" else _str(image, _join(path, "image")),
         injection=_injection(spec["injection"], _join(path, "injection")) if "injection" in spec else None,
+        provided_by=_provided_by(spec["providedBy"], _join(path, "providedBy")) if "providedBy" in spec else None,
     )
 
 
@@ -369,6 +407,21 @@ def _subjects(value: object, path: str, tiers: tuple[str, ...]) -> Subjects:
     return Subjects(per_tier=per_tier, platform=_subject_names(spec.get("platform"), _join(path, "platform")))
 
 
+def _namespaces(value: object, path: str) -> NamespacePosture:
+    spec = _fields(value, path, ("requiredLabels", "defaultDenyIngress"))
+    labels_path = _join(path, "requiredLabels")
+    required = {
+        _str(label, labels_path, allow_empty=False):
+            _unique(_list(values, _join(labels_path, label), _str), _join(labels_path, label), "value")
+        for label, values in _mapping(spec.get("requiredLabels"), labels_path).items()
+    }
+    return NamespacePosture(
+        required_labels=required,
+        default_deny_ingress=_bool(spec.get("defaultDenyIngress", NamespacePosture.default_deny_ingress),
+                                   _join(path, "defaultDenyIngress")),
+    )
+
+
 def load_policy(document: object) -> TierPolicy:
     """Build a TierPolicy from a parsed document, applying SPEC's defaults; raise PolicyError on any flaw."""
     root = _fields(document, "", ("apiVersion", "kind", "metadata", "spec"))
@@ -381,7 +434,7 @@ def load_policy(document: object) -> TierPolicy:
     spec = _fields(
         root.get("spec"),
         "spec",
-        ("tierLabel", "tiers", "enforcement", "secrets", "sidecars", "exemptions", "subjects"),
+        ("tierLabel", "tiers", "enforcement", "secrets", "sidecars", "exemptions", "subjects", "namespaces"),
     )
     tiers = (
         _unique(_list(spec["tiers"], "spec.tiers", _tier_name), "spec.tiers", "tier")
@@ -402,6 +455,7 @@ def load_policy(document: object) -> TierPolicy:
         required_sidecars=required,
         exemptions=_exemptions(spec.get("exemptions"), "spec.exemptions"),
         subjects=_subjects(spec.get("subjects"), "spec.subjects", tiers),
+        namespaces=_namespaces(spec.get("namespaces"), "spec.namespaces"),
     )
 
 

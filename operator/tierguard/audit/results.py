@@ -19,7 +19,7 @@ def audit_objects(objects: Iterable[Mapping[str, Any] | Projected], policy: Tier
     """Results for the judged objects (of ``namespaces``, when given), with the whole listing as context.
     Projected Secrets (``audit/listing.py``) need the ``fingerprinter`` they were fingerprinted with."""
     listed = list(objects)
-    run = OfflineRun(listed, policy, own_namespace=own_namespace, fingerprinter=fingerprinter)
+    run = OfflineRun(listed, policy, own_namespace=own_namespace, fingerprinter=fingerprinter, standing=True)
     kinds = judged_kinds()
     results = []
     for item in listed:

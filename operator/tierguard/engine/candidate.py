@@ -46,6 +46,11 @@ class Candidate:
         return self.request.operation
 
     @property
+    def standing(self) -> bool:
+        """Judged by an audit as it stands in the cluster (``EvaluationRequest.standing``)."""
+        return self.request.standing
+
+    @property
     def kind(self) -> str:
         return self.ref.kind
 

@@ -3,7 +3,8 @@
 ``tierguard check`` (manifests), ``tierguard audit`` and ``tierguard parity`` (a cluster listing or manifests)
 and the tests' helpers all judge a set of documents the same way: one OfflineContext over every document (so
 cross-object rules see them all, as the webhook sees the cluster), then each document judged as if it were
-being created. Pure: no I/O, and the fingerprint key lives only as long as the run unless the caller gives one.
+being created (an audit's listing also as it stands: ``standing``). Pure: no I/O, and the fingerprint key lives
+only as long as the run unless the caller gives one.
 """
 
 from __future__ import annotations
@@ -38,18 +39,20 @@ class OfflineRun:
     def __init__(self, objects: Iterable[Mapping[str, Any] | Projected], policy: TierPolicy, *,
                  fingerprinter: Fingerprinter | None = None,
                  namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
-                 own_namespace: str | None = None) -> None:
+                 own_namespace: str | None = None, standing: bool = False) -> None:
         self.policy = policy
         self.own_namespace = own_namespace
+        self.standing = standing
         self.context: Context = OfflineContext.from_objects(objects, fingerprinter or Fingerprinter.random(),
                                                             namespace_labels)
 
     @classmethod
-    def in_context(cls, context: Context, policy: TierPolicy, *, own_namespace: str | None = None) -> OfflineRun:
+    def in_context(cls, context: Context, policy: TierPolicy, *, own_namespace: str | None = None,
+                   standing: bool = False) -> OfflineRun:
         """Judge against a context built elsewhere: the background audit of ``tierguard run`` judges listed
         objects against the webhook's live indexes, exactly as ``audit`` judges them against its listing."""
         run = cls.__new__(cls)
-        run.policy, run.own_namespace, run.context = policy, own_namespace, context
+        run.policy, run.own_namespace, run.context, run.standing = policy, own_namespace, context, standing
         return run
 
     def decide(self, obj: Mapping[str, Any] | Projected) -> Decision:
@@ -64,11 +67,12 @@ class OfflineRun:
 
     def _request(self, obj: Mapping[str, Any] | Projected) -> EvaluationRequest:
         if not isinstance(obj, Projected):
-            return EvaluationRequest.from_manifest(obj)
+            return EvaluationRequest.from_manifest(obj, standing=self.standing)
         if obj.secret is None:
-            return EvaluationRequest.from_manifest(obj.obj)
+            return EvaluationRequest.from_manifest(obj.obj, standing=self.standing)
         check_fingerprinter(obj, self.context.fingerprinter)
-        return EvaluationRequest.with_secret_view(obj.obj, self.context.fingerprinter, obj.secret)
+        return EvaluationRequest.with_secret_view(obj.obj, self.context.fingerprinter, obj.secret,
+                                                  standing=self.standing)
 
 
 def judge_documents(documents: Iterable[tuple[Mapping[str, Any], str]], policy: TierPolicy, *,

@@ -39,6 +39,9 @@ class EvaluationRequest:
     name: str = ""
     """``request.name``: what a CONNECT opens a session into (its body, the options, has no metadata)."""
     dry_run: bool = False
+    standing: bool = False
+    """The object as it stands in a cluster, read by an audit, not a change being admitted: checks of what runs
+    (a running pod's mesh redirection, a namespace's default-deny NetworkPolicy) look only then."""
     _views: list[tuple[Fingerprinter, SecretView | Malformed]] = field(default_factory=list, init=False, repr=False,
                                                                        compare=False)
     """The object's SecretView per fingerprinter: HMAC every value once per request (see ``secret_view``)."""
@@ -82,16 +85,17 @@ class EvaluationRequest:
         return found
 
     @classmethod
-    def from_manifest(cls, obj: Mapping[str, Any]) -> EvaluationRequest:
-        """An object read from a file or listed from a cluster: judged as if it were being created."""
-        return cls(obj=obj)
+    def from_manifest(cls, obj: Mapping[str, Any], *, standing: bool = False) -> EvaluationRequest:
+        """An object read from a file or listed from a cluster: judged as if it were being created (and, listed
+        by an audit, as it stands: ``standing``)."""
+        return cls(obj=obj, standing=standing)
 
     @classmethod
     def with_secret_view(cls, obj: Mapping[str, Any], fingerprinter: Fingerprinter,
-                         view: SecretView | Malformed) -> EvaluationRequest:
+                         view: SecretView | Malformed, *, standing: bool = False) -> EvaluationRequest:
         """A listed Secret already reduced to its view (``engine/projection.py``): ``obj`` holds no data, so
         the rules get the view made with ``fingerprinter`` before the values were dropped."""
-        request = cls(obj=obj)
+        request = cls(obj=obj, standing=standing)
         request._views.append((fingerprinter, view))
         return request
 

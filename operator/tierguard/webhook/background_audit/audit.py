@@ -246,7 +246,7 @@ class BackgroundAudit:
     def _run(self) -> OfflineRun:
         context, policy = self.state.context, self.state.policy
         assert context is not None and policy is not None  # run() waits for readiness
-        return OfflineRun.in_context(context, policy, own_namespace=self.state.own_namespace)
+        return OfflineRun.in_context(context, policy, own_namespace=self.state.own_namespace, standing=True)
 
     def _secrets(self, namespaces: frozenset[str] | None) -> list[Projected]:
         context = self.state.context
