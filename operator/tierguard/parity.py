@@ -27,8 +27,9 @@ from tierguard.engine.projection import Projected
 from tierguard.engine.rules.sidecars import SidecarState
 from tierguard.policy import TierPolicy
 
-COVERED = frozenset({SidecarState.PRESENT, SidecarState.INJECTED})
-SEVERITY = (SidecarState.PRESENT, SidecarState.INJECTED, SidecarState.MISSING, SidecarState.DISABLED)
+COVERED = frozenset({SidecarState.PRESENT, SidecarState.INJECTED, SidecarState.PROVIDED})
+SEVERITY = (SidecarState.PRESENT, SidecarState.PROVIDED, SidecarState.INJECTED, SidecarState.MISSING,
+            SidecarState.DISABLED)
 """States from best to worst: a cell of several workloads shows its worst."""
 APPLICATION_LABELS = ("app.kubernetes.io/name", "app")
 REFERENCE_TIER = "prod"

@@ -74,7 +74,7 @@ def test_renderings() -> None:
     assert "all.yaml#4 Deployment shop-prod/batch: istio-proxy missing (tier prod)" in text
     assert text.endswith("parity incomplete: 2 gap(s)")
     document = json.loads(render_parity_json(report))
-    assert document["sidecars"]["istio-proxy"]["prod"] == {"present": 2, "injected": 0, "missing": 1,
+    assert document["sidecars"]["istio-proxy"]["prod"] == {"present": 2, "provided": 0, "injected": 0, "missing": 1,
                                                            "disabled": 1}
     assert document["complete"] is False and len(document["gaps"]) == 2
 

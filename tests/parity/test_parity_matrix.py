@@ -113,8 +113,8 @@ def test_json_carries_the_same_matrix() -> None:
     web = next(a for a in document["applications"] if a["name"] == "web")
     assert web["diverges"] is True and web["tiers"]["stage"] is None
     assert web["tiers"]["dev"]["lacks"] == ["istio-proxy"]
-    assert web["tiers"]["dev"]["sidecars"]["istio-proxy"] == {"state": "missing", "present": 0, "injected": 0,
-                                                               "missing": 1, "disabled": 0}
+    assert web["tiers"]["dev"]["sidecars"]["istio-proxy"] == {"state": "missing", "present": 0, "provided": 0,
+                                                               "injected": 0, "missing": 1, "disabled": 0}
     assert web["tiers"]["dev"]["workloads"] == [{"apiVersion": "apps/v1", "kind": "Deployment",
                                                  "namespace": "shop-dev", "name": "web-v2"}]
     assert [a["name"] for a in document["applications"] if a["diverges"]] == ["web"]

@@ -29,6 +29,7 @@ ul.legend{list-style:none;padding:0;font-size:.85rem;color:#444}
 LEGEND = {
     SidecarState.PRESENT: "present: the container is in the pod (template)",
     SidecarState.INJECTED: "injected: not in the template, but the injector will add it",
+    SidecarState.PROVIDED: "provided: no container, a namespace or pod label provides it (an ambient mesh)",
     SidecarState.MISSING: "missing: absent and nothing will inject it",
     SidecarState.DISABLED: "disabled: the workload switches injection off",
 }

@@ -49,6 +49,8 @@ class SidecarState(StrEnum):
     PRESENT = "present"
     INJECTED = "injected"
     """Absent from a template, but the namespace or template asks the injector for it."""
+    PROVIDED = "provided"
+    """No container, but a namespace or pod label provides the service (``providedBy``: Istio ambient)."""
     MISSING = "missing"
     DISABLED = "disabled"
 
