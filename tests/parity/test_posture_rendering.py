@@ -38,7 +38,8 @@ def test_text_has_the_posture_table_after_the_matrix_and_each_namespace_gap() ->
     assert table[3].split() == ["team", "shop", "shop", "-", "pay(1),shop(1)"]
     assert table[4].split() == ["default-deny-ingress", "1/1", "0/1", "-", "2/2", "weaker", "than", "prod:", "qa"]
     assert table[5].split() == ["namespaces", "1", "1", "-", "2"]
-    assert table[6].startswith("unset: the namespace lacks the label (Pod Security: privileged)")
+    assert table[6] == ("Pod Security levels, weakest first: privileged < baseline < restricted; unset: the "
+                        "namespace lacks the label (Pod Security: privileged)")
     assert table[7] == (f"all.yaml#0 Namespace shop-dev: label {ENFORCE} is 'privileged', not one of baseline, "
                         "restricted (tier dev)")
     assert table[8] == "all.yaml#2 Namespace shop-qa: no default-deny-ingress NetworkPolicy (tier qa)"

@@ -81,9 +81,11 @@ def _posture_table(report: PostureReport) -> list[str]:
     namespaces = [len(report.tier(t).namespaces) for t in report.tiers]
     rows.append(["namespaces", *(str(n) if n else NOT_DEPLOYED for n in namespaces), ""])
     lines = _table(header, rows)
-    if any(label in POD_SECURITY_LABELS for label in report.labels):
-        lines.append(f"{UNSET}: the namespace lacks the label (Pod Security: privileged); "
-                     f"levels weakest first: privileged < baseline < restricted")
+    pod_security = [label for label in report.labels if label in POD_SECURITY_LABELS]
+    if pod_security:
+        unset = any(report.tier(t).values(label)[None] for label in pod_security for t in report.tiers)
+        lines.append("Pod Security levels, weakest first: privileged < baseline < restricted"
+                     + (f"; {UNSET}: the namespace lacks the label (Pod Security: privileged)" if unset else ""))
     return lines
 
 
