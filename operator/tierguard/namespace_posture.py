@@ -108,7 +108,8 @@ class PostureReport:
     network_policies_read: bool = True
     """False when the input could not hold NetworkPolicies (a cluster listing without that kind): no count and no
     gap is made up from their absence."""
-    tiers_posture: dict[str, TierPosture] = field(default_factory=dict)
+    by_tier: dict[str, TierPosture] = field(default_factory=dict)
+    """tier -> its namespaces, by name; ``tier()`` gives an empty one for a tier without any."""
     gaps: list[PostureGap] = field(default_factory=list)
 
     @property
@@ -122,7 +123,7 @@ class PostureReport:
         return (*self.labels, *((DEFAULT_DENY,) if self.default_deny_shown else ()))
 
     def tier(self, tier: str) -> TierPosture:
-        return self.tiers_posture.get(tier) or TierPosture()
+        return self.by_tier.get(tier) or TierPosture()
 
     def outside_policy(self, tier: str, label: str) -> int:
         """How many of the tier's namespaces lack a required label or carry a value it does not allow."""
@@ -190,7 +191,7 @@ def _report(readings: list[NamespaceReading], policy: TierPolicy, reference: str
         default_deny_required=posture.default_deny_ingress, network_policies_read=network_policies_read,
         default_deny_shown=posture.default_deny_ingress or any(r.default_deny for r in readings))
     for reading in sorted(readings, key=lambda r: r.name):
-        report.tiers_posture.setdefault(reading.tier, TierPosture()).namespaces.append(reading)
+        report.by_tier.setdefault(reading.tier, TierPosture()).namespaces.append(reading)
         report.gaps.extend(PostureGap(reading.name, reading.source, reading.tier, gap)
                            for gap in label_gaps(posture, reading.labels))
         if posture.default_deny_ingress and network_policies_read and not reading.default_deny:

@@ -49,7 +49,7 @@ def render_parity_text(report: ParityReport) -> str:
 
 def posture_values(posture: TierPosture, label: str) -> list[tuple[str | None, int]]:
     """A label's values among a tier's namespaces with how many carry each (None: lack it): Pod Security levels
-    weakest first, other values by name, the unset last (or, for Pod Security, as ``privileged``)."""
+    weakest first (the unset first of all: they count as ``privileged``), other values by name, the unset last."""
     counts = posture.values(label)
     if label in POD_SECURITY_LABELS:
         return sorted(counts.items(), key=lambda item: (level_rank(item[0]), item[0] is not None, item[0] or ""))
