@@ -88,6 +88,7 @@ class KindInfo:
 _N, _C = Scope.NAMESPACED, Scope.CLUSTER
 _RBAC, _ESO, _GATEWAY = "rbac.authorization.k8s.io", "external-secrets.io", "gateway.networking.k8s.io"
 _VSO = "secrets.hashicorp.com"
+_CERT_MANAGER, _KYVERNO, _KYVERNO_POLICIES = "cert-manager.io", "kyverno.io", "policies.kyverno.io"
 
 KINDS: tuple[KindInfo, ...] = (
     # Judged, in the order of the webhook's routes (and of the chart's webhook entries).
@@ -121,6 +122,11 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_VSO, "*", "VaultPKISecret", "vaultpkisecrets", _N, judged=True),
     KindInfo(_VSO, "*", "VaultAuth", "vaultauths", _N, judged=True),
     KindInfo(_VSO, "*", "VaultAuthGlobal", "vaultauthglobals", _N, judged=True),
+    KindInfo(_CERT_MANAGER, "*", "Certificate", "certificates", _N, judged=True),
+    KindInfo("networking.k8s.io", "v1", "Ingress", "ingresses", _N, judged=True),
+    KindInfo(_GATEWAY, "*", "Gateway", "gateways", _N, judged=True),
+    KindInfo(_KYVERNO, "*", "ClusterPolicy", "clusterpolicies", _C, judged=True),
+    KindInfo(_KYVERNO_POLICIES, "*", "GeneratingPolicy", "generatingpolicies", _C, judged=True),
     KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),
     # Context only: rules look them up, nothing judges them.
     KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", _N, index="tg_claims"),
@@ -140,7 +146,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("networking.k8s.io", "v1", "IngressClass", "ingressclasses", _C),
     KindInfo("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", _C),
     KindInfo("storage.k8s.io", "v1", "CSIDriver", "csidrivers", _C),
-    KindInfo("cert-manager.io", "*", "ClusterIssuer", "clusterissuers", _C),
+    KindInfo(_CERT_MANAGER, "*", "ClusterIssuer", "clusterissuers", _C),
     KindInfo("apiregistration.k8s.io", "v1", "APIService", "apiservices", _C),
     KindInfo("snapshot.storage.k8s.io", "*", "VolumeSnapshotClass", "volumesnapshotclasses", _C),
     KindInfo(_GATEWAY, "*", "GatewayClass", "gatewayclasses", _C),

@@ -139,6 +139,11 @@ handlers:
   - {id: vaultpkisecrets,          group: secrets.hashicorp.com,         version: "*", resource: vaultpkisecrets,          scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: vaultauths,               group: secrets.hashicorp.com,         version: "*", resource: vaultauths,               scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: vaultauthglobals,         group: secrets.hashicorp.com,         version: "*", resource: vaultauthglobals,         scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: certificates,             group: cert-manager.io,               version: "*", resource: certificates,             scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: ingresses,                group: networking.k8s.io,             version: v1,  resource: ingresses,                scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: gateways,                 group: gateway.networking.k8s.io,     version: "*", resource: gateways,                 scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: clusterpolicies,          group: kyverno.io,                    version: "*", resource: clusterpolicies,          scope: Cluster,    operations: [CREATE, UPDATE]}
+  - {id: generatingpolicies,       group: policies.kyverno.io,           version: "*", resource: generatingpolicies,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
 {{- end -}}
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
@@ -109,6 +109,18 @@ def replication_findings(view: SecretView, subject: Candidate) -> Iterator[Findi
             f"every tier; seal it with namespace scope (strict) for {view.namespace} instead",
             _path(SEALED_CLUSTER_WIDE),
         )
+
+
+def written_secret_findings(
+    view: SecretView, subject: Candidate, lead: str, path_of: Callable[[str], str]
+) -> Iterator[Finding]:
+    """``replication_findings`` for a Secret a controller will write with the labels and annotations another
+    object gives it (cert-manager's ``spec.secretTemplate``): the same judgement, each message led by ``lead``
+    (who has it written, and how) and each path the giving field's (``path_of`` of the Secret's own path)."""
+    for finding in replication_findings(view, subject):
+        requester = finding.requester_message
+        yield replace(finding, message=f"{lead}: {finding.message}", path=path_of(finding.path),
+                      requester_message=None if requester is None else f"{lead}: {requester}")
 
 
 NamespaceFilter = Callable[[str, Mapping[str, str]], bool]

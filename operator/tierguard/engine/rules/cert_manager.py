@@ -1,0 +1,142 @@
+"""cert-manager (``cert-manager.io``): the Secret it issues, opened to other tiers by the labels and annotations a
+Certificate or an ingress-shim annotation gives it.
+
+Reported as ``secret-replication-cross-tier`` (the rule's facts live in ``replication.py``). What cert-manager
+writes, from its own source (cert-manager/cert-manager, ``pkg/controller/certificates/issuing/internal/secret.go``,
+``pkg/controller/certificate-shim/helper.go`` and ``sync.go``) and docs (``reference/annotations.md``):
+
+- A ``Certificate`` has its Secret ``spec.secretName`` written in its own namespace with every label and
+  annotation of ``spec.secretTemplate`` copied on. That Secret is judged here as ``replication.py`` judges a
+  Secret (reflector, replicator, config-syncer annotations), before cert-manager writes it: the Secret alone
+  would be refused only when cert-manager writes it, long after the Certificate was admitted.
+- ingress-shim makes one Certificate per Secret an ``Ingress`` names (``spec.tls[].secretName``) or a ``Gateway``
+  listener names (``spec.listeners[].tls.certificateRefs[]``, not in ``Passthrough`` mode; a reference into
+  another namespace is skipped by the shim), and the annotation ``cert-manager.io/secret-template`` (JSON of a
+  secretTemplate: ``{"annotations": {...}, "labels": {...}}``, no other field) becomes its ``spec.secretTemplate``.
+  Each of those Secrets is judged the same way. The shim acts only on objects carrying an issuer annotation (or
+  a configured ``--auto-certificate-annotations`` one, which tierguard cannot see): the template is judged
+  whichever, since it says what the Secret would be.
+
+Refused, in ``dev``: a Certificate with ``secretTemplate.annotations`` ``reflector.v1.k8s.emberstack.com/
+reflection-allowed: "true"`` and no namespace list (every namespace). Allowed: the list names only ``dev``
+namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from tierguard.engine.candidate import Candidate
+from tierguard.engine.model import Finding, Malformed, Rule
+from tierguard.engine.objects import annotations_of, mapping_at, mappings_at, str_at
+from tierguard.engine.rules import RuleFacts, RuleFamily
+from tierguard.engine.rules.replication import written_secret_findings
+from tierguard.engine.secrets import SecretView
+from tierguard.kinds import group_kinds
+
+FACTS: tuple[RuleFacts, ...] = ()
+"""It owns no rule id: what it finds is ``secret-replication-cross-tier`` (``replication.py``)."""
+RULES = frozenset({Rule.SECRET_REPLICATION_CROSS_TIER, Rule.POLICY_INVALID})
+KINDS = group_kinds("Certificate", "Ingress", "Gateway")
+
+SECRET_TEMPLATE = "cert-manager.io/secret-template"
+"""ingress-shim's annotation (``cmapi.IngressSecretTemplate``): a secretTemplate as JSON, unknown fields refused."""
+TEMPLATE_FIELDS = frozenset({"annotations", "labels"})
+PASSTHROUGH = "Passthrough"
+
+
+def check(subject: Candidate) -> Iterator[Finding]:
+    if subject.kind == "Certificate":
+        yield from _certificate(subject)
+        return
+    notes = annotations_of(subject.obj)
+    if SECRET_TEMPLATE not in notes:
+        return
+    at = f"metadata.annotations[{SECRET_TEMPLATE}]"
+    labels, annotations = _shim_template(notes[SECRET_TEMPLATE], at)
+    if not labels and not annotations:
+        return  # the shim sets no secretTemplate then
+    spec = mapping_at(subject.obj, "spec", "spec")
+    names = _ingress_secrets(spec) if subject.kind == "Ingress" else _gateway_secrets(subject, spec)
+    for name, field in names.items():
+        lead = (f"{subject.ref} has cert-manager's ingress-shim issue Secret {subject.namespace}/{name} ({field}) "
+                f"with the labels and annotations of {SECRET_TEMPLATE}")
+        yield from _issued(subject, name, labels, annotations, lead=lead, path_of=lambda _path: at)
+
+
+def _certificate(subject: Candidate) -> Iterator[Finding]:
+    spec = mapping_at(subject.obj, "spec", "spec")
+    template = mapping_at(spec, "secretTemplate", "spec.secretTemplate")
+    name = str_at(spec, "secretName", "spec.secretName")
+    if not template or not name:
+        return
+    labels = _strings(template.get("labels"), "spec.secretTemplate.labels")
+    annotations = _strings(template.get("annotations"), "spec.secretTemplate.annotations")
+    lead = (f"{subject.ref} has cert-manager issue Secret {subject.namespace}/{name} with the labels and "
+            f"annotations of spec.secretTemplate")
+    yield from _issued(subject, name, labels, annotations, lead=lead,
+                       path_of=lambda path: "spec.secretTemplate" + path.removeprefix("metadata"))
+
+
+def _issued(subject: Candidate, name: str, labels: dict[str, str], annotations: dict[str, str], *, lead: str,
+            path_of: Callable[[str], str]) -> Iterator[Finding]:
+    view = SecretView(namespace=subject.namespace or "default", name=name, kind="Secret", labels=labels,
+                      annotations=annotations)
+    yield from written_secret_findings(view, subject, lead, path_of)
+
+
+def _shim_template(text: str, at: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The secretTemplate of the annotation, read as the shim reads it (``DisallowUnknownFields``)."""
+    try:
+        template = json.loads(text)
+    except ValueError as error:
+        raise Malformed(at, f"is not JSON ({error}); cert-manager ignores the annotation then") from None
+    if not isinstance(template, Mapping):
+        raise Malformed(at, "expected a JSON object with annotations and labels")
+    unknown = sorted(set(template) - TEMPLATE_FIELDS)
+    if unknown:
+        raise Malformed(at, f"unknown field {unknown[0]!r} (cert-manager accepts only annotations and labels)")
+    return _strings(template.get("labels"), f"{at}.labels"), _strings(template.get("annotations"), f"{at}.annotations")
+
+
+def _strings(value: object, path: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise Malformed(path, f"expected a map of strings, got {type(value).__name__}")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise Malformed(f"{path}[{key}]", f"expected a string, got {type(item).__name__}")
+    return {str(key): item for key, item in value.items()}
+
+
+def _ingress_secrets(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Each Secret an Ingress's TLS blocks name -> the first field naming it (the shim makes one Certificate each)."""
+    names: dict[str, str] = {}
+    for tls, path in mappings_at(spec, "tls", "spec.tls"):
+        name = str_at(tls, "secretName", f"{path}.secretName")
+        if name:
+            names.setdefault(name, f"{path}.secretName")
+    return names
+
+
+def _gateway_secrets(subject: Candidate, spec: Mapping[str, Any]) -> dict[str, str]:
+    """Each Secret a Gateway's TLS listeners reference in its own namespace -> the first field naming it."""
+    names: dict[str, str] = {}
+    for listener, path in mappings_at(spec, "listeners", "spec.listeners"):
+        tls = mapping_at(listener, "tls", f"{path}.tls")
+        if str_at(tls, "mode", f"{path}.tls.mode") == PASSTHROUGH:
+            continue
+        for ref, ref_path in mappings_at(tls, "certificateRefs", f"{path}.tls.certificateRefs"):
+            kind = str_at(ref, "kind", f"{ref_path}.kind") or "Secret"
+            group = str_at(ref, "group", f"{ref_path}.group")
+            namespace = str_at(ref, "namespace", f"{ref_path}.namespace") or subject.namespace
+            name = str_at(ref, "name", f"{ref_path}.name")
+            if kind == "Secret" and group in ("", "core") and namespace == subject.namespace and name:
+                names.setdefault(name, f"{ref_path}.name")
+    return names
+
+
+FAMILY = RuleFamily("cert-manager", KINDS, RULES, check, FACTS)

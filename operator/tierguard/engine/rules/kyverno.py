@@ -1,0 +1,353 @@
+"""Kyverno: generate policies that copy a Secret from one tier's namespace into namespaces of another.
+
+Reported as ``secret-replication-cross-tier`` (the rule's facts live in ``replication.py``). What Kyverno does,
+from its own source (kyverno/kyverno: ``api/kyverno/v1/common_types.go``, ``pkg/engine/utils/match.go``) and
+docs (``policy-types/cluster-policy/generate``, ``policy-types/generating-policy``):
+
+- A ``ClusterPolicy`` (``kyverno.io``) rule whose ``generate`` (or ``generate.foreach[]``) has ``kind: Secret``
+  with ``clone: {namespace, name}``, or ``cloneList: {namespace, kinds: [v1/Secret], selector}``, copies that
+  namespace's Secret(s) into ``generate.namespace``. The target namespace is read statically when it is a plain
+  name, ``{{request.object.metadata.name}}`` of a rule matching ``Namespace`` (the namespaces ``match`` selects
+  by ``name``/``names``/``namespaces`` wildcards and ``selector``; ``namespaceSelector`` never matches a
+  Namespace), or ``{{request.object.metadata.namespace}}`` of a rule matching namespaced kinds (``namespaces``
+  and ``namespaceSelector``). ``match.any`` adds up, ``match.all`` narrows, ``exclude`` takes away what it
+  excludes whatever the request (its filters about users or operations exclude nothing here).
+- A ``GeneratingPolicy`` (``policies.kyverno.io``, 1.15+) reads its source in CEL: a literal
+  ``resource.Get("v1", "secrets", "<namespace>", "<name>")`` or ``resource.List("v1", "secrets",
+  "<namespace>")`` in a variable or generate expression, written by ``generator.Apply(<target>, ...)`` into
+  ``object.metadata.name`` of a Namespace trigger (``matchConstraints`` on ``namespaces``: its
+  ``namespaceSelector`` and ``objectSelector`` both select on the Namespace's own labels, ``resourceNames``
+  narrow it), ``object.metadata.namespace`` of a namespaced trigger (``namespaceSelector``), or a string
+  literal. Anything else (a computed namespace, ``matchConditions``) is CEL that tierguard does not evaluate:
+  not judged (docs/rules.md).
+
+The namespaces reached are the known ones the match selects, and any new namespace of a tier (or untiered) that
+it would select by labels alone (an unrestricted match: every namespace). Each tier reached other than the
+source's is one finding, enforced in that tier (a copy into untiered namespaces: in the source's tier). A
+namespaced Kyverno ``Policy`` may neither clone from nor generate into another namespace (Kyverno refuses it),
+so it is not judged.
+
+Refused: kyverno/policies' ``sync-secrets`` when ``default`` is in ``dev`` (every new namespace gets its
+``regcred``). Allowed: the same rule matching only Namespaces labelled ``tierguard.io/tier: dev``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from tierguard.engine.candidate import Candidate
+from tierguard.engine.model import Finding, Malformed, Rule, in_tier
+from tierguard.engine.objects import list_at, mapping_at, mappings_at, str_at
+from tierguard.engine.rules import RuleFacts, RuleFamily
+from tierguard.engine.secrets import secret_ref
+from tierguard.engine.selectors import label_selector_matches
+from tierguard.kinds import group_kinds
+
+FACTS: tuple[RuleFacts, ...] = ()
+"""It owns no rule id: what it finds is ``secret-replication-cross-tier`` (``replication.py``)."""
+RULES = frozenset({Rule.SECRET_REPLICATION_CROSS_TIER, Rule.POLICY_INVALID})
+KINDS = group_kinds("ClusterPolicy", "GeneratingPolicy")
+
+Reach = Callable[[str, Mapping[str, str]], bool]
+"""Whether a namespace (name, labels) is one the policy generates into."""
+
+UNKNOWN_NAME = ""
+"""The name a namespace not yet created is judged with: only an unrestricted name pattern (``*``) matches it."""
+
+_TRIGGER_NAME = re.compile(r"\{\{\s*request\.object\.metadata\.name\s*\}\}")
+_TRIGGER_NAMESPACE = re.compile(r"\{\{\s*(request\.object\.metadata\.namespace|request\.namespace)\s*\}\}")
+_CEL_SECRET = re.compile(
+    r"""resource\.(?P<call>Get|List)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*(?P<q2>["'])secrets(?P=q2)\s*,\s*"""
+    r"""(?P<q3>["'])(?P<namespace>[^"']*)(?P=q3)(?:\s*,\s*(?P<q4>["'])(?P<name>[^"']*)(?P=q4))?""")
+_CEL_APPLY = re.compile(r"generator\.Apply\(\s*(?P<target>[^,()]+?)\s*,")
+_CEL_LITERAL = re.compile(r"""^(["'])(?P<value>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\1$""")
+_CEL_VARIABLE = re.compile(r"^variables\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+@dataclass(frozen=True)
+class Source:
+    """The Secret(s) a rule copies: their namespace, what the message calls them, the field naming them."""
+
+    namespace: str
+    shown: str
+    path: str
+    name: str = ""
+
+
+def check(subject: Candidate) -> Iterator[Finding]:
+    spec = mapping_at(subject.obj, "spec", "spec")
+    if subject.kind == "ClusterPolicy":
+        yield from _cluster_policy(subject, spec)
+    else:
+        yield from _generating_policy(subject, spec)
+
+
+# --- ClusterPolicy --------------------------------------------------------------------------------------------
+
+def _cluster_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
+    for rule, path in mappings_at(spec, "rules", "spec.rules"):
+        generate = mapping_at(rule, "generate", f"{path}.generate")
+        if not generate:
+            continue
+        label = f"rule {str_at(rule, 'name', f'{path}.name')!r}"
+        patterns = [(generate, f"{path}.generate"), *mappings_at(generate, "foreach", f"{path}.generate.foreach")]
+        for pattern, at in patterns:
+            source = _cloned(pattern, generate, at)
+            if source is None:
+                continue
+            target = str_at(pattern, "namespace", f"{at}.namespace") or str_at(generate, "namespace",
+                                                                               f"{path}.generate.namespace")
+            reach = _rule_reach(rule, path, target)
+            if reach is not None:
+                yield from _copy_findings(subject, label, source, reach, _plain(target))
+
+
+def _cloned(pattern: Mapping[str, Any], generate: Mapping[str, Any], at: str) -> Source | None:
+    """The Secret(s) a generate pattern clones; None when it clones no Secret, or from a templated namespace."""
+    clone = mapping_at(pattern, "clone", f"{at}.clone")
+    kind = str_at(pattern, "kind", f"{at}.kind") or str_at(generate, "kind", f"{at}.kind")
+    api_version = str_at(pattern, "apiVersion", f"{at}.apiVersion") or str_at(generate, "apiVersion",
+                                                                              f"{at}.apiVersion")
+    if clone and kind == "Secret" and api_version in ("", "v1"):
+        namespace, name = str_at(clone, "namespace", f"{at}.clone.namespace"), str_at(clone, "name",
+                                                                                     f"{at}.clone.name")
+        if namespace and "{{" not in namespace:
+            shown = f"Secret {namespace}/{name}" if name and "{{" not in name else f"a Secret of {namespace}"
+            return Source(namespace, shown, f"{at}.clone", name if "{{" not in name else "")
+        return None
+    clone_list = mapping_at(pattern, "cloneList", f"{at}.cloneList")
+    kinds = list_at(clone_list, "kinds", f"{at}.cloneList.kinds")
+    if any(isinstance(k, str) and k.rpartition("/")[2] == "Secret" and k.rpartition("/")[0] in ("", "v1", "*")
+           for k in kinds):
+        namespace = str_at(clone_list, "namespace", f"{at}.cloneList.namespace")
+        if namespace and "{{" not in namespace:
+            return Source(namespace, f"the Secrets cloneList selects in {namespace}", f"{at}.cloneList")
+    return None
+
+
+def _plain(target: str) -> str | None:
+    return target if target and "{{" not in target else None
+
+
+def _rule_reach(rule: Mapping[str, Any], path: str, target: str) -> Reach | None:
+    """The namespaces a rule generates into; None when its target namespace is not statically known."""
+    if _plain(target):
+        return lambda name, _labels: name == target
+    if _TRIGGER_NAME.fullmatch(target.strip()):
+        trigger: Callable[[Mapping[str, Any], str, Mapping[str, str]], bool] = _namespace_trigger
+    elif _TRIGGER_NAMESPACE.fullmatch(target.strip()):
+        trigger = _namespaced_trigger
+    else:
+        return None
+    match = mapping_at(rule, "match", f"{path}.match")
+    exclude = mapping_at(rule, "exclude", f"{path}.exclude")
+    included = _block(match, f"{path}.match", trigger, when_empty=False)
+    excluded = _block(exclude, f"{path}.exclude", _excluding(trigger), when_empty=False)
+    return lambda name, labels: included(name, labels) and not excluded(name, labels)
+
+
+def _block(block: Mapping[str, Any], path: str,
+           test: Callable[[Mapping[str, Any], str, Mapping[str, str]], bool], *, when_empty: bool) -> Reach:
+    """A match or exclude block: ``any`` (one filter), ``all`` (every filter) or the legacy ``resources``."""
+    any_of = [f for f, _ in mappings_at(block, "any", f"{path}.any")]
+    all_of = [f for f, _ in mappings_at(block, "all", f"{path}.all")]
+    legacy = [block] if isinstance(block.get("resources"), Mapping) else []
+
+    def reach(name: str, labels: Mapping[str, str]) -> bool:
+        if any_of:
+            return any(test(f, name, labels) for f in any_of)
+        if all_of:
+            return all(test(f, name, labels) for f in all_of)
+        if legacy:
+            return test(legacy[0], name, labels)
+        return when_empty
+    return reach
+
+
+def _resources(resource_filter: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = resource_filter.get("resources")
+    return found if isinstance(found, Mapping) else {}
+
+
+def _kinds(resources: Mapping[str, Any]) -> list[str]:
+    return [k.rpartition("/")[2] for k in resources.get("kinds") or [] if isinstance(k, str)]
+
+
+def _wild(patterns: object, value: str) -> bool:
+    """Kyverno's ``wildcard.Match`` over a list (``*`` and ``?``); no list matches everything."""
+    if not isinstance(patterns, list) or not patterns:
+        return True
+    return any(isinstance(p, str) and fnmatchcase(value, p) for p in patterns)
+
+
+def _selector(selector: object, labels: Mapping[str, str]) -> bool:
+    return not isinstance(selector, Mapping) or label_selector_matches(selector, labels)
+
+
+def _namespace_trigger(resource_filter: Mapping[str, Any], name: str, labels: Mapping[str, str]) -> bool:
+    """A filter matching the Namespace itself (``checkNameSpace`` uses a Namespace's name as its namespace)."""
+    resources = _resources(resource_filter)
+    kinds = _kinds(resources)
+    if kinds and not ({"Namespace", "*"} & set(kinds)):
+        return False
+    if resources.get("namespaceSelector") is not None:
+        return False  # "namespace selector is not applicable for namespace resource"
+    names = [*([resources["name"]] if isinstance(resources.get("name"), str) and resources["name"] else []),
+             *(resources.get("names") or [])]
+    return (_wild(names, name) and _wild(resources.get("namespaces"), name)
+            and _selector(resources.get("selector"), labels))
+
+
+def _namespaced_trigger(resource_filter: Mapping[str, Any], name: str, labels: Mapping[str, str]) -> bool:
+    """A filter matching some namespaced object in the namespace: only its namespace conditions decide that."""
+    resources = _resources(resource_filter)
+    if _kinds(resources) == ["Namespace"]:
+        return False
+    return _wild(resources.get("namespaces"), name) and _selector(resources.get("namespaceSelector"), labels)
+
+
+_REQUEST_CONDITIONS = ("subjects", "roles", "clusterRoles")
+_RESOURCE_CONDITIONS = ("operations", "annotations")
+
+
+def _excluding(trigger: Callable[[Mapping[str, Any], str, Mapping[str, str]], bool]
+               ) -> Callable[[Mapping[str, Any], str, Mapping[str, str]], bool]:
+    """An exclude filter takes a namespace away only when it holds whatever the request: one naming users,
+    roles, operations or annotations excludes some requests, not the namespace."""
+    def excludes(resource_filter: Mapping[str, Any], name: str, labels: Mapping[str, str]) -> bool:
+        resources = _resources(resource_filter)
+        if any(resource_filter.get(k) for k in _REQUEST_CONDITIONS) or any(resources.get(k) for k in
+                                                                            _RESOURCE_CONDITIONS):
+            return False
+        if trigger is _namespaced_trigger and (resources.get("names") or resources.get("name")
+                                               or resources.get("selector")):
+            return False  # it excludes some objects of the namespace, not all
+        return bool(resources) and trigger(resource_filter, name, labels)
+    return excludes
+
+
+# --- GeneratingPolicy -----------------------------------------------------------------------------------------
+
+def _generating_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
+    variables = {str_at(v, "name", f"{p}.name"): (str_at(v, "expression", f"{p}.expression"), f"{p}.expression")
+                 for v, p in mappings_at(spec, "variables", "spec.variables")}
+    generates = [(str_at(g, "expression", f"{p}.expression"), f"{p}.expression")
+                 for g, p in mappings_at(spec, "generate", "spec.generate")]
+    sources = [source for text, path in [*variables.values(), *generates] for source in _cel_sources(text, path)]
+    if not sources:
+        return
+    constraints = mapping_at(spec, "matchConstraints", "spec.matchConstraints")
+    for text, _path in generates:
+        for found in _CEL_APPLY.finditer(text):
+            target = found["target"].strip()
+            variable = _CEL_VARIABLE.match(target)
+            if variable and variable["name"] in variables:
+                target = variables[variable["name"]][0].strip()
+            reach = _cel_reach(constraints, target)
+            if reach is None:
+                continue
+            literal = _CEL_LITERAL.match(target)
+            for source in sources:
+                yield from _copy_findings(subject, "generate expression", source, reach,
+                                          literal["value"] if literal else None)
+
+
+def _cel_sources(text: str, path: str) -> Iterator[Source]:
+    for found in _CEL_SECRET.finditer(text):
+        namespace, name = found["namespace"], found["name"] or ""
+        if not namespace:
+            continue
+        shown = f"Secret {namespace}/{name}" if found["call"] == "Get" and name else f"the Secrets of {namespace}"
+        yield Source(namespace, shown, path, name if found["call"] == "Get" else "")
+
+
+def _cel_reach(constraints: Mapping[str, Any], target: str) -> Reach | None:
+    literal = _CEL_LITERAL.match(target)
+    if literal:
+        return lambda name, _labels: name == literal["value"]
+    rules = [r for r, _ in mappings_at(constraints, "resourceRules", "spec.matchConstraints.resourceRules")]
+    excluded = [r for r, _ in mappings_at(constraints, "excludeResourceRules",
+                                          "spec.matchConstraints.excludeResourceRules")]
+    namespace_selector = constraints.get("namespaceSelector")
+    object_selector = constraints.get("objectSelector")
+    if target == "object.metadata.name":
+        named = [r for r in rules if _core_rule(r, "namespaces")]
+        if not named:
+            return None
+        # A Namespace is its own namespace for the webhook-style selectors (as the API server's own matching).
+        return lambda name, labels: (
+            any(_named(r, name) for r in named)
+            and not any(_core_rule(r, "namespaces") and _named(r, name) for r in excluded)
+            and _selector(namespace_selector, labels) and _selector(object_selector, labels))
+    if target == "object.metadata.namespace":
+        if not any(not _core_rule(r, "namespaces") for r in rules):
+            return None
+        return lambda _name, labels: _selector(namespace_selector, labels)
+    return None
+
+
+def _core_rule(rule: Mapping[str, Any], resource: str) -> bool:
+    groups, resources = rule.get("apiGroups") or [], rule.get("resources") or []
+    return (("" in groups or "*" in groups) if isinstance(groups, list) else False) and (
+        (resource in resources or "*" in resources) if isinstance(resources, list) else False)
+
+
+def _named(rule: Mapping[str, Any], name: str) -> bool:
+    """A resource rule's ``resourceNames`` (none: every name)."""
+    names = rule.get("resourceNames")
+    return not isinstance(names, list) or not names or name in names
+
+
+# --- findings -------------------------------------------------------------------------------------------------
+
+def _copy_findings(subject: Candidate, label: str, source: Source, reach: Reach,
+                   named: str | None) -> Iterator[Finding]:
+    """One finding per tier the copies land in other than the source's."""
+    if "/" in source.namespace:
+        raise Malformed(source.path, f"namespace {source.namespace!r} is not a namespace name")
+    own = subject.tier_of(source.namespace)
+    reached: dict[str | None, list[str]] = {}
+    for namespace in subject.context.namespaces():
+        if namespace.name != source.namespace and reach(namespace.name, namespace.labels):
+            reached.setdefault(subject.tier_of(namespace.name), []).append(namespace.name)
+    if named and named != source.namespace and subject.context.namespace(named) is None:
+        reached.setdefault(None, []).append(named)  # a plain name not created yet: untiered until it is
+    future = {tier for tier in _tiers(subject) if reach(UNKNOWN_NAME, _labels_of(subject, tier))}
+    for tier in sorted({*reached, *future} - {own}, key=lambda t: (t is None, t or "")):
+        enforced = tier if tier is not None else own
+        if enforced is None:
+            continue  # untiered material into untiered namespaces: nothing of a tier crosses
+        where = _where(sorted(reached.get(tier, [])), tier in future)
+        fix = (f"generate only into namespaces of tier {own}" if own is not None
+               else f"clone from a namespace of tier {tier}")
+        yield Finding(
+            Rule.SECRET_REPLICATION_CROSS_TIER,
+            f"{subject.ref} ({label}) copies {source.shown} ({in_tier(own)}) into {where} ({in_tier(tier)}); "
+            f"{fix}, or label the Secret shareable if it is public",
+            source.path,
+            tier=enforced,
+            related=(secret_ref(source.namespace, source.name),) if source.name else (),
+        )
+
+
+def _tiers(subject: Candidate) -> Iterable[str | None]:
+    return (*subject.policy.tiers, None)
+
+
+def _labels_of(subject: Candidate, tier: str | None) -> Mapping[str, str]:
+    return {subject.policy.tier_label: tier} if tier is not None else {}
+
+
+def _where(names: list[str], future: bool) -> str:
+    shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+    listed = f"namespace{'s' if len(names) > 1 else ''} {shown}" if names else ""
+    if future:
+        return f"{listed} and any new namespace" if names else "any new namespace"
+    return listed
+
+
+FAMILY = RuleFamily("kyverno", KINDS, RULES, check, FACTS)
