@@ -49,8 +49,10 @@ def cert_manager(cluster: Cluster) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def kyverno(cluster: Cluster) -> Iterator[None]:
     """Kyverno's ClusterPolicy and GeneratingPolicy CRDs (tests/e2e/crds/kyverno/SOURCE.md)."""
-    yield from _installed(cluster, [(KYVERNO_CRDS / "clusterpolicies.yaml", "clusterpolicies.kyverno.io"),
-                                    (KYVERNO_CRDS / "generatingpolicies.yaml", "generatingpolicies.policies.kyverno.io")])
+    yield from _installed(cluster, [
+        (KYVERNO_CRDS / "clusterpolicies.yaml", "clusterpolicies.kyverno.io"),
+        (KYVERNO_CRDS / "generatingpolicies.yaml", "generatingpolicies.policies.kyverno.io"),
+    ])
 
 
 def tiered(namespace: NamespaceFactory, tier: str) -> str:

@@ -11,7 +11,7 @@ from tierguard.kinds import CLUSTER_SCOPED_KINDS, KINDS, Scope
 
 _UNTABLED_NAMESPACED_KINDS = frozenset({
     "Service", "ConfigMap", "ServiceAccount", "Endpoints", "Event", "LimitRange", "ResourceQuota", "PodTemplate",
-    "ControllerRevision", "Ingress", "NetworkPolicy", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Lease",
+    "ControllerRevision", "NetworkPolicy", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Lease",
     "EndpointSlice", "CSIStorageCapacity", "LocalSubjectAccessReview",
 })
 """Built-in namespaced kinds the kinds table lacks: nothing judges or looks them up, and its rows known only for
