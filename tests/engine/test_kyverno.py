@@ -1,0 +1,160 @@
+"""Kyverno generate policies judged as ``secret-replication-cross-tier``: a ClusterPolicy rule cloning a Secret
+(``clone``, ``cloneList``, ``foreach``) and a GeneratingPolicy reading one with ``resource.Get``/``resource.List``,
+into the namespaces they generate into (resolved from ``match``/``exclude`` or ``matchConstraints`` against the
+known namespaces, and any new namespace they would select by labels)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tierguard.engine.model import Rule
+
+from .helpers import TIER_LABEL, Case, Doc, decisions, ids
+
+R = Rule.SECRET_REPLICATION_CROSS_TIER.value
+P = Rule.POLICY_INVALID.value
+NAME = "{{request.object.metadata.name}}"
+NAMESPACE = "{{request.object.metadata.namespace}}"
+NAMESPACES = {"kinds": ["Namespace"]}
+
+
+def cluster_policy(generate: dict[str, Any], match: dict[str, Any] | None = None,
+                   exclude: dict[str, Any] | None = None) -> Doc:
+    rule: dict[str, Any] = {"name": "sync", "match": match or {"any": [{"resources": NAMESPACES}]},
+                            "generate": generate}
+    if exclude is not None:
+        rule["exclude"] = exclude
+    return {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "sync-secrets"},
+            "spec": {"rules": [rule]}}
+
+
+def clone(source: str, target: str = NAME, kind: str = "Secret") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": kind, "name": "regcred", "namespace": target, "synchronize": True,
+            "clone": {"namespace": source, "name": "regcred"}}
+
+
+def clone_list(source: str, kinds: list[str], target: str = NAME) -> dict[str, Any]:
+    return {"namespace": target, "synchronize": True,
+            "cloneList": {"namespace": source, "kinds": kinds, "selector": {"matchLabels": {"cloned": "true"}}}}
+
+
+def only(**resources: Any) -> dict[str, Any]:
+    return {"any": [{"resources": {"kinds": ["Namespace"], **resources}}]}
+
+
+def generating(source_expr: str, target: str = "variables.targetNs", rules: list[dict[str, Any]] | None = None,
+               **constraints: Any) -> Doc:
+    return {"apiVersion": "policies.kyverno.io/v1", "kind": "GeneratingPolicy", "metadata": {"name": "clone"},
+            "spec": {"matchConstraints": {"resourceRules": rules or [
+                        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                         "resources": ["namespaces"]}], **constraints},
+                     "variables": [{"name": "targetNs", "expression": "object.metadata.name"},
+                                   {"name": "source", "expression": source_expr}],
+                     "generate": [{"expression": f"generator.Apply({target}, [variables.source])"}]}}
+
+
+GET_PROD = 'resource.Get("v1", "secrets", "prod", "regcred")'
+PROD_ONLY = {"matchLabels": {TIER_LABEL: "prod"}}
+
+CASES = [
+    # ClusterPolicy clone into the Namespace that triggers the rule.
+    Case("clone into every new namespace", [cluster_policy(clone("prod"))], {(R, "sync-secrets")}),
+    Case("clone into namespaces selected by their tier label",
+         [cluster_policy(clone("prod"), only(selector=PROD_ONLY))]),
+    Case("clone into namespaces selected by another tier's label",
+         [cluster_policy(clone("prod"), only(selector={"matchLabels": {TIER_LABEL: "dev"}}))], {(R, "sync-secrets")}),
+    Case("clone into namespaces named by wildcard, all of its tier",
+         [cluster_policy(clone("prod"), only(names=["prod-?"]))]),
+    Case("clone into namespaces named by wildcard, one of another tier",
+         [cluster_policy(clone("prod"), only(names=["prod*", "qa"]))], {(R, "sync-secrets")}),
+    Case("namespaceSelector never matches a Namespace",
+         [cluster_policy(clone("prod"), only(namespaceSelector={"matchLabels": {TIER_LABEL: "dev"}}))]),
+    Case("match.all narrows",
+         [cluster_policy(clone("prod"), {"all": [{"resources": NAMESPACES},
+                                                 {"resources": {"kinds": ["Namespace"], "selector": PROD_ONLY}}]})]),
+    Case("exclude taking away every other tier",
+         [cluster_policy(clone("prod"), exclude={"any": [{"resources": {"selector": {"matchExpressions": [
+             {"key": TIER_LABEL, "operator": "NotIn", "values": ["prod"]}]}}}]})]),
+    Case("exclude by users excludes no namespace",
+         [cluster_policy(clone("prod"), exclude={"any": [{"subjects": [{"kind": "User", "name": "alice"}],
+                                                          "resources": {"namespaces": ["*"]}}]})],
+         {(R, "sync-secrets")}),
+    Case("legacy match.resources", [cluster_policy(clone("dev"), {"resources": {"kinds": ["Namespace"],
+                                                                                "names": ["dev*"]}})]),
+    Case("clone a ConfigMap: not a Secret", [cluster_policy(clone("prod", kind="ConfigMap"))]),
+    Case("clone from a templated namespace: not decidable", [cluster_policy(clone("{{request.object.data.src}}"))]),
+    Case("a plain target namespace of another tier", [cluster_policy(clone("prod", target="dev"))],
+         {(R, "sync-secrets")}),
+    Case("a plain target namespace not yet created (untiered)", [cluster_policy(clone("prod", target="new-ns"))],
+         {(R, "sync-secrets")}),
+    Case("a plain target namespace of its tier", [cluster_policy(clone("prod", target="prod-b"))]),
+    Case("a computed target namespace: not decidable",
+         [cluster_policy(clone("prod", target="{{request.object.data.target}}"))]),
+    Case("generate into the trigger's namespace, any namespace",
+         [cluster_policy(clone("dev", target=NAMESPACE), {"any": [{"resources": {"kinds": ["Pod"]}}]})],
+         {(R, "sync-secrets")}),
+    Case("generate into the trigger's namespace, selected by tier",
+         [cluster_policy(clone("dev", target=NAMESPACE), {"any": [{"resources": {
+             "kinds": ["Pod"], "namespaceSelector": {"matchLabels": {TIER_LABEL: "dev"}}}}]})]),
+    Case("untiered source into untiered namespaces only",
+         [cluster_policy(clone("shared"), only(selector={"matchExpressions": [
+             {"key": TIER_LABEL, "operator": "DoesNotExist"}]}))]),
+    Case("untiered source into every namespace", [cluster_policy(clone("shared"))], {(R, "sync-secrets")}),
+    # cloneList and foreach.
+    Case("cloneList of Secrets into every namespace", [cluster_policy(clone_list("stage", ["v1/Secret"]))],
+         {(R, "sync-secrets")}),
+    Case("cloneList of ConfigMaps only", [cluster_policy(clone_list("stage", ["v1/ConfigMap"]))]),
+    Case("cloneList of Secrets into its tier", [cluster_policy(clone_list("stage", ["v1/Secret"], target="stage"))]),
+    Case("foreach clone into a plain namespace of another tier",
+         [cluster_policy({"synchronize": True, "foreach": [
+             {"list": "request.object.data.namespaces", **clone("prod", target="qa")}]})], {(R, "sync-secrets")}),
+    Case("foreach into each element: not decidable",
+         [cluster_policy({"foreach": [{"list": "x", **clone("prod", target="{{element}}")}]})]),
+    # GeneratingPolicy.
+    Case("GeneratingPolicy cloning into every new namespace", [generating(GET_PROD)], {(R, "clone")}),
+    Case("GeneratingPolicy narrowed by namespaceSelector", [generating(GET_PROD, namespaceSelector=PROD_ONLY)]),
+    Case("GeneratingPolicy narrowed by objectSelector", [generating(GET_PROD, objectSelector=PROD_ONLY)]),
+    Case("GeneratingPolicy resourceNames of its tier",
+         [generating(GET_PROD, rules=[{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["namespaces"],
+                                       "operations": ["CREATE"], "resourceNames": ["prod-b"]}])]),
+    Case("GeneratingPolicy listing a namespace's Secrets", [generating('resource.List("v1", "secrets", "dev")')],
+         {(R, "clone")}),
+    Case("GeneratingPolicy into a literal namespace of another tier", [generating(GET_PROD, target='"qa"')],
+         {(R, "clone")}),
+    Case("GeneratingPolicy into a computed namespace: not decidable",
+         [generating(GET_PROD, target='object.metadata.labels["target"]')]),
+    Case("GeneratingPolicy reading a ConfigMap", [generating('resource.Get("v1", "configmaps", "prod", "x")')]),
+    Case("GeneratingPolicy into the trigger's namespace (pods), every namespace",
+         [generating(GET_PROD, target="object.metadata.namespace",
+                     rules=[{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
+                             "operations": ["CREATE"]}])], {(R, "clone")}),
+    Case("clone namespace with a slash", [cluster_policy(clone("prod/x", target="qa"))], {(P, "sync-secrets")}),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
+def test_kyverno(case: Case) -> None:
+    assert case.run() == case.expected
+
+
+def _violations(doc: Doc) -> list[Any]:
+    return list(dict(decisions([*Case("", []).docs, doc]))[doc["metadata"]["name"]].violations)
+
+
+def test_one_finding_per_tier_reached_each_enforced_there() -> None:
+    found = _violations(cluster_policy(clone("prod")))
+    assert {v.path for v in found} == {"spec.rules[0].generate.clone"}
+    by_tier = {v.message.rpartition("(")[2].split(")")[0]: v.message for v in found}
+    assert set(by_tier) == {"tier dev", "tier qa", "tier stage", "untiered"}
+    assert by_tier["tier dev"] == (
+        "ClusterPolicy sync-secrets (rule 'sync') copies Secret prod/regcred (tier prod) into namespaces dev, dev-b "
+        "and any new namespace (tier dev); generate only into namespaces of tier prod, or label the Secret "
+        "shareable if it is public")
+
+
+def test_cluster_scoped_policy_is_never_placed_in_a_tier_of_its_own() -> None:
+    for violation in _violations(generating(GET_PROD)):
+        assert not violation.message.startswith("GeneratingPolicy clone (tier")
+        assert violation.path == "spec.variables[1].expression"
