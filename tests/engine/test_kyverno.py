@@ -158,3 +158,38 @@ def test_cluster_scoped_policy_is_never_placed_in_a_tier_of_its_own() -> None:
     for violation in _violations(generating(GET_PROD)):
         assert not violation.message.startswith("GeneratingPolicy clone (tier")
         assert violation.path == "spec.variables[1].expression"
+
+
+def templated(value: str, interpolate: str = "cel") -> Doc:
+    """A GeneratingPolicy of Kyverno 1.19's ``generate[].template`` form."""
+    return {"apiVersion": "policies.kyverno.io/v1", "kind": "GeneratingPolicy", "metadata": {"name": "clone"},
+            "spec": {"matchConstraints": {"resourceRules": [
+                {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["namespaces"]}]},
+                "generate": [{"template": {"interpolate": interpolate, "value": value}}]}}
+
+
+SECRET_TEMPLATE = """apiVersion: v1
+kind: Secret
+metadata:
+  name: regcred
+  namespace: {namespace}
+type: kubernetes.io/dockerconfigjson
+data: (( resource.Get("v1", "secrets", "prod", "regcred").data ))
+"""
+
+TEMPLATE_CASES = [
+    Case("template into the trigger Namespace",
+         [templated(SECRET_TEMPLATE.format(namespace="(( object.metadata.name ))"))], {(R, "clone")}),
+    Case("template into a plain namespace of another tier", [templated(SECRET_TEMPLATE.format(namespace="qa"))],
+         {(R, "clone")}),
+    Case("template into a plain namespace of its tier", [templated(SECRET_TEMPLATE.format(namespace="prod-b"))]),
+    Case("template without CEL interpolation reads nothing",
+         [templated(SECRET_TEMPLATE.format(namespace="qa"), interpolate="none")]),
+    Case("template into a computed namespace: not decidable",
+         [templated(SECRET_TEMPLATE.format(namespace='(( object.metadata.labels["to"] ))'))]),
+]
+
+
+@pytest.mark.parametrize("case", TEMPLATE_CASES, ids=ids(TEMPLATE_CASES))
+def test_kyverno_generation_templates(case: Case) -> None:
+    assert case.run() == case.expected

@@ -18,8 +18,10 @@ docs (``policy-types/cluster-policy/generate``, ``policy-types/generating-policy
   ``object.metadata.name`` of a Namespace trigger (``matchConstraints`` on ``namespaces``: its
   ``namespaceSelector`` and ``objectSelector`` both select on the Namespace's own labels, ``resourceNames``
   narrow it), ``object.metadata.namespace`` of a namespaced trigger (``namespaceSelector``), or a string
-  literal. Anything else (a computed namespace, ``matchConditions``) is CEL that tierguard does not evaluate:
-  not judged (docs/rules.md).
+  literal. A ``generate[].template`` (1.19) with ``interpolate: cel`` reads the same calls in its ``(( ... ))``
+  placeholders and writes into each rendered resource's ``metadata.namespace`` (a plain name, or a placeholder
+  of the forms above). Anything else (a computed namespace, ``matchConditions``) is CEL that tierguard does not
+  evaluate: not judged (docs/rules.md).
 
 The namespaces reached are the known ones the match selects, and any new namespace of a tier (or untiered) that
 it would select by labels alone (an unrestricted match: every namespace). Each tier reached other than the
@@ -38,6 +40,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
+
+import yaml
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
@@ -66,6 +70,9 @@ _CEL_SECRET = re.compile(
 _CEL_APPLY = re.compile(r"generator\.Apply\(\s*(?P<target>[^,()]+?)\s*,")
 _CEL_LITERAL = re.compile(r"""^(["'])(?P<value>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\1$""")
 _CEL_VARIABLE = re.compile(r"^variables\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+_PLACEHOLDER = re.compile(r"\(\((?P<expr>.*?)\)\)", re.DOTALL)
+"""A CEL placeholder of a ``generate[].template`` with ``interpolate: cel``."""
+_SET_ASIDE = re.compile(r"__tierguard_cel_(?P<index>[0-9]+)__")
 
 
 @dataclass(frozen=True)
@@ -235,25 +242,56 @@ def _excluding(trigger: Callable[[Mapping[str, Any], str, Mapping[str, str]], bo
 def _generating_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
     variables = {str_at(v, "name", f"{p}.name"): (str_at(v, "expression", f"{p}.expression"), f"{p}.expression")
                  for v, p in mappings_at(spec, "variables", "spec.variables")}
-    generates = [(str_at(g, "expression", f"{p}.expression"), f"{p}.expression")
-                 for g, p in mappings_at(spec, "generate", "spec.generate")]
-    sources = [source for text, path in [*variables.values(), *generates] for source in _cel_sources(text, path)]
+    read: list[tuple[str, str]] = list(variables.values())
+    targets: list[str] = []
+    for generate, path in mappings_at(spec, "generate", "spec.generate"):
+        expression = str_at(generate, "expression", f"{path}.expression")
+        if expression:
+            read.append((expression, f"{path}.expression"))
+            targets += [found["target"].strip() for found in _CEL_APPLY.finditer(expression)]
+        template = mapping_at(generate, "template", f"{path}.template")
+        if template and str_at(template, "interpolate", f"{path}.template.interpolate") == "cel":
+            value = str_at(template, "value", f"{path}.template.value")
+            read.append((value, f"{path}.template.value"))
+            targets += _template_namespaces(value)
+    sources = [source for text, path in read for source in _cel_sources(text, path)]
     if not sources:
         return
     constraints = mapping_at(spec, "matchConstraints", "spec.matchConstraints")
-    for text, _path in generates:
-        for found in _CEL_APPLY.finditer(text):
-            target = found["target"].strip()
-            variable = _CEL_VARIABLE.match(target)
-            if variable and variable["name"] in variables:
-                target = variables[variable["name"]][0].strip()
-            reach = _cel_reach(constraints, target)
-            if reach is None:
-                continue
-            literal = _CEL_LITERAL.match(target)
-            for source in sources:
-                yield from _copy_findings(subject, "generate expression", source, reach,
-                                          literal["value"] if literal else None)
+    for written in dict.fromkeys(targets):
+        variable = _CEL_VARIABLE.match(written)
+        target = variables[variable["name"]][0].strip() if variable and variable["name"] in variables else written
+        reach = _cel_reach(constraints, target)
+        if reach is None:
+            continue
+        literal = _CEL_LITERAL.match(target)
+        for source in sources:
+            yield from _copy_findings(subject, "spec.generate", source, reach, literal["value"] if literal else None)
+
+
+def _template_namespaces(value: str) -> list[str]:
+    """The namespace of each resource a ``generate[].template`` renders, as a CEL expression (a plain name as a
+    string literal); a template whose YAML does not parse once its ``(( ... ))`` placeholders are set aside
+    gives none (Kyverno parses it only after rendering)."""
+    placeholders: list[str] = []
+
+    def set_aside(found: re.Match[str]) -> str:
+        placeholders.append(found["expr"].strip())
+        return f"__tierguard_cel_{len(placeholders) - 1}__"
+
+    try:
+        documents = list(yaml.safe_load_all(_PLACEHOLDER.sub(set_aside, value)))
+    except yaml.YAMLError:
+        return []
+    found = []
+    for document in documents:
+        metadata = document.get("metadata") if isinstance(document, Mapping) else None
+        namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+        if not isinstance(namespace, str) or not namespace:
+            continue  # none: a cluster-scoped resource
+        placeholder = _SET_ASIDE.fullmatch(namespace)
+        found.append(placeholders[int(placeholder["index"])] if placeholder else f'"{namespace}"')
+    return found
 
 
 def _cel_sources(text: str, path: str) -> Iterator[Source]:
