@@ -2,9 +2,9 @@
 projects' own CRDs installed (the controllers do not run: tierguard refuses the objects before anything acts).
 
 cert-manager: a Certificate whose secretTemplate has reflector mirror the issued Secret into every namespace, an
-Ingress whose `cert-manager.io/secret-template` has kubernetes-replicator push it into another tier. Kyverno: a
-ClusterPolicy cloning a Secret into every new namespace (kyverno/policies' sync-secrets), a GeneratingPolicy doing
-the same in CEL. Each with its admitted variant.
+Ingress and a Gateway whose `cert-manager.io/secret-template` has kubernetes-replicator push it into another tier.
+Kyverno: a ClusterPolicy cloning a Secret into every new namespace (kyverno/policies' sync-secrets), a
+GeneratingPolicy doing the same in CEL. Each with its admitted variant.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ NamespaceFactory = Callable[..., str]
 TESTS = Path(__file__).parents[1]
 CERT_MANAGER_CRD = TESTS / "fixtures" / "cert-manager" / "cert-manager.io_certificates.yaml"
 KYVERNO_CRDS = TESTS / "e2e" / "crds" / "kyverno"
+GATEWAY_CRD = TESTS / "e2e" / "crds" / "gateway-api" / "gateways.yaml"
 REPLICATION = "secret-replication-cross-tier"
 REFLECTOR = "reflector.v1.k8s.emberstack.com/"
 
@@ -44,6 +45,12 @@ def _installed(cluster: Cluster, crds: list[tuple[Path, str]]) -> Iterator[None]
 def cert_manager(cluster: Cluster) -> Iterator[None]:
     """cert-manager's Certificate CRD (tests/fixtures/README.md)."""
     yield from _installed(cluster, [(CERT_MANAGER_CRD, "certificates.cert-manager.io")])
+
+
+@pytest.fixture(scope="module")
+def gateway_api(cluster: Cluster) -> Iterator[None]:
+    """Gateway API's Gateway CRD (tests/e2e/crds/gateway-api/SOURCE.md)."""
+    yield from _installed(cluster, [(GATEWAY_CRD, "gateways.gateway.networking.k8s.io")])
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +105,25 @@ def test_ingress_secret_template_pushing_the_secret_into_another_tier(
     result = eventually(lambda: _refused(apply(cluster, ingress(dev, {"annotations": {push: prod}}))))
     assert f"Secret {dev}/web-tls (spec.tls[0].secretName)" in result and f"{prod} (tier prod)" in result
     assert_admitted(apply(cluster, ingress(dev, {"annotations": {push: dev_b}})))
+
+
+def gateway(ns: str, template: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "web", "namespace": ns,
+                         "annotations": {"cert-manager.io/issuer": "ca",
+                                         "cert-manager.io/secret-template": json.dumps(template)}},
+            "spec": {"gatewayClassName": "example", "listeners": [{
+                "name": "https", "hostname": "web.example.com", "port": 443, "protocol": "HTTPS",
+                "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "web-tls"}]}}]}}
+
+
+def test_gateway_secret_template_pushing_the_secret_into_another_tier(
+        cluster: Cluster, namespace: NamespaceFactory, gateway_api: None) -> None:
+    dev, dev_b, prod = tiered(namespace, "dev"), tiered(namespace, "dev"), tiered(namespace, "prod")
+    push = "replicator.v1.mittwald.de/replicate-to"
+    result = eventually(lambda: _refused(apply(cluster, gateway(dev, {"annotations": {push: prod}}))))
+    assert f"Secret {dev}/web-tls (spec.listeners[0].tls.certificateRefs[0].name)" in result
+    assert_admitted(apply(cluster, gateway(dev, {"annotations": {push: dev_b}})))
 
 
 def _refused(result: Any) -> str:
