@@ -11,7 +11,7 @@ import pytest
 
 from tierguard.engine.model import Rule
 
-from .helpers import TIER_LABEL, Case, Doc, decisions, ids
+from .helpers import TIER_LABEL, Case, Doc, decisions, ids, secret
 
 R = Rule.SECRET_REPLICATION_CROSS_TIER.value
 P = Rule.POLICY_INVALID.value
@@ -83,6 +83,12 @@ CASES = [
          {(R, "sync-secrets")}),
     Case("legacy match.resources", [cluster_policy(clone("dev"), {"resources": {"kinds": ["Namespace"],
                                                                                 "names": ["dev*"]}})]),
+    Case("clone of a shareable Secret: its copies are shareable too",
+         [secret("prod", "regcred", {"k": "public-registry-credential"}, labels={"tierguard.io/shareable": "true"}),
+          cluster_policy(clone("prod"))]),
+    Case("clone of a known Secret that is not shareable",
+         [secret("prod", "regcred", {"k": "private-registry-credential"}), cluster_policy(clone("prod"))],
+         {(R, "sync-secrets")}),
     Case("clone a ConfigMap: not a Secret", [cluster_policy(clone("prod", kind="ConfigMap"))]),
     Case("clone from a templated namespace: not decidable", [cluster_policy(clone("{{request.object.data.src}}"))]),
     Case("a plain target namespace of another tier", [cluster_policy(clone("prod", target="dev"))],
@@ -126,6 +132,9 @@ CASES = [
     Case("GeneratingPolicy into a computed namespace: not decidable",
          [generating(GET_PROD, target='object.metadata.labels["target"]')]),
     Case("GeneratingPolicy reading a ConfigMap", [generating('resource.Get("v1", "configmaps", "prod", "x")')]),
+    Case("GeneratingPolicy reading a shareable Secret",
+         [secret("prod", "regcred", {"k": "public-registry-credential"}, labels={"tierguard.io/shareable": "true"}),
+          generating(GET_PROD)]),
     Case("GeneratingPolicy into the trigger's namespace (pods), every namespace",
          [generating(GET_PROD, target="object.metadata.namespace",
                      rules=[{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],

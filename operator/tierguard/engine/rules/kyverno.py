@@ -25,7 +25,8 @@ docs (``policy-types/cluster-policy/generate``, ``policy-types/generating-policy
 
 The namespaces reached are the known ones the match selects, and any new namespace of a tier (or untiered) that
 it would select by labels alone (an unrestricted match: every namespace). Each tier reached other than the
-source's is one finding, enforced in that tier (a copy into untiered namespaces: in the source's tier). A
+source's is one finding, enforced in that tier (a copy into untiered namespaces: in the source's tier); a
+Secret cloned by name that carries the shareable labels is not judged (its copies keep them). A
 namespaced Kyverno ``Policy`` may neither clone from nor generate into another namespace (Kyverno refuses it),
 so it is not judged.
 
@@ -47,7 +48,7 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import list_at, mapping_at, mappings_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
-from tierguard.engine.secrets import secret_ref
+from tierguard.engine.secrets import is_shareable, secret_ref
 from tierguard.engine.selectors import label_selector_matches
 from tierguard.kinds import group_kinds
 
@@ -58,6 +59,8 @@ KINDS = group_kinds("ClusterPolicy", "GeneratingPolicy")
 
 Reach = Callable[[str, Mapping[str, str]], bool]
 """Whether a namespace (name, labels) is one the policy generates into."""
+FilterTest = Callable[[Mapping[str, Any], str, Mapping[str, str]], bool]
+"""Whether one of a rule's resource filters (``match.any[]``...) holds for a namespace (name, labels)."""
 
 UNKNOWN_NAME = ""
 """The name a namespace not yet created is judged with: only an unrestricted name pattern (``*``) matches it."""
@@ -145,21 +148,21 @@ def _rule_reach(rule: Mapping[str, Any], path: str, target: str) -> Reach | None
     if _plain(target):
         return lambda name, _labels: name == target
     if _TRIGGER_NAME.fullmatch(target.strip()):
-        trigger: Callable[[Mapping[str, Any], str, Mapping[str, str]], bool] = _namespace_trigger
+        trigger: FilterTest = _namespace_trigger
     elif _TRIGGER_NAMESPACE.fullmatch(target.strip()):
         trigger = _namespaced_trigger
     else:
         return None
     match = mapping_at(rule, "match", f"{path}.match")
     exclude = mapping_at(rule, "exclude", f"{path}.exclude")
-    included = _block(match, f"{path}.match", trigger, when_empty=False)
-    excluded = _block(exclude, f"{path}.exclude", _excluding(trigger), when_empty=False)
+    included = _block(match, f"{path}.match", trigger)
+    excluded = _block(exclude, f"{path}.exclude", _excluding(trigger))
     return lambda name, labels: included(name, labels) and not excluded(name, labels)
 
 
-def _block(block: Mapping[str, Any], path: str,
-           test: Callable[[Mapping[str, Any], str, Mapping[str, str]], bool], *, when_empty: bool) -> Reach:
-    """A match or exclude block: ``any`` (one filter), ``all`` (every filter) or the legacy ``resources``."""
+def _block(block: Mapping[str, Any], path: str, test: FilterTest) -> Reach:
+    """A match or exclude block: ``any`` (one filter), ``all`` (every filter) or the legacy ``resources`` (the
+    block is the filter); an empty block holds for no namespace."""
     any_of = [f for f, _ in mappings_at(block, "any", f"{path}.any")]
     all_of = [f for f, _ in mappings_at(block, "all", f"{path}.all")]
     legacy = [block] if isinstance(block.get("resources"), Mapping) else []
@@ -171,7 +174,7 @@ def _block(block: Mapping[str, Any], path: str,
             return all(test(f, name, labels) for f in all_of)
         if legacy:
             return test(legacy[0], name, labels)
-        return when_empty
+        return False
     return reach
 
 
@@ -203,8 +206,8 @@ def _namespace_trigger(resource_filter: Mapping[str, Any], name: str, labels: Ma
         return False
     if resources.get("namespaceSelector") is not None:
         return False  # "namespace selector is not applicable for namespace resource"
-    names = [*([resources["name"]] if isinstance(resources.get("name"), str) and resources["name"] else []),
-             *(resources.get("names") or [])]
+    single, listed = resources.get("name"), resources.get("names")
+    names = [*([single] if isinstance(single, str) and single else []), *(listed if isinstance(listed, list) else [])]
     return (_wild(names, name) and _wild(resources.get("namespaces"), name)
             and _selector(resources.get("selector"), labels))
 
@@ -221,8 +224,7 @@ _REQUEST_CONDITIONS = ("subjects", "roles", "clusterRoles")
 _RESOURCE_CONDITIONS = ("operations", "annotations")
 
 
-def _excluding(trigger: Callable[[Mapping[str, Any], str, Mapping[str, str]], bool]
-               ) -> Callable[[Mapping[str, Any], str, Mapping[str, str]], bool]:
+def _excluding(trigger: FilterTest) -> FilterTest:
     """An exclude filter takes a namespace away only when it holds whatever the request: one naming users,
     roles, operations or annotations excludes some requests, not the namespace."""
     def excludes(resource_filter: Mapping[str, Any], name: str, labels: Mapping[str, str]) -> bool:
@@ -322,8 +324,8 @@ def _cel_reach(constraints: Mapping[str, Any], target: str) -> Reach | None:
             and not any(_core_rule(r, "namespaces") and _named(r, name) for r in excluded)
             and _selector(namespace_selector, labels) and _selector(object_selector, labels))
     if target == "object.metadata.namespace":
-        if not any(not _core_rule(r, "namespaces") for r in rules):
-            return None
+        if not any(set(r.get("resources") or []) - {"namespaces"} for r in rules):
+            return None  # no namespaced trigger
         return lambda _name, labels: _selector(namespace_selector, labels)
     return None
 
@@ -347,6 +349,9 @@ def _copy_findings(subject: Candidate, label: str, source: Source, reach: Reach,
     """One finding per tier the copies land in other than the source's."""
     if "/" in source.namespace:
         raise Malformed(source.path, f"namespace {source.namespace!r} is not a namespace name")
+    known = subject.context.secret(source.namespace, source.name) if source.name else None
+    if known is not None and is_shareable(known, subject.policy):
+        return  # Kyverno copies the source's labels too: each copy is as shareable as the source
     own = subject.tier_of(source.namespace)
     reached: dict[str | None, list[str]] = {}
     for namespace in subject.context.namespaces():
