@@ -125,6 +125,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_CERT_MANAGER, "*", "Certificate", "certificates", _N, judged=True),
     KindInfo("networking.k8s.io", "v1", "Ingress", "ingresses", _N, judged=True),
     KindInfo(_GATEWAY, "*", "Gateway", "gateways", _N, judged=True),
+    KindInfo(_GATEWAY, "*", "ListenerSet", "listenersets", _N, judged=True),
     KindInfo(_KYVERNO, "*", "ClusterPolicy", "clusterpolicies", _C, judged=True),
     KindInfo(_KYVERNO_POLICIES, "*", "GeneratingPolicy", "generatingpolicies", _C, judged=True),
     KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),

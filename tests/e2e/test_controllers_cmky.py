@@ -1,10 +1,10 @@
 """cert-manager and Kyverno objects that open or copy a Secret into another tier, judged at `kubectl apply` with the
 projects' own CRDs installed (the controllers do not run: tierguard refuses the objects before anything acts).
 
-cert-manager: a Certificate whose secretTemplate has reflector mirror the issued Secret into every namespace, an
-Ingress and a Gateway whose `cert-manager.io/secret-template` has kubernetes-replicator push it into another tier.
-Kyverno: a ClusterPolicy cloning a Secret into every new namespace (kyverno/policies' sync-secrets), a
-GeneratingPolicy doing the same in CEL. Each with its admitted variant.
+cert-manager: a Certificate whose secretTemplate has reflector mirror the issued Secret into every namespace; an
+Ingress, a Gateway and a ListenerSet whose `cert-manager.io/secret-template` has kubernetes-replicator push it
+into another tier. Kyverno: a ClusterPolicy cloning a Secret into every new namespace (kyverno/policies'
+sync-secrets), a GeneratingPolicy doing the same in CEL. Each with its admitted variant.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ NamespaceFactory = Callable[..., str]
 TESTS = Path(__file__).parents[1]
 CERT_MANAGER_CRD = TESTS / "fixtures" / "cert-manager" / "cert-manager.io_certificates.yaml"
 KYVERNO_CRDS = TESTS / "e2e" / "crds" / "kyverno"
-GATEWAY_CRD = TESTS / "e2e" / "crds" / "gateway-api" / "gateways.yaml"
+GATEWAY_CRDS = TESTS / "e2e" / "crds" / "gateway-api"
 REPLICATION = "secret-replication-cross-tier"
 REFLECTOR = "reflector.v1.k8s.emberstack.com/"
 
@@ -49,8 +49,9 @@ def cert_manager(cluster: Cluster) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def gateway_api(cluster: Cluster) -> Iterator[None]:
-    """Gateway API's Gateway CRD (tests/e2e/crds/gateway-api/SOURCE.md)."""
-    yield from _installed(cluster, [(GATEWAY_CRD, "gateways.gateway.networking.k8s.io")])
+    """Gateway API's Gateway and ListenerSet CRDs (tests/e2e/crds/gateway-api/SOURCE.md)."""
+    yield from _installed(cluster, [(GATEWAY_CRDS / f"{plural}.yaml", f"{plural}.gateway.networking.k8s.io")
+                                    for plural in ("gateways", "listenersets")])
 
 
 @pytest.fixture(scope="module")
@@ -107,23 +108,26 @@ def test_ingress_secret_template_pushing_the_secret_into_another_tier(
     assert_admitted(apply(cluster, ingress(dev, {"annotations": {push: dev_b}})))
 
 
-def gateway(ns: str, template: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+def gateway(ns: str, template: dict[str, Any], kind: str = "Gateway") -> dict[str, Any]:
+    owner = {"parentRef": {"name": "shared"}} if kind == "ListenerSet" else {"gatewayClassName": "example"}
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
             "metadata": {"name": "web", "namespace": ns,
                          "annotations": {"cert-manager.io/issuer": "ca",
                                          "cert-manager.io/secret-template": json.dumps(template)}},
-            "spec": {"gatewayClassName": "example", "listeners": [{
+            "spec": {**owner, "listeners": [{
                 "name": "https", "hostname": "web.example.com", "port": 443, "protocol": "HTTPS",
                 "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "web-tls"}]}}]}}
 
 
+@pytest.mark.parametrize("kind", ["Gateway", "ListenerSet"])
 def test_gateway_secret_template_pushing_the_secret_into_another_tier(
-        cluster: Cluster, namespace: NamespaceFactory, gateway_api: None) -> None:
+        cluster: Cluster, namespace: NamespaceFactory, gateway_api: None, kind: str) -> None:
     dev, dev_b, prod = tiered(namespace, "dev"), tiered(namespace, "dev"), tiered(namespace, "prod")
     push = "replicator.v1.mittwald.de/replicate-to"
-    result = eventually(lambda: _refused(apply(cluster, gateway(dev, {"annotations": {push: prod}}))))
-    assert f"Secret {dev}/web-tls (spec.listeners[0].tls.certificateRefs[0].name)" in result
-    assert_admitted(apply(cluster, gateway(dev, {"annotations": {push: dev_b}})))
+    result = eventually(lambda: _refused(apply(cluster, gateway(dev, {"annotations": {push: prod}}, kind))))
+    assert f"{kind} {dev}/web has cert-manager's ingress-shim issue Secret {dev}/web-tls " \
+           "(spec.listeners[0].tls.certificateRefs[0].name)" in result
+    assert_admitted(apply(cluster, gateway(dev, {"annotations": {push: dev_b}}, kind)))
 
 
 def _refused(result: Any) -> str:

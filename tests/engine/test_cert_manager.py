@@ -39,8 +39,8 @@ def ingress(ns: str, template: Any, secret_names: tuple[str, ...] = ("web-tls",)
             "spec": {"tls": [{"hosts": ["web.example.com"], "secretName": name} for name in secret_names]}}
 
 
-def gateway(ns: str, template: Any, listeners: list[dict[str, Any]]) -> Doc:
-    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+def gateway(ns: str, template: Any, listeners: list[dict[str, Any]], kind: str = "Gateway") -> Doc:
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
             "metadata": {"name": "web", "namespace": ns,
                          "annotations": {"cert-manager.io/issuer": "ca", TEMPLATE: json.dumps(template)}},
             "spec": {"gatewayClassName": "eg", "listeners": listeners}}
@@ -89,6 +89,8 @@ CASES = [
          [gateway("dev", PUSH_PROD, [listener({"name": "web-tls"}, mode="Passthrough")])]),
     Case("Gateway reference into another namespace: the shim skips it",
          [gateway("dev", PUSH_PROD, [listener({"name": "web-tls", "namespace": "dev-b"})])]),
+    Case("ListenerSet template pushing into another tier",
+         [gateway("dev", PUSH_PROD, [listener({"name": "web-tls"})], kind="ListenerSet")], {(R, "dev/web")}),
     Case("Gateway template pushing into its own tier",
          [gateway("dev", PUSH_DEV, [listener({"name": "web-tls"})])]),
 ]

@@ -142,6 +142,7 @@ handlers:
   - {id: certificates,             group: cert-manager.io,               version: "*", resource: certificates,             scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: ingresses,                group: networking.k8s.io,             version: v1,  resource: ingresses,                scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: gateways,                 group: gateway.networking.k8s.io,     version: "*", resource: gateways,                 scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: listenersets,             group: gateway.networking.k8s.io,     version: "*", resource: listenersets,             scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clusterpolicies,          group: kyverno.io,                    version: "*", resource: clusterpolicies,          scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: generatingpolicies,       group: policies.kyverno.io,           version: "*", resource: generatingpolicies,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}

@@ -9,10 +9,11 @@ writes, from its own source (cert-manager/cert-manager, ``pkg/controller/certifi
   annotation of ``spec.secretTemplate`` copied on. That Secret is judged here as ``replication.py`` judges a
   Secret (reflector, replicator, config-syncer annotations), before cert-manager writes it: the Secret alone
   would be refused only when cert-manager writes it, long after the Certificate was admitted.
-- ingress-shim makes one Certificate per Secret an ``Ingress`` names (``spec.tls[].secretName``) or a ``Gateway``
-  listener names (``spec.listeners[].tls.certificateRefs[]``, not in ``Passthrough`` mode; a reference into
-  another namespace is skipped by the shim), and the annotation ``cert-manager.io/secret-template`` (JSON of a
-  secretTemplate: ``{"annotations": {...}, "labels": {...}}``, no other field) becomes its ``spec.secretTemplate``.
+- ingress-shim makes one Certificate per Secret an ``Ingress`` names (``spec.tls[].secretName``) or a listener
+  of a ``Gateway`` or ``ListenerSet`` names (``spec.listeners[].tls.certificateRefs[]``, not in ``Passthrough``
+  mode; a reference into another namespace is skipped by the shim), and the annotation
+  ``cert-manager.io/secret-template`` (JSON of a secretTemplate: ``{"annotations": {...}, "labels": {...}}``, no
+  other field) becomes its ``spec.secretTemplate``.
   Each of those Secrets is judged the same way. The shim acts only on objects carrying an issuer annotation (or
   a configured ``--auto-certificate-annotations`` one, which tierguard cannot see): the template is judged
   whichever, since it says what the Secret would be.
@@ -39,7 +40,7 @@ from tierguard.kinds import group_kinds
 FACTS: tuple[RuleFacts, ...] = ()
 """It owns no rule id: what it finds is ``secret-replication-cross-tier`` (``replication.py``)."""
 RULES = frozenset({Rule.SECRET_REPLICATION_CROSS_TIER, Rule.POLICY_INVALID})
-KINDS = group_kinds("Certificate", "Ingress", "Gateway")
+KINDS = group_kinds("Certificate", "Ingress", "Gateway", "ListenerSet")
 
 SECRET_TEMPLATE = "cert-manager.io/secret-template"
 """ingress-shim's annotation (``cmapi.IngressSecretTemplate``): a secretTemplate as JSON, unknown fields refused."""
@@ -123,7 +124,8 @@ def _ingress_secrets(spec: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _gateway_secrets(subject: Candidate, spec: Mapping[str, Any]) -> dict[str, str]:
-    """Each Secret a Gateway's TLS listeners reference in its own namespace -> the first field naming it."""
+    """Each Secret a Gateway's (or ListenerSet's) TLS listeners reference in its own namespace -> the first field
+    naming it."""
     names: dict[str, str] = {}
     for listener, path in mappings_at(spec, "listeners", "spec.listeners"):
         tls = mapping_at(listener, "tls", f"{path}.tls")
