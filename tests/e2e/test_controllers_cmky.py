@@ -35,7 +35,12 @@ def _installed(cluster: Cluster, crds: list[tuple[Path, str]]) -> Iterator[None]
     for path, _ in absent:
         cluster.kubectl("apply", "--server-side", "-f", str(path))
     for _, name in absent:
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+        # A CRD just created may have no status yet, which `kubectl wait` reports as an error: ask again.
+        def established(crd: str = name) -> None:
+            answer = cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=30s", check=False)
+            assert answer.returncode == 0, answer.stderr
+
+        eventually(established, timeout=120)
     yield
     for _, name in absent:
         cluster.kubectl("delete", "crd", name, "--wait=false", check=False)
