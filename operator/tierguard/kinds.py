@@ -128,6 +128,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_GATEWAY, "*", "ListenerSet", "listenersets", _N, judged=True),
     KindInfo(_KYVERNO, "*", "ClusterPolicy", "clusterpolicies", _C, judged=True),
     KindInfo(_KYVERNO_POLICIES, "*", "GeneratingPolicy", "generatingpolicies", _C, judged=True),
+    KindInfo(_KYVERNO_POLICIES, "*", "NamespacedGeneratingPolicy", "namespacedgeneratingpolicies", _N, judged=True),
     KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),
     # Context only: rules look them up, nothing judges them.
     KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", _N, index="tg_claims"),

@@ -4,7 +4,8 @@ projects' own CRDs installed (the controllers do not run: tierguard refuses the 
 cert-manager: a Certificate whose secretTemplate has reflector mirror the issued Secret into every namespace; an
 Ingress, a Gateway and a ListenerSet whose `cert-manager.io/secret-template` has kubernetes-replicator push it
 into another tier. Kyverno: a ClusterPolicy cloning a Secret into every new namespace (kyverno/policies'
-sync-secrets), a GeneratingPolicy doing the same in CEL. Each with its admitted variant.
+sync-secrets), a GeneratingPolicy doing the same in CEL, a NamespacedGeneratingPolicy reading another tier's
+Secret into its own namespace. Each with its admitted variant.
 """
 
 from __future__ import annotations
@@ -61,10 +62,11 @@ def gateway_api(cluster: Cluster) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def kyverno(cluster: Cluster) -> Iterator[None]:
-    """Kyverno's ClusterPolicy and GeneratingPolicy CRDs (tests/e2e/crds/kyverno/SOURCE.md)."""
+    """Kyverno's ClusterPolicy, GeneratingPolicy and NamespacedGeneratingPolicy CRDs (crds/kyverno/SOURCE.md)."""
     yield from _installed(cluster, [
         (KYVERNO_CRDS / "clusterpolicies.yaml", "clusterpolicies.kyverno.io"),
         (KYVERNO_CRDS / "generatingpolicies.yaml", "generatingpolicies.policies.kyverno.io"),
+        (KYVERNO_CRDS / "namespacedgeneratingpolicies.yaml", "namespacedgeneratingpolicies.policies.kyverno.io"),
     ])
 
 
@@ -196,3 +198,21 @@ def test_kyverno_generating_policy_cloning_a_secret_into_every_namespace(
     eventually(lambda: _refused(apply(cluster, cluster_objects(clone_pull_secret(prod)))))
     only_prod = {"matchLabels": {TIER_LABEL: "prod"}}
     assert_admitted(apply(cluster, cluster_objects(clone_pull_secret(prod, only_prod))))
+
+
+def test_kyverno_namespaced_generating_policy_reading_another_tiers_secret(
+        cluster: Cluster, namespace: NamespaceFactory, kyverno: None) -> None:
+    dev, dev_b, prod = tiered(namespace, "dev"), tiered(namespace, "dev"), tiered(namespace, "prod")
+
+    def policy_reading(source: str) -> dict[str, Any]:
+        return {"apiVersion": "policies.kyverno.io/v1", "kind": "NamespacedGeneratingPolicy",
+                "metadata": {"name": "copy-regcred", "namespace": dev},
+                "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                                 "operations": ["CREATE"], "resources": ["pods"]}]},
+                         "variables": [{"name": "source",
+                                        "expression": f'resource.Get("v1", "secrets", "{source}", "regcred")'}],
+                         "generate": [{"expression": "generator.Apply([variables.source])"}]}}
+
+    refused = eventually(lambda: _refused(apply(cluster, policy_reading(prod))))
+    assert f"copies Secret {prod}/regcred (tier prod) into namespace {dev} (tier dev)" in refused
+    assert_admitted(apply(cluster, policy_reading(dev_b)))

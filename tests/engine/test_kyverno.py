@@ -55,6 +55,15 @@ def generating(source_expr: str, target: str = "variables.targetNs", rules: list
                      "generate": [{"expression": f"generator.Apply({target}, [variables.source])"}]}}
 
 
+def namespaced(ns: str, source_expr: str) -> Doc:
+    return {"apiVersion": "policies.kyverno.io/v1", "kind": "NamespacedGeneratingPolicy",
+            "metadata": {"name": "clone", "namespace": ns},
+            "spec": {"matchConstraints": {"resourceRules": [
+                        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]},
+                     "variables": [{"name": "source", "expression": source_expr}],
+                     "generate": [{"expression": "generator.Apply([variables.source])"}]}}
+
+
 GET_PROD = 'resource.Get("v1", "secrets", "prod", "regcred")'
 PROD_ONLY = {"matchLabels": {TIER_LABEL: "prod"}}
 
@@ -139,6 +148,15 @@ CASES = [
          [generating(GET_PROD, target="object.metadata.namespace",
                      rules=[{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
                              "operations": ["CREATE"]}])], {(R, "clone")}),
+    # NamespacedGeneratingPolicy: into its own namespace only, reading any.
+    Case("namespaced GeneratingPolicy reading another tier's Secret",
+         [namespaced("dev", 'resource.Get("v1", "secrets", "prod", "regcred")')], {(R, "dev/clone")}),
+    Case("namespaced GeneratingPolicy reading its own tier's Secret",
+         [namespaced("dev", 'resource.Get("v1", "secrets", "dev-b", "regcred")')]),
+    Case("namespaced GeneratingPolicy reading its own namespace",
+         [namespaced("dev", 'resource.List("v1", "secrets", "dev")')]),
+    Case("namespaced GeneratingPolicy in an untiered namespace: not judged",
+         [namespaced("shared", 'resource.Get("v1", "secrets", "prod", "regcred")')]),
     Case("clone namespace with a slash", [cluster_policy(clone("prod/x", target="qa"))], {(P, "sync-secrets")}),
 ]
 
@@ -149,7 +167,8 @@ def test_kyverno(case: Case) -> None:
 
 
 def _violations(doc: Doc) -> list[Any]:
-    return list(dict(decisions([*Case("", []).docs, doc]))[doc["metadata"]["name"]].violations)
+    ref = "/".join(filter(None, (doc["metadata"].get("namespace"), doc["metadata"]["name"])))
+    return list(dict(decisions([*Case("", []).docs, doc]))[ref].violations)
 
 
 def test_one_finding_per_tier_reached_each_enforced_there() -> None:
@@ -202,3 +221,10 @@ TEMPLATE_CASES = [
 @pytest.mark.parametrize("case", TEMPLATE_CASES, ids=ids(TEMPLATE_CASES))
 def test_kyverno_generation_templates(case: Case) -> None:
     assert case.run() == case.expected
+
+
+def test_namespaced_policy_message_names_its_own_namespace_and_the_fix() -> None:
+    (violation,) = _violations(namespaced("dev", 'resource.Get("v1", "secrets", "prod", "regcred")'))
+    assert violation.message == (
+        "NamespacedGeneratingPolicy dev/clone (spec.generate) copies Secret prod/regcred (tier prod) into namespace "
+        "dev (tier dev); read only Secrets of tier dev, or label the Secret shareable if it is public")

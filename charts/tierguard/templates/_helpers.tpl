@@ -145,6 +145,7 @@ handlers:
   - {id: listenersets,             group: gateway.networking.k8s.io,     version: "*", resource: listenersets,             scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clusterpolicies,          group: kyverno.io,                    version: "*", resource: clusterpolicies,          scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: generatingpolicies,       group: policies.kyverno.io,           version: "*", resource: generatingpolicies,       scope: Cluster,    operations: [CREATE, UPDATE]}
+  - {id: namespacedgeneratingpolicies, group: policies.kyverno.io,       version: "*", resource: namespacedgeneratingpolicies, scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
 {{- end -}}
 

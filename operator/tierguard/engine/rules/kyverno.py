@@ -27,6 +27,9 @@ The namespaces reached are the known ones the match selects, and any new namespa
 it would select by labels alone (an unrestricted match: every namespace). Each tier reached other than the
 source's is one finding, enforced in that tier (a copy into untiered namespaces: in the source's tier); a
 Secret cloned by name that carries the shareable labels is not judged (its copies keep them). A
+``NamespacedGeneratingPolicy`` generates only into its own namespace (Kyverno refuses a namespace argument to
+``generator.Apply`` and a template resource of another namespace), but its ``resource.Get``/``List`` may read
+any namespace (``pkg/cel/libs/context.go`` does not limit it): a read of another tier's Secret is refused. A
 namespaced Kyverno ``Policy`` may neither clone from nor generate into another namespace (Kyverno refuses it),
 so it is not judged.
 
@@ -55,7 +58,7 @@ from tierguard.kinds import group_kinds
 FACTS: tuple[RuleFacts, ...] = ()
 """It owns no rule id: what it finds is ``secret-replication-cross-tier`` (``replication.py``)."""
 RULES = frozenset({Rule.SECRET_REPLICATION_CROSS_TIER, Rule.POLICY_INVALID})
-KINDS = group_kinds("ClusterPolicy", "GeneratingPolicy")
+KINDS = group_kinds("ClusterPolicy", "GeneratingPolicy", "NamespacedGeneratingPolicy")
 
 Reach = Callable[[str, Mapping[str, str]], bool]
 """Whether a namespace (name, labels) is one the policy generates into."""
@@ -259,6 +262,11 @@ def _generating_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[
     sources = [source for text, path in read for source in _cel_sources(text, path)]
     if not sources:
         return
+    if subject.namespace is not None:  # a NamespacedGeneratingPolicy writes into its own namespace only
+        own = subject.namespace
+        for source in sources:
+            yield from _copy_findings(subject, "spec.generate", source, lambda name, _labels: name == own, own)
+        return
     constraints = mapping_at(spec, "matchConstraints", "spec.matchConstraints")
     for written in dict.fromkeys(targets):
         variable = _CEL_VARIABLE.match(written)
@@ -365,7 +373,8 @@ def _copy_findings(subject: Candidate, label: str, source: Source, reach: Reach,
         if enforced is None:
             continue  # untiered material into untiered namespaces: nothing of a tier crosses
         where = _where(sorted(reached.get(tier, [])), tier in future)
-        fix = (f"generate only into namespaces of tier {own}" if own is not None
+        fix = (f"read only Secrets of tier {tier}" if subject.namespace is not None
+               else f"generate only into namespaces of tier {own}" if own is not None
                else f"clone from a namespace of tier {tier}")
         yield Finding(
             Rule.SECRET_REPLICATION_CROSS_TIER,
