@@ -131,6 +131,7 @@ handlers:
   - {id: externalsecrets,          group: external-secrets.io,           version: "*", resource: externalsecrets,          scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clusterexternalsecrets,   group: external-secrets.io,           version: "*", resource: clusterexternalsecrets,   scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: pushsecrets,              group: external-secrets.io,           version: "*", resource: pushsecrets,              scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: clusterpushsecrets,       group: external-secrets.io,           version: "*", resource: clusterpushsecrets,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: secretstores,             group: external-secrets.io,           version: "*", resource: secretstores,             scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clustersecretstores,      group: external-secrets.io,           version: "*", resource: clustersecretstores,      scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: sealedsecrets,            group: bitnami.com,                   version: "*", resource: sealedsecrets,            scope: Namespaced, operations: [CREATE, UPDATE]}
@@ -139,6 +140,8 @@ handlers:
   - {id: vaultpkisecrets,          group: secrets.hashicorp.com,         version: "*", resource: vaultpkisecrets,          scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: vaultauths,               group: secrets.hashicorp.com,         version: "*", resource: vaultauths,               scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: vaultauthglobals,         group: secrets.hashicorp.com,         version: "*", resource: vaultauthglobals,         scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: generators-vaultdynamicsecrets, group: generators.external-secrets.io, version: "*", resource: vaultdynamicsecrets, scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: clustergenerators,        group: generators.external-secrets.io, version: "*", resource: clustergenerators,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
 {{- end -}}
 
