@@ -447,6 +447,7 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
         ("", "namespaces"), ("", "secrets"), ("", "persistentvolumes"), ("", "persistentvolumeclaims"),
         ("storage.k8s.io", "storageclasses"), ("rbac.authorization.k8s.io", "roles"),
         ("rbac.authorization.k8s.io", "clusterroles"), ("tierguard.io", "tierpolicies"),
+        ("networking.k8s.io", "networkpolicies"),
         ("external-secrets.io", "secretstores"), ("external-secrets.io", "clustersecretstores"),
         ("bitnami.com", "sealedsecrets"), ("apiextensions.k8s.io", "customresourcedefinitions"),
     }

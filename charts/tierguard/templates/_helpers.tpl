@@ -103,7 +103,8 @@ from the judged rows of operator/tierguard/kinds.py), in the same order, with th
 resource, operations and scope. The ValidatingWebhookConfiguration renders one entry per row, served at /<id>;
 tests/chart/test_routes.py fails when the two tables differ. Nothing else (leases, events, nodes, tokenreviews, ...) is ever intercepted.
 CONNECT is intercepted only for the session subresources (pods/exec, pods/attach, pods/portforward:
-session-cross-tier); DELETE never.
+session-cross-tier); DELETE only for the rows that judge it (tierpolicies: namespace-tier-assignment;
+networkpolicies: namespace-security-missing).
 Returned as YAML `{handlers: [...]}` for fromYaml.
 */}}
 {{- define "tierguard.webhook.handlers" -}}
@@ -135,6 +136,7 @@ handlers:
   - {id: clustersecretstores,      group: external-secrets.io,           version: "*", resource: clustersecretstores,      scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: sealedsecrets,            group: bitnami.com,                   version: "*", resource: sealedsecrets,            scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
+  - {id: networkpolicies,          group: networking.k8s.io,             version: v1,  resource: networkpolicies,          scope: Namespaced, operations: [CREATE, UPDATE, DELETE]}
 {{- end -}}
 
 {{/*
