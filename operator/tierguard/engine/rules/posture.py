@@ -76,11 +76,12 @@ def _namespace(subject: Candidate) -> Iterator[Finding]:
             continue
         yield Finding(Rule.NAMESPACE_SECURITY_MISSING, label_message(subject.ref.name, tier, gap),
                       f"metadata.labels[{gap.label}]", tier=tier)
-    if subject.standing and posture.default_deny_ingress:
-        if not subject.context.default_deny_ingress_policies(subject.ref.name):
-            yield Finding(Rule.NAMESPACE_SECURITY_MISSING,
-                          f"{subject.ref} (tier {tier}) has no NetworkPolicy denying all ingress; create "
-                          f"{DEFAULT_DENY}", "", tier=tier)
+    # Only as it stands (the audits): a NetworkPolicy cannot be created before its namespace.
+    if (subject.standing and posture.default_deny_ingress
+            and not subject.context.default_deny_ingress_policies(subject.ref.name)):
+        yield Finding(Rule.NAMESPACE_SECURITY_MISSING,
+                      f"{subject.ref} (tier {tier}) has no NetworkPolicy denying all ingress; create {DEFAULT_DENY}",
+                      "", tier=tier)
 
 
 def _network_policy(subject: Candidate) -> Iterator[Finding]:
