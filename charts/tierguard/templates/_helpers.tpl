@@ -270,7 +270,7 @@ Every name tierguard may give a ValidatingAdmissionPolicy or its binding, as a J
 {{- define "tierguard.admissionPolicies.names" -}}
 {{- $fullname := include "tierguard.chart.fullname" . -}}
 {{- $names := list -}}
-{{- range $family := list "namespaces" "workloads" "assignment" -}}
+{{- range $family := list "namespaces" "workloads" "assignment" "posture" -}}
 {{- range $action := list "deny" "warn" "audit" -}}
 {{- $names = append $names (printf "%s-%s-%s" $fullname $family $action) -}}
 {{- end -}}
