@@ -342,7 +342,7 @@ def test_the_audit_reports_a_namespace_until_it_has_a_default_deny(world: Any,
         observe(world, network_policy(name, "deny-all"))
     asyncio.run(world.audit.full_pass())
     assert [m for m in cluster_findings(world) if "NetworkPolicy" in m] == [
-        "Namespace prod (tier prod) has no NetworkPolicy denying all ingress; create " + posture.DEFAULT_DENY]
+        "Namespace prod (tier prod) has no NetworkPolicy denying all ingress; " + posture.CREATE_ONE]
     observe(world, network_policy("prod", "default-deny-ingress"))
     asyncio.run(world.audit.incremental_pass(world.audit.changes.take()))
     assert not [m for m in cluster_findings(world) if "NetworkPolicy" in m]

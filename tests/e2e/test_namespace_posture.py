@@ -31,7 +31,7 @@ from .support.tierguard import (
     refused,
     tierguard_logs,
 )
-from .test_admission_policies import assert_policy_answer, wait_in_step
+from .test_admission_policies import assert_policy_answer, tierguard_stopped, wait_in_step
 from .test_audit import run_audit
 from .test_background_audit import SHORT_INTERVAL_S, audit_install, cluster_report
 from .test_install import deployment
@@ -170,6 +170,24 @@ def test_the_last_default_deny_cannot_be_deleted_and_a_namespace_still_deletes(
                     if '"violation"' in line and prod in line and "namespace-controller" in line]
 
 
+def test_a_namespace_is_deleted_to_the_end_while_tierguard_is_down(cluster: Cluster, created: list[str]) -> None:
+    """The chart does not send the namespace controller's DELETEs: a namespace's deletion never waits for
+    tierguard, while a person's DELETE of the same NetworkPolicy fails closed (``failurePolicy: Fail``)."""
+    with policy(cluster, {"namespaces": DENY_INGRESS}):
+        time.sleep(2)
+        prod = f"tg-e2e-{uuid.uuid4().hex[:8]}"
+        created.append(prod)
+        cluster.kubectl("create", "-f", "-", input=json.dumps(namespace_manifest(prod, **{TIER_LABEL: "prod"})))
+        assert_admitted(apply(cluster, network_policy(prod, "default-deny-ingress")))
+        with tierguard_stopped(cluster):
+            by_a_person = delete_policy(cluster, prod, "default-deny-ingress")
+            assert by_a_person.returncode != 0 and "networkpolicies.tierguard.io" in by_a_person.stderr, \
+                by_a_person.stderr
+            cluster.kubectl("delete", "namespace", prod, "--wait=false")
+            wait_until(lambda: cluster.kubectl("get", "namespace", prod, check=False).returncode != 0 or None,
+                       timeout=60, what=f"namespace {prod} to be deleted with tierguard down", interval=1)
+
+
 def test_other_namespaces_and_the_policy_off_are_not_held(cluster: Cluster, namespace: NamespaceFactory) -> None:
     untiered = namespace()
     prod = namespace(labels={TIER_LABEL: "prod"})
@@ -200,7 +218,7 @@ def test_tierguard_audit_reports_a_tiered_namespace_without_default_deny(
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert namespace_findings(report, bare) == [
-        f"Namespace {bare} (tier prod) has no NetworkPolicy denying all ingress; create {posture.DEFAULT_DENY}"]
+        f"Namespace {bare} (tier prod) has no NetworkPolicy denying all ingress; {posture.CREATE_ONE}"]
     assert namespace_findings(report, closed) == []
     assert namespace_findings(report, untiered) == []
 

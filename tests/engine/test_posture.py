@@ -267,8 +267,8 @@ def test_the_audit_reports_a_tiered_namespace_without_default_deny() -> None:
             network_policy("deny-all", "dev"), network_policy("allow", "prod", deny=False)]
     run = OfflineRun(docs, DENY, fingerprinter=FINGERPRINTER, standing=True)
     reported = {doc["metadata"]["name"]: found(run.decide(doc)) for doc in docs[:3]}
-    assert reported == {"prod": [f"Namespace prod (tier prod) has no NetworkPolicy denying all ingress; create "
-                                 f"{posture.DEFAULT_DENY}"], "dev": [], "shared": []}
+    assert reported == {"prod": [f"Namespace prod (tier prod) has no NetworkPolicy denying all ingress; "
+                                 f"{posture.CREATE_ONE}"], "dev": [], "shared": []}
     # check and admission judge changes, not what stands: no NetworkPolicy can exist before its namespace
     assert not found(OfflineRun(docs, DENY, fingerprinter=FINGERPRINTER).decide(docs[0]))
 

@@ -42,9 +42,10 @@ KINDS = group_kinds("Namespace", "NetworkPolicy")
 
 # The fixed advice of each message; vap/generate.py's CEL writes the label messages from these.
 LABEL_FIX = "set it to a wanted value (the TierPolicy's spec.namespaces.requiredLabels)"
-DEFAULT_DENY = ("a NetworkPolicy denying all ingress (podSelector {}, policyTypes [Ingress], no ingress rules), "
-                "as the TierPolicy's spec.namespaces.defaultDenyIngress requires")
-KEEP_ONE = f"create another {DEFAULT_DENY} first"
+SHAPE = "NetworkPolicy denying all ingress (podSelector {}, policyTypes [Ingress], no ingress rules)"
+REQUIRED_BY = "the TierPolicy's spec.namespaces.defaultDenyIngress keeps one in every tiered namespace"
+CREATE_ONE = f"create a {SHAPE}; {REQUIRED_BY}"
+KEEP_ONE = f"first create another {SHAPE}; {REQUIRED_BY}"
 
 
 def label_message(namespace: str, tier: str, gap: LabelGap) -> str:
@@ -80,7 +81,7 @@ def _namespace(subject: Candidate) -> Iterator[Finding]:
     if (subject.standing and posture.default_deny_ingress
             and not subject.context.default_deny_ingress_policies(subject.ref.name)):
         yield Finding(Rule.NAMESPACE_SECURITY_MISSING,
-                      f"{subject.ref} (tier {tier}) has no NetworkPolicy denying all ingress; create {DEFAULT_DENY}",
+                      f"{subject.ref} (tier {tier}) has no NetworkPolicy denying all ingress; {CREATE_ONE}",
                       "", tier=tier)
 
 
