@@ -1,7 +1,7 @@
 """From a TierPolicy, the ValidatingAdmissionPolicies and bindings that make the API server itself refuse what
 needs no lookup of other objects. Pure: policy in, manifests (plain dicts) out; nothing here talks to a cluster.
 
-Three families, each one policy and one binding per enforcement action that some tier uses:
+Four families, each one policy and one binding per enforcement action that some tier uses:
 
 - ``namespaces``: ``namespace-tier-unknown`` and ``namespace-tier-changed`` on Namespace CREATE/UPDATE. The
   binding selects no namespaces (for a Namespace request the API server matches a selector against the *new*
