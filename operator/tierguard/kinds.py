@@ -88,6 +88,7 @@ class KindInfo:
 
 _N, _C = Scope.NAMESPACED, Scope.CLUSTER
 _RBAC, _ESO, _GATEWAY = "rbac.authorization.k8s.io", "external-secrets.io", "gateway.networking.k8s.io"
+_VSO = "secrets.hashicorp.com"
 
 KINDS: tuple[KindInfo, ...] = (
     # Judged, in the order of the webhook's routes (and of the chart's webhook entries).
@@ -116,6 +117,11 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_ESO, "*", "ClusterSecretStore", "clustersecretstores", _C, judged=True,
              index="tg_cluster_secret_stores"),
     KindInfo("bitnami.com", "*", "SealedSecret", "sealedsecrets", _N, judged=True, index="tg_sealed_secrets"),
+    KindInfo(_VSO, "*", "VaultStaticSecret", "vaultstaticsecrets", _N, judged=True),
+    KindInfo(_VSO, "*", "VaultDynamicSecret", "vaultdynamicsecrets", _N, judged=True),
+    KindInfo(_VSO, "*", "VaultPKISecret", "vaultpkisecrets", _N, judged=True),
+    KindInfo(_VSO, "*", "VaultAuth", "vaultauths", _N, judged=True),
+    KindInfo(_VSO, "*", "VaultAuthGlobal", "vaultauthglobals", _N, judged=True),
     KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),
     KindInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", _N, judged=True,
              index="tg_network_policies", deletes=True),

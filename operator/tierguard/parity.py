@@ -9,6 +9,9 @@ draws this one report.
 An *application* is the workload's ``app.kubernetes.io/name`` label, else its ``app`` label (each looked up on
 the workload, then on its pod template), else the workload's name: the same application in ``shop-dev`` and
 ``shop-prod`` is one row, whatever the namespaces are called.
+
+Beside the sidecars, each tier's namespace security posture (``namespace_posture.py``): its gaps against
+``spec.namespaces`` are gaps like the sidecars', and a tier weaker than the reference tier is flagged.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from tierguard.engine.offline import OfflineRun
 from tierguard.engine.podspec import WORKLOAD_KINDS, pod_site
 from tierguard.engine.projection import Projected
 from tierguard.engine.rules.sidecars import SidecarState
+from tierguard.namespace_posture import PostureReport, posture_report
 from tierguard.policy import TierPolicy
 
 COVERED = frozenset({SidecarState.PRESENT, SidecarState.INJECTED, SidecarState.PROVIDED})
@@ -87,10 +91,12 @@ class ParityReport:
     gaps: list[Gap] = field(default_factory=list)
     applications: dict[str, Application] = field(default_factory=dict)
     """application name -> its row; ``rows()`` gives them sorted."""
+    posture: PostureReport = field(default_factory=lambda: PostureReport((), REFERENCE_TIER))
+    """Each tier's namespace posture (an empty one shows nothing)."""
 
     @property
     def complete(self) -> bool:
-        return not self.gaps
+        return not self.gaps and not self.posture.gaps
 
     def covered(self, sidecar: str, tier: str) -> tuple[int, int]:
         states = self.counts.get((sidecar, tier), Counter())
@@ -134,14 +140,18 @@ def application_of(obj: Mapping[str, Any]) -> str:
 def parity_report(objects: Iterable[tuple[Mapping[str, Any] | Projected, str]], policy: TierPolicy, *,
                   own_namespace: str | None = None,
                   namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
-                  fingerprinter: Fingerprinter | None = None) -> ParityReport:
-    """``objects`` are (object, source) pairs; every one is context, workloads are counted. Projected Secrets
-    (``audit/listing.py``) need the ``fingerprinter`` they were fingerprinted with."""
+                  fingerprinter: Fingerprinter | None = None, network_policies_read: bool = True) -> ParityReport:
+    """``objects`` are (object, source) pairs; every one is context, workloads are counted, Namespaces and
+    NetworkPolicies read for the posture. Projected Secrets (``audit/listing.py``) need the ``fingerprinter`` they
+    were fingerprinted with. ``network_policies_read``: whether the input could hold NetworkPolicies at all (a
+    cluster listing of a kinds table without them could not)."""
     listed = list(objects)
     run = OfflineRun((o for o, _ in listed), policy, namespace_labels=namespace_labels, own_namespace=own_namespace,
                      fingerprinter=fingerprinter)
-    report = ParityReport(policy.tiers, tuple(s.name for s in policy.required_sidecars),
-                          reference=reference_tier(policy.tiers))
+    reference = reference_tier(policy.tiers)
+    report = ParityReport(policy.tiers, tuple(s.name for s in policy.required_sidecars), reference=reference,
+                          posture=posture_report(listed, policy, run.context, reference, own_namespace=own_namespace,
+                                                 network_policies_read=network_policies_read))
     for item, source in listed:
         obj = item.obj if isinstance(item, Projected) else item
         if obj.get("kind") not in WORKLOAD_KINDS:

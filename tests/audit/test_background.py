@@ -239,7 +239,11 @@ def test_status_churn_is_not_a_change() -> None:
            "spec": {"containers": []}, "status": {"phase": "Pending"}}
     assert seen.changed(pod, deleted=False)
     assert not seen.changed({**pod, "metadata": {**pod["metadata"], "resourceVersion": "2"},
-                             "status": {"phase": "Running"}}, deleted=False)
+                             "status": {"phase": "Pending", "conditions": [{"type": "Ready"}]}}, deleted=False)
+    # A phase is a change: a running pod's runningPodAnnotations are judged (sidecar-missing's providedBy).
+    running = {**pod, "status": {"phase": "Running", "podIP": "10.0.0.1"}}
+    assert seen.changed(running, deleted=False)
+    assert not seen.changed({**running, "status": {"phase": "Running", "podIP": "10.0.0.2"}}, deleted=False)
     assert seen.changed({**pod, "metadata": {**pod["metadata"], "labels": {"a": "b"}}}, deleted=False)
     assert seen.changed(pod, deleted=True) and len(seen) == 0
 

@@ -1,6 +1,7 @@
 """The parity page in a real browser: headless Chromium (Debian's ``chromium``) opens the page from a file with
-networking off, the DOM it built is read back (``--dump-dom``) and checked cell by cell, and a screenshot is kept
-as an artifact (in ``$TIERGUARD_ARTIFACTS_DIR`` when set, else the test's pytest tmp directory).
+networking off, the DOM it built is read back (``--dump-dom``) and checked cell by cell (the sidecar matrix, and
+the namespace posture with its weaker tiers), and a screenshot is kept as an artifact (in
+``$TIERGUARD_ARTIFACTS_DIR`` when set, else the test's pytest tmp directory).
 
 hack/ci-prereqs.sh installs Chromium, so under ``CI=true`` a missing browser fails these tests (a green CI must
 mean they ran); on a developer's machine without it they skip (the DOM checks of tests/parity and
@@ -18,6 +19,7 @@ import pytest
 
 from tests.support.parity_page import parse
 
+from .manifests import POSTURE, POSTURE_POLICY
 from .test_parity_page import EXAMPLE
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -66,6 +68,41 @@ def test_chromium_renders_the_matrix(run: Any, monkeypatch: Any, tmp_path: Path)
     assert ("nightly-report", "dev", "istio-proxy") not in dom.states
 
     screenshot = artifacts(tmp_path) / "parity.png"
+    shot = chromium(tmp_path, page, f"--screenshot={screenshot}")
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert screenshot.read_bytes().startswith(PNG)
+
+
+def test_chromium_renders_the_namespace_posture(run: Any, tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(POSTURE_POLICY)
+    (tmp_path / "all.yaml").write_text(POSTURE)
+    status, out, _ = run("parity", "--policy", str(tmp_path / "policy.yaml"), "-f", str(tmp_path / "all.yaml"),
+                         "-o", "html")
+    assert status == 1  # shop-qa keeps no default-deny-ingress policy
+    page = tmp_path / "parity-posture.html"
+    page.write_text(out)
+
+    dumped = chromium(tmp_path, page, "--dump-dom")
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    dom = parse(dumped.stdout)
+    enforce = "pod-security.kubernetes.io/enforce"
+    assert dom.states[("web", "dev", "istio-proxy")] == dom.states[("web", "prod", "istio-proxy")] == "present"
+    assert set(dom.checks) == {enforce, "default-deny-ingress", "namespaces"}
+    assert dom.drifting == {enforce, "default-deny-ingress"}
+    # the posture cells: each tier's levels, prod the reference, the weaker tier outlined
+    assert dom.values[(enforce, "dev")] == {"baseline": 1}
+    assert dom.values[(enforce, "qa")] == {"restricted": 1}
+    assert dom.values[(enforce, "prod")] == {"restricted": 1}
+    assert dom.weaker(enforce) == {"dev"}
+    assert dom.posture[(enforce, "dev")]["data-weaker"] == "true"
+    assert "reference" in (dom.posture[(enforce, "prod")].get("class") or "").split()
+    assert dom.values[("default-deny-ingress", "dev")] == {"1/1": 0}
+    assert dom.values[("default-deny-ingress", "qa")] == {"0/1": 0}
+    assert dom.weaker("default-deny-ingress") == {"qa"}
+    assert (enforce, "stage") not in dom.values  # no namespace in stage
+    assert "no default-deny-ingress NetworkPolicy" in "".join(dom.text)
+
+    screenshot = artifacts(tmp_path) / "parity-posture.png"
     shot = chromium(tmp_path, page, f"--screenshot={screenshot}")
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert screenshot.read_bytes().startswith(PNG)

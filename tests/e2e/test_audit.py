@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 
 from tests.support.parity_page import parse
+from tierguard.kinds import row_of
 
 from .support.kube import Cluster
 from .support.tierguard import TIER_LABEL, apply, assert_admitted, eventually, policy, secret, secret_value
@@ -92,3 +93,29 @@ def test_parity_page_over_the_cluster(cluster: Cluster, namespace: Callable[...,
     assert application in page.highlighted
     assert page.states[(application, "dev", "istio-proxy")] == "missing"
     assert page.states[(application, "prod", "istio-proxy")] == "present"
+
+
+def test_parity_page_shows_the_namespace_posture(cluster: Cluster, namespace: Callable[..., str]) -> None:
+    """The page of `parity -o html` from a live cluster reads each tier's namespaces: the Pod Security level of a
+    dev and a prod namespace land in their tiers' cells; the default-deny count is there once the kinds table
+    lists NetworkPolicies (else `not listed`)."""
+    enforce = "pod-security.kubernetes.io/enforce"
+    dev = namespace(labels={TIER_LABEL: "dev", enforce: "privileged"})
+    prod = namespace(labels={TIER_LABEL: "prod", enforce: "restricted"})
+    deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny", "namespace": prod},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}
+    assert_admitted(apply(cluster, deny))
+    done = subprocess.run([sys.executable, "-m", "tierguard", "parity", "--kubeconfig", str(cluster.kubeconfig),
+                           "-o", "html", "-q"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode in (0, 1), done.stderr
+    page = parse(done.stdout)
+    # other tests' namespaces share the cluster: these two are among their tiers', with their levels
+    assert page.values[(enforce, "dev")].get("privileged", 0) >= 1
+    assert page.values[(enforce, "prod")].get("restricted", 0) >= 1
+    assert page.weaker(enforce) <= {"dev", "qa", "stage"}  # prod, the reference, is never weaker
+    names = "".join(page.text)
+    assert dev in names and prod in names
+    if row_of("networking.k8s.io/v1", "NetworkPolicy") is not None:
+        (count,) = page.values[("default-deny-ingress", "prod")]  # "keeping/all"
+        assert int(count.split("/")[0]) >= 1

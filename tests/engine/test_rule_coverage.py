@@ -24,13 +24,14 @@ from . import (
     test_sessions,
     test_shared_values,
     test_sidecars,
+    test_vault_operator,
     test_volumes,
     test_workloads,
 )
 from .helpers import decisions
 
 TABLES = (test_namespaces, test_replication, test_shared_values, test_workloads, test_volumes, test_rbac_gateway,
-          test_sidecars, test_posture, test_malformed)
+          test_sidecars, test_posture, test_malformed, test_vault_operator)
 REQUEST_TABLES = (test_sessions,)
 """Tables of whole requests (``CASES`` of rows with ``request``, ``expected`` rule ids and ``policy``, and the
 module's ``context_for(policy)``): rules that judge who sends a request, not only the object."""

@@ -1,7 +1,7 @@
 """A tiny Kubernetes API server for tests of the cluster listing: plain HTTP on 127.0.0.1, discovery of a few core
-kinds, the RBAC kinds (built in: listed without discovery), and list endpoints that page with ``limit`` /
-``continue`` the way kube-apiserver does, so the real kubernetes client (and tierguard's paging over it) runs
-unmodified.
+kinds, the RBAC kinds and NetworkPolicies (built in: listed without discovery), and list endpoints that page with
+``limit`` / ``continue`` the way kube-apiserver does, so the real kubernetes client (and tierguard's paging over
+it) runs unmodified.
 
 Knobs: ``expire`` makes the Nth continued request of a resource answer ``410 Gone`` (reason ``Expired``), as
 when a continue token outlives etcd's compaction window; ``created_on_expiry`` objects appear in the listing from
@@ -33,6 +33,7 @@ GROUP_RESOURCES = {  # plural -> (group version, kind, namespaced): built-in kin
     "clusterroles": ("rbac.authorization.k8s.io/v1", "ClusterRole", False),
     "rolebindings": ("rbac.authorization.k8s.io/v1", "RoleBinding", True),
     "clusterrolebindings": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
+    "networkpolicies": ("networking.k8s.io/v1", "NetworkPolicy", True),
 }
 EXPIRED_MESSAGE = ("The provided continue parameter is too old to display a consistent list result. You can start "
                    "a new list without the continue parameter.")

@@ -224,6 +224,45 @@ def test_the_serviceaccount_user_regex_is_the_engines_reading(name: str) -> None
     assert bool(re.fullmatch(_SERVICE_ACCOUNT_USER, name)) == (service_account_namespace("User", name) is not None)
 
 
+AMBIENT_SIDECAR = {
+    "name": "istio-proxy",
+    "injection": {"namespaceLabels": {"istio-injection": "enabled"},
+                  "disabledBy": {"podLabels": {"sidecar.istio.io/inject": "false", "istio.io/dataplane-mode": "none"}}},
+    "providedBy": {"namespaceLabels": {"istio.io/dataplane-mode": "ambient"},
+                   "podLabels": {"istio.io/dataplane-mode": "ambient", "example.com/node-mesh": "on"},
+                   "runningPodAnnotations": {"ambient.istio.io/redirection": "enabled"}}}
+
+
+def test_provided_by_labels_pass_the_sidecar_check_as_in_the_engine() -> None:
+    """``providedBy`` labels (the namespace's through namespaceObject) excuse a missing sidecar; Istio ambient's
+    label not for a hostNetwork pod, another provider's always; the running pod's mark is the audit's alone."""
+    (manifest,) = [m for m in generate(policy(sidecars={"required": [AMBIENT_SIDECAR]}))
+                   if m["kind"] == "ValidatingAdmissionPolicy" and "workloads" in m["metadata"]["name"]]
+    (sidecar_cel,) = [v["expression"] for v in manifest["spec"]["variables"] if v["name"] == "sidecarViolations"]
+    ambient_ns = '("istio.io/dataplane-mode" in variables.nsLabels && ' \
+                 'variables.nsLabels["istio.io/dataplane-mode"] == "ambient")'
+    ambient_pod = '("istio.io/dataplane-mode" in variables.labels && ' \
+                  'variables.labels["istio.io/dataplane-mode"] == "ambient")'
+    other = '("example.com/node-mesh" in variables.labels && variables.labels["example.com/node-mesh"] == "on")'
+    provided = f"(!variables.hostNetwork && {ambient_pod}) || {other} || (!variables.hostNetwork && {ambient_ns})"
+    assert f"!({provided}) ?" in sidecar_cel
+    assert "ambient.istio.io/redirection" not in sidecar_cel
+    provided_by = load_policy({"spec": {"sidecars": {"required": [AMBIENT_SIDECAR]}}}).required_sidecars[0]
+    for fixed in (sidecars.switches_off(provided_by, "istio.io/dataplane-mode", "none", "label"),
+                  sidecars.switches_off(provided_by, "sidecar.istio.io/inject", "false", "label"),
+                  f"{sidecars.NOT_PROVIDED} (namespace label istio.io/dataplane-mode=ambient or pod label "
+                  "istio.io/dataplane-mode=ambient or pod label example.com/node-mesh=on would)",
+                  f"; namespace label istio.io/dataplane-mode=ambient {sidecars.HOST_NETWORK_NOT_CAPTURED}",
+                  f"; pod label istio.io/dataplane-mode=ambient {sidecars.HOST_NETWORK_NOT_CAPTURED}"):
+        assert json.dumps(fixed)[1:-1] in json.dumps(sidecar_cel)
+    assert sidecars.OPTS_OUT in sidecar_cel
+
+
+def test_without_provided_by_the_sidecar_check_is_unchanged() -> None:
+    text = json.dumps(generate(policy(sidecars={"required": [SIDECAR]})))
+    assert sidecars.NOT_PROVIDED not in text and sidecars.OPTS_OUT not in text and "nsLabels[" in text
+
+
 # --- posture: namespace-security-missing's labels ------------------------------------------------------------
 
 ENFORCE = "pod-security.kubernetes.io/enforce"

@@ -135,6 +135,11 @@ handlers:
   - {id: secretstores,             group: external-secrets.io,           version: "*", resource: secretstores,             scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clustersecretstores,      group: external-secrets.io,           version: "*", resource: clustersecretstores,      scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: sealedsecrets,            group: bitnami.com,                   version: "*", resource: sealedsecrets,            scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: vaultstaticsecrets,       group: secrets.hashicorp.com,         version: "*", resource: vaultstaticsecrets,       scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: vaultdynamicsecrets,      group: secrets.hashicorp.com,         version: "*", resource: vaultdynamicsecrets,      scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: vaultpkisecrets,          group: secrets.hashicorp.com,         version: "*", resource: vaultpkisecrets,          scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: vaultauths,               group: secrets.hashicorp.com,         version: "*", resource: vaultauths,               scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: vaultauthglobals,         group: secrets.hashicorp.com,         version: "*", resource: vaultauthglobals,         scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
   - {id: networkpolicies,          group: networking.k8s.io,             version: v1,  resource: networkpolicies,          scope: Namespaced, operations: [CREATE, UPDATE, DELETE]}
 {{- end -}}

@@ -24,6 +24,7 @@ from tierguard.engine.rules import (
     sessions,
     shared_values,
     sidecars,
+    vault_operator,
     volumes,
     workloads,
 )
@@ -36,6 +37,7 @@ RULE_FAMILIES: tuple[RuleFamily, ...] = (
     replication.FAMILY,
     shared_values.FAMILY,
     workloads.FAMILY,
+    vault_operator.FAMILY,
     volumes.FAMILY,
     gateway.FAMILY,
     rbac.FAMILY,

@@ -1,5 +1,6 @@
 """The parity matrix for people (tables, then each gap) and machines (JSON); ``parity_html`` draws the same
-report as a page."""
+report as a page. The namespace posture (``parity_posture.py``) is a table of its own after the applications, and
+only when there is one to show: a policy and namespaces without any render as before."""
 
 from __future__ import annotations
 
@@ -9,24 +10,37 @@ from typing import Any
 
 from tierguard.engine.rules.sidecars import SidecarState
 from tierguard.parity import Application, Cell, ParityReport
+from tierguard.render.parity_posture import posture_document, posture_legend, posture_rows
 
 NOT_DEPLOYED = "-"
 
 
 def render_parity_text(report: ParityReport) -> str:
+    posture = report.posture
+    lines: list[str] = []
     if not report.sidecars:
-        return "no required sidecars in the policy (spec.sidecars.required): nothing to compare"
-    lines = _table(["required sidecar", *report.tiers],
-                   [[sidecar, *("{}/{}".format(*report.covered(sidecar, tier)) for tier in report.tiers)]
-                    for sidecar in report.sidecars], min_width=9)
-    if report.applications:
+        if not posture.shown:
+            return "no required sidecars in the policy (spec.sidecars.required): nothing to compare"
+        lines.append("no required sidecars in the policy (spec.sidecars.required)")
+    else:
+        lines.extend(_table(["required sidecar", *report.tiers],
+                            [[sidecar, *("{}/{}".format(*report.covered(sidecar, tier)) for tier in report.tiers)]
+                             for sidecar in report.sidecars], min_width=9))
+    if report.sidecars and report.applications:
         lines.append("")
         lines.extend(_application_table(report))
+    if posture.shown:
+        lines.append("")
+        lines.extend(_table(*posture_rows(posture)))
+        lines.extend(posture_legend(posture))
     for gap in report.gaps:
         name = f"{gap.ref.namespace}/{gap.ref.name}" if gap.ref.namespace else gap.ref.name
         lines.append(f"{gap.source} {gap.ref.kind} {name}: {gap.sidecar} {gap.state.value} (tier {gap.tier})")
-    verdict = "complete" if report.complete else f"incomplete: {len(report.gaps)} gap(s)"
-    lines.append(f"parity {verdict}")
+    for posture_gap in posture.gaps:
+        lines.append(f"{posture_gap.source} Namespace {posture_gap.namespace}: {posture_gap.phrase()} "
+                     f"(tier {posture_gap.tier})")
+    gaps = len(report.gaps) + len(posture.gaps)
+    lines.append(f"parity {'complete' if report.complete else f'incomplete: {gaps} gap(s)'}")
     return "\n".join(lines)
 
 
@@ -91,6 +105,7 @@ def parity_document(report: ParityReport) -> dict[str, Any]:
         ],
         "gaps": [{"object": g.ref.as_dict(), "source": g.source, "tier": g.tier, "sidecar": g.sidecar,
                   "state": g.state.value} for g in report.gaps],
+        "posture": posture_document(report.posture),
         "complete": report.complete,
     }
 

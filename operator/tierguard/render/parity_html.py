@@ -5,6 +5,9 @@ a row where a tier lacks what the reference tier runs is highlighted, and its ce
 page has no external asset of any kind (inline CSS, no script, no font, no image), so it can be mailed, attached
 to a CI run or opened offline. Every name is escaped. Cells carry ``data-*`` attributes (application, tier,
 sidecar, state) so tests and scripts read the DOM rather than the wording.
+
+The namespace posture, when there is one to show, is a second table beside it (``parity_posture_html.py``),
+highlighted the same way.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from tierguard.engine.rules.sidecars import SidecarState
 from tierguard.parity import Application, Cell, ParityReport
 from tierguard.render.page import highlight_style, html_page, verdict_style
 from tierguard.render.parity import NOT_DEPLOYED, cell_text
+from tierguard.render.parity_posture_html import POSTURE_STYLE, posture_section
 
-STYLE = highlight_style(row="diverges", row_header="app", cell="lacks") + """\
+STYLE = highlight_style(row="diverges", row_header="app", cell="lacks") + POSTURE_STYLE + """\
 th.reference,td.reference{border-left:3px solid #1f4e8c;border-right:3px solid #1f4e8c}
 th.reference{background:#dfe8f5}
 .state{display:block;white-space:nowrap}
-.present,.injected{color:#116329}.missing,.disabled{color:#cf222e;font-weight:600}
+.present,.injected,.provided{color:#116329}.missing,.disabled{color:#cf222e;font-weight:600}
 .note{display:block;font-size:.8rem;color:#9a3412;margin-top:.2rem}
 .workloads{display:block;font-size:.75rem;color:#57606a;margin-top:.2rem}
 ul.legend{list-style:none;padding:0;font-size:.85rem;color:#444}
@@ -36,7 +40,7 @@ LEGEND = {
 
 
 def render_parity_html(report: ParityReport) -> str:
-    gaps = len(report.gaps)
+    gaps = len(report.gaps) + len(report.posture.gaps)
     diverging = sum(report.diverges(a) for a in report.rows())
     verdict = ('<span class="verdict-complete">parity complete</span>' if report.complete else
                f'<span class="verdict-incomplete">parity incomplete: {gaps} gap(s)</span>')
@@ -52,6 +56,8 @@ def render_parity_html(report: ParityReport) -> str:
         parts.extend(_matrix(report))
         parts.extend(_legend(report))
         parts.extend(_gaps(report))
+    if report.posture.shown:
+        parts.extend(posture_section(report.posture))
     return html_page(title="tierguard parity", style=STYLE, body=parts)
 
 
@@ -126,3 +132,4 @@ def _gaps(report: ParityReport) -> list[str]:
     return ["<h2>Gaps</h2>", '<table id="parity-gaps">',
             "<thead><tr><th>source</th><th>object</th><th>tier</th><th>sidecar</th><th>state</th></tr></thead>",
             "<tbody>", *rows, "</tbody></table>"]
+

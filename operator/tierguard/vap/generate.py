@@ -42,7 +42,7 @@ from tierguard.engine.evaluation import ACTION_BY_MODE
 from tierguard.engine.model import Action, Rule
 from tierguard.engine.podspec import CONTAINER_GROUPS, POD_SPEC_PATHS
 from tierguard.engine.rules import assignment, namespaces, posture, sidecars, workloads
-from tierguard.engine.rules.sidecars import NEVER_INJECTED_WITH_HOST_NETWORK
+from tierguard.engine.rules.sidecars import NEVER_CAPTURED_WITH_HOST_NETWORK, NEVER_INJECTED_WITH_HOST_NETWORK
 from tierguard.engine.subjects import EVERYONE, MASTERS, NAMELESS, SERVICE_ACCOUNT_USER, SERVICE_ACCOUNTS_GROUP
 from tierguard.kinds import JUDGED, GroupKind, KindInfo
 from tierguard.policy import RequiredSidecar, TierPolicy
@@ -458,13 +458,12 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
     disabled = "''"
     if sidecar.injection is not None:
         off = sidecar.injection.disabled_by
-        choices = [(cel.map_has("variables.labels", k, v), f"label {k}={v}", "label")
+        choices = [(cel.map_has("variables.labels", k, v), sidecars.switches_off(sidecar, k, v, "label"), "label")
                    for k, v in off.pod_labels.items()]
-        choices += [(cel.map_has("variables.annotations", k, v), f"annotation {k}={v}", "annotation")
-                    for k, v in off.pod_annotations.items()]
-        for test, detail, what in reversed(choices):
-            text = cel.string(f" switches off injection of required sidecar {shown} ({detail}); {sidecars.MUST_RUN} "
-                              f"{what}")
+        choices += [(cel.map_has("variables.annotations", k, v), sidecars.switches_off(sidecar, k, v, "annotation"),
+                     "annotation") for k, v in off.pod_annotations.items()]
+        for test, does, what in reversed(choices):
+            text = cel.string(f" {does}; {sidecars.MUST_RUN} {what}")
             disabled = f"{test} ? '[{Rule.SIDECAR_INJECTION_DISABLED}] ' + variables.ref + {text} : {disabled}"
     image = ("true" if not sidecar.image else
              f"(has(c.image) && c.image.matches({cel.string(cel.glob_regex(sidecar.image))}))")
@@ -481,13 +480,47 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
                 if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else "")
         absent = (f"(variables.isTemplate ? ({host}{cel.quoted(sidecars.NOT_INJECTED)}) : "
                   f"{cel.quoted(sidecars.NO_CONTAINER)})")
+    not_provided = _not_provided(sidecar)
+    if not_provided:
+        absent = f"{absent} + {not_provided}"
     detail = (f"(variables.containers.exists(c, c.name == {name}) ? variables.containers.filter(c, c.name == {name})"
               f".map(c, {runs_image})[0] : variables.initContainers.exists(c, c.name == {name}) ? "
               f"variables.initContainers.filter(c, c.name == {name}).map(c, has(c.restartPolicy) && "
               f"c.restartPolicy == 'Always' ? {runs_image} : {plain_init})[0] : {absent})")
-    missing = (f"!({present}) && !({injected}) ? '[{Rule.SIDECAR_MISSING}] ' + variables.ref + "
-               f"{cel.string(f' lacks required sidecar {shown}: ')} + {detail} : ''")
+    missing = (f"!({present}) && !({injected}) && !({_provided(sidecar)}) ? '[{Rule.SIDECAR_MISSING}] ' + "
+               f"variables.ref + {cel.string(f' lacks required sidecar {shown}: ')} + {detail} : ''")
     return f"[{disabled}].map(d, d != '' ? d : ({missing}))[0]"
+
+
+def _provided_labels(sidecar: RequiredSidecar) -> list[tuple[str, str, str]]:
+    """(CEL test, its label's phrase, its key) for each ``providedBy`` label, pod labels first, as
+    ``sidecars._carried`` lists them."""
+    provided = sidecar.provided_by
+    if provided is None:
+        return []
+    return ([(cel.map_has("variables.labels", k, v), f"pod label {k}={v}", k) for k, v in provided.pod_labels.items()]
+            + [(cel.map_has("variables.nsLabels", k, v), f"namespace label {k}={v}", k)
+               for k, v in provided.namespace_labels.items()])
+
+
+def _provided(sidecar: RequiredSidecar) -> str:
+    """CEL: a ``providedBy`` label provides the service to this pod or template (``sidecars._provider``); a
+    hostNetwork pod is not captured by Istio ambient's label."""
+    tests = [f"(!variables.hostNetwork && {test})" if key in NEVER_CAPTURED_WITH_HOST_NETWORK else test
+             for test, _, key in _provided_labels(sidecar)]
+    return " || ".join(tests) if tests else "false"
+
+
+def _not_provided(sidecar: RequiredSidecar) -> str:
+    """CEL: why no ``providedBy`` label provides it (``sidecars._not_provided``), asked only when none does: a
+    carried label was skipped for hostNetwork, else none is carried. '' without ``providedBy`` labels."""
+    labels = _provided_labels(sidecar)
+    if sidecar.provided_by is None or not labels:
+        return ""
+    none = cel.string(f"{sidecars.NOT_PROVIDED} ({sidecars.provided_alternatives(sidecar.provided_by)} would)")
+    for test, phrase, _ in reversed(labels):
+        none = f"{test} ? {cel.string(f'; {phrase} {sidecars.HOST_NETWORK_NOT_CAPTURED}')} : {none}"
+    return f"({none})"
 
 
 def _injected(sidecar: RequiredSidecar) -> str:

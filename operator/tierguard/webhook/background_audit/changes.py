@@ -11,7 +11,8 @@ audit takes the marks, debounced, and re-judges only those scopes. What marks wh
   denying all ingress (``namespace-security-missing``: a Namespace left without one is reported);
 - the TierPolicy, or a ClusterRole (roles of every namespace's bindings): everything;
 - any other judged or indexed object: its namespace (cluster-scoped: the cluster scope), unless only its
-  ``status`` or the API server's bookkeeping changed (``ContentFilter``).
+  ``status`` or the API server's bookkeeping changed (``ContentFilter``); ``status.phase`` counts (a running
+  Pod's ``runningPodAnnotations`` are judged, ``rules/sidecars.py``).
 """
 
 from __future__ import annotations
@@ -140,5 +141,10 @@ def content_digest(body: Mapping[str, Any]) -> bytes:
         kept_metadata["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     kept = {k: v for k, v in body.items() if k not in ("status", "metadata")}
     kept["metadata"] = kept_metadata
+    status = body.get("status")
+    # A phase changes a few times in an object's life; a Pod starting to run is judged again (its
+    # runningPodAnnotations). Whatever the kind: a listed item carries no kind to tell.
+    if isinstance(status, Mapping) and "phase" in status:
+        kept["phase"] = status["phase"]
     encoded = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.blake2b(encoded, digest_size=16).digest()
