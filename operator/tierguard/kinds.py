@@ -67,7 +67,8 @@ class KindInfo:
     Secrets Operator's ``vaultdynamicsecrets``); empty: the plural."""
     deletes: bool = False
     """DELETE judged too (the TierPolicy: deleting the one in force puts SPEC's defaults in force, in which no
-    person has a tier, so ``namespace-tier-assignment`` holds it to the platform)."""
+    person has a tier, so ``namespace-tier-assignment`` holds it to the platform; a NetworkPolicy: deleting a
+    namespace's last default-deny-ingress one is ``namespace-security-missing``)."""
 
     @property
     def key(self) -> GroupKind:
@@ -133,6 +134,8 @@ KINDS: tuple[KindInfo, ...] = (
              route="generators-vaultdynamicsecrets"),
     KindInfo(_ESO_GENERATORS, "*", "ClusterGenerator", "clustergenerators", _C, judged=True),
     KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),
+    KindInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", _N, judged=True,
+             index="tg_network_policies", deletes=True),
     # Context only: rules look them up, nothing judges them.
     KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", _N, index="tg_claims"),
     KindInfo(_RBAC, "v1", "Role", "roles", _N, index="tg_roles"),

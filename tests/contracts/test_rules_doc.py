@@ -105,6 +105,9 @@ SETUPS: dict[str, Setup] = {
         policy=policy({"subjects": {"perTier": {"dev": {"groups": ["team-*-dev"]},
                                                 "prod": {"groups": ["team-*-prod"]}}},
                        "exemptions": {"breakGlass": {"groups": ["oncall"]}}})),
+    "namespace-security-missing": Setup(policy=policy({"namespaces": {
+        "requiredLabels": {"pod-security.kubernetes.io/enforce": ["baseline", "restricted"]},
+        "defaultDenyIngress": True}})),
 }
 
 

@@ -103,7 +103,8 @@ from the judged rows of operator/tierguard/kinds.py), in the same order, with th
 resource, operations and scope. The ValidatingWebhookConfiguration renders one entry per row, served at /<id>;
 tests/chart/test_routes.py fails when the two tables differ. Nothing else (leases, events, nodes, tokenreviews, ...) is ever intercepted.
 CONNECT is intercepted only for the session subresources (pods/exec, pods/attach, pods/portforward:
-session-cross-tier); DELETE never.
+session-cross-tier); DELETE only for the rows that judge it (tierpolicies: namespace-tier-assignment;
+networkpolicies: namespace-security-missing).
 Returned as YAML `{handlers: [...]}` for fromYaml.
 */}}
 {{- define "tierguard.webhook.handlers" -}}
@@ -143,6 +144,7 @@ handlers:
   - {id: generators-vaultdynamicsecrets, group: generators.external-secrets.io, version: "*", resource: vaultdynamicsecrets, scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clustergenerators,        group: generators.external-secrets.io, version: "*", resource: clustergenerators,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
+  - {id: networkpolicies,          group: networking.k8s.io,             version: v1,  resource: networkpolicies,          scope: Namespaced, operations: [CREATE, UPDATE, DELETE]}
 {{- end -}}
 
 {{/*
@@ -276,7 +278,7 @@ Every name tierguard may give a ValidatingAdmissionPolicy or its binding, as a J
 {{- define "tierguard.admissionPolicies.names" -}}
 {{- $fullname := include "tierguard.chart.fullname" . -}}
 {{- $names := list -}}
-{{- range $family := list "namespaces" "workloads" "assignment" -}}
+{{- range $family := list "namespaces" "workloads" "assignment" "posture" -}}
 {{- range $action := list "deny" "warn" "audit" -}}
 {{- $names = append $names (printf "%s-%s-%s" $fullname $family $action) -}}
 {{- end -}}

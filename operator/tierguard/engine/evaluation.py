@@ -20,6 +20,7 @@ from tierguard.engine.rules import (
     gateway,
     namespaces,
     policy_document,
+    posture,
     rbac,
     replication,
     sessions,
@@ -47,6 +48,7 @@ RULE_FAMILIES: tuple[RuleFamily, ...] = (
     sidecars.FAMILY,
     assignment.FAMILY,
     sessions.FAMILY,
+    posture.FAMILY,
     policy_document.FAMILY,
 )
 """The rule table: a new rule family is one module here (and, for a new kind, one row in ``tierguard.kinds``)."""

@@ -7,6 +7,8 @@ audit takes the marks, debounced, and re-judges only those scopes. What marks wh
   new values (their ``secret-value-shared`` findings appear or go); deleted: the same, from its last state;
 - a Namespace relabelled: that namespace, the cluster scope (Namespaces are judged there) and the namespaces
   sharing a value with its Secrets (their tier comparison changed);
+- a NetworkPolicy: its namespace, and the cluster scope (where its Namespace is judged) when it starts or stops
+  denying all ingress (``namespace-security-missing``: a Namespace left without one is reported);
 - the TierPolicy, or a ClusterRole (roles of every namespace's bindings): everything;
 - any other judged or indexed object: its namespace (cluster-scoped: the cluster scope), unless only its
   ``status`` or the API server's bookkeeping changed (``ContentFilter``); ``status.phase`` counts (a running
@@ -89,6 +91,13 @@ class Changes:
         for view in holders.secret_views(frozenset({name})):
             digests |= self._digests(view)
         self._mark_holders(digests, holders)
+
+    def network_policy_changed(self, namespace: str, denied_before: bool, denies_now: bool) -> None:
+        """A NetworkPolicy added, changed or deleted in ``namespace``; whether it denied all ingress before and
+        does now (``posture.denies_all_ingress``)."""
+        self.mark_namespace(namespace)
+        if denied_before != denies_now:
+            self.mark_namespace(None)  # the Namespace, judged with the cluster-scoped objects, gains or loses one
 
     @staticmethod
     def _digests(view: SecretView | None) -> set[bytes]:
