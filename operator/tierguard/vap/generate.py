@@ -7,9 +7,10 @@ Four families, each one policy and one binding per enforcement action that some 
   binding selects no namespaces (for a Namespace request the API server matches a selector against the *new*
   labels, which would miss an UPDATE that removes the tier label); the policy's match condition picks the tier
   whose mode applies, as the engine does: the stored (old) object's tier, else the default mode.
-- ``workloads``: ``sidecar-missing``, ``sidecar-injection-disabled`` (namespace injection labels through
-  ``namespaceObject``) and ``workload-secret-cross-tier`` for the external secret paths a Pod or pod template
-  names (Vault agent and Bank-Vaults annotations, ``vault:`` env values) that ``pathPatterns`` give another tier.
+- ``workloads``: ``sidecar-missing``, ``sidecar-injection-disabled`` (namespace injection and ``providedBy``
+  labels through ``namespaceObject``) and ``workload-secret-cross-tier`` for the external secret paths a Pod or
+  pod template names (Vault agent and Bank-Vaults annotations, ``vault:`` env values) that ``pathPatterns`` give
+  another tier.
   The binding selects the tiers enforced with its action by their namespaces' tier label.
 - ``posture`` (only when ``spec.namespaces.requiredLabels`` lists labels): ``namespace-security-missing`` for a
   tiered Namespace's labels on CREATE/UPDATE (an UPDATE only for the gaps it makes, as the engine). The binding
