@@ -88,6 +88,7 @@ class KindInfo:
 _N, _C = Scope.NAMESPACED, Scope.CLUSTER
 _RBAC, _ESO, _GATEWAY = "rbac.authorization.k8s.io", "external-secrets.io", "gateway.networking.k8s.io"
 _VSO = "secrets.hashicorp.com"
+_FLUX_HELM, _FLUX_KUSTOMIZE = "helm.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"
 
 KINDS: tuple[KindInfo, ...] = (
     # Judged, in the order of the webhook's routes (and of the chart's webhook entries).
@@ -121,6 +122,8 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_VSO, "*", "VaultPKISecret", "vaultpkisecrets", _N, judged=True),
     KindInfo(_VSO, "*", "VaultAuth", "vaultauths", _N, judged=True),
     KindInfo(_VSO, "*", "VaultAuthGlobal", "vaultauthglobals", _N, judged=True),
+    KindInfo(_FLUX_HELM, "*", "HelmRelease", "helmreleases", _N, judged=True),
+    KindInfo(_FLUX_KUSTOMIZE, "*", "Kustomization", "kustomizations", _N, judged=True),
     KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),
     # Context only: rules look them up, nothing judges them.
     KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", _N, index="tg_claims"),

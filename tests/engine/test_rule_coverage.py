@@ -16,6 +16,7 @@ from tierguard.engine.model import Action, Rule
 
 from . import (
     test_assignment,
+    test_flux,
     test_malformed,
     test_namespaces,
     test_rbac_gateway,
@@ -30,7 +31,7 @@ from . import (
 from .helpers import decisions
 
 TABLES = (test_namespaces, test_replication, test_shared_values, test_workloads, test_volumes, test_rbac_gateway,
-          test_sidecars, test_malformed, test_vault_operator)
+          test_sidecars, test_malformed, test_vault_operator, test_flux)
 REQUEST_TABLES = (test_sessions,)
 """Tables of whole requests (``CASES`` of rows with ``request``, ``expected`` rule ids and ``policy``, and the
 module's ``context_for(policy)``): rules that judge who sends a request, not only the object."""

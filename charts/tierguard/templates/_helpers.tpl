@@ -139,6 +139,8 @@ handlers:
   - {id: vaultpkisecrets,          group: secrets.hashicorp.com,         version: "*", resource: vaultpkisecrets,          scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: vaultauths,               group: secrets.hashicorp.com,         version: "*", resource: vaultauths,               scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: vaultauthglobals,         group: secrets.hashicorp.com,         version: "*", resource: vaultauthglobals,         scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: helmreleases,             group: helm.toolkit.fluxcd.io,        version: "*", resource: helmreleases,             scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: kustomizations,           group: kustomize.toolkit.fluxcd.io,   version: "*", resource: kustomizations,           scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
 {{- end -}}
 
