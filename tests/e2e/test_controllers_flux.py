@@ -2,8 +2,8 @@
 do not run: tierguard refuses the objects before anything reconciles them).
 
 A dev HelmRelease whose values from a Secret reach a release (or its release record) in prod, or whose chart
-source is prod's; a dev Kustomization deploying into prod, decrypting with its SOPS keys into prod, or building
-from prod's source; each with its admitted variant.
+source is prod's; a dev Kustomization deploying into prod, decrypting with its SOPS keys into prod, building
+from prod's source, or pushing every Secret it deploys into prod (commonMetadata); each with its admitted variant.
 """
 
 from __future__ import annotations
@@ -100,6 +100,8 @@ def test_kustomization_into_or_from_another_tier(cluster: Cluster, namespace: Na
         "secretRef": {"name": "kubeconfig"}})), WORKLOAD)
     assert_refused(apply(cluster, kustomization(dev, sourceRef={"kind": "GitRepository", "name": "podinfo",
                                                                 "namespace": prod})), WORKLOAD)
+    assert_refused(apply(cluster, kustomization(dev, commonMetadata={
+        "annotations": {"replicator.v1.mittwald.de/replicate-to": prod}})), REPLICATION)
     assert_admitted(apply(cluster, kustomization(dev, targetNamespace=dev_b, decryption=sops,
                                                  sourceRef={"kind": "GitRepository", "name": "podinfo",
                                                             "namespace": dev_b})))

@@ -34,6 +34,7 @@ SECRET_VALUES = [{"kind": "Secret", "name": "db", "valuesKey": "values.yaml"}]
 MAP_VALUES = [{"kind": "ConfigMap", "name": "web-values"}]
 SOPS = {"provider": "sops", "secretRef": {"name": "sops-age"}}
 KUBECONFIG = {"secretRef": {"name": "remote-kubeconfig"}}
+REFLECTOR, REPLICATOR = "reflector.v1.k8s.emberstack.com/", "replicator.v1.mittwald.de/"
 
 CASES = [
     # HelmRelease: valuesFrom Secrets reach the target and Helm's release record.
@@ -95,6 +96,19 @@ CASES = [
          [kustomization("dev", kubeConfig=KUBECONFIG, targetNamespace="prod")], {(W, "dev/web")}),
     Case("kubeconfig Kustomization into a namespace unknown here",
          [kustomization("dev", kubeConfig=KUBECONFIG, targetNamespace="apps", decryption=SOPS)]),
+    # commonMetadata: replication annotations put on every Secret deployed.
+    Case("commonMetadata opening every Secret of a release to every namespace",
+         [release("dev", commonMetadata={"annotations": {REFLECTOR + "reflection-allowed": "true"}})],
+         {(R, "dev/web")}),
+    Case("commonMetadata pushing every Secret of a Kustomization into prod",
+         [kustomization("dev", commonMetadata={"annotations": {REPLICATOR + "replicate-to": "prod"}})],
+         {(R, "dev/web")}),
+    Case("commonMetadata pushing into a namespace of its own tier",
+         [kustomization("dev", targetNamespace="dev-b",
+                        commonMetadata={"annotations": {REPLICATOR + "replicate-to": "dev"},
+                                        "labels": {"team": "a"}})]),
+    Case("commonMetadata label not a string", [kustomization("dev", commonMetadata={"labels": {"a": 1}})],
+         {(P, "dev/web")}),
     Case("kustomize's own Kustomization (kustomize.config.k8s.io) is not Flux's",
          [{"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
            "metadata": {"name": "web", "namespace": "dev"}, "namespace": "prod"}]),
@@ -149,3 +163,11 @@ def test_kubeconfig_message_names_its_secret() -> None:
     _, path, message = _only(kustomization("dev", kubeConfig=KUBECONFIG, targetNamespace="prod"))
     assert path == "spec.targetNamespace"
     assert "with the kubeconfig credentials of Secret dev/remote-kubeconfig" in message
+
+
+def test_common_metadata_message_points_at_the_annotation() -> None:
+    rule, path, message = _only(kustomization("dev", commonMetadata={"annotations": {
+        REPLICATOR + "replicate-to": "prod"}}))
+    assert (rule, path) == (R, f"spec.commonMetadata.annotations[{REPLICATOR}replicate-to]")
+    assert message.startswith("every Secret Kustomization dev/web deploys (spec.commonMetadata) (tier dev) has "
+                              "kubernetes-replicator push it into prod (tier prod)")

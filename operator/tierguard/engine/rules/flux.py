@@ -24,6 +24,9 @@ tier is ``workload-secret-cross-tier`` (``workloads.py``). What Flux does, from 
 - ``kubeConfig`` (``secretRef`` or ``configMapRef``) points the release at the cluster of the kubeconfig: its
   target and storage namespaces are that cluster's, so only a namespace known here with a tier is judged (taken
   to be the same namespace), with the kubeconfig's credentials named in the message.
+- ``commonMetadata`` (both kinds) puts its labels and annotations on every object deployed, each Secret among
+  them: replication annotations there (reflector, kubernetes-replicator, config-syncer) are judged as on a Secret
+  of the target namespace (replication).
 - ``serviceAccountName`` and the controllers' ``--no-cross-namespace-refs`` / ``--default-service-account``
   lockdown do not change the verdict: tierguard cannot see the controllers' flags, and under them such an
   object only fails later, at reconcile.
@@ -39,9 +42,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierguard.engine.candidate import Candidate
-from tierguard.engine.model import Finding, Rule, in_tier
+from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
+from tierguard.engine.rules.replication import replication_findings
+from tierguard.engine.secrets import SecretView
 from tierguard.kinds import group_kinds
 
 FACTS: tuple[RuleFacts, ...] = ()
@@ -113,6 +118,7 @@ def _helm_release(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Findi
         )
     elif _crosses(subject, target) and not secrets:
         yield _deploys_into(subject, target, kubeconfig)
+    yield from _common_metadata(subject, spec, target)
 
 
 def _kustomization(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
@@ -120,11 +126,10 @@ def _kustomization(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Find
                                "builds its manifests from",
                                "that tier's manifests, fetched with that source's credentials")
     kubeconfig = _kubeconfig(subject, spec)
-    # Without targetNamespace each manifest keeps its own namespace, which only the source holds.
-    if not str_at(spec, "targetNamespace", "spec.targetNamespace"):
-        return
     target = _place(subject, spec, "targetNamespace", kubeconfig)
-    if not _crosses(subject, target):
+    yield from _common_metadata(subject, spec, target)
+    # Without targetNamespace each manifest keeps its own namespace, which only the source holds.
+    if not target.field or not _crosses(subject, target):
         return
     carried = []
     decryption = mapping_at(spec, "decryption", "spec.decryption")
@@ -193,6 +198,34 @@ def _deploys_into(subject: Candidate, target: Place, kubeconfig: str) -> Finding
         f"{subject.kind} of that tier",
         target.field,
     )
+
+
+def _common_metadata(subject: Candidate, spec: Mapping[str, Any], target: Place) -> Iterator[Finding]:
+    """Replication annotations ``commonMetadata`` puts on every Secret deployed, judged as on a Secret of the
+    target namespace (the object's own without ``targetNamespace``); a target of another tier is refused already."""
+    common = mapping_at(spec, "commonMetadata", "spec.commonMetadata")
+    if not common or _crosses(subject, target):
+        return
+    view = SecretView(target.namespace, "*", "Secret", _strings(common, "labels"), _strings(common, "annotations"))
+    prefix = f"{view.kind} {view.ref}"
+    every = f"every Secret {subject.ref} deploys (spec.commonMetadata)"
+    for finding in replication_findings(view, subject):
+        yield Finding(
+            finding.rule,
+            finding.message.replace(prefix, every, 1),
+            finding.path.replace("metadata.", "spec.commonMetadata.", 1),
+            related=finding.related,
+            requester_message=None if finding.requester_message is None
+            else finding.requester_message.replace(prefix, every, 1),
+        )
+
+
+def _strings(common: Mapping[str, Any], key: str) -> dict[str, str]:
+    values = mapping_at(common, key, f"spec.commonMetadata.{key}")
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise Malformed(f"spec.commonMetadata.{key}[{name}]", f"expected a string, got {type(value).__name__}")
+    return dict(values)
 
 
 def _source_finding(subject: Candidate, ref: Mapping[str, Any], base: str, verb: str, why: str
