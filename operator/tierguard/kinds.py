@@ -96,6 +96,7 @@ class KindInfo:
 _N, _C = Scope.NAMESPACED, Scope.CLUSTER
 _RBAC, _ESO, _GATEWAY = "rbac.authorization.k8s.io", "external-secrets.io", "gateway.networking.k8s.io"
 _VSO, _ESO_GENERATORS = "secrets.hashicorp.com", "generators.external-secrets.io"
+_FLUX_HELM, _FLUX_KUSTOMIZE = "helm.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"
 
 KINDS: tuple[KindInfo, ...] = (
     # Judged, in the order of the webhook's routes (and of the chart's webhook entries).
@@ -133,6 +134,8 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_ESO_GENERATORS, "*", "VaultDynamicSecret", "vaultdynamicsecrets", _N, judged=True,
              route="generators-vaultdynamicsecrets"),
     KindInfo(_ESO_GENERATORS, "*", "ClusterGenerator", "clustergenerators", _C, judged=True),
+    KindInfo(_FLUX_HELM, "*", "HelmRelease", "helmreleases", _N, judged=True),
+    KindInfo(_FLUX_KUSTOMIZE, "*", "Kustomization", "kustomizations", _N, judged=True),
     KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),
     KindInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", _N, judged=True,
              index="tg_network_policies", deletes=True),
