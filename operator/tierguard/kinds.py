@@ -62,13 +62,21 @@ class KindInfo:
     Secret of the namespace)."""
     connects: tuple[Connect, ...] = ()
     """Subresources judged on CONNECT (``pods/exec``: a session reads what the pod mounts)."""
+    route: str = ""
+    """The webhook's route id (``/<id>``) when the plural is another judged row's too (External Secrets' and Vault
+    Secrets Operator's ``vaultdynamicsecrets``); empty: the plural."""
     deletes: bool = False
     """DELETE judged too (the TierPolicy: deleting the one in force puts SPEC's defaults in force, in which no
-    person has a tier, so ``namespace-tier-assignment`` holds it to the platform)."""
+    person has a tier, so ``namespace-tier-assignment`` holds it to the platform; a NetworkPolicy: deleting a
+    namespace's last default-deny-ingress one is ``namespace-security-missing``)."""
 
     @property
     def key(self) -> GroupKind:
         return GroupKind(self.group, self.kind)
+
+    @property
+    def route_id(self) -> str:
+        return self.route or self.resource
 
     @property
     def namespaced(self) -> bool:
@@ -87,6 +95,8 @@ class KindInfo:
 
 _N, _C = Scope.NAMESPACED, Scope.CLUSTER
 _RBAC, _ESO, _GATEWAY = "rbac.authorization.k8s.io", "external-secrets.io", "gateway.networking.k8s.io"
+_VSO, _ESO_GENERATORS = "secrets.hashicorp.com", "generators.external-secrets.io"
+_FLUX_HELM, _FLUX_KUSTOMIZE = "helm.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"
 _VSO = "secrets.hashicorp.com"
 _CERT_MANAGER, _KYVERNO, _KYVERNO_POLICIES = "cert-manager.io", "kyverno.io", "policies.kyverno.io"
 
@@ -113,6 +123,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_ESO, "*", "ExternalSecret", "externalsecrets", _N, judged=True),
     KindInfo(_ESO, "*", "ClusterExternalSecret", "clusterexternalsecrets", _C, judged=True),
     KindInfo(_ESO, "*", "PushSecret", "pushsecrets", _N, judged=True),
+    KindInfo(_ESO, "*", "ClusterPushSecret", "clusterpushsecrets", _C, judged=True),
     KindInfo(_ESO, "*", "SecretStore", "secretstores", _N, judged=True, index="tg_secret_stores"),
     KindInfo(_ESO, "*", "ClusterSecretStore", "clustersecretstores", _C, judged=True,
              index="tg_cluster_secret_stores"),
@@ -122,6 +133,11 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_VSO, "*", "VaultPKISecret", "vaultpkisecrets", _N, judged=True),
     KindInfo(_VSO, "*", "VaultAuth", "vaultauths", _N, judged=True),
     KindInfo(_VSO, "*", "VaultAuthGlobal", "vaultauthglobals", _N, judged=True),
+    KindInfo(_ESO_GENERATORS, "*", "VaultDynamicSecret", "vaultdynamicsecrets", _N, judged=True,
+             route="generators-vaultdynamicsecrets"),
+    KindInfo(_ESO_GENERATORS, "*", "ClusterGenerator", "clustergenerators", _C, judged=True),
+    KindInfo(_FLUX_HELM, "*", "HelmRelease", "helmreleases", _N, judged=True),
+    KindInfo(_FLUX_KUSTOMIZE, "*", "Kustomization", "kustomizations", _N, judged=True),
     KindInfo(_CERT_MANAGER, "*", "Certificate", "certificates", _N, judged=True),
     KindInfo("networking.k8s.io", "v1", "Ingress", "ingresses", _N, judged=True),
     KindInfo(_GATEWAY, "*", "Gateway", "gateways", _N, judged=True),
@@ -130,6 +146,8 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_KYVERNO_POLICIES, "*", "GeneratingPolicy", "generatingpolicies", _C, judged=True),
     KindInfo(_KYVERNO_POLICIES, "*", "NamespacedGeneratingPolicy", "namespacedgeneratingpolicies", _N, judged=True),
     KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),
+    KindInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", _N, judged=True,
+             index="tg_network_policies", deletes=True),
     # Context only: rules look them up, nothing judges them.
     KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", _N, index="tg_claims"),
     KindInfo(_RBAC, "v1", "Role", "roles", _N, index="tg_roles"),
@@ -170,9 +188,11 @@ CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(info.kind for info in KINDS if 
 """By kind name: the engine places objects by kind until lookups use (group, kind) everywhere."""
 
 
-def group_kinds(*names: str) -> frozenset[GroupKind]:
-    """The judged rows of these kind names (a rule family's ``KINDS``); an unknown name is a bug here."""
-    found = frozenset(info.key for info in JUDGED if info.kind in names)
+def group_kinds(*names: str, group: str | None = None) -> frozenset[GroupKind]:
+    """The judged rows of these kind names (a rule family's ``KINDS``), of one API ``group`` when two groups
+    judge a kind of the same name (Vault Secrets Operator's and External Secrets' ``VaultDynamicSecret``); an
+    unknown name is a bug here."""
+    found = frozenset(info.key for info in JUDGED if info.kind in names and group in (None, info.group))
     missing = set(names) - {key.kind for key in found}
     if missing:
         raise LookupError(f"not judged kinds in tierguard.kinds.KINDS: {sorted(missing)}")

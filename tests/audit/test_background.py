@@ -13,14 +13,18 @@ import pytest
 
 from tests.fakes.indexes import FakeIndexes
 from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.rules import posture
 from tierguard.kinds import BY_KEY, GroupKind
 from tierguard.kube.discovery import Served
 from tierguard.policy import DEFAULT_POLICY, load_policy
 from tierguard.render.policyreport import OPENREPORTS, WGPOLICYK8S
 from tierguard.webhook.background_audit import audit as background
 from tierguard.webhook.background_audit.audit import BackgroundAudit
-from tierguard.webhook.background_audit.changes import Changes, ContentFilter
+from tierguard.webhook.background_audit.changes import Changes, ContentFilter, Dirty
+from tierguard.webhook.background_audit.marks import index_observer
 from tierguard.webhook.background_audit.report_writer import ReportWriter
+from tierguard.webhook.indexes import INDEXES_BY_KIND
+from tierguard.webhook.informer import Change
 from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.settings import AuditSettings
@@ -235,7 +239,11 @@ def test_status_churn_is_not_a_change() -> None:
            "spec": {"containers": []}, "status": {"phase": "Pending"}}
     assert seen.changed(pod, deleted=False)
     assert not seen.changed({**pod, "metadata": {**pod["metadata"], "resourceVersion": "2"},
-                             "status": {"phase": "Running"}}, deleted=False)
+                             "status": {"phase": "Pending", "conditions": [{"type": "Ready"}]}}, deleted=False)
+    # A phase is a change: a running pod's runningPodAnnotations are judged (sidecar-missing's providedBy).
+    running = {**pod, "status": {"phase": "Running", "podIP": "10.0.0.1"}}
+    assert seen.changed(running, deleted=False)
+    assert not seen.changed({**running, "status": {"phase": "Running", "podIP": "10.0.0.2"}}, deleted=False)
     assert seen.changed({**pod, "metadata": {**pod["metadata"], "labels": {"a": "b"}}}, deleted=False)
     assert seen.changed(pod, deleted=True) and len(seen) == 0
 
@@ -290,3 +298,59 @@ def test_a_full_pass_reports_a_person_of_one_tier_who_reaches_another(world: Any
     found = [r for r in prod["results"] if r["rule"] == "rbac-cross-tier-subject"]
     assert [r["resources"][0]["name"] for r in found] == ["devs"]
     assert "Group team-pay-dev (tier dev) reach its Secrets: can read Secrets in prod" in found[0]["message"]
+
+
+# --- namespace-security-missing: a namespace without a default-deny-ingress NetworkPolicy --------------------
+
+NAMESPACE = BY_KEY[GroupKind("", "Namespace")]
+NETWORK_POLICIES = INDEXES_BY_KIND["NetworkPolicy"]
+
+
+def network_policy(namespace: str, name: str, *, deny: bool = True) -> dict[str, Any]:
+    spec: dict[str, Any] = {"podSelector": {}, "policyTypes": ["Ingress"]}
+    if not deny:
+        spec["ingress"] = [{}]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": namespace, "uid": f"{namespace}-{name}"}, "spec": spec}
+
+
+def observe(world: Any, obj: dict[str, Any], *, deleted: bool = False) -> None:
+    """What the NetworkPolicy informer does: tell the observer, then apply the change to the index."""
+    world.audit.leading = True  # a replica without the lease keeps no marks
+    entries = None if deleted else NETWORK_POLICIES.project(obj, world.fingerprinter)
+    index_observer(world.state, world.audit)(Change(NETWORK_POLICIES, obj, entries))
+    (world.indexes.remove if deleted else world.indexes.add)(obj)
+
+
+def test_a_network_policy_marks_the_cluster_only_when_it_starts_or_stops_denying(world: Any) -> None:
+    observe(world, network_policy("prod", "allow", deny=False))
+    assert world.audit.changes.take() == Dirty(frozenset({"prod"}), False, False)
+    observe(world, network_policy("prod", "deny-all"))
+    assert world.audit.changes.take() == Dirty(frozenset({"prod"}), True, False)
+    observe(world, network_policy("prod", "deny-all"))  # the same content again: nothing
+    assert not world.audit.changes
+    observe(world, network_policy("prod", "deny-all", deny=False))
+    assert world.audit.changes.take().cluster
+    observe(world, network_policy("prod", "deny-all", deny=False), deleted=True)
+    assert world.audit.changes.take() == Dirty(frozenset({"prod"}), False, False)
+
+
+def test_the_audit_reports_a_namespace_until_it_has_a_default_deny(world: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    world.state.use_policy(load_policy({"spec": {"namespaces": {"defaultDenyIngress": True}}}))
+    namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {
+        "tierguard.io/tier": name}}} for name in ("dev", "prod", "qa")]
+    world.listing.objects += namespaces
+    monkeypatch.setattr(background, "resolve_served", lambda *_: [Served(NAMESPACE, "v1")])
+    for name in ("dev", "qa"):
+        observe(world, network_policy(name, "deny-all"))
+    asyncio.run(world.audit.full_pass())
+    assert [m for m in cluster_findings(world) if "NetworkPolicy" in m] == [
+        "Namespace prod (tier prod) has no NetworkPolicy denying all ingress; " + posture.CREATE_ONE]
+    observe(world, network_policy("prod", "default-deny-ingress"))
+    asyncio.run(world.audit.incremental_pass(world.audit.changes.take()))
+    assert not [m for m in cluster_findings(world) if "NetworkPolicy" in m]
+    observe(world, network_policy("dev", "deny-all"), deleted=True)
+    asyncio.run(world.audit.incremental_pass(world.audit.changes.take()))
+    assert [m.split(";")[0] for m in cluster_findings(world) if "NetworkPolicy" in m] == [
+        "Namespace dev (tier dev) has no NetworkPolicy denying all ingress"]

@@ -147,10 +147,11 @@ def test_projection_drops_values_and_their_last_applied_copy() -> None:
     assert not isinstance(item.secret, Exception) and item.secret is not None
     assert item.secret.annotations == {"keep": "me"} and len(item.secret.fingerprints) == 1
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "dev", "managedFields": []},
-           "spec": {"containers": []}, "status": {"phase": "Running"}}
+           "spec": {"containers": []}, "status": {"phase": "Running", "podIP": "10.0.0.1"}}
     assert project(pod, fingerprinter).obj == {"apiVersion": "v1", "kind": "Pod",
                                                "metadata": {"name": "p", "namespace": "dev"},
-                                               "spec": {"containers": []}}
+                                               "spec": {"containers": []},
+                                               "status": {"phase": "Running"}}  # sidecars: a running pod
     assert project(pod, fingerprinter).secret is None
 
 

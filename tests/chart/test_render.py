@@ -447,6 +447,7 @@ def test_rbac_is_least_privilege(helm: Helm, sets: dict[str, str]) -> None:
         ("", "namespaces"), ("", "secrets"), ("", "persistentvolumes"), ("", "persistentvolumeclaims"),
         ("storage.k8s.io", "storageclasses"), ("rbac.authorization.k8s.io", "roles"),
         ("rbac.authorization.k8s.io", "clusterroles"), ("tierguard.io", "tierpolicies"),
+        ("networking.k8s.io", "networkpolicies"),
         ("external-secrets.io", "secretstores"), ("external-secrets.io", "clustersecretstores"),
         ("bitnami.com", "sealedsecrets"), ("apiextensions.k8s.io", "customresourcedefinitions"),
     }
@@ -684,12 +685,24 @@ def test_the_release_own_binding_is_never_sent_to_the_webhook(helm: Helm) -> Non
     assert audit_binding == f"{binding}-audit"
     webhooks = only(docs, "ValidatingWebhookConfiguration")["webhooks"]
     conditioned = [w for w in webhooks if w.get("matchConditions")]
-    assert [w["name"] for w in conditioned] == ["clusterrolebindings.tierguard.io"]
+    assert [w["name"] for w in conditioned] == ["clusterrolebindings.tierguard.io", "networkpolicies.tierguard.io"]
     assert conditioned[0]["matchConditions"] == [
         {"name": "not-the-release-own-binding",
          "expression": f"request.name != '{binding}' && request.name != '{audit_binding}'"}]
     judged_outside = [d for d in docs if d.get("metadata", {}).get("namespace") not in (NAMESPACE, None)]
     assert judged_outside == []
+
+
+def test_the_namespace_controller_deletes_network_policies_without_the_webhook(helm: Helm) -> None:
+    """Deleting a namespace deletes its NetworkPolicies (the webhook judges their DELETEs for
+    namespace-security-missing): the controller's DELETEs are not sent, so a namespace is deleted to the end while
+    no replica runs; nothing else is left out."""
+    webhooks = only(default(helm), "ValidatingWebhookConfiguration")["webhooks"]
+    (entry,) = [w for w in webhooks if w["name"] == "networkpolicies.tierguard.io"]
+    assert entry["rules"][0]["operations"] == ["CREATE", "UPDATE", "DELETE"]
+    assert entry["matchConditions"] == [{"name": "not-the-namespace-controller", "expression": (
+        "!(request.operation == 'DELETE' && request.userInfo.username in "
+        "['system:serviceaccount:kube-system:namespace-controller', 'system:kube-controller-manager'])")}]
 
 
 # ---- the background audit -------------------------------------------------------------------------------------

@@ -85,8 +85,9 @@ def test_nothing_else_is_intercepted(helm: Helm) -> None:
             if "CONNECT" in rule["operations"]:
                 assert rule["operations"] == ["CONNECT"]
                 assert rule["resources"] in (["pods/exec"], ["pods/attach"], ["pods/portforward"])
-            # DELETE for the TierPolicy only (its deletion switches people's tiers off: namespace-tier-assignment).
-            assert ("DELETE" in rule["operations"]) == (rule["resources"] == ["tierpolicies"])
+            # DELETE for the TierPolicy (its deletion switches people's tiers off: namespace-tier-assignment) and the
+            # NetworkPolicy (a namespace's last default-deny: namespace-security-missing) only.
+            assert ("DELETE" in rule["operations"]) == (rule["resources"] in (["tierpolicies"], ["networkpolicies"]))
 
 
 def test_handler_list_is_kept_in_one_place() -> None:

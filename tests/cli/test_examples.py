@@ -54,7 +54,8 @@ WALKTHROUGHS = [w for readme in READMES for w in walkthroughs(readme)]
 
 
 def test_every_readme_has_a_walkthrough() -> None:
-    assert {r.parent.name for r in READMES} == {"examples", "istio-app", "vault-app", "reflector", "access"}
+    assert {r.parent.name for r in READMES} == {"examples", "istio-app", "istio-ambient", "vault-app", "reflector",
+                                                  "access"}
     for readme in READMES:
         assert walkthroughs(readme), readme
 
@@ -77,6 +78,10 @@ EXPECTED = [
     ("istio-app", "--policy policy.yaml -f namespaces.yaml -f bad/", 1,
      {("sidecar-injection-disabled", "Deployment shop-prod/web"),
       ("sidecar-missing", "CronJob shop-reports/nightly-report")}),
+    ("istio-ambient", "--policy policy.yaml -f namespaces.yaml -f good/", 0, set()),
+    ("istio-ambient", "--policy policy.yaml -f namespaces.yaml -f bad/", 1,
+     {("sidecar-injection-disabled", "Deployment shop-dev/legacy"),
+      ("sidecar-missing", "DaemonSet shop-dev/node-agent"), ("sidecar-missing", "Job shop-batch/reindex")}),
     ("vault-app", "--policy policy.yaml -f namespaces.yaml -f good/", 0, set()),
     ("vault-app", "--policy policy.yaml -f namespaces.yaml -f bad/", 1,
      {("workload-secret-cross-tier", "Deployment payments-dev/payments")}),

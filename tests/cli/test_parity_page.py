@@ -71,3 +71,24 @@ def test_the_page_from_an_api_server(tmp_path: Path) -> None:
     assert page.highlighted == {"debug"}
     assert page.states[("debug", "dev", "istio-proxy")] == "missing"
     assert "<b>odd</b>" in page.rows and "<b>" not in done.stdout
+
+
+AMBIENT_EXAMPLE = Path(__file__).parents[2] / "examples" / "istio-ambient"
+
+
+def test_a_service_provided_without_a_container_is_covered_in_every_rendering(run: Any, monkeypatch: Any) -> None:
+    """examples/istio-ambient: dev's workloads are served by Istio ambient (``providedBy``), prod's injected; no gap,
+    in text, JSON and HTML alike."""
+    monkeypatch.chdir(AMBIENT_EXAMPLE)
+    argv = ("parity", "--policy", "policy.yaml", "-f", "namespaces.yaml", "-f", "good/")
+    outputs: dict[str, Run] = {o: run(*argv, "-o", o) for o in ("text", "json", "html")}
+    assert {status for status, _, _ in outputs.values()} == {0}
+    assert "web          provided  -   -      injected" in outputs["text"][1]
+    document = json.loads(outputs["json"][1])
+    assert document["complete"] is True and document["gaps"] == []
+    assert document["sidecars"]["istio-proxy"]["dev"] == {"present": 0, "provided": 2, "injected": 0, "missing": 0,
+                                                          "disabled": 0}
+    page = parse(outputs["html"][1])
+    assert page.states[("web", "dev", "istio-proxy")] == "provided"
+    assert page.states[("web", "prod", "istio-proxy")] == "injected"
+    assert page.highlighted == set()

@@ -210,7 +210,8 @@ def test_json_manifests_have_lines_too(sarif: Any, tmp_path: Path, monkeypatch: 
 def test_examples_are_valid_sarif(sarif: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     for example, policy in (("reflector", None), ("vault-app", "examples/vault-app/policy.yaml"),
-                            ("istio-app", "examples/istio-app/policy.yaml")):
+                            ("istio-app", "examples/istio-app/policy.yaml"),
+                            ("istio-ambient", "examples/istio-ambient/policy.yaml")):
         args = ["-f", f"examples/{example}"] + (["--policy", policy] if policy else [])
         code, log = sarif(*args)
         validate(log)

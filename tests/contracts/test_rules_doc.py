@@ -23,7 +23,17 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.engine.helpers import FINGERPRINTER, ISTIO_POLICY, STANDARD, Doc, namespace, policy, secret, workload
+from tests.engine.helpers import (
+    AMBIENT,
+    AMBIENT_POLICY,
+    FINGERPRINTER,
+    STANDARD,
+    Doc,
+    namespace,
+    policy,
+    secret,
+    workload,
+)
 from tierguard.engine import EvaluationRequest, OfflineContext, UserInfo, evaluate
 from tierguard.engine.evaluation import RULE_FACTS
 from tierguard.engine.model import Rule
@@ -59,6 +69,8 @@ def reach_roles() -> tuple[Doc, ...]:
                  for name, verb, resource, group in _REACH_ROLE.findall(section))
 
 
+SHOP_AMBIENT = namespace("shop-ambient", "prod", labels=AMBIENT)
+"""The ambient namespace the sidecar sections' prose names; their policy is Istio's with ambient (providedBy)."""
 PEOPLE = policy({"subjects": {"perTier": {"dev": {"groups": ["team-*-dev"], "users": ["dana@example.com"]},
                                           "prod": {"groups": ["team-*-prod"], "users": ["pat@example.com"]}},
                               "platform": {"groups": ["sre"]}}})
@@ -80,19 +92,22 @@ SETUPS: dict[str, Setup] = {
               "metadata": {"name": "payments-devs", "namespace": "prod"},
               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "pod-creator"},
               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "team-payments-dev"}]}),
-    "sidecar-missing": Setup(context=(namespace("shop-reports", "prod"),), policy=ISTIO_POLICY),
+    "sidecar-missing": Setup(context=(namespace("shop-reports", "prod"), SHOP_AMBIENT), policy=AMBIENT_POLICY),
     "namespace-tier-assignment": Setup(
         policy=policy({"subjects": {"perTier": {"dev": {"groups": ["team-*-dev"]}, "prod": {"groups": ["team-*-prod"]}},
                                     "platform": {"groups": ["sre"]}}}),
         user=UserInfo("bob", ("team-payments-dev", "system:authenticated"))),
     "sidecar-injection-disabled": Setup(
-        context=(namespace("mesh", "prod", labels={"istio-injection": "enabled"}),), policy=ISTIO_POLICY,
+        context=(namespace("mesh", "prod", labels={"istio-injection": "enabled"}), SHOP_AMBIENT), policy=AMBIENT_POLICY,
         base=workload("Deployment", "mesh", "web")),
     "session-cross-tier": Setup(
         context=(namespace("payments-dev", "dev"), namespace("payments-prod", "prod")),
         policy=policy({"subjects": {"perTier": {"dev": {"groups": ["team-*-dev"]},
                                                 "prod": {"groups": ["team-*-prod"]}}},
                        "exemptions": {"breakGlass": {"groups": ["oncall"]}}})),
+    "namespace-security-missing": Setup(policy=policy({"namespaces": {
+        "requiredLabels": {"pod-security.kubernetes.io/enforce": ["baseline", "restricted"]},
+        "defaultDenyIngress": True}})),
 }
 
 

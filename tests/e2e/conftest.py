@@ -42,6 +42,8 @@ SMOKE = (
     "test_sessions.py::test_a_dev_person_may_exec_into_dev_not_into_prod",
     "test_admission_policies.py",
     "test_tier_assignment.py::test_a_dev_person_creating_a_prod_namespace_is_refused_and_a_dev_one_admitted",
+    "test_namespace_posture.py::test_a_namespace_without_the_required_pod_security_level_is_refused",
+    "test_namespace_posture.py::test_the_last_default_deny_cannot_be_deleted_and_a_namespace_still_deletes",
     "test_static_admission.py::test_static_rules_refuse_unknown_and_changed_tiers_first",
     "test_static_admission.py::test_static_policies_are_not_in_the_api",
     "test_release.py::test_helm_upgrade_from_the_previous_chart_keeps_certificates_and_key",

@@ -42,6 +42,26 @@ ISTIO_POLICY = load_policy({
 })
 """A policy requiring istio-proxy, injected by the namespace label or the pod label, as Istio does."""
 
+AMBIENT = {"istio.io/dataplane-mode": "ambient"}
+AMBIENT_OPT_OUT = {"istio.io/dataplane-mode": "none"}
+REDIRECTED = {"ambient.istio.io/redirection": "enabled"}
+AMBIENT_POLICY = load_policy({
+    "spec": {"sidecars": {"required": [{
+        "name": "istio-proxy",
+        "injection": {
+            "namespaceLabels": {"istio-injection": "enabled"},
+            "podLabels": {"sidecar.istio.io/inject": "true"},
+            "disabledBy": {
+                "podLabels": {"sidecar.istio.io/inject": "false", **AMBIENT_OPT_OUT},
+                "podAnnotations": {"sidecar.istio.io/inject": "false"},
+            },
+        },
+        "providedBy": {"namespaceLabels": AMBIENT, "podLabels": AMBIENT, "runningPodAnnotations": REDIRECTED},
+    }]}},
+})
+"""ISTIO_POLICY, and Istio ambient: the namespace or pod label ``istio.io/dataplane-mode: ambient`` provides the
+proxy's service without a container, ``none`` opts a pod out, and the CNI marks a captured running pod."""
+
 
 def policy(spec: Mapping[str, Any]) -> TierPolicy:
     return load_policy({"apiVersion": "tierguard.io/v1alpha1", "kind": "TierPolicy", "spec": dict(spec)})

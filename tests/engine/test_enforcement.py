@@ -184,7 +184,7 @@ def test_rule_enum_matches_spec_table() -> None:
         "namespace-tier-unknown", "namespace-tier-changed", "secret-replication-cross-tier", "secret-value-shared",
         "workload-secret-cross-tier", "volume-secret-cross-tier", "reference-grant-cross-tier",
         "rbac-cross-tier-subject", "sidecar-missing", "sidecar-injection-disabled", "namespace-tier-assignment",
-        "session-cross-tier",
+        "session-cross-tier", "namespace-security-missing",
         "policy-invalid",
     }
     assert {a.value for a in Action} == {"deny", "warn", "audit"}

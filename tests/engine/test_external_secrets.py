@@ -1,5 +1,5 @@
-"""External Secrets: every field through which an ExternalSecret, ClusterExternalSecret or PushSecret names a
-remote secret, in the API versions ESO serves (issue 10, item 7).
+"""External Secrets: every field through which an ExternalSecret, ClusterExternalSecret, PushSecret,
+ClusterPushSecret or generator names a remote secret, in the API versions ESO serves (issue 10, item 7; issue 25).
 
 ``dataFrom[].find`` reads every secret under ``find.path`` (narrowed by an anchored ``name.regexp``); tags and
 unanchored regexes cannot be resolved offline, so they narrow nothing: a find without a path reads the whole
@@ -135,7 +135,71 @@ PUSH_CASES = [
          {(W, "dev/push"), (W, "dev/to-prod")}),
 ]
 
-CASES = FIND_CASES + SOURCE_REF_CASES + CLUSTER_CASES + PUSH_CASES
+
+
+def cluster_push(*keys: str, stores: list[Doc] | None = None, **selection: object) -> Doc:
+    inner = push("x", *keys, stores=stores)["spec"]
+    return {"apiVersion": "external-secrets.io/v1alpha1", "kind": "ClusterPushSecret", "metadata": {"name": "cps"},
+            "spec": {"pushSecretName": "push", "pushSecretSpec": inner, **selection}}
+
+
+DEV_NAMESPACES = {"namespaceSelectors": [{"matchLabels": {"tierguard.io/tier": "dev"}}]}
+PROD_NAMESPACES = {"namespaceSelectors": [{"matchLabels": {"tierguard.io/tier": "prod"}}]}
+
+CLUSTER_PUSH_CASES = [
+    Case("ClusterPushSecret pushing dev namespaces' Secrets into a prod path",
+         [cluster_push("prod/db", **DEV_NAMESPACES)], {(W, "cps")}, policy=PATHS),
+    Case("ClusterPushSecret pushing prod namespaces' Secrets into a prod path",
+         [cluster_push("prod/db", **PROD_NAMESPACES)], policy=PATHS),
+    Case("ClusterPushSecret through a store writing into prod's namespace, from dev",
+         [kube_store("to-prod", None, "prod"),
+          cluster_push("db", stores=[{"name": "to-prod", "kind": "ClusterSecretStore"}], namespaces=["dev"])],
+         {(W, "cps"), (W, "to-prod")}),
+    Case("ClusterPushSecret selecting nothing", [cluster_push("prod/db", namespaceSelectors=[
+        {"matchLabels": {"no": "such"}}])], policy=PATHS),
+]
+
+GENERATORS = "generators.external-secrets.io/v1alpha1"
+VAULT_PATHS = policy({"secrets": {"pathPatterns": {"dev": ["database/creds/dev-*", "dev-*"],
+                                                   "prod": ["database/creds/prod-*", "prod-*"]}}})
+
+
+def vault_generator(ns: str, path: str, role: str = "eso") -> Doc:
+    return {"apiVersion": GENERATORS, "kind": "VaultDynamicSecret", "metadata": {"name": "db", "namespace": ns},
+            "spec": {"path": path, "method": "GET", "provider": {
+                "server": "http://vault:8200", "auth": {"kubernetes": {"mountPath": "kubernetes", "role": role}}}}}
+
+
+def cluster_generator(kind: str, generator: Doc) -> Doc:
+    return {"apiVersion": GENERATORS, "kind": "ClusterGenerator", "metadata": {"name": "gen"},
+            "spec": {"kind": kind, "generator": generator}}
+
+
+GENERATOR_CASES = [
+    Case("VaultDynamicSecret generator reading another tier's path",
+         [vault_generator("dev", "database/creds/prod-ro")], {(W, "dev/db")}, policy=VAULT_PATHS),
+    Case("VaultDynamicSecret generator reading its tier's path",
+         [vault_generator("dev", "database/creds/dev-ro")], policy=VAULT_PATHS),
+    Case("VaultDynamicSecret generator logging in with another tier's role",
+         [vault_generator("dev", "database/creds/dev-ro", role="prod-eso")], {(W, "dev/db")}, policy=VAULT_PATHS),
+    Case("VaultDynamicSecret generator without pathPatterns", [vault_generator("dev", "database/creds/prod-ro")]),
+    Case("ClusterGenerator of a tier's Vault path: every tier may use it",
+         [cluster_generator("VaultDynamicSecret", {"vaultDynamicSecretSpec": vault_generator("x", "database/creds/"
+                                                                                             "prod-ro")["spec"]})],
+         {(W, "gen")}, policy=VAULT_PATHS),
+    Case("ClusterGenerator of a path no tier claims",
+         [cluster_generator("VaultDynamicSecret", {"vaultDynamicSecretSpec": vault_generator("x", "pki/issue/web",
+                                                                                             role="eso")["spec"]})],
+         policy=VAULT_PATHS),
+    Case("ClusterGenerator of passwords", [cluster_generator("Password", {"passwordSpec": {"length": 42}})],
+         policy=VAULT_PATHS),
+    Case("VSO's VaultDynamicSecret is another kind (secrets.hashicorp.com)",
+         [{"apiVersion": "secrets.hashicorp.com/v1beta1", "kind": "VaultDynamicSecret",
+           "metadata": {"name": "db", "namespace": "dev"},
+           "spec": {"mount": "database", "path": "creds/dev-ro"}}], policy=VAULT_PATHS),
+]
+
+CASES = FIND_CASES + SOURCE_REF_CASES + CLUSTER_CASES + PUSH_CASES + CLUSTER_PUSH_CASES + GENERATOR_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids(CASES))
@@ -156,3 +220,38 @@ def test_a_cluster_external_secret_is_enforced_with_the_target_tier() -> None:
     results = dict(decisions([*STANDARD, namespace("x"), ces], pol))
     (violation,) = results["ces"].violations
     assert violation.action.value == "warn" and "namespace dev" in violation.message
+
+
+def test_a_cluster_scoped_object_is_not_given_a_tier_of_its_own() -> None:
+    """The message places the object the ClusterExternalSecret makes, not the cluster-scoped object itself."""
+    ces = cluster_external({"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]}, namespaces=["dev"])
+    (violation,) = dict(decisions([*STANDARD, ces], PATHS))["ces"].violations
+    assert violation.message == (
+        "ClusterExternalSecret ces's ExternalSecret in namespace dev (tier dev) names secret path 'prod/db' in "
+        "spec.externalSecretSpec.data[0].remoteRef.key, which belongs to tier prod; use a path of tier dev")
+
+
+def test_a_store_finding_names_the_store_once() -> None:
+    found = dict(decisions([*STANDARD, kube_store("to-prod", "dev", "prod"),
+                            push("dev", "db", stores=[{"name": "to-prod", "kind": "SecretStore"}])]))
+    (violation,) = found["dev/push"].violations
+    assert violation.message == (
+        "PushSecret dev/push (tier dev) uses SecretStore to-prod, which reaches Secrets of namespace prod (tier prod); "
+        "use a store that reaches only namespaces of tier dev")
+
+
+def test_a_cluster_push_secret_says_where_it_writes_and_is_enforced_in_the_pushing_tier() -> None:
+    pol = policy({"secrets": {"pathPatterns": {"prod": ["prod/*"]}}, "enforcement": {"perTier": {"dev": "warn"}}})
+    (violation,) = dict(decisions([*STANDARD, cluster_push("prod/db", namespaces=["dev"])], pol))["cps"].violations
+    assert violation.action.value == "warn"
+    assert violation.message.startswith("ClusterPushSecret cps's PushSecret in namespace dev (tier dev) writes to "
+                                        "secret path 'prod/db'")
+
+
+def test_a_cluster_generator_is_enforced_in_the_tier_of_its_path() -> None:
+    pol = policy({"secrets": {"pathPatterns": {"prod": ["database/creds/prod-*"]}},
+                  "enforcement": {"perTier": {"prod": "audit"}}})
+    generator = cluster_generator("VaultDynamicSecret", {"vaultDynamicSecretSpec": {"path": "database/creds/prod-ro"}})
+    (violation,) = dict(decisions([*STANDARD, generator], pol))["gen"].violations
+    assert violation.action.value == "audit" and violation.path == "spec.generator.vaultDynamicSecretSpec.path"
+    assert "(cluster-scoped)" in violation.message and "tier prod" in violation.message

@@ -17,9 +17,12 @@ from tierguard.engine.model import Action, Rule
 from . import (
     test_assignment,
     test_cert_manager,
+    test_external_secrets,
+    test_flux,
     test_kyverno,
     test_malformed,
     test_namespaces,
+    test_posture,
     test_rbac_gateway,
     test_replication,
     test_sessions,
@@ -32,7 +35,8 @@ from . import (
 from .helpers import decisions
 
 TABLES = (test_namespaces, test_replication, test_shared_values, test_workloads, test_volumes, test_rbac_gateway,
-          test_sidecars, test_malformed, test_vault_operator, test_cert_manager, test_kyverno)
+          test_sidecars, test_posture, test_malformed, test_vault_operator, test_external_secrets, test_flux,
+          test_cert_manager, test_kyverno)
 REQUEST_TABLES = (test_sessions,)
 """Tables of whole requests (``CASES`` of rows with ``request``, ``expected`` rule ids and ``policy``, and the
 module's ``context_for(policy)``): rules that judge who sends a request, not only the object."""

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierguard.engine.rules import assignment, namespaces, sidecars, workloads
+from tierguard.engine.rules import assignment, namespaces, posture, sidecars, workloads
 from tierguard.engine.subjects import NAMELESS, service_account_namespace
 from tierguard.policy import load_policy
 from tierguard.vap import Options, generate, managed_names
@@ -104,7 +104,8 @@ def test_no_workload_policy_without_sidecars_or_path_patterns() -> None:
 
 def test_every_validation_message_is_the_joined_violations_with_rule_ids() -> None:
     for manifest in generate(policy(sidecars={"required": [SIDECAR]}, subjects=SUBJECTS,
-                                    secrets={"pathPatterns": {"prod": ["secret/data/prod/*"]}})):
+                                    secrets={"pathPatterns": {"prod": ["secret/data/prod/*"]}},
+                                    namespaces={"requiredLabels": {ENFORCE: ["restricted"]}})):
         if manifest["kind"] != "ValidatingAdmissionPolicy":
             continue
         (validation,) = manifest["spec"]["validations"]
@@ -117,7 +118,8 @@ def test_every_validation_message_is_the_joined_violations_with_rule_ids() -> No
         # Only those ids, each one a rule module declares (the facts), and its module's family enforces it.
         assert set(re.findall(r"\[([a-z-]+)\] ", text)) == set(rules)
         family = manifest["metadata"]["labels"]["tierguard.io/family"]
-        owners = {"namespaces": (namespaces,), "workloads": (workloads, sidecars), "assignment": (assignment,)}[family]
+        owners = {"namespaces": (namespaces,), "workloads": (workloads, sidecars), "assignment": (assignment,),
+                  "posture": (posture,)}[family]
         assert rules == [f.id for module in owners for f in module.FACTS]
 
 
@@ -220,3 +222,88 @@ SERVICE_ACCOUNT_NAMES = st.text(st.sampled_from(list("ab:-")), max_size=12).map(
 def test_the_serviceaccount_user_regex_is_the_engines_reading(name: str) -> None:
     """RE2 and Python read the regex alike: it must accept exactly the names the engine takes for ServiceAccounts."""
     assert bool(re.fullmatch(_SERVICE_ACCOUNT_USER, name)) == (service_account_namespace("User", name) is not None)
+
+
+AMBIENT_SIDECAR = {
+    "name": "istio-proxy",
+    "injection": {"namespaceLabels": {"istio-injection": "enabled"},
+                  "disabledBy": {"podLabels": {"sidecar.istio.io/inject": "false", "istio.io/dataplane-mode": "none"}}},
+    "providedBy": {"namespaceLabels": {"istio.io/dataplane-mode": "ambient"},
+                   "podLabels": {"istio.io/dataplane-mode": "ambient", "example.com/node-mesh": "on"},
+                   "runningPodAnnotations": {"ambient.istio.io/redirection": "enabled"}}}
+
+
+def test_provided_by_labels_pass_the_sidecar_check_as_in_the_engine() -> None:
+    """``providedBy`` labels (the namespace's through namespaceObject) excuse a missing sidecar; Istio ambient's
+    label not for a hostNetwork pod, another provider's always; the running pod's mark is the audit's alone."""
+    (manifest,) = [m for m in generate(policy(sidecars={"required": [AMBIENT_SIDECAR]}))
+                   if m["kind"] == "ValidatingAdmissionPolicy" and "workloads" in m["metadata"]["name"]]
+    (sidecar_cel,) = [v["expression"] for v in manifest["spec"]["variables"] if v["name"] == "sidecarViolations"]
+    ambient_ns = '("istio.io/dataplane-mode" in variables.nsLabels && ' \
+                 'variables.nsLabels["istio.io/dataplane-mode"] == "ambient")'
+    ambient_pod = '("istio.io/dataplane-mode" in variables.labels && ' \
+                  'variables.labels["istio.io/dataplane-mode"] == "ambient")'
+    other = '("example.com/node-mesh" in variables.labels && variables.labels["example.com/node-mesh"] == "on")'
+    provided = f"(!variables.hostNetwork && {ambient_pod}) || {other} || (!variables.hostNetwork && {ambient_ns})"
+    assert f"!({provided}) ?" in sidecar_cel
+    assert "ambient.istio.io/redirection" not in sidecar_cel
+    provided_by = load_policy({"spec": {"sidecars": {"required": [AMBIENT_SIDECAR]}}}).required_sidecars[0]
+    for fixed in (sidecars.switches_off(provided_by, "istio.io/dataplane-mode", "none", "label"),
+                  sidecars.switches_off(provided_by, "sidecar.istio.io/inject", "false", "label"),
+                  f"{sidecars.NOT_PROVIDED} (namespace label istio.io/dataplane-mode=ambient or pod label "
+                  "istio.io/dataplane-mode=ambient or pod label example.com/node-mesh=on would)",
+                  f"; namespace label istio.io/dataplane-mode=ambient {sidecars.HOST_NETWORK_NOT_CAPTURED}",
+                  f"; pod label istio.io/dataplane-mode=ambient {sidecars.HOST_NETWORK_NOT_CAPTURED}"):
+        assert json.dumps(fixed)[1:-1] in json.dumps(sidecar_cel)
+    assert sidecars.OPTS_OUT in sidecar_cel
+
+
+def test_without_provided_by_the_sidecar_check_is_unchanged() -> None:
+    text = json.dumps(generate(policy(sidecars={"required": [SIDECAR]})))
+    assert sidecars.NOT_PROVIDED not in text and sidecars.OPTS_OUT not in text and "nsLabels[" in text
+
+
+# --- posture: namespace-security-missing's labels ------------------------------------------------------------
+
+ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
+def posture_policies(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: m for name, m in by_name(manifests, "ValidatingAdmissionPolicy").items() if "-posture-" in name}
+
+
+def test_posture_only_when_labels_are_required() -> None:
+    assert not posture_policies(generate(policy()))
+    assert not posture_policies(generate(policy(namespaces={"defaultDenyIngress": True})))  # the webhook's alone
+    assert sorted(posture_policies(generate(policy(namespaces={"requiredLabels": {ENFORCE: []}})))) == [
+        "tierguard-posture-deny"]
+
+
+def test_posture_binds_each_action_by_the_new_tier_and_judges_namespaces_only() -> None:
+    manifests = generate(policy(enforcement={"perTier": {"dev": "warn"}},
+                                namespaces={"requiredLabels": {ENFORCE: ["baseline", "restricted"]}}))
+    found = posture_policies(manifests)
+    assert sorted(found) == ["tierguard-posture-deny", "tierguard-posture-warn"]
+    for name, manifest in found.items():
+        spec = manifest["spec"]
+        assert spec["matchConstraints"]["resourceRules"] == [
+            {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["namespaces"], "operations": ["CREATE", "UPDATE"]}]
+        conditions = {c["name"]: c["expression"] for c in spec["matchConditions"]}
+        assert conditions["not-terminating"] == "!has(object.metadata.deletionTimestamp)"
+        tiers = ["dev"] if name.endswith("warn") else ["qa", "stage", "prod"]
+        assert conditions["enforced-with-this-action"].endswith("in [" + ", ".join(map(string, tiers)) + "]")
+    binding = by_name(manifests, "ValidatingAdmissionPolicyBinding")["tierguard-posture-warn"]
+    assert binding["spec"]["validationActions"] == ["Warn"]
+    assert binding["spec"]["matchResources"]["namespaceSelector"] == {}
+
+
+def test_posture_messages_share_the_engines_fixed_text() -> None:
+    manifest = posture_policies(generate(policy(namespaces={"requiredLabels": {ENFORCE: ["baseline", "restricted"],
+                                                                              "team": []}})))["tierguard-posture-deny"]
+    text = json.dumps(manifest)
+    assert json.dumps(posture.LABEL_FIX)[1:-1] in text
+    assert json.dumps(f"label {ENFORCE} is missing (wanted: one of baseline, restricted); "
+                      f"{posture.LABEL_FIX}")[1:-1] in text
+    assert json.dumps("label team is missing (wanted: any value); ")[1:-1] in text
+    assert json.dumps(", not one of baseline, restricted; ")[1:-1] in text
+    assert manifest["metadata"]["annotations"]["tierguard.io/rules"] == "namespace-security-missing"

@@ -55,8 +55,8 @@ def test_repeated_checks_reuse_connections_without_retries(api: str, caplog: pyt
         for _ in range(5):
             check()
     assert not [r for r in caplog.records if r.name.startswith("urllib3")], [r.getMessage() for r in caplog.records]
-    # Seven listings per check, each sent exactly once (a broken pooled connection would make urllib3 resend).
-    assert len(KeepAliveAPI.requests) == 5 * 7
+    # Eight listings per check, each sent exactly once (a broken pooled connection would make urllib3 resend).
+    assert len(KeepAliveAPI.requests) == 5 * 8
     assert all("limit=1" in path for path in KeepAliveAPI.requests)
     # Drained responses let the pool reuse its connection instead of opening one per request.
     assert len(KeepAliveAPI.connections) < len(KeepAliveAPI.requests)

@@ -103,7 +103,8 @@ from the judged rows of operator/tierguard/kinds.py), in the same order, with th
 resource, operations and scope. The ValidatingWebhookConfiguration renders one entry per row, served at /<id>;
 tests/chart/test_routes.py fails when the two tables differ. Nothing else (leases, events, nodes, tokenreviews, ...) is ever intercepted.
 CONNECT is intercepted only for the session subresources (pods/exec, pods/attach, pods/portforward:
-session-cross-tier); DELETE never.
+session-cross-tier); DELETE only for the rows that judge it (tierpolicies: namespace-tier-assignment;
+networkpolicies: namespace-security-missing).
 Returned as YAML `{handlers: [...]}` for fromYaml.
 */}}
 {{- define "tierguard.webhook.handlers" -}}
@@ -131,6 +132,7 @@ handlers:
   - {id: externalsecrets,          group: external-secrets.io,           version: "*", resource: externalsecrets,          scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clusterexternalsecrets,   group: external-secrets.io,           version: "*", resource: clusterexternalsecrets,   scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: pushsecrets,              group: external-secrets.io,           version: "*", resource: pushsecrets,              scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: clusterpushsecrets,       group: external-secrets.io,           version: "*", resource: clusterpushsecrets,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: secretstores,             group: external-secrets.io,           version: "*", resource: secretstores,             scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clustersecretstores,      group: external-secrets.io,           version: "*", resource: clustersecretstores,      scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: sealedsecrets,            group: bitnami.com,                   version: "*", resource: sealedsecrets,            scope: Namespaced, operations: [CREATE, UPDATE]}
@@ -139,6 +141,10 @@ handlers:
   - {id: vaultpkisecrets,          group: secrets.hashicorp.com,         version: "*", resource: vaultpkisecrets,          scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: vaultauths,               group: secrets.hashicorp.com,         version: "*", resource: vaultauths,               scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: vaultauthglobals,         group: secrets.hashicorp.com,         version: "*", resource: vaultauthglobals,         scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: generators-vaultdynamicsecrets, group: generators.external-secrets.io, version: "*", resource: vaultdynamicsecrets, scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: clustergenerators,        group: generators.external-secrets.io, version: "*", resource: clustergenerators,       scope: Cluster,    operations: [CREATE, UPDATE]}
+  - {id: helmreleases,             group: helm.toolkit.fluxcd.io,        version: "*", resource: helmreleases,             scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: kustomizations,           group: kustomize.toolkit.fluxcd.io,   version: "*", resource: kustomizations,           scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: certificates,             group: cert-manager.io,               version: "*", resource: certificates,             scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: ingresses,                group: networking.k8s.io,             version: v1,  resource: ingresses,                scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: gateways,                 group: gateway.networking.k8s.io,     version: "*", resource: gateways,                 scope: Namespaced, operations: [CREATE, UPDATE]}
@@ -147,6 +153,7 @@ handlers:
   - {id: generatingpolicies,       group: policies.kyverno.io,           version: "*", resource: generatingpolicies,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: namespacedgeneratingpolicies, group: policies.kyverno.io,       version: "*", resource: namespacedgeneratingpolicies, scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
+  - {id: networkpolicies,          group: networking.k8s.io,             version: v1,  resource: networkpolicies,          scope: Namespaced, operations: [CREATE, UPDATE, DELETE]}
 {{- end -}}
 
 {{/*
@@ -280,7 +287,7 @@ Every name tierguard may give a ValidatingAdmissionPolicy or its binding, as a J
 {{- define "tierguard.admissionPolicies.names" -}}
 {{- $fullname := include "tierguard.chart.fullname" . -}}
 {{- $names := list -}}
-{{- range $family := list "namespaces" "workloads" "assignment" -}}
+{{- range $family := list "namespaces" "workloads" "assignment" "posture" -}}
 {{- range $action := list "deny" "warn" "audit" -}}
 {{- $names = append $names (printf "%s-%s-%s" $fullname $family $action) -}}
 {{- end -}}

@@ -8,13 +8,14 @@ access or a walk over its matches, never a scan of all objects per question.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
-from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
+from tierguard.engine.objects import annotations_of, is_terminating, labels_of, name_of, namespace_of
+from tierguard.engine.posture import denies_all_ingress
 from tierguard.engine.projection import Projected, check_fingerprinter
 from tierguard.engine.secrets import SecretView
 from tierguard.kinds import row_of
@@ -29,10 +30,12 @@ class NamespaceView:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    terminating: bool = False
+    """Being deleted: the namespace controller is deleting its objects, which no rule may hold up."""
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> NamespaceView:
-        return cls(name_of(obj), labels_of(obj), annotations_of(obj))
+        return cls(name_of(obj), labels_of(obj), annotations_of(obj), is_terminating(obj))
 
 
 class Context(Protocol):
@@ -85,6 +88,10 @@ class Context(Protocol):
         """(name, labels) of every ClusterRole: an aggregated role's selectors resolve against these."""
         ...
 
+    def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
+        """Names of the namespace's NetworkPolicies that deny all ingress (``posture.denies_all_ingress``)."""
+        ...
+
 
 class OfflineContext:
     """A Context built from a set of manifests, as ``tierguard check`` reads them."""
@@ -103,6 +110,7 @@ class OfflineContext:
         self._stores: dict[tuple[str, str | None, str], Mapping[str, Any]] = {}
         self._aggregations: dict[str, Sequence[Mapping[str, Any]]] = {}
         self._cluster_role_labels: dict[str, Mapping[str, str]] = {}
+        self._default_deny: dict[str, set[str]] = defaultdict(set)
 
     @property
     def fingerprinter(self) -> Fingerprinter:
@@ -136,7 +144,8 @@ class OfflineContext:
         for name, labels in (namespace_labels or {}).items():
             known = context._namespaces.get(name)
             merged = {**(known.labels if known else {}), **labels}
-            context._namespaces[name] = NamespaceView(name, merged, known.annotations if known else {})
+            context._namespaces[name] = NamespaceView(name, merged, known.annotations if known else {},
+                                                      known.terminating if known else False)
         return context
 
     def add(self, obj: Mapping[str, Any], view: SecretView | None = None) -> None:
@@ -183,6 +192,8 @@ class OfflineContext:
         elif kind in ("SecretStore", "ClusterSecretStore"):
             scope = namespace if kind == "SecretStore" else None
             self._stores[(str(kind), scope, name)] = obj
+        elif kind == "NetworkPolicy" and denies_all_ingress(obj):
+            self._default_deny[namespace].add(name)
 
     def namespace(self, name: str) -> NamespaceView | None:
         return self._namespaces.get(name)
@@ -225,6 +236,9 @@ class OfflineContext:
 
     def cluster_role_labels(self) -> Iterable[tuple[str, Mapping[str, str]]]:
         return self._cluster_role_labels.items()
+
+    def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
+        return self._default_deny.get(namespace, frozenset())
 
 
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",

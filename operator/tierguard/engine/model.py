@@ -34,6 +34,7 @@ class Rule(StrEnum):
     SIDECAR_INJECTION_DISABLED = "sidecar-injection-disabled"
     NAMESPACE_TIER_ASSIGNMENT = "namespace-tier-assignment"
     SESSION_CROSS_TIER = "session-cross-tier"
+    NAMESPACE_SECURITY_MISSING = "namespace-security-missing"
     POLICY_INVALID = "policy-invalid"
 
 

@@ -11,7 +11,7 @@ from tierguard.kinds import CLUSTER_SCOPED_KINDS, KINDS, Scope
 
 _UNTABLED_NAMESPACED_KINDS = frozenset({
     "Service", "ConfigMap", "ServiceAccount", "Endpoints", "Event", "LimitRange", "ResourceQuota", "PodTemplate",
-    "ControllerRevision", "NetworkPolicy", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Lease",
+    "ControllerRevision", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Lease",
     "EndpointSlice", "CSIStorageCapacity", "LocalSubjectAccessReview",
 })
 """Built-in namespaced kinds the kinds table lacks: nothing judges or looks them up, and its rows known only for
@@ -50,6 +50,12 @@ def name_of(obj: Mapping[str, Any]) -> str:
 def namespace_of(obj: Mapping[str, Any]) -> str | None:
     namespace = metadata_of(obj).get("namespace")
     return namespace if isinstance(namespace, str) and namespace else None
+
+
+def is_terminating(obj: Mapping[str, Any]) -> bool:
+    """Being deleted (``metadata.deletionTimestamp`` set): a namespace then loses its objects to the namespace
+    controller, which nothing may hold up."""
+    return bool(metadata_of(obj).get("deletionTimestamp"))
 
 
 def is_cluster_scoped(kind: str) -> bool:

@@ -4,9 +4,10 @@ hundred bytes of metadata and spec rather than the object the API server sent.
 A Secret becomes its ``SecretView`` (metadata and keyed fingerprints) plus the object without ``data``,
 ``stringData`` and the ``kubectl.kubernetes.io/last-applied-configuration`` annotation (which holds a copy of the
 data), its metadata cut to what the rules and reports read (name, namespace, labels, annotations, owners): its
-values are hashed here, once, and dropped. Every object also loses what no rule reads: ``status``, that
-annotation, and the API server's bookkeeping in ``metadata`` (``managedFields``, ``uid``, ``resourceVersion``,
-timestamps). Namespace names are interned: a thousand namespaces, not twenty thousand copies. Pure: no I/O.
+values are hashed here, once, and dropped. Every object also loses what no rule reads: ``status`` (but a Pod's
+``status.phase``: an audit asks whether a pod runs, ``rules/sidecars.py``), that annotation, and the API server's
+bookkeeping in ``metadata`` (``managedFields``, ``uid``, ``resourceVersion``, timestamps). Namespace names are
+interned: a thousand namespaces, not twenty thousand copies. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def project(obj: Mapping[str, Any], fingerprinter: Fingerprinter) -> Projected:
     if is_secret(obj) and isinstance(metadata, Mapping):
         return _project_secret(obj, metadata, fingerprinter)
     slim = {k: v for k, v in obj.items() if k not in DROPPED_FIELDS}
+    phase = _pod_phase(obj)
+    if phase is not None:
+        slim["status"] = {"phase": phase}
     if isinstance(metadata, Mapping):
         kept = {k: v for k, v in metadata.items() if k not in DROPPED_METADATA}
         namespace = kept.get("namespace")
@@ -66,6 +70,15 @@ def project(obj: Mapping[str, Any], fingerprinter: Fingerprinter) -> Projected:
     if not is_secret(obj):
         return Projected(slim)
     return Projected(slim, _view(slim, fingerprinter), fingerprinter)  # a Secret without metadata: malformed
+
+
+def _pod_phase(obj: Mapping[str, Any]) -> str | None:
+    """A core Pod's ``status.phase`` (interned: a handful of values on thousands of pods)."""
+    if obj.get("kind") != "Pod" or obj.get("apiVersion") != "v1":
+        return None
+    status = obj.get("status")
+    phase = status.get("phase") if isinstance(status, Mapping) else None
+    return sys.intern(phase) if isinstance(phase, str) else None
 
 
 def _project_secret(obj: Mapping[str, Any], metadata: Mapping[str, Any], fingerprinter: Fingerprinter) -> Projected:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +123,9 @@ class _Recorder:
 
     def cluster_role_labels(self) -> Iterable[tuple[str, Mapping[str, str]]]:
         return self._unrecorded().cluster_role_labels()
+
+    def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
+        return self._unrecorded().default_deny_ingress_policies(namespace)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,21 @@
 """From a TierPolicy, the ValidatingAdmissionPolicies and bindings that make the API server itself refuse what
 needs no lookup of other objects. Pure: policy in, manifests (plain dicts) out; nothing here talks to a cluster.
 
-Three families, each one policy and one binding per enforcement action that some tier uses:
+Four families, each one policy and one binding per enforcement action that some tier uses:
 
 - ``namespaces``: ``namespace-tier-unknown`` and ``namespace-tier-changed`` on Namespace CREATE/UPDATE. The
   binding selects no namespaces (for a Namespace request the API server matches a selector against the *new*
   labels, which would miss an UPDATE that removes the tier label); the policy's match condition picks the tier
   whose mode applies, as the engine does: the stored (old) object's tier, else the default mode.
-- ``workloads``: ``sidecar-missing``, ``sidecar-injection-disabled`` (namespace injection labels through
-  ``namespaceObject``) and ``workload-secret-cross-tier`` for the external secret paths a Pod or pod template
-  names (Vault agent and Bank-Vaults annotations, ``vault:`` env values) that ``pathPatterns`` give another tier.
+- ``workloads``: ``sidecar-missing``, ``sidecar-injection-disabled`` (namespace injection and ``providedBy``
+  labels through ``namespaceObject``) and ``workload-secret-cross-tier`` for the external secret paths a Pod or
+  pod template names (Vault agent and Bank-Vaults annotations, ``vault:`` env values) that ``pathPatterns`` give
+  another tier.
   The binding selects the tiers enforced with its action by their namespaces' tier label.
+- ``posture`` (only when ``spec.namespaces.requiredLabels`` lists labels): ``namespace-security-missing`` for a
+  tiered Namespace's labels on CREATE/UPDATE (an UPDATE only for the gaps it makes, as the engine). The binding
+  selects nothing; the match condition picks the new tier's mode, as the engine does. A namespace being deleted
+  is skipped. The rule's NetworkPolicy part needs a namespace's other NetworkPolicies: the webhook's alone.
 - ``assignment`` (only when ``spec.subjects.perTier`` gives people tiers): ``namespace-tier-assignment`` from
   ``request.userInfo``, on Namespace CREATE/UPDATE and TierPolicy CREATE/UPDATE/DELETE (the webhook's operations:
   ``kinds.KindInfo.deletes``). Subjects' globs become RE2 regexes; ``system:masters``, ``platform`` names and
@@ -37,8 +42,8 @@ from typing import Any
 from tierguard.engine.evaluation import ACTION_BY_MODE
 from tierguard.engine.model import Action, Rule
 from tierguard.engine.podspec import CONTAINER_GROUPS, POD_SPEC_PATHS
-from tierguard.engine.rules import assignment, namespaces, sidecars, workloads
-from tierguard.engine.rules.sidecars import NEVER_INJECTED_WITH_HOST_NETWORK
+from tierguard.engine.rules import assignment, namespaces, posture, sidecars, workloads
+from tierguard.engine.rules.sidecars import NEVER_CAPTURED_WITH_HOST_NETWORK, NEVER_INJECTED_WITH_HOST_NETWORK
 from tierguard.engine.subjects import EVERYONE, MASTERS, NAMELESS, SERVICE_ACCOUNT_USER, SERVICE_ACCOUNTS_GROUP
 from tierguard.kinds import JUDGED, GroupKind, KindInfo
 from tierguard.policy import RequiredSidecar, TierPolicy
@@ -46,7 +51,7 @@ from tierguard.vap import cel
 
 API_VERSION = "admissionregistration.k8s.io/v1"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "tierguard"}
-FAMILIES = ("namespaces", "workloads", "assignment")
+FAMILIES = ("namespaces", "workloads", "assignment", "posture")
 ACTIONS: Mapping[Action, str] = {Action.DENY: "Deny", Action.WARN: "Warn", Action.AUDIT: "Audit"}
 """The engine's action -> the binding's validationAction."""
 
@@ -54,6 +59,7 @@ RULES: Mapping[str, tuple[Rule, ...]] = {
     "namespaces": tuple(f.rule for f in namespaces.FACTS),
     "workloads": tuple(f.rule for f in (*workloads.FACTS, *sidecars.FACTS)),
     "assignment": tuple(f.rule for f in assignment.FACTS),
+    "posture": tuple(f.rule for f in posture.FACTS),
 }
 """The rules each family's policy enforces, as their modules declare them (``workload-secret-cross-tier`` only
 for external secret paths). Messages are the engine's: their fixed text comes from the same modules."""
@@ -104,6 +110,11 @@ def generate(policy: TierPolicy, options: Options = Options()) -> list[dict[str,
             if tiers or default_here:
                 manifests += _pair(policy, options, "assignment", action,
                                    _assignment_spec(policy, options, tiers, default_here))
+    if policy.namespaces.required_labels:
+        for action in ACTIONS:
+            tiers = tiers_with(policy, action)
+            if tiers:
+                manifests += _pair(policy, options, "posture", action, _posture_spec(policy, options, tiers))
     return manifests
 
 
@@ -448,13 +459,12 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
     disabled = "''"
     if sidecar.injection is not None:
         off = sidecar.injection.disabled_by
-        choices = [(cel.map_has("variables.labels", k, v), f"label {k}={v}", "label")
+        choices = [(cel.map_has("variables.labels", k, v), sidecars.switches_off(sidecar, k, v, "label"), "label")
                    for k, v in off.pod_labels.items()]
-        choices += [(cel.map_has("variables.annotations", k, v), f"annotation {k}={v}", "annotation")
-                    for k, v in off.pod_annotations.items()]
-        for test, detail, what in reversed(choices):
-            text = cel.string(f" switches off injection of required sidecar {shown} ({detail}); {sidecars.MUST_RUN} "
-                              f"{what}")
+        choices += [(cel.map_has("variables.annotations", k, v), sidecars.switches_off(sidecar, k, v, "annotation"),
+                     "annotation") for k, v in off.pod_annotations.items()]
+        for test, does, what in reversed(choices):
+            text = cel.string(f" {does}; {sidecars.MUST_RUN} {what}")
             disabled = f"{test} ? '[{Rule.SIDECAR_INJECTION_DISABLED}] ' + variables.ref + {text} : {disabled}"
     image = ("true" if not sidecar.image else
              f"(has(c.image) && c.image.matches({cel.string(cel.glob_regex(sidecar.image))}))")
@@ -471,13 +481,47 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
                 if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else "")
         absent = (f"(variables.isTemplate ? ({host}{cel.quoted(sidecars.NOT_INJECTED)}) : "
                   f"{cel.quoted(sidecars.NO_CONTAINER)})")
+    not_provided = _not_provided(sidecar)
+    if not_provided:
+        absent = f"{absent} + {not_provided}"
     detail = (f"(variables.containers.exists(c, c.name == {name}) ? variables.containers.filter(c, c.name == {name})"
               f".map(c, {runs_image})[0] : variables.initContainers.exists(c, c.name == {name}) ? "
               f"variables.initContainers.filter(c, c.name == {name}).map(c, has(c.restartPolicy) && "
               f"c.restartPolicy == 'Always' ? {runs_image} : {plain_init})[0] : {absent})")
-    missing = (f"!({present}) && !({injected}) ? '[{Rule.SIDECAR_MISSING}] ' + variables.ref + "
-               f"{cel.string(f' lacks required sidecar {shown}: ')} + {detail} : ''")
+    missing = (f"!({present}) && !({injected}) && !({_provided(sidecar)}) ? '[{Rule.SIDECAR_MISSING}] ' + "
+               f"variables.ref + {cel.string(f' lacks required sidecar {shown}: ')} + {detail} : ''")
     return f"[{disabled}].map(d, d != '' ? d : ({missing}))[0]"
+
+
+def _provided_labels(sidecar: RequiredSidecar) -> list[tuple[str, str, str]]:
+    """(CEL test, its label's phrase, its key) for each ``providedBy`` label, pod labels first, as
+    ``sidecars._carried`` lists them."""
+    provided = sidecar.provided_by
+    if provided is None:
+        return []
+    return ([(cel.map_has("variables.labels", k, v), f"pod label {k}={v}", k) for k, v in provided.pod_labels.items()]
+            + [(cel.map_has("variables.nsLabels", k, v), f"namespace label {k}={v}", k)
+               for k, v in provided.namespace_labels.items()])
+
+
+def _provided(sidecar: RequiredSidecar) -> str:
+    """CEL: a ``providedBy`` label provides the service to this pod or template (``sidecars._provider``); a
+    hostNetwork pod is not captured by Istio ambient's label."""
+    tests = [f"(!variables.hostNetwork && {test})" if key in NEVER_CAPTURED_WITH_HOST_NETWORK else test
+             for test, _, key in _provided_labels(sidecar)]
+    return " || ".join(tests) if tests else "false"
+
+
+def _not_provided(sidecar: RequiredSidecar) -> str:
+    """CEL: why no ``providedBy`` label provides it (``sidecars._not_provided``), asked only when none does: a
+    carried label was skipped for hostNetwork, else none is carried. '' without ``providedBy`` labels."""
+    labels = _provided_labels(sidecar)
+    if sidecar.provided_by is None or not labels:
+        return ""
+    none = cel.string(f"{sidecars.NOT_PROVIDED} ({sidecars.provided_alternatives(sidecar.provided_by)} would)")
+    for test, phrase, _ in reversed(labels):
+        none = f"{test} ? {cel.string(f'; {phrase} {sidecars.HOST_NETWORK_NOT_CAPTURED}')} : {none}"
+    return f"({none})"
 
 
 def _injected(sidecar: RequiredSidecar) -> str:
@@ -493,3 +537,49 @@ def _injected(sidecar: RequiredSidecar) -> str:
         return "false"
     host = "!variables.hostNetwork && " if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else ""
     return f"variables.isTemplate && {host}({' || '.join(asks)})"
+
+
+# ---- posture --------------------------------------------------------------------------------------------------
+
+
+def _posture_spec(policy: TierPolicy, options: Options, tiers: Sequence[str]) -> dict[str, Any]:
+    """``namespace-security-missing``'s labels (``engine/rules/posture.py``), with the engine's messages: one per
+    required label a tiered Namespace lacks or holds with a value not listed; an UPDATE only for the gaps it
+    makes (a label the namespace lacked in its tier, left as it was, is admitted). Enforced with the new tier's
+    mode (this binding's action); exempt and terminating namespaces are skipped."""
+    label, known = cel.string(policy.tier_label), cel.strings(policy.tiers)
+    exempt = cel.any_glob("object.metadata.name", _exempt_globs(policy, options))
+    new_labels = cel.str_map("object.metadata", "labels")
+    conditions = [
+        {"name": "not-exempt", "expression": f"!{exempt}"},
+        {"name": "not-terminating", "expression": "!has(object.metadata.deletionTimestamp)"},
+        {"name": "enforced-with-this-action", "expression":
+         f"{label} in {new_labels} && {new_labels}[{label}] in {cel.strings(tiers)}"},
+    ]
+    old_labels = ("(request.operation == 'UPDATE' && oldObject != null && has(oldObject.metadata.labels) ? "
+                  "oldObject.metadata.labels : {})")
+    prefix = f"'[{Rule.NAMESPACE_SECURITY_MISSING}] Namespace ' + variables.name + ' (tier ' + variables.tier + '): '"
+    checks = []
+    for key, wanted in policy.namespaces.required_labels.items():
+        name = cel.string(key)
+        wanted_text = f"one of {', '.join(wanted)}" if wanted else "any value"
+        missing = cel.string(f"label {key} is missing (wanted: {wanted_text}); {posture.LABEL_FIX}")
+        value = f"variables.labels[{name}]"
+        unlisted = (f"{cel.string(f'label {key} is ')} + {cel.py_repr(value)} + "
+                    f"{cel.string(f', not {wanted_text}; {posture.LABEL_FIX}')}")
+        gap = f"!({name} in variables.labels)" + (f" || !({value} in {cel.strings(wanted)})" if wanted else "")
+        # The engine's ``old_labels.get(label) == gap.actual``: absent in both, or the same value.
+        kept = (f"variables.wasTiered && ({name} in variables.oldLabels) == ({name} in variables.labels) && "
+                f"(!({name} in variables.labels) || variables.oldLabels[{name}] == {value})")
+        checks.append(f"({gap}) && !({kept}) ? {prefix} + (!({name} in variables.labels) ? {missing} : "
+                      f"{unlisted}) : ''")
+    variables = [
+        {"name": "name", "expression": _name_expression()},
+        {"name": "labels", "expression": new_labels},
+        {"name": "tier", "expression": f"variables.labels[{label}]"},
+        {"name": "oldLabels", "expression": old_labels},
+        {"name": "wasTiered", "expression": f"{label} in variables.oldLabels && "
+                                            f"variables.oldLabels[{label}] in {known}"},
+        {"name": "violations", "expression": f"[{', '.join(checks)}].filter(m, m != '')"},
+    ]
+    return _spec(policy, options, namespaces.KINDS, conditions, variables)  # the Namespace row of posture.KINDS

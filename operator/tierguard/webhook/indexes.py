@@ -5,7 +5,8 @@ reads them with the same key functions, and the tests' double fills them through
 A projection is a pure function of one object's body (and the fingerprint key): it returns the entries that
 object contributes, ``{key: value}`` (``store.LiveIndex`` keeps them per object). Projections keep only what rules
 need: namespace labels, Secret metadata with keyed fingerprints (values are hashed and dropped here),
-PV/PVC/StorageClass specs, role rules, secret stores, every stored TierPolicy (with its generation and status).
+PV/PVC/StorageClass specs, role rules, secret stores, every stored TierPolicy (with its generation and status),
+the names of the NetworkPolicies that deny all ingress (nothing of the others).
 Key functions are the only way to spell a key.
 """
 
@@ -21,6 +22,7 @@ from tierguard.engine.context import NamespaceView, SecretView, aggregation_sele
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.model import Malformed
 from tierguard.engine.objects import annotations_of, labels_of, name_of, namespace_of
+from tierguard.engine.posture import denies_all_ingress
 from tierguard.engine.secrets import kept_annotations
 from tierguard.kinds import BY_KEY, GroupKind, KindInfo
 from tierguard.policy import plain_copy, stored_document
@@ -99,6 +101,11 @@ store_key = role_key
 
 def policy_key(name: str) -> str:
     return name
+
+
+def default_deny_key(namespace: str) -> str:
+    """The names of the namespace's NetworkPolicies that deny all ingress (one value per such policy)."""
+    return namespace
 
 
 # --- projections: one object's body -> its entries ---------------------------------------------------------
@@ -228,6 +235,14 @@ def project_policy(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
     return {policy_key(name_of(body)): document}
 
 
+def project_network_policy(body: Mapping[str, Any], _: Fingerprinter) -> Entries:
+    """Only a NetworkPolicy that denies all ingress contributes, its name: all ``namespace-security-missing``
+    asks is which of a namespace's policies do (a cluster's other NetworkPolicies cost nothing)."""
+    if not denies_all_ingress(body):
+        return {}
+    return {default_deny_key(_namespace(body)): sys.intern(name_of(body))}
+
+
 # --- the descriptors -----------------------------------------------------------------------------------------
 
 _RBAC, _ESO = "rbac.authorization.k8s.io", "external-secrets.io"
@@ -243,6 +258,7 @@ _PROJECTIONS: dict[GroupKind, Projection] = {
     GroupKind(_ESO, "SecretStore"): project_secret_store,
     GroupKind(_ESO, "ClusterSecretStore"): project_cluster_secret_store,
     GroupKind("tierguard.io", "TierPolicy"): project_policy,
+    GroupKind("networking.k8s.io", "NetworkPolicy"): project_network_policy,
 }
 
 INDEXES: tuple[IndexSpec, ...] = tuple(

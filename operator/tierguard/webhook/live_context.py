@@ -8,7 +8,7 @@ index (O(1)) or a walk over one key's values (O(matches)).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from tierguard.engine.context import NamespaceView, SecretView, claimed_volume
@@ -23,6 +23,7 @@ from tierguard.webhook.indexes import (
     aggregation_key,
     claim_key,
     cluster_role_labels_key,
+    default_deny_key,
     default_storage_class_key,
     fingerprint_key,
     index_of,
@@ -225,3 +226,6 @@ class LiveContext:
             return None
         store: Mapping[str, Any] | None = self._first(index_of(kind), store_key(kind, namespace, name))
         return store
+
+    def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
+        return frozenset(self._values(index_of("NetworkPolicy"), default_deny_key(namespace)))

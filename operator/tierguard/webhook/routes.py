@@ -1,7 +1,8 @@
 """The webhook's routing table: one stable, lowercase-dash id per judged resource, served at ``/<id>``.
 
-Derived from the kinds table (``tierguard/kinds.py``): one route per judged kind (id: its resource; CREATE and
-UPDATE, and DELETE for a row that ``deletes``: ``tierpolicies``), one per judged subresource
+Derived from the kinds table (``tierguard/kinds.py``): one route per judged kind (id: its resource, or its
+``route`` when two groups share a plural; CREATE and UPDATE, and DELETE for a row that ``deletes``:
+``tierpolicies``), one per judged subresource
 (``pods-ephemeralcontainers``, UPDATE only, the parent's kind) and one per CONNECT subresource (``pods-exec``,
 ``pods-attach``, ``pods-portforward``: CONNECT only, the options' kind, such as ``PodExecOptions``, which is what
 the API server sends as ``request.kind``). The chart renders one ValidatingWebhookConfiguration entry per route
@@ -33,10 +34,10 @@ class Route:
 
 def routes_of(info: KindInfo) -> tuple[Route, ...]:
     operations: tuple[Operation, ...] = ("CREATE", "UPDATE", "DELETE") if info.deletes else ("CREATE", "UPDATE")
-    own = Route(info.resource, info.group, info.version, info.resource, info.kind, info.namespaced, operations)
-    updates = (Route(f"{info.resource}-{sub}", info.group, info.version, f"{info.resource}/{sub}", info.kind,
+    own = Route(info.route_id, info.group, info.version, info.resource, info.kind, info.namespaced, operations)
+    updates = (Route(f"{info.route_id}-{sub}", info.group, info.version, f"{info.resource}/{sub}", info.kind,
                      info.namespaced, operations=("UPDATE",)) for sub in info.subresources)
-    connects = (Route(f"{info.resource}-{c.subresource}", info.group, info.version,
+    connects = (Route(f"{info.route_id}-{c.subresource}", info.group, info.version,
                       f"{info.resource}/{c.subresource}", c.kind, info.namespaced, operations=("CONNECT",))
                 for c in info.connects)
     return (own, *updates, *connects)

@@ -2,11 +2,17 @@
 
 ``sidecar-missing``: a required sidecar (``spec.sidecars.required``) is absent from a Pod (in ``containers`` or
 as a native sidecar: an init container with ``restartPolicy: Always``), or absent from a pod template and not
-going to be injected (no matching namespace/pod label or annotation). ``sidecar-injection-disabled``: a Pod or
-template carries a ``disabledBy`` label or annotation; this is refused even when the sidecar is otherwise there.
+going to be injected (no matching namespace/pod label or annotation), and not provided without a container either
+(``providedBy``: a namespace or pod label, Istio ambient's ``istio.io/dataplane-mode: ambient``). A Pod or template
+that a ``providedBy`` label covers passes; Istio ambient never captures a ``hostNetwork: true`` pod, so its label
+does not cover one. An audit (``Candidate.standing``) also reports a running Pod (``status.phase: Running``) that a
+``providedBy`` label covers but that lacks every ``runningPodAnnotations`` entry: the service is claimed, not in
+force. ``sidecar-injection-disabled``: a Pod or template carries a ``disabledBy`` label or annotation (Istio
+ambient's opt-out ``istio.io/dataplane-mode: none``, too); this is refused even when the sidecar is otherwise there.
 
 Refused: a Deployment in a namespace without ``istio-injection=enabled`` and without ``istio-proxy``.
-Allowed: the same Deployment in a namespace labelled ``istio-injection=enabled``.
+Allowed: the same Deployment in a namespace labelled ``istio-injection=enabled``, or ``istio.io/dataplane-mode=ambient``
+when ``providedBy`` lists that label.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from typing import NamedTuple
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule
 from tierguard.engine.podspec import WORKLOAD_KINDS, ContainerSite, PodSite, containers
 from tierguard.engine.rules import SECURITY_PARITY, RuleFacts, RuleFamily, owned
 from tierguard.kinds import group_kinds
-from tierguard.policy import RequiredSidecar
+from tierguard.policy import ProvidedBy, RequiredSidecar
 
 FACTS = (
     RuleFacts(Rule.SIDECAR_MISSING, "A required sidecar is absent and will not be injected.", SECURITY_PARITY),
@@ -36,6 +43,11 @@ PLAIN_INIT = "is a plain init container; run it in containers or as a native sid
 HOST_NETWORK = "the template uses hostNetwork: true, and the mesh never injects its proxy into such pods"
 NOT_INJECTED = "it is not in the template and nothing in the namespace or template asks for its injection"
 NO_CONTAINER = "no container or native sidecar has that name"
+NOT_PROVIDED = ", nor does a label provide it without a container"  # then " (<the providedBy labels> would)"
+HOST_NETWORK_NOT_CAPTURED = "does not provide it: Istio ambient never captures a pod with hostNetwork: true"
+OPTS_OUT = "opts out of required sidecar"  # a disabledBy label whose key is a providedBy label's (Istio's "none")
+NOT_IN_FORCE = "but the service is claimed, not in force: the running pod lacks"
+CHECK_PROVIDER = "check the provider on the pod's node (Istio ambient: istio-cni and ztunnel)"
 
 
 def _any_match(wanted: Mapping[str, str], actual: Mapping[str, str]) -> str | None:
@@ -69,11 +81,13 @@ def sidecar_states(subject: Candidate) -> list[tuple[RequiredSidecar, SidecarSta
 
 def _coverage(sidecar: RequiredSidecar, site: PodSite, subject: Candidate, present: list[ContainerSite]
               ) -> SidecarState:
-    """Present, going to be injected, or missing; whether injection is switched off is asked separately."""
+    """Present, going to be injected, provided, or missing; whether injection is switched off is asked separately."""
     if _is_present(sidecar, present):
         return SidecarState.PRESENT
     if site.is_template and _will_be_injected(sidecar, site, subject):
         return SidecarState.INJECTED
+    if _provider(sidecar, site, subject) is not None and not _lacks_running_marks(sidecar, site, subject):
+        return SidecarState.PROVIDED
     return SidecarState.MISSING
 
 
@@ -87,29 +101,42 @@ def check(subject: Candidate) -> Iterator[Finding]:
     for sidecar in subject.policy.required_sidecars:
         disabled = _disabled_by(sidecar, site)
         if disabled is not None:
-            yield Finding(
-                Rule.SIDECAR_INJECTION_DISABLED,
-                f"{subject.ref} switches off injection of required sidecar {sidecar.name!r} ({disabled[1]}); "
-                f"{MUST_RUN} {disabled[2]}",
-                disabled[0],
-            )
-        elif _coverage(sidecar, site, subject, present) is SidecarState.MISSING:
+            yield Finding(Rule.SIDECAR_INJECTION_DISABLED, f"{subject.ref} {disabled[1]}; {MUST_RUN} {disabled[2]}",
+                          disabled[0])
+        elif _coverage(sidecar, site, subject, present) is not SidecarState.MISSING:
+            continue
+        elif sidecar.provided_by is not None and (provider := _provider(sidecar, site, subject)) is not None:
+            yield Finding(Rule.SIDECAR_MISSING, _not_in_force_message(subject, sidecar, sidecar.provided_by, provider),
+                          f"{site.metadata_path}.annotations")
+        else:
             yield Finding(Rule.SIDECAR_MISSING, _missing_message(subject, sidecar, site, present),
                           f"{site.path}.containers")
 
 
 def _disabled_by(sidecar: RequiredSidecar, site: PodSite) -> tuple[str, str, str] | None:
+    """(field path, what the object does, "label" or "annotation") for its first ``disabledBy`` match."""
     if sidecar.injection is None:
         return None
     off = sidecar.injection.disabled_by
     label = _any_match(off.pod_labels, site.labels)
     if label is not None:
-        return f"{site.metadata_path}.labels[{label}]", f"label {label}={site.labels[label]}", "label"
+        return (f"{site.metadata_path}.labels[{label}]", switches_off(sidecar, label, site.labels[label], "label"),
+                "label")
     annotation = _any_match(off.pod_annotations, site.annotations)
     if annotation is not None:
         return (f"{site.metadata_path}.annotations[{annotation}]",
-                f"annotation {annotation}={site.annotations[annotation]}", "annotation")
+                switches_off(sidecar, annotation, site.annotations[annotation], "annotation"), "annotation")
     return None
+
+
+def switches_off(sidecar: RequiredSidecar, key: str, value: str, what: str) -> str:
+    """What a ``disabledBy`` match does, after the object's name: a label whose key a ``providedBy`` label also
+    has (Istio ambient's ``istio.io/dataplane-mode: none``) opts the pod out of the service, the others switch
+    its injection off. vap/generate.py writes the same text."""
+    provided = sidecar.provided_by
+    if what == "label" and provided is not None and (key in provided.pod_labels or key in provided.namespace_labels):
+        return f"{OPTS_OUT} {sidecar.name!r}, which a label provides without a container ({what} {key}={value})"
+    return f"switches off injection of required sidecar {sidecar.name!r} ({what} {key}={value})"
 
 
 def _image_matches(sidecar: RequiredSidecar, container: ContainerSite) -> bool:
@@ -145,6 +172,88 @@ def _will_be_injected(sidecar: RequiredSidecar, site: PodSite, subject: Candidat
     )
 
 
+NEVER_CAPTURED_WITH_HOST_NETWORK = frozenset({"istio.io/dataplane-mode"})
+"""``providedBy`` label keys whose provider skips ``hostNetwork: true`` pods whatever the labels say: Istio
+ambient's istio-cni cannot put its redirection rules into a network namespace the pod does not own (istio's
+``cni/pkg/util/enablement_selector.go``). Other providers' labels are taken at their word."""
+
+
+class Provider(NamedTuple):
+    """A ``providedBy`` label that a pod (template) or its namespace carries."""
+
+    where: str
+    """"pod" or "namespace"."""
+    key: str
+    value: str
+
+    def phrase(self) -> str:
+        return f"{self.where} label {self.key}={self.value}"
+
+    def captures(self, site: PodSite) -> bool:
+        return not (self.key in NEVER_CAPTURED_WITH_HOST_NETWORK and site.spec.get("hostNetwork") is True)
+
+
+def _carried(sidecar: RequiredSidecar, site: PodSite, subject: Candidate) -> list[Provider]:
+    """Every ``providedBy`` label the pod (template) carries, then every one its namespace carries, in policy
+    order."""
+    provided = sidecar.provided_by
+    if provided is None:
+        return []
+    found = [Provider("pod", k, v) for k, v in provided.pod_labels.items() if site.labels.get(k) == v]
+    if provided.namespace_labels:
+        namespace = subject.context.namespace(subject.namespace or "default")
+        if namespace is not None:
+            found += [Provider("namespace", k, v) for k, v in provided.namespace_labels.items()
+                      if namespace.labels.get(k) == v]
+    return found
+
+
+def _provider(sidecar: RequiredSidecar, site: PodSite, subject: Candidate) -> Provider | None:
+    """The first ``providedBy`` label that provides the service to this pod (template)."""
+    return next((p for p in _carried(sidecar, site, subject) if p.captures(site)), None)
+
+
+def is_running(obj: Mapping[str, object]) -> bool:
+    """A running pod, for ``runningPodAnnotations``: ``status.phase: Running``. A Pending pod may not be captured
+    yet (Istio's CNI marks it while setting up its network), a Succeeded or Failed one has been let go."""
+    status = obj.get("status")
+    return isinstance(status, Mapping) and status.get("phase") == "Running"
+
+
+def _lacks_running_marks(sidecar: RequiredSidecar, site: PodSite, subject: Candidate) -> bool:
+    """An audit's running Pod that carries none of ``runningPodAnnotations``: provided on paper only. Admission
+    never asks: nothing carries the marks before the pod runs."""
+    provided = sidecar.provided_by
+    return (subject.standing and not site.is_template and provided is not None
+            and bool(provided.running_pod_annotations) and is_running(subject.obj)
+            and _any_match(provided.running_pod_annotations, site.annotations) is None)
+
+
+def _not_in_force_message(subject: Candidate, sidecar: RequiredSidecar, provided: ProvidedBy, provider: Provider
+                          ) -> str:
+    marks = " or ".join(f"annotation {k}={v}" for k, v in provided.running_pod_annotations.items())
+    return (f"{subject.ref} lacks required sidecar {sidecar.name!r}: {provider.phrase()} provides it without a "
+            f"container, {NOT_IN_FORCE} {marks}; {CHECK_PROVIDER}")
+
+
+def provided_alternatives(provided: ProvidedBy) -> str:
+    """The labels that would provide the service, as a missing sidecar's message lists them."""
+    return " or ".join([*(f"namespace label {k}={v}" for k, v in provided.namespace_labels.items()),
+                        *(f"pod label {k}={v}" for k, v in provided.pod_labels.items())])
+
+
+def _not_provided(sidecar: RequiredSidecar, site: PodSite, subject: Candidate) -> str:
+    """Why no ``providedBy`` label provides the service ('' without any): one skipped for hostNetwork, or none
+    carried."""
+    provided = sidecar.provided_by
+    if provided is None or not (provided.namespace_labels or provided.pod_labels):
+        return ""
+    skipped = next(iter(_carried(sidecar, site, subject)), None)
+    if skipped is not None:  # carried, yet not a provider: hostNetwork
+        return f"; {skipped.phrase()} {HOST_NETWORK_NOT_CAPTURED}"
+    return f"{NOT_PROVIDED} ({provided_alternatives(provided)} would)"
+
+
 def _missing_message(subject: Candidate, sidecar: RequiredSidecar, site: PodSite, found: list[ContainerSite]) -> str:
     same_name = [c for c in found if c.name == sidecar.name]
     if same_name and not (same_name[0].group == "containers" or same_name[0].native_sidecar):
@@ -159,6 +268,8 @@ def _missing_message(subject: Candidate, sidecar: RequiredSidecar, site: PodSite
         detail = NOT_INJECTED
     else:
         detail = NO_CONTAINER
+    if not same_name:
+        detail += _not_provided(sidecar, site, subject)
     return f"{subject.ref} lacks required sidecar {sidecar.name!r}: {detail}"
 
 

@@ -34,7 +34,7 @@ FACTS: tuple[RuleFacts, ...] = ()
 RULES = frozenset({Rule.WORKLOAD_SECRET_CROSS_TIER, Rule.POLICY_INVALID})
 SECRET_KINDS = ("VaultStaticSecret", "VaultDynamicSecret", "VaultPKISecret")
 AUTH_KINDS = ("VaultAuth", "VaultAuthGlobal")
-KINDS = group_kinds(*SECRET_KINDS, *AUTH_KINDS)
+KINDS = group_kinds(*SECRET_KINDS, *AUTH_KINDS, group="secrets.hashicorp.com")
 
 EVERY_NAMESPACE = "*"
 """``allowedNamespaces: ["*"]``, when it is the only entry (``isAllowedNamespace``)."""

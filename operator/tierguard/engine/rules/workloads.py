@@ -4,8 +4,9 @@ A Pod or pod template is refused when it consumes a Secret that the replication 
 names an external secret path that ``spec.secrets.pathPatterns`` assigns to another tier: Vault agent
 annotations (``agent-inject-secret-*``, ``agent-inject-template-*``, ``role``), Bank-Vaults (``vault:`` and
 ``>>vault:`` env values, ``vault-env-from-path``, ``vault-role``). A SecretProviderClass (Vault provider
-``objects[].secretPath``), ExternalSecret (``remoteRef.key``, its store's remote namespace) or SecretStore /
-ClusterSecretStore (kubernetes provider ``remoteNamespace``) is refused the same way.
+``objects[].secretPath``) is refused the same way. The controllers' objects that report this id have modules of
+their own: ``external_secrets.py`` (ExternalSecret, PushSecret, their cluster-scoped fan-outs, the stores),
+``eso_generators.py``, ``vault_operator.py``.
 
 Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["secret/data/prod/*"]}``:
 ``vault.hashicorp.com/agent-inject-secret-db: secret/data/prod/db``. Allowed: ``secret/data/dev/db``.
@@ -15,21 +16,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
-from tierguard.engine.objects import mapping_at, mappings_at, str_at
+from tierguard.engine.objects import mapping_at, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, PodSite, env_values, secret_uses
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.engine.rules.replication import replication_findings
 from tierguard.engine.rules.shared_values import shared_value_findings
 from tierguard.engine.secrets import SecretView
-from tierguard.engine.selectors import label_selector_matches
-from tierguard.engine.tiers import regex_literal_prefix, tiers_of_path, tiers_under_prefix
+from tierguard.engine.tiers import tiers_of_path
 from tierguard.engine.verdicts import CONSUMED_SECRETS
 from tierguard.kinds import group_kinds
 from tierguard.yamlload import TAG_MISFITS
@@ -40,8 +39,7 @@ FACTS = (
 )
 # policy-invalid too: a consumed Secret whose own annotations cannot be judged is reported on the workload.
 RULES = owned(FACTS) | {Rule.POLICY_INVALID}
-KINDS = group_kinds(*WORKLOAD_KINDS, "SecretProviderClass", "ExternalSecret", "ClusterExternalSecret", "PushSecret",
-                    "SecretStore", "ClusterSecretStore")
+KINDS = group_kinds(*WORKLOAD_KINDS, "SecretProviderClass")
 
 VAULT = "vault.hashicorp.com/"
 BANK_VAULTS = "vault.security.banzaicloud.io/"
@@ -55,17 +53,8 @@ def check(subject: Candidate) -> Iterator[Finding]:
         if site is not None:
             yield from _consumed_secrets(subject, site)
             yield from _path_findings(subject, _workload_paths(site))
-    elif subject.kind == "SecretProviderClass":
-        yield from _path_findings(subject, _provider_class_paths(subject.obj))
-    elif subject.kind == "ExternalSecret":
-        spec = mapping_at(subject.obj, "spec", "spec")
-        yield from _external_secret_findings(subject, spec, "spec", subject.namespace, subject.tier)
-    elif subject.kind == "ClusterExternalSecret":
-        yield from _cluster_external_secret(subject)
-    elif subject.kind == "PushSecret":
-        yield from _push_secret(subject)
     else:
-        yield from _store_remote_namespace(subject, subject.obj, "spec.provider.kubernetes.remoteNamespace")
+        yield from _path_findings(subject, _provider_class_paths(subject.obj))
 
 
 def _consumed_secrets(subject: Candidate, site: PodSite) -> Iterator[Finding]:
@@ -199,171 +188,6 @@ def _provider_class_paths(obj: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield from _fields(_yaml_items(parameters, key), "secretPath", "objectName", "resourceName")
 
 
-@dataclass(frozen=True)
-class RemotePath:
-    """A remote secret named by an ExternalSecret or PushSecret: one ``path``, or (``prefix``) every secret whose
-    name starts with it (``dataFrom[].find``; the empty prefix is the whole store)."""
-
-    path: str
-    field: str
-    prefix: bool = False
-    store: tuple[str, str] | None = None
-    """(kind, name) of the store this entry reads through, when not the object's ``secretStoreRef``."""
-
-
-def _store_ref(holder: Mapping[str, Any], path: str) -> tuple[str, str] | None:
-    ref = mapping_at(holder, "storeRef", f"{path}.storeRef")
-    name = str_at(ref, "name", f"{path}.storeRef.name")
-    return (str_at(ref, "kind", f"{path}.storeRef.kind") or "SecretStore", name) if name else None
-
-
-def external_secret_paths(spec: Mapping[str, Any], base: str) -> Iterator[RemotePath]:
-    """Every remote secret an ExternalSecret spec names, in v1 and v1beta1 (and v1alpha1's ``dataFrom[].key``):
-    ``data[].remoteRef.key``, ``dataFrom[].extract.key``, ``dataFrom[].find`` (by ``path``, ``name.regexp``,
-    ``tags``) and the store each entry's ``sourceRef.storeRef`` reads through."""
-    for item, path in mappings_at(spec, "data", f"{base}.data"):
-        store = _store_ref(mapping_at(item, "sourceRef", f"{path}.sourceRef"), f"{path}.sourceRef")
-        key = str_at(mapping_at(item, "remoteRef", f"{path}.remoteRef"), "key", f"{path}.remoteRef.key")
-        if key:
-            yield RemotePath(key, f"{path}.remoteRef.key", store=store)
-    for item, path in mappings_at(spec, "dataFrom", f"{base}.dataFrom"):
-        store = _store_ref(mapping_at(item, "sourceRef", f"{path}.sourceRef"), f"{path}.sourceRef")
-        key = str_at(mapping_at(item, "extract", f"{path}.extract"), "key", f"{path}.extract.key")
-        if key:
-            yield RemotePath(key, f"{path}.extract.key", store=store)
-        legacy = str_at(item, "key", f"{path}.key")  # v1alpha1: dataFrom items are remote refs themselves
-        if legacy:
-            yield RemotePath(legacy, f"{path}.key", store=store)
-        find = mapping_at(item, "find", f"{path}.find")
-        if find:
-            yield _find_scope(find, f"{path}.find", store)
-
-
-def _find_scope(find: Mapping[str, Any], path: str, store: tuple[str, str] | None) -> RemotePath:
-    """What a find reads: names under ``path`` (a name prefix for every provider), narrowed by an anchored
-    ``name.regexp``'s literal start. Tags and unanchored regexes cannot be judged offline: they narrow nothing."""
-    under = str_at(find, "path", f"{path}.path")
-    expression = str_at(mapping_at(find, "name", f"{path}.name"), "regexp", f"{path}.name.regexp")
-    start = regex_literal_prefix(expression) if expression else None
-    prefix, field = under, f"{path}.path" if under else path
-    if start:
-        # Providers match the regex against the full name: keep the longer of the two starts when they agree.
-        normalized = under.lstrip("/")
-        if start.lstrip("/").startswith(normalized):
-            prefix, field = start, f"{path}.name.regexp"
-    return RemotePath(prefix, field, prefix=True, store=store)
-
-
-def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str, namespace: str | None,
-                              tier: str | None, *, via: str = "") -> Iterator[Finding]:
-    """An ExternalSecret spec judged as living in ``namespace`` of ``tier``: its paths and its stores."""
-    default_store = None
-    ref = mapping_at(spec, "secretStoreRef", f"{base}.secretStoreRef")
-    name = str_at(ref, "name", f"{base}.secretStoreRef.name")
-    if name:
-        default_store = (str_at(ref, "kind", f"{base}.secretStoreRef.kind") or "SecretStore", name)
-    stores = {default_store} if default_store else set()
-    paths = list(external_secret_paths(spec, base))
-    stores.update(p.store for p in paths if p.store)
-    yield from _remote_path_findings(subject, paths, tier, via=via)
-    for kind, store_name in sorted(stores):
-        yield from _store_findings(subject, (kind, store_name), namespace, tier,
-                                   f"{base}.secretStoreRef" if (kind, store_name) == default_store else
-                                   next(p.field.rsplit(".", 1)[0] for p in paths if p.store == (kind, store_name)),
-                                   via=via)
-
-
-def _remote_path_findings(subject: Candidate, paths: list[RemotePath], tier: str | None, *, via: str = ""
-                          ) -> Iterator[Finding]:
-    if not subject.policy.secrets.path_patterns:
-        return
-    for remote in paths:
-        if remote.prefix:
-            reached = tuple(t for t in tiers_under_prefix(remote.path, subject.policy) if t != tier)
-            if reached:
-                scope = (f"every remote secret under {remote.path.strip()!r}" if remote.path.strip()
-                         else "every remote secret of its store")
-                yield Finding(
-                    Rule.WORKLOAD_SECRET_CROSS_TIER,
-                    f"{subject.ref}{via} ({in_tier(tier)}) reads {scope} ({remote.field}), which includes paths of "
-                    f"tier {', '.join(reached)}; narrow find.path to a path of tier {tier}",
-                    remote.field,
-                    tier=(tier or reached[0]) if via else None,
-                )
-            continue
-        owners = tiers_of_path(remote.path, subject.policy)
-        if owners and tier not in owners:
-            yield Finding(
-                Rule.WORKLOAD_SECRET_CROSS_TIER,
-                f"{subject.ref}{via} ({in_tier(tier)}) names secret path {remote.path.strip()!r} in {remote.field}, "
-                f"which belongs to tier {', '.join(owners)}; use a path of tier {tier}",
-                remote.field,
-                tier=(tier or owners[0]) if via else None,
-            )
-
-
-def _store_findings(subject: Candidate, store_ref: tuple[str, str], namespace: str | None, tier: str | None,
-                    path: str, *, via: str = "") -> Iterator[Finding]:
-    kind, name = store_ref
-    store = subject.context.secret_store(kind, namespace, name)
-    if store is None:
-        return
-    for finding in _store_remote_namespace(subject, store, path, tier=tier):
-        enforced = None
-        if via:  # a cluster-scoped subject: the tier involved, the target's or else the store's remote one
-            remote = str_at(mapping_at(mapping_at(mapping_at(store, "spec", "spec"), "provider", "spec.provider"),
-                                       "kubernetes", "spec.provider.kubernetes"), "remoteNamespace", path)
-            enforced = tier or subject.tier_of(remote or "default")
-        yield Finding(finding.rule, f"{subject.ref}{via} uses {kind} {name}: {finding.message}", finding.path,
-                      tier=enforced)
-
-
-def _cluster_external_secret(subject: Candidate) -> Iterator[Finding]:
-    """A ClusterExternalSecret creates its ExternalSecret in every namespace it selects: each is judged as an
-    ExternalSecret of that namespace's tier (an untiered namespace counts as another tier for tiered paths)."""
-    spec = mapping_at(subject.obj, "spec", "spec")
-    inner = mapping_at(spec, "externalSecretSpec", "spec.externalSecretSpec")
-    for namespace in _selected_namespaces(subject, spec):
-        tier = subject.tier_of(namespace)
-        via = f" (its ExternalSecret in namespace {namespace})"
-        for finding in _external_secret_findings(subject, inner, "spec.externalSecretSpec", namespace, tier, via=via):
-            if finding.tier is not None:  # None: an untiered namespace reading untiered material
-                yield finding
-
-
-def _selected_namespaces(subject: Candidate, spec: Mapping[str, Any]) -> list[str]:
-    """Namespaces a ClusterExternalSecret (or ClusterPushSecret) selects: ``namespaces`` by name, and every known
-    namespace matching ``namespaceSelector`` or any of ``namespaceSelectors``."""
-    names = [n for n in (spec.get("namespaces") or []) if isinstance(n, str) and n] \
-        if isinstance(spec.get("namespaces"), list) else []
-    selectors = [s for s, _ in mappings_at(spec, "namespaceSelectors", "spec.namespaceSelectors")]
-    single = spec.get("namespaceSelector")
-    if isinstance(single, Mapping):
-        selectors.append(single)
-    selected = list(dict.fromkeys(names))
-    for namespace in subject.context.namespaces():
-        if namespace.name not in selected and any(label_selector_matches(s, namespace.labels) for s in selectors):
-            selected.append(namespace.name)
-    return selected
-
-
-def _push_secret(subject: Candidate) -> Iterator[Finding]:
-    """A PushSecret writes a local Secret to ``data[].match.remoteRef.remoteKey`` of each store it names."""
-    spec = mapping_at(subject.obj, "spec", "spec")
-    paths = []
-    for item, path in mappings_at(spec, "data", "spec.data"):
-        remote = mapping_at(mapping_at(item, "match", f"{path}.match"), "remoteRef", f"{path}.match.remoteRef")
-        key = str_at(remote, "remoteKey", f"{path}.match.remoteRef.remoteKey")
-        if key:
-            paths.append(RemotePath(key, f"{path}.match.remoteRef.remoteKey"))
-    yield from _remote_path_findings(subject, paths, subject.tier)
-    for ref, path in mappings_at(spec, "secretStoreRefs", "spec.secretStoreRefs"):
-        name = str_at(ref, "name", f"{path}.name")
-        if name:
-            yield from _store_findings(subject, (str_at(ref, "kind", f"{path}.kind") or "SecretStore", name),
-                                       subject.namespace, subject.tier, path)
-
-
 def _path_findings(subject: Candidate, paths: Iterator[tuple[str, str]]) -> Iterator[Finding]:
     if not subject.policy.secrets.path_patterns:
         return
@@ -376,54 +200,6 @@ def _path_findings(subject: Candidate, paths: Iterator[tuple[str, str]]) -> Iter
                 f"{field_path}, which belongs to tier {', '.join(owners)}; use a path of tier {subject.tier}",
                 field_path,
             )
-
-
-def _store_remote_namespace(subject: Candidate, store: Mapping[str, Any], path: str, *, tier: str | None = None
-                            ) -> Iterator[Finding]:
-    """A store whose kubernetes provider reads Secrets of a namespace in another tier (than ``tier``, by default
-    the subject's)."""
-    own = subject.tier if tier is None else tier
-    spec = mapping_at(store, "spec", "spec")
-    provider = mapping_at(mapping_at(spec, "provider", "spec.provider"), "kubernetes", "spec.provider.kubernetes")
-    if not provider:
-        return
-    # The kubernetes provider reads from "default" when remoteNamespace is unset.
-    remote = str_at(provider, "remoteNamespace", "spec.provider.kubernetes.remoteNamespace") or "default"
-    remote_tier = subject.tier_of(remote)
-    if store.get("kind") == "ClusterSecretStore" and subject.kind == "ClusterSecretStore":
-        if remote_tier is not None and not _conditions_pin_tier(subject, spec, remote_tier):
-            yield Finding(
-                Rule.WORKLOAD_SECRET_CROSS_TIER,
-                f"{subject.ref} reads Secrets of namespace {remote} (tier {remote_tier}) and every tier may use "
-                f"it; limit spec.conditions to namespaces of tier {remote_tier}",
-                path,
-                tier=remote_tier,
-            )
-        return
-    if remote_tier != own:
-        yield Finding(
-            Rule.WORKLOAD_SECRET_CROSS_TIER,
-            f"{subject.ref} ({in_tier(own)}) reads Secrets of namespace {remote} "
-            f"({in_tier(remote_tier)}); read only from namespaces of its own tier",
-            path,
-        )
-
-
-def _conditions_pin_tier(subject: Candidate, spec: Mapping[str, Any], tier: str) -> bool:
-    conditions = mappings_at(spec, "conditions", "spec.conditions")
-    if not conditions:
-        return False
-    label = subject.policy.tier_label
-    for condition, path in conditions:
-        names = condition.get("namespaces")
-        selector = mapping_at(condition, "namespaceSelector", f"{path}.namespaceSelector")
-        match_labels = mapping_at(selector, "matchLabels", f"{path}.namespaceSelector.matchLabels")
-        if isinstance(names, list) and names and not condition.get("namespaceRegexes"):
-            if any(not isinstance(n, str) or subject.tier_of(n) != tier for n in names):
-                return False
-        elif match_labels.get(label) != tier:
-            return False
-    return True
 
 
 FAMILY = RuleFamily("workloads", KINDS, RULES, check, FACTS)

@@ -7,9 +7,12 @@ audit takes the marks, debounced, and re-judges only those scopes. What marks wh
   new values (their ``secret-value-shared`` findings appear or go); deleted: the same, from its last state;
 - a Namespace relabelled: that namespace, the cluster scope (Namespaces are judged there) and the namespaces
   sharing a value with its Secrets (their tier comparison changed);
+- a NetworkPolicy: its namespace, and the cluster scope (where its Namespace is judged) when it starts or stops
+  denying all ingress (``namespace-security-missing``: a Namespace left without one is reported);
 - the TierPolicy, or a ClusterRole (roles of every namespace's bindings): everything;
 - any other judged or indexed object: its namespace (cluster-scoped: the cluster scope), unless only its
-  ``status`` or the API server's bookkeeping changed (``ContentFilter``).
+  ``status`` or the API server's bookkeeping changed (``ContentFilter``); ``status.phase`` counts (a running
+  Pod's ``runningPodAnnotations`` are judged, ``rules/sidecars.py``).
 """
 
 from __future__ import annotations
@@ -89,6 +92,13 @@ class Changes:
             digests |= self._digests(view)
         self._mark_holders(digests, holders)
 
+    def network_policy_changed(self, namespace: str, denied_before: bool, denies_now: bool) -> None:
+        """A NetworkPolicy added, changed or deleted in ``namespace``; whether it denied all ingress before and
+        does now (``posture.denies_all_ingress``)."""
+        self.mark_namespace(namespace)
+        if denied_before != denies_now:
+            self.mark_namespace(None)  # the Namespace, judged with the cluster-scoped objects, gains or loses one
+
     @staticmethod
     def _digests(view: SecretView | None) -> set[bytes]:
         return {fp.digest for fp in view.fingerprints} if view is not None else set()
@@ -131,5 +141,10 @@ def content_digest(body: Mapping[str, Any]) -> bytes:
         kept_metadata["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     kept = {k: v for k, v in body.items() if k not in ("status", "metadata")}
     kept["metadata"] = kept_metadata
+    status = body.get("status")
+    # A phase changes a few times in an object's life; a Pod starting to run is judged again (its
+    # runningPodAnnotations). Whatever the kind: a listed item carries no kind to tell.
+    if isinstance(status, Mapping) and "phase" in status:
+        kept["phase"] = status["phase"]
     encoded = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.blake2b(encoded, digest_size=16).digest()

@@ -2,7 +2,7 @@
 
 - Every indexed kind: the informers tell the audit each change before the index applies it (``index_observer``),
   so the old view is still there to compare with (a Secret's old and new values, a namespace's old and new
-  labels); a whole new listing marks everything.
+  labels, whether a NetworkPolicy denied all ingress); a whole new listing marks everything.
 - The judged kinds that are not indexed (workloads, Pods, bindings, ...): watch-only informers
   (``marker_informers``), on every replica while the audit is on (the chart grants list/watch on them when
   ``audit.enabled``). They keep nothing but ``ContentFilter``'s 16 bytes per object, and, unlike kopf's watchers
@@ -51,6 +51,13 @@ def index_observer(state: RuntimeState, audit: BackgroundAudit) -> Callable[[Cha
             new_ns = change.entries.get(namespace_key(name_of(change.body))) if change.entries else None
             audit.changes.namespace_changed(context.namespace(name_of(change.body)),
                                             new_ns if isinstance(new_ns, NamespaceView) else None, context)
+        elif info.group == "networking.k8s.io" and info.kind == "NetworkPolicy":
+            if not audit.content.changed(change.body, change.entries is None):
+                return
+            namespace, name = namespace_of(change.body) or "default", name_of(change.body)
+            # Only a NetworkPolicy that denies all ingress has entries (``indexes.project_network_policy``).
+            audit.changes.network_policy_changed(namespace, name in context.default_deny_ingress_policies(namespace),
+                                                 bool(change.entries))
         elif audit.content.changed(change.body, change.entries is None):
             _mark(audit, info, change.body)
         else:

@@ -1,0 +1,304 @@
+"""External Secrets Operator (``external-secrets.io``): objects that read or write another tier's secrets.
+
+Reported as ``workload-secret-cross-tier`` (the rule's facts live in ``workloads.py``):
+
+- An ExternalSecret names remote paths (``data[].remoteRef.key``, ``dataFrom[].extract.key``, ``dataFrom[].find``)
+  and the stores it reads through; a path ``spec.secrets.pathPatterns`` gives another tier, or a store whose
+  kubernetes provider reads another tier's namespace, is refused.
+- A PushSecret writes a Secret of its namespace to ``data[].match.remoteRef.remoteKey`` of each store it names:
+  a remote key of another tier, or a store writing into another tier's namespace, is refused.
+- A ClusterExternalSecret or ClusterPushSecret creates its ExternalSecret or PushSecret in each namespace it
+  selects: each is judged as if it lived there, and enforced in that namespace's tier.
+- A SecretStore or ClusterSecretStore whose kubernetes provider reads another tier's namespace (a
+  ClusterSecretStore serves every tier unless ``spec.conditions`` pin one).
+
+Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["secret/data/prod/*"]}``: an ExternalSecret with
+``data[0].remoteRef.key: secret/data/prod/db``. Allowed: ``secret/data/dev/db``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tierguard.engine.candidate import Candidate
+from tierguard.engine.model import Finding, Rule, in_tier
+from tierguard.engine.objects import mapping_at, mappings_at, str_at
+from tierguard.engine.rules import RuleFacts, RuleFamily
+from tierguard.engine.selectors import label_selector_matches
+from tierguard.engine.tiers import regex_literal_prefix, tiers_of_path, tiers_under_prefix
+from tierguard.kinds import group_kinds
+
+FACTS: tuple[RuleFacts, ...] = ()
+"""It owns no rule id: what it finds is ``workload-secret-cross-tier`` (``workloads.py``)."""
+RULES = frozenset({Rule.WORKLOAD_SECRET_CROSS_TIER, Rule.POLICY_INVALID})
+KINDS = group_kinds("ExternalSecret", "ClusterExternalSecret", "PushSecret", "ClusterPushSecret", "SecretStore",
+                    "ClusterSecretStore")
+
+
+def check(subject: Candidate) -> Iterator[Finding]:
+    spec = mapping_at(subject.obj, "spec", "spec")
+    if subject.kind == "ExternalSecret":
+        yield from _external_secret_findings(subject, spec, "spec", Holder.own(subject))
+    elif subject.kind == "PushSecret":
+        yield from _push_secret_findings(subject, spec, "spec", Holder.own(subject))
+    elif subject.kind == "ClusterExternalSecret":
+        inner = mapping_at(spec, "externalSecretSpec", "spec.externalSecretSpec")
+        for holder in Holder.fanned_out(subject, spec, "ExternalSecret"):
+            yield from _tiered(_external_secret_findings(subject, inner, "spec.externalSecretSpec", holder))
+    elif subject.kind == "ClusterPushSecret":
+        inner = mapping_at(spec, "pushSecretSpec", "spec.pushSecretSpec")
+        for holder in Holder.fanned_out(subject, spec, "PushSecret"):
+            yield from _tiered(_push_secret_findings(subject, inner, "spec.pushSecretSpec", holder))
+    else:
+        yield from _store_remote_namespace(subject, subject.obj, "spec.provider.kubernetes.remoteNamespace")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Where an ExternalSecret or PushSecret spec is judged: the object's own namespace, or each namespace a
+    cluster-scoped ClusterExternalSecret or ClusterPushSecret creates its object in."""
+
+    who: str
+    """How messages name it: ``ExternalSecret dev/app (tier dev)``, or ``ClusterExternalSecret fanout's
+    ExternalSecret in namespace team-a (tier dev)`` (a cluster-scoped object has no tier of its own)."""
+    namespace: str | None
+    tier: str | None
+    cluster_made: bool = False
+    """Made by a cluster-scoped object: each finding carries the tier it is enforced in."""
+
+    @classmethod
+    def own(cls, subject: Candidate) -> Holder:
+        return cls(f"{subject.ref} ({in_tier(subject.tier)})", subject.namespace, subject.tier)
+
+    @classmethod
+    def fanned_out(cls, subject: Candidate, spec: Mapping[str, Any], made: str) -> Iterator[Holder]:
+        for namespace in selected_namespaces(subject, spec):
+            tier = subject.tier_of(namespace)
+            yield cls(f"{subject.ref}'s {made} in namespace {namespace} ({in_tier(tier)})", namespace, tier,
+                      cluster_made=True)
+
+
+def _tiered(findings: Iterator[Finding]) -> Iterator[Finding]:
+    """A fanned-out finding without a tier is untiered material reaching an untiered namespace: nothing to say."""
+    return (finding for finding in findings if finding.tier is not None)
+
+
+@dataclass(frozen=True)
+class RemotePath:
+    """A remote secret named by an ExternalSecret or PushSecret: one ``path``, or (``prefix``) every secret whose
+    name starts with it (``dataFrom[].find``; the empty prefix is the whole store)."""
+
+    path: str
+    field: str
+    prefix: bool = False
+    store: tuple[str, str] | None = None
+    """(kind, name) of the store this entry reads through, when not the object's ``secretStoreRef``."""
+
+
+def _store_ref(holder: Mapping[str, Any], path: str) -> tuple[str, str] | None:
+    ref = mapping_at(holder, "storeRef", f"{path}.storeRef")
+    name = str_at(ref, "name", f"{path}.storeRef.name")
+    return (str_at(ref, "kind", f"{path}.storeRef.kind") or "SecretStore", name) if name else None
+
+
+def external_secret_paths(spec: Mapping[str, Any], base: str) -> Iterator[RemotePath]:
+    """Every remote secret an ExternalSecret spec names, in v1 and v1beta1 (and v1alpha1's ``dataFrom[].key``):
+    ``data[].remoteRef.key``, ``dataFrom[].extract.key``, ``dataFrom[].find`` (by ``path``, ``name.regexp``,
+    ``tags``) and the store each entry's ``sourceRef.storeRef`` reads through."""
+    for item, path in mappings_at(spec, "data", f"{base}.data"):
+        store = _store_ref(mapping_at(item, "sourceRef", f"{path}.sourceRef"), f"{path}.sourceRef")
+        key = str_at(mapping_at(item, "remoteRef", f"{path}.remoteRef"), "key", f"{path}.remoteRef.key")
+        if key:
+            yield RemotePath(key, f"{path}.remoteRef.key", store=store)
+    for item, path in mappings_at(spec, "dataFrom", f"{base}.dataFrom"):
+        store = _store_ref(mapping_at(item, "sourceRef", f"{path}.sourceRef"), f"{path}.sourceRef")
+        key = str_at(mapping_at(item, "extract", f"{path}.extract"), "key", f"{path}.extract.key")
+        if key:
+            yield RemotePath(key, f"{path}.extract.key", store=store)
+        legacy = str_at(item, "key", f"{path}.key")  # v1alpha1: dataFrom items are remote refs themselves
+        if legacy:
+            yield RemotePath(legacy, f"{path}.key", store=store)
+        find = mapping_at(item, "find", f"{path}.find")
+        if find:
+            yield _find_scope(find, f"{path}.find", store)
+
+
+def _find_scope(find: Mapping[str, Any], path: str, store: tuple[str, str] | None) -> RemotePath:
+    """What a find reads: names under ``path`` (a name prefix for every provider), narrowed by an anchored
+    ``name.regexp``'s literal start. Tags and unanchored regexes cannot be judged offline: they narrow nothing."""
+    under = str_at(find, "path", f"{path}.path")
+    expression = str_at(mapping_at(find, "name", f"{path}.name"), "regexp", f"{path}.name.regexp")
+    start = regex_literal_prefix(expression) if expression else None
+    prefix, field = under, f"{path}.path" if under else path
+    if start:
+        # Providers match the regex against the full name: keep the longer of the two starts when they agree.
+        normalized = under.lstrip("/")
+        if start.lstrip("/").startswith(normalized):
+            prefix, field = start, f"{path}.name.regexp"
+    return RemotePath(prefix, field, prefix=True, store=store)
+
+
+def _push_secret_paths(spec: Mapping[str, Any], base: str) -> list[RemotePath]:
+    """Where a PushSecret spec writes: ``data[].match.remoteRef.remoteKey``."""
+    paths = []
+    for item, path in mappings_at(spec, "data", f"{base}.data"):
+        remote = mapping_at(mapping_at(item, "match", f"{path}.match"), "remoteRef", f"{path}.match.remoteRef")
+        key = str_at(remote, "remoteKey", f"{path}.match.remoteRef.remoteKey")
+        if key:
+            paths.append(RemotePath(key, f"{path}.match.remoteRef.remoteKey"))
+    return paths
+
+
+def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
+                              ) -> Iterator[Finding]:
+    """An ExternalSecret spec judged where ``holder`` places it: its paths and its stores."""
+    default_store = None
+    ref = mapping_at(spec, "secretStoreRef", f"{base}.secretStoreRef")
+    name = str_at(ref, "name", f"{base}.secretStoreRef.name")
+    if name:
+        default_store = (str_at(ref, "kind", f"{base}.secretStoreRef.kind") or "SecretStore", name)
+    stores = {default_store} if default_store else set()
+    paths = list(external_secret_paths(spec, base))
+    stores.update(p.store for p in paths if p.store)
+    yield from _remote_path_findings(subject, paths, holder, "reads")
+    for kind, store_name in sorted(stores):
+        field = (f"{base}.secretStoreRef" if (kind, store_name) == default_store else
+                 next(p.field.rsplit(".", 1)[0] for p in paths if p.store == (kind, store_name)))
+        yield from _store_findings(subject, (kind, store_name), holder, field)
+
+
+def _push_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
+                          ) -> Iterator[Finding]:
+    """A PushSecret spec judged where ``holder`` places it: where it writes, and the stores it writes through."""
+    yield from _remote_path_findings(subject, _push_secret_paths(spec, base), holder, "writes")
+    for ref, path in mappings_at(spec, "secretStoreRefs", f"{base}.secretStoreRefs"):
+        name = str_at(ref, "name", f"{path}.name")
+        if name:
+            yield from _store_findings(subject, (str_at(ref, "kind", f"{path}.kind") or "SecretStore", name),
+                                       holder, path)
+
+
+def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: Holder, verb: str
+                          ) -> Iterator[Finding]:
+    if not subject.policy.secrets.path_patterns:
+        return
+    tier = holder.tier
+    for remote in paths:
+        if remote.prefix:
+            reached = tuple(t for t in tiers_under_prefix(remote.path, subject.policy) if t != tier)
+            if reached:
+                scope = (f"every remote secret under {remote.path.strip()!r}" if remote.path.strip()
+                         else "every remote secret of its store")
+                yield Finding(
+                    Rule.WORKLOAD_SECRET_CROSS_TIER,
+                    f"{holder.who} reads {scope} ({remote.field}), which includes paths of tier "
+                    f"{', '.join(reached)}; narrow find.path to a path of tier {tier}",
+                    remote.field,
+                    tier=(tier or reached[0]) if holder.cluster_made else None,
+                )
+            continue
+        owners = tiers_of_path(remote.path, subject.policy)
+        if owners and tier not in owners:
+            named = "names secret path" if verb == "reads" else "writes to secret path"
+            yield Finding(
+                Rule.WORKLOAD_SECRET_CROSS_TIER,
+                f"{holder.who} {named} {remote.path.strip()!r} in {remote.field}, which belongs to tier "
+                f"{', '.join(owners)}; use a path of tier {tier}",
+                remote.field,
+                tier=(tier or owners[0]) if holder.cluster_made else None,
+            )
+
+
+def _store_findings(subject: Candidate, store_ref: tuple[str, str], holder: Holder, path: str) -> Iterator[Finding]:
+    kind, name = store_ref
+    store = subject.context.secret_store(kind, holder.namespace, name)
+    if store is None:
+        return
+    reads = _kubernetes_remote(store)
+    if reads is None:
+        return
+    remote = reads[0]
+    remote_tier = subject.tier_of(remote)
+    if remote_tier != holder.tier:
+        yield Finding(
+            Rule.WORKLOAD_SECRET_CROSS_TIER,
+            f"{holder.who} uses {kind} {name}, which reaches Secrets of namespace {remote} ({in_tier(remote_tier)}); "
+            f"use a store that reaches only namespaces of {in_tier(holder.tier)}",
+            path,
+            # A cluster-scoped subject: the tier involved, the target's or else the store's remote one.
+            tier=(holder.tier or remote_tier) if holder.cluster_made else None,
+        )
+
+
+def selected_namespaces(subject: Candidate, spec: Mapping[str, Any]) -> list[str]:
+    """Namespaces a ClusterExternalSecret (or ClusterPushSecret) selects: ``namespaces`` by name, and every known
+    namespace matching ``namespaceSelector`` or any of ``namespaceSelectors``."""
+    names = [n for n in (spec.get("namespaces") or []) if isinstance(n, str) and n] \
+        if isinstance(spec.get("namespaces"), list) else []
+    selectors = [s for s, _ in mappings_at(spec, "namespaceSelectors", "spec.namespaceSelectors")]
+    single = spec.get("namespaceSelector")
+    if isinstance(single, Mapping):
+        selectors.append(single)
+    selected = list(dict.fromkeys(names))
+    for namespace in subject.context.namespaces():
+        if namespace.name not in selected and any(label_selector_matches(s, namespace.labels) for s in selectors):
+            selected.append(namespace.name)
+    return selected
+
+
+def _kubernetes_remote(store: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+    """The namespace a store's kubernetes provider reaches (``default`` when ``remoteNamespace`` is unset, as
+    External Secrets reads it) and the store's spec; None for any other provider."""
+    spec = mapping_at(store, "spec", "spec")
+    provider = mapping_at(mapping_at(spec, "provider", "spec.provider"), "kubernetes", "spec.provider.kubernetes")
+    if not provider:
+        return None
+    return str_at(provider, "remoteNamespace", "spec.provider.kubernetes.remoteNamespace") or "default", spec
+
+
+def _store_remote_namespace(subject: Candidate, store: Mapping[str, Any], path: str) -> Iterator[Finding]:
+    """A SecretStore whose kubernetes provider reaches a namespace of another tier; a ClusterSecretStore
+    reaching a tiered namespace without ``spec.conditions`` that keep the other tiers out."""
+    reads = _kubernetes_remote(store)
+    if reads is None:
+        return
+    remote, spec = reads
+    remote_tier = subject.tier_of(remote)
+    if subject.kind == "ClusterSecretStore":
+        if remote_tier is not None and not _conditions_pin_tier(subject, spec, remote_tier):
+            yield Finding(
+                Rule.WORKLOAD_SECRET_CROSS_TIER,
+                f"{subject.ref} reads Secrets of namespace {remote} (tier {remote_tier}) and every tier may use "
+                f"it; limit spec.conditions to namespaces of tier {remote_tier}",
+                path,
+                tier=remote_tier,
+            )
+    elif remote_tier != subject.tier:
+        yield Finding(
+            Rule.WORKLOAD_SECRET_CROSS_TIER,
+            f"{subject.ref} ({in_tier(subject.tier)}) reads Secrets of namespace {remote} "
+            f"({in_tier(remote_tier)}); read only from namespaces of its own tier",
+            path,
+        )
+
+
+def _conditions_pin_tier(subject: Candidate, spec: Mapping[str, Any], tier: str) -> bool:
+    conditions = mappings_at(spec, "conditions", "spec.conditions")
+    if not conditions:
+        return False
+    label = subject.policy.tier_label
+    for condition, path in conditions:
+        names = condition.get("namespaces")
+        selector = mapping_at(condition, "namespaceSelector", f"{path}.namespaceSelector")
+        match_labels = mapping_at(selector, "matchLabels", f"{path}.namespaceSelector.matchLabels")
+        if isinstance(names, list) and names and not condition.get("namespaceRegexes"):
+            if any(not isinstance(n, str) or subject.tier_of(n) != tier for n in names):
+                return False
+        elif match_labels.get(label) != tier:
+            return False
+    return True
+
+
+FAMILY = RuleFamily("external-secrets", KINDS, RULES, check, FACTS)

@@ -1,0 +1,198 @@
+"""A required sidecar met without a container (``providedBy``: Istio ambient): a namespace or pod label covers
+Pods and templates, ``disabledBy`` still refuses, hostNetwork pods are never captured, and an audit reports a
+running pod whose service is claimed but not in force (no ``runningPodAnnotations``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tierguard.engine import OfflineRun
+from tierguard.engine.model import Rule
+from tierguard.engine.projection import project
+from tierguard.engine.rules import sidecars
+from tierguard.engine.rules.sidecars import SidecarState
+
+from .helpers import (
+    AMBIENT,
+    AMBIENT_OPT_OUT,
+    AMBIENT_POLICY,
+    FINGERPRINTER,
+    ISTIO_POLICY,
+    REDIRECTED,
+    TEMPLATE_KINDS,
+    WORKLOAD_KINDS,
+    Doc,
+    container,
+    decisions,
+    namespace,
+    pod_spec,
+    policy,
+    workload,
+)
+
+M = Rule.SIDECAR_MISSING.value
+D = Rule.SIDECAR_INJECTION_DISABLED.value
+NAMESPACES = [namespace("plain", "dev"), namespace("ambient", "dev", labels=AMBIENT),
+              namespace("ambient-prod", "prod", labels=AMBIENT),
+              namespace("sidecar-mode", "dev", labels={"istio-injection": "enabled"})]
+PROXY = container("istio-proxy", "docker.io/istio/proxyv2:1.28.0")
+
+
+def app(kind: str = "Pod", ns: str = "ambient", *, labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None, phase: str | None = None, **spec: Any) -> Doc:
+    doc = workload(kind, ns, "app", pod_spec(container(), **spec), labels=labels, annotations=annotations)
+    if phase is not None:
+        doc["status"] = {"phase": phase}
+    return doc
+
+
+def judged(doc: Doc, pol: Any = AMBIENT_POLICY, *, standing: bool = False) -> list[tuple[str, str, str]]:
+    """(rule, message, path) of each violation of ``doc``, judged as admission does or, ``standing``, as an audit."""
+    run = OfflineRun([*NAMESPACES, doc], pol, fingerprinter=FINGERPRINTER, standing=standing)
+    return [(v.rule.value, v.message, v.path) for v in run.decide(doc).violations]
+
+
+def rules(doc: Doc, pol: Any = AMBIENT_POLICY, *, standing: bool = False) -> set[str]:
+    return {rule for rule, _, _ in judged(doc, pol, standing=standing)}
+
+
+def state(doc: Doc, pol: Any = AMBIENT_POLICY, *, standing: bool = False) -> SidecarState:
+    run = OfflineRun([*NAMESPACES, doc], pol, fingerprinter=FINGERPRINTER, standing=standing)
+    (found,) = run.sidecar_states(doc)[1]
+    return found[1]
+
+
+# --- admission: what provides it, what does not ------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+def test_an_ambient_namespace_provides_it_to_pods_and_templates(kind: str) -> None:
+    assert rules(app(kind)) == set()
+    assert state(app(kind)) is SidecarState.PROVIDED
+    # Without providedBy the same object lacks it: the namespace label is what covers it.
+    assert rules(app(kind), ISTIO_POLICY) == {M}
+
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+def test_an_ambient_pod_label_provides_it_in_any_namespace(kind: str) -> None:
+    assert rules(app(kind, "plain", labels=AMBIENT)) == set()
+    assert state(app(kind, "plain", labels=AMBIENT)) is SidecarState.PROVIDED
+
+
+def test_the_namespace_label_covers_its_own_namespace_only() -> None:
+    assert rules(app(ns="plain")) == {M}
+    assert rules(app(ns="ambient-prod")) == set()  # any tier: parity is about the label, not the tier
+
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+def test_opting_out_is_refused_even_in_an_ambient_namespace(kind: str) -> None:
+    ((rule, message, path),) = judged(app(kind, labels=AMBIENT_OPT_OUT))
+    assert rule == D
+    assert state(app(kind, labels=AMBIENT_OPT_OUT)) is SidecarState.DISABLED
+    where = "metadata" if kind == "Pod" else (
+        "spec.jobTemplate.spec.template.metadata" if kind == "CronJob" else "spec.template.metadata")
+    assert path == f"{where}.labels[istio.io/dataplane-mode]"
+    assert message == (f"{kind} ambient/app {sidecars.OPTS_OUT} 'istio-proxy', which a label provides without a "
+                       "container (label istio.io/dataplane-mode=none); every tier must run it: remove that label")
+
+
+def test_switching_sidecar_injection_off_keeps_its_message() -> None:
+    ((rule, message, _),) = judged(app("Deployment", "sidecar-mode", labels={"sidecar.istio.io/inject": "false"}))
+    assert rule == D
+    assert "switches off injection of required sidecar 'istio-proxy' (label sidecar.istio.io/inject=false)" in message
+
+
+def test_a_pod_nothing_covers_is_told_which_labels_would() -> None:
+    ((rule, message, path),) = judged(app(ns="plain"))
+    assert (rule, path) == (M, "spec.containers")
+    assert message == ("Pod plain/app lacks required sidecar 'istio-proxy': no container or native sidecar has that "
+                       "name, nor does a label provide it without a container (namespace label "
+                       "istio.io/dataplane-mode=ambient or pod label istio.io/dataplane-mode=ambient would)")
+    ((_, template, _),) = judged(app("Deployment", "plain"))
+    assert template.endswith(f"{sidecars.NOT_INJECTED}{sidecars.NOT_PROVIDED} (namespace label "
+                             "istio.io/dataplane-mode=ambient or pod label istio.io/dataplane-mode=ambient would)")
+
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+def test_ambient_never_captures_a_host_network_pod(kind: str) -> None:
+    doc = app(kind, hostNetwork=True)
+    ((rule, message, _),) = judged(doc)
+    assert rule == M
+    assert state(doc) is SidecarState.MISSING
+    base = sidecars.HOST_NETWORK if kind != "Pod" else sidecars.NO_CONTAINER
+    assert message == (f"{kind} ambient/app lacks required sidecar 'istio-proxy': {base}; namespace label "
+                       f"istio.io/dataplane-mode=ambient {sidecars.HOST_NETWORK_NOT_CAPTURED}")
+    # The pod label is skipped the same way, and named first (the pod's own label).
+    ((_, labelled, _),) = judged(app(kind, "plain", labels=AMBIENT, hostNetwork=True))
+    assert f"; pod label istio.io/dataplane-mode=ambient {sidecars.HOST_NETWORK_NOT_CAPTURED}" in labelled
+    # With the proxy in the pod itself a hostNetwork pod still passes.
+    assert rules(workload(kind, "ambient", "app", pod_spec(container(), PROXY, hostNetwork=True))) == set()
+
+
+def test_other_providers_labels_are_taken_at_their_word_for_host_network_pods() -> None:
+    node_agent = policy({"sidecars": {"required": [{"name": "log-shipper", "providedBy": {
+        "namespaceLabels": {"example.com/node-logging": "on"}}}]}})
+    ns = namespace("logged", "dev", labels={"example.com/node-logging": "on"})
+    doc = workload("Pod", "logged", "app", pod_spec(container(), hostNetwork=True))
+    run = OfflineRun([ns, doc], node_agent, fingerprinter=FINGERPRINTER)
+    assert run.decide(doc).violations == ()
+
+
+def test_a_sidecar_present_or_injected_is_not_called_provided() -> None:
+    assert state(workload("Pod", "ambient", "app", pod_spec(container(), PROXY))) is SidecarState.PRESENT
+    assert state(app("Deployment", "ambient", labels={"sidecar.istio.io/inject": "true"})) is SidecarState.INJECTED
+
+
+def test_running_pod_annotations_are_not_asked_at_admission() -> None:
+    """Admission and ``tierguard check`` judge what is being created: nothing carries the CNI's mark yet."""
+    assert rules(app(phase="Running")) == set()
+    assert rules(app(phase="Running"), standing=False) == set()
+    assert {rule for _, d in decisions([*NAMESPACES, app(phase="Running")], AMBIENT_POLICY)
+            for rule in (v.rule.value for v in d.violations)} == set()
+
+
+# --- the audit: claimed, not in force ----------------------------------------------------------------------------
+
+def test_an_audit_reports_a_running_pod_without_the_cnis_mark() -> None:
+    ((rule, message, path),) = judged(app(phase="Running"), standing=True)
+    assert (rule, path) == (M, "metadata.annotations")
+    assert message == ("Pod ambient/app lacks required sidecar 'istio-proxy': namespace label "
+                       "istio.io/dataplane-mode=ambient provides it without a container, but the service is claimed, "
+                       "not in force: the running pod lacks annotation ambient.istio.io/redirection=enabled; "
+                       f"{sidecars.CHECK_PROVIDER}")
+    assert state(app(phase="Running"), standing=True) is SidecarState.MISSING
+
+
+@pytest.mark.parametrize(("labels", "annotations", "phase", "expected"), [
+    ({}, REDIRECTED, "Running", set()),
+    ({}, {"ambient.istio.io/redirection": "pending"}, "Running", {M}),  # partly set up is not in force
+    (AMBIENT, {}, "Running", {M}),  # covered by its own label: the same
+    ({}, {}, "Pending", set()),  # the CNI marks it while its network is set up
+    ({}, {}, "Succeeded", set()),  # let go by the mesh once done
+    ({}, {}, "Failed", set()),
+    ({}, {}, None, set()),  # no status at all: not known to run
+    (AMBIENT_OPT_OUT, {}, "Running", {D}),  # opted out: that, not the mark
+])
+def test_which_standing_pods_the_audit_reports(labels: dict[str, str], annotations: dict[str, str],
+                                                phase: str | None, expected: set[str]) -> None:
+    assert rules(app(labels=labels, annotations=annotations, phase=phase), standing=True) == expected
+
+
+def test_templates_and_unmarked_policies_pass_the_audit() -> None:
+    for kind in TEMPLATE_KINDS:
+        assert rules(app(kind, phase="Running"), standing=True) == set()
+    unmarked = policy({"sidecars": {"required": [{"name": "istio-proxy", "providedBy": {"namespaceLabels": AMBIENT}}]}})
+    assert rules(app(phase="Running"), unmarked, standing=True) == set()
+
+
+def test_the_audits_projection_keeps_a_pods_phase() -> None:
+    """The audit judges listed objects projected (``engine/projection.py``): the phase must survive it."""
+    doc = app(phase="Running")
+    doc["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    projected = project(doc, FINGERPRINTER)
+    assert projected.obj["status"] == {"phase": "Running"}
+    run = OfflineRun([*NAMESPACES, projected], AMBIENT_POLICY, fingerprinter=FINGERPRINTER, standing=True)
+    assert [v.rule.value for v in run.decide(projected).violations] == [M]
+    deployment = project({**app("Deployment"), "status": {"replicas": 1}}, FINGERPRINTER)
+    assert "status" not in deployment.obj
