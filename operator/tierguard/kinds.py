@@ -97,7 +97,6 @@ _N, _C = Scope.NAMESPACED, Scope.CLUSTER
 _RBAC, _ESO, _GATEWAY = "rbac.authorization.k8s.io", "external-secrets.io", "gateway.networking.k8s.io"
 _VSO, _ESO_GENERATORS = "secrets.hashicorp.com", "generators.external-secrets.io"
 _FLUX_HELM, _FLUX_KUSTOMIZE = "helm.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"
-_VSO = "secrets.hashicorp.com"
 _CERT_MANAGER, _KYVERNO, _KYVERNO_POLICIES = "cert-manager.io", "kyverno.io", "policies.kyverno.io"
 
 KINDS: tuple[KindInfo, ...] = (
