@@ -33,6 +33,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tierguard.kinds import INDEXED
+
 from .support.kube import REPO, Cluster, free_port, tail, url_host, wait_until
 from .support.tierguard import NAMESPACE, TIER_LABEL, apply, eventually, secret
 from .test_install import RELEASE, deployment, pods, wait_rolled_out
@@ -340,9 +342,40 @@ def deployment_args(cluster: Cluster) -> list[str]:
     return args
 
 
+NEWER_IMAGE_READS = "tierguard-e2e-newer-image-reads"
+
+
+@contextmanager
+def newer_image_reads(cluster: Cluster) -> Iterator[None]:
+    """The session's image under the previous chart needs the reads of today's indexes (``kinds.INDEXED``), which
+    the previous chart may predate (its ClusterRole has no ``networkpolicies``); a real upgrade brings both at
+    once. Granted to the release's ServiceAccount by a ClusterRole of the test's own, removed afterwards."""
+    rules = [{"apiGroups": [info.group], "resources": [info.resource], "verbs": ["get", "list", "watch"]}
+             for info in INDEXED]
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": NEWER_IMAGE_READS}, "rules": rules}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": NEWER_IMAGE_READS},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NEWER_IMAGE_READS},
+               "subjects": [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]}
+    both = {"apiVersion": "v1", "kind": "List", "items": [role, binding]}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(both))
+    try:
+        yield
+    finally:
+        for kind in ("clusterrolebinding", "clusterrole"):
+            cluster.kubectl("delete", kind, NEWER_IMAGE_READS, "--ignore-not-found", check=False)
+
+
 def test_helm_upgrade_from_the_previous_chart_keeps_certificates_and_key(
         cluster: Cluster, released: Released, session_release: dict[str, Any],
         namespace: Callable[..., str]) -> None:
+    with newer_image_reads(cluster):
+        upgrade_from_the_previous_chart(cluster, released, session_release, namespace)
+
+
+def upgrade_from_the_previous_chart(cluster: Cluster, released: Released, session_release: dict[str, Any],
+                                    namespace: Callable[..., str]) -> None:
     previous_version = str(yaml.safe_load((PREVIOUS_CHART / "Chart.yaml").read_text())["version"])
     assert previous_version != released.version
     session_image = session_release.get("image", {})

@@ -72,7 +72,8 @@ def image(cluster: Cluster) -> str:
     that test started and stopped."""
     held: set[str] | None = None
     for node in cluster.get_json("nodes")["items"]:
-        names = {name for entry in node.get("status", {}).get("images", []) for name in entry.get("names", [])
+        # An image the runtime keeps without a name (replaced by a newer one of its tag) has ``names: null``.
+        names = {name for entry in node.get("status", {}).get("images") or [] for name in entry.get("names") or []
                  if "@" not in name and re.fullmatch(r"(docker\.io/library/)?tierguard:[\w.-]+", name)}
         held = names if held is None else held & names
     if not held:

@@ -44,7 +44,7 @@ from tierguard.kinds import group_kinds
 FACTS = (
     RuleFacts(Rule.SECRET_REPLICATION_CROSS_TIER,
               "A Secret whose replication, reflection or sync annotations pull from, push to or allow a namespace "
-              "of another tier."),
+              "of another tier, or a controller's object that copies secret material into one."),
 )
 RULES = owned(FACTS)
 KINDS = group_kinds("Secret", "SealedSecret")
