@@ -27,38 +27,27 @@ TIER_LABEL = "tierguard.io/tier"
 ISTIO_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "istio-inject"
 """Istio's injector test data, vendored with its source and licence (tests/fixtures/README.md)."""
 
-ISTIO_POLICY = load_policy({
-    "spec": {"sidecars": {"required": [{
-        "name": "istio-proxy",
-        "injection": {
-            "namespaceLabels": {"istio-injection": "enabled"},
-            "podLabels": {"sidecar.istio.io/inject": "true"},
-            "disabledBy": {
-                "podLabels": {"sidecar.istio.io/inject": "false"},
-                "podAnnotations": {"sidecar.istio.io/inject": "false"},
-            },
+ISTIO_SIDECAR: dict[str, Any] = {
+    "name": "istio-proxy",
+    "injection": {
+        "namespaceLabels": {"istio-injection": "enabled"},
+        "podLabels": {"sidecar.istio.io/inject": "true"},
+        "disabledBy": {
+            "podLabels": {"sidecar.istio.io/inject": "false"},
+            "podAnnotations": {"sidecar.istio.io/inject": "false"},
         },
-    }]}},
-})
+    },
+}
+ISTIO_POLICY = load_policy({"spec": {"sidecars": {"required": [ISTIO_SIDECAR]}}})
 """A policy requiring istio-proxy, injected by the namespace label or the pod label, as Istio does."""
 
 AMBIENT = {"istio.io/dataplane-mode": "ambient"}
 AMBIENT_OPT_OUT = {"istio.io/dataplane-mode": "none"}
 REDIRECTED = {"ambient.istio.io/redirection": "enabled"}
-AMBIENT_POLICY = load_policy({
-    "spec": {"sidecars": {"required": [{
-        "name": "istio-proxy",
-        "injection": {
-            "namespaceLabels": {"istio-injection": "enabled"},
-            "podLabels": {"sidecar.istio.io/inject": "true"},
-            "disabledBy": {
-                "podLabels": {"sidecar.istio.io/inject": "false", **AMBIENT_OPT_OUT},
-                "podAnnotations": {"sidecar.istio.io/inject": "false"},
-            },
-        },
-        "providedBy": {"namespaceLabels": AMBIENT, "podLabels": AMBIENT, "runningPodAnnotations": REDIRECTED},
-    }]}},
-})
+_AMBIENT_SIDECAR = copy.deepcopy(ISTIO_SIDECAR)
+_AMBIENT_SIDECAR["injection"]["disabledBy"]["podLabels"].update(AMBIENT_OPT_OUT)
+_AMBIENT_SIDECAR["providedBy"] = {"namespaceLabels": AMBIENT, "podLabels": AMBIENT, "runningPodAnnotations": REDIRECTED}
+AMBIENT_POLICY = load_policy({"spec": {"sidecars": {"required": [_AMBIENT_SIDECAR]}}})
 """ISTIO_POLICY, and Istio ambient: the namespace or pod label ``istio.io/dataplane-mode: ambient`` provides the
 proxy's service without a container, ``none`` opts a pod out, and the CNI marks a captured running pod."""
 
