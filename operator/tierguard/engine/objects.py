@@ -91,6 +91,16 @@ def mapping_at(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, A
     return value
 
 
+def string_map_at(parent: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
+    """``parent[key]`` as a map of strings (labels, annotations a controller will write); a value that is not a
+    string is Malformed, naming its key."""
+    values = mapping_at(parent, key, path)
+    for name, value in values.items():
+        if not isinstance(value, str):
+            raise Malformed(f"{path}[{name}]", f"expected a string, got {type(value).__name__}")
+    return {str(name): value for name, value in values.items()}
+
+
 def list_at(parent: Mapping[str, Any], key: str, path: str) -> list[Any]:
     value = parent.get(key)
     if value is None:

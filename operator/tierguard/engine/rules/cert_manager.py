@@ -31,7 +31,7 @@ from typing import Any
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule
-from tierguard.engine.objects import annotations_of, mapping_at, mappings_at, str_at
+from tierguard.engine.objects import annotations_of, mapping_at, mappings_at, str_at, string_map_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
 from tierguard.engine.rules.replication import written_secret_findings
 from tierguard.engine.secrets import SecretView
@@ -73,8 +73,8 @@ def _certificate(subject: Candidate) -> Iterator[Finding]:
     name = str_at(spec, "secretName", "spec.secretName")
     if not template or not name:
         return
-    labels = _strings(template.get("labels"), "spec.secretTemplate.labels")
-    annotations = _strings(template.get("annotations"), "spec.secretTemplate.annotations")
+    labels = string_map_at(template, "labels", "spec.secretTemplate.labels")
+    annotations = string_map_at(template, "annotations", "spec.secretTemplate.annotations")
     lead = (f"{subject.ref} has cert-manager issue Secret {subject.namespace}/{name} with the labels and "
             f"annotations of spec.secretTemplate")
     yield from _issued(subject, name, labels, annotations, lead=lead,
@@ -99,18 +99,8 @@ def _shim_template(text: str, at: str) -> tuple[dict[str, str], dict[str, str]]:
     unknown = sorted(set(template) - TEMPLATE_FIELDS)
     if unknown:
         raise Malformed(at, f"unknown field {unknown[0]!r} (cert-manager accepts only annotations and labels)")
-    return _strings(template.get("labels"), f"{at}.labels"), _strings(template.get("annotations"), f"{at}.annotations")
-
-
-def _strings(value: object, path: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise Malformed(path, f"expected a map of strings, got {type(value).__name__}")
-    for key, item in value.items():
-        if not isinstance(item, str):
-            raise Malformed(f"{path}[{key}]", f"expected a string, got {type(item).__name__}")
-    return {str(key): item for key, item in value.items()}
+    return (string_map_at(template, "labels", f"{at}.labels"),
+            string_map_at(template, "annotations", f"{at}.annotations"))
 
 
 def _ingress_secrets(spec: Mapping[str, Any]) -> dict[str, str]:

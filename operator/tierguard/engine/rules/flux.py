@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierguard.engine.candidate import Candidate
-from tierguard.engine.model import Finding, Malformed, Rule, in_tier
-from tierguard.engine.objects import mapping_at, mappings_at, str_at
+from tierguard.engine.model import Finding, Rule, in_tier
+from tierguard.engine.objects import mapping_at, mappings_at, str_at, string_map_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
 from tierguard.engine.rules.replication import replication_findings
 from tierguard.engine.secrets import SecretView
@@ -206,7 +206,8 @@ def _common_metadata(subject: Candidate, spec: Mapping[str, Any], target: Place)
     common = mapping_at(spec, "commonMetadata", "spec.commonMetadata")
     if not common or _crosses(subject, target):
         return
-    view = SecretView(target.namespace, "*", "Secret", _strings(common, "labels"), _strings(common, "annotations"))
+    view = SecretView(target.namespace, "*", "Secret", string_map_at(common, "labels", "spec.commonMetadata.labels"),
+                      string_map_at(common, "annotations", "spec.commonMetadata.annotations"))
     prefix = f"{view.kind} {view.ref}"
     every = f"every Secret {subject.ref} deploys (spec.commonMetadata)"
     for finding in replication_findings(view, subject):
@@ -218,14 +219,6 @@ def _common_metadata(subject: Candidate, spec: Mapping[str, Any], target: Place)
             requester_message=None if finding.requester_message is None
             else finding.requester_message.replace(prefix, every, 1),
         )
-
-
-def _strings(common: Mapping[str, Any], key: str) -> dict[str, str]:
-    values = mapping_at(common, key, f"spec.commonMetadata.{key}")
-    for name, value in values.items():
-        if not isinstance(value, str):
-            raise Malformed(f"spec.commonMetadata.{key}[{name}]", f"expected a string, got {type(value).__name__}")
-    return dict(values)
 
 
 def _source_finding(subject: Candidate, ref: Mapping[str, Any], base: str, verb: str, why: str
