@@ -41,6 +41,13 @@ def tiers_of_path(path: str, policy: TierPolicy) -> tuple[str, ...]:
     )
 
 
+def other_tiers_of_path(path: str, policy: TierPolicy, tier: str | None) -> tuple[str, ...]:
+    """The tiers claiming a path when ``tier`` is not among them: a path of another tier. Empty when the path is
+    ``tier``'s, or no tier's (a path no pattern claims is not judged)."""
+    owners = tiers_of_path(path, policy)
+    return () if tier in owners else owners
+
+
 def tiers_under_prefix(prefix: str, policy: TierPolicy) -> tuple[str, ...]:
     """The tiers whose ``pathPatterns`` claim some path starting with ``prefix`` (a search that reads every
     secret under a path, or a whole store for the empty prefix)."""

@@ -21,7 +21,7 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
-from tierguard.engine.tiers import tiers_of_path
+from tierguard.engine.tiers import other_tiers_of_path, tiers_of_path
 from tierguard.kinds import group_kinds
 
 FACTS: tuple[RuleFacts, ...] = ()
@@ -43,8 +43,8 @@ def check(subject: Candidate) -> Iterator[Finding]:
         yield from _cluster_findings(subject, _reads(inner, base))
     else:
         for path, field in _reads(spec, "spec"):
-            owners = tiers_of_path(path, subject.policy)
-            if owners and subject.tier not in owners:
+            owners = other_tiers_of_path(path, subject.policy, subject.tier)
+            if owners:
                 yield Finding(
                     Rule.WORKLOAD_SECRET_CROSS_TIER,
                     f"{subject.ref} ({in_tier(subject.tier)}) reads Vault {_what(field)} {path.strip()!r} ({field}), "

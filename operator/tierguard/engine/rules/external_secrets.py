@@ -27,7 +27,7 @@ from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
 from tierguard.engine.selectors import label_selector_matches
-from tierguard.engine.tiers import regex_literal_prefix, tiers_of_path, tiers_under_prefix
+from tierguard.engine.tiers import other_tiers_of_path, regex_literal_prefix, tiers_under_prefix
 from tierguard.kinds import group_kinds
 
 FACTS: tuple[RuleFacts, ...] = ()
@@ -199,8 +199,8 @@ def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: H
                     tier=(tier or reached[0]) if holder.cluster_made else None,
                 )
             continue
-        owners = tiers_of_path(remote.path, subject.policy)
-        if owners and tier not in owners:
+        owners = other_tiers_of_path(remote.path, subject.policy, tier)
+        if owners:
             named = "names secret path" if verb == "reads" else "writes to secret path"
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,

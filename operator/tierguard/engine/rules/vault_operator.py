@@ -26,7 +26,7 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import list_at, mapping_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
-from tierguard.engine.tiers import tiers_of_path
+from tierguard.engine.tiers import other_tiers_of_path
 from tierguard.kinds import group_kinds
 
 FACTS: tuple[RuleFacts, ...] = ()
@@ -79,8 +79,8 @@ def _path_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Findi
     if found is None:
         return
     path, joined = found
-    owners = tiers_of_path(path, subject.policy)
-    if owners and subject.tier not in owners:
+    owners = other_tiers_of_path(path, subject.policy, subject.tier)
+    if owners:
         field = "spec.role" if subject.kind == "VaultPKISecret" else "spec.path"
         yield Finding(
             Rule.WORKLOAD_SECRET_CROSS_TIER,

@@ -28,7 +28,7 @@ from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.engine.rules.replication import replication_findings
 from tierguard.engine.rules.shared_values import shared_value_findings
 from tierguard.engine.secrets import SecretView
-from tierguard.engine.tiers import tiers_of_path
+from tierguard.engine.tiers import other_tiers_of_path
 from tierguard.engine.verdicts import CONSUMED_SECRETS
 from tierguard.kinds import group_kinds
 from tierguard.yamlload import TAG_MISFITS
@@ -192,8 +192,8 @@ def _path_findings(subject: Candidate, paths: Iterator[tuple[str, str]]) -> Iter
     if not subject.policy.secrets.path_patterns:
         return
     for secret_path, field_path in paths:
-        owners = tiers_of_path(secret_path, subject.policy)
-        if owners and subject.tier not in owners:
+        owners = other_tiers_of_path(secret_path, subject.policy, subject.tier)
+        if owners:
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
                 f"{subject.ref} ({in_tier(subject.tier)}) names secret path {secret_path.strip()!r} in "
