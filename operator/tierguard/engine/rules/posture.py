@@ -64,14 +64,14 @@ def _namespace(subject: Candidate) -> Iterator[Finding]:
     if is_terminating(subject.obj):
         return
     posture = subject.policy.namespaces
-    tier = tier_from_labels(labels_of(subject.obj), subject.policy)
+    labels = labels_of(subject.obj)
+    tier = tier_from_labels(labels, subject.policy)
     if tier is None:
         return
     old = subject.old if subject.operation == "UPDATE" else None
     old_labels = labels_of(old) if old is not None else {}
     # An UPDATE keeps the gaps the namespace had in its tier; it is refused for the gaps it makes.
     was_tiered = old is not None and tier_from_labels(old_labels, subject.policy) is not None
-    labels = labels_of(subject.obj)
     for gap in label_gaps(posture, labels):
         if was_tiered and old_labels.get(gap.label) == gap.actual:
             continue
