@@ -2,7 +2,13 @@
 # Installs and builds what the local kind cluster and the tests need on a fresh machine (Go must be there), failing
 # loudly: Debian packages, Docker (hack/docker.sh), kind, the node image of every tested Kubernetes version,
 # tierguard's image, the release tools, helm-docs. Idempotent: warm, it only checks the caches (seconds).
-# TIERGUARD_PREREQS=cluster (hack/demo.sh): only what the default cluster and tierguard need.
+# TIERGUARD_PREREQS chooses how much:
+#   all (default)  every tested Kubernetes version and the test tools;
+#   tests          (hack/test.sh) the version under test (TIERGUARD_KUBERNETES_VERSION, else the newest) and the
+#                  test tools;
+#   cluster        (hack/demo.sh) only what the default cluster and tierguard need;
+#   node-images    (.ci/run, beside the tests) the node images of every tested version, nothing else: the other
+#                  tools are there already.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -15,9 +21,14 @@ fail() {
 }
 
 # System tools, by Debian package name.
+mode=${TIERGUARD_PREREQS:-all}
+case $mode in
+  all | tests | cluster | node-images) ;;
+  *) fail "TIERGUARD_PREREQS=$mode: expected all, tests, cluster or node-images" ;;
+esac
 missing=()
 test_tools=true
-if [[ ${TIERGUARD_PREREQS:-all} == cluster ]]; then test_tools=false; fi
+if [[ $mode == cluster || $mode == node-images ]]; then test_tools=false; fi
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
@@ -46,8 +57,11 @@ echo "ci-prereqs: $(go version)"
 "$here/docker.sh" || fail "no Docker engine (hack/docker.sh, its error is above)"
 "$here/build-tools.sh" kind >/dev/null || fail "could not build kind (hack/build-tools.sh, its error is above)"
 
-versions=("$KUBERNETES_VERSION")
-$test_tools && IFS=, read -r -a versions <<<"$KUBERNETES_VERSIONS"
+case $mode in
+  all | node-images) IFS=, read -r -a versions <<<"$KUBERNETES_VERSIONS" ;;
+  tests) versions=("${TIERGUARD_KUBERNETES_VERSION:-$KUBERNETES_VERSION}") ;;
+  cluster) versions=("$KUBERNETES_VERSION") ;;
+esac
 for version in "${versions[@]}"; do
   start=$SECONDS
   TIERGUARD_KUBERNETES_VERSION=$version "$here/build-binaries.sh" >/dev/null ||
@@ -57,6 +71,7 @@ for version in "${versions[@]}"; do
   fi
   echo "ci-prereqs: Kubernetes $version ready ($((SECONDS - start)) s)"
 done
+[[ $mode == node-images ]] && exit 0
 
 start=$SECONDS
 "$here/build-image.sh" tierguard >/dev/null || fail "could not build tierguard's image from the Dockerfile"

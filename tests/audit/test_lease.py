@@ -169,3 +169,31 @@ def test_a_replica_not_yet_ready_does_not_take_the_lease() -> None:
         await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(scenario())
+
+
+def test_a_draining_replica_gives_the_lease_up_and_never_takes_it() -> None:
+    """A terminating replica (its preStop drain) that held or took the Lease would drop it within seconds: the
+    holder releases it as the drain starts, and a draining replica does not compete, even when it is free."""
+    import asyncio  # noqa: PLC0415
+
+    api, clock = FakeLeases(), Clock()
+    leaving, staying = elector(api, clock, "pod-old"), elector(api, clock, "pod-new")
+    draining = {"pod-old": False}
+    flips: list[bool] = []
+
+    async def scenario() -> None:
+        leaving.duration_s = 0.6  # a try every 0.2 s
+        task = asyncio.create_task(leaving.run(flips.append, lambda: True, lambda: draining["pod-old"]))
+        await asyncio.sleep(0.3)
+        assert holder(api) == "pod-old" and flips == [True]
+        draining["pod-old"] = True
+        await asyncio.wait_for(task, timeout=2)  # it stops by itself
+        assert flips == [True, False] and holder(api) is None
+        assert staying.step() and holder(api) == "pod-new"  # at once: released, not left to expire
+
+        again = elector(api, clock, "pod-old")
+        api.lease = None  # free
+        await asyncio.wait_for(again.run(flips.append, lambda: True, lambda: True), timeout=2)
+        assert api.lease is None and flips == [True, False]
+
+    asyncio.run(scenario())

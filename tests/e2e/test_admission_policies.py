@@ -28,7 +28,7 @@ from tierguard.vap import Options, generate
 
 from .support.kube import Cluster, local_state_dir, wait_until
 from .support.tierguard import NAMESPACE, SELECTOR, TIER_LABEL, current_policy, policy
-from .test_install import RELEASE, TERMINATION_TIMEOUT_S, pods, wait_rolled_out
+from .test_install import RELEASE, pods, stop_replicas, wait_rolled_out
 
 ISTIO = {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:*",
          "injection": {"namespaceLabels": {"istio-injection": "enabled"},
@@ -317,11 +317,8 @@ def tierguard_stopped(cluster: Cluster) -> Iterator[None]:
     """No tierguard serving: the Deployment scaled to 0; brought back afterwards whatever happened."""
     found = cluster.kubectl("get", "deployment", RELEASE, "-n", NAMESPACE, check=False)
     assert found.returncode == 0, f"no Deployment {NAMESPACE}/{RELEASE}: install the chart first\n{found.stderr}"
-    cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
     try:
-        wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"],
-                   timeout=TERMINATION_TIMEOUT_S,
-                   what="every tierguard pod gone")
+        stop_replicas(cluster)
         yield
     finally:
         if len(pods(cluster)) < 2:

@@ -111,6 +111,19 @@ def audit_passes(cluster: Cluster, pod: str) -> list[dict[str, Any]]:
     return passes
 
 
+def leadership_story(cluster: Cluster, successor: str) -> str:
+    """What a failure needs to be understood: the Lease, the replicas, and the successor's lines about the Lease
+    and the audit (tierguard logs no secret value)."""
+    lease = cluster.get_json("lease", "tierguard-audit", "-n", NAMESPACE).get("spec", {})
+    replicas = [(p["metadata"]["name"], p["status"].get("phase"), bool(p["metadata"].get("deletionTimestamp")),
+                 [c.get("restartCount") for c in p["status"].get("containerStatuses") or []])
+                for p in cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]]
+    logs = cluster.kubectl("logs", successor, "-n", NAMESPACE, check=False)
+    lines = [line for line in logs.stdout.splitlines() if "lease" in line or "audit" in line or "report" in line]
+    return (f"lease: {lease}\nreplicas (name, phase, terminating, restarts): {replicas}\n"
+            f"kubectl logs {successor}: exit {logs.returncode} {logs.stderr.strip()[:300]}\n" + "\n".join(lines[-25:]))
+
+
 def test_reports_list_existing_and_audit_mode_findings_and_fixing_clears_them(
         cluster: Cluster, audit_install: None, namespace: Callable[..., str]) -> None:
     value = secret_value()
@@ -217,6 +230,8 @@ def test_exactly_one_replica_writes_and_killing_it_moves_the_writing(
     cluster.kubectl("delete", "pod", writer, "-n", NAMESPACE, "--grace-period=0", "--force", check=False)
     successor = wait_until(lambda: ((h := holder(cluster)) not in ("", writer) and h) or None,
                            timeout=LEASE_S * 2 + 30, what="another holder of the Lease")
+    # Not a replica on its way out (one of the previous rollout still draining): it would drop the Lease again.
+    assert successor in [pod["metadata"]["name"] for pod in pods(cluster)], leadership_story(cluster, successor)
     with policy(cluster, AUDIT_POLICY):
         dev, prod = namespace(labels={TIER_LABEL: "dev"}), namespace(labels={TIER_LABEL: "prod"})
         time.sleep(2)
@@ -225,6 +240,9 @@ def test_exactly_one_replica_writes_and_killing_it_moves_the_writing(
         assert_admitted(apply(cluster, secret(prod, "after", value)))
         wait_findings(cluster, dev, {("secret-value-shared", "after")}, timeout=SHORT_INTERVAL_S * 2 + 60)
     # The findings may come from the successor's watch events before its first full pass is logged.
-    wait_until(lambda: audit_passes(cluster, str(successor)) or None, timeout=SHORT_INTERVAL_S * 2 + 60,
-               what=f"a pass of the new holder {successor}")
+    try:
+        wait_until(lambda: audit_passes(cluster, successor) or None, timeout=SHORT_INTERVAL_S * 2 + 60,
+                   what=f"a pass of the new holder {successor}")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{leadership_story(cluster, successor)}") from None
     wait_rolled_out(cluster)

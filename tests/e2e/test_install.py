@@ -148,6 +148,21 @@ def admissions_probed(cluster: Cluster, namespace: str) -> Iterator[AdmissionPro
         thread.join(timeout=60)
 
 
+def stop_replicas(cluster: Cluster) -> None:
+    """Scales tierguard to zero and waits until no pod of it is left. Each replica also gets a SIGTERM of ours at
+    once: the kubelet's, after the preStop drain, is then its second signal, which cuts the connection linger short
+    (as for a person at a terminal). The drain and linger are tested by the rollouts; here only "no replica serves"
+    matters, and waiting out a linger cost about 100 s per test. (A shorter grace period given to a pod already
+    terminating still took about 60 s on kind.)"""
+    running = [pod["metadata"]["name"] for pod in pods(cluster)]
+    cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
+    for name in running:  # the image has no shell: Python sends the signal to tierguard, PID 1
+        cluster.kubectl("exec", name, "-n", NAMESPACE, "--", "python", "-c",
+                        "import os, signal; os.kill(1, signal.SIGTERM)", check=False)
+    wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"],
+               timeout=TERMINATION_TIMEOUT_S, what="every tierguard pod gone")
+
+
 def wait_rolled_out(cluster: Cluster) -> None:
     cluster.kubectl("rollout", "status", f"deployment/{RELEASE}", "-n", NAMESPACE,
                     f"--timeout={ROLLOUT_TIMEOUT_S}s", timeout=ROLLOUT_TIMEOUT_S + 30)

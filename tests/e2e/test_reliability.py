@@ -26,8 +26,8 @@ import pytest
 
 from .support.kube import REPO, Cluster, wait_until
 from .support.load import POLICY
-from .support.tierguard import NAMESPACE, SELECTOR, TIER_LABEL, apply, policy, secret
-from .test_install import RELEASE, TERMINATION_TIMEOUT_S, deployment, helm, pods, wait_rolled_out
+from .support.tierguard import NAMESPACE, TIER_LABEL, apply, policy, secret
+from .test_install import RELEASE, TERMINATION_TIMEOUT_S, deployment, helm, pods, stop_replicas, wait_rolled_out
 
 __all__ = ["deployment"]  # the module fixture, shared with test_install
 
@@ -147,12 +147,10 @@ def test_no_replica_never_locks_the_cluster(cluster: Cluster, deployment: dict[s
     tiered = namespace(labels={TIER_LABEL: "dev"})
     untiered = namespace()
     marker = f"lock-{int(time.time())}"
-    cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
     try:
         # Gone, not only terminating: a terminating replica keeps serving through its preStop pause and linger.
-        wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]
-                   and not ready_addresses(cluster), timeout=TERMINATION_TIMEOUT_S,
-                   what="every tierguard pod gone")
+        stop_replicas(cluster)
+        wait_until(lambda: not ready_addresses(cluster), timeout=60, what="no ready address left")
         # Fail closed where tierguard judges...
         refused = create_secret(cluster, tiered, marker)
         assert refused.returncode != 0 and "failed calling webhook" in refused.stderr, refused.stderr

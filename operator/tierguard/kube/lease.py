@@ -151,14 +151,20 @@ class LeaseElector:
                          "acquireTime": acquired or now, "renewTime": now, "leaseTransitions": transitions}}
 
     async def run(self, on_change: Callable[[bool], None] | None = None,
-                  eligible: Callable[[], bool] = lambda: True) -> None:
-        """Try every ``renew_every`` seconds until cancelled (then release); ``on_change(leading)`` on each flip.
-        While not ``eligible()`` (a replica still starting) it does not try to take the Lease: a starting replica
-        that won it would hold the writing until ready, and a ready one could not take over meanwhile. A holder
-        keeps renewing whatever ``eligible`` says, so a brief unreadiness does not move the writing."""
+                  eligible: Callable[[], bool] = lambda: True, leaving: Callable[[], bool] = lambda: False) -> None:
+        """Try every ``renew_every`` seconds until cancelled or ``leaving()`` (then release); ``on_change(leading)``
+        on each flip. While not ``eligible()`` (a replica still starting) it does not try to take the Lease: a
+        starting replica that won it would hold the writing until ready, and a ready one could not take over
+        meanwhile. A holder keeps renewing whatever ``eligible`` says, so a brief unreadiness does not move the
+        writing. Once ``leaving()`` (a terminating replica's drain) it stops for good: a replica on its way out
+        that took the Lease would drop it again within seconds, its reports half written."""
         leading = False
         try:
             while True:
+                if leaving():
+                    if leading and on_change is not None:
+                        on_change(False)
+                    return
                 if not leading and not eligible():
                     await asyncio.sleep(self.renew_every)
                     continue

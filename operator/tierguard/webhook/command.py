@@ -195,9 +195,11 @@ async def serve(settings: RunSettings) -> None:
     syncing = asyncio.create_task(sync_when_listed(state, metrics, informers, lambda: fingerprinter))
     health = asyncio.create_task(
         watch_api_health(state, build_check(api_client), settings.probes.api_check_interval_s))
-    # Only a ready replica competes for the audit's Lease: a starting one would hold the writing until ready.
+    # Only a ready replica competes for the audit's Lease (a starting one would hold the writing until ready), and
+    # a draining one gives it up (the preStop drain comes seconds before SIGTERM).
     auditing = [asyncio.create_task(background[0].run()),
-                asyncio.create_task(background[1].run(background[0].set_leader, lambda: state.ready)),
+                asyncio.create_task(background[1].run(background[0].set_leader, lambda: state.ready,
+                                                      lambda: state.draining)),
                 ] if background is not None else []
     admission_policies = asyncio.create_task(
         AdmissionPolicySync(state, api_client, settings.admission_policies).run())
