@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.fleet_sets import FleetSets, ForeignHolder
 from tierguard.engine.model import Malformed
 from tierguard.engine.objects import annotations_of, is_terminating, labels_of, name_of, namespace_of
 from tierguard.engine.posture import denies_all_ingress
@@ -92,6 +93,11 @@ class Context(Protocol):
         """Names of the namespace's NetworkPolicies that deny all ingress (``posture.denies_all_ingress``)."""
         ...
 
+    def foreign_holders(self, digest: bytes) -> Sequence[ForeignHolder]:
+        """Other clusters of the fleet, with their tiers, whose published set holds this digest (docs/fleet.md);
+        empty without a fleet."""
+        ...
+
 
 class OfflineContext:
     """A Context built from a set of manifests, as ``tierguard check`` reads them."""
@@ -111,6 +117,8 @@ class OfflineContext:
         self._aggregations: dict[str, Sequence[Mapping[str, Any]]] = {}
         self._cluster_role_labels: dict[str, Mapping[str, str]] = {}
         self._default_deny: dict[str, set[str]] = defaultdict(set)
+        self.fleet = FleetSets.empty()
+        """What the other clusters of a fleet published (``tierguard audit`` of several clusters sets it)."""
 
     @property
     def fingerprinter(self) -> Fingerprinter:
@@ -239,6 +247,9 @@ class OfflineContext:
 
     def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
         return self._default_deny.get(namespace, frozenset())
+
+    def foreign_holders(self, digest: bytes) -> Sequence[ForeignHolder]:
+        return self.fleet.holders(digest)
 
 
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",

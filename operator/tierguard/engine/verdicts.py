@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierguard.engine.context import Context, NamespaceView
 from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.fleet_sets import ForeignHolder
 from tierguard.engine.model import Finding, Malformed
 from tierguard.engine.secrets import SecretView
 from tierguard.policy import TierPolicy
@@ -55,13 +56,14 @@ class _Recorder:
     """A Context that passes every question on and remembers the answers; ``cacheable`` turns false at the
     first question whose answer it cannot check cheaply later."""
 
-    __slots__ = ("_context", "cacheable", "holders", "namespace_views", "secret_views", "size")
+    __slots__ = ("_context", "cacheable", "foreign", "holders", "namespace_views", "secret_views", "size")
 
     def __init__(self, context: Context) -> None:
         self._context = context
         self.namespace_views: list[tuple[str, NamespaceView | None]] = []
         self.secret_views: list[tuple[tuple[str, str], SecretView | None]] = []
         self.holders: list[tuple[bytes, list[SecretView]]] = []
+        self.foreign: list[tuple[bytes, Sequence[ForeignHolder]]] = []
         self.cacheable = True
         self.size = 0
 
@@ -127,6 +129,12 @@ class _Recorder:
     def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
         return self._unrecorded().default_deny_ingress_policies(namespace)
 
+    def foreign_holders(self, digest: bytes) -> Sequence[ForeignHolder]:
+        holders = self._context.foreign_holders(digest)
+        self.foreign.append((digest, holders))
+        self.size += 1
+        return holders
+
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
@@ -137,6 +145,7 @@ class _Entry:
     holders: tuple[tuple[bytes, list[SecretView]], ...]
     problem: Problem
     generation: object = None
+    foreign: tuple[tuple[bytes, Sequence[ForeignHolder]], ...] = ()
 
     def still_holds(self, context: Context) -> bool:
         """Whether the context gives the same objects to every question the judgement asked (holder lists
@@ -153,7 +162,7 @@ class _Entry:
         for (namespace, secret_name), secret in self.secret_views:
             if context.secret(namespace, secret_name) is not secret:
                 return False
-        return True
+        return all(context.foreign_holders(digest) == answer for digest, answer in self.foreign)
 
 
 def generation_of(context: Context) -> object:
@@ -226,7 +235,7 @@ class VerdictCache:
             problem = error
         if recorder.cacheable and recorder.size <= MAX_ANSWERS and self._capacity > 0:
             self._store(key, _Entry(view, policy, tuple(recorder.namespace_views), tuple(recorder.secret_views),
-                                    tuple(recorder.holders), problem, generation))
+                                    tuple(recorder.holders), problem, generation, tuple(recorder.foreign)))
         return problem
 
     def _store(self, key: tuple[int, str | None, int], entry: _Entry) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tierguard.engine.context import NamespaceView, SecretView, claimed_volume
 from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.fleet_sets import FleetSets, ForeignHolder
 from tierguard.webhook.indexes import (
     CLAIMS,
     NAMESPACES,
@@ -52,6 +53,9 @@ class LiveContext:
         """(namespace, name) -> (deadline, view), oldest first: every entry lives RECENT_SECONDS, so the first
         one is the next to expire."""
         self._recent_version = 0
+        self.fleet = FleetSets.empty()
+        """What the other clusters of a fleet published, as last read from the hub (``set_fleet``)."""
+        self._fleet_version = 0
         """Bumped whenever what the recent Secrets answer changes (one added, changed or expired)."""
         self._recent_digests: dict[bytes, dict[tuple[str, str], None]] = {}
         """digest -> the recent Secrets holding it (an ordered set), so that a fingerprint lookup costs one dict
@@ -113,13 +117,14 @@ class LiveContext:
             return None
         return entry[1]
 
-    def generation(self) -> tuple[object, int, int]:
+    def generation(self) -> tuple[object, int, int, int]:
         """Same value only while no answer can have changed (the verdict cache then reuses a verdict without
         asking again): no index changed, and no recent Secret was added, changed or expired (expired ones are
         forgotten here first, so an answer that expired with time is a new generation too)."""
         if self._recent_secrets:
             self._expire(time.monotonic())
-        return (self._token, sum(index.version for index in self._indexes.values()), self._recent_version)
+        return (self._token, sum(index.version for index in self._indexes.values()), self._recent_version,
+                self._fleet_version)
 
     @property
     def fingerprinter(self) -> Fingerprinter:
@@ -229,3 +234,11 @@ class LiveContext:
 
     def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
         return frozenset(self._values(index_of("NetworkPolicy"), default_deny_key(namespace)))
+
+    def foreign_holders(self, digest: bytes) -> Sequence[ForeignHolder]:
+        return self.fleet.holders(digest)
+
+    def set_fleet(self, fleet: FleetSets) -> None:
+        """The other clusters' sets as last read from the hub: a new generation (verdicts are judged again)."""
+        self.fleet = fleet
+        self._fleet_version += 1
