@@ -115,3 +115,17 @@ def test_message_names_key_and_other_holder_but_not_the_value() -> None:
     assert "'password'" in prod_message and "dev/api" in prod_message and "tier dev" in prod_message
     assert "'tok'" in dev_message and "prod/db" in dev_message and "tier prod" in dev_message
     assert PASSWORD not in prod_message + dev_message
+
+
+def test_path_is_the_field_that_writes_the_key() -> None:
+    """A key written under stringData is found there (SARIF's line), under data otherwise; stringData wins a key
+    written in both, as the API server merges it."""
+    other = secret("prod", "db", {"password": PASSWORD, "token": PASSWORD + "-t"})
+    docs = [*Case("", []).docs, other,
+            secret("dev", "string", string_data={"password": PASSWORD}),
+            secret("dev", "plain", {"password": PASSWORD}),
+            secret("dev", "both", {"token": PASSWORD + "-t"}, string_data={"token": PASSWORD + "-t"}),
+            secret("dev", "nulled", {"token": PASSWORD + "-t"}, string_data={"token": None})]
+    paths = {ref: [v.path for v in d.violations] for ref, d in decisions(docs) if ref.startswith("dev/")}
+    assert paths == {"dev/string": ["stringData.password"], "dev/plain": ["data.password"],
+                     "dev/both": ["stringData.token"], "dev/nulled": ["data.token"]}

@@ -11,13 +11,14 @@ what the requester sees (the admission answer, the report in their namespace) na
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.fingerprints import Fingerprint
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
-from tierguard.engine.secrets import SecretView, is_shareable
+from tierguard.engine.secrets import SecretView, is_shareable, value_path
 from tierguard.kinds import group_kinds
 
 FACTS = (
@@ -28,7 +29,7 @@ KINDS = group_kinds("Secret")
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
-    yield from shared_value_findings(subject.secret_view(), subject)
+    yield from shared_value_findings(subject.secret_view(), subject, written=subject.obj)
 
 
 def _compared(fingerprint: Fingerprint, subject: Candidate) -> bool:
@@ -36,8 +37,11 @@ def _compared(fingerprint: Fingerprint, subject: Candidate) -> bool:
     return fingerprint.length >= settings.min_length and fingerprint.key not in settings.ignore_keys
 
 
-def shared_value_findings(view: SecretView, subject: Candidate) -> Iterator[Finding]:
-    """One finding per other-tier holder, naming every key of this Secret whose value it holds (and its keys)."""
+def shared_value_findings(view: SecretView, subject: Candidate, *, written: Mapping[str, Any] | None = None
+                          ) -> Iterator[Finding]:
+    """One finding per other-tier holder, naming every key of this Secret whose value it holds (and its keys).
+    ``written``: the Secret's object as written, when it is the subject, so each finding's path is the field
+    that holds the first key (``stringData.<key>`` or ``data.<key>``: SARIF's line)."""
     if not subject.policy.secrets.fingerprints.enabled or is_shareable(view, subject.policy):
         return
     shared: dict[tuple[str, str], tuple[SecretView, list[str], list[str]]] = {}
@@ -69,7 +73,7 @@ def shared_value_findings(view: SecretView, subject: Candidate) -> Iterator[Find
             Rule.SECRET_VALUE_SHARED,
             f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as Secret {holder.ref}"
             f"{held} ({theirs_tier}); issue a separate credential for each tier",
-            f"data.{ours[0]}",
+            value_path(written or {}, ours[0]),
             related=(holder.object_ref,),
             # The requester learns that the value is another tier's, never where it is (the value oracle).
             requester_message=f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as "
