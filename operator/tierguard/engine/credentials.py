@@ -3,15 +3,16 @@ tiers is fixed by issuing one per tier, a setting (a repository URL, a host name
 public (the shareable label) or moving it to a ConfigMap. Advice only: whether a shared value is refused never
 depends on this.
 
-Decided from the key's name and, when the value is at hand, its shape (``Shape``, told by
-``Fingerprinter.value_shapes``, which holds the value only while it looks): a key named for a credential
-(``password``, ``token``, ``tls.key``, ``sshPrivateKey``) is one whatever it holds; a key named for a setting
-(``username``, ``host``, ``url``) is a setting unless its value is a URL that carries something secret (a
-password or token in its user part, a query parameter named for one, a token-like path segment: a webhook URL).
-A key named for an address (``url``, ``endpoint``, ``server``) whose value is not at hand (an audit's listing,
-whose values were dropped as they arrived) is taken as a credential: such URLs often carry one
-(``postgres://app:...@db``). Any other key is a setting only when its value is an address. Where in doubt the
-advice stays the credential's, which is never wrong, only heavier.
+Decided from the key's name and, when the value is at hand, its shape (``Shape``, from ``shape_of``, which
+``fingerprints.value_shapes`` shows each value to while the Secret is judged): a key named for a credential
+(``password``, ``token``, ``tls.key``, ``sshPrivateKey``) is one whatever it holds, and so is any value that is
+a URL carrying something secret (a password or token in its user part, a query parameter named for one, a
+token-like path segment: a webhook URL). Otherwise a key named for a setting (``username``, ``host``) holds a
+setting; a key named for an address (``url``, ``endpoint``, ``server``) holds one when its value is at hand and
+carries no secret, and is taken as a credential when the value is not at hand (an audit's listing, whose values
+were dropped as they arrived): such URLs often carry one (``postgres://app:...@db``). Any other key holds a
+setting only when its value is an address. Where in doubt the advice stays the credential's, which is never
+wrong, only heavier.
 """
 
 from __future__ import annotations
