@@ -207,6 +207,55 @@ def test_json_manifests_have_lines_too(sarif: Any, tmp_path: Path, monkeypatch: 
     assert [region(r) for r in results_of(log)] == [("mirror.json", 8)]
 
 
+SHARED = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: prod}
+data:
+  password: Y29ycmVjdC1ob3JzZS1iYXR0ZXJ5LXN0YXBsZQ==
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  namespace: dev
+stringData:
+  user: app
+  password: correct-horse-battery-staple
+"""
+
+
+def test_a_string_data_key_is_located_at_its_line(sarif: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                  ) -> None:
+    """secret-value-shared on a stringData key: the key's line, not the document's first; a data key likewise."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "namespaces.yaml", NAMESPACES)
+    write(tmp_path, "secrets.yaml", SHARED)
+    _, log = sarif("-f", "namespaces.yaml", "-f", "secrets.yaml")
+    validate(log)
+    found = {(r["properties"]["path"], region(r)) for r in results_of(log)}
+    assert found == {("data.password", ("secrets.yaml", 5)), ("stringData.password", ("secrets.yaml", 14))}
+
+
+def test_a_string_data_key_of_json_input_is_located_at_its_line(sarif: Any, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    dev = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "dev"},
+           "stringData": {"user": "app", "password": "correct-horse-battery-staple"}}
+    write(tmp_path, "namespaces.yaml", NAMESPACES)
+    write(tmp_path, "prod.yaml", SHARED.split("---\n", maxsplit=1)[0])
+    # A stream of two JSON values in one file: the second's stringData key at line 18.
+    write(tmp_path, "dev.json", json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                                            "metadata": {"name": "c", "namespace": "dev"}}, indent=2)
+          + "\n" + json.dumps(dev, indent=2))
+    lines = (tmp_path / "dev.json").read_text().splitlines()
+    assert lines[17].strip().startswith('"password"')
+    _, log = sarif("-f", "namespaces.yaml", "-f", "prod.yaml", "-f", "dev.json")
+    validate(log)
+    by_uri = {region(r)[0]: region(r)[1] for r in results_of(log)}
+    assert by_uri == {"prod.yaml": 5, "dev.json": 18}
+
+
 def test_examples_are_valid_sarif(sarif: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     for example, policy in (("reflector", None), ("vault-app", "examples/vault-app/policy.yaml"),

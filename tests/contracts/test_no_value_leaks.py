@@ -47,7 +47,8 @@ def planted(draw: st.DrawFn) -> tuple[list[Doc], list[str]]:
     docs: list[Doc] = []
     for index in range(draw(st.integers(min_value=1, max_value=7))):
         ns = draw(st.sampled_from(NAMESPACE_NAMES))
-        keys = draw(st.lists(st.sampled_from(["password", "token", "ca.crt", "api-key", "tls.key"]), min_size=1,
+        keys = draw(st.lists(st.sampled_from(["password", "token", "ca.crt", "api-key", "tls.key", "url", "username"]),
+                             min_size=1,
                              max_size=3, unique=True))
         data: dict[str, str] = {}
         string_data: dict[str, str] = {}
@@ -166,3 +167,29 @@ def test_shared_value_is_reported_without_the_value(value: str, field: str) -> N
     sarif = run_cli(["check", "-o", "sarif"], yaml.safe_dump_all([*NAMESPACES, *docs]))
     assert sarif.startswith("1\n") and sarif.count('"ruleId": "secret-value-shared"') == 2
     assert value not in sarif and encoded.rstrip("=") not in sarif
+
+
+LETTERS = "qxzjkv"
+"""Lower-case letters of ALPHABET: host names and path segments an address is made of (no digits: not a token)."""
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.text(alphabet=LETTERS, min_size=6, max_size=20), st.text(alphabet=LETTERS + LETTERS.upper(), min_size=6,
+                                                                    max_size=30),
+       st.text(alphabet=ALPHABET, min_size=8, max_size=30), st.sampled_from(["url", "repo", "DATABASE_URL"]))
+def test_a_shared_address_is_advised_on_without_any_part_of_it(host: str, path: str, password: str, key: str
+                                                               ) -> None:
+    """The advice for a setting looks at the value's shape and names none of it: not the host, not the path, not
+    the password of a URL that carries one."""
+    plain = f"https://{host}.example.com/{path}"
+    secret = f"https://app:{password}@{host}.example.com/{path}"
+    for value, advice in ((plain, "looks like configuration, not a credential"),
+                          (secret, "issue a separate credential for each tier")):
+        docs = [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "repo", "namespace": ns},
+                 "stringData": {key: value}} for ns in ("dev", "prod")]
+        manifest = yaml.safe_dump_all([*NAMESPACES, *docs])
+        output = "\n".join(run_cli(["check", "-o", output], manifest) for output in ("text", "json", "sarif"))
+        assert output.count(advice) == 6  # both Secrets, in each of the three outputs
+        for part in (value, host, path, password):
+            assert part not in output
+            assert base64.b64encode(part.encode()).decode().rstrip("=") not in output

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tierguard.engine.model import Rule
+from tierguard.engine.offline import OfflineRun
+from tierguard.engine.projection import project
+from tierguard.policy import DEFAULT_POLICY, TierPolicy
 
-from .helpers import Case, decisions, ids, policy, secret
+from .helpers import FINGERPRINTER, Case, decisions, ids, policy, ref_of, secret
 
 S = Rule.SECRET_VALUE_SHARED.value
 PASSWORD = "correct-horse-battery-staple"  # 28 bytes, above the default minLength
@@ -115,3 +118,113 @@ def test_message_names_key_and_other_holder_but_not_the_value() -> None:
     assert "'password'" in prod_message and "dev/api" in prod_message and "tier dev" in prod_message
     assert "'tok'" in dev_message and "prod/db" in dev_message and "tier prod" in dev_message
     assert PASSWORD not in prod_message + dev_message
+
+
+def test_path_is_the_field_that_writes_the_key() -> None:
+    """A key written under stringData is found there (SARIF's line), under data otherwise; stringData wins a key
+    written in both, as the API server merges it."""
+    other = secret("prod", "db", {"password": PASSWORD, "token": PASSWORD + "-t"})
+    docs = [*Case("", []).docs, other,
+            secret("dev", "string", string_data={"password": PASSWORD}),
+            secret("dev", "plain", {"password": PASSWORD}),
+            secret("dev", "both", {"token": PASSWORD + "-t"}, string_data={"token": PASSWORD + "-t"}),
+            secret("dev", "nulled", {"token": PASSWORD + "-t"}, string_data={"token": None})]
+    paths = {ref: [v.path for v in d.violations] for ref, d in decisions(docs) if ref.startswith("dev/")}
+    assert paths == {"dev/string": ["stringData.password"], "dev/plain": ["data.password"],
+                     "dev/both": ["stringData.token"], "dev/nulled": ["data.token"]}
+
+
+REPO_URL = "https://github.com/argoproj/argocd-example-apps.git"
+
+
+def shared_messages(key: str, value: str, pol: TierPolicy = DEFAULT_POLICY, **more: str) -> tuple[str, str]:
+    """The dev Secret's message and what its requester reads, when prod holds the same values (dev's in stringData,
+    prod's in data)."""
+    values = {key: value, **more}
+    docs = [*Case("", []).docs, secret("prod", "repo", values), secret("dev", "repo", string_data=values)]
+    (violation,) = dict(decisions(docs, pol))["dev/repo"].violations
+    assert value not in violation.message + violation.shown_to_requester
+    return violation.message, violation.shown_to_requester
+
+
+def test_a_shared_setting_is_not_told_to_issue_a_new_credential() -> None:
+    message, shown = shared_messages("url", REPO_URL)
+    assert message == ("Secret dev/repo (tier dev) holds in key 'url' the same value as Secret prod/repo (tier prod); "
+                       "key 'url' looks like configuration, not a credential: label the Secret "
+                       "tierguard.io/shareable=true if the value is public, or move it to a ConfigMap")
+    assert shown == ("Secret dev/repo (tier dev) holds in key 'url' the same value as a Secret of tier prod; key "
+                     "'url' looks like configuration, not a credential: label the Secret tierguard.io/shareable=true "
+                     "if the value is public, or move it to a ConfigMap")
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("username", "billing-service-account@example.com"),
+    ("host", "postgres.billing.svc.cluster.local"),
+    ("DATABASE_URL", "postgres://postgres.billing.svc:5432/billing?sslmode=require"),
+    ("server", "https://kubernetes.default.svc"),
+    ("upstream", "https://charts.bitnami.com/bitnami"),  # a name that says nothing, a value that is an address
+])
+def test_settings_by_key_name_or_value_shape(key: str, value: str) -> None:
+    message, _ = shared_messages(key, value)
+    assert f"key {key!r} looks like configuration, not a credential" in message
+    assert "issue a separate credential" not in message
+
+
+@pytest.mark.parametrize(("key", "secret_value", "plain_value"), [
+    ("url", "https://x-access-token:correct-horse-battery@github.com/org/app.git", REPO_URL),  # a password in it
+    ("url", "https://ghp0123456789abcdefABCDEF@github.com/org/app.git", REPO_URL),  # a token as the user name
+    ("DATABASE_URL", "postgres://app:correct-horse-battery@postgres.billing.svc/billing",
+     "postgres://postgres.billing.svc/billing"),
+    ("alerts", "https://hooks.slack.com/services/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",
+     "https://hooks.slack.com/services"),  # a token in the path
+    ("repo", "https://storage.example.com/charts/index.yaml?X-Amz-Signature=0123456789abcdef",
+     "https://storage.example.com/charts/index.yaml"),  # a signature in the query
+])
+def test_a_url_carrying_a_secret_is_a_credential(key: str, secret_value: str, plain_value: str) -> None:
+    message, shown = shared_messages(key, secret_value)
+    assert message.endswith("; issue a separate credential for each tier")
+    assert shown.endswith("; issue a separate credential for each tier")
+    message, _ = shared_messages(key, plain_value)
+    assert f"key {key!r} looks like configuration, not a credential" in message
+
+
+def test_a_key_named_for_a_credential_is_one_whatever_it_holds() -> None:
+    for key in ("password", "tls.key", "sshPrivateKey", "api-token", "client_secret", ".dockerconfigjson"):
+        message, _ = shared_messages(key, REPO_URL)
+        assert message.endswith("; issue a separate credential for each tier"), key
+    message, _ = shared_messages("source", REPO_URL)  # the same value under a name that says nothing
+    assert "key 'source' looks like configuration" in message
+
+
+def test_one_credential_among_settings_keeps_the_credential_advice() -> None:
+    message, _ = shared_messages("url", REPO_URL, password=PASSWORD)
+    assert message.endswith("holds in keys 'url', 'password' the same values as Secret prod/repo (tier prod); issue "
+                            "a separate credential for each tier")
+    message, _ = shared_messages("url", REPO_URL, username="billing-service-account@example.com")
+    assert message.endswith("keys 'url', 'username' look like configuration, not a credential: label the Secret "
+                            "tierguard.io/shareable=true if the values are public, or move them to a ConfigMap")
+
+
+def test_the_advice_names_the_policys_shareable_labels() -> None:
+    custom = policy({"secrets": {"shareable": {"labels": {"example.com/public": "yes", "tier-shared": "true"}}}})
+    message, _ = shared_messages("url", REPO_URL, custom)
+    assert message.endswith("label the Secret example.com/public=yes and tier-shared=true if the value is public, "
+                            "or move it to a ConfigMap")
+    none = policy({"secrets": {"shareable": {"labels": {}}}})
+    message, _ = shared_messages("url", REPO_URL, none)
+    assert message.endswith("key 'url' looks like configuration, not a credential: move it to a ConfigMap")
+
+
+def test_without_the_values_at_hand_only_the_key_name_decides() -> None:
+    """An audit's listing drops values as they arrive: a username is still a setting, but an address key may carry
+    a password in its URL, so it keeps the credential's advice."""
+    user = "billing-service-account@example.com"
+    docs = [*Case("", []).docs, secret("prod", "repo", {"url": REPO_URL, "username": user}),
+            secret("dev", "repo", {"url": REPO_URL}), secret("dev", "user", {"username": user})]
+    run = OfflineRun([project(d, FINGERPRINTER) for d in docs], DEFAULT_POLICY, fingerprinter=FINGERPRINTER,
+                     standing=True)
+    messages = {ref_of(d): [v.message for v in run.decide(project(d, FINGERPRINTER)).violations] for d in docs[-2:]}
+    (url,), (user,) = messages["dev/repo"], messages["dev/user"]
+    assert url.endswith("; issue a separate credential for each tier")
+    assert user.endswith("key 'username' looks like configuration, not a credential: label the Secret "
+                         "tierguard.io/shareable=true if the value is public, or move it to a ConfigMap")

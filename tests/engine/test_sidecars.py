@@ -18,6 +18,7 @@ from .helpers import (
     Case,
     Doc,
     container,
+    decisions,
     fixture,
     ids,
     namespace,
@@ -182,3 +183,48 @@ def test_kind_list_is_complete() -> None:
     """The builders' kinds are the engine's own workload kinds: a kind added there gets these tables too."""
     assert set(WORKLOAD_KINDS) == set(ENGINE_WORKLOAD_KINDS)
     assert set(TEMPLATE_KINDS) == set(ENGINE_WORKLOAD_KINDS) - {"Pod"}
+
+
+def missing_message(doc: Doc, pol: TierPolicy = ISTIO_POLICY) -> str:
+    (violation,) = [v for ref, d in decisions([*MESH, doc], pol) if ref.endswith("/app") for v in d.violations]
+    assert violation.rule.value == M
+    return violation.message
+
+
+@pytest.mark.parametrize("kind", TEMPLATE_KINDS)
+def test_a_template_is_told_what_would_have_the_sidecar_injected(kind: str) -> None:
+    assert missing_message(app(kind)) == (
+        f"{kind} dev/app lacks required sidecar 'istio-proxy': it is not in the template and nothing in the "
+        "namespace or template asks for its injection (namespace label istio-injection=enabled or pod label "
+        "sidecar.istio.io/inject=true would)")
+    # Annotations are named as annotations, in the policy's order: namespace first, then pod.
+    assert missing_message(app(kind), ANNOTATION_INJECTION).endswith(
+        "asks for its injection (namespace annotation example.com/inject=yes or pod annotation "
+        "linkerd.io/inject=enabled would)")
+
+
+def test_a_pod_nothing_asks_an_injector_for_is_told_what_would() -> None:
+    assert missing_message(app()) == (
+        "Pod dev/app lacks required sidecar 'istio-proxy': no container or native sidecar has that name, and "
+        "nothing in the namespace or pod asks for its injection (namespace label istio-injection=enabled or pod "
+        "label sidecar.istio.io/inject=true would)")
+    # Where something asks already, or the injector never acts (hostNetwork), naming the labels helps no one.
+    bare = "Pod {}/app lacks required sidecar 'istio-proxy': no container or native sidecar has that name"
+    assert missing_message(app(ns="mesh")) == bare.format("mesh")
+    assert missing_message(app(labels=INJECT_TRUE)) == bare.format("dev")
+    host = workload("Pod", "dev", "app", pod_spec(container(), hostNetwork=True))
+    assert missing_message(host) == bare.format("dev")
+
+
+def test_without_injection_labels_the_message_is_unchanged() -> None:
+    """A policy that names no label or annotation that asks for injection (only what switches it off) has none to
+    name: the message says only that nothing asks for it."""
+    only_off = policy({"sidecars": {"required": [{"name": "istio-proxy", "injection": {
+        "disabledBy": {"podLabels": INJECT_FALSE}}}]}})
+    assert missing_message(app("Deployment"), only_off) == (
+        "Deployment dev/app lacks required sidecar 'istio-proxy': it is not in the template and nothing in the "
+        "namespace or template asks for its injection")
+    assert missing_message(app(), only_off) == (
+        "Pod dev/app lacks required sidecar 'istio-proxy': no container or native sidecar has that name")
+    assert missing_message(app("Deployment"), NAME_ONLY) == (
+        "Deployment dev/app lacks required sidecar 'istio-proxy': no container or native sidecar has that name")

@@ -107,10 +107,13 @@ def test_a_pod_nothing_covers_is_told_which_labels_would() -> None:
     ((rule, message, path),) = judged(app(ns="plain"))
     assert (rule, path) == (M, "spec.containers")
     assert message == ("Pod plain/app lacks required sidecar 'istio-proxy': no container or native sidecar has that "
-                       "name, nor does a label provide it without a container (namespace label "
-                       "istio.io/dataplane-mode=ambient or pod label istio.io/dataplane-mode=ambient would)")
+                       "name, and nothing in the namespace or pod asks for its injection (namespace label "
+                       "istio-injection=enabled or pod label sidecar.istio.io/inject=true would), nor does a label "
+                       "provide it without a container (namespace label istio.io/dataplane-mode=ambient or pod label "
+                       "istio.io/dataplane-mode=ambient would)")
     ((_, template, _),) = judged(app("Deployment", "plain"))
-    assert template.endswith(f"{sidecars.NOT_INJECTED}{sidecars.NOT_PROVIDED} (namespace label "
+    assert template.endswith(f"{sidecars.NOT_INJECTED} (namespace label istio-injection=enabled or pod label "
+                             f"sidecar.istio.io/inject=true would){sidecars.NOT_PROVIDED} (namespace label "
                              "istio.io/dataplane-mode=ambient or pod label istio.io/dataplane-mode=ambient would)")
 
 

@@ -95,6 +95,17 @@ def test_consumption_path_is_named() -> None:
     assert "Secret dev/db" in violation.message and "secret-replication-cross-tier" in violation.message
 
 
+def test_message_refers_to_the_secrets_finding_instead_of_repeating_it() -> None:
+    results = dict(decisions([*Case("", []).docs, MIRROR, pod("dev", "app", pod_spec(container(envFrom=[
+        {"secretRef": {"name": "db"}}])))]))
+    (secret_finding,) = results["dev/db"].violations
+    (violation,) = results["dev/app"].violations
+    assert violation.message == ("Pod dev/app consumes Secret dev/db, which crosses tiers "
+                                 "(secret-replication-cross-tier); see the finding on Secret dev/db")
+    assert secret_finding.message not in violation.message and "prod" not in violation.message
+    assert violation.requester_message is None
+
+
 PASSWORD = "correct-horse-battery-staple"
 VOLUME = {"volumes": [{"name": "v", "secret": {"secretName": "db"}}]}
 

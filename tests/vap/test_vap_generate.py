@@ -131,6 +131,30 @@ def test_messages_share_the_engines_fixed_text() -> None:
         assert json.dumps(fixed)[1:-1] in text
 
 
+def test_a_missing_sidecars_message_names_what_would_have_it_injected() -> None:
+    """The CEL's sidecar-missing texts name the injection labels and annotations as the engine's do: for a
+    template always, for a Pod only when nothing asks for injection and the injector would act."""
+    sidecar = {"name": "istio-proxy", "injection": {"namespaceLabels": {"istio-injection": "enabled"},
+                                                    "podAnnotations": {"sidecar.istio.io/inject": "true"}}}
+    manifests = generate(policy(sidecars={"required": [sidecar]}))
+    text = json.dumps(manifests)
+    would = " (namespace label istio-injection=enabled or pod annotation sidecar.istio.io/inject=true would)"
+    assert sidecars.injection_alternatives(load_policy({"spec": {"sidecars": {"required": [sidecar]}}})
+                                           .required_sidecars[0].injection) == would[2:-7]
+    for fixed in (sidecars.NOT_INJECTED + would, sidecars.NO_CONTAINER + sidecars.NOT_ASKED + would):
+        assert json.dumps(fixed)[1:-1] in text
+    # A Pod is told only when nothing asks and hostNetwork does not keep the injector away.
+    (cel,) = [v["expression"] for m in manifests if m["kind"] == "ValidatingAdmissionPolicy"
+              for v in m["spec"]["variables"] if v["name"] == "sidecarViolations"]
+    assert ('variables.hostNetwork || (("sidecar.istio.io/inject" in variables.annotations && '
+            'variables.annotations["sidecar.istio.io/inject"] == "true") || ("istio-injection" in '
+            'variables.nsLabels && variables.nsLabels["istio-injection"] == "enabled")) ?') in cel
+    # Without labels or annotations that ask for injection, nothing is named.
+    bare = json.dumps(generate(policy(sidecars={"required": [{"name": "istio-proxy", "injection": {
+        "disabledBy": {"podLabels": {"sidecar.istio.io/inject": "false"}}}}]})))
+    assert sidecars.NOT_ASKED not in bare and " would)" not in bare and sidecars.NOT_INJECTED in bare
+
+
 GLOB_CHARS = st.sampled_from(list("ab/-.*?[]!^\\+ "))
 
 

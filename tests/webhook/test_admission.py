@@ -60,6 +60,25 @@ def test_shared_value_denied_only_in_second_tier(service: AdmissionService, inde
     assert answer(service, review(secret("dev", "db", SHARED)), "secrets")["allowed"] is False
 
 
+def test_a_shared_setting_is_answered_with_a_settings_advice(service: AdmissionService, indexes: FakeIndexes
+                                                             ) -> None:
+    """The review carries the Secret's values: the answer's advice looks at the shape of the value written (a URL
+    with nothing secret in it) and quotes none of it; the index, which keeps no value, is not asked for one."""
+    url = "https://github.com/argoproj/argocd-example-apps.git"
+    repo = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "repo", "namespace": "prod"},
+            "data": {"url": b64(url)}}
+    indexes.add_secret(repo)
+    dev = {**repo, "metadata": {"name": "repo", "namespace": "dev"}}
+    message = answer(service, review(dev), "secrets")["status"]["message"]
+    assert message == ("[secret-value-shared] Secret dev/repo (tier dev) holds in key 'url' the same value as a "
+                       "Secret of tier prod; key 'url' looks like configuration, not a credential: label the Secret "
+                       "tierguard.io/shareable=true if the value is public, or move it to a ConfigMap")
+    tokened = {**dev, "data": {"url": b64(url.replace("https://", "https://ci:" + SHARED + "@"))}}
+    indexes.add_secret({**tokened, "metadata": {"name": "repo", "namespace": "prod"}})
+    message = answer(service, review(tokened), "secrets")["status"]["message"]
+    assert message.endswith("; issue a separate credential for each tier") and SHARED not in message
+
+
 def test_warn_mode_admits_with_short_rule_prefixed_warnings(state: RuntimeState, service: AdmissionService) -> None:
     state.use_policy(load_policy({"spec": {"enforcement": {"perTier": {"dev": "warn"}}}}))
     obj = secret("dev", "db", "x" * 20, **{"reflector.v1.k8s.emberstack.com/reflects": "prod/db"})

@@ -1,7 +1,9 @@
 """The only code that touches secret values: it turns each value into a keyed HMAC-SHA256 fingerprint.
 
 Values are decoded, hashed with the caller's key and dropped; nothing here keeps, logs or returns a value or an
-unkeyed hash of one. Fingerprints are compared only for equality and never rendered (their repr is hidden).
+unkeyed hash of one. For a finding's advice, a value may also be shown to ``credentials.shape_of``, which says
+what it looks like (an address, a URL carrying a secret) and keeps nothing. Fingerprints are compared only for
+equality and never rendered (their repr is hidden).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import binascii
 import hashlib
 import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from tierguard.engine.credentials import Shape, shape_of
 from tierguard.engine.model import Malformed
 
 SERVICE_ACCOUNT_TOKEN_TYPE = "kubernetes.io/service-account-token"
@@ -69,32 +72,46 @@ class Fingerprinter:
         """
         if secret.get("type") == SERVICE_ACCOUNT_TOKEN_TYPE:
             return ()
-        values: dict[str, bytes] = {}
-        data = secret.get("data")
-        if data is not None:
-            if not isinstance(data, Mapping):
-                raise Malformed("data", "must be a mapping of key to base64 value")
-            for key, encoded in data.items():
-                if encoded is None:
-                    continue
-                if not isinstance(encoded, str):
-                    raise Malformed(f"data.{key}", "must be a base64 string")
-                try:
-                    # Like the API server (Go's decoder), ignore line breaks: manifests fold long base64 values.
-                    folded = "\n" in encoded or "\r" in encoded
-                    plain = encoded.replace("\r", "").replace("\n", "") if folded else encoded
-                    values[str(key)] = base64.b64decode(plain, validate=True)
-                except (binascii.Error, ValueError):
-                    raise Malformed(f"data.{key}", "is not valid base64") from None
-        string_data = secret.get("stringData")
-        if string_data is not None:
-            if not isinstance(string_data, Mapping):
-                raise Malformed("stringData", "must be a mapping of key to string")
-            for key, text in string_data.items():
-                if text is None:
-                    continue
-                if not isinstance(text, str):
-                    raise Malformed(f"stringData.{key}", "must be a string")
-                values[str(key)] = text.encode("utf-8")
         # Key names are interned: twenty thousand Secrets with a ``password`` hold one string, not 20k copies.
-        return tuple(Fingerprint(sys.intern(key), len(value), self.digest(value)) for key, value in values.items())
+        return tuple(Fingerprint(sys.intern(key), len(value), self.digest(value))
+                     for key, value in _values(secret).items())
+
+
+def value_shapes(secret: Mapping[str, object], keys: Iterable[str]) -> dict[str, Shape]:
+    """The shape of the value of each of ``keys`` the Secret holds (``credentials.shape_of``), for a finding's
+    advice: each value is looked at and dropped, and only its shape is returned. Raises Malformed as
+    ``Fingerprinter.secret_fingerprints`` does."""
+    values = _values(secret)
+    return {key: shape_of(values[key]) for key in keys if key in values}
+
+
+def _values(secret: Mapping[str, object]) -> dict[str, bytes]:
+    """Every value of ``data`` and ``stringData``, decoded and merged as the API server merges them."""
+    values: dict[str, bytes] = {}
+    data = secret.get("data")
+    if data is not None:
+        if not isinstance(data, Mapping):
+            raise Malformed("data", "must be a mapping of key to base64 value")
+        for key, encoded in data.items():
+            if encoded is None:
+                continue
+            if not isinstance(encoded, str):
+                raise Malformed(f"data.{key}", "must be a base64 string")
+            try:
+                # Like the API server (Go's decoder), ignore line breaks: manifests fold long base64 values.
+                folded = "\n" in encoded or "\r" in encoded
+                plain = encoded.replace("\r", "").replace("\n", "") if folded else encoded
+                values[str(key)] = base64.b64decode(plain, validate=True)
+            except (binascii.Error, ValueError):
+                raise Malformed(f"data.{key}", "is not valid base64") from None
+    string_data = secret.get("stringData")
+    if string_data is not None:
+        if not isinstance(string_data, Mapping):
+            raise Malformed("stringData", "must be a mapping of key to string")
+        for key, text in string_data.items():
+            if text is None:
+                continue
+            if not isinstance(text, str):
+                raise Malformed(f"stringData.{key}", "must be a string")
+            values[str(key)] = text.encode("utf-8")
+    return values

@@ -84,3 +84,14 @@ def is_shareable(view: SecretView, policy: TierPolicy) -> bool:
     """A Secret carrying every shareable label (``spec.secrets.shareable.labels``): exempt from the secret rules."""
     wanted = policy.secrets.shareable.labels
     return bool(wanted) and all(view.labels.get(k) == v for k, v in wanted.items())
+
+
+def value_path(obj: Mapping[str, Any], key: str) -> str:
+    """Where a Secret's object writes the value of ``key``: ``stringData.<key>`` when a ``stringData`` entry
+    gives it (the API server merges ``stringData`` over ``data``, as ``Fingerprinter.secret_fingerprints``
+    does), else ``data.<key>`` (also for a Secret as stored, or projected without its values). Key names only:
+    the value itself is never read."""
+    string_data = obj.get("stringData")
+    if isinstance(string_data, Mapping) and string_data.get(key) is not None:
+        return f"stringData.{key}"
+    return f"data.{key}"

@@ -477,10 +477,15 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
     if sidecar.injection is None:
         absent = cel.string(sidecars.NO_CONTAINER)
     else:
-        host = (f"variables.hostNetwork ? {cel.quoted(sidecars.HOST_NETWORK)} : "
-                if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else "")
-        absent = (f"(variables.isTemplate ? ({host}{cel.quoted(sidecars.NOT_INJECTED)}) : "
-                  f"{cel.quoted(sidecars.NO_CONTAINER)})")
+        never = sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK
+        host = f"variables.hostNetwork ? {cel.quoted(sidecars.HOST_NETWORK)} : " if never else ""
+        alternatives = sidecars.would(sidecars.injection_alternatives(sidecar.injection))
+        on_pod = cel.quoted(sidecars.NO_CONTAINER)
+        if alternatives:  # a Pod nothing asks the injector for: what would have (``sidecars._missing_message``)
+            on_pod = (f"({'variables.hostNetwork || ' if never else ''}{_asks_for_injection(sidecar)} ? {on_pod} : "
+                      f"{cel.quoted(sidecars.NO_CONTAINER + sidecars.NOT_ASKED + alternatives)})")
+        absent = (f"(variables.isTemplate ? ({host}{cel.quoted(sidecars.NOT_INJECTED + alternatives)}) : "
+                  f"{on_pod})")
     not_provided = _not_provided(sidecar)
     if not_provided:
         absent = f"{absent} + {not_provided}"
@@ -526,6 +531,15 @@ def _not_provided(sidecar: RequiredSidecar) -> str:
 
 def _injected(sidecar: RequiredSidecar) -> str:
     """CEL: a template whose sidecar the mesh's injector will add (``sidecars._will_be_injected``)."""
+    asks = _asks_for_injection(sidecar)
+    if asks == "false":
+        return "false"
+    host = "!variables.hostNetwork && " if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else ""
+    return f"variables.isTemplate && {host}{asks}"
+
+
+def _asks_for_injection(sidecar: RequiredSidecar) -> str:
+    """CEL: a namespace or pod label or annotation of ``injection`` is there (``sidecars._asks_for_injection``)."""
     injection = sidecar.injection
     if injection is None:
         return "false"
@@ -533,10 +547,7 @@ def _injected(sidecar: RequiredSidecar) -> str:
     asks += [cel.map_has("variables.annotations", k, v) for k, v in injection.pod_annotations.items()]
     asks += [cel.map_has("variables.nsLabels", k, v) for k, v in injection.namespace_labels.items()]
     asks += [cel.map_has("variables.nsAnnotations", k, v) for k, v in injection.namespace_annotations.items()]
-    if not asks:
-        return "false"
-    host = "!variables.hostNetwork && " if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else ""
-    return f"variables.isTemplate && {host}({' || '.join(asks)})"
+    return f"({' || '.join(asks)})" if asks else "false"
 
 
 # ---- posture --------------------------------------------------------------------------------------------------

@@ -7,18 +7,28 @@ service-account tokens, and the same value in two namespaces of one tier. At adm
 store the value is refused; offline every tiered holder is reported. Messages name keys and holders, never values;
 what the requester sees (the admission answer, the report in their namespace) names only the other tier
 (SPEC), the full message goes to platform-side records (logs, `tierguard audit`'s text and JSON).
+
+The advice follows what the keys hold (``credentials.py``): a credential is issued anew for each tier; a setting
+(Argo CD's repository ``url``, a ``username``) is declared public with the shareable labels or moved to a
+ConfigMap, since reissuing a URL fixes nothing. A finding is the same either way: only its advice differs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from tierguard.engine.candidate import Candidate
-from tierguard.engine.fingerprints import Fingerprint
+from tierguard.engine.credentials import is_credential
+from tierguard.engine.fingerprints import Fingerprint, value_shapes
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
-from tierguard.engine.secrets import SecretView, is_shareable
+from tierguard.engine.secrets import SecretView, is_shareable, value_path
 from tierguard.kinds import group_kinds
+from tierguard.policy import TierPolicy
+
+NEW_CREDENTIAL = "issue a separate credential for each tier"
+NOT_A_CREDENTIAL = "like configuration, not a credential"  # after "key 'url' looks"; then how to stop judging it
 
 FACTS = (
     RuleFacts(Rule.SECRET_VALUE_SHARED, "A Secret holding a value that a Secret of another tier also holds."),
@@ -28,7 +38,7 @@ KINDS = group_kinds("Secret")
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
-    yield from shared_value_findings(subject.secret_view(), subject)
+    yield from shared_value_findings(subject.secret_view(), subject, written=subject.obj)
 
 
 def _compared(fingerprint: Fingerprint, subject: Candidate) -> bool:
@@ -36,8 +46,11 @@ def _compared(fingerprint: Fingerprint, subject: Candidate) -> bool:
     return fingerprint.length >= settings.min_length and fingerprint.key not in settings.ignore_keys
 
 
-def shared_value_findings(view: SecretView, subject: Candidate) -> Iterator[Finding]:
-    """One finding per other-tier holder, naming every key of this Secret whose value it holds (and its keys)."""
+def shared_value_findings(view: SecretView, subject: Candidate, *, written: Mapping[str, Any] | None = None
+                          ) -> Iterator[Finding]:
+    """One finding per other-tier holder, naming every key of this Secret whose value it holds (and its keys).
+    ``written``: the Secret's object as written, when it is the subject, so each finding's path is the field
+    that holds the first key (``stringData.<key>`` or ``data.<key>``: SARIF's line)."""
     if not subject.policy.secrets.fingerprints.enabled or is_shareable(view, subject.policy):
         return
     shared: dict[tuple[str, str], tuple[SecretView, list[str], list[str]]] = {}
@@ -65,17 +78,32 @@ def shared_value_findings(view: SecretView, subject: Candidate) -> Iterator[Find
         held = "" if theirs == ours else f" (under {'key' if len(theirs) == 1 else 'keys'} " \
                                          f"{', '.join(repr(k) for k in theirs)})"
         theirs_tier = in_tier(subject.tier_of(holder.namespace))
+        fix = advice(ours, written, subject.policy)
         yield Finding(
             Rule.SECRET_VALUE_SHARED,
             f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as Secret {holder.ref}"
-            f"{held} ({theirs_tier}); issue a separate credential for each tier",
-            f"data.{ours[0]}",
+            f"{held} ({theirs_tier}); {fix}",
+            value_path(written or {}, ours[0]),
             related=(holder.object_ref,),
             # The requester learns that the value is another tier's, never where it is (the value oracle).
             requester_message=f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as "
-                              f"{an_unnamed_secret(subject.tier_of(holder.namespace))}; issue a separate "
-                              f"credential for each tier",
+                              f"{an_unnamed_secret(subject.tier_of(holder.namespace))}; {fix}",
         )
+
+
+def advice(keys: list[str], written: Mapping[str, Any] | None, policy: TierPolicy) -> str:
+    """What to do about values shared under ``keys``: a credential is issued anew per tier; keys that all hold
+    settings (``credentials.is_credential``, from the key names and the values' shapes when ``written`` holds
+    them) are declared public or moved out of the Secret. Never a word of a value."""
+    shapes = value_shapes(written, keys) if written is not None else {}
+    if any(is_credential(key, shapes.get(key)) for key in keys):
+        return NEW_CREDENTIAL
+    one = len(keys) == 1
+    named = f"key {keys[0]!r} looks" if one else f"keys {', '.join(repr(k) for k in keys)} look"
+    labels = " and ".join(f"{k}={v}" for k, v in policy.secrets.shareable.labels.items())
+    public = (f"label the Secret {labels} if {'the value is' if one else 'the values are'} public, or "
+              if labels else "")
+    return f"{named} {NOT_A_CREDENTIAL}: {public}move {'it' if one else 'them'} to a ConfigMap"
 
 
 def an_unnamed_secret(tier: str | None) -> str:

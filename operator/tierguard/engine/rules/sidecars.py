@@ -27,7 +27,7 @@ from tierguard.engine.model import Finding, Rule
 from tierguard.engine.podspec import WORKLOAD_KINDS, ContainerSite, PodSite, containers
 from tierguard.engine.rules import SECURITY_PARITY, RuleFacts, RuleFamily, owned
 from tierguard.kinds import group_kinds
-from tierguard.policy import ProvidedBy, RequiredSidecar
+from tierguard.policy import Injection, ProvidedBy, RequiredSidecar
 
 FACTS = (
     RuleFacts(Rule.SIDECAR_MISSING, "A required sidecar is absent and will not be injected.", SECURITY_PARITY),
@@ -42,7 +42,9 @@ MUST_RUN = "every tier must run it: remove that"  # then "label" or "annotation"
 PLAIN_INIT = "is a plain init container; run it in containers or as a native sidecar (restartPolicy: Always)"
 HOST_NETWORK = "the template uses hostNetwork: true, and the mesh never injects its proxy into such pods"
 NOT_INJECTED = "it is not in the template and nothing in the namespace or template asks for its injection"
+# then " (<the injection labels and annotations> would)"
 NO_CONTAINER = "no container or native sidecar has that name"
+NOT_ASKED = ", and nothing in the namespace or pod asks for its injection"  # a Pod's; then " (<...> would)"
 NOT_PROVIDED = ", nor does a label provide it without a container"  # then " (<the providedBy labels> would)"
 HOST_NETWORK_NOT_CAPTURED = "does not provide it: Istio ambient never captures a pod with hostNetwork: true"
 OPTS_OUT = "opts out of required sidecar"  # a disabledBy label whose key is a providedBy label's (Istio's "none")
@@ -156,10 +158,17 @@ NEVER_INJECTED_WITH_HOST_NETWORK = frozenset({"istio-proxy", "linkerd-proxy"})
 
 
 def _will_be_injected(sidecar: RequiredSidecar, site: PodSite, subject: Candidate) -> bool:
+    return not _never_injected(sidecar, site) and _asks_for_injection(sidecar, site, subject)
+
+
+def _never_injected(sidecar: RequiredSidecar, site: PodSite) -> bool:
+    return sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK and site.spec.get("hostNetwork") is True
+
+
+def _asks_for_injection(sidecar: RequiredSidecar, site: PodSite, subject: Candidate) -> bool:
+    """A namespace or pod label or annotation of ``injection`` is there (whether the injector will act or not)."""
     injection = sidecar.injection
     if injection is None:
-        return False
-    if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK and site.spec.get("hostNetwork") is True:
         return False
     if _any_match(injection.pod_labels, site.labels) or _any_match(injection.pod_annotations, site.annotations):
         return True
@@ -236,6 +245,20 @@ def _not_in_force_message(subject: Candidate, sidecar: RequiredSidecar, provided
             f"container, {NOT_IN_FORCE} {marks}; {CHECK_PROVIDER}")
 
 
+def injection_alternatives(injection: Injection) -> str:
+    """The labels and annotations that would have the sidecar injected, as a missing sidecar's message lists
+    them ('' when the policy names none: the message then says only that nothing asks for it)."""
+    return " or ".join([*(f"namespace label {k}={v}" for k, v in injection.namespace_labels.items()),
+                        *(f"namespace annotation {k}={v}" for k, v in injection.namespace_annotations.items()),
+                        *(f"pod label {k}={v}" for k, v in injection.pod_labels.items()),
+                        *(f"pod annotation {k}={v}" for k, v in injection.pod_annotations.items())])
+
+
+def would(alternatives: str) -> str:
+    """' (<alternatives> would)', or '' without any."""
+    return f" ({alternatives} would)" if alternatives else ""
+
+
 def provided_alternatives(provided: ProvidedBy) -> str:
     """The labels that would provide the service, as a missing sidecar's message lists them."""
     return " or ".join([*(f"namespace label {k}={v}" for k, v in provided.namespace_labels.items()),
@@ -265,7 +288,11 @@ def _missing_message(subject: Candidate, sidecar: RequiredSidecar, site: PodSite
             and sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK:
         detail = HOST_NETWORK
     elif site.is_template and sidecar.injection is not None:
-        detail = NOT_INJECTED
+        detail = NOT_INJECTED + would(injection_alternatives(sidecar.injection))
+    elif sidecar.injection is not None and injection_alternatives(sidecar.injection) and not (
+            _never_injected(sidecar, site) or _asks_for_injection(sidecar, site, subject)):
+        # A Pod: the injector acts when it is created, so the same Pod created with one of these gets it.
+        detail = f"{NO_CONTAINER}{NOT_ASKED}{would(injection_alternatives(sidecar.injection))}"
     else:
         detail = NO_CONTAINER
     if not same_name:

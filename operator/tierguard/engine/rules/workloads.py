@@ -43,6 +43,8 @@ KINDS = group_kinds(*WORKLOAD_KINDS, "SecretProviderClass")
 
 VAULT = "vault.hashicorp.com/"
 BANK_VAULTS = "vault.security.banzaicloud.io/"
+SEE_THE_SECRET = "see the finding on Secret"
+"""A workload consuming a Secret that crosses tiers refers to that Secret's finding (then its namespace/name)."""
 _TEMPLATE_SECRET = re.compile(r"""secret\s+["`]([^"`]+)["`]""")
 _BANK_VAULTS_VALUE = re.compile(r"^(?:>>)?vault:([^#]+)")
 
@@ -72,15 +74,15 @@ def _consumed_secrets(subject: Candidate, site: PodSite) -> Iterator[Finding]:
             yield Finding(Rule.POLICY_INVALID, f"{subject.ref} consumes Secret {view.ref}, which cannot be "
                           f"evaluated ({problem}); fix the Secret", use.path)
         elif problem is not None:
-            crossing = f"{subject.ref} consumes Secret {view.ref}, which crosses tiers ({problem.rule}): "
+            # The Secret's own finding says how it crosses and what to do; repeated here it doubled every line of
+            # a report and hid the workload's part, so this one only points to it (and, naming no other tier's
+            # object, needs no form redacted for the requester).
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
-                crossing + problem.message,
+                f"{subject.ref} consumes Secret {view.ref}, which crosses tiers ({problem.rule}); "
+                f"{SEE_THE_SECRET} {view.ref}",
                 use.path,
                 related=(view.object_ref, *problem.related),
-                # The Secret's own finding may be redacted for the requester (a shared value): so is this one.
-                requester_message=None if problem.requester_message is None
-                else crossing + problem.requester_message,
             )
 
 
