@@ -228,3 +228,54 @@ def test_without_the_values_at_hand_only_the_key_name_decides() -> None:
     assert url.endswith("; issue a separate credential for each tier")
     assert user.endswith("key 'username' looks like configuration, not a credential: label the Secret "
                          "tierguard.io/shareable=true if the value is public, or move it to a ConfigMap")
+
+
+# --- values another cluster of the fleet holds (docs/fleet.md) --------------------------------------------------
+
+def fleet_run(docs: list[dict[str, object]], published: dict[tuple[str, str], list[str]]) -> OfflineRun:
+    """``docs`` judged in the member 'staging', the fleet having published ``published`` (member, tier) -> values."""
+    from tierguard.engine.context import OfflineContext  # noqa: PLC0415
+    from tierguard.engine.fingerprint_set import key_id  # noqa: PLC0415
+    from tierguard.engine.fleet_sets import FleetSets  # noqa: PLC0415
+    from tierguard.fleet.publication import hub_objects, read_hub_objects  # noqa: PLC0415
+
+    run = OfflineRun(docs, DEFAULT_POLICY, fingerprinter=FINGERPRINTER)
+    objects = [obj for (member, tier), values in published.items()
+               for obj in hub_objects(member, tier, [FINGERPRINTER.digest(v.encode()) for v in values],
+                                      key_id=key_id(FINGERPRINTER), generation=1)]
+    tiers, problems = read_hub_objects(objects)
+    assert problems == []
+    assert isinstance(run.context, OfflineContext)
+    run.context.fleet = FleetSets(tiers, key_id=key_id(FINGERPRINTER), own_member="staging")
+    return run
+
+
+def test_a_value_the_prod_cluster_published_is_refused_in_another_tier_naming_only_that_cluster_and_tier() -> None:
+    docs = [*Case("", []).docs, secret("dev", "db", {"password": PASSWORD}),
+            secret("prod", "db", {"password": PASSWORD + "x"})]
+    run = fleet_run(docs, {("prod-eu", "prod"): [PASSWORD, "another-long-enough-value"]})
+    dev = run.decide(docs[-2])
+    (violation,) = dev.violations
+    assert violation.rule == Rule.SECRET_VALUE_SHARED and violation.path == "data.password"
+    assert violation.message == ("Secret dev/db (tier dev) holds in key 'password' the same value as a Secret of "
+                                 "cluster 'prod-eu' (tier prod), by the fingerprints that cluster publishes to the "
+                                 "fleet; issue a separate credential for each tier")
+    assert violation.shown_to_requester == violation.message and PASSWORD not in violation.message
+    assert not run.decide(docs[-1]).violations  # the same tier in another cluster: one tier's value
+
+
+def test_the_fleet_leaves_shareable_short_untiered_and_other_key_values_alone() -> None:
+    short = "short-value"
+    docs = [*Case("", []).docs, secret("dev", "pub", {"ca": PASSWORD}, labels=SHAREABLE),
+            secret("dev", "pin", {"pin": short}), secret("untiered-ns", "db", {"password": PASSWORD})]
+    run = fleet_run(docs, {("prod-eu", "prod"): [PASSWORD, short]})
+    assert [run.decide(doc).violations for doc in docs[-3:]] == [(), (), ()]
+
+
+def test_a_workload_consuming_such_a_secret_refers_to_its_finding() -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "dev"},
+           "spec": {"containers": [{"name": "app", "image": "app", "envFrom": [{"secretRef": {"name": "db"}}]}]}}
+    docs = [*Case("", []).docs, secret("dev", "db", {"password": PASSWORD}), pod]
+    run = fleet_run(docs, {("prod-eu", "prod"): [PASSWORD]})
+    rules = [v.rule.value for v in run.decide(pod).violations]
+    assert "workload-secret-cross-tier" in rules

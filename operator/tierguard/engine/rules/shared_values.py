@@ -21,6 +21,7 @@ from typing import Any
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.credentials import is_credential
 from tierguard.engine.fingerprints import Fingerprint, value_shapes
+from tierguard.engine.fleet_sets import ForeignHolder
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.engine.secrets import SecretView, is_shareable, value_path
@@ -38,7 +39,9 @@ KINDS = group_kinds("Secret")
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
-    yield from shared_value_findings(subject.secret_view(), subject, written=subject.obj)
+    view = subject.secret_view()
+    yield from shared_value_findings(view, subject, written=subject.obj)
+    yield from fleet_findings(view, subject, written=subject.obj)
 
 
 def _compared(fingerprint: Fingerprint, subject: Candidate) -> bool:
@@ -73,8 +76,7 @@ def shared_value_findings(view: SecretView, subject: Candidate, *, written: Mapp
                 ours.append(fingerprint.key)
             theirs.extend(k for k in their_keys if k not in theirs)
     for holder, ours, theirs in shared.values():
-        where = (f"key {ours[0]!r} the same value" if len(ours) == 1
-                 else f"keys {', '.join(repr(k) for k in ours)} the same values")
+        where = _where(ours)
         held = "" if theirs == ours else f" (under {'key' if len(theirs) == 1 else 'keys'} " \
                                          f"{', '.join(repr(k) for k in theirs)})"
         theirs_tier = in_tier(subject.tier_of(holder.namespace))
@@ -89,6 +91,35 @@ def shared_value_findings(view: SecretView, subject: Candidate, *, written: Mapp
             requester_message=f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {where} as "
                               f"{an_unnamed_secret(subject.tier_of(holder.namespace))}; {fix}",
         )
+
+
+def _where(ours: list[str]) -> str:
+    return (f"key {ours[0]!r} the same value" if len(ours) == 1
+            else f"keys {', '.join(repr(k) for k in ours)} the same values")
+
+
+def fleet_findings(view: SecretView, subject: Candidate, *, written: Mapping[str, Any] | None = None
+                   ) -> Iterator[Finding]:
+    """One finding per other cluster of the fleet and tier whose published set holds a value of this Secret
+    (docs/fleet.md): all that a set says is its cluster and tier, so that is all the message names, to everyone.
+    A match is certain up to the set's false-positive rate (2**-40 by default)."""
+    if (subject.tier is None or not subject.policy.secrets.fingerprints.enabled
+            or is_shareable(view, subject.policy)):
+        return
+    held: dict[ForeignHolder, list[str]] = {}
+    for fingerprint in view.fingerprints:
+        if not _compared(fingerprint, subject):
+            continue
+        for holder in subject.context.foreign_holders(fingerprint.digest):
+            if holder.tier != subject.tier:
+                keys = held.setdefault(holder, [])
+                if fingerprint.key not in keys:
+                    keys.append(fingerprint.key)
+    for holder, ours in sorted(held.items()):
+        message = (f"Secret {view.ref} ({in_tier(subject.tier)}) holds in {_where(ours)} as a Secret of cluster "
+                   f"{holder.member!r} ({in_tier(holder.tier)}), by the fingerprints that cluster publishes to the "
+                   f"fleet; {advice(ours, written, subject.policy)}")
+        yield Finding(Rule.SECRET_VALUE_SHARED, message, value_path(written or {}, ours[0]))
 
 
 def advice(keys: list[str], written: Mapping[str, Any] | None, policy: TierPolicy) -> str:

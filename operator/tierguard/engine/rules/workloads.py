@@ -26,7 +26,7 @@ from tierguard.engine.objects import mapping_at, str_at
 from tierguard.engine.podspec import WORKLOAD_KINDS, PodSite, env_values, secret_uses
 from tierguard.engine.rules import RuleFacts, RuleFamily, owned
 from tierguard.engine.rules.replication import replication_findings
-from tierguard.engine.rules.shared_values import shared_value_findings
+from tierguard.engine.rules.shared_values import fleet_findings, shared_value_findings
 from tierguard.engine.secrets import SecretView
 from tierguard.engine.tiers import other_tiers_of_path
 from tierguard.engine.verdicts import CONSUMED_SECRETS
@@ -88,7 +88,8 @@ def _consumed_secrets(subject: Candidate, site: PodSite) -> Iterator[Finding]:
 
 def _first_crossing(view: SecretView, subject: Candidate) -> Finding | None:
     """Raises Malformed when the Secret's own annotations cannot be judged."""
-    return next(replication_findings(view, subject), None) or next(shared_value_findings(view, subject), None)
+    return (next(replication_findings(view, subject), None) or next(shared_value_findings(view, subject), None)
+            or next(fleet_findings(view, subject), None))
 
 
 def _workload_paths(site: PodSite) -> Iterator[tuple[str, str]]:
