@@ -18,11 +18,14 @@ from tierguard.engine.fingerprint_set import DEFAULT_P, ENCODING, EncodingError,
 from tierguard.engine.fleet_sets import PublishedTier
 
 GROUP = "tierguard.io"
+API_PATH = "/apis/tierguard.io/v1alpha1/fleetfingerprintsets"
 VERSION = "v1alpha1"
 KIND = "FleetFingerprintSet"
 PLURAL = "fleetfingerprintsets"
 MEMBER_LABEL = "tierguard.io/fleet-member"
 TIER_LABEL = "tierguard.io/fleet-tier"
+GENERATION_LABEL = "tierguard.io/fleet-generation"
+"""The generation again, as a label: a reader's metadata-only list tells what changed without the data."""
 MAX_DATA_BYTES = 512 * 1024
 """Encoded bytes per object at most (about 700 KB as base64): the API server takes objects up to about 1.5 MB."""
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -47,7 +50,7 @@ def hub_objects(member: str, tier: str, digests: Iterable[bytes], *, key_id: str
     return [{
         "apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
         "metadata": {"name": object_name(member, tier, index),
-                     "labels": {MEMBER_LABEL: member, TIER_LABEL: tier,
+                     "labels": {MEMBER_LABEL: member, TIER_LABEL: tier, GENERATION_LABEL: str(generation),
                                 "app.kubernetes.io/managed-by": "tierguard"}},
         "spec": {"member": member, "tier": tier, "keyId": key_id, "generation": generation,
                  "chunk": index, "chunks": len(chunks), "encoding": ENCODING, "p": chunk.p,

@@ -11,6 +11,9 @@ from typing import Any
 
 from tierguard.kube.config import NoCredentials
 
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+"""``accept`` of a list that returns each object's metadata only (names, labels, resourceVersion)."""
+
 
 class HttpError(Exception):
     def __init__(self, status: int, reason: str, body: str) -> None:
@@ -33,11 +36,11 @@ def _raise_for(status: int, reason: str, body: str) -> None:
 
 def request(api_client: Any, method: str, path: str, *, query: Sequence[tuple[str, Any]] = (),
             body: Mapping[str, Any] | None = None, timeout: float | None = 30.0,
-            content_type: str = "application/json") -> bytes:
+            content_type: str = "application/json", accept: str = "application/json") -> bytes:
     """The response body of ``method path``; raises HttpError for a status outside 2xx (Expired for 410).
     ``content_type``: ``application/apply-patch+yaml`` for a server-side apply (the client sends the body as JSON,
-    valid YAML)."""
-    headers = {"Accept": "application/json"}
+    valid YAML). ``accept``: ``METADATA_ONLY`` for a list of the objects' metadata alone."""
+    headers = {"Accept": accept}
     if body is not None:
         headers["Content-Type"] = content_type
     method_, url, headers_, body_, post = api_client.param_serialize(

@@ -15,7 +15,7 @@ ConfigMap, since reissuing a URL fixes nothing. A finding is the same either way
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from tierguard.engine.candidate import Candidate
@@ -45,8 +45,28 @@ def check(subject: Candidate) -> Iterator[Finding]:
 
 
 def _compared(fingerprint: Fingerprint, subject: Candidate) -> bool:
-    settings = subject.policy.secrets.fingerprints
+    return compared(fingerprint, subject.policy)
+
+
+def compared(fingerprint: Fingerprint, policy: TierPolicy) -> bool:
+    """Whether the rule compares this value: at least ``minLength`` bytes, under a key not in ``ignoreKeys``."""
+    settings = policy.secrets.fingerprints
     return fingerprint.length >= settings.min_length and fingerprint.key not in settings.ignore_keys
+
+
+def publishable(views: Iterable[SecretView], tier_of: Callable[[str], str | None],
+                policy: TierPolicy) -> dict[str, set[bytes]]:
+    """Per tier, the digests of the values this rule compares (what a member publishes to its fleet): Secrets
+    of tiered namespaces, not shareable, values compared (``compared``). Nothing when fingerprints are off."""
+    tiers: dict[str, set[bytes]] = {}
+    if not policy.secrets.fingerprints.enabled:
+        return tiers
+    for view in views:
+        tier = tier_of(view.namespace)
+        if tier is None or view.kind != "Secret" or is_shareable(view, policy):
+            continue
+        tiers.setdefault(tier, set()).update(fp.digest for fp in view.fingerprints if compared(fp, policy))
+    return tiers
 
 
 def shared_value_findings(view: SecretView, subject: Candidate, *, written: Mapping[str, Any] | None = None

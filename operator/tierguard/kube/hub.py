@@ -1,0 +1,59 @@
+"""The fleet's hub (docs/fleet.md): another cluster's API server, where each member keeps its FleetFingerprintSets.
+Plain JSON through ``rest.py``, like the Lease: list the objects' metadata, read one, apply one, delete one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from tierguard.kube.rest import METADATA_ONLY, HttpError, request, request_json
+
+
+class HubApi(Protocol):
+    """The four calls a member makes on the hub's collection of sets."""
+
+    def list_metadata(self) -> list[Mapping[str, Any]]:
+        """Every object's metadata (name, labels, resourceVersion), without its data."""
+        ...
+
+    def get(self, name: str) -> Mapping[str, Any] | None: ...
+
+    def apply(self, body: Mapping[str, Any]) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+class KubernetesHub:
+    """HubApi over an API server: ``path`` is the collection (``fleet/publication.API_PATH``)."""
+
+    FIELD_MANAGER = "tierguard-fleet"
+
+    def __init__(self, api_client: Any, path: str, timeout: float = 30.0) -> None:
+        self.api_client, self.path, self.timeout = api_client, path, timeout
+
+    def list_metadata(self) -> list[Mapping[str, Any]]:
+        found = request_json(self.api_client, "GET", self.path, accept=METADATA_ONLY, timeout=self.timeout)
+        return [item.get("metadata") or {} for item in (found or {}).get("items") or []]
+
+    def get(self, name: str) -> Mapping[str, Any] | None:
+        try:
+            found: Mapping[str, Any] = request_json(self.api_client, "GET", f"{self.path}/{name}",
+                                                    timeout=self.timeout)
+        except HttpError as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    def apply(self, body: Mapping[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        request(self.api_client, "PATCH", f"{self.path}/{name}", body=body, timeout=self.timeout,
+                query=[("fieldManager", self.FIELD_MANAGER), ("force", "true")],
+                content_type="application/apply-patch+yaml")
+
+    def delete(self, name: str) -> None:
+        try:
+            request(self.api_client, "DELETE", f"{self.path}/{name}", timeout=self.timeout)
+        except HttpError as error:
+            if error.status != 404:
+                raise

@@ -1,0 +1,122 @@
+"""Publishing to the hub and reading from it (fleet/publisher.py, fleet/reader.py) over an in-memory hub: a
+changed tier is a new generation, an unchanged one is not sent, a tier gone is withdrawn, a restarted member
+continues the generations; a reader fetches only what changed and never its own member's sets."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from tierguard.engine.fingerprint_set import key_id
+from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.fleet_sets import ForeignHolder
+from tierguard.engine.rules.shared_values import publishable
+from tierguard.engine.secrets import SecretView
+from tierguard.fleet.publisher import Publisher
+from tierguard.fleet.reader import Reader
+from tierguard.policy import DEFAULT_POLICY
+
+KEY = Fingerprinter(b"h" * 32)
+KEY_ID = key_id(KEY)
+
+
+class FakeHub:
+    """The hub's collection: objects by name with a resourceVersion bumped on every write; calls counted."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.version = 0
+        self.gets = 0
+        self.applies = 0
+
+    def list_metadata(self) -> list[Mapping[str, Any]]:
+        return [copy.deepcopy(obj["metadata"]) for obj in self.objects.values()]
+
+    def get(self, name: str) -> Mapping[str, Any] | None:
+        self.gets += 1
+        return copy.deepcopy(self.objects.get(name))
+
+    def apply(self, body: Mapping[str, Any]) -> None:
+        self.applies += 1
+        self.version += 1
+        stored = copy.deepcopy(dict(body))
+        stored["metadata"]["resourceVersion"] = str(self.version)
+        self.objects[stored["metadata"]["name"]] = stored
+
+    def delete(self, name: str) -> None:
+        self.objects.pop(name, None)
+
+
+def digests(salt: str, count: int) -> set[bytes]:
+    return {KEY.digest(f"{salt}-{n}".encode()) for n in range(count)}
+
+
+def test_a_published_tier_is_read_by_another_member_and_not_by_its_own() -> None:
+    hub = FakeHub()
+    prod = digests("prod", 50)
+    Publisher(hub, "prod-eu", KEY_ID).publish({"prod": prod})
+    other = Reader(hub, KEY_ID, "staging").refresh()
+    assert other.holders(next(iter(prod))) == [ForeignHolder("prod-eu", "prod")]
+    assert len(Reader(hub, KEY_ID, "prod-eu").refresh()) == 0
+
+
+def test_unchanged_tiers_are_not_sent_and_a_change_is_a_new_generation_with_surplus_chunks_deleted() -> None:
+    hub = FakeHub()
+    publisher = Publisher(hub, "prod-eu", KEY_ID, max_bytes=2_000)
+    big = digests("prod", 2_000)
+    publisher.publish({"prod": big, "qa": digests("qa", 5)})
+    chunks = sorted(name for name in hub.objects if name.startswith("prod-eu.prod."))
+    assert len(chunks) > 2
+    applies = hub.applies
+    assert publisher.publish({"prod": set(big), "qa": digests("qa", 5)}) == 0 and hub.applies == applies
+    small = set(list(big)[:10])
+    publisher.publish({"prod": small, "qa": digests("qa", 5)})
+    assert sorted(name for name in hub.objects if name.startswith("prod-eu.prod.")) == ["prod-eu.prod.0"]
+    generations = {obj["spec"]["generation"] for obj in hub.objects.values()}
+    assert max(generations) == 3  # prod 1, qa 2, prod again 3
+    read = Reader(hub, KEY_ID, "staging").refresh()
+    assert all(read.holders(d) for d in small)
+    assert not any(read.holders(d) for d in big - small)
+
+
+def test_a_tier_gone_is_withdrawn_and_a_restarted_member_continues_the_generations() -> None:
+    hub = FakeHub()
+    Publisher(hub, "prod-eu", KEY_ID).publish({"prod": digests("p", 3), "qa": digests("q", 3)})
+    restarted = Publisher(hub, "prod-eu", KEY_ID)
+    restarted.publish({"prod": digests("p", 4)})
+    assert sorted(hub.objects) == ["prod-eu.prod.0"]
+    assert hub.objects["prod-eu.prod.0"]["spec"]["generation"] == 3
+
+
+def test_the_reader_fetches_only_what_changed() -> None:
+    hub = FakeHub()
+    publisher = Publisher(hub, "prod-eu", KEY_ID)
+    publisher.publish({"prod": digests("p", 3), "stage": digests("s", 3)})
+    reader = Reader(hub, KEY_ID, "staging")
+    reader.refresh()
+    assert hub.gets == 2
+    reader.refresh()
+    assert hub.gets == 2  # nothing changed: the metadata list alone
+    publisher.publish({"prod": digests("p", 4), "stage": digests("s", 3)})
+    seen = reader.refresh()
+    assert hub.gets == 3 and seen.holders(KEY.digest(b"p-3")) == [ForeignHolder("prod-eu", "prod")]
+    publisher.publish({"prod": digests("p", 4)})  # stage withdrawn
+    assert dict(reader.refresh().members()) == {"prod-eu": ("prod",)}
+
+
+def test_what_a_member_publishes_is_what_secret_value_shared_compares() -> None:
+    def view(namespace: str, name: str, data: dict[str, str], labels: dict[str, str] | None = None) -> SecretView:
+        obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace,
+                                                                  "labels": labels or {}},
+               "stringData": data}
+        return SecretView.from_object(obj, KEY)
+
+    tiers = {"prod-db": "prod", "dev-db": "dev"}
+    long_value = "a-long-enough-password-value"
+    views = [view("prod-db", "db", {"password": long_value, "pin": "short"}),
+             view("dev-db", "pub", {"ca": long_value}, {"tierguard.io/shareable": "true"}),
+             view("untiered", "db", {"password": long_value + "2"}),
+             view("prod-db", "tls", {"ca.crt": long_value + "3"})]
+    published = publishable(views, tiers.get, DEFAULT_POLICY)
+    assert published == {"prod": {KEY.digest(long_value.encode())}}
