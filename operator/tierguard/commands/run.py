@@ -16,6 +16,7 @@ from tierguard.webhook.logs import configure_logging
 from tierguard.webhook.settings import (
     AdmissionPolicySettings,
     AuditSettings,
+    FleetSettings,
     ProbeSettings,
     RunSettings,
     ServingSettings,
@@ -24,6 +25,17 @@ from tierguard.webhook.settings import (
 )
 
 logger = logging.getLogger("tierguard.run")
+
+
+def _fleet_member(_context: click.Context, _parameter: click.Parameter, value: str) -> str:
+    from tierguard.fleet.publication import PublicationError, check_name  # noqa: PLC0415
+
+    if value:
+        try:
+            check_name("member", value)
+        except PublicationError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
 
 
 @click.command()
@@ -62,6 +74,15 @@ logger = logging.getLogger("tierguard.run")
 @click.option("--audit-lease-duration", default=AuditSettings.lease_duration_s, show_default=True,
               type=click.FloatRange(1, 600),
               help="Seconds a writer that stopped renewing the audit Lease keeps it.")
+@click.option("--fleet-member", default=FleetSettings.member, metavar="NAME", callback=_fleet_member,
+              help="This cluster's name in a fleet (docs/fleet.md): its tiers' fingerprints are published to the "
+                   "hub and the other members' are compared. Unset: no fleet.")
+@click.option("--fleet-hub-kubeconfig", default=FleetSettings.hub_kubeconfig, metavar="PATH",
+              help="A kubeconfig of the fleet's hub (unset: this cluster is the hub).")
+@click.option("--fleet-read-interval", default=FleetSettings.read_interval_s, show_default=True,
+              type=click.FloatRange(1, 3600), metavar="SECONDS")
+@click.option("--fleet-publish-interval", default=FleetSettings.publish_interval_s, show_default=True,
+              type=click.FloatRange(1, 3600), metavar="SECONDS")
 @click.option("--admission-policies/--no-admission-policies", default=AdmissionPolicySettings.enabled,
               show_default=True,
               help="Keep ValidatingAdmissionPolicies for the rules the API server can judge alone (a second line "
@@ -117,7 +138,9 @@ def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook
                  audit_max_results: int, audit_lease_duration: float, admission_policies: bool,
                  admission_policy_prefix: str, admission_policy_owner: str, admission_policy_failure_policy: str,
                  shared_value_answers: int, shared_value_window: float, shared_value_exempt_groups: tuple[str, ...],
-                 shutdown_linger: float) -> RunSettings:
+                 shutdown_linger: float, fleet_member: str = "", fleet_hub_kubeconfig: str = "",
+                 fleet_read_interval: float = FleetSettings.read_interval_s,
+                 fleet_publish_interval: float = FleetSettings.publish_interval_s) -> RunSettings:
     """The settings tree from ``run``'s options (flat, as the chart and people pass them)."""
     return RunSettings(
         serving=ServingSettings(tls_cert=tls_cert, tls_key=tls_key, client_ca=client_ca, addr=webhook_addr,
@@ -131,4 +154,6 @@ def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook
             enabled=admission_policies, prefix=admission_policy_prefix, owner_cluster_role=admission_policy_owner,
             failure_policy=admission_policy_failure_policy),
         shared_values=SharedValueSettings(answers_per_user=shared_value_answers, window_s=shared_value_window,
-                                          exempt_groups=tuple(shared_value_exempt_groups)))
+                                          exempt_groups=tuple(shared_value_exempt_groups)),
+        fleet=FleetSettings(member=fleet_member, hub_kubeconfig=fleet_hub_kubeconfig,
+                            read_interval_s=fleet_read_interval, publish_interval_s=fleet_publish_interval))

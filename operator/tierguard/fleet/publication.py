@@ -36,6 +36,12 @@ class PublicationError(ValueError):
     pass
 
 
+def check_name(what: str, value: str) -> None:
+    """A member's or tier's name as it may appear in the hub's object names: a DNS label."""
+    if not _NAME.match(value):
+        raise PublicationError(f"the fleet {what} {value!r} is not a DNS label (lower case, digits, '-')")
+
+
 def object_name(member: str, tier: str, chunk: int) -> str:
     return f"{member}.{tier}.{chunk}"
 
@@ -43,9 +49,8 @@ def object_name(member: str, tier: str, chunk: int) -> str:
 def hub_objects(member: str, tier: str, digests: Iterable[bytes], *, key_id: str, generation: int,
                 p: int = DEFAULT_P, max_bytes: int = MAX_DATA_BYTES) -> list[dict[str, Any]]:
     """The objects publishing ``digests`` as ``member``'s ``tier`` (at least one, even for no digest)."""
-    for what, value in (("member", member), ("tier", tier)):
-        if not _NAME.match(value):
-            raise PublicationError(f"the fleet {what} {value!r} is not a DNS label (lower case, digits, '-')")
+    check_name("member", member)
+    check_name("tier", tier)
     chunks = split(digests, max_bytes=max_bytes, p=p)
     return [{
         "apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,

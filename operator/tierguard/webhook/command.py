@@ -145,6 +145,9 @@ async def serve(settings: RunSettings) -> None:
         raise StartupError(f"cannot load or create the fingerprint key Secret {settings.namespace}/"
                            f"{settings.hmac_secret}: {type(error).__name__}: {str(error)[:200]}") from None
     background = _background_audit(settings, state, metrics, api_client)
+    if settings.fleet.enabled and background is None:
+        raise StartupError("--fleet-member needs the background audit (--audit): the replica holding its Lease "
+                           "publishes this member's tiers to the hub")
     built: list[Informers] = []  # the policy observers read the indexes of the informers they observe
     events = EventRecorder(api_client, settings.namespace, replica_identity())
     statuses = _policy_statuses(state, api_client, lambda: built[0], events.submit)
@@ -201,6 +204,11 @@ async def serve(settings: RunSettings) -> None:
                 asyncio.create_task(background[1].run(background[0].set_leader, lambda: state.ready,
                                                       lambda: state.draining)),
                 ] if background is not None else []
+    if settings.fleet.enabled and background is not None:
+        from tierguard.webhook.fleet_sync import fleet_task  # noqa: PLC0415
+
+        audit = background[0]
+        auditing.append(fleet_task(settings.fleet, state, lambda: audit.leading))
     admission_policies = asyncio.create_task(
         AdmissionPolicySync(state, api_client, settings.admission_policies).run())
     policy_statuses = asyncio.create_task(statuses.run())

@@ -103,6 +103,22 @@ class SharedValueSettings:
 
 
 @dataclass(frozen=True)
+class FleetSettings:
+    """Tiers in separate clusters (docs/fleet.md): this member's name and the hub's kubeconfig; off when unset."""
+
+    member: str = ""
+    hub_kubeconfig: str = ""
+    read_interval_s: float = 15.0
+    """How often the other members' sets are read from the hub (a metadata-only list; changed objects only)."""
+    publish_interval_s: float = 30.0
+    """How often the audit Lease holder publishes this member's tiers (only those that changed are written)."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.member)
+
+
+@dataclass(frozen=True)
 class RunSettings:
     serving: ServingSettings
     namespace: str = "tierguard-system"
@@ -114,3 +130,4 @@ class RunSettings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     admission_policies: AdmissionPolicySettings = field(default_factory=AdmissionPolicySettings)
     shared_values: SharedValueSettings = field(default_factory=SharedValueSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)

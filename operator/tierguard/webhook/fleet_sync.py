@@ -1,0 +1,76 @@
+"""``tierguard run``'s side of the fleet (docs/fleet.md): every replica reads the other members' sets from the
+hub into its live context; the replica holding the audit Lease publishes this member's tiers. A hub that does not
+answer leaves the last sets read in force and the local rules untouched; each failure is logged and retried."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tierguard.engine.fingerprint_set import key_id
+from tierguard.engine.rules.shared_values import publishable
+from tierguard.engine.tiers import tier_from_labels
+from tierguard.fleet.publication import API_PATH
+from tierguard.fleet.publisher import Publisher
+from tierguard.fleet.reader import Reader
+from tierguard.kube.hub import HubApi, KubernetesHub
+from tierguard.kube.rest import describe
+from tierguard.webhook.settings import FleetSettings
+from tierguard.webhook.state import RuntimeState
+
+logger = logging.getLogger("tierguard.fleet")
+
+
+def hub_of(settings: FleetSettings) -> HubApi:
+    from tierguard.kube.config import api_client  # noqa: PLC0415
+
+    return KubernetesHub(api_client(settings.hub_kubeconfig or None), API_PATH)
+
+
+class FleetSync:
+    def __init__(self, state: RuntimeState, settings: FleetSettings, hub: HubApi, leading: Callable[[], bool], *,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.state, self.settings, self.hub, self.leading = state, settings, hub, leading
+        self._monotonic = monotonic
+        self._reader: Reader | None = None
+        self._publisher: Publisher | None = None
+        self.last_read: float | None = None
+        """Our monotonic clock at the last successful read of the hub."""
+        self._next_publish = 0.0
+
+    async def step(self) -> None:
+        """One read, and a publication when this replica leads and one is due."""
+        context, policy = self.state.context, self.state.policy
+        if not self.state.ready or context is None or policy is None:
+            return
+        if self._reader is None or self._publisher is None:
+            ours = key_id(context.fingerprinter)
+            self._reader = Reader(self.hub, ours, self.settings.member)
+            self._publisher = Publisher(self.hub, self.settings.member, ours)
+        context.set_fleet(await asyncio.to_thread(self._reader.refresh))
+        self.last_read = self._monotonic()
+        if self.leading() and self._monotonic() >= self._next_publish:
+            def tier_of(namespace: str) -> str | None:
+                view = context.namespace(namespace)
+                return tier_from_labels(view.labels, policy) if view is not None else None
+
+            tiers = publishable(context.secret_views(), tier_of, policy)
+            await asyncio.to_thread(self._publisher.publish, tiers)
+            self._next_publish = self._monotonic() + self.settings.publish_interval_s
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the hub is another cluster: its failures never stop the webhook
+                logger.warning("fleet: the hub did not answer: %s", describe(error, None))
+            await asyncio.sleep(self.settings.read_interval_s)
+
+
+def fleet_task(settings: FleetSettings, state: RuntimeState, leading: Callable[[], bool]) -> Any:
+    return asyncio.create_task(FleetSync(state, settings, hub_of(settings), leading).run())

@@ -1,0 +1,97 @@
+"""``tierguard run``'s fleet loop (webhook/fleet_sync.py) over an in-memory hub: the Lease holder publishes what
+secret-value-shared compares, every replica reads the others' sets into its context, a replica not leading never
+writes, and a replica not ready does nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tierguard.engine.context import NamespaceView
+from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.fleet_sets import FleetSets, ForeignHolder
+from tierguard.engine.secrets import SecretView
+from tierguard.policy import DEFAULT_POLICY
+from tierguard.webhook.fleet_sync import FleetSync
+from tierguard.webhook.settings import FleetSettings
+
+from .test_publisher_reader import FakeHub
+
+KEY = Fingerprinter(b"s" * 32)
+PASSWORD = "a-long-enough-password-value"
+
+
+@dataclass
+class Context:
+    """The live context's part the loop uses."""
+
+    namespaces: dict[str, str]
+    secrets: list[SecretView]
+    fingerprinter: Fingerprinter = KEY
+    fleet: FleetSets = field(default_factory=FleetSets.empty)
+
+    def namespace(self, name: str) -> NamespaceView | None:
+        tier = self.namespaces.get(name)
+        return NamespaceView(name, {"tierguard.io/tier": tier}) if tier else None
+
+    def secret_views(self, namespaces: frozenset[str] | None = None) -> list[SecretView]:
+        return self.secrets
+
+    def set_fleet(self, fleet: FleetSets) -> None:
+        self.fleet = fleet
+
+
+@dataclass
+class State:
+    context: Context
+    ready: bool = True
+    policy: Any = DEFAULT_POLICY
+
+
+def secret(namespace: str, name: str, value: str) -> SecretView:
+    return SecretView.from_object({"apiVersion": "v1", "kind": "Secret",
+                                   "metadata": {"name": name, "namespace": namespace},
+                                   "stringData": {"password": value}}, KEY)
+
+
+def member(hub: FakeHub, name: str, namespaces: dict[str, str], secrets: Iterable[SecretView],
+           leading: bool = True) -> tuple[FleetSync, State]:
+    state = State(Context(namespaces, list(secrets)))
+    return FleetSync(state, FleetSettings(member=name), hub, lambda: leading), state  # type: ignore[arg-type]
+
+
+def test_the_holder_publishes_and_the_other_member_reads_it_into_its_context() -> None:
+    hub = FakeHub()
+    prod, _ = member(hub, "prod-eu", {"shop": "prod"}, [secret("shop", "db", PASSWORD)])
+    staging, staging_state = member(hub, "staging", {"shop-dev": "dev"}, [])
+    asyncio.run(prod.step())
+    assert sorted(hub.objects) == ["prod-eu.prod.0"]
+    asyncio.run(staging.step())
+    assert staging_state.context.fleet.holders(KEY.digest(PASSWORD.encode())) == [ForeignHolder("prod-eu", "prod")]
+    assert staging.last_read is not None
+
+
+def test_a_replica_not_leading_reads_but_never_writes_and_one_not_ready_does_nothing() -> None:
+    hub = FakeHub()
+    follower, _ = member(hub, "prod-eu", {"shop": "prod"}, [secret("shop", "db", PASSWORD)], leading=False)
+    asyncio.run(follower.step())
+    assert hub.objects == {} and follower.last_read is not None
+    starting, state = member(hub, "prod-eu", {"shop": "prod"}, [secret("shop", "db", PASSWORD)])
+    state.ready = False
+    asyncio.run(starting.step())
+    assert hub.objects == {} and starting.last_read is None
+
+
+def test_run_refuses_a_member_name_that_cannot_name_hub_objects(tmp_path: Any,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from tierguard.commands.root import main  # noqa: PLC0415
+
+    cert = tmp_path / "tls.crt"
+    cert.write_text("x")
+    assert main(["run", "--tls-cert", str(cert), "--tls-key", str(cert), "--fleet-member", "Prod_EU"]) == 2
+    assert ("Invalid value for '--fleet-member': the fleet member 'Prod_EU' is not a DNS label"
+            in capsys.readouterr().err)
