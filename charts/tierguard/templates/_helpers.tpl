@@ -302,3 +302,17 @@ such key: `helm upgrade --reuse-values` from chart 0.2.0 or earlier keeps that c
 {{- define "tierguard.connectionLingerSeconds" -}}
 {{- if hasKey .Values "connectionLingerSeconds" -}}{{ .Values.connectionLingerSeconds | int }}{{- else -}}95{{- end -}}
 {{- end -}}
+
+{{/* ---- fleet (docs/fleet.md) ------------------------------------------------------------------------------ */}}
+
+{{- /* "true" when this cluster is a fleet member publishing to another cluster's hub; empty otherwise. */}}
+{{- define "tierguard.fleet.remoteHub" -}}
+{{- $fleet := .Values.fleet | default dict -}}
+{{- if and $fleet.member (dig "hub" "kubeconfigSecret" "" $fleet) -}}true{{- end -}}
+{{- end -}}
+
+{{- /* "true" when this cluster is the fleet's hub: a member without a remote hub, or one serving other members. */}}
+{{- define "tierguard.fleet.isHub" -}}
+{{- $fleet := .Values.fleet | default dict -}}
+{{- if or (and $fleet.member (not (dig "hub" "kubeconfigSecret" "" $fleet))) (dig "hub" "members" list $fleet) -}}true{{- end -}}
+{{- end -}}
