@@ -29,7 +29,8 @@ def test_the_hub_gets_the_crd_the_accounts_and_the_policy(helm: Helm) -> None:
     crd = only(docs, "CustomResourceDefinition", "fleetfingerprintsets.tierguard.io")
     assert crd["spec"]["scope"] == "Cluster" and crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     binding = only(docs, "ClusterRoleBinding", f"{FULLNAME}-fleet-sets")
-    assert [s["name"] for s in binding["subjects"]] == [FULLNAME, f"{FULLNAME}-fleet-staging", f"{FULLNAME}-fleet-qa-us"]
+    assert [s["name"] for s in binding["subjects"]] == [
+        FULLNAME, f"{FULLNAME}-fleet-staging", f"{FULLNAME}-fleet-qa-us"]
     role = only(docs, "ClusterRole", f"{FULLNAME}-fleet-sets")
     assert role["rules"] == [{"apiGroups": ["tierguard.io"], "resources": ["fleetfingerprintsets"],
                               "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}]

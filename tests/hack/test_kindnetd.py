@@ -148,6 +148,31 @@ def test_sync_writes_config_and_routes_removes_stale_ones_logs_changes_only_and_
     assert kd.routes == {"10.244.2.0/24": "172.18.0.4", "10.244.3.0/24": "172.18.0.5"}
 
 
+def test_pod_traffic_to_outside_the_pod_subnet_is_masqueraded_once_per_subnet(tmp_path: Path) -> None:
+    """Another kind cluster's API server, on the kind network, answers the node's address, not a pod's (a pod
+    address of its own pod subnet, which it routes to its own pods)."""
+    class Iptables(FakeIp):
+        def __call__(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+            missing = argv[:1] in (["iptables"], ["ip6tables"]) and "-C" in argv and argv not in self.added
+            if argv[:1] != ["ip"] and "-A" in argv:
+                self.added.append([part if part != "-A" else "-C" for part in argv])
+            self.calls.append(argv)
+            return subprocess.CompletedProcess(argv, 1 if missing else 0, "", "")
+
+    fake = Iptables()
+    fake.added = []  # type: ignore[attr-defined]
+    kd = daemon(tmp_path, fake, KINDNETD_MTU="1500", POD_SUBNET="10.244.0.0/16,fd00:10:244::/56")
+    kd.sync(nodes(*CLUSTER))
+    rule = ["POSTROUTING", "-s", "10.244.0.0/16", "!", "-d", "10.244.0.0/16", "-m", "comment", "--comment",
+            "kindnetd: pods to outside the cluster", "-j", "MASQUERADE"]
+    assert ["iptables", "-t", "nat", "-A", *rule] in fake.calls
+    assert any(call[:4] == ["ip6tables", "-t", "nat", "-A"] and "fd00:10:244::/56" in call for call in fake.calls)
+    fake.calls.clear()
+    kd.sync(nodes(*CLUSTER))  # found: not added twice
+    assert not [call for call in fake.calls if "-A" in call]
+    assert kd.masquerading == {"10.244.0.0/16", "fd00:10:244::/56"}
+
+
 def test_settings_from_env() -> None:
     kd = kindnetd.Kindnetd({"HOST_IP": "172.18.0.2", "KUBERNETES_SERVICE_HOST": "fd00:10:96::1"}, run=FakeIp())
     assert kd.api == "https://[fd00:10:96::1]:443"
@@ -183,6 +208,11 @@ def test_the_program_writes_the_conflist_adds_routes_and_stops_on_sigterm(tmp_pa
         f"    f.write(json.dumps(sys.argv[1:]) + '\\n')\nif sys.argv[1:] == ['addr', 'show']:\n"
         f"    print({IP_ADDR!r})\n")
     ip.chmod(0o755)
+    for tool in ("iptables", "ip6tables"):  # never the host's: the rule it adds goes to a file
+        (fake_tool := bin_dir / tool).write_text(
+            f"#!{sys.executable}\nimport json, sys\nwith open({str(tmp_path / 'iptables-calls')!r}, 'a') as f:\n"
+            f"    f.write(json.dumps(sys.argv[1:]) + '\\n')\nsys.exit(1 if '-C' in sys.argv else 0)\n")
+        fake_tool.chmod(0o755)
     (token := tmp_path / "token").write_text(TOKEN + "\n")
     server, FakeApi.requests = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi), 0
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -205,6 +235,9 @@ def test_the_program_writes_the_conflist_adds_routes_and_stops_on_sigterm(tmp_pa
         assert ptp["ipam"]["ranges"] == [[{"subnet": "10.244.0.0/24"}]]
         assert ptp["mtu"] == 1450  # from the fake `ip addr show`, for the interface holding HOST_IP
         assert all(call[2] == "10.244.1.0/24" for call in calls if call[:1] == ["route"])  # not its own, nor worker2's
+        masquerade = [json.loads(line) for line in (tmp_path / "iptables-calls").read_text().splitlines()]
+        assert masquerade[1][:9] == \
+            ["-t", "nat", "-A", "POSTROUTING", "-s", "10.244.0.0/16", "!", "-d", "10.244.0.0/16"]
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -7,8 +7,11 @@ What: every resync it lists the nodes; once its own (HOST_IP an InternalIP) has 
 10-kindnet.conflist (ptp without ipMasq, host-local with a range per CIDR and a default route per family, the MTU,
 portmap), atomically and only on change; for every other node it keeps `ip route replace CIDR via IP` (same family)
 and deletes the routes it added when their node or CIDR goes. Errors are logged (the token never) and retried.
-Not done: NetworkPolicy, NRI, DNS cache, NAT64, masquerading: everything sits on the kind network, no SNAT needed.
-Env: HOST_IP; POD_IP, POD_SUBNET (logged); KINDNETD_API_SERVER (else KUBERNETES_SERVICE_HOST/PORT), KINDNETD_TOKEN_FILE,
+Like kindnetd's masquerade agent, traffic from the pods to outside POD_SUBNET (another kind cluster's API server on
+the kind network, say) leaves with the node's address: one nat POSTROUTING rule per subnet, checked every round.
+Not done: NetworkPolicy, NRI, DNS cache, NAT64.
+Env: HOST_IP; POD_IP (logged); POD_SUBNET (the cluster's pod CIDRs, comma-separated: not masqueraded among them);
+KINDNETD_API_SERVER (else KUBERNETES_SERVICE_HOST/PORT), KINDNETD_TOKEN_FILE,
 KINDNETD_CA_FILE (the ServiceAccount's); KINDNETD_CNI_DIR (/etc/cni/net.d); KINDNETD_MTU (else HOST_IP's interface's,
 else 1500); KINDNETD_RESYNC_SECONDS (10). SIGTERM exits 0.
 """
@@ -101,6 +104,8 @@ class Kindnetd:
         if "/" in self.host_ip or not net(self.host_ip) or not self.api or self.mtu < 0 or not self.resync > 0:
             raise ValueError("needs HOST_IP (an IP), KINDNETD_API_SERVER or KUBERNETES_SERVICE_HOST, positive numbers")
         self.routes: dict[str, str] = {}  # the routes this process added: pod CIDR -> via
+        self.pod_subnets = [cidr for cidr in env.get("POD_SUBNET", "").split(",") if net(cidr.strip())]
+        self.masquerading: set[str] = set()  # the subnets whose rule was found or added
         self.mtu = self.mtu or self.interface_mtu() or 1500
 
     def interface_mtu(self) -> int | None:
@@ -118,6 +123,21 @@ class Kindnetd:
             logging.error("ip route %s: exit %d: %s", " ".join(args), code, (result.stderr or "").strip())
         return not code
 
+    def masquerade(self) -> None:
+        """Each pod subnet's rule: from the subnet to anywhere outside it, the node's address (added when missing)."""
+        for cidr in (cidr.strip() for cidr in self.pod_subnets):
+            tool = "ip6tables" if ipaddress.ip_network(cidr, strict=False).version == 6 else "iptables"
+            rule = ["POSTROUTING", "-s", cidr, "!", "-d", cidr, "-m", "comment", "--comment",
+                    "kindnetd: pods to outside the cluster", "-j", "MASQUERADE"]
+            if self.run([tool, "-t", "nat", "-C", *rule]).returncode == 0:
+                self.masquerading.add(cidr)
+                continue
+            if code := (result := self.run([tool, "-t", "nat", "-A", *rule])).returncode:
+                logging.error("%s -t nat -A POSTROUTING: exit %d: %s", tool, code, (result.stderr or "").strip())
+                continue
+            logging.info("masquerading traffic from %s to outside it", cidr)
+            self.masquerading.add(cidr)
+
     def list_nodes(self) -> list[Node]:
         """GET /api/v1/nodes as the ServiceAccount, reading the token (never logged) afresh."""
         request = urllib.request.Request(self.api + "/api/v1/nodes", headers={"Accept": "application/json"})
@@ -129,7 +149,8 @@ class Kindnetd:
             return parse_nodes(json.load(response))
 
     def sync(self, nodes: list[Node]) -> None:
-        """This node's CNI config, then routes to the others; logs changes only."""
+        """This node's CNI config, the masquerade rules, then routes to the others; logs changes only."""
+        self.masquerade()
         name, _, cidrs = own_node(nodes, self.host_ip) or ("", [], [])
         if cidrs and write_if_changed(self.conflist, render_conflist(cidrs, self.mtu)):
             logging.info("wrote %s: node %s, podCIDRs %s, mtu %d", self.conflist, name, ",".join(cidrs), self.mtu)
@@ -150,7 +171,7 @@ def main() -> int:
     except ValueError as error:
         logging.error("bad configuration: %s", error)
         return 1
-    logging.info("hostIP %s, podIP %s, podSubnet %s (no masquerading), API %s, mtu %d", kindnetd.host_ip,
+    logging.info("hostIP %s, podIP %s, podSubnet %s (masqueraded to outside it), API %s, mtu %d", kindnetd.host_ip,
                  os.environ.get("POD_IP"), os.environ.get("POD_SUBNET"), kindnetd.api, kindnetd.mtu)
     while True:
         try:

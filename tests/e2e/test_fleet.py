@@ -1,0 +1,192 @@
+"""Tiers in separate clusters (docs/fleet.md, issue 28), on two real clusters: the session's cluster is the hub and
+the member ``prod-eu`` (its prod tier); a second kind cluster made here is the member ``staging`` (its dev tier),
+reaching the hub's API server across Docker's kind network with the account and token the hub's chart made for
+it. Both share the fingerprint key (the Secret copied, as docs/fleet.md says to).
+
+- a value the prod cluster holds is refused in the staging cluster's dev tier, naming cluster and tier, once the
+  prod cluster has published and the staging cluster has read; and the other way round;
+- the staging cluster's account cannot write the prod cluster's sets (the hub's ValidatingAdmissionPolicy);
+- the hub paused and resumed: the staging cluster keeps refusing from the sets it read, and reads again after.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .conftest import UP_TIMEOUT_S, unavailable
+from .support.kube import Cluster, find_kubectl, tail, wait_until
+from .support.tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, secret, secret_value
+from .test_install import RELEASE, helm, wait_rolled_out
+from .test_multi_node import run_local_cluster
+
+HUB_ACCESS = "tierguard-fleet-hub"
+FAST = ["--set", "fleet.readIntervalSeconds=2", "--set", "fleet.publishIntervalSeconds=2"]
+SEEN_S = 90
+"""Publication (2 s) plus reading (2 s) plus a replica's own loop: well within this, on 2 loaded cores."""
+
+
+def upgrade(cluster: Cluster, *sets: str) -> None:
+    done = helm(cluster, "upgrade", RELEASE, str(Path(__file__).parents[2] / "charts" / "tierguard"), "-n", NAMESPACE,
+                "--reuse-values", *sets, "--wait", "--timeout=180s")
+    assert done.returncode == 0, tail(done.stderr)
+    wait_rolled_out(cluster)
+
+
+def control_plane_address(name: str) -> str:
+    found = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                            f"{name}-control-plane"], capture_output=True, text=True, check=False)
+    addresses = found.stdout.split()
+    if found.returncode != 0 or not addresses:
+        unavailable(f"no address of {name}-control-plane on Docker's networks: {found.stderr.strip()}")
+    return addresses[0]
+
+
+def hub_kubeconfig(hub: Cluster, address: str, member: str) -> str:
+    """A kubeconfig of the hub for ``member``'s account, reaching the API server at its node's address."""
+    config = yaml.safe_load(hub.kubeconfig.read_text())
+    authority = config["clusters"][0]["cluster"]["certificate-authority-data"]
+    token_secret = hub.get_json("secret", f"{RELEASE}-fleet-{member}", "-n", NAMESPACE)
+    token = base64.b64decode(token_secret["data"]["token"]).decode()
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "hub",
+        "clusters": [{"name": "hub", "cluster": {"server": f"https://{address}:6443",
+                                                 "certificate-authority-data": authority}}],
+        "users": [{"name": member, "user": {"token": token}}],
+        "contexts": [{"name": "hub", "context": {"cluster": "hub", "user": member}}]})
+
+
+def copy_key(source: Cluster, target: Cluster) -> None:
+    """The fingerprint key Secret of ``source`` into ``target`` (never printed: stdin to stdin)."""
+    key = source.get_json("secret", "tierguard-fingerprint-key", "-n", NAMESPACE)
+    body = {"apiVersion": "v1", "kind": "Secret", "type": key.get("type", "Opaque"), "data": key["data"],
+            "metadata": {"name": "tierguard-fingerprint-key", "namespace": NAMESPACE}}
+    target.kubectl("delete", "secret", "tierguard-fingerprint-key", "-n", NAMESPACE, "--ignore-not-found")
+    target.kubectl("create", "-f", "-", input=json.dumps(body))
+
+
+@pytest.fixture(scope="module")
+def fleet(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Cluster]]:
+    """(hub, staging): the session's cluster as hub and member prod-eu, a second kind cluster as member staging."""
+    if not cluster.local:
+        unavailable("a fleet needs a second cluster, which this suite makes only next to its own kind cluster")
+    hub_name = cluster.kind_name or os.environ.get("TIERGUARD_KIND_CLUSTER", "tierguard")
+    state = tmp_path_factory.mktemp("fleet-member")
+    env = {**os.environ, "TIERGUARD_KIND_CLUSTER": f"tg-fleet-{uuid.uuid4().hex[:6]}",
+           "TIERGUARD_LOCAL_CLUSTER_DIR": str(state)}
+    upgrade(cluster, "--set", "fleet.member=prod-eu", "--set", "fleet.hub.members={staging}", *FAST)
+    up = run_local_cluster(env, "up", timeout=UP_TIMEOUT_S)
+    try:
+        if up.returncode != 0:
+            unavailable(f"a second kind cluster could not be made:\n{tail(up.stdout)}")
+        kubectl = find_kubectl(external_kubeconfig=False)
+        assert kubectl is not None
+        staging = Cluster(kubeconfig=Path(state) / "kubeconfig", kubectl_path=kubectl, bin_dir=cluster.bin_dir,
+                          local=True, kind_name=env["TIERGUARD_KIND_CLUSTER"])
+        copy_key(cluster, staging)
+        access = hub_kubeconfig(cluster, control_plane_address(hub_name), "staging")
+        staging.kubectl("create", "-f", "-", input=json.dumps({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": HUB_ACCESS, "namespace": NAMESPACE},
+            "data": {"kubeconfig": base64.b64encode(access.encode()).decode()}}))
+        upgrade(staging, "--set", "fleet.member=staging", "--set", f"fleet.hub.kubeconfigSecret={HUB_ACCESS}", *FAST)
+        yield cluster, staging
+    finally:
+        down = run_local_cluster(env, "down", timeout=600)
+        upgrade(cluster, "--set", "fleet.member=", "--set", "fleet.hub.members=null")
+        for item in cluster.get_json("fleetfingerprintsets")["items"]:
+            cluster.kubectl("delete", "fleetfingerprintset", item["metadata"]["name"], "--ignore-not-found")
+        assert down.returncode == 0, f"hack/local-cluster.sh down failed:\n{tail(down.stdout)}"
+
+
+def tiered(target: Cluster, tier: str) -> str:
+    """A namespace of ``tier`` in the staging cluster (deleted with it)."""
+    name = f"tg-fleet-{tier}-{uuid.uuid4().hex[:6]}"
+    target.kubectl("create", "namespace", name)
+    target.kubectl("label", "namespace", name, f"{TIER_LABEL}={tier}")
+    return name
+
+
+def dry_run(target: Cluster, namespace: str, value: str) -> subprocess.CompletedProcess[str]:
+    return apply(target, secret(namespace, "copied", value), "--dry-run=server")
+
+
+def refused_naming(target: Cluster, namespace: str, value: str, cluster_name: str, tier: str) -> str | None:
+    result = dry_run(target, namespace, value)
+    expected = f"as a Secret of cluster '{cluster_name}' (tier {tier})"
+    return result.stderr if result.returncode != 0 and expected in result.stderr else None
+
+
+def test_a_prod_value_is_refused_in_the_other_cluster_and_back(fleet: tuple[Cluster, Cluster],
+                                                              namespace: Callable[..., str]) -> None:
+    hub, staging = fleet
+    prod, dev = namespace(labels={TIER_LABEL: "prod"}), tiered(staging, "dev")
+    value = secret_value()
+    assert_admitted(apply(hub, secret(prod, "db", value)))
+    assert_admitted(dry_run(staging, dev, secret_value()))  # an unrelated value: admitted
+    message = wait_until(lambda: refused_naming(staging, dev, value, "prod-eu", "prod"), timeout=SEEN_S,
+                         interval=2, what="the staging cluster refusing the prod cluster's value")
+    assert "[secret-value-shared]" in message and value not in message
+    names = [item["metadata"]["name"] for item in hub.get_json("fleetfingerprintsets")["items"]]
+    assert "prod-eu.prod.0" in names
+
+    other = secret_value()
+    assert_admitted(apply(staging, secret(dev, "api", other)))
+    wait_until(lambda: refused_naming(hub, prod, other, "staging", "dev"), timeout=SEEN_S, interval=2,
+               what="the prod cluster refusing the staging cluster's dev value")
+
+
+def test_a_member_cannot_write_another_members_sets(fleet: tuple[Cluster, Cluster]) -> None:
+    hub, staging = fleet
+    access = staging.get_json("secret", HUB_ACCESS, "-n", NAMESPACE)
+    with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig", delete=False) as handle:
+        handle.write(base64.b64decode(access["data"]["kubeconfig"]).decode())
+    as_staging = Cluster(kubeconfig=Path(handle.name), kubectl_path=hub.kubectl_path, bin_dir=hub.bin_dir,
+                         local=True)
+    forged: dict[str, Any] = {
+        "apiVersion": "tierguard.io/v1alpha1", "kind": "FleetFingerprintSet", "metadata": {"name": "prod-eu.qa.0"},
+        "spec": {"member": "prod-eu", "tier": "qa", "keyId": "0" * 16, "generation": 1, "chunk": 0, "chunks": 1,
+                 "encoding": "gcs-v1", "p": 40, "count": 0, "data": ""}}
+    try:
+        refused = as_staging.apply(forged, "--dry-run=server", check=False)
+        assert refused.returncode != 0 and "fleet member staging may write only its own" in refused.stderr, \
+            refused.stderr
+        own = {**forged, "metadata": {"name": "staging.qa.0"}, "spec": {**forged["spec"], "member": "staging"}}
+        allowed = as_staging.apply(own, "--dry-run=server", check=False)
+        assert allowed.returncode == 0, allowed.stderr
+    finally:
+        os.unlink(handle.name)
+
+
+def test_the_hub_paused_and_resumed_loses_nothing(fleet: tuple[Cluster, Cluster],
+                                                  namespace: Callable[..., str]) -> None:
+    hub, staging = fleet
+    hub_name = hub.kind_name or os.environ.get("TIERGUARD_KIND_CLUSTER", "tierguard")
+    prod, dev = namespace(labels={TIER_LABEL: "prod"}), tiered(staging, "dev")
+    value = secret_value()
+    assert_admitted(apply(hub, secret(prod, "db", value)))
+    wait_until(lambda: refused_naming(staging, dev, value, "prod-eu", "prod"), timeout=SEEN_S, interval=2,
+               what="the staging cluster refusing the prod cluster's value")
+    subprocess.run(["docker", "pause", f"{hub_name}-control-plane"], check=True, capture_output=True)
+    try:
+        time.sleep(8)  # several of the staging cluster's reads fail meanwhile
+        assert refused_naming(staging, dev, value, "prod-eu", "prod"), "the sets read before were dropped"
+    finally:
+        subprocess.run(["docker", "unpause", f"{hub_name}-control-plane"], check=True, capture_output=True)
+    wait_until(lambda: hub.kubectl("get", "--raw", "/readyz", check=False).returncode == 0 or None, timeout=120,
+               what="the hub's API server back")
+    wait_rolled_out(hub)
+    later = secret_value()
+    assert_admitted(apply(hub, secret(prod, "later", later)))
+    wait_until(lambda: refused_naming(staging, dev, later, "prod-eu", "prod"), timeout=SEEN_S, interval=2,
+               what="a value published after the pause refused too")
