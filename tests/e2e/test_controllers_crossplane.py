@@ -3,8 +3,9 @@ Crossplane nor the provider runs: tierguard refuses the objects before anything 
 
 Crossplane's kinds have no fixed API group, so the chart's webhook entry for them is every group and resource,
 narrowed by a CEL matchCondition to objects carrying ``spec.writeConnectionSecretToRef``: a managed resource of a
-dev claim writing its connection Secret into prod is refused, its admitted variants are admitted, and, with no
-tierguard replica running, nothing that lacks the field is held up (the condition never errs).
+dev claim writing its connection Secret into prod is refused, its admitted variants are admitted, with no
+tierguard replica running nothing that lacks the field is held up (the condition never errs), and `tierguard audit`
+finds such a managed resource admitted earlier by its CRD's category.
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ import pytest
 import yaml
 
 from .support.kube import Cluster, wait_until
-from .support.tierguard import NAMESPACE, SELECTOR, TIER_LABEL, apply, assert_admitted, assert_refused, eventually
+from .support.tierguard import (
+    NAMESPACE,
+    SELECTOR,
+    TIER_LABEL,
+    apply,
+    assert_admitted,
+    assert_refused,
+    eventually,
+    policy,
+)
+from .test_audit import run_audit
 from .test_install import RELEASE, TERMINATION_TIMEOUT_S, pods, wait_rolled_out
 
 NamespaceFactory = Callable[..., str]
@@ -144,3 +155,21 @@ def test_the_entry_on_every_group_holds_up_nothing_else_while_tierguard_is_down(
         if len(pods(cluster)) < 2:
             cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=2", check=False)
         wait_rolled_out(cluster)
+
+
+def test_audit_finds_a_cross_tier_managed_resource_by_its_category(cluster: Cluster, namespace: NamespaceFactory,
+                                                                   provider_kubernetes: None,
+                                                                   cluster_objects: list[str]) -> None:
+    """No row of the kinds table names provider-kubernetes' Object: the audit finds it by the category ``managed``
+    its CRD gives it, lists it and judges it (admitted while dev was in audit mode, denied under the policy now)."""
+    dev, prod = tiered(namespace, "dev"), tiered(namespace, "prod")
+    crossing = managed(cluster_objects, {"namespace": prod, "name": "db-conn"}, dev)
+    with policy(cluster, {"enforcement": {"perTier": {"dev": "audit"}}}):
+        eventually(lambda: assert_admitted(apply(cluster, crossing)))
+    done = run_audit(cluster, "-o", "json")
+    assert done.returncode == 1, done.stderr
+    results = {(r["object"]["kind"], r["object"]["name"]): r for r in json.loads(done.stdout)["results"]}
+    found = results[("Object", crossing["metadata"]["name"])]
+    assert found["object"]["namespace"] is None
+    assert [(v["rule"], v["action"]) for v in found["violations"]] == [(RULE, "deny")]
+    assert f"into Secret {prod}/db-conn (tier prod)" in found["violations"][0]["message"]
