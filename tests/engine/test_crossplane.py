@@ -14,6 +14,8 @@ from tierguard.engine.model import Action, Rule
 from .helpers import Case, Doc, decisions, ids, policy
 
 R = Rule.SECRET_REPLICATION_CROSS_TIER.value
+CROSSPLANE_EXEMPT = policy({"exemptions": {"namespaces": ["kube-system", "crossplane-system"]}})
+"""Crossplane's own namespace exempt, as the chart's crossplane.enabled comment advises."""
 P = Rule.POLICY_INVALID.value
 REF = "writeConnectionSecretToRef"
 
@@ -58,6 +60,10 @@ CASES = [
          {(R, "db")}),
     Case("MR of a dev claim writes into an exempt namespace (the platform's)",
          [managed("db", secret_at("kube-system"), claim="dev")]),
+    Case("MR of a dev claim writes into crossplane-system, exempt (where compositions gather details)",
+         [managed("db", secret_at("crossplane-system"), claim="dev")], policy=CROSSPLANE_EXEMPT),
+    Case("MR of a dev claim writes into crossplane-system, not exempt: untiered",
+         [managed("db", secret_at("crossplane-system"), claim="dev")], {(R, "db")}),
     Case("MR of a claim in an untiered namespace is not judged", [managed("db", secret_at("prod"), claim="shared")]),
     Case("MR serving no claim has no tier to compare", [managed("db", secret_at("prod"))]),
     Case("MR without a namespace in its reference", [managed("db", {"name": "db-conn"}, claim="dev")]),
