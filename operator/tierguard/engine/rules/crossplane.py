@@ -39,13 +39,13 @@ from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import labels_of, mapping_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
 from tierguard.engine.secrets import secret_ref
-from tierguard.kinds import FIELD_BY_ID
+from tierguard.kinds import FIELD_BY_ID, GroupKind
 
 FACTS: tuple[RuleFacts, ...] = ()
 """It owns no rule id: what it finds is ``secret-replication-cross-tier`` (``replication.py``)."""
 RULES = frozenset({Rule.SECRET_REPLICATION_CROSS_TIER, Rule.POLICY_INVALID})
 FIELD = FIELD_BY_ID["crossplane-connection-secrets"]
-KINDS: frozenset[Any] = frozenset()
+KINDS: frozenset[GroupKind] = frozenset()
 """No row of the kinds table: its kinds are chosen by ``FIELD``, whatever their group."""
 
 CLAIM_NAME = "crossplane.io/claim-name"
