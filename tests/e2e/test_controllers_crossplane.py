@@ -56,6 +56,26 @@ def provider_kubernetes(cluster: Cluster) -> Iterator[None]:
         cluster.kubectl("delete", "crd", name, "--wait=false", check=False)
 
 
+LOOSE_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "looses.tg-e2e.example.org"},
+    "spec": {"group": "tg-e2e.example.org", "scope": "Cluster",
+             "names": {"plural": "looses", "singular": "loose", "kind": "Loose", "listKind": "LooseList"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+"""Written for the test (no project's): a kind whose objects may give ``spec`` any type, for the matchCondition's
+never-erring steps (``object.spec`` a string, a list, a number)."""
+
+
+@pytest.fixture
+def loose_kind(cluster: Cluster) -> Iterator[str]:
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(LOOSE_CRD))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/looses.tg-e2e.example.org", "--timeout=60s")
+    yield "tg-e2e.example.org/v1"
+    cluster.kubectl("delete", "crd", "looses.tg-e2e.example.org", "--wait=false", check=False)
+
+
 @pytest.fixture
 def cluster_objects(cluster: Cluster) -> Iterator[list[str]]:
     """Names of cluster-scoped Objects a test made, deleted after it (no namespace takes them away)."""
@@ -118,10 +138,11 @@ def test_namespaced_managed_resource_writes_beside_itself(cluster: Cluster, name
 
 def test_the_entry_on_every_group_holds_up_nothing_else_while_tierguard_is_down(
         cluster: Cluster, namespace: NamespaceFactory, provider_kubernetes: None,
-        cluster_objects: list[str]) -> None:
+        cluster_objects: list[str], loose_kind: str) -> None:
     """The API server accepted the entry (rules on every group, the matchCondition) and evaluates the condition
     itself: with no replica, an object carrying the field is refused (fail closed, as any judged kind), while a
-    ConfigMap, a Lease, an Object without the field and a custom resource without a spec still apply."""
+    ConfigMap, a Lease, an Object without the field, a custom resource without a spec and ones whose spec is a
+    string, a list or a number (where an erring condition would refuse them) still apply."""
     (config,) = cluster.get_json("validatingwebhookconfigurations", "-l", SELECTOR)["items"]
     webhooks = config["webhooks"]
     (entry,) = (hook for hook in webhooks if hook["name"] == "crossplane-connection-secrets.tierguard.io")
@@ -145,6 +166,8 @@ def test_the_entry_on_every_group_holds_up_nothing_else_while_tierguard_is_down(
              "spec": {"holderIdentity": "someone"}},
             managed(cluster_objects, None, dev),
             usage,
+            *({"apiVersion": loose_kind, "kind": "Loose", "metadata": {"name": f"tg-e2e-{index}"}, "spec": spec}
+              for index, spec in enumerate(("a string", ["a", "list"], 7))),
         ]
         for manifest in unrelated:
             made = apply(cluster, manifest)
