@@ -2,8 +2,8 @@
 user and password of what it provisions) into a namespace of another tier than the one it serves.
 
 Reported as ``secret-replication-cross-tier`` (the rule's facts live in ``replication.py``): the object writes
-credentials INTO a namespace. What Crossplane does, from its own source (crossplane/crossplane v2.3 at
-2d040d2, crossplane/crossplane-runtime v2.3 at 4e7ed23: ``apis/core/v2/resource_cluster.go`` and
+credentials INTO a namespace. What Crossplane does, from its own source (crossplane/crossplane main at 2d040d2,
+crossplane-runtime main at 4e7ed23, both after v2.3.4: ``apis/core/v2/resource_cluster.go`` and
 ``resource_namespace.go``, ``pkg/xcrd/schemas.go`` and ``crd.go``, ``internal/controller/apiextensions/claim/
 connection.go``, ``syncer_ssa.go``, ``composite/composition_render.go``):
 
