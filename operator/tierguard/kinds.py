@@ -13,9 +13,10 @@ webhook watches it into a live index because rules look it up: the chart grants 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Scope(StrEnum):
@@ -91,6 +92,38 @@ class KindInfo:
     def builtin(self) -> bool:
         """Served by every API server (not a custom resource whose CRD may be absent)."""
         return self.version != "*"
+
+
+@dataclass(frozen=True)
+class FieldJudged:
+    """Objects of ANY group and kind, judged because they carry a field: a controller whose API groups are not
+    fixed, since every provider and every definition makes its own (Crossplane's managed resources, composite
+    resources and claims carry ``spec.writeConnectionSecretToRef``). No row of ``KINDS`` can list them: the
+    webhook has one route for them (every group and resource, which the chart narrows with a matchCondition to
+    objects carrying the field), the engine chooses the family by the field (``engine/evaluation.py``), and the
+    audit finds them by their CRDs' ``categories`` in API discovery."""
+
+    id: str
+    """The webhook's route id (``/<id>``) and the chart's entry."""
+    path: tuple[str, ...]
+    """The field, from the object's root: ``("spec", "writeConnectionSecretToRef")``."""
+    categories: tuple[str, ...]
+    """The CRD categories (``kubectl get managed``) that name the kinds carrying it, for the audit's listing."""
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.path)
+
+    def carried_by(self, obj: Mapping[str, Any]) -> bool:
+        """Whether the object has the field (null or not): what the chart's matchCondition asks the API server."""
+        at: object = obj
+        for key in self.path:
+            if type(at) is not dict and not isinstance(at, Mapping):
+                return False
+            if key not in at:
+                return False
+            at = at[key]
+        return True
 
 
 _N, _C = Scope.NAMESPACED, Scope.CLUSTER
@@ -170,6 +203,17 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("snapshot.storage.k8s.io", "*", "VolumeSnapshotClass", "volumesnapshotclasses", _C),
     KindInfo(_GATEWAY, "*", "GatewayClass", "gatewayclasses", _C),
 )
+
+BY_FIELD: tuple[FieldJudged, ...] = (
+    # Crossplane (crossplane-runtime pkg/xcrd/crd.go, apis/core/v2): its managed resources (category
+    # ``managed``), legacy composite resources (``composite``) and claims (``claim``) name the Secret their
+    # connection details are written to.
+    FieldJudged("crossplane-connection-secrets", ("spec", "writeConnectionSecretToRef"),
+                ("managed", "composite", "claim")),
+)
+"""Judged by a field, whatever their group and kind (``FieldJudged``); after the rows' routes in the webhook's."""
+
+FIELD_BY_ID: dict[str, FieldJudged] = {field.id: field for field in BY_FIELD}
 
 BY_KEY: dict[GroupKind, KindInfo] = {info.key: info for info in KINDS}
 

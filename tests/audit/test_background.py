@@ -14,8 +14,9 @@ import pytest
 from tests.fakes.indexes import FakeIndexes
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.rules import posture
-from tierguard.kinds import BY_KEY, GroupKind
+from tierguard.kinds import BY_KEY, GroupKind, KindInfo, Scope
 from tierguard.kube.discovery import Served
+from tierguard.kube.rest import HttpError
 from tierguard.policy import DEFAULT_POLICY, load_policy
 from tierguard.render.policyreport import OPENREPORTS, WGPOLICYK8S
 from tierguard.webhook.background_audit import audit as background
@@ -83,6 +84,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(background, "_listing", listing)
     monkeypatch.setattr(background, "resolve_served", lambda *_: [Served(DEPLOYMENT, "apps/v1"),
                                                                  Served(BINDING, "rbac.authorization.k8s.io/v1")])
+    monkeypatch.setattr(background, "discover_categories", lambda *_: [])
     reports = FakeReports()
     metrics = Metrics()
     writer = ReportWriter(reports, (WGPOLICYK8S, OPENREPORTS))
@@ -354,3 +356,46 @@ def test_the_audit_reports_a_namespace_until_it_has_a_default_deny(world: Any,
     asyncio.run(world.audit.incremental_pass(world.audit.changes.take()))
     assert [m.split(";")[0] for m in cluster_findings(world) if "NetworkPolicy" in m] == [
         "Namespace dev (tier dev) has no NetworkPolicy denying all ingress"]
+
+
+INSTANCE = KindInfo("rds.aws.upbound.io", "*", "Instance", "instances", Scope.CLUSTER, judged=True)
+"""A Crossplane managed resource's kind, as API discovery finds it by its category (no row of the kinds table)."""
+
+
+def managed(target: str) -> dict[str, Any]:
+    return {"apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance",
+            "metadata": {"name": "db", "labels": {"crossplane.io/claim-namespace": "dev"}},
+            "spec": {"writeConnectionSecretToRef": {"namespace": target, "name": "db-conn"}}}
+
+
+def test_kinds_found_by_their_category_are_audited(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, ...]] = []
+
+    def discover(_client: Any, categories: tuple[str, ...], _timeout: float) -> list[Served]:
+        asked.append(tuple(categories))
+        return [Served(INSTANCE, "rds.aws.upbound.io/v1beta1")]
+
+    monkeypatch.setattr(background, "discover_categories", discover)
+    world.listing.objects.append(managed("prod"))
+    asyncio.run(world.audit.full_pass())
+    assert asked == [("claim", "composite", "managed")]
+    cluster = world.reports.objects[("wgpolicyk8s", None)]
+    found = [r["resources"][0] for r in cluster["results"] if r["rule"] == "secret-replication-cross-tier"]
+    assert [(r["kind"], r["name"]) for r in found] == [("Instance", "db")]
+
+
+def test_a_kind_found_by_its_category_but_not_granted_is_skipped(world: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """403 on a discovered kind (the chart's crossplane.auditGroups does not name its group): the pass goes on."""
+    monkeypatch.setattr(background, "discover_categories", lambda *_: [Served(INSTANCE, "rds.aws.upbound.io/v1")])
+    listing = world.listing
+
+    def forbidden(api_client: Any, path: str, served: Served, options: Any) -> Iterator[dict[str, Any]]:
+        if served.info is INSTANCE:
+            raise HttpError(403, "Forbidden", "instances.rds.aws.upbound.io is forbidden")
+        return listing(api_client, path, served, options)
+
+    monkeypatch.setattr(background, "_listing", forbidden)
+    asyncio.run(world.audit.full_pass())
+    assert ("wgpolicyk8s", "dev") in world.reports.objects  # the rest of the pass was written
+    assert "cannot list Instance (rds.aws.upbound.io/v1): not granted" in caplog.text

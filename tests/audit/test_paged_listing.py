@@ -18,6 +18,7 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.projection import Projected, project
 from tierguard.engine.secrets import LAST_APPLIED
 from tierguard.errors import ClusterUnreadable
+from tierguard.kinds import BY_FIELD
 from tierguard.kube.pager import ListOptions
 from tierguard.policy import DEFAULT_POLICY
 
@@ -176,3 +177,33 @@ def test_projected_objects_are_judged_as_the_objects_they_came_from() -> None:
     assert judged([project(o, fingerprinter) for o in stored], fingerprinter) == expected
     with pytest.raises(ValueError, match="another key"):
         judged([project(o, fingerprinter) for o in stored], Fingerprinter.random())
+
+
+def test_kinds_judged_by_a_field_are_found_by_their_categories_and_judged(tmp_path: Path) -> None:
+    """Crossplane's kinds have no row (any provider's group): the audit finds them by their CRDs' categories
+    (``managed``, ``composite``, ``claim``) and judges them by ``spec.writeConnectionSecretToRef``; a kind of another
+    category is not listed."""
+    api = cluster(secrets=0)
+    api.custom = {
+        "instances": ("rds.aws.upbound.io/v1beta1", "Instance", False, ("crossplane", "managed", "aws")),
+        "widgets": ("example.org/v1", "Widget", False, ("all",)),
+    }
+    api.objects["instances"] = [{"metadata": {"name": "db", "labels": {"crossplane.io/claim-namespace": "dev"}},
+                                 "spec": {"writeConnectionSecretToRef": {"namespace": "prod", "name": "db-conn"}}}]
+    api.objects["widgets"] = [{"metadata": {"name": "w"}, "spec": {}}]
+    observer = Recorder()
+    with serving(api):
+        client = connect(str(api.kubeconfig(tmp_path)), 5)
+        objects = list(list_cluster(client, Fingerprinter.random(), ListOptions(), observer,
+                                    fields=BY_FIELD))
+    assert observer.kinds[-1] == "Instance" and "Widget" not in observer.kinds
+    assert names(objects, "Instance") == ["db"] and names(objects, "Widget") == []
+    (instance,) = (o for o in objects if o.obj["kind"] == "Instance")
+    assert instance.obj["apiVersion"] == "rds.aws.upbound.io/v1beta1"
+    results = audit_objects(objects, DEFAULT_POLICY, own_namespace=None)
+    (found,) = [r for r in results if r.ref.kind == "Instance"]
+    assert [v.rule.value for v in found.decision.violations] == ["secret-replication-cross-tier"]
+    # Without fields (a command that lists a few table kinds) nothing is discovered.
+    with serving(api):
+        client = connect(str(api.kubeconfig(tmp_path)), 5)
+        assert names(list(list_cluster(client, Fingerprinter.random(), ListOptions())), "Instance") == []

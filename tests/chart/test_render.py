@@ -200,7 +200,8 @@ def test_namespace_selectors(helm: Helm) -> None:
         if name == "namespaces":
             # Judged even when an UPDATE removes the tier label, but never for exempt namespaces.
             assert entry["namespaceSelector"] == {"matchExpressions": [not_exempt]}
-        elif scope == "Namespaced":
+        elif scope in ("Namespaced", "*"):
+            # "*" (the Crossplane entry, either scope): the API server applies it to namespaced objects only.
             assert entry["namespaceSelector"] == {"matchExpressions": [tiered, not_exempt]}, name
         else:
             assert "namespaceSelector" not in entry, name
@@ -685,7 +686,9 @@ def test_the_release_own_binding_is_never_sent_to_the_webhook(helm: Helm) -> Non
     assert audit_binding == f"{binding}-audit"
     webhooks = only(docs, "ValidatingWebhookConfiguration")["webhooks"]
     conditioned = [w for w in webhooks if w.get("matchConditions")]
-    assert [w["name"] for w in conditioned] == ["clusterrolebindings.tierguard.io", "networkpolicies.tierguard.io"]
+    # (The Crossplane entry's condition selects objects carrying a field: tests/chart/test_routes.py.)
+    assert [w["name"] for w in conditioned] == ["clusterrolebindings.tierguard.io", "networkpolicies.tierguard.io",
+                                                "crossplane-connection-secrets.tierguard.io"]
     assert conditioned[0]["matchConditions"] == [
         {"name": "not-the-release-own-binding",
          "expression": f"request.name != '{binding}' && request.name != '{audit_binding}'"}]
@@ -787,3 +790,16 @@ def test_client_ca_must_be_pem(helm: Helm, tmp_path: Path) -> None:
     values.write_text(yaml.safe_dump({"webhook": {"clientCA": "not a certificate"}}))
     with pytest.raises(Exception, match="clientCA"):
         helm.render(values_files=[values])
+
+
+def test_audit_reads_crossplane_groups_only_where_the_values_name_them(helm: Helm) -> None:
+    """No group by default (the background audit skips a Crossplane kind it may not read); each group named in
+    crossplane.auditGroups is read whole (its kinds are found by category, their plurals are not known here)."""
+    default_role = only(default(helm), "ClusterRole", f"{RELEASE}-tierguard-audit")
+    assert not [rule for rule in default_role["rules"] if "*" in rule["resources"]]
+    docs = render_cached(helm, sets={"crossplane.auditGroups": "{rds.aws.upbound.io,kubernetes.crossplane.io}"})
+    role = only(docs, "ClusterRole", f"{RELEASE}-tierguard-audit")
+    assert [rule for rule in role["rules"] if "*" in rule["resources"]] == [
+        {"apiGroups": ["rds.aws.upbound.io", "kubernetes.crossplane.io"], "resources": ["*"],
+         "verbs": ["get", "list", "watch"]}]
+    assert not any("secrets" in rule["resources"] and "" in rule["apiGroups"] for rule in role["rules"])

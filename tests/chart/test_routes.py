@@ -5,6 +5,8 @@ from the table's judged rows), in both certificate modes and in local mode: same
 same group/version/resource, operations and scope. A row missing from the chart is a kind tierguard never sees;
 an entry missing from the table is a path tierguard answers with a denial (and, before it did, an allow). The
 ClusterRole reads exactly the table's indexed rows (what the watches need), plus CRDs for kopf's discovery.
+A field's route (kinds.BY_FIELD: Crossplane's connection Secrets, of any group) is the one entry on every group and
+resource, and only with the matchCondition that sends nothing but objects carrying its field.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tierguard.kinds import DISCOVERY, INDEXED, JUDGED
+from tierguard.kinds import BY_FIELD, DISCOVERY, INDEXED, JUDGED
 from tierguard.webhook.routes import ROUTES, Route
 
 from .helm import CHART, NAMESPACE, RELEASE, Helm, only, render_cached
@@ -36,7 +38,7 @@ def expected(route: Route) -> dict[str, Any]:
             "apiVersions": [route.version],
             "resources": [route.resource],
             "operations": list(route.operations),
-            "scope": "Namespaced" if route.namespaced else "Cluster",
+            "scope": route.scope,
         }],
     }
 
@@ -72,14 +74,33 @@ def test_local_entries_call_the_url(helm: Helm) -> None:
         assert entry["clientConfig"] == {"url": f"https://127.0.0.1:9443/{handler.id}", "caBundle": "Y2E="}
 
 
+FIELD_CONDITIONS = {
+    "crossplane-connection-secrets": "object != null && type(object) == map && has(object.spec) && "
+                                     "type(object.spec) == map && has(object.spec.writeConnectionSecretToRef)",
+}
+"""The matchCondition of each field's entry, written out: each step checks a map before descending, so the
+condition is false (never an error, which failurePolicy Fail would turn into a refusal) for any other object."""
+
+
 def test_nothing_else_is_intercepted(helm: Helm) -> None:
     webhook = only(render_cached(helm), "ValidatingWebhookConfiguration")
     resources = {resource for entry in webhook["webhooks"] for rule in entry["rules"] for resource in rule["resources"]}
     assert resources == {handler.resource for handler in ROUTES}
-    for never in ("leases", "events", "nodes", "tokenreviews", "subjectaccessreviews", "*", "*/*"):
+    for never in ("leases", "events", "nodes", "tokenreviews", "subjectaccessreviews", "*/*"):
         assert never not in resources
+    fields = {field.id for field in BY_FIELD}
+    assert set(FIELD_CONDITIONS) == fields
     for entry in webhook["webhooks"]:
+        route_id = entry["name"].removesuffix(".tierguard.io")
         for rule in entry["rules"]:
+            if route_id in fields:
+                # Every group and resource (never subresources: "*" is not "*/*"), CREATE and UPDATE only, and
+                # only objects carrying the field are sent.
+                assert rule == {"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"],
+                                "operations": ["CREATE", "UPDATE"], "scope": "*"}
+                assert entry["matchConditions"] == [{"name": "carries-writeconnectionsecrettoref",
+                                                     "expression": FIELD_CONDITIONS[route_id]}]
+                continue
             assert "*" not in rule["apiGroups"] and "*" not in rule["resources"]
             # CONNECT only for sessions into pods (session-cross-tier), and nothing else on those entries.
             if "CONNECT" in rule["operations"]:
@@ -106,10 +127,25 @@ def test_webhook_rules_cover_exactly_the_judged_kinds(helm: Helm, mode: str) -> 
                             for entry in webhook["webhooks"] for rule in entry["rules"]
                             for group in rule["apiGroups"] for version in rule["apiVersions"]
                             for resource in rule["resources"])
-    table = sorted((info.group, info.version, resource, info.scope.value) for info in JUDGED
-                   for resource in (info.resource, *(f"{info.resource}/{sub}" for sub in info.subresources),
-                                    *(f"{info.resource}/{c.subresource}" for c in info.connects)))
+    table = sorted([*((info.group, info.version, resource, info.scope.value) for info in JUDGED
+                      for resource in (info.resource, *(f"{info.resource}/{sub}" for sub in info.subresources),
+                                       *(f"{info.resource}/{c.subresource}" for c in info.connects))),
+                    *(("*", "*", "*", "*") for _ in BY_FIELD)])
     assert rendered_rules == table
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_crossplane_entry_follows_its_value(helm: Helm, enabled: bool) -> None:
+    """``crossplane.enabled: false`` drops the field's entry and nothing else; its namespaced objects are sent from
+    tiered, not exempt namespaces only (the API server applies a namespaceSelector to namespaced objects alone)."""
+    webhook = only(render_cached(helm, sets={"crossplane.enabled": str(enabled).lower()}),
+                   "ValidatingWebhookConfiguration")
+    names = [entry["name"].removesuffix(".tierguard.io") for entry in webhook["webhooks"]]
+    assert names == [route.id for route in ROUTES if enabled or route.field is None]
+    if enabled:
+        (entry,) = (entry for entry in webhook["webhooks"] if entry["name"].startswith("crossplane-"))
+        keys = [expression["key"] for expression in entry["namespaceSelector"]["matchExpressions"]]
+        assert keys == ["tierguard.io/tier", "kubernetes.io/metadata.name"]
 
 
 @pytest.mark.parametrize("sets", [{}, MODES["local"]], ids=["in-cluster", "local"])

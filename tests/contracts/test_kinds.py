@@ -15,6 +15,7 @@ from tierguard.engine.objects import (
 )
 from tierguard.engine.podspec import WORKLOAD_KINDS
 from tierguard.kinds import (
+    BY_FIELD,
     BY_KEY,
     CONNECTS,
     INDEXED,
@@ -42,7 +43,11 @@ def test_judged_rows_are_what_the_rule_families_judge() -> None:
 
 def test_routes_are_the_judged_rows_and_their_subresources() -> None:
     assert len(ROUTES_BY_ID) == len(ROUTES)
-    assert [r.id for r in ROUTES if "/" not in r.resource] == [info.route_id for info in JUDGED]
+    assert [r.id for r in ROUTES if "/" not in r.resource and r.field is None] == [info.route_id for info in JUDGED]
+    # Then one route per field judged whatever the kind (Crossplane's connection Secrets), on every resource.
+    assert [(r.id, r.field, r.resource, r.kind, r.scope) for r in ROUTES if r.field is not None] == [
+        (field.id, field, "*", "*", "*") for field in BY_FIELD]
+    assert ROUTES[-len(BY_FIELD):] == tuple(r for r in ROUTES if r.field is not None)
     # Two groups judge a "vaultdynamicsecrets" (Vault Secrets Operator's, External Secrets' generator): two routes.
     assert {(r.id, r.group) for r in ROUTES if r.resource == "vaultdynamicsecrets"} == {
         ("vaultdynamicsecrets", "secrets.hashicorp.com"),

@@ -12,10 +12,17 @@ import pytest
 from tierguard.engine import EvaluationRequest, evaluate
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.context import Context
-from tierguard.engine.evaluation import _FAMILIES_BY_KEY, RULE_FACTS, RULE_FAMILIES, candidate_for, families_for
+from tierguard.engine.evaluation import (
+    _FAMILIES_BY_KEY,
+    RULE_FACTS,
+    RULE_FAMILIES,
+    candidate_for,
+    families_for,
+    families_of,
+)
 from tierguard.engine.model import Finding, Malformed, Rule
 from tierguard.engine.rules import RuleFamily
-from tierguard.kinds import CONNECTS, JUDGED, GroupKind, group_kinds
+from tierguard.kinds import BY_FIELD, CONNECTS, JUDGED, GroupKind, group_kinds
 from tierguard.policy import DEFAULT_POLICY, TierPolicy
 
 from .helpers import STANDARD, context_of, namespace
@@ -28,6 +35,19 @@ def test_families_judge_exactly_the_judged_rows() -> None:
     assert frozenset().union(*(family.kinds for family in RULE_FAMILIES)) == {info.key for info in JUDGED} | set(
         CONNECTS)
     assert len({family.name for family in RULE_FAMILIES}) == len(RULE_FAMILIES)
+
+
+def test_families_judge_exactly_the_fields_judged_whatever_the_kind() -> None:
+    """``kinds.BY_FIELD`` (Crossplane's connection Secrets) is judged by a family each, chosen by the field: an
+    object of a group and kind no row names is judged when it carries it, and not otherwise."""
+    assert [field for family in RULE_FAMILIES for field in family.fields] == list(BY_FIELD)
+    (crossplane,) = (family for family in RULE_FAMILIES if family.fields)
+    managed = {"apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance", "metadata": {"name": "db"},
+               "spec": {"writeConnectionSecretToRef": {"name": "db", "namespace": "dev"}}}
+    assert families_for(managed["apiVersion"], managed["kind"]) == ()
+    assert families_of(managed) == (crossplane,)
+    assert families_of({**managed, "spec": {"forProvider": {}}}) == ()
+    assert families_of({**managed, "spec": "not a map"}) == ()
 
 
 def test_every_rule_id_has_a_family() -> None:
@@ -70,7 +90,7 @@ def _findings(request: EvaluationRequest, context: Context, pol: TierPolicy, own
     candidate = candidate_for(request, context, pol, own_namespace)
     if not isinstance(candidate, Candidate):
         return
-    for family in families_for(candidate.obj.get("apiVersion"), candidate.obj.get("kind")):
+    for family in families_of(candidate.obj):
         try:
             found = list(family.check(candidate))
         except Malformed:

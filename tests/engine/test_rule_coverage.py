@@ -17,6 +17,7 @@ from tierguard.engine.model import Action, Rule
 from . import (
     test_assignment,
     test_cert_manager,
+    test_crossplane,
     test_external_secrets,
     test_flux,
     test_kyverno,
@@ -36,7 +37,7 @@ from .helpers import decisions
 
 TABLES = (test_namespaces, test_replication, test_shared_values, test_workloads, test_volumes, test_rbac_gateway,
           test_sidecars, test_posture, test_malformed, test_vault_operator, test_external_secrets, test_flux,
-          test_cert_manager, test_kyverno)
+          test_cert_manager, test_kyverno, test_crossplane)
 REQUEST_TABLES = (test_sessions,)
 """Tables of whole requests (``CASES`` of rows with ``request``, ``expected`` rule ids and ``policy``, and the
 module's ``context_for(policy)``): rules that judge who sends a request, not only the object."""

@@ -56,6 +56,9 @@ class FakeApiServer:
     delay_s: dict[str, float] = field(default_factory=dict)
     fail: dict[str, tuple[int, str]] = field(default_factory=dict)
     """plural -> (status, message)."""
+    custom: dict[str, tuple[str, str, bool, tuple[str, ...]]] = field(default_factory=dict)
+    """plural -> (group version, kind, namespaced, categories): custom resources served and discovered (``/apis``
+    lists their groups; their objects are in ``objects`` under the plural)."""
     requests: list[ListRequest] = field(default_factory=list)
     url: str = ""
     _continued: dict[str, int] = field(default_factory=dict)
@@ -79,7 +82,19 @@ class FakeApiServer:
         if path == "/api":
             return 200, {"kind": "APIVersions", "versions": ["v1"]}
         if path == "/apis":
-            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+            versions = sorted({group_version for group_version, *_ in self.custom.values()})
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                {"name": gv.partition("/")[0], "versions": [{"groupVersion": gv, "version": gv.partition("/")[2]}],
+                 "preferredVersion": {"groupVersion": gv, "version": gv.partition("/")[2]}} for gv in versions]}
+        for plural, (group_version, _, _, _) in self.custom.items():
+            if path == f"/apis/{group_version}":
+                return 200, {"kind": "APIResourceList", "groupVersion": group_version, "resources": [
+                    {"name": name, "kind": kind, "namespaced": namespaced, "categories": list(categories),
+                     "verbs": ["get", "list", "watch"]}
+                    for name, (gv, kind, namespaced, categories) in self.custom.items() if gv == group_version]
+                    + [{"name": f"{plural}/status", "kind": "", "namespaced": False, "verbs": ["get"]}]}
+            if path == f"/apis/{group_version}/{plural}":
+                return self.list(plural, query)
         if path == "/api/v1":
             return 200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
                 {"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
@@ -118,7 +133,8 @@ class FakeApiServer:
         if end < len(items):
             metadata["continue"] = base64.b64encode(str(end).encode()).decode()
             metadata["remainingItemCount"] = len(items) - end
-        api_version, kind = GROUP_RESOURCES[plural][:2] if plural in GROUP_RESOURCES else ("v1", RESOURCES[plural][0])
+        api_version, kind = (GROUP_RESOURCES[plural][:2] if plural in GROUP_RESOURCES
+                             else self.custom[plural][:2] if plural in self.custom else ("v1", RESOURCES[plural][0]))
         return 200, {"kind": f"{kind}List", "apiVersion": api_version, "metadata": metadata,
                      "items": items[offset:end]}
 

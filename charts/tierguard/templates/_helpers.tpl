@@ -105,6 +105,9 @@ tests/chart/test_routes.py fails when the two tables differ. Nothing else (lease
 CONNECT is intercepted only for the session subresources (pods/exec, pods/attach, pods/portforward:
 session-cross-tier); DELETE only for the rows that judge it (tierpolicies: namespace-tier-assignment;
 networkpolicies: namespace-security-missing).
+A row with a `field` (kinds.BY_FIELD: Crossplane's connection Secrets, whose kinds have no fixed group) has every
+group, version and resource of either scope, narrowed by a matchCondition to objects carrying the field, and is
+rendered only when its `value` (crossplane.enabled) is on.
 Returned as YAML `{handlers: [...]}` for fromYaml.
 */}}
 {{- define "tierguard.webhook.handlers" -}}
@@ -154,6 +157,24 @@ handlers:
   - {id: namespacedgeneratingpolicies, group: policies.kyverno.io,       version: "*", resource: namespacedgeneratingpolicies, scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
   - {id: networkpolicies,          group: networking.k8s.io,             version: v1,  resource: networkpolicies,          scope: Namespaced, operations: [CREATE, UPDATE, DELETE]}
+  - {id: crossplane-connection-secrets, group: "*",                      version: "*", resource: "*",                      scope: "*",        operations: [CREATE, UPDATE], field: spec.writeConnectionSecretToRef, value: crossplane}
+{{- end -}}
+
+{{/*
+The CEL matchCondition of a field's entry: true only for an object carrying the field (a dotted path from the
+object's root). It never errs: each step checks that what it descends into is a map, so a ConfigMap, a Lease or
+a custom resource whose spec is a string or null gives false (an erring condition would refuse the write under
+failurePolicy Fail). Argument: the dotted path.
+*/}}
+{{- define "tierguard.webhook.fieldCondition" -}}
+{{- $at := "object" -}}
+{{- $terms := list "object != null" -}}
+{{- range $part := splitList "." . -}}
+{{- $terms = append $terms (printf "type(%s) == map" $at) -}}
+{{- $terms = append $terms (printf "has(%s.%s)" $at $part) -}}
+{{- $at = printf "%s.%s" $at $part -}}
+{{- end -}}
+{{- join " && " $terms -}}
 {{- end -}}
 
 {{/*
@@ -176,7 +197,8 @@ plus the release namespace, which tierguard itself needs writable (its Secrets, 
 namespaceSelector of one entry. Namespaced kinds: only tiered namespaces (the tier label exists) that are not
 exempt. The Namespace entry: no tier-label requirement, since an UPDATE that removes the tier label must still
 be judged (for a Namespace object the selector matches the object's own labels), but exempt names are still
-excluded. Cluster-scoped kinds: none (a namespaceSelector does not apply to them).
+excluded. Cluster-scoped kinds: none (a namespaceSelector does not apply to them). A field's entry of either
+scope ("*"): the namespaced kinds' selector, which the API server applies to namespaced objects only.
 Argument: dict "root" $ "handler" <row>.
 */}}
 {{- define "tierguard.webhook.namespaceSelector" -}}
@@ -184,7 +206,7 @@ Argument: dict "root" $ "handler" <row>.
 {{- $notExempt := dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" (include "tierguard.webhook.exemptNamespaceNames" $root | fromJsonArray) -}}
 {{- if eq .handler.resource "namespaces" -}}
 {{- toYaml (dict "matchExpressions" (list $notExempt)) -}}
-{{- else if eq .handler.scope "Namespaced" -}}
+{{- else if or (eq .handler.scope "Namespaced") (eq .handler.scope "*") -}}
 {{- $tiered := dict "key" $root.Values.policy.tierLabel "operator" "Exists" -}}
 {{- toYaml (dict "matchExpressions" (list $tiered $notExempt)) -}}
 {{- end -}}

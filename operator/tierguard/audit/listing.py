@@ -3,7 +3,8 @@ projected for the engine as its page arrives (the only network I/O of these comm
 
 Lists every kind a rule judges and every kind the context needs (namespaces, secrets, storage, roles, secret
 stores): the judged and indexed rows of ``tierguard/kinds.py``, or the few a command asks for (``access``: tiers,
-roles and bindings). Kinds the API server does not serve (a CRD that is absent) are skipped.
+roles and bindings), and the kinds judged by a field whatever their group (Crossplane's: ``kinds.BY_FIELD``), found
+by their CRDs' categories in API discovery. Kinds the API server does not serve (a CRD that is absent) are skipped.
 
 Each kind is listed in pages (``kube/pager.py``: ``limit`` / ``continue``, each request bounded by a timeout,
 restarted from the start without repeating an object when a continue token expires, said on stderr). A page is
@@ -20,9 +21,9 @@ from typing import Any, Protocol
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.projection import Projected, project
 from tierguard.errors import ClusterUnreadable
-from tierguard.kinds import KindInfo, listed
+from tierguard.kinds import FieldJudged, KindInfo, listed
 from tierguard.kube.config import api_client, server_of
-from tierguard.kube.discovery import resolve_served
+from tierguard.kube.discovery import Served, discover_categories, resolve_served
 from tierguard.kube.pager import DEFAULT_TIMEOUT_S, ListOptions, Silent, every_object, rest_fetch
 from tierguard.kube.rest import HttpError, describe, request, request_json
 from tierguard.policy import DEFAULT_POLICY, TierPolicy, load_stored_policy
@@ -60,36 +61,55 @@ def connect(kubeconfig: str | None, timeout: float | None = DEFAULT_TIMEOUT_S) -
 
 
 def list_cluster(client: Any, fingerprinter: Fingerprinter, options: ListOptions | None = None,
-                 observer: Observer | None = None, kinds: Sequence[KindInfo] | None = None) -> Iterator[Projected]:
-    """Every object of ``kinds`` (default ``listed_kinds()``), projected with ``fingerprinter``, page by page;
-    raises ClusterUnreadable naming the kind and the API server."""
+                 observer: Observer | None = None, kinds: Sequence[KindInfo] | None = None, *,
+                 fields: Sequence[FieldJudged] = ()) -> Iterator[Projected]:
+    """Every object of ``kinds`` (default ``listed_kinds()``), then of the kinds carrying ``fields`` (found by
+    their categories), projected with ``fingerprinter``, page by page; raises ClusterUnreadable naming the kind and
+    the API server."""
     options = options or ListOptions()
     watcher: Observer = observer or Silent()
     groups: dict[str, str | None] = {}
     kinds = listed_kinds() if kinds is None else tuple(kinds)
+    categories = sorted({category for field in fields for category in field.categories})
+    discovered: list[Served] = []
+    if categories:
+        try:
+            discovered = discover_categories(client, categories, options.timeout)
+        except Exception as error:
+            raise ClusterUnreadable(f"cannot read the cluster at {server_of(client)}: discovering the kinds of "
+                                    f"categories {', '.join(categories)} failed: "
+                                    f"{describe(error, options.timeout)}") from None
+    total = len(kinds) + len(discovered)
     for number, wanted in enumerate(kinds, 1):
-        watcher.kind_started(wanted.kind, number, len(kinds))
+        watcher.kind_started(wanted.kind, number, total)
         try:
             found = resolve_served(client, [wanted], options.timeout, groups)
         except Exception as error:
             raise ClusterUnreadable(_cannot_list(client, wanted.kind, wanted.group, error, options)) from None
-        if not found:
-            continue  # the CRD is not installed
-        served = found[0]
-        listed_any = False
-        try:
-            fetch = rest_fetch(client, served.path(None), options.chunk_size, options.timeout)
-            for item in every_object(fetch, wanted.kind, served.group_version, options, watcher):
-                listed_any = True
-                yield project(item, fingerprinter)
-        except ClusterUnreadable:
-            raise
-        except HttpError as error:
-            if error.status == 404 and not listed_any:
-                continue  # not served by this API server
-            raise ClusterUnreadable(_cannot_list(client, wanted.kind, served.group_version, error, options)) from None
-        except Exception as error:
-            raise ClusterUnreadable(_cannot_list(client, wanted.kind, served.group_version, error, options)) from None
+        if found:  # else the CRD is not installed
+            yield from _objects_of(client, found[0], fingerprinter, options, watcher)
+    for number, served in enumerate(discovered, len(kinds) + 1):
+        watcher.kind_started(served.info.kind, number, total)
+        yield from _objects_of(client, served, fingerprinter, options, watcher)
+
+
+def _objects_of(client: Any, served: Served, fingerprinter: Fingerprinter, options: ListOptions,
+                watcher: Observer) -> Iterator[Projected]:
+    kind = served.info.kind
+    listed_any = False
+    try:
+        fetch = rest_fetch(client, served.path(None), options.chunk_size, options.timeout)
+        for item in every_object(fetch, kind, served.group_version, options, watcher):
+            listed_any = True
+            yield project(item, fingerprinter)
+    except ClusterUnreadable:
+        raise
+    except HttpError as error:
+        if error.status == 404 and not listed_any:
+            return  # not served by this API server
+        raise ClusterUnreadable(_cannot_list(client, kind, served.group_version, error, options)) from None
+    except Exception as error:
+        raise ClusterUnreadable(_cannot_list(client, kind, served.group_version, error, options)) from None
 
 
 def cluster_policy(client: Any, name: str, timeout: float | None = DEFAULT_TIMEOUT_S) -> TierPolicy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tierguard.engine.evaluation import judged_kinds
+from tierguard.engine.evaluation import families_of, judged_kinds
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.objects import object_ref
 from tierguard.engine.offline import OfflineRun, Result
@@ -16,15 +16,17 @@ from tierguard.policy import TierPolicy
 def audit_objects(objects: Iterable[Mapping[str, Any] | Projected], policy: TierPolicy, *,
                   own_namespace: str | None, namespaces: tuple[str, ...] = (),
                   fingerprinter: Fingerprinter | None = None) -> list[Result]:
-    """Results for the judged objects (of ``namespaces``, when given), with the whole listing as context.
+    """Results for the judged objects (of ``namespaces``, when given), with the whole listing as context: of a
+    judged kind, or carrying a field judged whatever the kind (Crossplane's connection Secret).
     Projected Secrets (``audit/listing.py``) need the ``fingerprinter`` they were fingerprinted with."""
     listed = list(objects)
     run = OfflineRun(listed, policy, own_namespace=own_namespace, fingerprinter=fingerprinter, standing=True)
     kinds = judged_kinds()
     results = []
     for item in listed:
-        ref = object_ref(item.obj if isinstance(item, Projected) else item)
-        if ref.kind not in kinds or (namespaces and ref.namespace not in namespaces):
+        obj = item.obj if isinstance(item, Projected) else item
+        ref = object_ref(obj)
+        if (ref.kind not in kinds and not families_of(obj)) or (namespaces and ref.namespace not in namespaces):
             continue
         results.append(Result(ref, "cluster", run.decide(item)))
     return results

@@ -14,6 +14,7 @@ from tierguard.commands.options import Failure
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.projection import Projected
 from tierguard.errors import ClusterUnreadable, PolicyError
+from tierguard.kinds import BY_FIELD
 from tierguard.kube.pager import ListOptions
 from tierguard.policy import TierPolicy, load_policy_file
 
@@ -35,8 +36,9 @@ def read_cluster(*, kubeconfig: str | None, policy_path: str | None, policy_name
     try:
         client = connect(kubeconfig, timeout)
         policy = load_policy_file(policy_path) if policy_path else cluster_policy(client, policy_name, timeout)
+        # Every kind (kinds None) includes those judged by a field whatever their group (Crossplane's).
         objects = list(list_cluster(client, fingerprinter, ListOptions(chunk_size, timeout), progress,
-                                    listed_kinds(kinds)))
+                                    listed_kinds(kinds), fields=BY_FIELD if kinds is None else ()))
     except PolicyError as error:
         progress.abandon()
         raise Failure(f"policy {policy_path or policy_name}: {error}") from None

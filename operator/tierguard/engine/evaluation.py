@@ -16,6 +16,7 @@ from tierguard.engine.rules import (
     RuleFamily,
     assignment,
     cert_manager,
+    crossplane,
     eso_generators,
     external_secrets,
     flux,
@@ -34,7 +35,7 @@ from tierguard.engine.rules import (
     workloads,
 )
 from tierguard.engine.tiers import is_exempt, tier_from_labels
-from tierguard.kinds import BY_KEY, GroupKind, connect_of, row_of
+from tierguard.kinds import BY_KEY, FieldJudged, GroupKind, connect_of, row_of
 from tierguard.policy import EnforcementMode, TierPolicy
 
 RULE_FAMILIES: tuple[RuleFamily, ...] = (
@@ -48,6 +49,7 @@ RULE_FAMILIES: tuple[RuleFamily, ...] = (
     flux.FAMILY,
     cert_manager.FAMILY,
     kyverno.FAMILY,
+    crossplane.FAMILY,
     volumes.FAMILY,
     gateway.FAMILY,
     rbac.FAMILY,
@@ -79,6 +81,11 @@ for _family in RULE_FAMILIES:
         _FAMILIES_BY_KEY[_key] = (*_FAMILIES_BY_KEY.get(_key, ()), _family)
 
 
+_FAMILIES_BY_FIELD: tuple[tuple[FieldJudged, RuleFamily], ...] = tuple(
+    (field, family) for family in RULE_FAMILIES for field in family.fields)
+"""Families that judge any object carrying a field (``kinds.BY_FIELD``), whatever its group and kind."""
+
+
 def judged_kinds() -> frozenset[str]:
     """Every stored kind some rule judges (names): the judged rows of the kinds table, which a test holds to this.
     A CONNECT's options (``PodExecOptions``) are judged too, but are never stored, listed or audited."""
@@ -104,6 +111,16 @@ def families_for(api_version: object, kind: object) -> tuple[RuleFamily, ...]:
     else:
         key = _key_of(api_version, kind)
     return _FAMILIES_BY_KEY.get(key, ()) if key is not None else ()
+
+
+def families_of(obj: Mapping[str, Any]) -> tuple[RuleFamily, ...]:
+    """The families judging this object: those of its group and kind (``families_for``), then those of a field it
+    carries (Crossplane's ``spec.writeConnectionSecretToRef`` on a kind of any group)."""
+    found = families_for(obj.get("apiVersion"), obj.get("kind"))
+    for field, family in _FAMILIES_BY_FIELD:
+        if family not in found and field.carried_by(obj):
+            found = (*found, family)
+    return found
 
 
 def _key_of(api_version: object, kind: object) -> GroupKind | None:
@@ -183,7 +200,7 @@ def candidate_for(request: EvaluationRequest, context: Context, policy: TierPoli
 def _run_rules(candidate: Candidate, internal_errors: list[str]) -> Iterator[Finding]:
     seen: set[Finding] = set()
     # The object's own kind, not the candidate's: a CONNECT's candidate is a Pod, its body PodExecOptions.
-    for family in families_for(candidate.obj.get("apiVersion"), candidate.obj.get("kind")):
+    for family in families_of(candidate.obj):
         try:
             found = list(family.check(candidate))
         except Malformed as error:

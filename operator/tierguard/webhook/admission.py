@@ -79,7 +79,7 @@ class AdmissionService:
         started = time.perf_counter()
         try:
             route = ROUTES_BY_ID.get(webhook or "")
-            if route is not None and route.namespaced:
+            if route is not None and route.namespaced is not False:
                 await self._await_namespace(review)
             return self.answer(review, webhook)
         finally:
@@ -122,7 +122,7 @@ class AdmissionService:
             return self._refuse(exchange, 404,
                                 f"tierguard: no admission handler at path /{webhook or ''}; denied so that a "
                                 f"misrouted webhook fails closed (check the webhook configuration's paths)")
-        if kind != route.kind:
+        if not route.sends(kind):
             return self._refuse(exchange, 400,
                                 f"tierguard: handler /{route.id} judges {route.kind}, not {kind}; "
                                 f"the webhook configuration routes this resource to the wrong path")
@@ -133,7 +133,7 @@ class AdmissionService:
             evaluation = EvaluationRequest.from_admission_request(request)
         except Malformed as error:
             return self._refuse(exchange, 400, f"[{Rule.POLICY_INVALID}] {error}")
-        if evaluation.namespace and route.namespaced and self.state.context is not None:
+        if evaluation.namespace and route.namespaced is not False and self.state.context is not None:
             # The API server sends only namespaces that carry the tier label (the chart's namespaceSelector): an
             # index that lacks the namespace, or shows it without the label, is behind, and judging now would
             # admit the object as untiered. Fail closed like any other not-ready answer.

@@ -25,7 +25,7 @@ from typing import Literal
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule
-from tierguard.kinds import GroupKind
+from tierguard.kinds import FieldJudged, GroupKind
 
 Category = Literal["tier-isolation", "security-parity"]
 TIER_ISOLATION: Category = "tier-isolation"
@@ -62,6 +62,9 @@ class RuleFamily:
     check: Callable[[Candidate], Iterator[Finding]]
     facts: tuple[RuleFacts, ...] = ()
     """The rule ids this family owns, with their facts (a test holds their union to ``Rule``)."""
+    fields: tuple[FieldJudged, ...] = ()
+    """Fields of ``tierguard.kinds.BY_FIELD``: it also judges any object carrying one, whatever its group and kind
+    (Crossplane's ``spec.writeConnectionSecretToRef``)."""
 
 
 def owned(facts: tuple[RuleFacts, ...]) -> frozenset[Rule]:

@@ -9,7 +9,10 @@ the same loop) wait at most a few milliseconds for it:
   Secrets are taken from the Secret index (views with keyed fingerprints: no value is read again);
 - **full**, every ``interval_s`` (and when this replica becomes the writer, and after the TierPolicy changes):
   every judged kind listed cluster-wide in pages (``kube/pager.py``, the audit command's paging), every
-  indexed Secret, every scope's report made true, reports of scopes that are clean or gone deleted.
+  indexed Secret, every scope's report made true, reports of scopes that are clean or gone deleted. The kinds
+  judged by a field whatever their group (Crossplane's: ``kinds.BY_FIELD``) are found by their CRDs' categories
+  at each full pass and listed where the chart grants it (``crossplane.auditGroups``); one not granted (403) is
+  skipped with a warning, not a failed pass. No watch marks them: only full passes see their changes.
 
 Nothing but the reports, per scope, is kept between passes: results of passing objects are counted, not stored,
 and a page of listed objects is judged and dropped before the next one is asked for.
@@ -29,9 +32,10 @@ from typing import Any
 from tierguard.engine.context import SecretView
 from tierguard.engine.offline import OfflineRun, Result
 from tierguard.engine.projection import Projected, project
-from tierguard.kinds import JUDGED, KindInfo
-from tierguard.kube.discovery import Served, resolve_served
+from tierguard.kinds import BY_FIELD, BY_KEY, JUDGED, KindInfo
+from tierguard.kube.discovery import Served, discover_categories, resolve_served
 from tierguard.kube.pager import ListOptions, Silent, every_object, rest_fetch
+from tierguard.kube.rest import HttpError
 from tierguard.render.policyreport import entries_of, platform_entries_of, report
 from tierguard.webhook.background_audit.changes import Changes, ContentFilter, Dirty
 from tierguard.webhook.background_audit.host import AuditHost, AuditMetrics
@@ -89,6 +93,16 @@ class ListingFailed(Exception):
 def audited_kinds() -> tuple[KindInfo, ...]:
     """Judged kinds the audit lists from the API server: every judged row but Secrets (from the index)."""
     return tuple(info for info in JUDGED if not (info.group == "" and info.kind == "Secret"))
+
+
+FIELD_CATEGORIES = tuple(sorted({category for field in BY_FIELD for category in field.categories}))
+"""The CRD categories of the kinds judged by a field (``managed``, ``composite``, ``claim``)."""
+
+
+def served_kinds(api_client: Any, timeout: float) -> list[Served]:
+    """The audited kinds the API server serves, then the kinds of ``FIELD_CATEGORIES`` it serves."""
+    return [*resolve_served(api_client, audited_kinds(), timeout),
+            *discover_categories(api_client, FIELD_CATEGORIES, timeout)]
 
 
 class BackgroundAudit:
@@ -194,8 +208,7 @@ class BackgroundAudit:
 
     async def full_pass(self) -> None:
         started = time.perf_counter()
-        self._served = await asyncio.to_thread(resolve_served, self.api_client, audited_kinds(),
-                                               self.settings.timeout_s)
+        self._served = await asyncio.to_thread(served_kinds, self.api_client, self.settings.timeout_s)
         tally = Tally()
         run = self._run()
         for served in self._served:
@@ -216,8 +229,7 @@ class BackgroundAudit:
             return
         started = time.perf_counter()
         if self._served is None:
-            self._served = await asyncio.to_thread(resolve_served, self.api_client, audited_kinds(),
-                                                   self.settings.timeout_s)
+            self._served = await asyncio.to_thread(served_kinds, self.api_client, self.settings.timeout_s)
         tally = Tally()
         run = self._run()
         for namespace in sorted(dirty.namespaces):
@@ -290,6 +302,16 @@ class BackgroundAudit:
                         put(page)
                         page = []
                 put(page)
+                put(None)
+            except HttpError as error:
+                if error.status != 403 or served.info.key in BY_KEY:
+                    put(ListingFailed(f"listing {served.info.kind} ({served.group_version}) "
+                                      f"{'in ' + namespace if namespace else 'cluster-wide'}: HttpError: "
+                                      f"{str(error)[:200]}"))
+                    return
+                # A kind found by its category (Crossplane's) that the chart does not grant: skipped, not a failure.
+                logger.warning("cannot list %s (%s): not granted to tierguard (chart value crossplane.auditGroups)",
+                               served.info.kind, served.group_version)
                 put(None)
             except BaseException as error:  # handed to the consumer, which raises it there
                 put(ListingFailed(f"listing {served.info.kind} ({served.group_version}) "
