@@ -40,7 +40,8 @@ def test_template(helm: Helm, scenario: str) -> None:
             labels = doc["metadata"].get("labels", {})
             assert labels.get("app.kubernetes.io/managed-by") == "Helm", doc["kind"]
             if doc["kind"] not in {"ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
-                                   "TierPolicy"}:
+                                   "TierPolicy", "CustomResourceDefinition", "ValidatingAdmissionPolicy",
+                                   "ValidatingAdmissionPolicyBinding"}:  # cluster-scoped
                 assert doc["metadata"]["namespace"] == NAMESPACE, doc["kind"]
 
 
