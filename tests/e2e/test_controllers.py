@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .support.kube import Cluster
+from .support.kube import Cluster, crds_while_absent
 from .support.tierguard import TIER_LABEL, apply, assert_admitted, assert_refused, eventually, policy
 
 NamespaceFactory = Callable[..., str]
@@ -25,17 +25,8 @@ PATHS = {"secrets": {"pathPatterns": {"prod": ["secret/data/prod/*"], "dev": ["s
 @pytest.fixture(scope="module")
 def vault_secrets_operator(cluster: Cluster) -> Iterator[None]:
     """VSO's own CRDs (tests/e2e/crds/vault-secrets-operator/SOURCE.md), installed for the module when absent."""
-    files = sorted((CRDS / "vault-secrets-operator").glob("*.yaml"))
-    names = [f"{path.stem}.secrets.hashicorp.com" for path in files]
-    absent = [(path, name) for path, name in zip(files, names, strict=True)
-              if cluster.kubectl("get", "crd", name, check=False).returncode != 0]
-    for path, _ in absent:
-        cluster.kubectl("apply", "--server-side", "-f", str(path))
-    for _, name in absent:
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-    yield
-    for _, name in absent:
-        cluster.kubectl("delete", "crd", name, "--wait=false", check=False)
+    with crds_while_absent(cluster, sorted((CRDS / "vault-secrets-operator").glob("*.yaml"))):
+        yield
 
 
 def tiered(namespace: NamespaceFactory, tier: str) -> str:

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from .support.kube import Cluster, wait_until
+from .support.kube import Cluster, crds_while_absent, wait_until
 from .support.tierguard import (
     NAMESPACE,
     SELECTOR,
@@ -43,17 +42,8 @@ RULE = "secret-replication-cross-tier"
 @pytest.fixture(scope="module")
 def provider_kubernetes(cluster: Cluster) -> Iterator[None]:
     """provider-kubernetes' own CRDs (tests/e2e/crds/crossplane/SOURCE.md), installed for the module when absent."""
-    files = sorted(CRDS.glob("*.yaml"))
-    names = [yaml.safe_load(path.read_text())["metadata"]["name"] for path in files]
-    absent = [(path, name) for path, name in zip(files, names, strict=True)
-              if cluster.kubectl("get", "crd", name, check=False).returncode != 0]
-    for path, _ in absent:
-        cluster.kubectl("apply", "--server-side", "-f", str(path))
-    for _, name in absent:
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-    yield
-    for _, name in absent:
-        cluster.kubectl("delete", "crd", name, "--wait=false", check=False)
+    with crds_while_absent(cluster, sorted(CRDS.glob("*.yaml"))):
+        yield
 
 
 LOOSE_CRD = {

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .support.kube import Cluster
+from .support.kube import Cluster, crds_while_absent
 from .support.tierguard import TIER_LABEL, apply, assert_admitted, assert_refused, eventually
 
 NamespaceFactory = Callable[..., str]
@@ -25,16 +25,8 @@ REPLICATION, WORKLOAD = "secret-replication-cross-tier", "workload-secret-cross-
 @pytest.fixture(scope="module")
 def flux(cluster: Cluster) -> Iterator[None]:
     """Flux's own HelmRelease and Kustomization CRDs (tests/e2e/crds/flux/SOURCE.md), installed when absent."""
-    files = {"helmreleases.helm.toolkit.fluxcd.io": CRDS / "helmreleases.yaml",
-             "kustomizations.kustomize.toolkit.fluxcd.io": CRDS / "kustomizations.yaml"}
-    absent = [name for name in files if cluster.kubectl("get", "crd", name, check=False).returncode != 0]
-    for name in absent:
-        cluster.kubectl("apply", "--server-side", "-f", str(files[name]))
-    for name in absent:
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-    yield
-    for name in absent:
-        cluster.kubectl("delete", "crd", name, "--wait=false", check=False)
+    with crds_while_absent(cluster, [CRDS / "helmreleases.yaml", CRDS / "kustomizations.yaml"]):
+        yield
 
 
 def tiered(namespace: NamespaceFactory, tier: str) -> str:

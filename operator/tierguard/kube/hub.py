@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from tierguard.kube.rest import METADATA_ONLY, HttpError, request, request_json
+from tierguard.kube.rest import METADATA_ONLY, HttpError, get_json_or_none, request, request_json
 
 
 class HubApi(Protocol):
@@ -36,14 +36,7 @@ class KubernetesHub:
         return [item.get("metadata") or {} for item in (found or {}).get("items") or []]
 
     def get(self, name: str) -> Mapping[str, Any] | None:
-        try:
-            found: Mapping[str, Any] = request_json(self.api_client, "GET", f"{self.path}/{name}",
-                                                    timeout=self.timeout)
-        except HttpError as error:
-            if error.status == 404:
-                return None
-            raise
-        return found
+        return get_json_or_none(self.api_client, f"{self.path}/{name}", timeout=self.timeout)
 
     def apply(self, body: Mapping[str, Any]) -> None:
         name = body["metadata"]["name"]

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tierguard.kube.rest import HttpError, request_json
+from tierguard.kube.rest import HttpError, get_json_or_none, request_json
 
 logger = logging.getLogger("tierguard.lease")
 
@@ -188,14 +188,7 @@ class KubernetesLeaseApi:
         self._path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
     def read(self) -> Mapping[str, Any] | None:
-        try:
-            found: Mapping[str, Any] = request_json(self.api_client, "GET", f"{self._path}/{self.name}",
-                                                    timeout=self.timeout)
-        except HttpError as error:
-            if error.status == 404:
-                return None
-            raise
-        return found
+        return get_json_or_none(self.api_client, f"{self._path}/{self.name}", timeout=self.timeout)
 
     def create(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
         return self._write("POST", self._path, body)

@@ -85,6 +85,17 @@ def request_json(api_client: Any, method: str, path: str, **options: Any) -> Any
     return json.loads(request(api_client, method, path, **options) or b"null")
 
 
+def get_json_or_none(api_client: Any, path: str, *, timeout: float | None) -> Mapping[str, Any] | None:
+    """``GET path`` decoded, or None when it answers 404 (the object, or its API, is not there)."""
+    try:
+        found: Mapping[str, Any] = request_json(api_client, "GET", path, timeout=timeout)
+    except HttpError as error:
+        if error.status == 404:
+            return None
+        raise
+    return found
+
+
 def not_found_object(error: HttpError) -> bool:
     """404 for an object that does not exist (a Status naming it), not for an API that is not served."""
     try:

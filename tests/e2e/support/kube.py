@@ -244,3 +244,23 @@ def owned_by(items: Sequence[Mapping[str, Any]], kind: str, name: str) -> list[M
             ref.get("kind") == kind and ref.get("name") == name for ref in item["metadata"].get("ownerReferences", [])
         )
     ]
+
+
+@contextmanager
+def crds_while_absent(cluster: Cluster, files: Sequence[Path]) -> Iterator[None]:
+    """A project's own CRDs (``files``, one each), applied and established for the block when the cluster has
+    none of that name, and deleted after it (those it had already are left alone)."""
+    import yaml  # noqa: PLC0415
+
+    names = [str(yaml.safe_load(path.read_text())["metadata"]["name"]) for path in files]
+    absent = [(path, name) for path, name in zip(files, names, strict=True)
+              if cluster.kubectl("get", "crd", name, check=False).returncode != 0]
+    for path, _ in absent:
+        cluster.kubectl("apply", "--server-side", "-f", str(path))
+    for _, name in absent:
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    try:
+        yield
+    finally:
+        for _, name in absent:
+            cluster.kubectl("delete", "crd", name, "--wait=false", check=False)
