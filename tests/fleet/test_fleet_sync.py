@@ -17,6 +17,7 @@ from tierguard.engine.fleet_sets import FleetSets, ForeignHolder
 from tierguard.engine.secrets import SecretView
 from tierguard.policy import DEFAULT_POLICY
 from tierguard.webhook.fleet_sync import FleetSync
+from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.settings import FleetSettings
 
 from .test_publisher_reader import FakeHub
@@ -61,7 +62,8 @@ def secret(namespace: str, name: str, value: str) -> SecretView:
 def member(hub: FakeHub, name: str, namespaces: dict[str, str], secrets: Iterable[SecretView],
            leading: bool = True) -> tuple[FleetSync, State]:
     state = State(Context(namespaces, list(secrets)))
-    return FleetSync(state, FleetSettings(member=name), hub, lambda: leading), state  # type: ignore[arg-type]
+    return FleetSync(state, FleetSettings(member=name), hub, lambda: leading,  # type: ignore[arg-type]
+                     Metrics()), state
 
 
 def test_the_holder_publishes_and_the_other_member_reads_it_into_its_context() -> None:
@@ -73,6 +75,10 @@ def test_the_holder_publishes_and_the_other_member_reads_it_into_its_context() -
     asyncio.run(staging.step())
     assert staging_state.context.fleet.holders(KEY.digest(PASSWORD.encode())) == [ForeignHolder("prod-eu", "prod")]
     assert staging.last_read is not None
+    read = staging.metrics.registry
+    assert read.get_sample_value("tierguard_fleet_tiers") == 1
+    assert (read.get_sample_value("tierguard_fleet_last_read_timestamp_seconds") or 0) > 1.7e9
+    assert prod.metrics.registry.get_sample_value("tierguard_fleet_published_objects_total") == 1
 
 
 def test_a_replica_not_leading_reads_but_never_writes_and_one_not_ready_does_nothing() -> None:

@@ -208,7 +208,7 @@ async def serve(settings: RunSettings) -> None:
         from tierguard.webhook.fleet_sync import fleet_task  # noqa: PLC0415
 
         audit = background[0]
-        auditing.append(fleet_task(settings.fleet, state, lambda: audit.leading))
+        auditing.append(fleet_task(settings.fleet, state, lambda: audit.leading, metrics))
     admission_policies = asyncio.create_task(
         AdmissionPolicySync(state, api_client, settings.admission_policies).run())
     policy_statuses = asyncio.create_task(statuses.run())

@@ -18,6 +18,7 @@ from tierguard.fleet.publisher import Publisher
 from tierguard.fleet.reader import Reader
 from tierguard.kube.hub import HubApi, KubernetesHub
 from tierguard.kube.rest import describe
+from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.settings import FleetSettings
 from tierguard.webhook.state import RuntimeState
 
@@ -31,9 +32,9 @@ def hub_of(settings: FleetSettings) -> HubApi:
 
 
 class FleetSync:
-    def __init__(self, state: RuntimeState, settings: FleetSettings, hub: HubApi, leading: Callable[[], bool], *,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.state, self.settings, self.hub, self.leading = state, settings, hub, leading
+    def __init__(self, state: RuntimeState, settings: FleetSettings, hub: HubApi, leading: Callable[[], bool],
+                 metrics: Metrics, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.state, self.settings, self.hub, self.leading, self.metrics = state, settings, hub, leading, metrics
         self._monotonic = monotonic
         self._reader: Reader | None = None
         self._publisher: Publisher | None = None
@@ -50,15 +51,18 @@ class FleetSync:
             ours = key_id(context.fingerprinter)
             self._reader = Reader(self.hub, ours, self.settings.member)
             self._publisher = Publisher(self.hub, self.settings.member, ours)
-        context.set_fleet(await asyncio.to_thread(self._reader.refresh))
+        fleet = await asyncio.to_thread(self._reader.refresh)
+        context.set_fleet(fleet)
         self.last_read = self._monotonic()
+        self.metrics.fleet_last_read.set(time.time())
+        self.metrics.fleet_tiers.set(len(fleet))
         if self.leading() and self._monotonic() >= self._next_publish:
             def tier_of(namespace: str) -> str | None:
                 view = context.namespace(namespace)
                 return tier_from_labels(view.labels, policy) if view is not None else None
 
             tiers = publishable(context.secret_views(), tier_of, policy)
-            await asyncio.to_thread(self._publisher.publish, tiers)
+            self.metrics.fleet_publications.inc(await asyncio.to_thread(self._publisher.publish, tiers))
             self._next_publish = self._monotonic() + self.settings.publish_interval_s
 
     async def run(self) -> None:
@@ -72,5 +76,5 @@ class FleetSync:
             await asyncio.sleep(self.settings.read_interval_s)
 
 
-def fleet_task(settings: FleetSettings, state: RuntimeState, leading: Callable[[], bool]) -> Any:
-    return asyncio.create_task(FleetSync(state, settings, hub_of(settings), leading).run())
+def fleet_task(settings: FleetSettings, state: RuntimeState, leading: Callable[[], bool], metrics: Metrics) -> Any:
+    return asyncio.create_task(FleetSync(state, settings, hub_of(settings), leading, metrics).run())

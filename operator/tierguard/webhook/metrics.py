@@ -76,6 +76,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        # The fleet (fleet_sync.py, docs/fleet.md): every replica reads the hub.
+        self.fleet_last_read = Gauge(
+            "tierguard_fleet_last_read_timestamp_seconds", "When this replica last read the other members' sets "
+            "from the fleet's hub, Unix time: their age is now minus this.", registry=self.registry,
+        )
+        self.fleet_tiers = Gauge(
+            "tierguard_fleet_tiers", "Other members' tiers whose sets this replica holds.", registry=self.registry,
+        )
+        self.fleet_publications = Counter(
+            "tierguard_fleet_published_objects", "FleetFingerprintSet objects this replica wrote or deleted on "
+            "the hub.", registry=self.registry,
+        )
+
     def count_request(self, kind: str, operation: str, decision: str) -> None:
         """``requests.labels(kind, operation, decision).inc()``, with the labelled child looked up once per label
         set: ``labels()`` validates, stringifies and takes a lock on every call, on every admission request."""
