@@ -45,6 +45,11 @@ def test_the_hub_gets_the_crd_the_accounts_and_the_policy(helm: Helm) -> None:
     assert only(docs, "ValidatingAdmissionPolicyBinding", f"{FULLNAME}-fleet-own-sets")["spec"][
         "validationActions"] == ["Deny"]
     assert "--fleet-member=prod-eu" in args(docs) and not [a for a in args(docs) if "hub-kubeconfig" in a]
+    heartbeats = only(docs, "RoleBinding", f"{FULLNAME}-fleet-heartbeats")
+    assert [s["name"] for s in heartbeats["subjects"]] == [s["name"] for s in binding["subjects"]]
+    assert only(docs, "Role", f"{FULLNAME}-fleet-heartbeats")["rules"][0]["resources"] == ["leases"]
+    local = policy["spec"]["variables"][3]["expression"]
+    assert local == "request.userInfo.username == 'system:serviceaccount:tierguard-system:tg-tierguard'"
 
 
 def test_a_member_of_a_remote_hub_mounts_its_kubeconfig(helm: Helm) -> None:
@@ -54,7 +59,7 @@ def test_a_member_of_a_remote_hub_mounts_its_kubeconfig(helm: Helm) -> None:
         d for d in all_of(docs, "CustomResourceDefinition") if "fleet" in d["metadata"]["name"]]
     assert [a for a in args(docs) if a.startswith("--fleet")] == [
         "--fleet-member=staging", "--fleet-read-interval=5", "--fleet-publish-interval=30",
-        "--fleet-hub-kubeconfig=/fleet-hub/kubeconfig"]
+        "--fleet-hub-kubeconfig=/fleet-hub/kubeconfig", "--fleet-hub-namespace=tierguard-system"]
     spec = only(docs, "Deployment")["spec"]["template"]["spec"]
     (volume,) = [v for v in spec["volumes"] if v["name"] == "fleet-hub"]
     assert volume["secret"]["secretName"] == "hub-access"

@@ -190,3 +190,25 @@ def test_the_hub_paused_and_resumed_loses_nothing(fleet: tuple[Cluster, Cluster]
     assert_admitted(apply(hub, secret(prod, "later", later)))
     wait_until(lambda: refused_naming(staging, dev, later, "prod-eu", "prod"), timeout=SEEN_S, interval=2,
                what="a value published after the pause refused too")
+
+
+def test_a_member_gone_is_no_longer_compared_after_its_heartbeat(fleet: tuple[Cluster, Cluster],
+                                                                  namespace: Callable[..., str]) -> None:
+    """The staging cluster's tierguard stopped: its heartbeat Lease on the hub is no longer renewed, and once it
+    has lasted its duration (three publications, at least 10 s) by the hub's own clock the hub stops comparing
+    the staging cluster's sets. It comes back: compared again."""
+    hub, staging = fleet
+    prod, dev = namespace(labels={TIER_LABEL: "prod"}), tiered(staging, "dev")
+    value = secret_value()
+    assert_admitted(apply(staging, secret(dev, "db", value)))
+    wait_until(lambda: refused_naming(hub, prod, value, "staging", "dev"), timeout=SEEN_S, interval=2,
+               what="the prod cluster refusing the staging cluster's value")
+    staging.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
+    try:
+        wait_until(lambda: dry_run(hub, prod, value).returncode == 0 or None, timeout=SEEN_S, interval=2,
+                   what="the prod cluster no longer comparing a gone member's sets")
+    finally:
+        staging.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=2")
+    wait_rolled_out(staging)
+    wait_until(lambda: refused_naming(hub, prod, value, "staging", "dev"), timeout=SEEN_S, interval=2,
+               what="the staging cluster's sets compared again once it beats")

@@ -13,6 +13,7 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.fleet_sets import ForeignHolder
 from tierguard.engine.rules.shared_values import publishable
 from tierguard.engine.secrets import SecretView
+from tierguard.fleet.publication import MAX_DATA_BYTES
 from tierguard.fleet.publisher import Publisher
 from tierguard.fleet.reader import Reader
 from tierguard.policy import DEFAULT_POLICY
@@ -26,6 +27,7 @@ class FakeHub:
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
+        self.leases: dict[str, dict[str, Any]] = {}
         self.version = 0
         self.gets = 0
         self.applies = 0
@@ -47,6 +49,16 @@ class FakeHub:
     def delete(self, name: str) -> None:
         self.objects.pop(name, None)
 
+    def heartbeats(self) -> list[Mapping[str, Any]]:
+        return [copy.deepcopy(lease) for lease in self.leases.values()]
+
+    def beat(self, body: Mapping[str, Any]) -> None:
+        self.leases[body["metadata"]["name"]] = copy.deepcopy(dict(body))
+
+
+def publishing(hub: FakeHub, member: str, max_bytes: int = MAX_DATA_BYTES) -> Publisher:
+    return Publisher(hub, member, KEY_ID, namespace="tierguard-system", heartbeat_s=30, max_bytes=max_bytes)
+
 
 def digests(salt: str, count: int) -> set[bytes]:
     return {KEY.digest(f"{salt}-{n}".encode()) for n in range(count)}
@@ -55,7 +67,7 @@ def digests(salt: str, count: int) -> set[bytes]:
 def test_a_published_tier_is_read_by_another_member_and_not_by_its_own() -> None:
     hub = FakeHub()
     prod = digests("prod", 50)
-    Publisher(hub, "prod-eu", KEY_ID).publish({"prod": prod})
+    publishing(hub, "prod-eu").publish({"prod": prod})
     other = Reader(hub, KEY_ID, "staging").refresh()
     assert other.holders(next(iter(prod))) == [ForeignHolder("prod-eu", "prod")]
     assert len(Reader(hub, KEY_ID, "prod-eu").refresh()) == 0
@@ -63,7 +75,7 @@ def test_a_published_tier_is_read_by_another_member_and_not_by_its_own() -> None
 
 def test_unchanged_tiers_are_not_sent_and_a_change_is_a_new_generation_with_surplus_chunks_deleted() -> None:
     hub = FakeHub()
-    publisher = Publisher(hub, "prod-eu", KEY_ID, max_bytes=2_000)
+    publisher = publishing(hub, "prod-eu", max_bytes=2_000)
     big = digests("prod", 2_000)
     publisher.publish({"prod": big, "qa": digests("qa", 5)})
     chunks = sorted(name for name in hub.objects if name.startswith("prod-eu.prod."))
@@ -82,8 +94,8 @@ def test_unchanged_tiers_are_not_sent_and_a_change_is_a_new_generation_with_surp
 
 def test_a_tier_gone_is_withdrawn_and_a_restarted_member_continues_the_generations() -> None:
     hub = FakeHub()
-    Publisher(hub, "prod-eu", KEY_ID).publish({"prod": digests("p", 3), "qa": digests("q", 3)})
-    restarted = Publisher(hub, "prod-eu", KEY_ID)
+    publishing(hub, "prod-eu").publish({"prod": digests("p", 3), "qa": digests("q", 3)})
+    restarted = publishing(hub, "prod-eu")
     restarted.publish({"prod": digests("p", 4)})
     assert sorted(hub.objects) == ["prod-eu.prod.0"]
     assert hub.objects["prod-eu.prod.0"]["spec"]["generation"] == 3
@@ -91,7 +103,7 @@ def test_a_tier_gone_is_withdrawn_and_a_restarted_member_continues_the_generatio
 
 def test_the_reader_fetches_only_what_changed() -> None:
     hub = FakeHub()
-    publisher = Publisher(hub, "prod-eu", KEY_ID)
+    publisher = publishing(hub, "prod-eu")
     publisher.publish({"prod": digests("p", 3), "stage": digests("s", 3)})
     reader = Reader(hub, KEY_ID, "staging")
     reader.refresh()
@@ -120,3 +132,37 @@ def test_what_a_member_publishes_is_what_secret_value_shared_compares() -> None:
              view("prod-db", "tls", {"ca.crt": long_value + "3"})]
     published = publishable(views, tiers.get, DEFAULT_POLICY)
     assert published == {"prod": {KEY.digest(long_value.encode())}}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_member_whose_heartbeat_stops_is_gone_after_its_duration_of_the_readers_clock() -> None:
+    hub, clock = FakeHub(), Clock()
+    prod = publishing(hub, "prod-eu")
+    value = digests("p", 3)
+    prod.publish({"prod": value})
+    lease = hub.leases["tierguard-fleet-prod-eu"]
+    assert lease["spec"]["holderIdentity"] == "prod-eu" and lease["spec"]["leaseDurationSeconds"] == 30
+    assert lease["metadata"]["namespace"] == "tierguard-system"
+    reader = Reader(hub, KEY_ID, "staging", monotonic=clock)
+    one = next(iter(value))
+    assert reader.refresh().holders(one)
+    clock.now += 29
+    assert reader.refresh().holders(one)  # unchanged, within its duration
+    clock.now += 2
+    assert reader.refresh().holders(one) == [] and reader.gone == {"prod-eu"}
+    prod.publish({"prod": value})  # it beats again: a new renewTime (its own wall clock, never compared to ours)
+    assert reader.refresh().holders(one) and reader.gone == set()
+
+
+def test_sets_without_any_heartbeat_are_not_compared() -> None:
+    hub = FakeHub()
+    publishing(hub, "prod-eu").publish({"prod": digests("p", 3)})
+    hub.leases.clear()
+    assert len(Reader(hub, KEY_ID, "staging").refresh()) == 0

@@ -79,6 +79,8 @@ def _fleet_member(_context: click.Context, _parameter: click.Parameter, value: s
                    "hub and the other members' are compared. Unset: no fleet.")
 @click.option("--fleet-hub-kubeconfig", default=FleetSettings.hub_kubeconfig, metavar="PATH",
               help="A kubeconfig of the fleet's hub (unset: this cluster is the hub).")
+@click.option("--fleet-hub-namespace", default=FleetSettings.hub_namespace, show_default=True, metavar="NAMESPACE",
+              help="The hub's namespace of the members' heartbeat Leases (its tierguard release's).")
 @click.option("--fleet-read-interval", default=FleetSettings.read_interval_s, show_default=True,
               type=click.FloatRange(1, 3600), metavar="SECONDS")
 @click.option("--fleet-publish-interval", default=FleetSettings.publish_interval_s, show_default=True,
@@ -139,6 +141,7 @@ def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook
                  admission_policy_prefix: str, admission_policy_owner: str, admission_policy_failure_policy: str,
                  shared_value_answers: int, shared_value_window: float, shared_value_exempt_groups: tuple[str, ...],
                  shutdown_linger: float, fleet_member: str = "", fleet_hub_kubeconfig: str = "",
+                 fleet_hub_namespace: str = FleetSettings.hub_namespace,
                  fleet_read_interval: float = FleetSettings.read_interval_s,
                  fleet_publish_interval: float = FleetSettings.publish_interval_s) -> RunSettings:
     """The settings tree from ``run``'s options (flat, as the chart and people pass them)."""
@@ -155,5 +158,5 @@ def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook
             failure_policy=admission_policy_failure_policy),
         shared_values=SharedValueSettings(answers_per_user=shared_value_answers, window_s=shared_value_window,
                                           exempt_groups=tuple(shared_value_exempt_groups)),
-        fleet=FleetSettings(member=fleet_member, hub_kubeconfig=fleet_hub_kubeconfig,
+        fleet=FleetSettings(member=fleet_member, hub_kubeconfig=fleet_hub_kubeconfig, hub_namespace=fleet_hub_namespace,
                             read_interval_s=fleet_read_interval, publish_interval_s=fleet_publish_interval))

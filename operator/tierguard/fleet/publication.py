@@ -42,6 +42,20 @@ def check_name(what: str, value: str) -> None:
         raise PublicationError(f"the fleet {what} {value!r} is not a DNS label (lower case, digits, '-')")
 
 
+def heartbeat_name(member: str) -> str:
+    return f"tierguard-fleet-{member}"
+
+
+def heartbeat(member: str, namespace: str, *, now: str, duration_s: int) -> dict[str, Any]:
+    """The member's heartbeat: a Lease of the hub's namespace that it renews at each publication (``now``, a
+    MicroTime); a reader that sees it unchanged for ``duration_s`` of its own clock takes the member as gone."""
+    check_name("member", member)
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": heartbeat_name(member), "namespace": namespace,
+                         "labels": {MEMBER_LABEL: member, "app.kubernetes.io/managed-by": "tierguard"}},
+            "spec": {"holderIdentity": member, "leaseDurationSeconds": duration_s, "renewTime": now}}
+
+
 def object_name(member: str, tier: str, chunk: int) -> str:
     return f"{member}.{tier}.{chunk}"
 

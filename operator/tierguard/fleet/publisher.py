@@ -6,25 +6,38 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 
 from tierguard.engine.fingerprint_set import DEFAULT_P
-from tierguard.fleet.publication import GENERATION_LABEL, MAX_DATA_BYTES, MEMBER_LABEL, TIER_LABEL, hub_objects
+from tierguard.fleet.publication import (
+    GENERATION_LABEL,
+    MAX_DATA_BYTES,
+    MEMBER_LABEL,
+    TIER_LABEL,
+    heartbeat,
+    hub_objects,
+)
 from tierguard.kube.hub import HubApi
+from tierguard.kube.lease import micro_time
 
 logger = logging.getLogger("tierguard.fleet")
 
 
 class Publisher:
-    def __init__(self, hub: HubApi, member: str, key_id: str, *, p: int = DEFAULT_P,
-                 max_bytes: int = MAX_DATA_BYTES) -> None:
+    def __init__(self, hub: HubApi, member: str, key_id: str, *, namespace: str, heartbeat_s: int,
+                 p: int = DEFAULT_P, max_bytes: int = MAX_DATA_BYTES, wall: Callable[[], float] = time.time) -> None:
         self.hub, self.member, self.key_id, self.p, self.max_bytes = hub, member, key_id, p, max_bytes
+        self.namespace, self.heartbeat_s, self._wall = namespace, heartbeat_s, wall
         self._signatures: dict[str, bytes] = {}
         """Per tier, a hash of what was last published (of keyed digests, in memory only): unchanged, not sent."""
         self._generation = 0
 
     def publish(self, tiers: Mapping[str, Collection[bytes]]) -> int:
-        """Make the hub hold ``tiers`` (tier -> digests) for this member; returns the objects written or deleted."""
+        """Renew this member's heartbeat, then make the hub hold ``tiers`` (tier -> digests) for it; returns the
+        set objects written or deleted."""
+        self.hub.beat(heartbeat(self.member, self.namespace, now=micro_time(self._wall()),
+                                duration_s=self.heartbeat_s))
         ours = [meta for meta in self.hub.list_metadata()
                 if (meta.get("labels") or {}).get(MEMBER_LABEL) == self.member]
         if not self._generation:  # after a restart: above anything of ours the hub holds

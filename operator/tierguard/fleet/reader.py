@@ -1,10 +1,16 @@
 """A member reading the others' tiers from the hub (docs/fleet.md): a metadata-only list each time, and a read of
-only the objects whose resourceVersion changed, so a steady fleet costs one small list per interval."""
+only the objects whose resourceVersion changed, so a steady fleet costs two small lists per interval (the sets'
+metadata, the heartbeats).
+
+A member is gone when its heartbeat (``publication.heartbeat``) was not seen to change for its duration by *our*
+clock (client-go's rule for Leases: no comparison of clocks across clusters), or has none: its sets are then left
+out, so a cluster that stopped publishing stops refusing others' values after that long."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tierguard.engine.fleet_sets import FleetSets
@@ -15,8 +21,12 @@ logger = logging.getLogger("tierguard.fleet")
 
 
 class Reader:
-    def __init__(self, hub: HubApi, key_id: str, own_member: str) -> None:
-        self.hub, self.key_id, self.own_member = hub, key_id, own_member
+    def __init__(self, hub: HubApi, key_id: str, own_member: str, *,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.hub, self.key_id, self.own_member, self._monotonic = hub, key_id, own_member, monotonic
+        self._beats: dict[str, tuple[tuple[Any, ...], float, float]] = {}
+        """member -> (its heartbeat's record, our clock when that record was first seen, its duration)."""
+        self.gone: set[str] = set()
         self._objects: dict[str, tuple[str, Mapping[str, Any]]] = {}
         """name -> (resourceVersion, object) of every other member's object last read."""
         self._problems: set[str] = set()
@@ -41,7 +51,33 @@ class Reader:
                 continue
             self._objects[name] = (str((obj.get("metadata") or {}).get("resourceVersion") or version), obj)
         tiers, problems = read_hub_objects(obj for _, obj in self._objects.values())
+        alive = self._alive()
+        tiers = [tier for tier in tiers if tier.member in alive]
         for problem in sorted(set(problems) - self._problems):
             logger.warning("fleet: %s", problem)
         self._problems = set(problems)
         return FleetSets(tiers, key_id=self.key_id, own_member=self.own_member)
+
+    def _alive(self) -> set[str]:
+        """The members whose heartbeat changed within its duration (of our clock); the others' departures logged."""
+        now, alive, seen = self._monotonic(), set(), set()
+        for lease in self.hub.heartbeats():
+            spec = lease.get("spec") or {}
+            member = str(((lease.get("metadata") or {}).get("labels") or {}).get(MEMBER_LABEL) or "")
+            duration = spec.get("leaseDurationSeconds")
+            if not member or member == self.own_member or not isinstance(duration, int):
+                continue
+            seen.add(member)
+            record = (spec.get("holderIdentity"), spec.get("renewTime"), duration)
+            known = self._beats.get(member)
+            if known is None or known[0] != record:
+                self._beats[member] = known = (record, now, float(duration))
+            if now - known[1] < known[2]:
+                alive.add(member)
+        for member in set(self._beats) - seen:
+            del self._beats[member]
+        for member in sorted((seen - alive) - self.gone):
+            logger.warning("fleet: member %s is gone (its heartbeat did not change for its duration): its sets are "
+                           "not compared until it beats again", member)
+        self.gone = seen - alive
+        return alive

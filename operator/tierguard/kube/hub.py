@@ -1,5 +1,6 @@
-"""The fleet's hub (docs/fleet.md): another cluster's API server, where each member keeps its FleetFingerprintSets.
-Plain JSON through ``rest.py``, like the Lease: list the objects' metadata, read one, apply one, delete one."""
+"""The fleet's hub (docs/fleet.md): another cluster's API server, where each member keeps its FleetFingerprintSets
+and renews its heartbeat, a Lease in the hub's namespace. Plain JSON through ``rest.py``: list the sets' metadata,
+read one, apply one, delete one; list the heartbeats, renew one's own."""
 
 from __future__ import annotations
 
@@ -22,14 +23,26 @@ class HubApi(Protocol):
 
     def delete(self, name: str) -> None: ...
 
+    def heartbeats(self) -> list[Mapping[str, Any]]:
+        """Every member's heartbeat Lease."""
+        ...
+
+    def beat(self, body: Mapping[str, Any]) -> None:
+        """Apply this member's heartbeat Lease."""
+        ...
+
 
 class KubernetesHub:
-    """HubApi over an API server: ``path`` is the collection (``fleet/publication.API_PATH``)."""
+    """HubApi over an API server: ``path`` is the sets' collection (``fleet/publication.API_PATH``), ``namespace``
+    holds the heartbeats, which carry the label ``heartbeat_selector`` selects."""
 
     FIELD_MANAGER = "tierguard-fleet"
 
-    def __init__(self, api_client: Any, path: str, timeout: float = 30.0) -> None:
+    def __init__(self, api_client: Any, path: str, namespace: str, heartbeat_selector: str,
+                 timeout: float = 30.0) -> None:
         self.api_client, self.path, self.timeout = api_client, path, timeout
+        self._leases = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        self._selector = heartbeat_selector
 
     def list_metadata(self) -> list[Mapping[str, Any]]:
         found = request_json(self.api_client, "GET", self.path, accept=METADATA_ONLY, timeout=self.timeout)
@@ -50,3 +63,13 @@ class KubernetesHub:
         except HttpError as error:
             if error.status != 404:
                 raise
+
+    def heartbeats(self) -> list[Mapping[str, Any]]:
+        found = request_json(self.api_client, "GET", self._leases, query=[("labelSelector", self._selector)],
+                             timeout=self.timeout)
+        return list((found or {}).get("items") or [])
+
+    def beat(self, body: Mapping[str, Any]) -> None:
+        request(self.api_client, "PATCH", f"{self._leases}/{body['metadata']['name']}", body=body,
+                timeout=self.timeout, query=[("fieldManager", self.FIELD_MANAGER), ("force", "true")],
+                content_type="application/apply-patch+yaml")

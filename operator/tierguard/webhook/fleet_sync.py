@@ -13,7 +13,7 @@ from typing import Any
 from tierguard.engine.fingerprint_set import key_id
 from tierguard.engine.rules.shared_values import publishable
 from tierguard.engine.tiers import tier_from_labels
-from tierguard.fleet.publication import API_PATH
+from tierguard.fleet.publication import API_PATH, MEMBER_LABEL
 from tierguard.fleet.publisher import Publisher
 from tierguard.fleet.reader import Reader
 from tierguard.kube.hub import HubApi, KubernetesHub
@@ -28,7 +28,7 @@ logger = logging.getLogger("tierguard.fleet")
 def hub_of(settings: FleetSettings) -> HubApi:
     from tierguard.kube.config import api_client  # noqa: PLC0415
 
-    return KubernetesHub(api_client(settings.hub_kubeconfig or None), API_PATH)
+    return KubernetesHub(api_client(settings.hub_kubeconfig or None), API_PATH, settings.hub_namespace, MEMBER_LABEL)
 
 
 class FleetSync:
@@ -50,7 +50,8 @@ class FleetSync:
         if self._reader is None or self._publisher is None:
             ours = key_id(context.fingerprinter)
             self._reader = Reader(self.hub, ours, self.settings.member)
-            self._publisher = Publisher(self.hub, self.settings.member, ours)
+            self._publisher = Publisher(self.hub, self.settings.member, ours, namespace=self.settings.hub_namespace,
+                                        heartbeat_s=self.settings.heartbeat_s)
         fleet = await asyncio.to_thread(self._reader.refresh)
         context.set_fleet(fleet)
         self.last_read = self._monotonic()

@@ -108,10 +108,18 @@ class FleetSettings:
 
     member: str = ""
     hub_kubeconfig: str = ""
+    hub_namespace: str = "tierguard-system"
+    """The hub's namespace holding the members' heartbeat Leases (its tierguard release's)."""
     read_interval_s: float = 15.0
     """How often the other members' sets are read from the hub (a metadata-only list; changed objects only)."""
     publish_interval_s: float = 30.0
-    """How often the audit Lease holder publishes this member's tiers (only those that changed are written)."""
+    """How often the audit Lease holder publishes this member's tiers (only those that changed are written) and
+    renews its heartbeat."""
+
+    @property
+    def heartbeat_s(self) -> int:
+        """How long a heartbeat lasts: three publications, so one missed beat does not drop a member."""
+        return max(int(3 * self.publish_interval_s), 10)
 
     @property
     def enabled(self) -> bool:
