@@ -78,9 +78,10 @@ build_in_source() {
   module=$(field "$tool" MODULE)
   version=$(field "$tool" VERSION)
   start=$SECONDS
+  : >"$logf"
   log "building $tool $version from its module source (go mod download $module@$version, then go build" \
     "./$(pkg_rel "$tool") there with GOFLAGS=-mod=mod; log: $logf)"
-  src=$(GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "$module@$version" 2>>"$logf" |
+  src=$(GOTOOLCHAIN=local go mod download -json "$module@$version" 2>>"$logf" |
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [[ -n $src && -d $src ]] || die "go mod download $module@$version gave no source directory (log: $logf)"
   # -X: the CLI's version command otherwise reports "(devel)" (no module version without go install).
