@@ -84,7 +84,10 @@ def gator_violations(text: str) -> set[ObjectId]:
 
 def kyverno_violations(text: str) -> set[ObjectId]:
     found: set[ObjectId] = set()
-    loaded = _load_json(text, "kyverno")
+    # v1.19 prints its deprecation warning for ClusterPolicy on stdout, before the report: skip to the report.
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(("{", "["))), len(lines))
+    loaded = _load_json("\n".join(lines[start:]), "kyverno")
     reports = loaded if isinstance(loaded, list) else [loaded] if loaded else []
     for report in reports:
         if not isinstance(report, dict):
