@@ -68,6 +68,22 @@ def test_gator_output_is_read_object_by_object() -> None:
         tools.gator_violations(json.dumps([{**GATOR_RESULT, "violatingObject": {"kind": "Pod"}}]))
 
 
+KYVERNO_OUTPUT = (  # `kyverno apply --policy-report --output-format json` v1.19.1 on the generated tree, trimmed
+    "Warning: clusterpolicy.yaml: kyverno.io/v1 ClusterPolicy is deprecated and will be removed in a future release\n"
+    '{"kind":"ClusterReport","apiVersion":"openreports.io/v1alpha1","metadata":{"name":"merged"},'
+    '"summary":{"pass":1,"fail":1,"warn":0,"error":0,"skip":0},"results":['
+    '{"policy":"require-istio-proxy","rule":"autogen-istio-proxy","result":"fail","resources":[{"kind":"Job",'
+    '"namespace":"team-0001","name":"app-1-migrate","apiVersion":"batch/v1"}],"message":"Job lacks istio-proxy"},'
+    '{"policy":"require-istio-proxy","rule":"autogen-istio-proxy","result":"pass","resources":[{"kind":"Deployment",'
+    '"namespace":"team-0002","name":"app-52","apiVersion":"apps/v1"}],"message":"passed"}]}\n')
+
+
+def test_kyverno_report_is_read_object_by_object_past_its_warning() -> None:
+    assert tools.kyverno_violations(KYVERNO_OUTPUT) == {("Job", "team-0001", "app-1-migrate")}
+    with pytest.raises(tools.OutputError, match="'error'"):
+        tools.kyverno_violations(KYVERNO_OUTPUT.replace('"result":"pass"', '"result":"error"'))
+
+
 def test_bench_parts_6_ends_with_both_peer_ratios() -> None:
     result = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--parts", "6"], cwd=REPO,
                             capture_output=True, text=True, timeout=300, check=True)
