@@ -259,7 +259,7 @@ def _peer_table(figures: Figures, report: dict[str, object]) -> None:
     print("| tool | objects | violations | CPU s | wall s | peak RSS MB | CPU / tierguard's |")
     print("|---|---|---|---|---|---|---|")
     for label in labels:
-        for tool in ("tierguard", *peers.PEERS):
+        for tool in peers.TOOLS:
             key = f"{tool}_{label}"
             if f"peer_cpu_s_{key}" not in figures.values:
                 continue

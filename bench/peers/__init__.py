@@ -27,6 +27,8 @@ from bench.peers.tree import ObjectId, Tree, generate
 from bench.util import REPO, Figures, note
 
 PEERS = ("gator", "kyverno")
+TOOLS = ("tierguard", "gator", "kyverno", "kyverno_cel")
+"""Table order; kyverno_cel is the Kyverno CLI with the CEL ValidatingPolicy, on the small tree only."""
 BUILD_TOOLS = REPO / "hack" / "build-tools.sh"
 
 
@@ -100,11 +102,14 @@ def run(sizes: tuple[int, ...], repetitions: int, figures: Figures, build: bool 
             note(f"part 6: {name} left out, its figures null: {error}")
             figures.missing(f"peer_check_ratio_{name}", f"{name} unavailable: {str(error)[:300]}")
             continue
-        available.append(tools.gator(binary) if name == "gator" else tools.kyverno(binary))
+        if name == "gator":
+            available.append(tools.gator(binary))
+        else:
+            available += [tools.kyverno(binary), tools.kyverno(binary, cel=True)]
     with tempfile.TemporaryDirectory(prefix="tierguard-bench-peers-") as tmp:
         trees = [generate(Path(tmp) / f"t{size}", size) for size in sizes]
         for tree in trees:  # every verdict checked before any figure is taken
-            for tool in available:
+            for tool in _on(available, tree):
                 _, found = _judge(tool, tree, Path(tmp) / f"{tool.name}-{tree.objects}.out")
                 reconcile(tool, tree, found)
                 note(f"part 6: {tool.name} flags the {len(found)} violations of {tree.objects} objects, "
@@ -112,7 +117,7 @@ def run(sizes: tuple[int, ...], repetitions: int, figures: Figures, build: bool 
         for rep in range(repetitions):
             order = available[rep % len(available):] + available[:rep % len(available)]
             for tree in trees:
-                for tool in order:
+                for tool in _on(order, tree):
                     sample, found = _judge(tool, tree, Path(tmp) / f"{tool.name}-{tree.objects}.out")
                     reconcile(tool, tree, found)
                     key = f"{tool.name}_{tree_label(tree)}"
@@ -128,8 +133,13 @@ def run(sizes: tuple[int, ...], repetitions: int, figures: Figures, build: bool 
             label = tree_label(tree)
             figures.ratio(f"peer_check_ratio_{tool.name}_{label}", f"peer_cpu_s_{tool.name}_{label}",
                           f"peer_cpu_s_tierguard_{label}")
-        figures.ratio(f"peer_check_ratio_{tool.name}", f"peer_cpu_s_{tool.name}_{largest}",
-                      f"peer_cpu_s_tierguard_{largest}")
+        if tool.name in PEERS:
+            figures.ratio(f"peer_check_ratio_{tool.name}", f"peer_cpu_s_{tool.name}_{largest}",
+                          f"peer_cpu_s_tierguard_{largest}")
+
+
+def _on(available: list[tools.Tool], tree: Tree) -> list[tools.Tool]:
+    return [tool for tool in available if tool.max_objects is None or tree.objects <= tool.max_objects]
 
 
 def tree_label(tree: Tree) -> str:
