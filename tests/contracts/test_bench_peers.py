@@ -5,6 +5,7 @@ No timing is asserted (figures live in bench/)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,15 @@ def test_bench_parts_6_ends_with_both_peer_ratios() -> None:
             assert f"peer_check_ratio_{peer} is null:" in result.stderr
         else:
             assert isinstance(value, float) and value > 0
+
+
+def test_a_peer_not_built_is_null_with_the_reason(tmp_path: Path) -> None:
+    env = {**os.environ, "TIERGUARD_TOOLS_CACHE": str(tmp_path)}  # an empty cache: nothing built
+    result = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--parts", "6"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for peer in peers.PEERS:
+        assert report[f"peer_check_ratio_{peer}"] is None
+        assert f"peer_check_ratio_{peer} is null: {peer} unavailable" in result.stderr
+        assert f"hack/build-tools.sh {peer}" in result.stderr  # what to run to get it
+    assert report["peer_cpu_s_tierguard_95"] > 0 and "| kyverno" not in result.stdout
