@@ -11,7 +11,7 @@ median and the range over repetitions. See bench/README.md for what each figure 
   part 4  through the API server (needs an API server: --kubeconfig)
   part 5  tierguard check objects/s vs PyYAML's C loader parsing the same files
   part 6  peers offline: tierguard check vs gator test vs kyverno apply on the same trees (not a default part:
-          builds the peers from the Go module proxy the first time, about 10 minutes, then minutes per run)
+          builds the peers from the Go module proxy the first time, about 12 minutes, then about 3 per run)
 """
 
 from __future__ import annotations
