@@ -10,6 +10,8 @@ median and the range over repetitions. See bench/README.md for what each figure 
   part 3  index scale (needs an API server: --kubeconfig)
   part 4  through the API server (needs an API server: --kubeconfig)
   part 5  tierguard check objects/s vs PyYAML's C loader parsing the same files
+  part 6  peers offline: tierguard check vs gator test vs kyverno apply on the same trees (not a default part:
+          builds the peers from the Go module proxy the first time, about 12 minutes, then about 3 per run)
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class Plan:
     index_namespaces: int
     api_pods: int
     ready_timeout: float = 600.0
+    peer_sizes: tuple[int, ...] = (1000, 10000)
+    peer_repetitions: int = 3
+    peer_build: bool = True
 
 
 PLANS = {
@@ -49,11 +54,13 @@ PLANS = {
                  index_secrets=100_000, index_namespaces=5000, api_pods=200),
     "quick": Plan("quick", webhook.WebhookPlan(repetitions=2, throughput_seconds=3, latency_seconds=5),
                   engine_evaluations=1500, engine_repetitions=2, check_objects=10000, check_repetitions=2,
-                  index_secrets=10_000, index_namespaces=500, api_pods=50, ready_timeout=240.0),
+                  index_secrets=10_000, index_namespaces=500, api_pods=50, ready_timeout=240.0,
+                  peer_repetitions=1),
     "smoke": Plan("smoke", webhook.WebhookPlan(repetitions=1, throughput_seconds=1, latency_seconds=0.5,
                                                namespaces=40, secrets=400),
                   engine_evaluations=20, engine_repetitions=1, check_objects=60, check_repetitions=1,
-                  index_secrets=0, index_namespaces=0, api_pods=0),
+                  index_secrets=0, index_namespaces=0, api_pods=0, peer_sizes=(100,), peer_repetitions=1,
+                  peer_build=False),
 }
 
 # key -> (source figure, unit, target text, predicate on the median)
@@ -76,6 +83,8 @@ KEYS: dict[str, Target] = {
     "apiserver_overhead_ratio": ("apiserver_overhead_ratio", "x", "<= 1.3", lambda v: v <= 1.3),
     "check_objects_per_s": ("check_objects_per_s", "objects/s", ">= 5000", lambda v: v >= 5000),
     "check_parse_ratio": ("check_parse_ratio", "x", "<= 2.0", lambda v: v <= 2.0),
+    "peer_check_ratio_kyverno": ("peer_check_ratio_kyverno", "x", "", None),
+    "peer_check_ratio_gator": ("peer_check_ratio_gator", "x", "", None),
 }
 EXTRA: dict[str, Target] = {
     "noop_p99_ms": ("kopf_p99_ms", "ms", "", None),
@@ -101,7 +110,8 @@ PARTS_OF = {"p50_ms": 1, "p99_ms": 1, "floor_p99_ms": 1, "p99_ratio": 1, "throug
             "noop_throughput_rps": 1, "throughput_ratio": 1, "floor_throughput_rps": 1,
             "floor_throughput_ratio": 1, "cpu_us_per_review": 1, "engine_evals_per_s": 2,
             "index_100k_rss_mb": 3, "index_100k_ready_s": 3, "index_ready_ratio": 3,
-            "apiserver_overhead_ratio": 4, "check_objects_per_s": 5, "check_parse_ratio": 5}
+            "apiserver_overhead_ratio": 4, "check_objects_per_s": 5, "check_parse_ratio": 5,
+            "peer_check_ratio_kyverno": 6, "peer_check_ratio_gator": 6}
 
 
 def _commit() -> str:
@@ -151,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="fewer repetitions and shorter runs (under 3 minutes)")
     size.add_argument("--smoke", action="store_const", const="smoke", dest="plan",
                       help="the smallest run, for the unit test: shape only, figures meaningless")
-    parser.add_argument("--parts", default="1,2,3,4,5", help="comma-separated part numbers (default: all)")
+    parser.add_argument("--parts", default="1,2,3,4,5",
+                        help="comma-separated part numbers (default: 1 to 5; part 6, the peers, only on request: "
+                             "minutes, and a build of them the first time)")
     parser.add_argument("--kubeconfig", type=Path, help="an API server for parts 3 and 4 (hack/local-cluster.sh)")
     parser.add_argument("--host-address", help="part 4: where the API server reaches this host, for the floor server "
                                                "(default: $TIERGUARD_E2E_HOST_ADDRESS, else the local kind cluster's "
@@ -180,6 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     if 5 in parts:
         _run_part(5, "tierguard check", lambda: check.run(plan.check_objects, plan.check_repetitions, figures),
                   figures)
+    failed = False
+    if 6 in parts:
+        from bench import peers  # noqa: PLC0415 - part 6 only
+
+        def _peers() -> None:
+            nonlocal failed
+            try:
+                peers.run(plan.peer_sizes, plan.peer_repetitions, figures, build=plan.peer_build)
+            except peers.Disagreement:
+                failed = True  # the tools judge differently: loud, and the exit status says so
+                raise
+
+        _run_part(6, "peers offline", _peers, figures)
     if parts & {3, 4}:
         if options.kubeconfig is None or plan.index_secrets == 0:
             reason = ("parts 3 and 4 need a Kubernetes API server: start one with hack/local-cluster.sh up "
@@ -212,12 +237,45 @@ def main(argv: list[str] | None = None) -> int:
         ok = "" if met is None or median is None else ("yes" if met(median) else "**no**")
         spread = "" if span is None else f"{_fmt(span[0])} to {_fmt(span[1])}"
         print(f"| `{key}` ({unit}) | {_fmt(median)} | {spread} | {target} | {ok} |")
+    if 6 in parts:
+        _peer_table(figures, report)
     report["mode"] = plan.name
     report["commit"] = _commit()
     report["seconds"] = round(time.perf_counter() - started, 1)
     print()
     print(json.dumps(report), flush=True)
-    return 0
+    return 1 if failed else 0
+
+
+def _peer_table(figures: Figures, report: dict[str, object]) -> None:
+    """Part 6's per tool and tree figures: a table of their own, and the same medians in the JSON line."""
+    from bench import peers  # noqa: PLC0415 - part 6 only
+
+    pinned = peers.versions()
+    labels = sorted({name.rsplit("_", 1)[1] for name in figures.values if name.startswith("peer_objects_")},
+                    key=lambda label: figures.median(f"peer_objects_{label}") or 0)
+    print(f"\n#### part 6, peers offline (gator {pinned.get('gator')}, Kyverno CLI {pinned.get('kyverno')}; "
+          "medians, range over repetitions)\n")
+    print("| tool | objects | violations | CPU s | wall s | peak RSS MB | CPU / tierguard's |")
+    print("|---|---|---|---|---|---|---|")
+    for label in labels:
+        for tool in peers.TOOLS:
+            key = f"{tool}_{label}"
+            if f"peer_cpu_s_{key}" not in figures.values:
+                continue
+            cells = []
+            for figure in (f"peer_cpu_s_{key}", f"peer_wall_s_{key}", f"peer_rss_mb_{key}"):
+                median, span = figures.median(figure), figures.span(figure)
+                report[figure] = None if median is None else round(median, 4)
+                cells.append(f"{_fmt(median)}" + ("" if span is None else f" ({_fmt(span[0])} to {_fmt(span[1])})"))
+            ratio = figures.median(f"peer_check_ratio_{key}")
+            if ratio is not None:
+                report[f"peer_check_ratio_{key}"] = round(ratio, 4)
+            objects, violations = (int(figures.median(f"peer_{what}_{label}") or 0)
+                                   for what in ("objects", "violations"))
+            print(f"| {tool} | {objects:,} | {violations:,} | {' | '.join(cells)} | "
+                  f"{'' if ratio is None else _fmt(ratio)} |")
+        report[f"peer_violations_{label}"] = figures.median(f"peer_violations_{label}")
 
 
 if __name__ == "__main__":
