@@ -16,7 +16,6 @@ source "$here/versions.env"
 cache=${TIERGUARD_TOOLS_CACHE:-$HOME/.cache/tierguard/tools}
 all_tools=(kind helm-docs registry cosign syft)
 peer_tools=(gator kyverno)
-peer_tools=(gator kyverno)
 
 log() { printf 'build-tools: %s\n' "$*" >&2; }
 die() { printf 'build-tools: ERROR: %b\n' "$*" >&2; exit 1; }
