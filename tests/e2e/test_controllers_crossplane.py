@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .support.kube import Cluster, crds_while_absent, wait_until
+from .support.kube import Cluster, crds_while_absent
 from .support.tierguard import (
     NAMESPACE,
     SELECTOR,
@@ -30,7 +30,7 @@ from .support.tierguard import (
     policy,
 )
 from .test_audit import run_audit
-from .test_install import RELEASE, TERMINATION_TIMEOUT_S, pods, wait_rolled_out
+from .test_install import RELEASE, pods, stop_replicas, wait_rolled_out
 
 NamespaceFactory = Callable[..., str]
 CRDS = Path(__file__).parent / "crds" / "crossplane"
@@ -139,10 +139,8 @@ def test_the_entry_on_every_group_holds_up_nothing_else_while_tierguard_is_down(
     assert entry["rules"][0]["apiGroups"] == ["*"] and entry["matchConditions"][0]["expression"].endswith(
         "has(object.spec.writeConnectionSecretToRef)")
     dev = tiered(namespace, "dev")
-    cluster.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
     try:
-        wait_until(lambda: not cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"],
-                   timeout=TERMINATION_TIMEOUT_S, what="every tierguard pod gone")
+        stop_replicas(cluster)
         judged = apply(cluster, managed(cluster_objects, {"namespace": dev, "name": "db-conn"}, dev))
         assert judged.returncode != 0 and "failed calling webhook" in judged.stderr, judged.stderr
         usage = {"apiVersion": "kubernetes.crossplane.io/v1alpha1", "kind": "ProviderConfigUsage",
