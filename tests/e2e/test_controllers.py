@@ -19,7 +19,8 @@ from .support.tierguard import TIER_LABEL, apply, assert_admitted, assert_refuse
 NamespaceFactory = Callable[..., str]
 CRDS = Path(__file__).parent / "crds"
 VSO = "secrets.hashicorp.com/v1beta1"
-PATHS = {"secrets": {"pathPatterns": {"prod": ["secret/data/prod/*"], "dev": ["secret/data/dev/*"]}}}
+PATHS = {"secrets": {"pathPatterns": {"prod": ["secret/data/prod/*", "database/creds/prod-*", "pki-prod/*"],
+                                      "dev": ["secret/data/dev/*", "database/creds/dev-*", "pki-dev/*"]}}}
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +72,26 @@ def test_vault_auth_open_to_other_tiers(cluster: Cluster, namespace: NamespaceFa
     assert_refused(apply(cluster, static_secret(dev, "dev/web", vaultAuthRef=f"{prod}/app")),
                    "workload-secret-cross-tier")
     assert_admitted(apply(cluster, static_secret(prod_b, "prod/web", vaultAuthRef=f"{prod}/app")))
+
+
+def test_vault_dynamic_and_pki_secrets_of_another_tier(cluster: Cluster, namespace: NamespaceFactory,
+                                                      vault_secrets_operator: None) -> None:
+    """VSO joins ``<mount>/<path>`` for a dynamic secret and ``<mount>/issue/<role>`` for a PKI certificate."""
+    dev = tiered(namespace, "dev")
+    destination = {"name": "out", "create": True}
+    with policy(cluster, PATHS):
+        def refused() -> str:
+            result = apply(cluster, vso("VaultDynamicSecret", dev, "db", {
+                "mount": "database", "path": "creds/prod-ro", "destination": destination}))
+            assert_refused(result, "workload-secret-cross-tier")
+            return result.stderr
+
+        assert "database/creds/prod-ro" in eventually(refused)
+        assert_admitted(apply(cluster, vso("VaultDynamicSecret", dev, "db", {
+            "mount": "database", "path": "creds/dev-ro", "destination": destination})))
+        pki = apply(cluster, vso("VaultPKISecret", dev, "web", {
+            "mount": "pki-prod", "role": "web", "commonName": "web.example", "destination": destination}))
+        assert_refused(pki, "workload-secret-cross-tier")
+        assert "pki-prod/issue/web" in pki.stderr
+        assert_admitted(apply(cluster, vso("VaultPKISecret", dev, "web", {
+            "mount": "pki-dev", "role": "web", "commonName": "web.example", "destination": destination})))
