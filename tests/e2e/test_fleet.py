@@ -27,7 +27,7 @@ import yaml
 
 from .conftest import UP_TIMEOUT_S, unavailable
 from .support.kube import Cluster, find_kubectl, tail, wait_until
-from .support.tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, secret, secret_value
+from .support.tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, secret, secret_value, tierguard_logs
 from .test_install import RELEASE, helm, wait_rolled_out
 from .test_multi_node import run_local_cluster
 
@@ -205,8 +205,16 @@ def test_a_member_gone_is_no_longer_compared_after_its_heartbeat(fleet: tuple[Cl
                what="the prod cluster refusing the staging cluster's value")
     staging.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
     try:
-        wait_until(lambda: dry_run(hub, prod, value).returncode == 0 or None, timeout=SEEN_S, interval=2,
-                   what="the prod cluster no longer comparing a gone member's sets")
+        try:
+            wait_until(lambda: dry_run(hub, prod, value).returncode == 0 or None, timeout=SEEN_S, interval=2,
+                       what="the prod cluster no longer comparing a gone member's sets")
+        except AssertionError as error:
+            heartbeats = hub.get_json("leases", "-n", NAMESPACE, "-l", "tierguard.io/fleet-member")["items"]
+            beats = [(lease["metadata"]["name"], lease["spec"]) for lease in heartbeats]
+            lines = [line for line in tierguard_logs(hub).splitlines() if "fleet" in line][-15:]
+            left = staging.get_json("pods", "-n", NAMESPACE)["items"]
+            raise AssertionError(f"{error}\nheartbeats: {beats}\nstaging pods: "
+                                 f"{[p['metadata']['name'] for p in left]}\n" + "\n".join(lines)) from None
     finally:
         staging.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=2")
     wait_rolled_out(staging)
