@@ -206,7 +206,9 @@ def test_a_member_gone_is_no_longer_compared_after_its_heartbeat(fleet: tuple[Cl
     staging.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
     try:
         try:
-            wait_until(lambda: dry_run(hub, prod, value).returncode == 0 or None, timeout=SEEN_S, interval=2,
+            # The heartbeat's 10 s after the last beat; the bound is the stopping replicas' exit (their drain and
+            # linger, about 100 s), should anything of theirs still beat until then.
+            wait_until(lambda: dry_run(hub, prod, value).returncode == 0 or None, timeout=SEEN_S + 60, interval=2,
                        what="the prod cluster no longer comparing a gone member's sets")
         except AssertionError as error:
             heartbeats = hub.get_json("leases", "-n", NAMESPACE, "-l", "tierguard.io/fleet-member")["items"]
