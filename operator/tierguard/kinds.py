@@ -13,7 +13,7 @@ webhook watches it into a live index because rules look it up: the chart grants 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -118,9 +118,7 @@ class FieldJudged:
         """Whether the object has the field (null or not): what the chart's matchCondition asks the API server."""
         at: object = obj
         for key in self.path:
-            if type(at) is not dict and not isinstance(at, Mapping):
-                return False
-            if key not in at:
+            if not isinstance(at, Mapping) or key not in at:
                 return False
             at = at[key]
         return True
@@ -214,6 +212,11 @@ BY_FIELD: tuple[FieldJudged, ...] = (
 """Judged by a field, whatever their group and kind (``FieldJudged``); after the rows' routes in the webhook's."""
 
 FIELD_BY_ID: dict[str, FieldJudged] = {field.id: field for field in BY_FIELD}
+
+
+def categories_of(fields: Iterable[FieldJudged]) -> tuple[str, ...]:
+    """The CRD categories naming the kinds that carry any of ``fields`` (sorted, once each)."""
+    return tuple(sorted({category for field in fields for category in field.categories}))
 
 BY_KEY: dict[GroupKind, KindInfo] = {info.key: info for info in KINDS}
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.projection import Projected, project
 from tierguard.errors import ClusterUnreadable
-from tierguard.kinds import FieldJudged, KindInfo, listed
+from tierguard.kinds import FieldJudged, KindInfo, categories_of, listed
 from tierguard.kube.config import api_client, server_of
 from tierguard.kube.discovery import Served, discover_categories, resolve_served
 from tierguard.kube.pager import DEFAULT_TIMEOUT_S, ListOptions, Silent, every_object, rest_fetch
@@ -70,7 +70,7 @@ def list_cluster(client: Any, fingerprinter: Fingerprinter, options: ListOptions
     watcher: Observer = observer or Silent()
     groups: dict[str, str | None] = {}
     kinds = listed_kinds() if kinds is None else tuple(kinds)
-    categories = sorted({category for field in fields for category in field.categories})
+    categories = categories_of(fields)
     discovered: list[Served] = []
     if categories:
         try:

@@ -52,10 +52,7 @@ class KubernetesHub:
         return get_json_or_none(self.api_client, f"{self.path}/{name}", timeout=self.timeout)
 
     def apply(self, body: Mapping[str, Any]) -> None:
-        name = body["metadata"]["name"]
-        request(self.api_client, "PATCH", f"{self.path}/{name}", body=body, timeout=self.timeout,
-                query=[("fieldManager", self.FIELD_MANAGER), ("force", "true")],
-                content_type="application/apply-patch+yaml")
+        self._apply(self.path, body)
 
     def delete(self, name: str) -> None:
         try:
@@ -70,6 +67,10 @@ class KubernetesHub:
         return list((found or {}).get("items") or [])
 
     def beat(self, body: Mapping[str, Any]) -> None:
-        request(self.api_client, "PATCH", f"{self._leases}/{body['metadata']['name']}", body=body,
+        self._apply(self._leases, body)
+
+    def _apply(self, collection: str, body: Mapping[str, Any]) -> None:
+        """Server-side apply of ``body`` into ``collection`` (created when absent), as tierguard's fleet manager."""
+        request(self.api_client, "PATCH", f"{collection}/{body['metadata']['name']}", body=body,
                 timeout=self.timeout, query=[("fieldManager", self.FIELD_MANAGER), ("force", "true")],
                 content_type="application/apply-patch+yaml")

@@ -44,10 +44,6 @@ def check(subject: Candidate) -> Iterator[Finding]:
     yield from fleet_findings(view, subject, written=subject.obj)
 
 
-def _compared(fingerprint: Fingerprint, subject: Candidate) -> bool:
-    return compared(fingerprint, subject.policy)
-
-
 def compared(fingerprint: Fingerprint, policy: TierPolicy) -> bool:
     """Whether the rule compares this value: at least ``minLength`` bytes, under a key not in ``ignoreKeys``."""
     settings = policy.secrets.fingerprints
@@ -78,7 +74,7 @@ def shared_value_findings(view: SecretView, subject: Candidate, *, written: Mapp
         return
     shared: dict[tuple[str, str], tuple[SecretView, list[str], list[str]]] = {}
     for fingerprint in view.fingerprints:
-        if not _compared(fingerprint, subject):
+        if not compared(fingerprint, subject.policy):
             continue
         for holder in subject.context.fingerprint_holders(fingerprint.digest):
             key = (holder.namespace, holder.name)
@@ -88,7 +84,7 @@ def shared_value_findings(view: SecretView, subject: Candidate, *, written: Mapp
                                       or not subject.is_other_tier(holder.namespace)):
                 continue
             their_keys = [fp.key for fp in holder.fingerprints
-                          if fp.digest == fingerprint.digest and _compared(fp, subject)]
+                          if fp.digest == fingerprint.digest and compared(fp, subject.policy)]
             if not their_keys:
                 continue
             _, ours, theirs = shared.setdefault(key, (holder, [], []))
@@ -128,7 +124,7 @@ def fleet_findings(view: SecretView, subject: Candidate, *, written: Mapping[str
         return
     held: dict[ForeignHolder, list[str]] = {}
     for fingerprint in view.fingerprints:
-        if not _compared(fingerprint, subject):
+        if not compared(fingerprint, subject.policy):
             continue
         for holder in subject.context.foreign_holders(fingerprint.digest):
             if holder.tier != subject.tier:

@@ -248,10 +248,9 @@ def _not_in_force_message(subject: Candidate, sidecar: RequiredSidecar, provided
 def injection_alternatives(injection: Injection) -> str:
     """The labels and annotations that would have the sidecar injected, as a missing sidecar's message lists
     them ('' when the policy names none: the message then says only that nothing asks for it)."""
-    return " or ".join([*(f"namespace label {k}={v}" for k, v in injection.namespace_labels.items()),
-                        *(f"namespace annotation {k}={v}" for k, v in injection.namespace_annotations.items()),
-                        *(f"pod label {k}={v}" for k, v in injection.pod_labels.items()),
-                        *(f"pod annotation {k}={v}" for k, v in injection.pod_annotations.items())])
+    return _either(("namespace label", injection.namespace_labels),
+                   ("namespace annotation", injection.namespace_annotations),
+                   ("pod label", injection.pod_labels), ("pod annotation", injection.pod_annotations))
 
 
 def would(alternatives: str) -> str:
@@ -261,8 +260,12 @@ def would(alternatives: str) -> str:
 
 def provided_alternatives(provided: ProvidedBy) -> str:
     """The labels that would provide the service, as a missing sidecar's message lists them."""
-    return " or ".join([*(f"namespace label {k}={v}" for k, v in provided.namespace_labels.items()),
-                        *(f"pod label {k}={v}" for k, v in provided.pod_labels.items())])
+    return _either(("namespace label", provided.namespace_labels), ("pod label", provided.pod_labels))
+
+
+def _either(*marks: tuple[str, Mapping[str, str]]) -> str:
+    """``namespace label k=v or pod label k2=v2``: each (where, key=value) of ``marks``, in order."""
+    return " or ".join(f"{where} {key}={value}" for where, values in marks for key, value in values.items())
 
 
 def _not_provided(sidecar: RequiredSidecar, site: PodSite, subject: Candidate) -> str:
@@ -284,15 +287,14 @@ def _missing_message(subject: Candidate, sidecar: RequiredSidecar, site: PodSite
     elif same_name:
         detail = (f"container {sidecar.name!r} runs image {same_name[0].container.get('image')!r}, which does not "
                   f"match {sidecar.image!r}")
-    elif site.is_template and sidecar.injection is not None and site.spec.get("hostNetwork") is True \
-            and sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK:
+    elif site.is_template and sidecar.injection is not None and _never_injected(sidecar, site):
         detail = HOST_NETWORK
     elif site.is_template and sidecar.injection is not None:
         detail = NOT_INJECTED + would(injection_alternatives(sidecar.injection))
-    elif sidecar.injection is not None and injection_alternatives(sidecar.injection) and not (
+    elif sidecar.injection is not None and (alternatives := injection_alternatives(sidecar.injection)) and not (
             _never_injected(sidecar, site) or _asks_for_injection(sidecar, site, subject)):
         # A Pod: the injector acts when it is created, so the same Pod created with one of these gets it.
-        detail = f"{NO_CONTAINER}{NOT_ASKED}{would(injection_alternatives(sidecar.injection))}"
+        detail = f"{NO_CONTAINER}{NOT_ASKED}{would(alternatives)}"
     else:
         detail = NO_CONTAINER
     if not same_name:

@@ -32,7 +32,7 @@ from typing import Any
 from tierguard.engine.context import SecretView
 from tierguard.engine.offline import OfflineRun, Result
 from tierguard.engine.projection import Projected, project
-from tierguard.kinds import BY_FIELD, BY_KEY, JUDGED, KindInfo
+from tierguard.kinds import BY_FIELD, BY_KEY, JUDGED, KindInfo, categories_of
 from tierguard.kube.discovery import Served, discover_categories, resolve_served
 from tierguard.kube.pager import ListOptions, Silent, every_object, rest_fetch
 from tierguard.kube.rest import HttpError
@@ -95,7 +95,7 @@ def audited_kinds() -> tuple[KindInfo, ...]:
     return tuple(info for info in JUDGED if not (info.group == "" and info.kind == "Secret"))
 
 
-FIELD_CATEGORIES = tuple(sorted({category for field in BY_FIELD for category in field.categories}))
+FIELD_CATEGORIES = categories_of(BY_FIELD)
 """The CRD categories of the kinds judged by a field (``managed``, ``composite``, ``claim``)."""
 
 
@@ -303,17 +303,13 @@ class BackgroundAudit:
                         page = []
                 put(page)
                 put(None)
-            except HttpError as error:
-                if error.status != 403 or served.info.key in BY_KEY:
-                    put(ListingFailed(f"listing {served.info.kind} ({served.group_version}) "
-                                      f"{'in ' + namespace if namespace else 'cluster-wide'}: HttpError: "
-                                      f"{str(error)[:200]}"))
-                    return
-                # A kind found by its category (Crossplane's) that the chart does not grant: skipped, not a failure.
-                logger.warning("cannot list %s (%s): not granted to tierguard (chart value crossplane.auditGroups)",
-                               served.info.kind, served.group_version)
-                put(None)
             except BaseException as error:  # handed to the consumer, which raises it there
+                if isinstance(error, HttpError) and error.status == 403 and served.info.key not in BY_KEY:
+                    # A kind found by its category (Crossplane's) that the chart does not grant: skipped.
+                    logger.warning("cannot list %s (%s): not granted to tierguard (chart value "
+                                   "crossplane.auditGroups)", served.info.kind, served.group_version)
+                    put(None)
+                    return
                 put(ListingFailed(f"listing {served.info.kind} ({served.group_version}) "
                                   f"{'in ' + namespace if namespace else 'cluster-wide'}: "
                                   f"{type(error).__name__}: {str(error)[:200]}"))
