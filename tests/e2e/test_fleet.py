@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import UP_TIMEOUT_S, unavailable
-from .support.kube import Cluster, find_kubectl, tail, wait_until
+from .conftest import unavailable
+from .support.kube import Cluster, tail, wait_until
 from .support.tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, secret, secret_value, tierguard_logs
 from .test_install import RELEASE, helm, wait_rolled_out
-from .test_multi_node import run_local_cluster
+from .test_multi_node import another_local_cluster
 
 HUB_ACCESS = "tierguard-fleet-hub"
 FAST = ["--set", "fleet.readIntervalSeconds=2", "--set", "fleet.publishIntervalSeconds=2"]
@@ -82,31 +82,21 @@ def fleet(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     if not cluster.local:
         unavailable("a fleet needs a second cluster, which this suite makes only next to its own kind cluster")
     hub_name = cluster.kind_name or os.environ.get("TIERGUARD_KIND_CLUSTER", "tierguard")
-    state = tmp_path_factory.mktemp("fleet-member")
-    env = {**os.environ, "TIERGUARD_KIND_CLUSTER": f"tg-fleet-{uuid.uuid4().hex[:6]}",
-           "TIERGUARD_LOCAL_CLUSTER_DIR": str(state)}
     upgrade(cluster, "--set", "fleet.member=prod-eu", "--set", "fleet.hub.members={staging}", *FAST)
-    up = run_local_cluster(env, "up", timeout=UP_TIMEOUT_S)
     try:
-        if up.returncode != 0:
-            unavailable(f"a second kind cluster could not be made:\n{tail(up.stdout)}")
-        kubectl = find_kubectl(external_kubeconfig=False)
-        assert kubectl is not None
-        staging = Cluster(kubeconfig=Path(state) / "kubeconfig", kubectl_path=kubectl, bin_dir=cluster.bin_dir,
-                          local=True, kind_name=env["TIERGUARD_KIND_CLUSTER"])
-        copy_key(cluster, staging)
-        access = hub_kubeconfig(cluster, control_plane_address(hub_name), "staging")
-        staging.kubectl("create", "-f", "-", input=json.dumps({
-            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": HUB_ACCESS, "namespace": NAMESPACE},
-            "data": {"kubeconfig": base64.b64encode(access.encode()).decode()}}))
-        upgrade(staging, "--set", "fleet.member=staging", "--set", f"fleet.hub.kubeconfigSecret={HUB_ACCESS}", *FAST)
-        yield cluster, staging
+        with another_local_cluster(cluster, tmp_path_factory.mktemp("fleet-member"), "tg-fleet") as staging:
+            copy_key(cluster, staging)
+            access = hub_kubeconfig(cluster, control_plane_address(hub_name), "staging")
+            staging.kubectl("create", "-f", "-", input=json.dumps({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": HUB_ACCESS, "namespace": NAMESPACE},
+                "data": {"kubeconfig": base64.b64encode(access.encode()).decode()}}))
+            upgrade(staging, "--set", "fleet.member=staging", "--set", f"fleet.hub.kubeconfigSecret={HUB_ACCESS}",
+                    *FAST)
+            yield cluster, staging
     finally:
-        down = run_local_cluster(env, "down", timeout=600)
         upgrade(cluster, "--set", "fleet.member=", "--set", "fleet.hub.members=null")
         for item in cluster.get_json("fleetfingerprintsets")["items"]:
             cluster.kubectl("delete", "fleetfingerprintset", item["metadata"]["name"], "--ignore-not-found")
-        assert down.returncode == 0, f"hack/local-cluster.sh down failed:\n{tail(down.stdout)}"
 
 
 def tiered(target: Cluster, tier: str) -> str:

@@ -13,6 +13,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +34,32 @@ def run_local_cluster(env: dict[str, str], *args: str, timeout: float) -> subpro
                           stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False)
 
 
+@contextmanager
+def another_local_cluster(cluster: Cluster, state: Path, prefix: str, workers: int = 0) -> Iterator[Cluster]:
+    """A kind cluster of its own beside the session's (``hack/local-cluster.sh up``, tierguard installed by the
+    same hook; state under ``state``), deleted afterwards; unavailable (a failure under CI) if it cannot be made."""
+    env = {**os.environ, "TIERGUARD_KIND_CLUSTER": f"{prefix}-{uuid.uuid4().hex[:6]}",
+           "TIERGUARD_KIND_WORKERS": str(workers), "TIERGUARD_LOCAL_CLUSTER_DIR": str(state)}
+    up = run_local_cluster(env, "up", timeout=UP_TIMEOUT_S)
+    try:
+        if up.returncode != 0:
+            unavailable(f"a {workers + 1}-node kind cluster could not be made:\n{tail(up.stdout)}")
+        kubectl = find_kubectl(external_kubeconfig=False)
+        assert kubectl is not None
+        yield Cluster(kubeconfig=state / "kubeconfig", kubectl_path=kubectl, bin_dir=cluster.bin_dir, local=True,
+                      kind_name=env["TIERGUARD_KIND_CLUSTER"])
+    finally:
+        down = run_local_cluster(env, "down", timeout=600)
+        assert down.returncode == 0, f"hack/local-cluster.sh down failed:\n{tail(down.stdout)}"
+
+
 @pytest.fixture(scope="module")
 def nodes_cluster(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if not cluster.local:
         yield cluster
         return
-    state = tmp_path_factory.mktemp("multi-node")
-    env = {**os.environ, "TIERGUARD_KIND_CLUSTER": f"tg-multi-{uuid.uuid4().hex[:6]}",
-           "TIERGUARD_KIND_WORKERS": str(WORKERS), "TIERGUARD_LOCAL_CLUSTER_DIR": str(state)}
-    up = run_local_cluster(env, "up", timeout=UP_TIMEOUT_S)
-    try:
-        if up.returncode != 0:
-            unavailable(f"a {WORKERS + 1}-node kind cluster could not be made:\n{tail(up.stdout)}")
-        kubectl = find_kubectl(external_kubeconfig=False)
-        assert kubectl is not None
-        yield Cluster(kubeconfig=Path(state) / "kubeconfig", kubectl_path=kubectl, bin_dir=cluster.bin_dir,
-                      local=True)
-    finally:
-        down = run_local_cluster(env, "down", timeout=600)
-        assert down.returncode == 0, f"hack/local-cluster.sh down failed:\n{tail(down.stdout)}"
+    with another_local_cluster(cluster, tmp_path_factory.mktemp("multi-node"), "tg-multi", WORKERS) as nodes:
+        yield nodes
 
 
 def schedulable_nodes(cluster: Cluster) -> list[str]:
