@@ -197,3 +197,24 @@ def test_a_draining_replica_gives_the_lease_up_and_never_takes_it() -> None:
         assert api.lease is None and flips == [True, False]
 
     asyncio.run(scenario())
+
+
+def test_a_holder_cancelled_says_it_no_longer_holds() -> None:
+    """Stopping without a drain (SIGTERM straight away) cancels the elector: what reads its flag (the fleet's
+    publisher, which goes on through the shutdown linger) must not go on as the holder of a released Lease."""
+    import asyncio  # noqa: PLC0415
+
+    api, clock = FakeLeases(), Clock()
+    stopping = elector(api, clock, "pod-old")
+    flips: list[bool] = []
+
+    async def scenario() -> None:
+        stopping.duration_s = 0.6
+        task = asyncio.create_task(stopping.run(flips.append))
+        await asyncio.sleep(0.3)
+        assert holder(api) == "pod-old" and flips == [True]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert flips == [True, False] and holder(api) is None
+
+    asyncio.run(scenario())

@@ -27,7 +27,7 @@ import yaml
 
 from .conftest import unavailable
 from .support.kube import Cluster, tail, wait_until
-from .support.tierguard import NAMESPACE, TIER_LABEL, apply, assert_admitted, secret, secret_value, tierguard_logs
+from .support.tierguard import NAMESPACE, SELECTOR, TIER_LABEL, apply, assert_admitted, secret, secret_value
 from .test_install import RELEASE, helm, wait_rolled_out
 from .test_multi_node import another_local_cluster
 
@@ -97,6 +97,20 @@ def fleet(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         upgrade(cluster, "--set", "fleet.member=", "--set", "fleet.hub.members=null")
         for item in cluster.get_json("fleetfingerprintsets")["items"]:
             cluster.kubectl("delete", "fleetfingerprintset", item["metadata"]["name"], "--ignore-not-found")
+
+
+def fleet_story(hub: Cluster, staging: Cluster) -> str:
+    """What the hub holds of the heartbeats, and each hub replica's readiness and last fleet lines, for a failure."""
+    heartbeats = hub.get_json("leases", "-n", NAMESPACE, "-l", "tierguard.io/fleet-member")["items"]
+    story = [f"heartbeats: {[(lease['metadata']['name'], lease['spec']) for lease in heartbeats]}",
+             f"staging pods: {[p['metadata']['name'] for p in staging.get_json('pods', '-n', NAMESPACE)['items']]}"]
+    for pod in hub.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]:
+        name = pod["metadata"]["name"]
+        ready = [c.get("ready") for c in pod.get("status", {}).get("containerStatuses", [])]
+        logs = hub.kubectl("logs", "-n", NAMESPACE, name, "-c", "tierguard", "--tail=-1", check=False).stdout
+        lines = [line for line in logs.splitlines() if "fleet" in line or "error" in line.lower()][-8:]
+        story += [f"hub pod {name} ready={ready} deleting={'deletionTimestamp' in pod['metadata']}", *lines]
+    return "\n".join(story)
 
 
 def tiered(target: Cluster, tier: str) -> str:
@@ -194,19 +208,21 @@ def test_a_member_gone_is_no_longer_compared_after_its_heartbeat(fleet: tuple[Cl
     wait_until(lambda: refused_naming(hub, prod, value, "staging", "dev"), timeout=SEEN_S, interval=2,
                what="the prod cluster refusing the staging cluster's value")
     staging.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=0")
+    last: list[subprocess.CompletedProcess[str]] = []
+
+    def admitted() -> bool:
+        last[:] = [dry_run(hub, prod, value)]
+        return last[0].returncode == 0
+
     try:
         try:
             # The heartbeat's 10 s after the last beat; the bound is the stopping replicas' exit (their drain and
             # linger, about 100 s), should anything of theirs still beat until then.
-            wait_until(lambda: dry_run(hub, prod, value).returncode == 0 or None, timeout=SEEN_S + 60, interval=2,
+            wait_until(lambda: admitted() or None, timeout=SEEN_S + 60, interval=2,
                        what="the prod cluster no longer comparing a gone member's sets")
         except AssertionError as error:
-            heartbeats = hub.get_json("leases", "-n", NAMESPACE, "-l", "tierguard.io/fleet-member")["items"]
-            beats = [(lease["metadata"]["name"], lease["spec"]) for lease in heartbeats]
-            lines = [line for line in tierguard_logs(hub).splitlines() if "fleet" in line][-15:]
-            left = staging.get_json("pods", "-n", NAMESPACE)["items"]
-            raise AssertionError(f"{error}\nheartbeats: {beats}\nstaging pods: "
-                                 f"{[p['metadata']['name'] for p in left]}\n" + "\n".join(lines)) from None
+            raise AssertionError(f"{error}\nthe last answer: {tail(last[0].stderr)}\n"
+                                 f"{fleet_story(hub, staging)}") from None
     finally:
         staging.kubectl("scale", f"deployment/{RELEASE}", "-n", NAMESPACE, "--replicas=2")
     wait_rolled_out(staging)

@@ -162,8 +162,6 @@ class LeaseElector:
         try:
             while True:
                 if leaving():
-                    if leading and on_change is not None:
-                        on_change(False)
                     return
                 if not leading and not eligible():
                     await asyncio.sleep(self.renew_every)
@@ -177,6 +175,8 @@ class LeaseElector:
                         on_change(leading)
                 await asyncio.sleep(self.renew_every)
         finally:
+            if leading and on_change is not None:  # cancelled: whoever reads the flag must not go on as the holder
+                on_change(False)
             await asyncio.shield(asyncio.to_thread(self.release))
 
 

@@ -204,11 +204,14 @@ async def serve(settings: RunSettings) -> None:
                 asyncio.create_task(background[1].run(background[0].set_leader, lambda: state.ready,
                                                       lambda: state.draining)),
                 ] if background is not None else []
+    # Not among the auditing tasks: the other members' sets are read on until the last answer is given (a
+    # lingering replica judging from sets frozen at SIGTERM would refuse for a member gone since).
+    fleet = None
     if settings.fleet.enabled and background is not None:
         from tierguard.webhook.fleet_sync import fleet_task  # noqa: PLC0415
 
         audit = background[0]
-        auditing.append(fleet_task(settings.fleet, state, lambda: audit.leading, metrics))
+        fleet = fleet_task(settings.fleet, state, lambda: audit.leading, metrics)
     admission_policies = asyncio.create_task(
         AdmissionPolicySync(state, api_client, settings.admission_policies).run())
     policy_statuses = asyncio.create_task(statuses.run())
@@ -231,7 +234,7 @@ async def serve(settings: RunSettings) -> None:
         state.draining = True
         await admission.stop(linger_s=settings.serving.shutdown_linger_s, cut_short=again)
         ours = [health, syncing, watching, admission_policies, policy_statuses, reloading,
-                *([marking] if marking else [])]
+                *([marking] if marking else []), *([fleet] if fleet else [])]
         for task in ours:
             task.cancel()
         await asyncio.gather(*ours, return_exceptions=True)
