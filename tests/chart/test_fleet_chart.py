@@ -54,11 +54,11 @@ def test_the_hub_gets_the_crd_the_accounts_and_the_policy(helm: Helm) -> None:
 
 def test_a_member_of_a_remote_hub_mounts_its_kubeconfig(helm: Helm) -> None:
     docs = render_cached(helm, sets={"fleet.member": "staging", "fleet.hub.kubeconfigSecret": "hub-access",
-                                     "fleet.readIntervalSeconds": "5"})
+                                     "fleet.readIntervalSeconds": "5", "fleet.maxSetAgeSeconds": "120"})
     assert "CustomResourceDefinition" not in kinds(docs) or not [
         d for d in all_of(docs, "CustomResourceDefinition") if "fleet" in d["metadata"]["name"]]
     assert [a for a in args(docs) if a.startswith("--fleet")] == [
-        "--fleet-member=staging", "--fleet-read-interval=5", "--fleet-publish-interval=30",
+        "--fleet-member=staging", "--fleet-read-interval=5", "--fleet-publish-interval=30", "--fleet-max-age=120",
         "--fleet-hub-kubeconfig=/fleet-hub/kubeconfig", "--fleet-hub-namespace=tierguard-system"]
     spec = only(docs, "Deployment")["spec"]["template"]["spec"]
     (volume,) = [v for v in spec["volumes"] if v["name"] == "fleet-hub"]

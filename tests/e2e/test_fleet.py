@@ -6,7 +6,9 @@ it. Both share the fingerprint key (the Secret copied, as docs/fleet.md says to)
 - a value the prod cluster holds is refused in the staging cluster's dev tier, naming cluster and tier, once the
   prod cluster has published and the staging cluster has read; and the other way round;
 - the staging cluster's account cannot write the prod cluster's sets (the hub's ValidatingAdmissionPolicy);
-- the hub paused and resumed: the staging cluster keeps refusing from the sets it read, and reads again after.
+- the hub paused and resumed: the staging cluster keeps refusing from the sets it read, and reads again after;
+  with fleet.maxSetAgeSeconds, its replicas are not ready while the sets are older, and ready again after;
+- a member whose tierguard stopped is no longer compared once its heartbeat has lasted.
 """
 
 from __future__ import annotations
@@ -194,6 +196,48 @@ def test_the_hub_paused_and_resumed_loses_nothing(fleet: tuple[Cluster, Cluster]
     assert_admitted(apply(hub, secret(prod, "later", later)))
     wait_until(lambda: refused_naming(staging, dev, later, "prod-eu", "prod"), timeout=SEEN_S, interval=2,
                what="a value published after the pause refused too")
+
+
+def readiness(cluster: Cluster) -> list[str]:
+    """Each tierguard replica's /readyz answer, asked inside its pod (the probe's own address)."""
+    answers = []
+    for pod in cluster.get_json("pods", "-n", NAMESPACE, "-l", SELECTOR)["items"]:
+        if pod["metadata"].get("deletionTimestamp"):
+            continue
+        ports = [p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])
+                 if p.get("name") == "metrics"]
+        asked = cluster.kubectl("exec", "-n", NAMESPACE, pod["metadata"]["name"], "-c", "tierguard", "--", "python",
+                                "-c", "import sys, urllib.request, urllib.error\n"
+                                "try:\n print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())\n"
+                                "except urllib.error.HTTPError as e:\n print(e.read().decode())",
+                                f"http://127.0.0.1:{ports[0]}/readyz", check=False)
+        answers.append(asked.stdout.strip() or asked.stderr.strip())
+    return answers
+
+
+def test_sets_older_than_the_max_age_make_a_member_not_ready_until_read_again(fleet: tuple[Cluster, Cluster]) -> None:
+    """fleet.maxSetAgeSeconds: the hub paused for longer than it, the staging cluster's replicas are not ready,
+    naming the sets' age; the hub back, they read it and are ready again. (Without it, the test above: they stay
+    ready and keep the sets they read.)"""
+    hub, staging = fleet
+    hub_name = hub.kind_name or os.environ.get("TIERGUARD_KIND_CLUSTER", "tierguard")
+    upgrade(staging, "--set", "fleet.maxSetAgeSeconds=10")
+    try:
+        subprocess.run(["docker", "pause", f"{hub_name}-control-plane"], check=True, capture_output=True)
+        try:
+            def stale() -> list[str] | None:
+                answers = readiness(staging)
+                return answers if answers and all("fleet's sets" in answer for answer in answers) else None
+
+            answers = wait_until(stale, timeout=90, interval=3, what="the staging replicas not ready for old sets")
+            assert all(answer.startswith("not ready: the fleet's sets were last read from the hub") for answer in
+                       answers), answers
+        finally:
+            subprocess.run(["docker", "unpause", f"{hub_name}-control-plane"], check=True, capture_output=True)
+        wait_until(lambda: all(answer == "ready" for answer in readiness(staging)) or None, timeout=120, interval=3,
+                   what="the staging replicas ready again once the hub answers")
+    finally:
+        upgrade(staging, "--set", "fleet.maxSetAgeSeconds=0")
 
 
 def test_a_member_gone_is_no_longer_compared_after_its_heartbeat(fleet: tuple[Cluster, Cluster],

@@ -52,6 +52,9 @@ class State:
     ready: bool = True
     policy: Any = DEFAULT_POLICY
 
+    def local_not_ready_reason(self) -> str | None:
+        return None if self.ready else "starting"
+
 
 def secret(namespace: str, name: str, value: str) -> SecretView:
     return SecretView.from_object({"apiVersion": "v1", "kind": "Secret",
@@ -101,3 +104,56 @@ def test_run_refuses_a_member_name_that_cannot_name_hub_objects(tmp_path: Any,
     assert main(["run", "--tls-cert", str(cert), "--tls-key", str(cert), "--fleet-member", "Prod_EU"]) == 2
     assert ("Invalid value for '--fleet-member': the fleet member 'Prod_EU' is not a DNS label"
             in capsys.readouterr().err)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FailingHub(FakeHub):
+    """A hub that does not answer while ``down``."""
+
+    down = False
+
+    def list_metadata(self) -> list[Any]:
+        if self.down:
+            raise OSError("no route to host")
+        return super().list_metadata()
+
+
+def test_sets_older_than_the_max_age_fail_readiness_and_reading_them_again_restores_it() -> None:
+    """With fleet.maxSetAgeSeconds, a replica that has not read the hub for longer is not ready (every answer
+    refused), and goes on reading while not ready, so the next successful read makes it ready again. Without a max
+    age, a hub that does not answer never costs readiness."""
+    from tierguard.webhook.state import RuntimeState  # noqa: PLC0415
+
+    hub, clock = FailingHub(), Clock()
+    state = RuntimeState("tierguard-system", policy=DEFAULT_POLICY, indexes_synced=True)
+    state.context = Context({"shop": "prod"}, [])  # type: ignore[assignment]
+    sync = FleetSync(state, FleetSettings(member="prod-eu", max_age_s=60), hub, lambda: False, Metrics(),
+                     monotonic=clock)
+    state.fleet_problem = sync.problem
+    assert state.ready  # just started: nothing read yet, and not for longer than the max age
+    hub.down = True
+    clock.now += 61
+    with pytest.raises(OSError):
+        asyncio.run(sync.step())
+    reason = state.not_ready_reason()
+    assert reason is not None and "not been read from the hub in the 61 s since the start" in reason
+    hub.down = False
+    asyncio.run(sync.step())
+    assert state.ready and sync.last_read == clock.now
+    hub.down = True
+    clock.now += 90
+    with pytest.raises(OSError):
+        asyncio.run(sync.step())
+    assert "last read from the hub 90 s ago, more than the 60 s allowed" in (state.not_ready_reason() or "")
+
+    relaxed = FleetSync(state, FleetSettings(member="prod-eu"), hub, lambda: False, Metrics(), monotonic=clock)
+    state.fleet_problem = relaxed.problem
+    clock.now += 10_000
+    assert state.ready

@@ -85,6 +85,10 @@ def _fleet_member(_context: click.Context, _parameter: click.Parameter, value: s
               type=click.FloatRange(1, 3600), metavar="SECONDS")
 @click.option("--fleet-publish-interval", default=FleetSettings.publish_interval_s, show_default=True,
               type=click.FloatRange(1, 3600), metavar="SECONDS")
+@click.option("--fleet-max-age", default=FleetSettings.max_age_s, show_default=True,
+              type=click.FloatRange(0, 86400), metavar="SECONDS",
+              help="Not ready (every answer refused) once the other members' sets were last read longer ago than "
+                   "this; 0: never.")
 @click.option("--admission-policies/--no-admission-policies", default=AdmissionPolicySettings.enabled,
               show_default=True,
               help="Keep ValidatingAdmissionPolicies for the rules the API server can judge alone (a second line "
@@ -143,7 +147,8 @@ def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook
                  shutdown_linger: float, fleet_member: str = "", fleet_hub_kubeconfig: str = "",
                  fleet_hub_namespace: str = FleetSettings.hub_namespace,
                  fleet_read_interval: float = FleetSettings.read_interval_s,
-                 fleet_publish_interval: float = FleetSettings.publish_interval_s) -> RunSettings:
+                 fleet_publish_interval: float = FleetSettings.publish_interval_s,
+                 fleet_max_age: float = FleetSettings.max_age_s) -> RunSettings:
     """The settings tree from ``run``'s options (flat, as the chart and people pass them)."""
     return RunSettings(
         serving=ServingSettings(tls_cert=tls_cert, tls_key=tls_key, client_ca=client_ca, addr=webhook_addr,
@@ -159,4 +164,5 @@ def run_settings(*, namespace: str, policy_name: str, webhook_addr: str, webhook
         shared_values=SharedValueSettings(answers_per_user=shared_value_answers, window_s=shared_value_window,
                                           exempt_groups=tuple(shared_value_exempt_groups)),
         fleet=FleetSettings(member=fleet_member, hub_kubeconfig=fleet_hub_kubeconfig, hub_namespace=fleet_hub_namespace,
-                            read_interval_s=fleet_read_interval, publish_interval_s=fleet_publish_interval))
+                            read_interval_s=fleet_read_interval, publish_interval_s=fleet_publish_interval,
+                            max_age_s=fleet_max_age))

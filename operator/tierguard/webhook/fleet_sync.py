@@ -36,16 +36,32 @@ class FleetSync:
                  metrics: Metrics, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.state, self.settings, self.hub, self.leading, self.metrics = state, settings, hub, leading, metrics
         self._monotonic = monotonic
+        self._started = monotonic()
         self._reader: Reader | None = None
         self._publisher: Publisher | None = None
         self.last_read: float | None = None
         """Our monotonic clock at the last successful read of the hub."""
         self._next_publish = 0.0
 
+    def problem(self) -> str | None:
+        """Why readiness fails: the sets last read (or, before any read, this loop's start) are older than the
+        max age (FleetSettings.max_age_s); None when they are not, or without a max age."""
+        if self.settings.max_age_s <= 0:
+            return None
+        age = self._monotonic() - (self.last_read if self.last_read is not None else self._started)
+        if age <= self.settings.max_age_s:
+            return None
+        return (f"the fleet's sets were last read from the hub {age:.0f} s ago, more than the "
+                f"{self.settings.max_age_s:g} s allowed (fleet.maxSetAgeSeconds)" if self.last_read is not None
+                else f"the fleet's sets have not been read from the hub in the {age:.0f} s since the start, more "
+                     f"than the {self.settings.max_age_s:g} s allowed (fleet.maxSetAgeSeconds)")
+
     async def step(self) -> None:
         """One read, and a publication when this replica leads and one is due."""
         context, policy = self.state.context, self.state.policy
-        if not self.state.ready or context is None or policy is None:
+        # Its own readiness may wait on this very read (problem): only a replica whose own side is not ready yet
+        # (its index half loaded, publishing it would withdraw values) skips the round.
+        if self.state.local_not_ready_reason() is not None or context is None or policy is None:
             return
         if self._reader is None or self._publisher is None:
             ours = key_id(context.fingerprinter)
@@ -79,4 +95,6 @@ class FleetSync:
 
 
 def fleet_task(settings: FleetSettings, state: RuntimeState, leading: Callable[[], bool], metrics: Metrics) -> Any:
-    return asyncio.create_task(FleetSync(state, settings, hub_of(settings), leading, metrics).run())
+    sync = FleetSync(state, settings, hub_of(settings), leading, metrics)
+    state.fleet_problem = sync.problem
+    return asyncio.create_task(sync.run())

@@ -115,6 +115,9 @@ class FleetSettings:
     publish_interval_s: float = 30.0
     """How often the audit Lease holder publishes this member's tiers (only those that changed are written) and
     renews its heartbeat."""
+    max_age_s: float = 0.0
+    """Readiness fails once the other members' sets were last read longer ago than this (every answer is then
+    "not ready"); 0: never, a hub that does not answer leaves the sets last read in force."""
 
     @property
     def heartbeat_s(self) -> int:

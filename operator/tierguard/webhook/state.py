@@ -41,7 +41,18 @@ class RuntimeState:
     here, reviews are still answered, each with ``Connection: close`` so clients open new connections to another
     replica instead of reusing this one's until it stops. Not a reason to deny: admission is unaffected."""
 
+    fleet_problem: Callable[[], str | None] | None = None
+    """Why the other clusters' sets cannot be vouched for (older than the fleet's max age), or None."""
+
     def not_ready_reason(self) -> str | None:
+        local = self.local_not_ready_reason()
+        if local is not None or self.fleet_problem is None:
+            return local
+        return self.fleet_problem()
+
+    def local_not_ready_reason(self) -> str | None:
+        """What this cluster's own side lacks (the fleet's sets aside: reading them needs none of it but the
+        indexes)."""
         if not self.indexes_synced or self.context is None:
             return "the initial listing of the cluster's namespaces, secrets and roles is not complete"
         stale = self.watch_problem() if self.watch_problem is not None else None
