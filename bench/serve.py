@@ -9,18 +9,21 @@
              double, logging configured as ``tierguard run`` configures it.
 
 Listens on ``--addr`` (default 127.0.0.1; part 4's floor listens where the API server reaches this host).
-Prints ``ready <port>`` once listening, then serves until SIGTERM or SIGINT.
+Prints ``ready <port>`` once listening, then serves until SIGTERM or SIGINT. With ``--profile FILE``, cProfile
+runs from ready to stop and its stats are written to FILE (bench/breakdown.py reads them).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import functools
 import json
 import signal
 import ssl
 import sys
+import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, cast
@@ -117,7 +120,8 @@ async def _tierguard(addr: str, port: int, certs: Path, namespaces: int,
         await server.stop()
 
 
-async def main(kind: str, port: int, certs: Path, namespaces: int, secrets: int, *, addr: str = "127.0.0.1") -> None:
+async def main(kind: str, port: int, certs: Path, namespaces: int, secrets: int, *, addr: str = "127.0.0.1",
+               profile: Path | None = None) -> None:
     if kind == "floor":
         serving = _floor(addr, port, certs)
     elif kind == "kopf":
@@ -129,8 +133,15 @@ async def main(kind: str, port: int, certs: Path, namespaces: int, secrets: int,
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # CPU time, not wall time: the loop's waits in epoll are no cost of a review.
+    profiler = cProfile.Profile(time.process_time) if profile is not None else None
+    if profiler is not None:
+        profiler.enable()
     print(f"ready {port}", flush=True)
     await stop.wait()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(profile))
     await serving.aclose()
 
 
@@ -142,7 +153,8 @@ if __name__ == "__main__":
     parser.add_argument("--addr", default="127.0.0.1")
     parser.add_argument("--namespaces", type=int, default=1000)
     parser.add_argument("--secrets", type=int, default=10000)
+    parser.add_argument("--profile", type=Path)
     options = parser.parse_args()
     asyncio.run(main(options.kind, options.port, options.certs, options.namespaces, options.secrets,
-                     addr=options.addr))
+                     addr=options.addr, profile=options.profile))
     sys.exit(0)

@@ -52,10 +52,10 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
-def _start(kind: str, certs: Path, plan: WebhookPlan) -> Server:
+def _start(kind: str, certs: Path, plan: WebhookPlan, *extra: str) -> Server:
     port = free_port()
     command = [sys.executable, "-m", "bench.serve", kind, "--port", str(port), "--certs", str(certs),
-               "--namespaces", str(plan.namespaces), "--secrets", str(plan.secrets)]
+               "--namespaces", str(plan.namespaces), "--secrets", str(plan.secrets), *extra]
     process = subprocess.Popen(pin(SERVER_CORE, command), cwd=REPO, stdout=subprocess.PIPE, text=True)
     return Server(kind, port, process)
 
