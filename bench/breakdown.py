@@ -85,11 +85,15 @@ def split(stats: pstats.Stats, top: dict[str, dict[str, float]] | None = None) -
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="2 repetitions of 3 s instead of 3 of 8")
+    parser.add_argument("--smoke", action="store_true", help="1 repetition of 1 s on a small index (that it runs)")
     parser.add_argument("--top", type=int, default=0, metavar="N", help="also list each category's N costliest "
                         "functions (own time, microseconds per review as profiled, before scaling)")
     options = parser.parse_args()
-    plan = WebhookPlan(repetitions=2 if options.quick else 3, throughput_seconds=3 if options.quick else 8,
-                       latency_seconds=0)
+    if options.smoke:
+        plan = WebhookPlan(repetitions=1, throughput_seconds=1, latency_seconds=0, namespaces=40, secrets=400)
+    else:
+        plan = WebhookPlan(repetitions=2 if options.quick else 3, throughput_seconds=3 if options.quick else 8,
+                           latency_seconds=0)
     cpu: dict[str, list[float]] = {"floor": [], "tierguard": []}
     with tempfile.TemporaryDirectory(prefix="tierguard-breakdown-") as tmp:
         from tierguard.webhook.certs import write_certificates  # noqa: PLC0415
