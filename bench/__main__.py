@@ -12,6 +12,7 @@ median and the range over repetitions. See bench/README.md for what each figure 
   part 5  tierguard check objects/s vs PyYAML's C loader parsing the same files
   part 6  peers offline: tierguard check vs gator test vs kyverno apply on the same trees (not a default part:
           builds the peers from the Go module proxy the first time, about 12 minutes, then about 3 per run)
+  part 8  the fleet offline: a tier's published sets, their bytes, CPU and hub requests (issue 28)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Plan:
     peer_sizes: tuple[int, ...] = (1000, 10000)
     peer_repetitions: int = 3
     peer_build: bool = True
+    fleet_values: int = 100_000
 
 
 PLANS = {
@@ -55,12 +57,12 @@ PLANS = {
     "quick": Plan("quick", webhook.WebhookPlan(repetitions=2, throughput_seconds=3, latency_seconds=5),
                   engine_evaluations=1500, engine_repetitions=2, check_objects=10000, check_repetitions=2,
                   index_secrets=10_000, index_namespaces=500, api_pods=50, ready_timeout=240.0,
-                  peer_repetitions=1),
+                  peer_repetitions=1, fleet_values=100_000),
     "smoke": Plan("smoke", webhook.WebhookPlan(repetitions=1, throughput_seconds=1, latency_seconds=0.5,
                                                namespaces=40, secrets=400),
                   engine_evaluations=20, engine_repetitions=1, check_objects=60, check_repetitions=1,
                   index_secrets=0, index_namespaces=0, api_pods=0, peer_sizes=(100,), peer_repetitions=1,
-                  peer_build=False),
+                  peer_build=False, fleet_values=500),
 }
 
 # key -> (source figure, unit, target text, predicate on the median)
@@ -85,6 +87,11 @@ KEYS: dict[str, Target] = {
     "check_parse_ratio": ("check_parse_ratio", "x", "<= 2.0", lambda v: v <= 2.0),
     "peer_check_ratio_kyverno": ("peer_check_ratio_kyverno", "x", "", None),
     "peer_check_ratio_gator": ("peer_check_ratio_gator", "x", "", None),
+    "fleet_published_kb": ("fleet_published_kb", "KB", "", None),
+    "fleet_publish_cpu_ratio": ("fleet_publish_cpu_ratio", "x", "", None),
+    "fleet_read_cpu_ratio": ("fleet_read_cpu_ratio", "x", "", None),
+    "fleet_hub_requests_read": ("fleet_hub_requests_read", "requests", "", None),
+    "fleet_hub_requests_publish": ("fleet_hub_requests_publish", "requests", "", None),
 }
 EXTRA: dict[str, Target] = {
     "noop_p99_ms": ("kopf_p99_ms", "ms", "", None),
@@ -105,13 +112,18 @@ EXTRA: dict[str, Target] = {
     "connect_cpu_floor_ratio": ("connect_cpu_floor_ratio", "x", "", None),
     "engine_rolebinding_evals_per_s": ("engine_rolebindings_per_s", "evals/s", "", None),
     "engine_connect_evals_per_s": ("engine_pods-exec_per_s", "evals/s", "", None),
+    "fleet_objects": ("fleet_objects", "objects", "", None),
+    "fleet_lookup_us": ("fleet_lookup_us", "us", "", None),
+    "fleet_seen_within_s": ("fleet_seen_within_s", "s", "", None),
 }
 PARTS_OF = {"p50_ms": 1, "p99_ms": 1, "floor_p99_ms": 1, "p99_ratio": 1, "throughput_rps": 1,
             "noop_throughput_rps": 1, "throughput_ratio": 1, "floor_throughput_rps": 1,
             "floor_throughput_ratio": 1, "cpu_us_per_review": 1, "engine_evals_per_s": 2,
             "index_100k_rss_mb": 3, "index_100k_ready_s": 3, "index_ready_ratio": 3,
             "apiserver_overhead_ratio": 4, "check_objects_per_s": 5, "check_parse_ratio": 5,
-            "peer_check_ratio_kyverno": 6, "peer_check_ratio_gator": 6}
+            "peer_check_ratio_kyverno": 6, "peer_check_ratio_gator": 6, "fleet_published_kb": 8,
+            "fleet_publish_cpu_ratio": 8, "fleet_read_cpu_ratio": 8, "fleet_hub_requests_read": 8,
+            "fleet_hub_requests_publish": 8}
 
 
 def _commit() -> str:
@@ -161,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="fewer repetitions and shorter runs (under 3 minutes)")
     size.add_argument("--smoke", action="store_const", const="smoke", dest="plan",
                       help="the smallest run, for the unit test: shape only, figures meaningless")
-    parser.add_argument("--parts", default="1,2,3,4,5",
-                        help="comma-separated part numbers (default: 1 to 5; part 6, the peers, only on request: "
-                             "minutes, and a build of them the first time)")
+    parser.add_argument("--parts", default="1,2,3,4,5,8",
+                        help="comma-separated part numbers (default: 1 to 5 and 8; part 6, the peers, only on "
+                             "request: minutes, and a build of them the first time)")
     parser.add_argument("--kubeconfig", type=Path, help="an API server for parts 3 and 4 (hack/local-cluster.sh)")
     parser.add_argument("--host-address", help="part 4: where the API server reaches this host, for the floor server "
                                                "(default: $TIERGUARD_E2E_HOST_ADDRESS, else the local kind cluster's "
@@ -192,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     if 5 in parts:
         _run_part(5, "tierguard check", lambda: check.run(plan.check_objects, plan.check_repetitions, figures),
                   figures)
+    if 8 in parts:
+        from bench import fleet  # noqa: PLC0415
+
+        _run_part(8, "fleet offline", lambda: fleet.run(plan.fleet_values, plan.engine_repetitions, figures), figures)
     failed = False
     if 6 in parts:
         from bench import peers  # noqa: PLC0415 - part 6 only

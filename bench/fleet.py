@@ -1,0 +1,117 @@
+"""Part 8: the fleet offline (issue 28, item 4): what a member publishes and reads, against an in-memory hub
+that counts requests and bytes, for one tier of N values (100,000 in the full plan).
+
+- ``fleet_published_kb``, ``fleet_objects``: the JSON bytes of the FleetFingerprintSet objects a publication
+  writes, and how many (chunks of at most 512 KB of data each).
+- ``fleet_publish_cpu_ratio``, ``fleet_read_cpu_ratio``: CPU of one publication (the Golomb-coded set built and
+  encoded, the heartbeat, the list) and of another member's first read (list, get, decode), each against
+  fingerprinting the same N values once (HMAC-SHA256: what indexing them cost that member anyway), measured in
+  the same repetition.
+- ``fleet_hub_requests_read``, ``fleet_hub_requests_publish``: requests a member makes on the hub per read
+  interval and per publication interval once nothing changes (steady state): its load on the hub.
+- ``fleet_lookup_us``: one lookup of a digest in the sets read (what a Secret review adds per value).
+- ``fleet_seen_within_s``: at the chart's default intervals, a value is refused in another member within about
+  one publication interval plus one read interval plus the two CPU times above (an upper bound, not a timing).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from bench.util import Figures
+from tierguard.engine.fingerprint_set import key_id
+from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.fleet_sets import FleetSets
+from tierguard.fleet.publisher import Publisher
+from tierguard.fleet.reader import Reader
+from tierguard.webhook.settings import FleetSettings
+
+
+class CountingHub:
+    """The hub's sets and heartbeats in memory (as tests/fleet's fake), counting requests and bytes written."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.leases: dict[str, dict[str, Any]] = {}
+        self.version = 0
+        self.requests = 0
+        self.written_bytes = 0
+        self.written_objects = 0
+
+    def list_metadata(self) -> list[Mapping[str, Any]]:
+        self.requests += 1
+        return [copy.deepcopy(obj["metadata"]) for obj in self.objects.values()]
+
+    def get(self, name: str) -> Mapping[str, Any] | None:
+        self.requests += 1
+        return copy.deepcopy(self.objects.get(name))
+
+    def apply(self, body: Mapping[str, Any]) -> None:
+        self.requests += 1
+        self.version += 1
+        self.written_bytes += len(json.dumps(body))
+        self.written_objects += 1
+        stored = copy.deepcopy(dict(body))
+        stored["metadata"]["resourceVersion"] = str(self.version)
+        self.objects[stored["metadata"]["name"]] = stored
+
+    def delete(self, name: str) -> None:
+        self.requests += 1
+        self.objects.pop(name, None)
+
+    def heartbeats(self) -> list[Mapping[str, Any]]:
+        self.requests += 1
+        return [copy.deepcopy(lease) for lease in self.leases.values()]
+
+    def beat(self, body: Mapping[str, Any]) -> None:
+        self.requests += 1
+        self.leases[body["metadata"]["name"]] = copy.deepcopy(dict(body))
+
+
+def _found(sets: FleetSets, probes: list[bytes]) -> int:
+    return sum(1 for probe in probes if sets.holders(probe))
+
+
+def _cpu(action: Any) -> tuple[float, Any]:
+    started = time.process_time()
+    result = action()
+    return time.process_time() - started, result
+
+
+def run(values: int, repetitions: int, figures: Figures) -> None:
+    fingerprinter = Fingerprinter(b"bench-fleet-key-" * 2)
+    ours = key_id(fingerprinter)
+    settings = FleetSettings(member="prod-eu")
+    secrets = [f"bench-value-{n:08d}-{n * 7919 % 100003:06d}".encode() for n in range(values)]
+    for _ in range(repetitions):
+        baseline, digests = _cpu(lambda: {fingerprinter.digest(value) for value in secrets})
+        hub = CountingHub()
+        publisher = Publisher(hub, "prod-eu", ours, namespace=settings.hub_namespace,
+                              heartbeat_s=settings.heartbeat_s)
+        publish_cpu, _ = _cpu(partial(publisher.publish, {"prod": digests}))
+        figures.add("fleet_published_kb", hub.written_bytes / 1024)
+        figures.add("fleet_objects", hub.written_objects)
+        reader = Reader(hub, ours, "staging")
+        read_cpu, sets = _cpu(reader.refresh)
+        if len(sets) != 1:
+            raise RuntimeError(f"the reader found {len(sets)} tiers, not the one published")
+        figures.add("fleet_publish_cpu_ratio", publish_cpu / baseline)
+        figures.add("fleet_read_cpu_ratio", read_cpu / baseline)
+        before = hub.requests
+        reader.refresh()
+        figures.add("fleet_hub_requests_read", hub.requests - before)
+        before = hub.requests
+        publisher.publish({"prod": digests})
+        figures.add("fleet_hub_requests_publish", hub.requests - before)
+        probes = [fingerprinter.digest(value) for value in secrets[:2000]]
+        lookup_cpu, found = _cpu(partial(_found, sets, probes))
+        if found != len(probes):
+            raise RuntimeError(f"{len(probes) - found} published values not found in the sets read")
+        figures.add("fleet_lookup_us", lookup_cpu * 1e6 / len(probes))
+        figures.add("fleet_seen_within_s", settings.publish_interval_s + settings.read_interval_s
+                    + publish_cpu + read_cpu)
