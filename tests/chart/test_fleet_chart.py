@@ -70,3 +70,17 @@ def test_a_member_of_a_remote_hub_mounts_its_kubeconfig(helm: Helm) -> None:
 def test_a_member_name_that_cannot_name_objects_is_refused_by_the_schema(helm: Helm, member: str) -> None:
     with pytest.raises(AssertionError, match="fleet"):
         render_cached(helm, sets={"fleet.member": member})
+
+
+@pytest.mark.parametrize("sets", [{"fleet.member": "prod-eu", "fleet.hub.members": "{staging}"},
+                                  {"fleet.member": "staging", "fleet.hub.kubeconfigSecret": "hub-access"}])
+def test_every_cluster_role_binding_of_the_release_is_spared_the_webhook(helm: Helm, sets: dict[str, str]) -> None:
+    """helm upgrade while no replica runs (docs/reliability.md): the release's ClusterRoleBindings, the hub's
+    sets' binding among them, are never sent to the fail-closed webhook; a member without it names none more."""
+    docs = render_cached(helm, sets=sets)
+    bindings = sorted(b["metadata"]["name"] for b in all_of(docs, "ClusterRoleBinding"))
+    (entry,) = [w for w in only(docs, "ValidatingWebhookConfiguration")["webhooks"]
+                if w["name"] == "clusterrolebindings.tierguard.io"]
+    (condition,) = entry["matchConditions"]
+    assert condition["expression"] == " && ".join(f"request.name != '{name}'" for name in bindings)
+    assert (f"{FULLNAME}-fleet-sets" in bindings) == ("fleet.hub.members" in sets)

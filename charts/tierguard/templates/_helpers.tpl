@@ -338,3 +338,10 @@ such key: `helm upgrade --reuse-values` from chart 0.2.0 or earlier keeps that c
 {{- $fleet := .Values.fleet | default dict -}}
 {{- if or (and $fleet.member (not (dig "hub" "kubeconfigSecret" "" $fleet))) (dig "hub" "members" list $fleet) -}}true{{- end -}}
 {{- end -}}
+
+{{- /* CEL true unless the request names one of the list's objects: "request.name != 'a' && request.name != 'b'". */}}
+{{- define "tierguard.webhook.notNamed" -}}
+{{- $tests := list -}}
+{{- range . }}{{ $tests = append $tests (printf "request.name != '%s'" .) }}{{ end -}}
+{{- join " && " $tests -}}
+{{- end -}}
