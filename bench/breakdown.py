@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench import bodies
-from bench.webhook import WebhookPlan, _check_answers, _start, _stop, _throughput, _wait_ready
+from bench.webhook import WebhookPlan, _throughput, running
 
 PATH = "pods"
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -102,26 +102,15 @@ def main() -> None:
         write_certificates(certs, ["127.0.0.1"])
         paths = bodies.write_bodies(body_dir, plan.namespaces)
         reviews = {PATH: paths[PATH].read_bytes()}
-        servers = [_start(kind, certs, plan) for kind in cpu]
-        try:
-            for server in servers:
-                _wait_ready(server)
-                _check_answers(server, certs, reviews)
+        with running(tuple(cpu), certs, plan, reviews) as servers:
             for _ in range(plan.repetitions):
                 for server in servers:
                     measured = _throughput(server, plan, body_dir, certs, (PATH,))
                     if measured is not None:
                         cpu[server.kind].append(measured[1])
-        finally:
-            for server in servers:
-                _stop(server)
-        profiled = _start("tierguard", certs, plan, "--profile", str(profile))
-        try:
-            _wait_ready(profiled)
-            _check_answers(profiled, certs, reviews)
+        with running(("tierguard",), certs, plan, reviews, "--profile", str(profile)) as (profiled,):
             _throughput(profiled, plan, body_dir, certs, (PATH,))
-        finally:
-            _stop(profiled)  # SIGTERM: the server writes its profile as it stops
+        # Stopped on leaving (SIGTERM), the server has written its profile.
         top: dict[str, dict[str, float]] = {}
         stats = pstats.Stats(str(profile))
         seconds = split(stats, top)

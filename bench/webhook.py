@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +93,22 @@ def _check_answers(server: Server, certs: Path, reviews: dict[str, bytes]) -> No
             raise RuntimeError(f"{server.kind} /{name}: unexpected answer {answer['response']}")
 
 
+@contextmanager
+def running(kinds: Sequence[str], certs: Path, plan: WebhookPlan, reviews: dict[str, bytes],
+            *extra: str) -> Iterator[list[Server]]:
+    """Servers of ``kinds`` started (``extra``: more ``bench.serve`` arguments), ready and each checked on
+    ``reviews``; stopped on leaving."""
+    servers = [_start(kind, certs, plan, *extra) for kind in kinds]
+    try:
+        for server in servers:
+            _wait_ready(server)
+            _check_answers(server, certs, reviews)
+        yield servers
+    finally:
+        for server in servers:
+            _stop(server)
+
+
 def _use_wrk() -> bool:
     """wrk when installed, unless BENCH_LOAD=python asks for the Python generator (as on a machine without it)."""
     return shutil.which("wrk") is not None and os.environ.get("BENCH_LOAD") != "python"
@@ -159,11 +177,7 @@ def run(plan: WebhookPlan, figures: Figures) -> None:
         body_dir = Path(tmp) / "bodies"
         paths = bodies.write_bodies(body_dir, plan.namespaces)
         reviews = {name: path.read_bytes() for name, path in paths.items()}
-        servers = [_start(kind, certs, plan) for kind in SERVERS]
-        try:
-            for server in servers:
-                _wait_ready(server)
-                _check_answers(server, certs, reviews)
+        with running(SERVERS, certs, plan, reviews) as servers:
             for _ in range(plan.repetitions):
                 for server in servers:
                     measured = _throughput(server, plan, body_dir, certs)
@@ -182,6 +196,4 @@ def run(plan: WebhookPlan, figures: Figures) -> None:
                         measured = _throughput(server, plan, body_dir, certs, (path,))
                         if measured is not None:
                             figures.add(f"{server.kind}_cpu_us_{path}", measured[1])
-        finally:
-            for server in servers:
-                _stop(server)
+
