@@ -1,5 +1,5 @@
 """Part 8: the fleet offline (issue 28, item 4): what a member publishes and reads, against an in-memory hub
-that counts requests and bytes, for one tier of N values (100,000 in the full plan).
+that counts requests and bytes (``kube/hub.MemoryHub``), for one tier of N values (100,000 in the full plan).
 
 - ``fleet_published_kb``, ``fleet_objects``: the JSON bytes of the FleetFingerprintSet objects a publication
   writes, and how many (chunks of at most 512 KB of data each).
@@ -16,10 +16,7 @@ that counts requests and bytes, for one tier of N values (100,000 in the full pl
 
 from __future__ import annotations
 
-import copy
-import json
 import time
-from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -29,48 +26,8 @@ from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.fleet_sets import FleetSets
 from tierguard.fleet.publisher import Publisher
 from tierguard.fleet.reader import Reader
+from tierguard.kube.hub import MemoryHub
 from tierguard.webhook.settings import FleetSettings
-
-
-class CountingHub:
-    """The hub's sets and heartbeats in memory (as tests/fleet's fake), counting requests and bytes written."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.leases: dict[str, dict[str, Any]] = {}
-        self.version = 0
-        self.requests = 0
-        self.written_bytes = 0
-        self.written_objects = 0
-
-    def list_metadata(self) -> list[Mapping[str, Any]]:
-        self.requests += 1
-        return [copy.deepcopy(obj["metadata"]) for obj in self.objects.values()]
-
-    def get(self, name: str) -> Mapping[str, Any] | None:
-        self.requests += 1
-        return copy.deepcopy(self.objects.get(name))
-
-    def apply(self, body: Mapping[str, Any]) -> None:
-        self.requests += 1
-        self.version += 1
-        self.written_bytes += len(json.dumps(body))
-        self.written_objects += 1
-        stored = copy.deepcopy(dict(body))
-        stored["metadata"]["resourceVersion"] = str(self.version)
-        self.objects[stored["metadata"]["name"]] = stored
-
-    def delete(self, name: str) -> None:
-        self.requests += 1
-        self.objects.pop(name, None)
-
-    def heartbeats(self) -> list[Mapping[str, Any]]:
-        self.requests += 1
-        return [copy.deepcopy(lease) for lease in self.leases.values()]
-
-    def beat(self, body: Mapping[str, Any]) -> None:
-        self.requests += 1
-        self.leases[body["metadata"]["name"]] = copy.deepcopy(dict(body))
 
 
 def _found(sets: FleetSets, probes: list[bytes]) -> int:
@@ -90,12 +47,12 @@ def run(values: int, repetitions: int, figures: Figures) -> None:
     secrets = [f"bench-value-{n:08d}-{n * 7919 % 100003:06d}".encode() for n in range(values)]
     for _ in range(repetitions):
         baseline, digests = _cpu(lambda: {fingerprinter.digest(value) for value in secrets})
-        hub = CountingHub()
+        hub = MemoryHub()
         publisher = Publisher(hub, "prod-eu", ours, namespace=settings.hub_namespace,
                               heartbeat_s=settings.heartbeat_s)
         publish_cpu, _ = _cpu(partial(publisher.publish, {"prod": digests}))
         figures.add("fleet_published_kb", hub.written_bytes / 1024)
-        figures.add("fleet_objects", hub.written_objects)
+        figures.add("fleet_objects", hub.applies)
         reader = Reader(hub, ours, "staging")
         read_cpu, sets = _cpu(reader.refresh)
         if len(sets) != 1:

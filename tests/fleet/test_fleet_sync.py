@@ -15,12 +15,11 @@ from tierguard.engine.context import NamespaceView
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.fleet_sets import FleetSets, ForeignHolder
 from tierguard.engine.secrets import SecretView
+from tierguard.kube.hub import MemoryHub
 from tierguard.policy import DEFAULT_POLICY
 from tierguard.webhook.fleet_sync import FleetSync
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.settings import FleetSettings
-
-from .test_publisher_reader import FakeHub
 
 KEY = Fingerprinter(b"s" * 32)
 PASSWORD = "a-long-enough-password-value"
@@ -62,7 +61,7 @@ def secret(namespace: str, name: str, value: str) -> SecretView:
                                    "stringData": {"password": value}}, KEY)
 
 
-def member(hub: FakeHub, name: str, namespaces: dict[str, str], secrets: Iterable[SecretView],
+def member(hub: MemoryHub, name: str, namespaces: dict[str, str], secrets: Iterable[SecretView],
            leading: bool = True) -> tuple[FleetSync, State]:
     state = State(Context(namespaces, list(secrets)))
     return FleetSync(state, FleetSettings(member=name), hub, lambda: leading,  # type: ignore[arg-type]
@@ -70,7 +69,7 @@ def member(hub: FakeHub, name: str, namespaces: dict[str, str], secrets: Iterabl
 
 
 def test_the_holder_publishes_and_the_other_member_reads_it_into_its_context() -> None:
-    hub = FakeHub()
+    hub = MemoryHub()
     prod, _ = member(hub, "prod-eu", {"shop": "prod"}, [secret("shop", "db", PASSWORD)])
     staging, staging_state = member(hub, "staging", {"shop-dev": "dev"}, [])
     asyncio.run(prod.step())
@@ -85,7 +84,7 @@ def test_the_holder_publishes_and_the_other_member_reads_it_into_its_context() -
 
 
 def test_a_replica_not_leading_reads_but_never_writes_and_one_not_ready_does_nothing() -> None:
-    hub = FakeHub()
+    hub = MemoryHub()
     follower, _ = member(hub, "prod-eu", {"shop": "prod"}, [secret("shop", "db", PASSWORD)], leading=False)
     asyncio.run(follower.step())
     assert hub.objects == {} and follower.last_read is not None
@@ -114,7 +113,7 @@ class Clock:
         return self.now
 
 
-class FailingHub(FakeHub):
+class FailingHub(MemoryHub):
     """A hub that does not answer while ``down``."""
 
     down = False

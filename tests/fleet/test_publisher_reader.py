@@ -4,10 +4,6 @@ continues the generations; a reader fetches only what changed and never its own 
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
-from typing import Any
-
 from tierguard.engine.fingerprint_set import key_id
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.fleet_sets import ForeignHolder
@@ -16,47 +12,14 @@ from tierguard.engine.secrets import SecretView
 from tierguard.fleet.publication import MAX_DATA_BYTES
 from tierguard.fleet.publisher import Publisher
 from tierguard.fleet.reader import Reader
+from tierguard.kube.hub import MemoryHub
 from tierguard.policy import DEFAULT_POLICY
 
 KEY = Fingerprinter(b"h" * 32)
 KEY_ID = key_id(KEY)
 
 
-class FakeHub:
-    """The hub's collection: objects by name with a resourceVersion bumped on every write; calls counted."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.leases: dict[str, dict[str, Any]] = {}
-        self.version = 0
-        self.gets = 0
-        self.applies = 0
-
-    def list_metadata(self) -> list[Mapping[str, Any]]:
-        return [copy.deepcopy(obj["metadata"]) for obj in self.objects.values()]
-
-    def get(self, name: str) -> Mapping[str, Any] | None:
-        self.gets += 1
-        return copy.deepcopy(self.objects.get(name))
-
-    def apply(self, body: Mapping[str, Any]) -> None:
-        self.applies += 1
-        self.version += 1
-        stored = copy.deepcopy(dict(body))
-        stored["metadata"]["resourceVersion"] = str(self.version)
-        self.objects[stored["metadata"]["name"]] = stored
-
-    def delete(self, name: str) -> None:
-        self.objects.pop(name, None)
-
-    def heartbeats(self) -> list[Mapping[str, Any]]:
-        return [copy.deepcopy(lease) for lease in self.leases.values()]
-
-    def beat(self, body: Mapping[str, Any]) -> None:
-        self.leases[body["metadata"]["name"]] = copy.deepcopy(dict(body))
-
-
-def publishing(hub: FakeHub, member: str, max_bytes: int = MAX_DATA_BYTES) -> Publisher:
+def publishing(hub: MemoryHub, member: str, max_bytes: int = MAX_DATA_BYTES) -> Publisher:
     return Publisher(hub, member, KEY_ID, namespace="tierguard-system", heartbeat_s=30, max_bytes=max_bytes)
 
 
@@ -65,7 +28,7 @@ def digests(salt: str, count: int) -> set[bytes]:
 
 
 def test_a_published_tier_is_read_by_another_member_and_not_by_its_own() -> None:
-    hub = FakeHub()
+    hub = MemoryHub()
     prod = digests("prod", 50)
     publishing(hub, "prod-eu").publish({"prod": prod})
     other = Reader(hub, KEY_ID, "staging").refresh()
@@ -74,7 +37,7 @@ def test_a_published_tier_is_read_by_another_member_and_not_by_its_own() -> None
 
 
 def test_unchanged_tiers_are_not_sent_and_a_change_is_a_new_generation_with_surplus_chunks_deleted() -> None:
-    hub = FakeHub()
+    hub = MemoryHub()
     publisher = publishing(hub, "prod-eu", max_bytes=2_000)
     big = digests("prod", 2_000)
     publisher.publish({"prod": big, "qa": digests("qa", 5)})
@@ -93,7 +56,7 @@ def test_unchanged_tiers_are_not_sent_and_a_change_is_a_new_generation_with_surp
 
 
 def test_a_tier_gone_is_withdrawn_and_a_restarted_member_continues_the_generations() -> None:
-    hub = FakeHub()
+    hub = MemoryHub()
     publishing(hub, "prod-eu").publish({"prod": digests("p", 3), "qa": digests("q", 3)})
     restarted = publishing(hub, "prod-eu")
     restarted.publish({"prod": digests("p", 4)})
@@ -102,7 +65,7 @@ def test_a_tier_gone_is_withdrawn_and_a_restarted_member_continues_the_generatio
 
 
 def test_the_reader_fetches_only_what_changed() -> None:
-    hub = FakeHub()
+    hub = MemoryHub()
     publisher = publishing(hub, "prod-eu")
     publisher.publish({"prod": digests("p", 3), "stage": digests("s", 3)})
     reader = Reader(hub, KEY_ID, "staging")
@@ -143,7 +106,7 @@ class Clock:
 
 
 def test_a_member_whose_heartbeat_stops_is_gone_after_its_duration_of_the_readers_clock() -> None:
-    hub, clock = FakeHub(), Clock()
+    hub, clock = MemoryHub(), Clock()
     prod = publishing(hub, "prod-eu")
     value = digests("p", 3)
     prod.publish({"prod": value})
@@ -162,7 +125,7 @@ def test_a_member_whose_heartbeat_stops_is_gone_after_its_duration_of_the_reader
 
 
 def test_sets_without_any_heartbeat_are_not_compared() -> None:
-    hub = FakeHub()
+    hub = MemoryHub()
     publishing(hub, "prod-eu").publish({"prod": digests("p", 3)})
     hub.leases.clear()
     assert len(Reader(hub, KEY_ID, "staging").refresh()) == 0

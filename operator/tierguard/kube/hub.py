@@ -4,6 +4,8 @@ read one, apply one, delete one; list the heartbeats, renew one's own."""
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -74,3 +76,44 @@ class KubernetesHub:
         request(self.api_client, "PATCH", f"{collection}/{body['metadata']['name']}", body=body,
                 timeout=self.timeout, query=[("fieldManager", self.FIELD_MANAGER), ("force", "true")],
                 content_type="application/apply-patch+yaml")
+
+
+class MemoryHub:
+    """HubApi in memory, as the API server would keep it (a resourceVersion bumped on every write), counting the
+    requests made and the JSON bytes written: the tests' hub and the bench's (part 8)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.leases: dict[str, dict[str, Any]] = {}
+        self.version = 0
+        self.requests = self.gets = self.applies = self.written_bytes = 0
+
+    def list_metadata(self) -> list[Mapping[str, Any]]:
+        self.requests += 1
+        return [copy.deepcopy(obj["metadata"]) for obj in self.objects.values()]
+
+    def get(self, name: str) -> Mapping[str, Any] | None:
+        self.requests += 1
+        self.gets += 1
+        return copy.deepcopy(self.objects.get(name))
+
+    def apply(self, body: Mapping[str, Any]) -> None:
+        self.requests += 1
+        self.applies += 1
+        self.version += 1
+        self.written_bytes += len(json.dumps(body))
+        stored = copy.deepcopy(dict(body))
+        stored["metadata"]["resourceVersion"] = str(self.version)
+        self.objects[stored["metadata"]["name"]] = stored
+
+    def delete(self, name: str) -> None:
+        self.requests += 1
+        self.objects.pop(name, None)
+
+    def heartbeats(self) -> list[Mapping[str, Any]]:
+        self.requests += 1
+        return [copy.deepcopy(lease) for lease in self.leases.values()]
+
+    def beat(self, body: Mapping[str, Any]) -> None:
+        self.requests += 1
+        self.leases[body["metadata"]["name"]] = copy.deepcopy(dict(body))
