@@ -1,0 +1,273 @@
+"""The webhook's matchConditions that skip Pods and pod templates (``vap/skip.py``), evaluated as the very CEL the
+chart ships (cel-python's ``celpy``) over generated objects: every object they skip is one the engine admits, but
+for the sidecar rules, which the ValidatingAdmissionPolicies judge.
+
+The objects are drawn from pieces of three sorts, in a context where everything a piece could reach crosses
+tiers (a replicated Secret ``db``, claims and StorageClasses naming prod's namespace, every secret path prod's):
+``INERT`` pieces no rule reads (the skip must skip them), ``POTENT`` pieces the engine refuses here (the skip must
+send them), ``WIDE`` pieces the skip sends though the engine admits them (the skip is wider than the walkers on
+purpose). A field missing from ``engine/pod_reads.py`` makes a POTENT piece skipped, and this test fail.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import celpy
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tierguard.engine.model import Rule
+from tierguard.engine.pod_reads import reads_nothing
+from tierguard.engine.rules import sidecars
+from tierguard.policy import TierPolicy
+from tierguard.vap import generate
+from tierguard.vap.skip import conditions, may_be_refused
+from tierguard.webhook.routes import ROUTES_BY_ID
+
+from ..engine.helpers import (
+    AMBIENT,
+    ISTIO_SIDECAR,
+    STANDARD,
+    TEMPLATE_KINDS,
+    WORKLOAD_KINDS,
+    Doc,
+    container,
+    decisions,
+    policy,
+    secret,
+    workload,
+)
+
+Piece = tuple[str, Any]
+"""(where, fragment): "volume", "projected" (a projected volume's source), "env", "envFrom", "annotation" and
+"label" (a (key, value) pair), "spec" (a pod spec field), "object" (a StatefulSet spec field), "container" (more
+fields of a container)."""
+
+INERT: list[Piece] = [
+    ("volume", {"emptyDir": {}}),
+    ("volume", {"configMap": {"name": "cm"}}),
+    ("volume", {"hostPath": {"path": "/var/log"}}),
+    ("volume", {"downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}),
+    ("volume", {"nfs": {"server": "nfs.example", "path": "/export"}}),
+    ("volume", {"image": {"reference": "registry.example/data:1"}}),
+    ("projected", {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}),
+    ("projected", {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}),
+    ("projected", {"downwardAPI": {"items": [{"path": "ns", "fieldRef": {"fieldPath": "metadata.namespace"}}]}}),
+    ("projected", {"clusterTrustBundle": {"signerName": "example.com/signer", "path": "bundle.pem"}}),
+    ("env", {"name": "PLAIN", "value": "secret/data/prod/db"}),
+    ("env", {"name": "ALMOST", "value": "Vault:secret/data/prod/db"}),
+    ("env", {"name": "INSIDE", "value": "x vault:secret/data/prod/db"}),
+    ("env", {"name": "EMPTY", "value": ""}),
+    ("env", {"name": "CM", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}),
+    ("env", {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}),
+    ("env", {"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}),
+    ("envFrom", {"configMapRef": {"name": "cm"}}),
+    ("envFrom", {"prefix": "X_", "configMapRef": {"name": "cm"}}),
+    ("annotation", ("prometheus.io/scrape", "true")),
+    ("annotation", ("vault.hashicorp.io/role", "prod")),
+    ("annotation", ("example.com/vault.hashicorp.com/role", "prod")),
+    ("annotation", ("sidecar.istio.io/inject", "true")),
+    ("label", ("istio.io/dataplane-mode", "ambient")),
+    ("label", ("sidecar.istio.io/inject", "false")),
+    ("container", {"ports": [{"containerPort": 8080}], "resources": {"limits": {"cpu": "1"}}}),
+    ("spec", {"serviceAccountName": "app", "automountServiceAccountToken": False}),
+    ("spec", {"hostNetwork": True}),
+]
+
+POTENT: list[Piece] = [
+    ("volume", {"secret": {"secretName": "db"}}),
+    ("projected", {"secret": {"name": "db"}}),
+    ("volume", {"csi": {"driver": "secrets-store.csi.k8s.io", "nodePublishSecretRef": {"name": "db"}}}),
+    ("volume", {"cephfs": {"monitors": ["m:6789"], "secretRef": {"name": "db"}}}),
+    ("volume", {"rbd": {"monitors": ["m"], "image": "i", "secretRef": {"name": "db"}}}),
+    ("volume", {"iscsi": {"targetPortal": "t", "iqn": "q", "lun": 0, "secretRef": {"name": "db"}}}),
+    ("volume", {"flexVolume": {"driver": "d", "secretRef": {"name": "db"}}}),
+    ("volume", {"scaleIO": {"gateway": "g", "system": "s", "secretRef": {"name": "db"}}}),
+    ("volume", {"storageos": {"volumeName": "v", "secretRef": {"name": "db"}}}),
+    ("volume", {"azureFile": {"secretName": "db", "shareName": "s"}}),
+    ("volume", {"persistentVolumeClaim": {"claimName": "data"}}),
+    ("volume", {"ephemeral": {"volumeClaimTemplate": {"spec": {"storageClassName": "fast"}}}}),
+    ("volume", {"ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"]}}}}),
+    ("spec", {"imagePullSecrets": [{"name": "db"}]}),
+    ("env", {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db", "key": "user"}}}),
+    ("envFrom", {"secretRef": {"name": "db"}}),
+    ("env", {"name": "DB", "value": "vault:secret/data/prod/db#password"}),
+    ("env", {"name": "DB", "value": ">>vault:secret/data/prod/db#password"}),
+    ("annotation", ("vault.hashicorp.com/agent-inject-secret-db", "secret/data/prod/db")),
+    ("annotation", ("vault.hashicorp.com/agent-inject-template-db", '{{ with secret "secret/data/prod/db" }}')),
+    ("annotation", ("vault.hashicorp.com/role", "prod-app")),
+    ("annotation", ("vault.security.banzaicloud.io/vault-role", "prod-app")),
+    ("annotation", ("vault.security.banzaicloud.io/vault-env-from-path", "secret/data/prod/db")),
+    ("annotation", ("vault.security.banzaicloud.io/vault-tls-secret", "db")),
+    ("object", {"volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"storageClassName": "fast"}}]}),
+]
+
+WIDE: list[Piece] = [
+    ("volume", {"csi": {"driver": "secrets-store.csi.k8s.io", "volumeAttributes": {"secretProviderClass": "spc"}}}),
+    ("volume", {"cephfs": {"monitors": ["m:6789"]}}),
+    ("volume", {"secret": {"secretName": "clean"}}),
+    ("volume", {"persistentVolumeClaim": {"claimName": "plain"}}),
+    ("spec", {"imagePullSecrets": [{"name": ""}]}),
+    ("env", {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "clean", "key": "user"}}}),
+    ("env", {"name": "DB", "value": "vault:secret/data/dev/db"}),
+    ("annotation", ("vault.hashicorp.com/agent-inject", "true")),
+    ("annotation", ("vault.hashicorp.com/agent-extra-secret", "db")),
+    ("object", {"volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"storageClassName": "plain"}}]}),
+]
+
+PROD = "csi.storage.k8s.io/node-stage-secret-namespace"
+CONTEXT: list[Doc] = [
+    *STANDARD,
+    secret("dev", "db", {"user": "app"}, annotations={"reflector.v1.k8s.emberstack.com/reflects": "prod/db"}),
+    secret("dev", "clean", {"user": "app"}),
+    {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"},
+     "provisioner": "rbd.csi.ceph.com", "parameters": {PROD: "prod"}},
+    {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "provisioner": "rbd.csi.ceph.com",
+     "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+     "parameters": {PROD: "prod"}},
+    {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "plain"},
+     "provisioner": "rbd.csi.ceph.com", "parameters": {PROD: "${pvc.namespace}"}},
+    {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "dev"},
+     "spec": {"storageClassName": "fast"}},
+    {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "plain", "namespace": "dev"},
+     "spec": {"storageClassName": "plain"}},
+]
+"""Everything a POTENT piece reaches crosses into prod; what a WIDE piece reaches does not."""
+
+AMBIENT_SIDECAR = {**ISTIO_SIDECAR, "providedBy": {"namespaceLabels": AMBIENT, "podLabels": AMBIENT}}
+PATHS = {"prod": ["secret/data/prod/*", "prod-*"], "dev": ["secret/data/dev/*"]}
+POLICIES: dict[str, TierPolicy] = {
+    "paths": policy({"secrets": {"pathPatterns": PATHS}}),
+    "istio and paths": policy({"secrets": {"pathPatterns": PATHS}, "sidecars": {"required": [ISTIO_SIDECAR]}}),
+    "ambient and paths": policy({"secrets": {"pathPatterns": PATHS}, "sidecars": {"required": [AMBIENT_SIDECAR]}}),
+}
+VAP_RULES = frozenset(f.rule for f in sidecars.FACTS)
+"""What the ValidatingAdmissionPolicies judge of a skipped object (their ``workloads`` family)."""
+
+
+def _program(kind: str) -> Any:
+    environment = celpy.Environment()
+    return environment.program(environment.compile(may_be_refused(kind)))
+
+
+PROGRAMS = {kind: _program(kind) for kind in WORKLOAD_KINDS}
+"""Compiled once, at import: celpy raises the recursion limit as it first evaluates (before hypothesis runs)."""
+
+
+def sent(obj: Mapping[str, Any]) -> bool:
+    """The chart's condition for the object's kind, evaluated as the API server would: True, the webhook is
+    called. A CEL error fails the test (under failurePolicy Fail it would refuse the write)."""
+    result = PROGRAMS[obj["kind"]].evaluate({"object": celpy.json_to_cel(copy.deepcopy(obj))})
+    assert isinstance(result, celpy.celtypes.BoolType), result
+    return bool(result)
+
+
+def build(kind: str, pieces: list[Piece]) -> Doc:
+    """A workload of ``kind`` in dev made of the pieces: each container piece goes to one of the containers."""
+    spec: Doc = {"containers": [container()]}
+    annotations: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    extra: Doc = {}
+    for index, (where, given_fragment) in enumerate(pieces):
+        fragment = copy.deepcopy(given_fragment)
+        group = ("containers", "initContainers", "ephemeralContainers")[index % 3 if kind == "Pod" else index % 2]
+        holder = spec.setdefault(group, [])
+        if not holder:
+            holder.append(container(f"{group.lower()}-{index}"))
+        target = holder[-1]
+        if where == "volume":
+            spec.setdefault("volumes", []).append({"name": f"v{index}", **fragment})
+        elif where == "projected":
+            spec.setdefault("volumes", []).append({"name": f"p{index}", "projected": {"sources": [fragment]}})
+        elif where in ("env", "envFrom"):
+            target.setdefault(where, []).append(fragment)
+        elif where == "container":
+            target.update(fragment)
+        elif where == "annotation":
+            annotations[fragment[0]] = fragment[1]
+        elif where == "label":
+            labels[fragment[0]] = fragment[1]
+        elif where == "spec":
+            spec.update(fragment)
+        elif kind == "StatefulSet":  # "object": only a StatefulSet has claim templates
+            extra.update(fragment)
+    doc = workload(kind, "dev", "app", spec, labels=labels, annotations=annotations)
+    doc["spec"].update(extra)
+    return doc
+
+
+def judged(doc: Doc, pol: TierPolicy) -> set[Rule]:
+    results = dict(decisions([*CONTEXT, doc], pol))
+    return {v.rule for v in results["dev/app"].violations}
+
+
+pieces = st.lists(st.sampled_from(INERT + POTENT + WIDE), max_size=5)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(WORKLOAD_KINDS), drawn=pieces, policy_name=st.sampled_from(sorted(POLICIES)))
+def test_every_skipped_object_is_admitted_but_for_what_the_admission_policies_judge(
+        kind: str, drawn: list[Piece], policy_name: str) -> None:
+    doc = build(kind, drawn)
+    pol = POLICIES[policy_name]
+    refused = judged(doc, pol)
+    skipped = not sent(doc)
+    assert skipped == reads_nothing(doc)  # the bench's Python reading is the CEL's
+    if skipped:
+        assert refused <= VAP_RULES, (refused, doc)
+    potent = [piece for piece in drawn if piece in POTENT and (piece[0] != "object" or kind == "StatefulSet")]
+    if potent:  # the context makes every POTENT piece refused: the generator really tests the skip
+        assert refused - VAP_RULES, (potent, doc)
+        assert not skipped
+    if all(piece in INERT for piece in drawn):
+        assert skipped, doc
+
+
+def test_the_admission_policies_judge_what_a_skipped_object_may_still_break() -> None:
+    """The rules left to the policies for skipped objects are exactly those of their ``workloads`` family."""
+    pol = POLICIES["istio and paths"]
+    (workloads_policy,) = [m for m in generate(pol) if m["kind"] == "ValidatingAdmissionPolicy"
+                           and m["metadata"]["labels"]["tierguard.io/family"] == "workloads"]
+    covered = set(workloads_policy["metadata"]["annotations"]["tierguard.io/rules"].split(","))
+    assert {rule.value for rule in VAP_RULES} <= covered
+    # The policy matches every kind whose entry has a condition, on the entry's operations.
+    assert {tuple(r["operations"]) for r in workloads_policy["spec"]["matchConstraints"]["resourceRules"]} == {
+        ROUTES_BY_ID[route].operations for route in conditions()}
+    resources = {res for r in workloads_policy["spec"]["matchConstraints"]["resourceRules"] for res in r["resources"]}
+    assert {ROUTES_BY_ID[route].resource for route in conditions()} <= resources
+
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+def test_a_pod_made_as_controllers_make_them_is_skipped(kind: str) -> None:
+    """What the ServiceAccount admission plugin adds to every Pod (the projected token volume) is not a read."""
+    doc = build(kind, [piece for piece in INERT if piece[0] in ("projected", "env", "container")])
+    assert not sent(doc) and reads_nothing(doc)
+    assert judged(doc, POLICIES["paths"]) == set()
+
+
+@pytest.mark.parametrize("kind", TEMPLATE_KINDS)
+def test_an_object_without_its_pod_template_is_sent(kind: str) -> None:
+    doc = workload(kind, "dev", "app")
+    del doc["spec"]["jobTemplate" if kind == "CronJob" else "template"]
+    assert sent(doc) and not reads_nothing(doc)
+
+
+def test_one_condition_per_pod_kind_route() -> None:
+    assert {ROUTES_BY_ID[route].kind for route in conditions()} == set(WORKLOAD_KINDS)
+
+
+POTENT_CASES = [(kind, piece) for kind in WORKLOAD_KINDS for piece in POTENT
+                if piece[0] != "object" or kind == "StatefulSet"]
+
+
+@pytest.mark.parametrize(("kind", "piece"), POTENT_CASES,
+                         ids=[f"{kind}: {piece[1]}" for kind, piece in POTENT_CASES])
+def test_each_read_alone_is_sent_and_refused(kind: str, piece: Piece) -> None:
+    """Beside every inert piece, each field the engine reads is sent (and the engine refuses it here)."""
+    doc = build(kind, [*INERT, piece])
+    assert sent(doc) and not reads_nothing(doc)
+    assert judged(doc, POLICIES["paths"]) - VAP_RULES
