@@ -10,6 +10,7 @@ median and the range over repetitions. See bench/README.md for what each figure 
   part 3  index scale (needs an API server: --kubeconfig)
   part 4  through the API server (needs an API server: --kubeconfig)
   part 5  tierguard check objects/s vs PyYAML's C loader parsing the same files
+  part 7  the share of the real-world Pods and pod templates in tests/ the webhook's matchConditions skip
   part 6  peers offline: tierguard check vs gator test vs kyverno apply on the same trees (not a default part:
           builds the peers from the Go module proxy the first time, about 12 minutes, then about 3 per run)
 """
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import check, engine, webhook
+from bench import check, engine, skip, webhook
 from bench.util import REPO, Figures, note
 
 
@@ -85,6 +86,7 @@ KEYS: dict[str, Target] = {
     "check_parse_ratio": ("check_parse_ratio", "x", "<= 2.0", lambda v: v <= 2.0),
     "peer_check_ratio_kyverno": ("peer_check_ratio_kyverno", "x", "", None),
     "peer_check_ratio_gator": ("peer_check_ratio_gator", "x", "", None),
+    "skipped_share": ("skipped_share", "share", "", None),
 }
 EXTRA: dict[str, Target] = {
     "noop_p99_ms": ("kopf_p99_ms", "ms", "", None),
@@ -99,6 +101,7 @@ EXTRA: dict[str, Target] = {
     "index_rss_not_ready_mb": ("index_rss_not_ready_mb", "MB", "", None),
     "apiserver_floor_overhead_ratio": ("apiserver_floor_overhead_ratio", "x", "", None),
     "apiserver_vs_floor_ratio": ("apiserver_vs_floor_ratio", "x", "", None),
+    "apiserver_skipped_overhead_ratio": ("apiserver_skipped_overhead_ratio", "x", "", None),
     "rolebinding_cpu_us_per_review": ("tierguard_cpu_us_rolebindings", "us", "", None),
     "rolebinding_cpu_floor_ratio": ("rolebinding_cpu_floor_ratio", "x", "", None),
     "connect_cpu_us_per_review": ("tierguard_cpu_us_pods-exec", "us", "", None),
@@ -111,7 +114,7 @@ PARTS_OF = {"p50_ms": 1, "p99_ms": 1, "floor_p99_ms": 1, "p99_ratio": 1, "throug
             "floor_throughput_ratio": 1, "cpu_us_per_review": 1, "engine_evals_per_s": 2,
             "index_100k_rss_mb": 3, "index_100k_ready_s": 3, "index_ready_ratio": 3,
             "apiserver_overhead_ratio": 4, "check_objects_per_s": 5, "check_parse_ratio": 5,
-            "peer_check_ratio_kyverno": 6, "peer_check_ratio_gator": 6}
+            "peer_check_ratio_kyverno": 6, "peer_check_ratio_gator": 6, "skipped_share": 7}
 
 
 def _commit() -> str:
@@ -161,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="fewer repetitions and shorter runs (under 3 minutes)")
     size.add_argument("--smoke", action="store_const", const="smoke", dest="plan",
                       help="the smallest run, for the unit test: shape only, figures meaningless")
-    parser.add_argument("--parts", default="1,2,3,4,5",
-                        help="comma-separated part numbers (default: 1 to 5; part 6, the peers, only on request: "
+    parser.add_argument("--parts", default="1,2,3,4,5,7",
+                        help="comma-separated part numbers (default: 1 to 5 and 7; part 6, the peers, only on request: "
                              "minutes, and a build of them the first time)")
     parser.add_argument("--kubeconfig", type=Path, help="an API server for parts 3 and 4 (hack/local-cluster.sh)")
     parser.add_argument("--host-address", help="part 4: where the API server reaches this host, for the floor server "
@@ -192,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     if 5 in parts:
         _run_part(5, "tierguard check", lambda: check.run(plan.check_objects, plan.check_repetitions, figures),
                   figures)
+    if 7 in parts:
+        _run_part(7, "skipped share", lambda: skip.run(figures), figures)
     failed = False
     if 6 in parts:
         from bench import peers  # noqa: PLC0415 - part 6 only

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tierguard.engine.model import Rule
-from tierguard.engine.pod_reads import reads_nothing
+from tierguard.engine.pod_reads import INJECTOR_SECRET_ANNOTATIONS, POD_READS, reads_nothing
 from tierguard.engine.rules import sidecars
 from tierguard.policy import TierPolicy
 from tierguard.vap import generate
@@ -271,3 +271,25 @@ def test_each_read_alone_is_sent_and_refused(kind: str, piece: Piece) -> None:
     doc = build(kind, [*INERT, piece])
     assert sent(doc) and not reads_nothing(doc)
     assert judged(doc, POLICIES["paths"]) - VAP_RULES
+
+
+def test_every_field_the_skip_sends_for_has_a_refused_piece() -> None:
+    """Each entry of ``POD_READS`` is one the engine refuses by (a POTENT piece has it): the table holds nothing
+    for nothing, and the tests above try every entry."""
+    def keys(where: str) -> set[str]:
+        return {key for at, fragment in POTENT if at == where for key in fragment}
+
+    reads = POD_READS
+    assert set(reads.volume_sources) == keys("volume")
+    assert set(reads.projected_sources) == keys("projected")
+    assert set(reads.spec_lists) == keys("spec")
+    assert set(reads.env_from) == keys("envFrom")
+    assert set(reads.env_value_from) == {key for at, env in POTENT if at == "env" for key in env.get("valueFrom", {})}
+    values = [env["value"] for at, env in POTENT if at == "env" and "value" in env]
+    assert all(any(value.startswith(prefix) for value in values) for prefix in reads.env_value_prefixes)
+    annotated = [key for at, (key, _) in (p for p in POTENT if p[0] == "annotation")]
+    assert all(any(key.startswith(prefix) for key in annotated) for prefix in reads.annotation_prefixes)
+    assert dict(reads.object_lists) == {"StatefulSet": tuple(keys("object"))}
+    # The injectors' Secret annotations (engine/podspec.py) are read through the annotation prefixes.
+    assert INJECTOR_SECRET_ANNOTATIONS and all(key.startswith(reads.annotation_prefixes)
+                                                for key in INJECTOR_SECRET_ANNOTATIONS)

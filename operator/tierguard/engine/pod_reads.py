@@ -8,8 +8,8 @@ Each entry is taken from the module that reads the field: ``podspec.py`` (every 
 ``workloads.py`` (external secret paths: Vault and Bank-Vaults annotations, ``vault:`` env values; the injectors'
 Secret annotations share these prefixes), ``volumes.py`` (a StatefulSet's claim templates). Deliberately wider
 than the walkers where that costs nothing: a volume source is read whenever it is there (an empty ``secret: {}``
-too), a Vault or Bank-Vaults annotation whatever its name, a list however empty its items. tests/engine/
-test_pod_reads.py shows that each entry is read; tests/vap/test_skip_conditions.py that nothing else is.
+too), a Vault or Bank-Vaults annotation whatever its name, a list however empty its items.
+tests/vap/test_skip_conditions.py shows that each entry is read, and that nothing else is.
 """
 
 from __future__ import annotations

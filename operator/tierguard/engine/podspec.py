@@ -53,7 +53,7 @@ _LEGACY_SECRET_REFS: Mapping[str, tuple[str, bool]] = {
 _LEGACY_PLUGINS = frozenset(_LEGACY_SECRET_REFS)
 
 # What the walkers below read for Secret material and storage, as data (``engine/pod_reads.py`` gathers them for
-# the webhook's matchConditions; tests/engine/test_pod_reads.py holds each to the walkers).
+# the webhook's matchConditions; tests/vap/test_skip_conditions.py holds each to the walkers).
 SECRET_VOLUME_SOURCES: tuple[str, ...] = ("secret", *_LEGACY_SECRET_REFS)
 """Volume sources that name a Secret of the pod's namespace (``csi``: ``nodePublishSecretRef``)."""
 PROJECTED_SECRET = "secret"
