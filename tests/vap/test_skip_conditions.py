@@ -17,12 +17,15 @@ from typing import Any
 
 import celpy
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tierguard.engine.evaluation import families_for
 from tierguard.engine.model import Rule
 from tierguard.engine.pod_reads import INJECTOR_SECRET_ANNOTATIONS, POD_READS, reads_nothing
+from tierguard.engine.podspec import POD_SPEC_PATHS
 from tierguard.engine.rules import sidecars
+from tierguard.errors import PolicyError
 from tierguard.policy import TierPolicy
 from tierguard.vap import generate
 from tierguard.vap.skip import conditions, may_be_refused
@@ -192,12 +195,21 @@ def build(kind: str, pieces: list[Piece]) -> Doc:
         elif where == "label":
             labels[fragment[0]] = fragment[1]
         elif where == "spec":
-            spec.update(fragment)
+            _merge(spec, fragment)
         elif kind == "StatefulSet":  # "object": only a StatefulSet has claim templates
-            extra.update(fragment)
+            _merge(extra, fragment)
     doc = workload(kind, "dev", "app", spec, labels=labels, annotations=annotations)
     doc["spec"].update(extra)
     return doc
+
+
+def _merge(holder: Doc, fragment: Doc) -> None:
+    """Lists add up (two pieces' imagePullSecrets are both there); other fields are set."""
+    for key, value in fragment.items():
+        if isinstance(value, list):
+            holder.setdefault(key, []).extend(value)
+        else:
+            holder[key] = value
 
 
 def judged(doc: Doc, pol: TierPolicy) -> set[Rule]:
@@ -293,3 +305,64 @@ def test_every_field_the_skip_sends_for_has_a_refused_piece() -> None:
     # The injectors' Secret annotations (engine/podspec.py) are read through the annotation prefixes.
     assert INJECTOR_SECRET_ANNOTATIONS and all(key.startswith(reads.annotation_prefixes)
                                                 for key in INJECTOR_SECRET_ANNOTATIONS)
+
+
+def _mapping(keys: list[str], values: list[str]) -> st.SearchStrategy[dict[str, str]]:
+    return st.dictionaries(st.sampled_from(keys), st.sampled_from(values), max_size=2)
+
+
+LABELS = ["sidecar.istio.io/inject", "istio-injection", "istio.io/dataplane-mode", "linkerd.io/inject"]
+VALUES = ["true", "false", "enabled", "disabled", "ambient", "none"]
+sidecar_specs = st.fixed_dictionaries(
+    {"name": st.sampled_from(["istio-proxy", "linkerd-proxy", "app", "vault-agent"])},
+    optional={
+        "image": st.sampled_from(["", "*proxy*", "registry.example/*", "docker.io/istio/proxyv2:*"]),
+        "injection": st.fixed_dictionaries({}, optional={
+            "namespaceLabels": _mapping(LABELS, VALUES), "podLabels": _mapping(LABELS, VALUES),
+            "podAnnotations": _mapping(LABELS, VALUES),
+            "disabledBy": st.fixed_dictionaries({}, optional={"podLabels": _mapping(LABELS, VALUES),
+                                                              "podAnnotations": _mapping(LABELS, VALUES)})}),
+        "providedBy": st.fixed_dictionaries({}, optional={"namespaceLabels": _mapping(LABELS, VALUES),
+                                                          "podLabels": _mapping(LABELS, VALUES)}),
+    })
+policy_specs = st.fixed_dictionaries({}, optional={
+    "enforcement": st.fixed_dictionaries({"default": st.sampled_from(["enforce", "warn", "audit"])}),
+    "secrets": st.fixed_dictionaries({"pathPatterns": st.dictionaries(
+        st.sampled_from(["dev", "qa", "prod"]),
+        st.lists(st.sampled_from(["*", "secret/*", "secret/data/prod/*", "prod-*", "kv/*"]), min_size=1, max_size=3),
+        max_size=2)}),
+    "sidecars": st.fixed_dictionaries({"required": st.lists(sidecar_specs, max_size=2, unique_by=lambda s: s["name"])}),
+})
+labels_or_annotations = st.lists(st.tuples(st.sampled_from(["label", "annotation"]),
+                                           st.tuples(st.sampled_from(LABELS), st.sampled_from(VALUES))), max_size=3)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(WORKLOAD_KINDS), drawn=pieces, marks=labels_or_annotations, spec=policy_specs,
+       sidecar=st.fixed_dictionaries({}, optional={
+           "name": st.sampled_from(["istio-proxy", "linkerd-proxy"]),
+           "image": st.sampled_from(["docker.io/istio/proxyv2:1.22", "registry.example/app:1"]),
+           "restartPolicy": st.just("Always")}))
+def test_any_policy_refuses_a_skipped_object_only_by_the_sidecar_rules(
+        kind: str, drawn: list[Piece], marks: list[tuple[str, tuple[str, str]]], spec: dict[str, Any],
+        sidecar: dict[str, str]) -> None:
+    """The conditions do not depend on the policy: over generated TierPolicies (required sidecars with injection,
+    opt-outs and providers, external secret paths, enforcement modes), whatever a skipped object breaks is a
+    sidecar rule, which the ValidatingAdmissionPolicies judge."""
+    try:
+        pol = policy(spec)
+    except PolicyError:
+        assume(False)
+        raise
+    doc = build(kind, [*drawn, *marks, ("container", sidecar)])
+    if not sent(doc):
+        assert judged(doc, pol) <= VAP_RULES, doc
+
+
+def test_the_skip_covers_every_family_that_judges_a_pod_kind() -> None:
+    """A new rule family judging Pods or templates reads something of them: add it to engine/pod_reads.py (or,
+    if the admission policies judge it, to VAP_RULES above), then name it here."""
+    names = {family.name for kind in POD_SPEC_PATHS for family in families_for(
+        "v1" if kind in ("Pod", "ReplicationController") else "batch/v1" if kind in ("Job", "CronJob") else "apps/v1",
+        kind)}
+    assert names == {"workloads", "volumes", "sidecars", "sessions"}
