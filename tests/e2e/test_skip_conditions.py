@@ -100,6 +100,6 @@ def test_a_pod_that_references_nothing_is_never_sent_and_a_crossing_secret_is_st
     assert_admitted(apply(cluster, pod(dev, "reads", envFrom=[{"secretRef": {"name": "own"}}]), "--dry-run=server"))
     assert reviews(cluster, "Pod") == pods + 1
     consumer = pod(dev, "consumer", env=[{"name": "DB", "valueFrom": {"secretKeyRef": {"name": "copied",
-                                                                                     "key": "value"}}}])
+                                                                                     "key": "password"}}}])
     assert_refused(apply(cluster, consumer, "--dry-run=server"), "workload-secret-cross-tier")
     assert reviews(cluster, "Pod") == pods + 2
