@@ -101,7 +101,7 @@ EXTRA: dict[str, Target] = {
     "index_rss_not_ready_mb": ("index_rss_not_ready_mb", "MB", "", None),
     "apiserver_floor_overhead_ratio": ("apiserver_floor_overhead_ratio", "x", "", None),
     "apiserver_vs_floor_ratio": ("apiserver_vs_floor_ratio", "x", "", None),
-    "apiserver_skipped_overhead_ratio": ("apiserver_skipped_overhead_ratio", "x", "", None),
+    "apiserver_skipped_overhead_ratio": ("apiserver_skipped_overhead_ratio", "x", "~1.0 (as no webhook)", None),
     "rolebinding_cpu_us_per_review": ("tierguard_cpu_us_rolebindings", "us", "", None),
     "rolebinding_cpu_floor_ratio": ("rolebinding_cpu_floor_ratio", "x", "", None),
     "connect_cpu_us_per_review": ("tierguard_cpu_us_pods-exec", "us", "", None),
