@@ -13,6 +13,7 @@ median and the range over repetitions. See bench/README.md for what each figure 
   part 6  peers offline: tierguard check vs gator test vs kyverno apply on the same trees (not a default part:
           builds the peers from the Go module proxy the first time, about 12 minutes, then about 3 per run)
   part 8  the fleet offline: a tier's published sets, their bytes, CPU and hub requests (issue 28)
+  part 9  the share of the real-world Pods and pod templates in tests/ the webhook's matchConditions skip
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import check, engine, webhook
+from bench import check, engine, skip, webhook
 from bench.util import REPO, Figures, note
 
 
@@ -92,6 +93,7 @@ KEYS: dict[str, Target] = {
     "fleet_read_cpu_ratio": ("fleet_read_cpu_ratio", "x", "", None),
     "fleet_hub_requests_read": ("fleet_hub_requests_read", "requests", "", None),
     "fleet_hub_requests_publish": ("fleet_hub_requests_publish", "requests", "", None),
+    "skipped_share": ("skipped_share", "share", "", None),
 }
 EXTRA: dict[str, Target] = {
     "noop_p99_ms": ("kopf_p99_ms", "ms", "", None),
@@ -106,6 +108,7 @@ EXTRA: dict[str, Target] = {
     "index_rss_not_ready_mb": ("index_rss_not_ready_mb", "MB", "", None),
     "apiserver_floor_overhead_ratio": ("apiserver_floor_overhead_ratio", "x", "", None),
     "apiserver_vs_floor_ratio": ("apiserver_vs_floor_ratio", "x", "", None),
+    "apiserver_skipped_overhead_ratio": ("apiserver_skipped_overhead_ratio", "x", "~1.0 (as no webhook)", None),
     "rolebinding_cpu_us_per_review": ("tierguard_cpu_us_rolebindings", "us", "", None),
     "rolebinding_cpu_floor_ratio": ("rolebinding_cpu_floor_ratio", "x", "", None),
     "connect_cpu_us_per_review": ("tierguard_cpu_us_pods-exec", "us", "", None),
@@ -123,7 +126,7 @@ PARTS_OF = {"p50_ms": 1, "p99_ms": 1, "floor_p99_ms": 1, "p99_ratio": 1, "throug
             "apiserver_overhead_ratio": 4, "check_objects_per_s": 5, "check_parse_ratio": 5,
             "peer_check_ratio_kyverno": 6, "peer_check_ratio_gator": 6, "fleet_published_kb": 8,
             "fleet_publish_cpu_ratio": 8, "fleet_read_cpu_ratio": 8, "fleet_hub_requests_read": 8,
-            "fleet_hub_requests_publish": 8}
+            "fleet_hub_requests_publish": 8, "skipped_share": 9}
 
 
 def _commit() -> str:
@@ -173,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="fewer repetitions and shorter runs (under 3 minutes)")
     size.add_argument("--smoke", action="store_const", const="smoke", dest="plan",
                       help="the smallest run, for the unit test: shape only, figures meaningless")
-    parser.add_argument("--parts", default="1,2,3,4,5,8",
-                        help="comma-separated part numbers (default: 1 to 5 and 8; part 6, the peers, only on "
+    parser.add_argument("--parts", default="1,2,3,4,5,8,9",
+                        help="comma-separated part numbers (default: 1 to 5, 8 and 9; part 6, the peers, only on "
                              "request: minutes, and a build of them the first time)")
     parser.add_argument("--kubeconfig", type=Path, help="an API server for parts 3 and 4 (hack/local-cluster.sh)")
     parser.add_argument("--host-address", help="part 4: where the API server reaches this host, for the floor server "
@@ -208,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench import fleet  # noqa: PLC0415
 
         _run_part(8, "fleet offline", lambda: fleet.run(plan.fleet_values, plan.engine_repetitions, figures), figures)
+    if 9 in parts:
+        _run_part(9, "skipped share", lambda: skip.run(figures), figures)
     failed = False
     if 6 in parts:
         from bench import peers  # noqa: PLC0415 - part 6 only

@@ -257,12 +257,17 @@ def _apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: i
             raise
     time.sleep(2)  # the watch indexes the namespace
 
-    def create_pods(label: str) -> float:
+    def create_pods(label: str, *, reviewed: bool = True) -> float:
+        """N dry-run Pod creations. A reviewed Pod reads a Secret (absent: admitted), so the chart's
+        matchConditions send it; the other references nothing and is skipped (``webhook.skipCertain``)."""
+        container: dict[str, object] = {"name": "app", "image": "registry.example/app:1"}
+        if reviewed:
+            container["env"] = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "bench-token",
+                                                                                 "key": "token"}}}]
         started = time.perf_counter()
         for index in range(pods):
             core.create_namespaced_pod(namespace, {
-                "metadata": {"name": f"{label}-{index}"},
-                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}, dry_run="All")
+                "metadata": {"name": f"{label}-{index}"}, "spec": {"containers": [container]}}, dry_run="All")
         return time.perf_counter() - started
 
     floor_config = _floor_webhook(namespace, floor_url, floor_ca)
@@ -290,15 +295,18 @@ def _apiserver_overhead(kubeconfig: Path, pods: int, figures: Figures, rounds: i
         create_pods("warm")
         for _ in range(rounds):
             with_webhook = create_pods("with")
+            skipped = create_pods("skipped", reviewed=False)
             for body in saved:
                 admission.delete_validating_webhook_configuration(body["metadata"]["name"])
             time.sleep(1)
             without = create_pods("without")
+            skipped_without = create_pods("plain", reviewed=False)
             with_floor = floor_round()
             for body in saved:
                 admission.create_validating_webhook_configuration(body)
             time.sleep(1)
             figures.add("apiserver_overhead_ratio", with_webhook / without)
+            figures.add("apiserver_skipped_overhead_ratio", skipped / skipped_without)
             if with_floor is not None:
                 figures.add("apiserver_floor_overhead_ratio", with_floor / without)
                 figures.add("apiserver_vs_floor_ratio", with_webhook / with_floor)

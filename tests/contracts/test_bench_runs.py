@@ -15,7 +15,7 @@ KEYS = {"p50_ms", "p99_ms", "floor_p99_ms", "p99_ratio", "throughput_rps", "noop
         "engine_evals_per_s", "index_100k_rss_mb", "index_100k_ready_s", "index_ready_ratio",
         "apiserver_overhead_ratio", "check_objects_per_s", "check_parse_ratio", "peer_check_ratio_kyverno",
         "peer_check_ratio_gator", "fleet_published_kb", "fleet_publish_cpu_ratio", "fleet_read_cpu_ratio",
-        "fleet_hub_requests_read", "fleet_hub_requests_publish"}
+        "fleet_hub_requests_read", "fleet_hub_requests_publish", "skipped_share"}
 
 
 def test_bench_smoke_run_ends_with_one_json_line_of_every_figure() -> None:

@@ -348,6 +348,9 @@ def test_rules_hold_in_the_api_server_with_tierguard_gone(cluster: Cluster, tier
     prefix = wait_in_step(cluster)
     missing = pod("web") | {"metadata": {"name": "web", "namespace": tiers["dev"]}}
     compliant = pod("ok", containers=[PROXY]) | {"metadata": {"name": "ok", "namespace": tiers["dev"]}}
+    reads_secret = pod("reads", containers=[PROXY, {"name": "app", "image": "registry.local/app:1",
+                                                    "envFrom": [{"secretRef": {"name": "app-env"}}]}]) | {
+        "metadata": {"name": "reads", "namespace": tiers["dev"]}}
     warned = pod("web") | {"metadata": {"name": "web", "namespace": tiers["qa"]}}
     expected = {key: expected_message(cluster, obj, obj["metadata"]["namespace"])
                 for key, obj in (("missing", missing), ("warned", warned))}
@@ -357,14 +360,17 @@ def test_rules_hold_in_the_api_server_with_tierguard_gone(cluster: Cluster, tier
                                  "--dry-run=server", check=False)
         assert result.returncode != 0 and f"'{prefix}-namespaces-deny'" in result.stderr, result.stderr
         assert "[namespace-tier-changed] " in result.stderr
-        # tierguard is really gone: what the policies admit reaches the webhook, which no one serves (Fail).
-        gone = dry_run(cluster, compliant, tiers["dev"])
+        # tierguard is really gone: what the policies admit and reads a Secret reaches the webhook, which no one
+        # serves (Fail); what references nothing tierguard reads is never sent (webhook.skipCertain): admitted.
+        gone = dry_run(cluster, reads_secret, tiers["dev"])
         assert gone.returncode != 0 and "failed calling webhook" in gone.stderr, gone.stderr
+        skipped = dry_run(cluster, compliant, tiers["dev"])
+        assert skipped.returncode == 0, skipped.stderr
         with webhook_failure_policy(cluster, "Ignore"):
             # failurePolicy Ignore: the policies' rules still refuse and warn; the rest is admitted unjudged.
             assert_policy_answer(dry_run(cluster, missing, tiers["dev"]), "deny", prefix, "workloads",
                                  expected["missing"])
             assert_policy_answer(dry_run(cluster, warned, tiers["qa"]), "warn", prefix, "workloads",
                                  expected["warned"])
-            admitted = dry_run(cluster, compliant, tiers["dev"])
+            admitted = dry_run(cluster, reads_secret, tiers["dev"])
             assert admitted.returncode == 0, admitted.stderr

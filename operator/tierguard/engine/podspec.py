@@ -52,6 +52,21 @@ _LEGACY_SECRET_REFS: Mapping[str, tuple[str, bool]] = {
 
 _LEGACY_PLUGINS = frozenset(_LEGACY_SECRET_REFS)
 
+# What the walkers below read for Secret material and storage, as data (``engine/pod_reads.py`` gathers them for
+# the webhook's matchConditions; tests/vap/test_skip_conditions.py holds each to the walkers).
+SECRET_VOLUME_SOURCES: tuple[str, ...] = ("secret", *_LEGACY_SECRET_REFS)
+"""Volume sources that name a Secret of the pod's namespace (``csi``: ``nodePublishSecretRef``)."""
+PROJECTED_SECRET = "secret"
+"""A projected volume's source that names a Secret (``projected.sources[].secret``)."""
+CLAIM_VOLUME_SOURCES = ("persistentVolumeClaim", "ephemeral")
+"""Volume sources backed by a claim, whose storage may carry secret refs of its own (``claim_uses``)."""
+SECRET_LISTS = ("imagePullSecrets",)
+"""Lists of the pod spec whose items name Secrets."""
+ENV_SECRET_REF = "secretKeyRef"
+"""``env[].valueFrom.<this>`` names a Secret."""
+ENV_FROM_SECRET_REF = "secretRef"
+"""``envFrom[].<this>`` names a Secret."""
+
 _ANNOTATION_SECRETS: tuple[tuple[str, str | None], ...] = (
     ("vault.hashicorp.com/agent-extra-secret", "vault.hashicorp.com/agent-inject"),
     ("vault.hashicorp.com/tls-secret", "vault.hashicorp.com/agent-inject"),
@@ -59,6 +74,7 @@ _ANNOTATION_SECRETS: tuple[tuple[str, str | None], ...] = (
 )
 """Injector annotations naming a Secret of the pod's namespace that the injected containers mount, with the
 annotation that must switch injection on (Go ``strconv.ParseBool``) for the Secret to be mounted."""
+ANNOTATION_SECRET_KEYS = tuple(key for key, _ in _ANNOTATION_SECRETS)
 
 
 # Slotted, not frozen: made once or more per review, and a frozen dataclass's __init__ sets each field through

@@ -30,6 +30,9 @@ FACTS = (
 RULES = owned(FACTS)
 KINDS = group_kinds(*WORKLOAD_KINDS, "PersistentVolume", "StorageClass")
 
+CLAIM_TEMPLATES = "volumeClaimTemplates"
+"""A StatefulSet's claim templates (``spec.<this>``): each provisions storage from a StorageClass."""
+
 _CSI_SECRET_REFS = (
     "nodePublishSecretRef", "nodeStageSecretRef", "controllerPublishSecretRef",
     "controllerExpandSecretRef", "nodeExpandSecretRef",
@@ -151,7 +154,7 @@ def _workload_findings(subject: Candidate) -> Iterator[Finding]:
     uses = list(claim_uses(site))
     if subject.kind == "StatefulSet":
         spec = mapping_at(subject.obj, "spec", "spec")
-        for template, path in mappings_at(spec, "volumeClaimTemplates", "spec.volumeClaimTemplates"):
+        for template, path in mappings_at(spec, CLAIM_TEMPLATES, f"spec.{CLAIM_TEMPLATES}"):
             template_spec = mapping_at(template, "spec", f"{path}.spec")
             storage_class = str_at(template_spec, "storageClassName", f"{path}.spec.storageClassName")
             if storage_class:

@@ -46,7 +46,9 @@ BANK_VAULTS = "vault.security.banzaicloud.io/"
 SEE_THE_SECRET = "see the finding on Secret"
 """A workload consuming a Secret that crosses tiers refers to that Secret's finding (then its namespace/name)."""
 _TEMPLATE_SECRET = re.compile(r"""secret\s+["`]([^"`]+)["`]""")
-_BANK_VAULTS_VALUE = re.compile(r"^(?:>>)?vault:([^#]+)")
+BANK_VAULTS_VALUE_PREFIXES = ("vault:", ">>vault:")
+"""An env value starting with one of these is a Bank-Vaults secret path (``>>``: the value is kept in the pod)."""
+_BANK_VAULTS_VALUE = re.compile("^(?:" + "|".join(map(re.escape, BANK_VAULTS_VALUE_PREFIXES)) + ")([^#]+)")
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
