@@ -56,9 +56,9 @@ def audit(*, kubeconfig: str | None, clusters: tuple[str, ...], policy_path: str
     if specs:
         listings = read_clusters(specs, policy_path=policy_path, policy_name=policy_name, chunk_size=chunk_size,
                                  timeout=timeout, quiet=quiet)
-        results = audit_clusters([ClusterObjects(str(listing.name), listing.objects, listing.policy)
-                                  for listing in listings], listings[0].fingerprinter,
-                                 own_namespace=tierguard_namespace, namespaces=namespaces)
+        results = audit_clusters([ClusterObjects(name, listing.objects, listing.policy) for name, listing in listings],
+                                 listings[0][1].fingerprinter, own_namespace=tierguard_namespace,
+                                 namespaces=namespaces)
     else:
         listing = read_cluster(kubeconfig=kubeconfig, policy_path=policy_path, policy_name=policy_name,
                                chunk_size=chunk_size, timeout=timeout, quiet=quiet)

@@ -74,14 +74,12 @@ class ClusterListing:
     objects: list[Projected]
     fingerprinter: Fingerprinter
     """The key the listing's Secrets were fingerprinted with: the engine must judge them with it."""
-    name: str | None = None
-    """The cluster's ``--cluster`` name; None for the one cluster of ``--kubeconfig``."""
 
 
 def read_clusters(specs: Sequence[ClusterSpec], *, policy_path: str | None, policy_name: str, chunk_size: int,
-                  timeout: float, quiet: bool, kinds: Sequence[str] | None = None) -> list[ClusterListing]:
-    """Each cluster listed in turn with one fingerprint key (``read_cluster``); its policy is the file's, else its
-    own TierPolicy. Raises Failure naming the cluster that failed."""
+                  timeout: float, quiet: bool, kinds: Sequence[str] | None = None) -> list[tuple[str, ClusterListing]]:
+    """Each cluster's name and listing, listed in turn with one fingerprint key (``read_cluster``); its policy is
+    the file's, else its own TierPolicy. Raises Failure naming the cluster that failed."""
     fingerprinter = Fingerprinter.random()
     listings = []
     for spec in specs:
@@ -91,7 +89,7 @@ def read_clusters(specs: Sequence[ClusterSpec], *, policy_path: str | None, poli
                                    kinds=kinds, fingerprinter=fingerprinter)
         except Failure as failure:
             raise Failure(f"cluster {spec.name}: {failure.message}") from None
-        listings.append(ClusterListing(listing.policy, listing.objects, fingerprinter, spec.name))
+        listings.append((spec.name, listing))
     return listings
 
 

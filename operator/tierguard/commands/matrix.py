@@ -122,7 +122,7 @@ def read_cluster_inputs(source: MatrixSource, *, kinds: Sequence[str] | None = N
     specs = parse_clusters(source.clusters, source.kubeconfig)
     listings = read_clusters(specs, policy_path=source.policy_path, policy_name=source.policy_name,
                              chunk_size=source.chunk_size, timeout=source.timeout, quiet=source.quiet, kinds=kinds)
-    return [(str(listing.name), _cluster_input(listing, f"cluster {listing.name}")) for listing in listings]
+    return [(name, _cluster_input(listing, f"cluster {name}")) for name, listing in listings]
 
 
 def _cluster_input(listing: ClusterListing, source: str) -> MatrixInput:
