@@ -125,6 +125,7 @@ def test_parity_has_a_column_per_cluster_and_tier(run: Any, clusters: tuple[str,
     assert page.highlighted == {"web"}  # staging/dev lacks what the prod column runs
     heads = [t for t, a in page.tags if t == "th" and a.get("class") == "reference"]
     assert heads, "the prod column is the reference"
+    assert "Clusters: <code>prod-eu</code>, <code>staging</code>" in page_html
 
     _, out, _ = run(*common, "-o", "json")
     document = json.loads(out)

@@ -50,6 +50,10 @@ def render_parity_html(report: ParityReport) -> str:
         f"Reference tier: <strong>{escape(report.reference)}</strong>. {len(report.applications)} application(s), "
         f"{diverging} where a tier lacks what {escape(report.reference)} runs (highlighted).</p>",
     ]
+    clusters = tuple(dict.fromkeys(cluster for cluster, _ in report.columns.values()))
+    if clusters:
+        parts.append(f'<p class="summary">Clusters: {_names(clusters)}; a column per cluster and tier, every '
+                     f"cluster's {escape(report.reference)} column the reference.</p>")
     if not report.sidecars:
         parts.append("<p>No required sidecars in the policy (spec.sidecars.required): nothing to compare.</p>")
     else:
