@@ -16,7 +16,7 @@ and is left out. Pure: plain objects in, a report out (``engine/posture.py`` rea
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,17 @@ class PostureReport:
     by_tier: dict[str, TierPosture] = field(default_factory=dict)
     """tier -> its namespaces, by name; ``tier()`` gives an empty one for a tier without any."""
     gaps: list[PostureGap] = field(default_factory=list)
+    column_tiers: Mapping[str, str] = field(default_factory=dict)
+    """Several clusters' report (``merge_postures``): each column of ``tiers`` (``cluster/tier``) -> its tier;
+    empty when the columns are the tiers."""
+
+    def is_reference(self, column: str) -> bool:
+        """A yardstick column: the reference tier's (of every cluster, with several)."""
+        return self.column_tiers.get(column, column) == self.reference
+
+    def _reference(self) -> TierPosture:
+        """The namespaces of every reference column, as one tier."""
+        return TierPosture([n for t in self.tiers if self.is_reference(t) for n in self.tier(t).namespaces])
 
     @property
     def shown(self) -> bool:
@@ -134,8 +145,8 @@ class PostureReport:
         is below the reference's weakest; another label with a value (or an absence) the reference's namespaces
         do not have; fewer than all namespaces keeping a default-deny-ingress policy while the reference's all
         do. Nothing for the reference itself or when either tier has no namespaces."""
-        reference, own = self.tier(self.reference), self.tier(tier)
-        if tier == self.reference or not reference.namespaces or not own.namespaces:
+        reference, own = (self._reference() if self.column_tiers else self.tier(self.reference)), self.tier(tier)
+        if self.is_reference(tier) or not reference.namespaces or not own.namespaces:
             return ()
         weaker = []
         for label in self.labels:
@@ -198,3 +209,25 @@ def _report(readings: list[NamespaceReading], policy: TierPolicy, reference: str
             report.gaps.append(PostureGap(reading.name, reading.source, reading.tier, None))
     return report
 
+
+
+def merge_postures(reports: Sequence[tuple[str, PostureReport]], reference: str,
+                   columns: Sequence[tuple[str, str]]) -> PostureReport:
+    """Several clusters' postures as one, a column per cluster and tier (``columns``: (cluster, tier) pairs, in
+    order): the labels shown by any, each namespace and gap under its cluster's column."""
+    labels = dict.fromkeys(label for _, report in reports for label in report.labels)
+    required: dict[str, tuple[str, ...]] = {}
+    for _, report in reports:
+        for label, values in report.required.items():
+            required.setdefault(label, values)
+    merged = PostureReport(
+        tuple(f"{cluster}/{tier}" for cluster, tier in columns), reference, labels=tuple(labels), required=required,
+        default_deny_required=any(r.default_deny_required for _, r in reports),
+        default_deny_shown=any(r.default_deny_shown for _, r in reports),
+        network_policies_read=all(r.network_policies_read for _, r in reports),
+        column_tiers={f"{cluster}/{tier}": tier for cluster, tier in columns})
+    for cluster, report in reports:
+        for tier, posture in report.by_tier.items():
+            merged.by_tier[f"{cluster}/{tier}"] = posture
+        merged.gaps.extend(PostureGap(g.namespace, g.source, f"{cluster}/{g.tier}", g.label) for g in report.gaps)
+    return merged

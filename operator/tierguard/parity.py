@@ -17,7 +17,7 @@ Beside the sidecars, each tier's namespace security posture (``namespace_posture
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ from tierguard.engine.offline import OfflineRun
 from tierguard.engine.podspec import WORKLOAD_KINDS, pod_site
 from tierguard.engine.projection import Projected
 from tierguard.engine.rules.sidecars import SidecarState
-from tierguard.namespace_posture import PostureReport, posture_report
+from tierguard.namespace_posture import PostureReport, merge_postures, posture_report
 from tierguard.policy import TierPolicy
 
 COVERED = frozenset({SidecarState.PRESENT, SidecarState.INJECTED, SidecarState.PROVIDED})
@@ -93,6 +93,13 @@ class ParityReport:
     """application name -> its row; ``rows()`` gives them sorted."""
     posture: PostureReport = field(default_factory=lambda: PostureReport((), REFERENCE_TIER))
     """Each tier's namespace posture (an empty one shows nothing)."""
+    columns: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Several clusters' report (``merge_reports``): each column of ``tiers`` (``cluster/tier``) -> (cluster,
+    tier); empty when the columns are the tiers."""
+
+    def is_reference(self, column: str) -> bool:
+        """A yardstick column: the reference tier's (of every cluster, with several)."""
+        return (self.columns[column][1] if column in self.columns else column) == self.reference
 
     @property
     def complete(self) -> bool:
@@ -108,10 +115,13 @@ class ParityReport:
     def lacks(self, application: Application, tier: str) -> tuple[str, ...]:
         """The sidecars the application runs in the reference tier that some of its workloads in ``tier`` do
         not (missing or switched off)."""
-        reference, cell = application.cells.get(self.reference), application.cells.get(tier)
-        if tier == self.reference or reference is None or cell is None:
+        references = [c for column in (self.tiers if self.columns else (self.reference,))
+                      if self.is_reference(column) and (c := application.cells.get(column)) is not None]
+        cell = application.cells.get(tier)
+        if self.is_reference(tier) or not references or cell is None:
             return ()
-        return tuple(s for s in self.sidecars if reference.runs(s) and not cell.runs_everywhere(s))
+        return tuple(s for s in self.sidecars
+                     if any(reference.runs(s) for reference in references) and not cell.runs_everywhere(s))
 
     def diverges(self, application: Application) -> bool:
         """A tier lacks what the reference tier has: the row to look at first."""
@@ -170,3 +180,31 @@ def parity_report(objects: Iterable[tuple[Mapping[str, Any] | Projected, str]], 
             if state not in COVERED:
                 report.gaps.append(Gap(object_ref(obj), source, tier, sidecar, state))
     return report
+
+
+def merge_reports(reports: Sequence[tuple[str, ParityReport]]) -> ParityReport:
+    """Several clusters' reports (each made by ``parity_report`` from its own listing and policy) as one: a column
+    per cluster and tier that cluster has (a workload or a namespace of it), named ``cluster/tier``. The reference
+    tier's columns, of every cluster, are the yardstick together: a sidecar an application runs in any of them is
+    one that every other column must run. A gap keeps its object's source and is placed in its column."""
+    tiers = dict.fromkeys(tier for _, report in reports for tier in report.tiers)
+    reference = reference_tier(tuple(tiers))
+    columns = [(cluster, tier) for cluster, report in reports for tier in report.tiers if _has(report, tier)]
+    merged = ParityReport(
+        tuple(f"{cluster}/{tier}" for cluster, tier in columns),
+        tuple(dict.fromkeys(s for _, report in reports for s in report.sidecars)), reference=reference,
+        posture=merge_postures([(cluster, report.posture) for cluster, report in reports], reference, columns),
+        columns={f"{cluster}/{tier}": (cluster, tier) for cluster, tier in columns})
+    for cluster, report in reports:
+        for (sidecar, tier), counts in report.counts.items():
+            merged.counts[(sidecar, f"{cluster}/{tier}")] = counts
+        merged.gaps.extend(Gap(g.ref, g.source, f"{cluster}/{g.tier}", g.sidecar, g.state) for g in report.gaps)
+        for name, application in report.applications.items():
+            row = merged.applications.setdefault(name, Application(name))
+            row.cells.update({f"{cluster}/{tier}": cell for tier, cell in application.cells.items()})
+    return merged
+
+
+def _has(report: ParityReport, tier: str) -> bool:
+    """The cluster has something of ``tier`` to show: a counted workload or a tiered namespace."""
+    return (any(t == tier for _, t in report.counts) or bool(report.posture.tier(tier).namespaces))

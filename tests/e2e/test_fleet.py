@@ -9,6 +9,8 @@ it. Both share the fingerprint key (the Secret copied, as docs/fleet.md says to)
 - the hub paused and resumed: the staging cluster keeps refusing from the sets it read, and reads again after;
   with fleet.maxSetAgeSeconds, its replicas are not ready while the sets are older, and ready again after;
 - a member whose tierguard stopped is no longer compared once its heartbeat has lasted.
+- ``tierguard audit`` and ``parity`` over both clusters from one place (``--cluster``): the value shared across
+  them a finding in each naming the other, and the parity page a column per cluster and tier.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -27,9 +30,21 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.parity_page import parse
+
 from .conftest import unavailable
 from .support.kube import Cluster, tail, wait_until
-from .support.tierguard import NAMESPACE, SELECTOR, TIER_LABEL, apply, assert_admitted, secret, secret_value
+from .support.tierguard import (
+    NAMESPACE,
+    SELECTOR,
+    TIER_LABEL,
+    apply,
+    assert_admitted,
+    eventually,
+    policy,
+    secret,
+    secret_value,
+)
 from .test_install import RELEASE, helm, wait_rolled_out
 from .test_multi_node import another_local_cluster
 
@@ -279,3 +294,51 @@ def test_a_member_gone_is_no_longer_compared_after_its_heartbeat(fleet: tuple[Cl
     wait_rolled_out(staging)
     wait_until(lambda: refused_naming(hub, prod, value, "staging", "dev"), timeout=SEEN_S, interval=2,
                what="the staging cluster's sets compared again once it beats")
+
+
+def tierguard_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tierguard", *args], capture_output=True, text=True, timeout=600,
+                          check=False, env={**os.environ, "KUBECONFIG": ""})
+
+
+def deployment(namespace: str, app: str, containers: list[str]) -> dict[str, Any]:
+    """A workload parity counts by its template: no replica, nothing to pull."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": app, "namespace": namespace, "labels": {"app": app}},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": app}},
+                     "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": [
+                         {"name": c, "image": "registry.k8s.io/pause:3.10"} for c in containers]}}}}
+
+
+def test_audit_and_parity_judge_both_clusters_from_one_place(fleet: tuple[Cluster, Cluster],
+                                                            namespace: Callable[..., str], tmp_path: Path) -> None:
+    hub, staging = fleet
+    prod, dev = namespace(labels={TIER_LABEL: "prod"}), tiered(staging, "dev")
+    value = secret_value()
+    assert_admitted(apply(hub, secret(prod, "db", value)))
+    # The live fleet would refuse the copy once the staging cluster has read the prod cluster's set: admitted
+    # under audit, as a copy made before the fleet was joined would stand.
+    with policy(staging, {"enforcement": {"perTier": {"dev": "audit"}}}):
+        eventually(lambda: assert_admitted(apply(staging, secret(dev, "copy", value))))
+    app = f"tg-fleet-app-{uuid.uuid4().hex[:6]}"
+    assert_admitted(apply(hub, deployment(prod, app, ["app", "istio-proxy"])))
+    assert_admitted(apply(staging, deployment(dev, app, ["app"])))
+    clusters = ("--cluster", f"prod-eu={hub.kubeconfig}", "--cluster", f"staging={staging.kubeconfig}")
+
+    done = tierguard_cli("audit", *clusters, "-n", prod, "-n", dev, "-o", "json", "-q")
+    assert done.returncode == 1, done.stderr
+    results = {(r["cluster"], r["object"]["kind"], r["object"]["name"]): r for r in json.loads(done.stdout)["results"]}
+    copy = [v["message"] for v in results[("staging", "Secret", "copy")]["violations"]]
+    assert any("as a Secret of cluster 'prod-eu' (tier prod)" in m for m in copy), copy
+    db = [v["message"] for v in results[("prod-eu", "Secret", "db")]["violations"]]
+    assert any("as a Secret of cluster 'staging' (tier dev)" in m for m in db), db
+    assert value not in done.stdout + done.stderr
+
+    required = tmp_path / "policy.yaml"
+    required.write_text(json.dumps({"spec": {"sidecars": {"required": [{"name": "istio-proxy"}]}}}))
+    page = tierguard_cli("parity", *clusters, "--policy", str(required), "-o", "html", "-q")
+    assert page.returncode in (0, 1) and page.stdout, page.stderr
+    read = parse(page.stdout)
+    assert read.states[(app, "prod-eu/prod", "istio-proxy")] == "present"
+    assert read.states[(app, "staging/dev", "istio-proxy")] == "missing"
+    assert app in read.highlighted  # the staging cluster's dev lacks what the prod cluster's prod runs

@@ -45,12 +45,12 @@ def listed_kinds(names: Sequence[str] | None = None) -> tuple[KindInfo, ...]:
     return listed() if names is None else tuple(info for info in listed() if info.kind in names)
 
 
-def connect(kubeconfig: str | None, timeout: float | None = DEFAULT_TIMEOUT_S) -> Any:
-    """A client for the cluster (``kube/config.py``'s precedence), once the API server answered ``/version``: a
-    wrong kubeconfig is one line naming the server before any kind. Requests are not retried: every one is
-    bounded by ``timeout`` seconds, the user's to choose."""
+def connect(kubeconfig: str | None, timeout: float | None = DEFAULT_TIMEOUT_S, *, context: str | None = None) -> Any:
+    """A client for the cluster (``kube/config.py``'s precedence; ``context``: that kubeconfig context), once the
+    API server answered ``/version``: a wrong kubeconfig is one line naming the server before any kind. Requests
+    are not retried: every one is bounded by ``timeout`` seconds, the user's to choose."""
     try:
-        client = api_client(kubeconfig, retries=False)
+        client = api_client(kubeconfig, retries=False, context=context)
     except Exception as error:
         raise ClusterUnreadable(f"cannot read the cluster: {describe(error, timeout)}") from None
     try:

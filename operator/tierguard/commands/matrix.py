@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import click
 
-from tierguard.commands.cluster import read_cluster
+from tierguard.commands.cluster import ClusterListing, cluster_option, parse_clusters, read_cluster, read_clusters
 from tierguard.commands.options import (
     filename_option,
     kubeconfig_option,
@@ -42,6 +42,8 @@ class MatrixSource:
     chunk_size: int
     timeout: float
     quiet: bool
+    clusters: tuple[str, ...] = ()
+    """``--cluster NAME=KUBECONFIG`` values (a command taking several clusters: ``several_clusters``)."""
 
 
 class MatrixCommand(Protocol):
@@ -50,15 +52,17 @@ class MatrixCommand(Protocol):
     def __call__(self, *, source: MatrixSource, output: str) -> int: ...
 
 
-def matrix_command(outputs: Iterable[str], *, filename: str, policy: str,
-                   output: str) -> Callable[[MatrixCommand], click.Command]:
+def matrix_command(outputs: Iterable[str], *, filename: str, policy: str, output: str,
+                   several_clusters: bool = False) -> Callable[[MatrixCommand], click.Command]:
     """The click command of a matrix command's body, with every option in the order ``--help`` lists them:
     ``filename``, ``policy`` and ``output`` are the help texts of the options of those names, ``outputs`` the
-    formats of ``--output``. The body receives the input options as one ``source``."""
+    formats of ``--output``; ``several_clusters``: it offers ``--cluster`` too. The body receives the input
+    options as one ``source``."""
     options = (
         filename_option(filename),
         namespace_tier_option("With -f: declare a namespace's tier. Repeatable."),
         kubeconfig_option(),
+        *((cluster_option(),) if several_clusters else ()),
         policy_option(policy),
         policy_name_option(),
         output_option(list(outputs), output),
@@ -70,9 +74,12 @@ def matrix_command(outputs: Iterable[str], *, filename: str, policy: str,
         @functools.wraps(body)
         def bundled(*, paths: tuple[str, ...], namespace_tiers: tuple[str, ...], kubeconfig: str | None,
                     policy_path: str | None, policy_name: str, output: str, chunk_size: int, timeout: float,
-                    quiet: bool) -> int:
+                    quiet: bool, clusters: tuple[str, ...] = ()) -> int:
+            if clusters and paths:
+                raise click.BadParameter("-f reads manifests, --cluster lists clusters: give one or the other",
+                                         param_hint="--cluster")
             source = MatrixSource(paths, namespace_tiers, kubeconfig, policy_path, policy_name, chunk_size, timeout,
-                                  quiet)
+                                  quiet, clusters)
             return body(source=source, output=output)
 
         command: Callable[..., int] = bundled
@@ -106,4 +113,17 @@ def read_matrix_input(source: MatrixSource, *, kinds: Sequence[str] | None = Non
     listing = read_cluster(kubeconfig=source.kubeconfig, policy_path=source.policy_path,
                            policy_name=source.policy_name, chunk_size=source.chunk_size, timeout=source.timeout,
                            quiet=source.quiet, kinds=kinds)
-    return MatrixInput([(o, "cluster") for o in listing.objects], listing.policy, None, listing.fingerprinter)
+    return _cluster_input(listing, "cluster")
+
+
+def read_cluster_inputs(source: MatrixSource, *, kinds: Sequence[str] | None = None) -> list[tuple[str, MatrixInput]]:
+    """With ``--cluster``: each cluster's input, by its name, every cluster listed with one fingerprint key;
+    raises Failure naming the cluster (or BadParameter for the option)."""
+    specs = parse_clusters(source.clusters, source.kubeconfig)
+    listings = read_clusters(specs, policy_path=source.policy_path, policy_name=source.policy_name,
+                             chunk_size=source.chunk_size, timeout=source.timeout, quiet=source.quiet, kinds=kinds)
+    return [(name, _cluster_input(listing, f"cluster {name}")) for name, listing in listings]
+
+
+def _cluster_input(listing: ClusterListing, source: str) -> MatrixInput:
+    return MatrixInput([(o, source) for o in listing.objects], listing.policy, None, listing.fingerprinter)

@@ -215,6 +215,10 @@ class OfflineContext:
     def fingerprint_holders(self, digest: bytes) -> Iterable[SecretView]:
         return self._holders.get(digest, ())
 
+    def secret_views(self) -> Iterable[SecretView]:
+        """Every Secret known (one view each): what a cluster of a several-cluster audit holds per tier."""
+        return self._secrets.values()
+
     def persistent_volume(self, name: str) -> Mapping[str, Any] | None:
         return self._volumes.get(name)
 

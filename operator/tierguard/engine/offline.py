@@ -31,6 +31,8 @@ class Result:
     ref: ObjectRef
     source: str
     decision: Decision
+    cluster: str | None = None
+    """The cluster it was listed from, when an audit judges several (``--cluster NAME=...``); None otherwise."""
 
 
 class OfflineRun:

@@ -26,9 +26,10 @@ class NoCredentials(Exception):
 
 
 def api_client(kubeconfig: str | None = None, *, pool_size: int | None = None,
-               retries: bool | None = None) -> Any:
+               retries: bool | None = None, context: str | None = None) -> Any:
     """A kubernetes ``ApiClient`` for the precedence above; raises NoCredentials. ``pool_size``: connections kept
-    per host (one per open watch, plus the rest); ``retries=False``: a failed request fails at once."""
+    per host (one per open watch, plus the rest); ``retries=False``: a failed request fails at once; ``context``:
+    this context of the kubeconfig rather than its current one (never the in-cluster config then)."""
     from kubernetes import client, config  # noqa: PLC0415 - only commands that talk to a cluster load the client
 
     configuration = client.Configuration()
@@ -36,8 +37,9 @@ def api_client(kubeconfig: str | None = None, *, pool_size: int | None = None,
     try:
         # The value, not the client's own default: that one is read once, when the client is imported.
         explicit = kubeconfig or os.environ.get("KUBECONFIG")  # a list of files, as for kubectl
-        if explicit:
-            config.load_kube_config(config_file=explicit, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        if explicit or context:
+            config.load_kube_config(config_file=explicit or None, context=context,  # type: ignore[no-untyped-call]
+                                    client_configuration=configuration)
         else:
             try:
                 config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]

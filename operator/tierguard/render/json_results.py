@@ -48,8 +48,10 @@ _string = json.encoder.encode_basestring_ascii  # what json.dumps uses for strin
 
 
 def _result(result: Result) -> dict[str, Any]:
+    cluster = {} if result.cluster is None else {"cluster": result.cluster}  # one cluster: SPEC's shape, unchanged
     return {
         "object": result.ref.as_dict(),
+        **cluster,
         "source": result.source,
         "allowed": result.decision.allowed,
         "violations": [v.as_dict() for v in result.decision.violations],

@@ -57,7 +57,7 @@ def cell_text(cell: Cell | None, sidecar: str) -> str:
 
 
 def _application_table(report: ParityReport) -> list[str]:
-    header = ["application", *(f"{t} (reference)" if t == report.reference else t for t in report.tiers)]
+    header = ["application", *(f"{t} (reference)" if report.is_reference(t) else t for t in report.tiers)]
     rows = []
     for application in report.rows():
         cells = [NOT_DEPLOYED if (cell := application.cells.get(tier)) is None else
@@ -92,6 +92,9 @@ def parity_document(report: ParityReport) -> dict[str, Any]:
             for sidecar in report.sidecars
         },
         "reference": report.reference,
+        # Several clusters: what each column is (one cluster's document is as before, its columns its tiers).
+        **({"columns": {column: {"cluster": cluster, "tier": tier}
+                        for column, (cluster, tier) in report.columns.items()}} if report.columns else {}),
         "applications": [
             {"name": application.name,
              "diverges": report.diverges(application),

@@ -50,6 +50,10 @@ def render_parity_html(report: ParityReport) -> str:
         f"Reference tier: <strong>{escape(report.reference)}</strong>. {len(report.applications)} application(s), "
         f"{diverging} where a tier lacks what {escape(report.reference)} runs (highlighted).</p>",
     ]
+    clusters = tuple(dict.fromkeys(cluster for cluster, _ in report.columns.values()))
+    if clusters:
+        parts.append(f'<p class="summary">Clusters: {_names(clusters)}; a column per cluster and tier, every '
+                     f"cluster's {escape(report.reference)} column the reference.</p>")
     if not report.sidecars:
         parts.append("<p>No required sidecars in the policy (spec.sidecars.required): nothing to compare.</p>")
     else:
@@ -66,12 +70,12 @@ def _names(names: tuple[str, ...]) -> str:
 
 
 def _tier_class(report: ParityReport, tier: str) -> str:
-    return ' class="reference"' if tier == report.reference else ""
+    return ' class="reference"' if report.is_reference(tier) else ""
 
 
 def _matrix(report: ParityReport) -> list[str]:
     head = "".join(f'<th scope="col"{_tier_class(report, t)}>{escape(t)}'
-                   f'{" (reference)" if t == report.reference else ""}</th>' for t in report.tiers)
+                   f'{" (reference)" if report.is_reference(t) else ""}</th>' for t in report.tiers)
     rows = [_row(report, a) for a in report.rows()]
     if not rows:
         rows = [f'<tr><td colspan="{len(report.tiers) + 1}" class="none">no tiered workloads</td></tr>']
@@ -87,7 +91,7 @@ def _row(report: ParityReport, application: Application) -> str:
     for tier in report.tiers:
         cell = application.cells.get(tier)
         lacks = report.lacks(application, tier)
-        classes = [c for c in ("reference" if tier == report.reference else "", "lacks" if lacks else "") if c]
+        classes = [c for c in ("reference" if report.is_reference(tier) else "", "lacks" if lacks else "") if c]
         attributes = f' data-tier="{escape(tier)}"' + (f' class="{" ".join(classes)}"' if classes else "")
         if cell is None:
             cells.append(f'<td{attributes}><span class="none">{NOT_DEPLOYED} not deployed</span></td>')

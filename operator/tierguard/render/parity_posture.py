@@ -44,7 +44,7 @@ def posture_rows(report: PostureReport) -> tuple[list[str], list[list[str]]]:
     """The text table's header and rows: one per check, the tiers weaker than the reference at its end, then how
     many namespaces each tier has."""
     header = ["namespace posture",
-              *(f"{t} (reference)" if t == report.reference else t for t in report.tiers), ""]
+              *(f"{t} (reference)" if report.is_reference(t) else t for t in report.tiers), ""]
     rows = []
     for check in report.checks:
         weaker = [t for t in report.tiers if check in report.weaker(t)]

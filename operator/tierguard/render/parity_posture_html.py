@@ -28,14 +28,14 @@ POSTURE_STYLE = highlight_style(row="drifts", row_header="check", cell="weaker")
 
 def posture_section(report: PostureReport) -> list[str]:
     """The heading, a summary of the weaker tiers, the table, its legend and the namespaces outside the policy."""
-    head = "".join(f'<th scope="col"{_reference_class(report.reference, t)}>{escape(t)}'
-                   f'{" (reference)" if t == report.reference else ""}</th>' for t in report.tiers)
+    head = "".join(f'<th scope="col"{_reference_class(report.is_reference(t))}>{escape(t)}'
+                   f'{" (reference)" if report.is_reference(t) else ""}</th>' for t in report.tiers)
     weaker = report.weaker_tiers()
     summary = (f"{len(weaker)} tier(s) weaker than {escape(report.reference)} (highlighted): "
                f"{', '.join(escape(t) for t in weaker)}." if weaker else
                f"No tier is weaker than {escape(report.reference)}.")
     rows = [_posture_row(report, check) for check in report.checks]
-    names = "".join(f'<td data-tier="{escape(t)}"{_reference_class(report.reference, t)}>'
+    names = "".join(f'<td data-tier="{escape(t)}"{_reference_class(report.is_reference(t))}>'
                     f'{", ".join(escape(n.name) for n in report.tier(t).namespaces) or _none()}</td>'
                     for t in report.tiers)
     rows.append(f'<tr data-check="namespaces"><th scope="row" class="check">namespaces</th>{names}</tr>')
@@ -44,8 +44,8 @@ def posture_section(report: PostureReport) -> list[str]:
             *_posture_legend(report), *_posture_gaps(report)]
 
 
-def _reference_class(reference: str, tier: str, *more: str) -> str:
-    classes = [c for c in ("reference" if tier == reference else "", *more) if c]
+def _reference_class(reference: bool, *more: str) -> str:
+    classes = [c for c in ("reference" if reference else "", *more) if c]
     return f' class="{" ".join(classes)}"' if classes else ""
 
 
@@ -58,7 +58,7 @@ def _posture_row(report: PostureReport, check: str) -> str:
     for tier in report.tiers:
         weaker = check in report.weaker(tier)
         attributes = (f' data-tier="{escape(tier)}" data-weaker="{str(weaker).lower()}"'
-                      + _reference_class(report.reference, tier, "weaker" if weaker else ""))
+                      + _reference_class(report.is_reference(tier), "weaker" if weaker else ""))
         cells.append(f"<td{attributes}>{_posture_cell(report, tier, check, weaker)}</td>")
     drifts = any(check in report.weaker(t) for t in report.tiers)
     row_class = ' class="drifts"' if drifts else ""
