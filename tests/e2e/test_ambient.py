@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -58,9 +59,23 @@ STARTUP_S = 120
 
 @pytest.fixture(scope="module")
 def ambient_policy(cluster: Cluster) -> Iterator[None]:
-    """SPEC enforced, with the admission policies generated from it in step."""
+    """SPEC enforced, with the admission policies generated from it in step and enforced by the API server: a Pod
+    that references nothing is not sent to the webhook (webhook.skipCertain), so only those policies judge its
+    sidecar, and the API server compiles a changed policy a moment after the object changes."""
     with policy(cluster, SPEC):
         wait_in_step(cluster)
+        probe = f"tg-ambient-probe-{uuid.uuid4().hex[:6]}"
+        cluster.kubectl("create", "namespace", probe)
+        try:
+            cluster.kubectl("label", "namespace", probe, f"{TIER_LABEL}=prod")
+
+            def enforced() -> bool:
+                return "nor does a label provide it" in dry_run(cluster, bare_pod(probe, "probe"), probe).stderr
+
+            wait_until(lambda: enforced() or None, timeout=60, interval=1,
+                       what="the API server enforcing the ambient policy's sidecar rule")
+        finally:
+            cluster.kubectl("delete", "namespace", probe, "--wait=false", check=False)
         yield
 
 
