@@ -320,7 +320,11 @@ SIDECAR_POLICY = {"sidecars": {"required": [{
 def test_sidecar_rules(cluster: Cluster, namespace: NamespaceFactory) -> None:
     plain, injected = tiered(namespace, "qa"), tiered(namespace, "qa", **{"istio-injection": "enabled"})
     with policy(cluster, SIDECAR_POLICY):
-        eventually(lambda: assert_refused(apply(cluster, deployment(plain)), "sidecar-missing"))
+        # A dry run until the policy is in force everywhere: a Deployment referencing nothing is judged by the
+        # admission policies alone (webhook.skipCertain), which the API server compiles a moment after tierguard
+        # writes them; a real apply meanwhile would create it, and an unchanged template is not judged again.
+        eventually(lambda: assert_refused(apply(cluster, deployment(plain), "--dry-run=server"), "sidecar-missing"))
+        assert_refused(apply(cluster, deployment(plain)), "sidecar-missing")
         assert_admitted(apply(cluster, deployment(injected)))
         opted_out = deployment(injected, "opt-out", pod_labels={"sidecar.istio.io/inject": "false"})
         assert_refused(apply(cluster, opted_out), "sidecar-injection-disabled")
