@@ -51,10 +51,9 @@ class FleetSync:
         age = self._monotonic() - (self.last_read if self.last_read is not None else self._started)
         if age <= self.settings.max_age_s:
             return None
-        return (f"the fleet's sets were last read from the hub {age:.0f} s ago, more than the "
-                f"{self.settings.max_age_s:g} s allowed (fleet.maxSetAgeSeconds)" if self.last_read is not None
-                else f"the fleet's sets have not been read from the hub in the {age:.0f} s since the start, more "
-                     f"than the {self.settings.max_age_s:g} s allowed (fleet.maxSetAgeSeconds)")
+        when = (f"were last read from the hub {age:.0f} s ago" if self.last_read is not None
+                else f"have not been read from the hub in the {age:.0f} s since the start")
+        return f"the fleet's sets {when}, more than the {self.settings.max_age_s:g} s allowed (fleet.maxSetAgeSeconds)"
 
     async def step(self) -> None:
         """One read, and a publication when this replica leads and one is due."""
