@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from .support.kube import REPO, Cluster, wait_until
-from .support.load import POLICY
-from .support.tierguard import NAMESPACE, TIER_LABEL, apply, policy, secret
+from .support.load import POLICY, pod_body
+from .support.tierguard import NAMESPACE, TIER_LABEL, apply, policy, refused, secret
 from .test_install import RELEASE, TERMINATION_TIMEOUT_S, deployment, helm, pods, stop_replicas, wait_rolled_out
 
 __all__ = ["deployment"]  # the module fixture, shared with test_install
@@ -72,8 +72,27 @@ def load_namespaces(cluster: Cluster, namespace: Callable[..., str]) -> Iterator
     source = namespace(labels={TIER_LABEL: "prod"})
     target = namespace(labels={TIER_LABEL: "dev"})
     with policy(cluster, POLICY):
-        time.sleep(3)  # both replicas reload the policy (kopf watch) before the load starts
+        wait_sidecar_enforced(cluster, target)
         yield target, source
+
+
+def wait_sidecar_enforced(cluster: Cluster, namespace: str, in_a_row: int = 5) -> None:
+    """Until ``load.POLICY`` refuses the load's Pods everywhere they are judged: a Pod that references nothing is
+    not sent to the webhook (webhook.skipCertain), so the API server's admission policies alone judge its sidecar,
+    and it compiles a changed policy a moment after tierguard writes it (CI: 13 Pods admitted in the load's first
+    second after a fixed 3 s wait). Several refusals in a row, each a new connection, so both replicas (when Pods
+    do reach them) have reloaded it too."""
+    probe = pod_body("tg-e2e-sidecar-probe", refused=True)
+    streak = 0
+
+    def enforced() -> bool | None:
+        nonlocal streak
+        result = apply(cluster, {**probe, "metadata": {**probe["metadata"], "namespace": namespace}},
+                       "--dry-run=server")
+        streak = streak + 1 if refused(result, "sidecar-missing") else 0
+        return streak >= in_a_row or None
+
+    wait_until(enforced, timeout=60, interval=0.5, what=f"{in_a_row} refusals in a row of a Pod without the sidecar")
 
 
 def ready_addresses(cluster: Cluster) -> set[str]:
@@ -223,14 +242,15 @@ def test_service_account_holds_least_privilege(cluster: Cluster, deployment: dic
                     ("patch", f"validatingadmissionpolicies/{RELEASE}-workloads-deny"),
                     ("delete", f"validatingadmissionpolicybindings/{RELEASE}-namespaces-warn")):
         assert can(*allowed), allowed
-    for refused in (("create", "secrets", "-n", "default"), ("delete", "secrets", "-n", NAMESPACE),
-                    ("update", "secrets", "-n", "default"), ("create", "pods", "-n", NAMESPACE),
-                    ("create", "pods/exec", "-n", NAMESPACE), ("impersonate", "users"), ("escalate", "clusterroles"),
-                    ("bind", "clusterroles"), ("patch", "validatingwebhookconfigurations"), ("*", "*"),
-                    ("delete", "validatingadmissionpolicies/another-policy"),
-                    ("patch", "validatingadmissionpolicybindings/another-binding"),
-                    ("list", "validatingadmissionpolicies")):
-        assert not can(*refused), refused
+    for forbidden in (("create", "secrets", "-n", "default"), ("delete", "secrets", "-n", NAMESPACE),
+                      ("update", "secrets", "-n", "default"), ("create", "pods", "-n", NAMESPACE),
+                      ("create", "pods/exec", "-n", NAMESPACE), ("impersonate", "users"),
+                      ("escalate", "clusterroles"), ("bind", "clusterroles"),
+                      ("patch", "validatingwebhookconfigurations"), ("*", "*"),
+                      ("delete", "validatingadmissionpolicies/another-policy"),
+                      ("patch", "validatingadmissionpolicybindings/another-binding"),
+                      ("list", "validatingadmissionpolicies")):
+        assert not can(*forbidden), forbidden
 
 
 def test_canary_value_never_leaves_tierguard(cluster: Cluster, deployment: dict[str, Any],

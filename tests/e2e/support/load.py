@@ -36,6 +36,10 @@ POLICY = {"sidecars": {"required": [{"name": REQUIRED_SIDECAR}]}}
 class Tally:
     counts: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    wrong_at: list[float] = field(default_factory=list)
+    """Seconds into the load of the first wrong decisions: a burst at the start is a policy not yet in force, one
+    in the middle the disruption."""
+    started: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, outcome: str, detail: str = "") -> None:
@@ -43,6 +47,8 @@ class Tally:
             self.counts[outcome] += 1
             if outcome == "failed" and len(self.failures) < 5:
                 self.failures.append(detail[:300])
+            if outcome == "wrong" and len(self.wrong_at) < 20:
+                self.wrong_at.append(round(time.monotonic() - self.started, 2))
 
 
 def secret_body(name: str, refused: bool, source: str) -> dict[str, Any]:
@@ -123,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = 32
     core = client.CoreV1Api(client.ApiClient(configuration))
-    tally = Tally()
     target = Target(core, args.namespace, args.source, args.pods)
+    tally = Tally()
     # SIGTERM ends the schedule early (the test's disruption is over); operations in flight still finish and count.
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -141,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     attempted = tally.counts["right"] + tally.counts["wrong"] + tally.counts["failed"]
     json.dump({"attempted": attempted, "right": tally.counts["right"], "wrong": tally.counts["wrong"],
                "failed": tally.counts["failed"], "rate": attempted / elapsed if elapsed else 0.0,
-               "seconds": round(elapsed, 1), "counts": dict(tally.counts), "failures": tally.failures}, sys.stdout)
+               "seconds": round(elapsed, 1), "counts": dict(tally.counts), "failures": tally.failures,
+               "wrong_at": tally.wrong_at}, sys.stdout)
     print()
     return 0
 
