@@ -48,12 +48,11 @@ def run(values: int, repetitions: int, figures: Figures) -> None:
     for _ in range(repetitions):
         baseline, digests = _cpu(lambda: {fingerprinter.digest(value) for value in secrets})
         hub = MemoryHub()
-        publisher = Publisher(hub, "prod-eu", ours, namespace=settings.hub_namespace,
-                              heartbeat_s=settings.heartbeat_s)
-        publish_cpu, _ = _cpu(partial(publisher.publish, {"prod": digests}))
+        publisher = Publisher(hub, "prod-eu", namespace=settings.hub_namespace, heartbeat_s=settings.heartbeat_s)
+        publish_cpu, _ = _cpu(partial(publisher.publish, {ours: {"prod": digests}}))
         figures.add("fleet_published_kb", hub.written_bytes / 1024)
         figures.add("fleet_objects", hub.applies)
-        reader = Reader(hub, ours, "staging")
+        reader = Reader(hub, (ours,), "staging")
         read_cpu, sets = _cpu(reader.refresh)
         if len(sets) != 1:
             raise RuntimeError(f"the reader found {len(sets)} tiers, not the one published")
@@ -63,7 +62,7 @@ def run(values: int, repetitions: int, figures: Figures) -> None:
         reader.refresh()
         figures.add("fleet_hub_requests_read", hub.requests - before)
         before = hub.requests
-        publisher.publish({"prod": digests})
+        publisher.publish({ours: {"prod": digests}})
         figures.add("fleet_hub_requests_publish", hub.requests - before)
         probes = [fingerprinter.digest(value) for value in secrets[:2000]]
         lookup_cpu, found = _cpu(partial(_found, sets, probes))

@@ -8,7 +8,9 @@ it. Both share the fingerprint key (the Secret copied, as docs/fleet.md says to)
 - the staging cluster's account cannot write the prod cluster's sets (the hub's ValidatingAdmissionPolicy);
 - the hub paused and resumed: the staging cluster keeps refusing from the sets it read, and reads again after;
   with fleet.maxSetAgeSeconds, its replicas are not ready while the sets are older, and ready again after;
-- a member whose tierguard stopped is no longer compared once its heartbeat has lasted.
+- a member whose tierguard stopped is no longer compared once its heartbeat has lasted;
+- a key rotation's first step in one member keeps both refusing; a member on a key the other lacks compares
+  nothing and says so.
 - ``tierguard audit`` and ``parity`` over both clusters from one place (``--cluster``): the value shared across
   them a finding in each naming the other, and the parity page a column per cluster and tier.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -166,7 +170,7 @@ def test_a_prod_value_is_refused_in_the_other_cluster_and_back(fleet: tuple[Clus
                          interval=2, what="the staging cluster refusing the prod cluster's value")
     assert "[secret-value-shared]" in message and value not in message
     names = [item["metadata"]["name"] for item in hub.get_json("fleetfingerprintsets")["items"]]
-    assert "prod-eu.prod.0" in names
+    assert any(re.fullmatch(r"prod-eu\.prod\.[0-9a-f]{16}\.0", name) for name in names), names
 
     other = secret_value()
     assert_admitted(apply(staging, secret(dev, "api", other)))
@@ -294,6 +298,62 @@ def test_a_member_gone_is_no_longer_compared_after_its_heartbeat(fleet: tuple[Cl
     wait_rolled_out(staging)
     wait_until(lambda: refused_naming(hub, prod, value, "staging", "dev"), timeout=SEEN_S, interval=2,
                what="the staging cluster's sets compared again once it beats")
+
+
+def set_keys(target: Cluster, data: dict[str, str]) -> None:
+    """The fingerprint key Secret of ``target`` holds ``data`` (base64 keys, never printed), then its replicas
+    restart: the keys are read at start."""
+    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": data,
+            "metadata": {"name": "tierguard-fingerprint-key", "namespace": NAMESPACE}}
+    target.kubectl("delete", "secret", "tierguard-fingerprint-key", "-n", NAMESPACE, "--ignore-not-found")
+    target.kubectl("create", "-f", "-", input=json.dumps(body))
+    target.kubectl("rollout", "restart", f"deployment/{RELEASE}", "-n", NAMESPACE)
+    wait_rolled_out(target)
+
+
+def staging_keys_on_hub(hub: Cluster) -> set[str]:
+    return {item["spec"]["keyId"] for item in hub.get_json("fleetfingerprintsets")["items"]
+            if item["spec"]["member"] == "staging"}
+
+
+def test_a_key_rotation_keeps_both_clusters_refusing_and_no_shared_key_is_said(
+        fleet: tuple[Cluster, Cluster], namespace: Callable[..., str]) -> None:
+    """docs/fleet.md's rotation, its first step in the staging cluster alone: the new key as ``key`` and the old one
+    as ``secondary``. The staging cluster publishes under both and looks up each set under its key, so it still
+    refuses the prod cluster's value and the prod cluster (the old key alone) still refuses its value. Its old key
+    dropped too early (the prod cluster not yet rotated): the two share no key, compare nothing, and say so."""
+    hub, staging = fleet
+    prod, dev = namespace(labels={TIER_LABEL: "prod"}), tiered(staging, "dev")
+    old = hub.get_json("secret", "tierguard-fingerprint-key", "-n", NAMESPACE)["data"]["key"]
+    new = base64.b64encode(secrets.token_bytes(32)).decode()
+    value = secret_value()
+    assert_admitted(apply(hub, secret(prod, "db", value)))
+    try:
+        set_keys(staging, {"key": new, "secondary": old})
+        wait_until(lambda: len(staging_keys_on_hub(hub)) == 2 or None, timeout=SEEN_S, interval=2,
+                   what="the staging cluster publishing under both keys")
+        wait_until(lambda: refused_naming(staging, dev, value, "prod-eu", "prod"), timeout=SEEN_S, interval=2,
+                   what="the rotating staging cluster refusing the prod cluster's value (its old key's sets)")
+        theirs = secret_value()
+        assert_admitted(apply(staging, secret(dev, "api", theirs)))
+        wait_until(lambda: refused_naming(hub, prod, theirs, "staging", "dev"), timeout=SEEN_S, interval=2,
+                   what="the prod cluster (old key) refusing the rotating staging cluster's value")
+
+        set_keys(staging, {"key": new})
+        wait_until(lambda: len(staging_keys_on_hub(hub)) == 1 or None, timeout=SEEN_S, interval=2,
+                   what="the staging cluster's old key's sets withdrawn")
+        wait_until(lambda: dry_run(staging, dev, value).returncode == 0 or None, timeout=SEEN_S, interval=2,
+                   what="the staging cluster, sharing no key, no longer comparing the prod cluster's sets")
+
+        def said() -> bool:
+            logs = staging.kubectl("logs", "-n", NAMESPACE, "-l", SELECTOR, "-c", "tierguard", "--tail=-1").stdout
+            return "fleet: member prod-eu publishes under key id(s)" in logs and "share a key" in logs
+
+        wait_until(lambda: said() or None, timeout=60, interval=3, what="the staging replicas saying no key is shared")
+    finally:
+        set_keys(staging, {"key": old})
+    wait_until(lambda: refused_naming(staging, dev, value, "prod-eu", "prod"), timeout=SEEN_S, interval=2,
+               what="the staging cluster on the shared key again")
 
 
 def tierguard_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -246,7 +246,7 @@ def fleet_run(docs: list[dict[str, object]], published: dict[tuple[str, str], li
     tiers, problems = read_hub_objects(objects)
     assert problems == []
     assert isinstance(run.context, OfflineContext)
-    run.context.fleet = FleetSets(tiers, key_id=key_id(FINGERPRINTER), own_member="staging")
+    run.context.fleet = FleetSets(tiers, key_ids=(key_id(FINGERPRINTER),), own_member="staging")
     return run
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tierguard.engine.context import NamespaceView
+from tierguard.engine.fingerprint_set import key_id
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.fleet_sets import FleetSets, ForeignHolder
 from tierguard.engine.secrets import SecretView
@@ -73,7 +74,7 @@ def test_the_holder_publishes_and_the_other_member_reads_it_into_its_context() -
     prod, _ = member(hub, "prod-eu", {"shop": "prod"}, [secret("shop", "db", PASSWORD)])
     staging, staging_state = member(hub, "staging", {"shop-dev": "dev"}, [])
     asyncio.run(prod.step())
-    assert sorted(hub.objects) == ["prod-eu.prod.0"]
+    assert sorted(hub.objects) == [f"prod-eu.prod.{key_id(KEY)}.0"]
     asyncio.run(staging.step())
     assert staging_state.context.fleet.holders(KEY.digest(PASSWORD.encode())) == [ForeignHolder("prod-eu", "prod")]
     assert staging.last_read is not None

@@ -25,14 +25,15 @@ def values(salt: str, count: int) -> list[bytes]:
 def fleet(objects: list[dict[str, Any]], own: str = "staging") -> FleetSets:
     tiers, problems = read_hub_objects(objects)
     assert problems == []
-    return FleetSets(tiers, key_id=KEY_ID, own_member=own)
+    return FleetSets(tiers, key_ids=(KEY_ID,), own_member=own)
 
 
 def test_a_value_published_by_the_prod_cluster_is_found_with_its_cluster_and_tier() -> None:
     prod, dev = values("prod", 300), values("dev", 300)
     objects = (hub_objects("prod-eu", "prod", prod, key_id=KEY_ID, generation=1)
                + hub_objects("staging", "dev", dev, key_id=KEY_ID, generation=4))
-    assert [o["metadata"]["name"] for o in objects] == ["prod-eu.prod.0", "staging.dev.0"]
+    assert [o["metadata"]["name"] for o in objects] == [f"prod-eu.prod.{KEY_ID}.0", f"staging.dev.{KEY_ID}.0"]
+    assert {o["metadata"]["labels"]["tierguard.io/fleet-key"] for o in objects} == {KEY_ID}
     seen = fleet(objects)
     assert seen.holders(prod[7]) == [ForeignHolder("prod-eu", "prod")]
     assert seen.holders(dev[7]) == []  # our own publication: judged from our own index
@@ -77,7 +78,8 @@ def test_a_malformed_object_is_left_out_with_a_problem_naming_it_and_the_field(f
     bad[0]["spec"][field] = value
     tiers, problems = read_hub_objects(good + bad)
     assert [(t.member, t.tier) for t in tiers] == [("prod-eu", "prod")]
-    assert len(problems) == 1 and problems[0].startswith(f"{KIND} qa-us.qa.0: ") and says in problems[0], problems
+    (problem,) = problems
+    assert problem.startswith(f"{KIND} qa-us.qa.{KEY_ID}.0: ") and says in problem, problem
 
 
 def test_not_a_publication_and_bad_names() -> None:

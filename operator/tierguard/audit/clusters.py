@@ -38,7 +38,8 @@ def held_tiers(context: OfflineContext, policy: TierPolicy) -> dict[str, set[byt
         view = context.namespace(namespace)
         return tier_from_labels(view.labels, policy) if view is not None else None
 
-    return publishable(context.secret_views(), tier_of, policy)
+    return {tier: {fingerprint.digest for fingerprint in fingerprints}
+            for tier, fingerprints in publishable(context.secret_views(), tier_of, policy).items()}
 
 
 def audit_clusters(clusters: Sequence[ClusterObjects], fingerprinter: Fingerprinter, *, own_namespace: str | None,
@@ -52,7 +53,7 @@ def audit_clusters(clusters: Sequence[ClusterObjects], fingerprinter: Fingerprin
                  for tier, digests in sorted(held_tiers(context, cluster.policy).items())]
     results: list[Result] = []
     for cluster, context in zip(clusters, contexts, strict=True):
-        context.fleet = FleetSets(published, key_id=key, own_member=cluster.name)
+        context.fleet = FleetSets(published, key_ids=(key,), own_member=cluster.name)
         results.extend(audit_objects(cluster.objects, cluster.policy, own_namespace=own_namespace,
                                      namespaces=namespaces, context=context, cluster=cluster.name))
     return results

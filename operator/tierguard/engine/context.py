@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.fingerprints import Fingerprint, Fingerprinter
 from tierguard.engine.fleet_sets import FleetSets, ForeignHolder
 from tierguard.engine.model import Malformed
 from tierguard.engine.objects import annotations_of, is_terminating, labels_of, name_of, namespace_of
@@ -93,8 +93,8 @@ class Context(Protocol):
         """Names of the namespace's NetworkPolicies that deny all ingress (``posture.denies_all_ingress``)."""
         ...
 
-    def foreign_holders(self, digest: bytes) -> Sequence[ForeignHolder]:
-        """Other clusters of the fleet, with their tiers, whose published set holds this digest (docs/fleet.md);
+    def foreign_holders(self, fingerprint: Fingerprint) -> Sequence[ForeignHolder]:
+        """Other clusters of the fleet, with their tiers, whose published set holds this value (docs/fleet.md);
         empty without a fleet."""
         ...
 
@@ -252,8 +252,8 @@ class OfflineContext:
     def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
         return self._default_deny.get(namespace, frozenset())
 
-    def foreign_holders(self, digest: bytes) -> Sequence[ForeignHolder]:
-        return self.fleet.holders(digest)
+    def foreign_holders(self, fingerprint: Fingerprint) -> Sequence[ForeignHolder]:
+        return self.fleet.holders(fingerprint.digest, fingerprint.secondary)
 
 
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",

@@ -43,6 +43,12 @@ def key_id(fingerprinter: Fingerprinter) -> str:
     return fingerprinter.digest(KEY_ID_LABEL)[:8].hex()
 
 
+def key_ids(fingerprinter: Fingerprinter) -> tuple[str, ...]:
+    """The ids of the fingerprinter's keys: its key's, then its secondary key's during a key rotation."""
+    secondary = fingerprinter.secondary
+    return (key_id(fingerprinter),) if secondary is None else (key_id(fingerprinter), key_id(secondary))
+
+
 def _item(digest: bytes, range_size: int) -> int:
     # Lemire's fast range reduction of a uniform 64-bit number onto [0, range_size): unbiased enough at 2**-64.
     return (int.from_bytes(digest[:8], "big") * range_size) >> 64

@@ -29,16 +29,22 @@ class Fingerprint:
     key: str
     length: int
     digest: bytes = field(repr=False)
+    secondary: bytes | None = field(default=None, repr=False)
+    """The fingerprint under the key Secret's ``secondary`` key, during a fleet's key rotation only (docs/fleet.md):
+    published and looked up beside ``digest`` in the fleet's sets, never compared within the cluster."""
 
 
 class Fingerprinter:
-    """Holds the HMAC key; the only way from a Secret's data to fingerprints."""
+    """Holds the HMAC key; the only way from a Secret's data to fingerprints. ``secondary``: a second key, during a
+    fleet's key rotation (docs/fleet.md), under which each Secret's fingerprints also get their ``secondary``
+    digest; one equal to ``key`` is no second key."""
 
-    __slots__ = ("_inner", "_outer")
+    __slots__ = ("_inner", "_outer", "secondary")
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, secondary: bytes | None = None) -> None:
         if len(key) < 16:
             raise ValueError("the fingerprint key must be at least 16 bytes")
+        self.secondary = Fingerprinter(secondary) if secondary is not None and secondary != key else None
         # HMAC (RFC 2104) with its two padded-key states hashed once: each value then costs two copies and two
         # short updates, about a third of hmac.digest(), which sets up both states again for every value (a
         # Secret review hashes each of its values, a listing every value of every Secret).
@@ -53,7 +59,7 @@ class Fingerprinter:
         return cls(secrets.token_bytes(32))
 
     def __repr__(self) -> str:
-        return "Fingerprinter(<key hidden>)"
+        return "Fingerprinter(<key hidden>)" if self.secondary is None else "Fingerprinter(<keys hidden>)"
 
     def digest(self, value: bytes) -> bytes:
         """HMAC-SHA256 of ``value`` under the key: the same bytes as ``hmac.digest(key, value, "sha256")``."""
@@ -73,7 +79,11 @@ class Fingerprinter:
         if secret.get("type") == SERVICE_ACCOUNT_TOKEN_TYPE:
             return ()
         # Key names are interned: twenty thousand Secrets with a ``password`` hold one string, not 20k copies.
-        return tuple(Fingerprint(sys.intern(key), len(value), self.digest(value))
+        secondary = self.secondary
+        if secondary is None:
+            return tuple(Fingerprint(sys.intern(key), len(value), self.digest(value))
+                         for key, value in _values(secret).items())
+        return tuple(Fingerprint(sys.intern(key), len(value), self.digest(value), secondary.digest(value))
                      for key, value in _values(secret).items())
 
 

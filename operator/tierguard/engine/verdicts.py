@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tierguard.engine.context import Context, NamespaceView
-from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.fingerprints import Fingerprint, Fingerprinter
 from tierguard.engine.fleet_sets import ForeignHolder
 from tierguard.engine.model import Finding, Malformed
 from tierguard.engine.secrets import SecretView
@@ -63,7 +63,7 @@ class _Recorder:
         self.namespace_views: list[tuple[str, NamespaceView | None]] = []
         self.secret_views: list[tuple[tuple[str, str], SecretView | None]] = []
         self.holders: list[tuple[bytes, list[SecretView]]] = []
-        self.foreign: list[tuple[bytes, Sequence[ForeignHolder]]] = []
+        self.foreign: list[tuple[Fingerprint, Sequence[ForeignHolder]]] = []
         self.cacheable = True
         self.size = 0
 
@@ -129,9 +129,9 @@ class _Recorder:
     def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
         return self._unrecorded().default_deny_ingress_policies(namespace)
 
-    def foreign_holders(self, digest: bytes) -> Sequence[ForeignHolder]:
-        holders = self._context.foreign_holders(digest)
-        self.foreign.append((digest, holders))
+    def foreign_holders(self, fingerprint: Fingerprint) -> Sequence[ForeignHolder]:
+        holders = self._context.foreign_holders(fingerprint)
+        self.foreign.append((fingerprint, holders))
         self.size += 1
         return holders
 
@@ -145,7 +145,7 @@ class _Entry:
     holders: tuple[tuple[bytes, list[SecretView]], ...]
     problem: Problem
     generation: object = None
-    foreign: tuple[tuple[bytes, Sequence[ForeignHolder]], ...] = ()
+    foreign: tuple[tuple[Fingerprint, Sequence[ForeignHolder]], ...] = ()
 
     def still_holds(self, context: Context) -> bool:
         """Whether the context gives the same objects to every question the judgement asked (holder lists
@@ -162,7 +162,7 @@ class _Entry:
         for (namespace, secret_name), secret in self.secret_views:
             if context.secret(namespace, secret_name) is not secret:
                 return False
-        return all(context.foreign_holders(digest) == answer for digest, answer in self.foreign)
+        return all(context.foreign_holders(fingerprint) == answer for fingerprint, answer in self.foreign)
 
 
 def generation_of(context: Context) -> object:

@@ -1,8 +1,9 @@
 """A member's tiers as objects on the fleet's hub, and back (docs/fleet.md).
 
-One cluster-scoped ``FleetFingerprintSet`` per member, tier and chunk, named ``<member>.<tier>.<chunk>``; each says
-its generation and how many chunks the generation has, so a reader takes a tier only when every chunk of one
-generation is there (a publisher overwrites chunks one by one). Reading is strict: an object that is not what this
+One cluster-scoped ``FleetFingerprintSet`` per member, tier, key and chunk, named ``<member>.<tier>.<key id>.<chunk>``
+(a member publishes under two keys during a key rotation); each says its generation and how many chunks the
+generation has, so a reader takes a tier only when every chunk of one generation is there (a publisher overwrites
+chunks one by one). Reading is strict: an object that is not what this
 module writes is left out with a problem naming it and the field, and never stops the others being read.
 """
 
@@ -24,6 +25,8 @@ KIND = "FleetFingerprintSet"
 PLURAL = "fleetfingerprintsets"
 MEMBER_LABEL = "tierguard.io/fleet-member"
 TIER_LABEL = "tierguard.io/fleet-tier"
+KEY_LABEL = "tierguard.io/fleet-key"
+"""The key id again, as a label: what a member publishes under, in a metadata-only list (and ``kubectl -L``)."""
 GENERATION_LABEL = "tierguard.io/fleet-generation"
 """The generation again, as a label: a reader's metadata-only list tells what changed without the data."""
 MAX_DATA_BYTES = 512 * 1024
@@ -56,8 +59,8 @@ def heartbeat(member: str, namespace: str, *, now: str, duration_s: int) -> dict
             "spec": {"holderIdentity": member, "leaseDurationSeconds": duration_s, "renewTime": now}}
 
 
-def object_name(member: str, tier: str, chunk: int) -> str:
-    return f"{member}.{tier}.{chunk}"
+def object_name(member: str, tier: str, key_id: str, chunk: int) -> str:
+    return f"{member}.{tier}.{key_id}.{chunk}"
 
 
 def hub_objects(member: str, tier: str, digests: Iterable[bytes], *, key_id: str, generation: int,
@@ -65,12 +68,14 @@ def hub_objects(member: str, tier: str, digests: Iterable[bytes], *, key_id: str
     """The objects publishing ``digests`` as ``member``'s ``tier`` (at least one, even for no digest)."""
     check_name("member", member)
     check_name("tier", tier)
+    if not _KEY_ID.match(key_id):
+        raise PublicationError(f"the key id {key_id!r} is not 16 hex digits")
     chunks = split(digests, max_bytes=max_bytes, p=p)
     return [{
         "apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
-        "metadata": {"name": object_name(member, tier, index),
-                     "labels": {MEMBER_LABEL: member, TIER_LABEL: tier, GENERATION_LABEL: str(generation),
-                                "app.kubernetes.io/managed-by": "tierguard"}},
+        "metadata": {"name": object_name(member, tier, key_id, index),
+                     "labels": {MEMBER_LABEL: member, TIER_LABEL: tier, KEY_LABEL: key_id,
+                                GENERATION_LABEL: str(generation), "app.kubernetes.io/managed-by": "tierguard"}},
         "spec": {"member": member, "tier": tier, "keyId": key_id, "generation": generation,
                  "chunk": index, "chunks": len(chunks), "encoding": ENCODING, "p": chunk.p,
                  "count": len(chunk), "data": chunk.encode_text()},

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tierguard.engine.fleet_sets import FleetSets
+from tierguard.engine.fleet_sets import FleetSets, PublishedTier
 from tierguard.fleet.publication import MEMBER_LABEL, read_hub_objects
 from tierguard.kube.hub import HubApi
 
@@ -21,15 +21,18 @@ logger = logging.getLogger("tierguard.fleet")
 
 
 class Reader:
-    def __init__(self, hub: HubApi, key_id: str, own_member: str, *,
+    def __init__(self, hub: HubApi, key_ids: Sequence[str], own_member: str, *,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.hub, self.key_id, self.own_member, self._monotonic = hub, key_id, own_member, monotonic
+        """``key_ids``: our keys' ids, the primary's first (``fingerprint_set.key_ids``)."""
+        self.hub, self.key_ids, self.own_member, self._monotonic = hub, tuple(key_ids), own_member, monotonic
         self._beats: dict[str, tuple[tuple[Any, ...], float, float]] = {}
         """member -> (its heartbeat's record, our clock when that record was first seen, its duration)."""
         self.gone: set[str] = set()
         self._objects: dict[str, tuple[str, Mapping[str, Any]]] = {}
         """name -> (resourceVersion, object) of every other member's object last read."""
         self._problems: set[str] = set()
+        self.strangers: dict[str, tuple[str, ...]] = {}
+        """Members alive whose sets are all under keys we do not hold (key ids), so none of them is compared."""
 
     def refresh(self) -> FleetSets:
         """The other members' tiers as the hub holds them now (objects that cannot be read are left out, each
@@ -56,7 +59,22 @@ class Reader:
         for problem in sorted(set(problems) - self._problems):
             logger.warning("fleet: %s", problem)
         self._problems = set(problems)
-        return FleetSets(tiers, key_id=self.key_id, own_member=self.own_member)
+        self._note_strangers(tiers)
+        return FleetSets(tiers, key_ids=self.key_ids, own_member=self.own_member)
+
+    def _note_strangers(self, tiers: Sequence[PublishedTier]) -> None:
+        """Log once each member that shares no key with us: a key rotation done in one member and not yet begun
+        in the other (docs/fleet.md) leaves the two blind to each other's values."""
+        keys: dict[str, set[str]] = {}
+        for tier in tiers:
+            keys.setdefault(tier.member, set()).add(tier.key_id)
+        strangers = {member: tuple(sorted(ids)) for member, ids in keys.items() if not ids & set(self.key_ids)}
+        for member, ids in sorted(strangers.items()):
+            if self.strangers.get(member) != ids:
+                logger.warning("fleet: member %s publishes under key id(s) %s and this member holds %s: its values "
+                               "are not compared until the two share a key (a key rotation, docs/fleet.md)",
+                               member, ", ".join(ids), ", ".join(self.key_ids))
+        self.strangers = strangers
 
     def _alive(self) -> set[str]:
         """The members whose heartbeat changed within its duration (of our clock); the others' departures logged."""

@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tierguard.engine.fingerprint_set import key_id
+from tierguard.engine.fingerprint_set import key_ids
+from tierguard.engine.fleet_sets import published_digests
 from tierguard.engine.rules.shared_values import publishable
 from tierguard.engine.tiers import tier_from_labels
 from tierguard.fleet.publication import API_PATH, MEMBER_LABEL
@@ -63,9 +64,8 @@ class FleetSync:
         if self.state.local_not_ready_reason() is not None or context is None or policy is None:
             return
         if self._reader is None or self._publisher is None:
-            ours = key_id(context.fingerprinter)
-            self._reader = Reader(self.hub, ours, self.settings.member)
-            self._publisher = Publisher(self.hub, self.settings.member, ours, namespace=self.settings.hub_namespace,
+            self._reader = Reader(self.hub, key_ids(context.fingerprinter), self.settings.member)
+            self._publisher = Publisher(self.hub, self.settings.member, namespace=self.settings.hub_namespace,
                                         heartbeat_s=self.settings.heartbeat_s)
         fleet = await asyncio.to_thread(self._reader.refresh)
         context.set_fleet(fleet)
@@ -78,8 +78,13 @@ class FleetSync:
                 return tier_from_labels(view.labels, policy) if view is not None else None
 
             views = context.secret_views()  # on the loop, as the audit lists them: the index changes only here
-            tiers = await asyncio.to_thread(publishable, views, tier_of, policy)  # 100k values: not on the loop
-            self.metrics.fleet_publications.inc(await asyncio.to_thread(self._publisher.publish, tiers))
+            ours = self._reader.key_ids
+
+            def sets() -> dict[str, dict[str, set[bytes]]]:
+                return published_digests(publishable(views, tier_of, policy), ours)
+
+            published = await asyncio.to_thread(sets)  # 100k values: not on the loop
+            self.metrics.fleet_publications.inc(await asyncio.to_thread(self._publisher.publish, published))
             self._next_publish = self._monotonic() + self.settings.publish_interval_s
 
     async def run(self) -> None:

@@ -1,5 +1,9 @@
 """The HMAC key for secret fingerprints: kept in a Secret in tierguard's own namespace, created if absent, so
-every replica computes the same fingerprints. The key is never logged."""
+every replica computes the same fingerprints. The key is never logged.
+
+During a fleet's key rotation (docs/fleet.md) the Secret also holds a ``secondary`` key: the fleet's sets are
+published and looked up under both, everything else uses ``key``. Read at start: a changed Secret takes effect
+when the replicas restart."""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ import logging
 import secrets
 from typing import Any
 
+from tierguard.engine.fingerprint_set import key_ids
 from tierguard.engine.fingerprints import Fingerprinter
 
 logger = logging.getLogger("tierguard.keys")
 KEY_FIELD = "key"
+SECONDARY_FIELD = "secondary"
 
 
 def load_or_create_fingerprinter(api_client: Any, namespace: str, name: str) -> Fingerprinter:
@@ -26,10 +32,11 @@ def load_or_create_fingerprinter(api_client: Any, namespace: str, name: str) -> 
         try:
             secret = request_json(api_client, "GET", f"{path}/{name}")
             data = secret.get("data") if isinstance(secret, dict) else None
-            encoded = data.get(KEY_FIELD) if isinstance(data, dict) else None
+            data = data if isinstance(data, dict) else {}
+            encoded = data.get(KEY_FIELD)
             if not encoded:
                 raise RuntimeError(f"Secret {namespace}/{name} has no data key {KEY_FIELD!r}")
-            return Fingerprinter(base64.b64decode(encoded))
+            return _fingerprinter(f"Secret {namespace}/{name}", encoded, data.get(SECONDARY_FIELD) or None)
         except HttpError as error:
             if error.status != 404:
                 raise RuntimeError(f"cannot read Secret {namespace}/{name}: HTTP {error.status}") from None
@@ -45,3 +52,23 @@ def load_or_create_fingerprinter(api_client: Any, namespace: str, name: str) -> 
                 raise RuntimeError(f"cannot create Secret {namespace}/{name}: HTTP {error.status}") from None
         del body
     raise RuntimeError(f"could not read or create Secret {namespace}/{name}")
+
+
+def _fingerprinter(where: str, encoded: str, secondary: str | None) -> Fingerprinter:
+    keys = []
+    for field, text in ((KEY_FIELD, encoded), (SECONDARY_FIELD, secondary)):
+        if text is None:
+            continue
+        try:
+            keys.append(base64.b64decode(text, validate=True))
+        except ValueError:
+            raise RuntimeError(f"{where}: data key {field!r} is not base64") from None
+        if len(keys[-1]) < 16:
+            raise RuntimeError(f"{where}: data key {field!r} holds {len(keys[-1])} bytes; a key has at least 16")
+    fingerprinter = Fingerprinter(keys[0], keys[1] if len(keys) > 1 else None)
+    if fingerprinter.secondary is not None:
+        ids = key_ids(fingerprinter)
+        logger.info("fingerprint keys of %s: key %s and, for the fleet's key rotation, secondary %s", where, *ids)
+    elif len(keys) > 1:
+        logger.warning("%s: data key %r equals %r, so there is no second key", where, SECONDARY_FIELD, KEY_FIELD)
+    return fingerprinter

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from tierguard.engine.context import NamespaceView, SecretView, claimed_volume
-from tierguard.engine.fingerprints import Fingerprinter
+from tierguard.engine.fingerprints import Fingerprint, Fingerprinter
 from tierguard.engine.fleet_sets import FleetSets, ForeignHolder
 from tierguard.webhook.indexes import (
     CLAIMS,
@@ -235,8 +235,8 @@ class LiveContext:
     def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
         return frozenset(self._values(index_of("NetworkPolicy"), default_deny_key(namespace)))
 
-    def foreign_holders(self, digest: bytes) -> Sequence[ForeignHolder]:
-        return self.fleet.holders(digest)
+    def foreign_holders(self, fingerprint: Fingerprint) -> Sequence[ForeignHolder]:
+        return self.fleet.holders(fingerprint.digest, fingerprint.secondary)
 
     def set_fleet(self, fleet: FleetSets) -> None:
         """The other clusters' sets as last read from the hub: a new generation (verdicts are judged again)."""

@@ -51,17 +51,18 @@ def compared(fingerprint: Fingerprint, policy: TierPolicy) -> bool:
 
 
 def publishable(views: Iterable[SecretView], tier_of: Callable[[str], str | None],
-                policy: TierPolicy) -> dict[str, set[bytes]]:
-    """Per tier, the digests of the values this rule compares (what a member publishes to its fleet): Secrets
-    of tiered namespaces, not shareable, values compared (``compared``). Nothing when fingerprints are off."""
-    tiers: dict[str, set[bytes]] = {}
+                policy: TierPolicy) -> dict[str, list[Fingerprint]]:
+    """Per tier, the fingerprints of the values this rule compares (what a member publishes to its fleet,
+    ``fleet_sets.published_digests``): Secrets of tiered namespaces, not shareable, values compared
+    (``compared``). Nothing when fingerprints are off."""
+    tiers: dict[str, list[Fingerprint]] = {}
     if not policy.secrets.fingerprints.enabled:
         return tiers
     for view in views:
         tier = tier_of(view.namespace)
         if tier is None or view.kind != "Secret" or is_shareable(view, policy):
             continue
-        tiers.setdefault(tier, set()).update(fp.digest for fp in view.fingerprints if compared(fp, policy))
+        tiers.setdefault(tier, []).extend(fp for fp in view.fingerprints if compared(fp, policy))
     return tiers
 
 
@@ -126,7 +127,7 @@ def fleet_findings(view: SecretView, subject: Candidate, *, written: Mapping[str
     for fingerprint in view.fingerprints:
         if not compared(fingerprint, subject.policy):
             continue
-        for holder in subject.context.foreign_holders(fingerprint.digest):
+        for holder in subject.context.foreign_holders(fingerprint):
             if holder.tier != subject.tier:
                 keys = held.setdefault(holder, [])
                 if fingerprint.key not in keys:
