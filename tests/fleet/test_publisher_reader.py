@@ -4,6 +4,8 @@ continues the generations; a reader fetches only what changed and never its own 
 
 from __future__ import annotations
 
+import pytest
+
 from tierguard.engine.fingerprint_set import key_id
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.fleet_sets import ForeignHolder
@@ -130,3 +132,23 @@ def test_sets_without_any_heartbeat_are_not_compared() -> None:
     publishing(hub, "prod-eu").publish({KEY_ID: {"prod": digests("p", 3)}})
     hub.leases.clear()
     assert len(Reader(hub, (KEY_ID,), "staging").refresh()) == 0
+
+
+@pytest.mark.parametrize("skew_s", [-86_400.0, -3_600.0, 0.0, 3_600.0, 86_400.0])
+def test_a_members_clock_skew_changes_nothing(skew_s: float) -> None:
+    """The publisher's wall clock a day or an hour off: its renewTime says so, and the reader, which only sees
+    that the record changed and times it by its own clock, counts it alive and gone exactly as without skew."""
+    hub, clock = MemoryHub(), Clock()
+    wall = Clock()
+    wall.now = 1.8e9 + skew_s
+    prod = Publisher(hub, "prod-eu", namespace="tierguard-system", heartbeat_s=30, wall=wall)
+    value = digests("p", 3)
+    one = next(iter(value))
+    reader = Reader(hub, (KEY_ID,), "staging", monotonic=clock)
+    for _ in range(3):  # beating every 20 s of both clocks: alive throughout
+        prod.publish({KEY_ID: {"prod": value}})
+        assert reader.refresh().holders(one), hub.leases["tierguard-fleet-prod-eu"]["spec"]["renewTime"]
+        clock.now += 20
+        wall.now += 20
+    clock.now += 11  # 31 s since the last beat by the reader's clock
+    assert reader.refresh().holders(one) == [] and reader.gone == {"prod-eu"}
