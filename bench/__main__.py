@@ -118,6 +118,8 @@ EXTRA: dict[str, Target] = {
     "fleet_objects": ("fleet_objects", "objects", "", None),
     "fleet_lookup_us": ("fleet_lookup_us", "us", "", None),
     "fleet_seen_within_s": ("fleet_seen_within_s", "s", "", None),
+    "fleet_rotation_published_kb": ("fleet_rotation_published_kb", "KB", "", None),
+    "fleet_rotation_lookup_us": ("fleet_rotation_lookup_us", "us", "", None),
 }
 PARTS_OF = {"p50_ms": 1, "p99_ms": 1, "floor_p99_ms": 1, "p99_ratio": 1, "throughput_rps": 1,
             "noop_throughput_rps": 1, "throughput_ratio": 1, "floor_throughput_rps": 1,

@@ -10,6 +10,8 @@ that counts requests and bytes (``kube/hub.MemoryHub``), for one tier of N value
 - ``fleet_hub_requests_read``, ``fleet_hub_requests_publish``: requests a member makes on the hub per read
   interval and per publication interval once nothing changes (steady state): its load on the hub.
 - ``fleet_lookup_us``: one lookup of a digest in the sets read (what a Secret review adds per value).
+- ``fleet_rotation_published_kb``, ``fleet_rotation_lookup_us``: the same during a key rotation (docs/fleet.md),
+  the member publishing under two keys and the reader, on two keys too, looking each value up in both sets.
 - ``fleet_seen_within_s``: at the chart's default intervals, a value is refused in another member within about
   one publication interval plus one read interval plus the two CPU times above (an upper bound, not a timing).
 """
@@ -21,7 +23,7 @@ from functools import partial
 from typing import Any
 
 from bench.util import Figures
-from tierguard.engine.fingerprint_set import key_id
+from tierguard.engine.fingerprint_set import key_id, key_ids
 from tierguard.engine.fingerprints import Fingerprinter
 from tierguard.engine.fleet_sets import FleetSets
 from tierguard.fleet.publisher import Publisher
@@ -71,3 +73,24 @@ def run(values: int, repetitions: int, figures: Figures) -> None:
         figures.add("fleet_lookup_us", lookup_cpu * 1e6 / len(probes))
         figures.add("fleet_seen_within_s", settings.publish_interval_s + settings.read_interval_s
                     + publish_cpu + read_cpu)
+        _rotation(secrets, digests, probes, figures)
+
+
+def _rotation(secrets: list[bytes], digests: set[bytes], probes: list[bytes], figures: Figures) -> None:
+    """One tier published under both keys of a rotation, read and looked up by a member holding both."""
+    rotating = Fingerprinter(b"bench-fleet-key-" * 2, b"bench-fleet-new-" * 2)
+    assert rotating.secondary is not None
+    ids = key_ids(rotating)
+    secondary = {rotating.secondary.digest(value) for value in secrets}
+    hub = MemoryHub()
+    Publisher(hub, "prod-eu", namespace="tierguard-system", heartbeat_s=30).publish(
+        {ids[0]: {"prod": digests}, ids[1]: {"prod": secondary}})
+    figures.add("fleet_rotation_published_kb", hub.written_bytes / 1024)
+    sets = Reader(hub, ids, "staging").refresh()
+    pairs = [(probe, rotating.secondary.digest(value)) for probe, value in zip(probes, secrets, strict=False)]
+    started = time.process_time()
+    found = sum(1 for digest, other in pairs if sets.holders(digest, other))
+    lookup_cpu = time.process_time() - started
+    if found != len(pairs):
+        raise RuntimeError(f"{len(pairs) - found} values published under both keys not found")
+    figures.add("fleet_rotation_lookup_us", lookup_cpu * 1e6 / len(pairs))
