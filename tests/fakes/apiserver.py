@@ -59,6 +59,9 @@ class FakeApiServer:
     custom: dict[str, tuple[str, str, bool, tuple[str, ...]]] = field(default_factory=dict)
     """plural -> (group version, kind, namespaced, categories): custom resources served and discovered (``/apis``
     lists their groups; their objects are in ``objects`` under the plural)."""
+    paths: dict[str, Any] = field(default_factory=dict)
+    """Exact paths answered with this body as they stand (one object, or a list the listing does not page: a
+    fleet hub's sets and heartbeats, a key Secret); query parameters are ignored."""
     requests: list[ListRequest] = field(default_factory=list)
     url: str = ""
     _continued: dict[str, int] = field(default_factory=dict)
@@ -77,6 +80,8 @@ class FakeApiServer:
     # --- the API ------------------------------------------------------------------------------------------
 
     def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        if path in self.paths:
+            return 200, self.paths[path]
         if path == "/version":
             return 200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0"}
         if path == "/api":

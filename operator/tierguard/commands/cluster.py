@@ -55,7 +55,7 @@ def parse_clusters(values: Sequence[str], kubeconfig: str | None) -> tuple[Clust
     specs: list[ClusterSpec] = []
     for value in values:
         name, sep, where = value.partition("=")
-        path, _, context = where.rpartition("#") if "#" in where else (where, "", "")
+        path, context = kubeconfig_and_context(where)
         if not sep or not name or not (path or context):
             raise click.BadParameter(f"{value!r}: expected NAME=KUBECONFIG or NAME=KUBECONFIG#CONTEXT",
                                      param_hint="--cluster")
@@ -64,8 +64,14 @@ def parse_clusters(values: Sequence[str], kubeconfig: str | None) -> tuple[Clust
                                      param_hint="--cluster")
         if any(spec.name == name for spec in specs):
             raise click.BadParameter(f"{value!r}: the name {name!r} is given twice", param_hint="--cluster")
-        specs.append(ClusterSpec(name, path or None, context or None))
+        specs.append(ClusterSpec(name, path, context))
     return tuple(specs)
+
+
+def kubeconfig_and_context(value: str) -> tuple[str | None, str | None]:
+    """``KUBECONFIG[#CONTEXT]`` (either part may be empty: None, the default)."""
+    path, _, context = value.rpartition("#") if "#" in value else (value, "", "")
+    return path or None, context or None
 
 
 @dataclass(frozen=True)

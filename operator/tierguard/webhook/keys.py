@@ -25,21 +25,13 @@ def load_or_create_fingerprinter(api_client: Any, namespace: str, name: str) -> 
 
     Plain REST (``kube/rest.py``), not the client's generated ``CoreV1Api``: importing that loads some 300
     generated model classes, 30 MB of a replica's memory and a second of its start."""
-    from tierguard.kube.rest import HttpError, request, request_json  # noqa: PLC0415
+    from tierguard.kube.rest import HttpError, request  # noqa: PLC0415
 
     path = f"/api/v1/namespaces/{namespace}/secrets"
     for _attempt in range(3):
-        try:
-            secret = request_json(api_client, "GET", f"{path}/{name}")
-            data = secret.get("data") if isinstance(secret, dict) else None
-            data = data if isinstance(data, dict) else {}
-            encoded = data.get(KEY_FIELD)
-            if not encoded:
-                raise RuntimeError(f"Secret {namespace}/{name} has no data key {KEY_FIELD!r}")
-            return _fingerprinter(f"Secret {namespace}/{name}", encoded, data.get(SECONDARY_FIELD) or None)
-        except HttpError as error:
-            if error.status != 404:
-                raise RuntimeError(f"cannot read Secret {namespace}/{name}: HTTP {error.status}") from None
+        found = read_fingerprinter(api_client, namespace, name)
+        if found is not None:
+            return found
         body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                 "metadata": {"name": name, "namespace": namespace,
                              "labels": {"app.kubernetes.io/managed-by": "tierguard"}},
@@ -52,6 +44,26 @@ def load_or_create_fingerprinter(api_client: Any, namespace: str, name: str) -> 
                 raise RuntimeError(f"cannot create Secret {namespace}/{name}: HTTP {error.status}") from None
         del body
     raise RuntimeError(f"could not read or create Secret {namespace}/{name}")
+
+
+def read_fingerprinter(api_client: Any, namespace: str, name: str) -> Fingerprinter | None:
+    """The key Secret's keys, or None when there is no such Secret; raises RuntimeError naming the Secret (and
+    the field) when it cannot be read or used. Also what ``tierguard audit --fleet-hub`` reads: the member's keys
+    are needed to look its values up in the sets the others published."""
+    from tierguard.kube.rest import HttpError, request_json  # noqa: PLC0415
+
+    try:
+        secret = request_json(api_client, "GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+    except HttpError as error:
+        if error.status == 404:
+            return None
+        raise RuntimeError(f"cannot read Secret {namespace}/{name}: HTTP {error.status}") from None
+    data = secret.get("data") if isinstance(secret, dict) else None
+    data = data if isinstance(data, dict) else {}
+    encoded = data.get(KEY_FIELD)
+    if not encoded:
+        raise RuntimeError(f"Secret {namespace}/{name} has no data key {KEY_FIELD!r}")
+    return _fingerprinter(f"Secret {namespace}/{name}", encoded, data.get(SECONDARY_FIELD) or None)
 
 
 def _fingerprinter(where: str, encoded: str, secondary: str | None) -> Fingerprinter:
