@@ -12,7 +12,8 @@ it. Both share the fingerprint key (the Secret copied, as docs/fleet.md says to)
 - a key rotation's first step in one member keeps both refusing; a member on a key the other lacks compares
   nothing and says so.
 - ``tierguard audit`` and ``parity`` over both clusters from one place (``--cluster``): the value shared across
-  them a finding in each naming the other, and the parity page a column per cluster and tier.
+  them a finding in each naming the other, and the parity page a column per cluster and tier; ``audit
+  --fleet-hub`` of the staging cluster alone against the hub: the same finding.
 """
 
 from __future__ import annotations
@@ -397,6 +398,16 @@ def test_audit_and_parity_judge_both_clusters_from_one_place(fleet: tuple[Cluste
     assert any("as a Secret of cluster 'prod-eu' (tier prod)" in m for m in copy), copy
     db = [v["message"] for v in results[("prod-eu", "Secret", "db")]["violations"]]
     assert any("as a Secret of cluster 'staging' (tier dev)" in m for m in db), db
+    assert value not in done.stdout + done.stderr
+
+    # The staging cluster alone against what the prod cluster published to the hub, with staging's own keys.
+    done = tierguard_cli("audit", "--kubeconfig", str(staging.kubeconfig), "--fleet-hub", str(hub.kubeconfig),
+                         "--fleet-member", "staging", "--fleet-hub-namespace", NAMESPACE, "--tierguard-namespace",
+                         NAMESPACE, "-n", dev, "-o", "json", "-q")
+    assert done.returncode == 1, done.stderr
+    copy = [v["message"] for r in json.loads(done.stdout)["results"] if r["object"]["name"] == "copy"
+            for v in r["violations"]]
+    assert any("as a Secret of cluster 'prod-eu' (tier prod)" in m for m in copy), copy
     assert value not in done.stdout + done.stderr
 
     required = tmp_path / "policy.yaml"
