@@ -16,17 +16,19 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from .support.kube import REPO, Cluster, wait_until
 from .support.load import POLICY, pod_body
-from .support.tierguard import NAMESPACE, TIER_LABEL, apply, policy, refused, secret
+from .support.tierguard import NAMESPACE, TIER_LABEL, apply, policy, refused, secret, tierguard_logs
 from .test_install import RELEASE, TERMINATION_TIMEOUT_S, deployment, helm, pods, stop_replicas, wait_rolled_out
 
 __all__ = ["deployment"]  # the module fixture, shared with test_install
@@ -55,6 +57,7 @@ def load(cluster: Cluster, namespace: str, source: str, seconds: float = LOAD_SE
          *(["--pods"] if pods else [])],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
+    watching = watch_admission_objects(cluster, started)
     try:
         time.sleep(2)  # steady load before the disruption
         yield result
@@ -63,8 +66,59 @@ def load(cluster: Cluster, namespace: str, source: str, seconds: float = LOAD_SE
             time.sleep(max(0.0, started + LOAD_SECONDS - time.monotonic()))
             process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=seconds + 120)
+        changes = stopped_watching(watching)
         assert process.returncode == 0, err
         result.update(json.loads(out.strip().splitlines()[-1]))
+        if result.get("wrong"):
+            # What wrote the admission objects meanwhile (seconds from the load's start, as the load's wrong_at):
+            # the judges of Pods the webhook never sees are the API server's admission policies.
+            result["admission_objects"] = changes
+            result["tierguard_lines"] = [line[-300:] for line in tierguard_logs(cluster).splitlines()
+                                         if "ValidatingAdmissionPolicies" in line or "TierPolicy" in line
+                                         or "policy loaded" in line][-30:]
+
+
+WATCHED = ("validatingadmissionpolicies", "validatingadmissionpolicybindings", "validatingwebhookconfigurations")
+
+
+@dataclass
+class Watching:
+    """``kubectl get -w`` of each kind of admission object, each event stamped with the seconds since ``started``
+    as it arrives (the load's ``wrong_at`` clock)."""
+
+    started: float
+    processes: list[subprocess.Popen[str]] = field(default_factory=list)
+    events: list[tuple[float, str]] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def read(self, kind: str, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.strip():
+                self.events.append((round(time.monotonic() - self.started, 2), f"{kind} {' '.join(line.split())}"))
+
+
+def watch_admission_objects(cluster: Cluster, started: float) -> Watching:
+    columns = "E:.type,N:.object.metadata.name,RV:.object.metadata.resourceVersion,G:.object.metadata.generation"
+    watching = Watching(started)
+    for kind in WATCHED:
+        process = subprocess.Popen([str(cluster.kubectl_path), "--kubeconfig", str(cluster.kubeconfig), "get", kind,
+                                    "-w", "--output-watch-events", "-o", f"custom-columns={columns}", "--no-headers"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        thread = threading.Thread(target=watching.read, args=(kind, process), daemon=True)
+        thread.start()
+        watching.processes.append(process)
+        watching.threads.append(thread)
+    return watching
+
+
+def stopped_watching(watching: Watching) -> list[str]:
+    """What changed after the initial listing (whose events arrive in the first second), in order of arrival."""
+    for process in watching.processes:
+        process.terminate()
+    for thread in watching.threads:
+        thread.join(timeout=10)
+    return [f"{at} s: {what}" for at, what in sorted(watching.events) if at > 1.0]
 
 
 @pytest.fixture
