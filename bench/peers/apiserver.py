@@ -152,6 +152,7 @@ def run(kubeconfig: Path, kind_cluster: str, plan: Plan7, figures: Figures, host
             creator.close()
             arms.choose("none")
             arms.restore()
+            arms.admission.delete_validating_webhook_configuration(manifests.FLOOR_CONFIG)
             stop(floor)
 
 

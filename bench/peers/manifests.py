@@ -28,6 +28,7 @@ SERVERS = ("none", "floor", "tierguard", "kyverno", "gatekeeper")
 KYVERNO_DROPPED = ("background-controller", "cleanup-controller", "reports-controller")
 KYVERNO_BINARIES = {"kyverno": "/usr/local/bin/kyverno-admission", "kyverno-pre": "/usr/local/bin/kyverno-init"}
 KYVERNO_ARGS = {"--admissionReports": "false", "--generateValidatingAdmissionPolicy": "false"}
+FLOOR_CONFIG = "tierguard-bench-peers-floor"
 GATEKEEPER_BINARY = "/usr/local/bin/gatekeeper"
 GATEKEEPER_DROPPED = {("Deployment", "gatekeeper-audit"), ("PodDisruptionBudget", "gatekeeper-controller-manager")}
 
@@ -107,7 +108,7 @@ def gatekeeper(docs: list[Doc], image: str) -> list[Doc]:
 def floor_webhook(url: str, ca_bundle: str) -> Doc:
     """The do-nothing floor (``bench.serve floor``) for the bench namespace's Pod creations."""
     return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": "tierguard-bench-peers-floor"},
+            "metadata": {"name": FLOOR_CONFIG},
             "webhooks": [{"name": "pods.floor.bench.tierguard.io", "admissionReviewVersions": ["v1"],
                           "sideEffects": "None", "failurePolicy": "Fail", "timeoutSeconds": 5,
                           "clientConfig": {"url": url, "caBundle": ca_bundle},
