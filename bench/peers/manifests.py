@@ -12,7 +12,8 @@ no configuration is deleted. Pure functions over parsed YAML: the cluster side i
   without turning policies into ValidatingAdmissionPolicies (so the policy is judged by its webhook, as the
   others are); its webhooks' namespaceSelector (the ``webhooks`` key of its ConfigMap) narrowed to the arm label.
 - Gatekeeper: ``deploy/gatekeeper.yaml`` of the module source, without the audit Deployment, the mutating webhook
-  and its operation; one replica of the controller-manager (its webhook) on the image built here; both entries of
+  and its operation, the ``generate`` operation moved from the audit pod to the webhook's (it creates each
+  ConstraintTemplate's constraint CRD); one replica of the controller-manager (its webhook) on the image built here; both entries of
   its ValidatingWebhookConfiguration narrowed to the arm label.
 """
 
@@ -95,7 +96,9 @@ def gatekeeper(docs: list[Doc], image: str) -> list[Doc]:
             doc["spec"]["replicas"] = 1
             container = doc["spec"]["template"]["spec"]["containers"][0]
             _local_image(container, image, GATEKEEPER_BINARY)
-            container["args"] = [arg for arg in container.get("args", []) if arg != "--operation=mutation-webhook"]
+            # generate: what the audit pod does upstream besides auditing, create each template's constraint CRD.
+            container["args"] = [*(arg for arg in container.get("args", []) if arg != "--operation=mutation-webhook"),
+                                 "--operation=generate"]
         if kind == "ValidatingWebhookConfiguration":
             for webhook in doc["webhooks"]:
                 webhook["namespaceSelector"] = arm_selector("gatekeeper")

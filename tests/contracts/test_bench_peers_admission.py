@@ -92,7 +92,8 @@ def test_gatekeeper_keeps_one_webhook_replica_without_audit_or_mutation_narrowed
     container = manager["spec"]["template"]["spec"]["containers"][0]
     assert manager["spec"]["replicas"] == 1
     assert container["image"] == IMAGE and container["command"] == ["/usr/local/bin/gatekeeper"]
-    assert "--operation=mutation-webhook" not in container["args"] and "--operation=webhook" in container["args"]
+    assert "--operation=mutation-webhook" not in container["args"]
+    assert {"--operation=webhook", "--operation=generate"} <= set(container["args"])  # generate: the CRDs
     for webhook in _named(out, "ValidatingWebhookConfiguration", "gatekeeper-validating-webhook-configuration")[
             "webhooks"]:
         assert webhook["namespaceSelector"] == {"matchLabels": {manifests.ARM_LABEL: "gatekeeper"}}
