@@ -9,7 +9,9 @@ registered for the namespace (``manifests.ARM_LABEL``). Each verdict is checked 
 and RSS read from its containers' cgroups around them (``usage.py``). Figures, each within a round:
 ``apiserver_overhead_ratio_<server>`` (saturated wall time / no webhook's), ``admission_added_p50_ms_<server>``
 and ``_p99_`` (fixed rate, over no webhook's), ``admission_cpu_us_per_review_<server>``,
-``admission_rss_mb_<server>``, and ``peer_admission_ratio_<peer>`` = the peer's added p50 / tierguard's.
+``admission_idle_cpu_ms_per_s_<server>`` (its CPU rate while other arms ran, subtracted from the first),
+``admission_rss_mb_<server>`` (per pod), ``peer_admission_ratio_<peer>`` = the peer's added p50 / tierguard's,
+and ``peer_admission_cpu_ratio_<peer>`` = the peer's CPU per review / tierguard's.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ SERVED = {"tierguard": ("tierguard-system", "tierguard-"), "kyverno": ("kyverno"
 
 @dataclass(frozen=True)
 class Plan7:
-    rounds: int = 3
-    rate: float = 20.0
-    fixed: int = 60
-    saturated: int = 150
+    rounds: int = 4
+    rate: float = 40.0
+    fixed: int = 200
+    saturated: int = 300
     concurrency: int = 8
     build: bool = True
 
@@ -96,7 +98,8 @@ def _verify(creator: load.Creator, arms: Arms, server: str, seconds: float = 120
     while True:
         try:
             verdicts.check(server, creator.create(_body(sidecar=False)), creator.create(_body(sidecar=True)))
-            note(f"part 7: {server}: the Pod without the sidecar refused by its webhook, the one with it admitted")
+            note(f"part 7: {server}: " + ("the Pod without the sidecar refused by its webhook, the one with it "
+                                          "admitted" if server in verdicts.WEBHOOKS else "both Pods admitted"))
             return
         except verdicts.Mismatch:
             if time.monotonic() > deadline:
@@ -110,10 +113,10 @@ def _body(sidecar: bool) -> bytes:
     return json.dumps(load.pod("bench-verdict", sidecar=sidecar)).encode()
 
 
-def _usage(node: str, server: str) -> usage.Usage | None:
-    if server not in SERVED:
-        return None
-    return usage.parse(usage.sample(node), *SERVED[server])
+def _usage(node: str, servers: list[str]) -> dict[str, usage.Usage]:
+    """Every running server's containers' usage now (one ``crictl stats`` of the node)."""
+    text = usage.sample(node)
+    return {server: usage.parse(text, *SERVED[server]) for server in servers if server in SERVED}
 
 
 def run(kubeconfig: Path, kind_cluster: str, plan: Plan7, figures: Figures, host_address: str | None) -> None:
@@ -161,19 +164,17 @@ def _round(creator: load.Creator, arms: Arms, order: list[str], plan: Plan7, int
     node, figures = into
     fixed: dict[str, load.Batch] = {}
     full: dict[str, load.Batch] = {}
+    spans: dict[str, tuple[dict[str, usage.Usage], dict[str, usage.Usage], float]] = {}
     body = load.pod("bench-peer")
     for server in order:
         arms.choose(server)
         load.saturated(creator, body, 10, 2)  # warm: connections, caches
-        before = _usage(node, server)
+        before, started = _usage(node, order), time.perf_counter()
         fixed[server] = load.fixed_rate(creator, body, plan.rate, plan.fixed, workers=16)
         full[server] = load.saturated(creator, body, plan.saturated, plan.concurrency)
-        after = _usage(node, server)
-        if before is not None and after is not None:
-            figures.add(f"admission_cpu_us_per_review_{server}",
-                        latency.cpu_us_per_review(before.cpu_ns, after.cpu_ns, plan.fixed + plan.saturated))
-            figures.add(f"admission_rss_mb_{server}", after.rss_bytes / 2**20)
+        spans[server] = (before, _usage(node, order), time.perf_counter() - started)
         figures.add(f"admission_saturated_rps_{server}", plan.saturated / full[server].wall_s)
+    _cpu(spans, plan.fixed + plan.saturated, figures)
     none = fixed["none"].latencies
     figures.add("admission_p50_ms_none", latency.percentile(none, 50) * 1000)
     figures.add("admission_p99_ms_none", latency.percentile(none, 99) * 1000)
@@ -193,3 +194,23 @@ def _round(creator: load.Creator, arms: Arms, order: list[str], plan: Plan7, int
                      f"peer_admission_ratio_{peer} for it")
             else:
                 figures.add(f"peer_admission_ratio_{peer}", ratio)
+
+
+def _cpu(spans: dict[str, tuple[dict[str, usage.Usage], dict[str, usage.Usage], float]], reviews: int,
+         figures: Figures) -> None:
+    """Per server: CPU per review net of its idle rate (measured while the other arms ran), RSS per pod."""
+    per_review: dict[str, float] = {}
+    for server in SERVED:
+        if server not in spans:
+            continue
+        before, after, busy_s = spans[server]
+        idle_ns = sum(a[server].cpu_ns - b[server].cpu_ns for arm, (b, a, _) in spans.items() if arm != server)
+        idle_s = sum(seconds for arm, (_, _, seconds) in spans.items() if arm != server)
+        per_review[server] = latency.cpu_us_per_review(
+            after[server].cpu_ns - before[server].cpu_ns, busy_s, idle_ns, idle_s, reviews)
+        figures.add(f"admission_cpu_us_per_review_{server}", per_review[server])
+        figures.add(f"admission_idle_cpu_ms_per_s_{server}", idle_ns / 1e6 / idle_s)
+        figures.add(f"admission_rss_mb_{server}", after[server].rss_bytes / 2**20 / after[server].containers)
+    for peer in deploy.PEERS:
+        if peer in per_review and per_review.get("tierguard", 0) > 0:
+            figures.add(f"peer_admission_cpu_ratio_{peer}", per_review[peer] / per_review["tierguard"])

@@ -26,11 +26,13 @@ def added_ms(server: Sequence[float], none: Sequence[float], q: float) -> float:
     return (percentile(server, q) - percentile(none, q)) * 1000
 
 
-def cpu_us_per_review(cpu_ns_before: int, cpu_ns_after: int, reviews: int) -> float:
-    """Microseconds of the server's CPU per review over a batch (its idle work in that time included)."""
-    if reviews <= 0:
-        raise ValueError("no reviews")
-    return (cpu_ns_after - cpu_ns_before) / 1000 / reviews
+def cpu_us_per_review(busy_ns: int, busy_s: float, idle_ns: int, idle_s: float, reviews: int) -> float:
+    """Microseconds of a server's CPU per review: its CPU while it served its arm (``busy_ns`` over ``busy_s``)
+    less what it spends anyway (its rate while the other arms ran, ``idle_ns`` over ``idle_s``: informers,
+    probes, leader election) over that time, divided by the reviews it answered."""
+    if reviews <= 0 or idle_s <= 0:
+        raise ValueError("no reviews, or no idle time to compare with")
+    return (busy_ns - idle_ns / idle_s * busy_s) / 1000 / reviews
 
 
 def peer_ratio(peer_added: float, tierguard_added: float) -> float | None:

@@ -13,8 +13,8 @@ no configuration is deleted. Pure functions over parsed YAML: the cluster side i
   others are); its webhooks' namespaceSelector (the ``webhooks`` key of its ConfigMap) narrowed to the arm label.
 - Gatekeeper: ``deploy/gatekeeper.yaml`` of the module source, without the audit Deployment, the mutating webhook
   and its operation, the ``generate`` operation moved from the audit pod to the webhook's (it creates each
-  ConstraintTemplate's constraint CRD); one replica of the controller-manager (its webhook) on the image built here; both entries of
-  its ValidatingWebhookConfiguration narrowed to the arm label.
+  ConstraintTemplate's constraint CRD); one replica of the controller-manager (its webhook) on the image built
+  here; both entries of its ValidatingWebhookConfiguration narrowed to the arm label.
 """
 
 from __future__ import annotations

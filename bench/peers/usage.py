@@ -3,7 +3,7 @@
 ``crictl stats -o json`` inside the node (``docker exec <node> crictl stats -o json``) gives, per container, its
 cgroup's cumulative CPU (``cpu.usageCoreNanoSeconds``: cpuacct.usage on cgroup v1, cpu.stat usage_usec on v2) and
 its resident memory (``memory.rssBytes``: memory.stat rss on v1, anon on v2; ``workingSetBytes`` where a runtime
-reports no RSS). A server's figure sums its pods' containers (tierguard's chart runs two replicas).
+reports no RSS). A server's CPU sums its pods' containers (tierguard's chart runs two replicas, both serving).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 class Usage:
     cpu_ns: int
     rss_bytes: int
+    containers: int
 
 
 def _value(stat: Any, *keys: str) -> int:
@@ -43,7 +44,7 @@ def parse(text: str, namespace: str, pod_prefix: str) -> Usage:
         rss += _value(stat.get("memory"), "rssBytes", "workingSetBytes")
     if not found:
         raise ValueError(f"no running container of a pod {pod_prefix}* in {namespace} in crictl stats")
-    return Usage(cpu, rss)
+    return Usage(cpu, rss, found)
 
 
 def sample(node: str) -> str:

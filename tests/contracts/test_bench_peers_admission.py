@@ -171,8 +171,8 @@ def test_a_servers_cgroup_usage_sums_its_pods_containers_only() -> None:
         _stat("tierguard-7d9f-b", "tierguard-system", 2_000, 20, 99),
         _stat("tierguard-other", "elsewhere", 50_000, 500, 99),
         _stat("kyverno-admission-controller-1", "kyverno", 7_000, None, 30)]})
-    assert usage.parse(text, "tierguard-system", "tierguard-") == usage.Usage(3_000, 30)
-    assert usage.parse(text, "kyverno", "kyverno-admission-controller-") == usage.Usage(7_000, 30)  # working set
+    assert usage.parse(text, "tierguard-system", "tierguard-") == usage.Usage(3_000, 30, 2)
+    assert usage.parse(text, "kyverno", "kyverno-admission-controller-") == usage.Usage(7_000, 30, 1)  # working set
     with pytest.raises(ValueError, match="gatekeeper"):
         usage.parse(text, "gatekeeper-system", "gatekeeper-controller-manager-")
 
@@ -184,13 +184,14 @@ def test_the_figures_arithmetic() -> None:
     assert latency.percentile([0.2], 99) == 0.2
     none = [0.010] * 100
     assert latency.added_ms(values, none, 50) == pytest.approx(40.0)
-    assert latency.cpu_us_per_review(1_000_000, 3_000_000, 200) == pytest.approx(10.0)
+    # 5 ms of CPU over 1 s serving 200 reviews, while it spends 1 ms/s idle: 4 ms / 200 = 20 us a review.
+    assert latency.cpu_us_per_review(5_000_000, 1.0, 3_000_000, 3.0, 200) == pytest.approx(20.0)
     assert latency.peer_ratio(6.0, 2.0) == pytest.approx(3.0)
     assert latency.peer_ratio(6.0, 0.0) is None and latency.peer_ratio(6.0, -0.4) is None
     with pytest.raises(ValueError):
         latency.percentile([], 50)
     with pytest.raises(ValueError):
-        latency.cpu_us_per_review(0, 1, 0)
+        latency.cpu_us_per_review(0, 1.0, 0, 1.0, 0)
 
 
 def test_the_bench_pod_is_what_the_policy_refuses_without_the_sidecar_and_admits_with_it(tmp_path: Path) -> None:
