@@ -17,6 +17,8 @@ and ``peer_admission_cpu_ratio_<peer>`` = the peer's CPU per review / tierguard'
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -108,8 +110,6 @@ def _verify(creator: load.Creator, arms: Arms, server: str, seconds: float = 120
 
 
 def _body(sidecar: bool) -> bytes:
-    import json  # noqa: PLC0415
-
     return json.dumps(load.pod("bench-verdict", sidecar=sidecar)).encode()
 
 
@@ -131,7 +131,7 @@ def run(kubeconfig: Path, kind_cluster: str, plan: Plan7, figures: Figures, host
             deploy.install(cluster, peer, plan.build)
             servers.append(name)
             note(f"part 7: {name} installed in {time.perf_counter() - started:.0f}s")
-        except (RuntimeError, OSError, ValueError) as error:
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as error:
             reason = f"{name} could not be built or run here: {str(error)[:600]}"
             note(f"part 7: {reason}")
             for figure in (f"peer_admission_ratio_{name}", f"apiserver_overhead_ratio_{name}"):
