@@ -12,6 +12,9 @@ median and the range over repetitions. See bench/README.md for what each figure 
   part 5  tierguard check objects/s vs PyYAML's C loader parsing the same files
   part 6  peers offline: tierguard check vs gator test vs kyverno apply on the same trees (not a default part:
           builds the peers from the Go module proxy the first time, about 12 minutes, then about 3 per run)
+  part 7  peers through the API server: no webhook, the floor, tierguard, Kyverno's admission controller and
+          Gatekeeper's webhook on the kind cluster, one at a time for one namespace (not a default part: needs
+          --kubeconfig, and builds the peers and their images the first time)
   part 8  the fleet offline: a tier's published sets, their bytes, CPU and hub requests (issue 28)
   part 9  the share of the real-world Pods and pod templates in tests/ the webhook's matchConditions skip
 """
@@ -26,10 +29,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import check, engine, skip, webhook
+from bench.peers.apiserver import Plan7
 from bench.util import REPO, Figures, note
 
 
@@ -49,12 +53,14 @@ class Plan:
     peer_repetitions: int = 3
     peer_build: bool = True
     fleet_values: int = 100_000
+    admission: Plan7 = field(default_factory=Plan7)
 
 
 PLANS = {
     "full": Plan("full", webhook.WebhookPlan(repetitions=3, throughput_seconds=8, latency_seconds=15),
                  engine_evaluations=3000, engine_repetitions=3, check_objects=10000, check_repetitions=3,
-                 index_secrets=100_000, index_namespaces=5000, api_pods=200),
+                 index_secrets=100_000, index_namespaces=5000, api_pods=200,
+                 admission=Plan7(rounds=6, fixed=400, saturated=600)),
     "quick": Plan("quick", webhook.WebhookPlan(repetitions=2, throughput_seconds=3, latency_seconds=5),
                   engine_evaluations=1500, engine_repetitions=2, check_objects=10000, check_repetitions=2,
                   index_secrets=10_000, index_namespaces=500, api_pods=50, ready_timeout=240.0,
@@ -63,7 +69,8 @@ PLANS = {
                                                namespaces=40, secrets=400),
                   engine_evaluations=20, engine_repetitions=1, check_objects=60, check_repetitions=1,
                   index_secrets=0, index_namespaces=0, api_pods=0, peer_sizes=(100,), peer_repetitions=1,
-                  peer_build=False, fleet_values=500),
+                  peer_build=False, fleet_values=500,
+                  admission=Plan7(rounds=1, fixed=10, saturated=10, build=False)),
 }
 
 # key -> (source figure, unit, target text, predicate on the median)
@@ -88,6 +95,8 @@ KEYS: dict[str, Target] = {
     "check_parse_ratio": ("check_parse_ratio", "x", "<= 2.0", lambda v: v <= 2.0),
     "peer_check_ratio_kyverno": ("peer_check_ratio_kyverno", "x", "", None),
     "peer_check_ratio_gator": ("peer_check_ratio_gator", "x", "", None),
+    "peer_admission_ratio_kyverno": ("peer_admission_ratio_kyverno", "x", "", None),
+    "peer_admission_ratio_gatekeeper": ("peer_admission_ratio_gatekeeper", "x", "", None),
     "fleet_published_kb": ("fleet_published_kb", "KB", "", None),
     "fleet_publish_cpu_ratio": ("fleet_publish_cpu_ratio", "x", "", None),
     "fleet_read_cpu_ratio": ("fleet_read_cpu_ratio", "x", "", None),
@@ -126,7 +135,8 @@ PARTS_OF = {"p50_ms": 1, "p99_ms": 1, "floor_p99_ms": 1, "p99_ratio": 1, "throug
             "floor_throughput_ratio": 1, "cpu_us_per_review": 1, "engine_evals_per_s": 2,
             "index_100k_rss_mb": 3, "index_100k_ready_s": 3, "index_ready_ratio": 3,
             "apiserver_overhead_ratio": 4, "check_objects_per_s": 5, "check_parse_ratio": 5,
-            "peer_check_ratio_kyverno": 6, "peer_check_ratio_gator": 6, "fleet_published_kb": 8,
+            "peer_check_ratio_kyverno": 6, "peer_check_ratio_gator": 6, "peer_admission_ratio_kyverno": 7,
+            "peer_admission_ratio_gatekeeper": 7, "fleet_published_kb": 8,
             "fleet_publish_cpu_ratio": 8, "fleet_read_cpu_ratio": 8, "fleet_hub_requests_read": 8,
             "fleet_hub_requests_publish": 8, "skipped_share": 9}
 
@@ -179,12 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--smoke", action="store_const", const="smoke", dest="plan",
                       help="the smallest run, for the unit test: shape only, figures meaningless")
     parser.add_argument("--parts", default="1,2,3,4,5,8,9",
-                        help="comma-separated part numbers (default: 1 to 5, 8 and 9; part 6, the peers, only on "
-                             "request: minutes, and a build of them the first time)")
+                        help="comma-separated part numbers (default: 1 to 5, 8 and 9; parts 6 and 7, the peers, only "
+                             "on request: minutes, and a build of them the first time)")
     parser.add_argument("--kubeconfig", type=Path, help="an API server for parts 3 and 4 (hack/local-cluster.sh)")
     parser.add_argument("--host-address", help="part 4: where the API server reaches this host, for the floor server "
                                                "(default: $TIERGUARD_E2E_HOST_ADDRESS, else the local kind cluster's "
                                                "Docker network gateway, hack/local-cluster.sh host-address)")
+    parser.add_argument("--kind-cluster", default=os.environ.get("TIERGUARD_KIND_CLUSTER", "tierguard"),
+                        help="part 7: the kind cluster of --kubeconfig, to load the peers' images into and read their "
+                             "containers' cgroups on its node (default: $TIERGUARD_KIND_CLUSTER, else tierguard)")
     options = parser.parse_args(argv)
     plan = PLANS[options.plan or "full"]
     parts = {int(p) for p in options.parts.split(",") if p.strip()}
@@ -228,6 +241,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise
 
         _run_part(6, "peers offline", _peers, figures)
+    if 7 in parts:
+        if options.kubeconfig is None:
+            reason = ("part 7 needs the local kind cluster: hack/local-cluster.sh up (tierguard judging the sidecar "
+                      "in its webhook: see bench/README.md), then --kubeconfig .local-cluster/kubeconfig")
+            for key in ("peer_admission_ratio_kyverno", "peer_admission_ratio_gatekeeper"):
+                figures.missing(KEYS[key][0], reason)
+        else:
+            from bench.peers import apiserver  # noqa: PLC0415 - needs a cluster
+
+            _run_part(7, "peers through the API server", lambda: apiserver.run(
+                options.kubeconfig, options.kind_cluster, plan.admission, figures, options.host_address), figures)
     if parts & {3, 4}:
         if options.kubeconfig is None or plan.index_secrets == 0:
             reason = ("parts 3 and 4 need a Kubernetes API server: start one with hack/local-cluster.sh up "
@@ -262,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| `{key}` ({unit}) | {_fmt(median)} | {spread} | {target} | {ok} |")
     if 6 in parts:
         _peer_table(figures, report)
+    if 7 in parts:
+        _admission_table(figures, report)
     report["mode"] = plan.name
     report["commit"] = _commit()
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -299,6 +325,34 @@ def _peer_table(figures: Figures, report: dict[str, object]) -> None:
             print(f"| {tool} | {objects:,} | {violations:,} | {' | '.join(cells)} | "
                   f"{'' if ratio is None else _fmt(ratio)} |")
         report[f"peer_violations_{label}"] = figures.median(f"peer_violations_{label}")
+
+
+def _admission_table(figures: Figures, report: dict[str, object]) -> None:
+    """Part 7's per server figures: a table of their own, and the same medians in the JSON line."""
+    from bench.peers import deploy, manifests  # noqa: PLC0415 - part 7 only
+
+    pinned = deploy.pinned()
+    print(f"\n#### part 7, through the API server (Kyverno {pinned.get('KYVERNO_ADMISSION_VERSION')}, Gatekeeper "
+          f"{pinned.get('GATEKEEPER_VERSION')}; medians, range over rounds)\n")
+    columns = ("admission_added_p50_ms", "admission_added_p99_ms", "apiserver_overhead_ratio",
+               "admission_saturated_rps", "admission_cpu_us_per_review", "admission_idle_cpu_ms_per_s",
+               "admission_rss_mb")
+    print("| server | added p50 ms | added p99 ms | saturated time / none's | saturated creations/s | CPU us per "
+          "review | idle CPU ms/s | RSS MB per pod |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key in ("admission_p50_ms_none", "admission_p99_ms_none", "peer_admission_cpu_ratio_kyverno",
+                "peer_admission_cpu_ratio_gatekeeper"):
+        median = figures.median(key)
+        report[key] = None if median is None else round(median, 4)
+    for server in manifests.SERVERS:
+        cells = []
+        for column in columns:
+            figure = f"{column}_{server}"
+            median, span = figures.median(figure), figures.span(figure)
+            if median is not None:
+                report[figure] = round(median, 4)
+            cells.append(_fmt(median) + ("" if span is None else f" ({_fmt(span[0])} to {_fmt(span[1])})"))
+        print(f"| {server} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

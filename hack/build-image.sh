@@ -5,6 +5,8 @@
 #
 # Usage: hack/build-image.sh tierguard   build or reuse; prints "<image ref> <archive>" on stdout
 #        hack/build-image.sh ref         print the tierguard image ref for the current sources, build nothing
+#        hack/build-image.sh binaries NAME FILE...   the Debian base plus static binaries in /usr/local/bin, user
+#                                        65534 (bench part 7's peers; buildah only); prints "<ref> <archive>"
 #
 # Builder (TIERGUARD_IMAGE_BUILDER): `buildah` where installed (no daemon, no registry), on a base made here
 # (Debian's Python, debootstrap, as a venv at /usr/local: python:*-slim's layout), else `docker`. PYTHON_IMAGE
@@ -124,12 +126,34 @@ build_tierguard() {
   echo "$ref $archive"
 }
 
+# Static binaries on the base (their Go builds need nothing of it): tagged by the binaries' hash.
+build_binaries() { # name, files...
+  local name=$1 work ref archive
+  shift
+  [[ $(builder) == buildah ]] || die "binaries: buildah is needed (the base is made by debootstrap for buildah)"
+  ref=tierguard-bench/$name:$(sha256sum "$@" | sha256sum | cut -c1-16)
+  archive=$cache/bench-$name-${ref##*:}.tar
+  if [[ ! -s $archive ]]; then
+    work=$(mktemp -d "$cache/bin.XXXXXX")
+    cp "$@" "$work/"
+    { echo "FROM $(base_image)"; for f in "$@"; do echo "COPY $(basename "$f") /usr/local/bin/"; done; echo "USER 65534"; } \
+      >"$work/Containerfile"
+    bud --pull=false -q -t "$ref" -f "$work/Containerfile" "$work" >"$cache/bench-$name.log" 2>&1 ||
+      die "buildah bud of $ref failed (see $cache/bench-$name.log)"
+    buildah_ push -q "$ref" "docker-archive:$archive.tmp:docker.io/$ref" >/dev/null && mv -f "$archive.tmp" "$archive"
+    buildah_ rmi "$ref" >/dev/null 2>&1 || true
+    rm -rf "$work"
+  fi
+  echo "docker.io/$ref $archive"
+}
+
 main() {
   mkdir -p "$cache"
   exec 9>"$cache/.lock"
   flock 9
   case ${1:-} in
     tierguard) build_tierguard ;;
+    binaries) shift; (($# >= 2)) || die "usage: $0 binaries NAME FILE..."; build_binaries "$@" ;;
     ref)
       local kind base
       kind=$(builder)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds from the Go module proxy, or reuses from ~/.cache/tierguard/tools/<name>-<version>/<name>, the tools of
 # hack/versions.env (NAME_MODULE, _PACKAGE, _VERSION): kind, helm-docs, the release test's registry, cosign, syft;
-# and, only when named (bench part 6, minutes each), the offline peers gator and kyverno (the Kyverno CLI).
+# and, only when named (minutes each), the peers: offline (part 6) gator and kyverno (the Kyverno CLI), through
+# the API server (part 7) kyverno-admission and kyverno-init (Kyverno's admission controller) and gatekeeper.
 # NAME_BUILD=source: built inside the module's downloaded source with GOFLAGS=-mod=mod, for a module whose go.mod
 # has replace directives (go install refuses those); the pinned version is then recorded next to the binary.
 # Usage: hack/build-tools.sh [NAME...]      build or reuse (default: all but the peers); prints each binary's path
@@ -15,7 +16,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/versions.env"
 cache=${TIERGUARD_TOOLS_CACHE:-$HOME/.cache/tierguard/tools}
 all_tools=(kind helm-docs registry cosign syft)
-peer_tools=(gator kyverno)
+peer_tools=(gator kyverno kyverno-admission kyverno-init gatekeeper)
 
 log() { printf 'build-tools: %s\n' "$*" >&2; }
 die() { printf 'build-tools: ERROR: %b\n' "$*" >&2; exit 1; }

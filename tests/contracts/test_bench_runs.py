@@ -14,7 +14,8 @@ KEYS = {"p50_ms", "p99_ms", "floor_p99_ms", "p99_ratio", "throughput_rps", "noop
         "throughput_ratio", "floor_throughput_rps", "floor_throughput_ratio", "cpu_us_per_review",
         "engine_evals_per_s", "index_100k_rss_mb", "index_100k_ready_s", "index_ready_ratio",
         "apiserver_overhead_ratio", "check_objects_per_s", "check_parse_ratio", "peer_check_ratio_kyverno",
-        "peer_check_ratio_gator", "fleet_published_kb", "fleet_publish_cpu_ratio", "fleet_read_cpu_ratio",
+        "peer_check_ratio_gator", "peer_admission_ratio_kyverno", "peer_admission_ratio_gatekeeper",
+        "fleet_published_kb", "fleet_publish_cpu_ratio", "fleet_read_cpu_ratio",
         "fleet_hub_requests_read", "fleet_hub_requests_publish", "skipped_share"}
 
 
