@@ -101,9 +101,11 @@ class Watching:
 def watch_admission_objects(cluster: Cluster, started: float) -> Watching:
     columns = "E:.type,N:.object.metadata.name,RV:.object.metadata.resourceVersion,G:.object.metadata.generation"
     watching = Watching(started)
-    for kind in WATCHED:
+    for kind in (*WATCHED, "pods"):
+        scope = ["-n", NAMESPACE] if kind == "pods" else []  # tierguard's replicas: when each came and went
         process = subprocess.Popen([str(cluster.kubectl_path), "--kubeconfig", str(cluster.kubeconfig), "get", kind,
-                                    "-w", "--output-watch-events", "-o", f"custom-columns={columns}", "--no-headers"],
+                                    *scope, "-w", "--output-watch-events", "-o", f"custom-columns={columns}",
+                                    "--no-headers"],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
         thread = threading.Thread(target=watching.read, args=(kind, process), daemon=True)
         thread.start()
