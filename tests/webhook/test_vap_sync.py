@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -73,3 +74,26 @@ def test_only_applies_that_change_something_are_logged(server: FakeServer,
     sync.apply(DEFAULT_POLICY)
     repaired = applied_lines(caplog)
     assert len(repaired) == 1 and len(repaired[0].__dict__["changed"]) == 1, repaired
+
+
+def test_a_draining_replica_writes_nothing_more(server: FakeServer) -> None:
+    """A terminating replica may hold an older view than its successors (after `helm uninstall`, the defaults): it
+    must not delete what they applied. Draining, the loop ends without a write; not draining, it writes."""
+    state = RuntimeState(own_namespace="tierguard-system")
+    state.use_policy(None)
+    state.draining = True
+    server.stored["/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/tierguard-workloads-deny"] = (
+        "applied by a successor", 1)
+    before = dict(server.stored)
+    asyncio.run(asyncio.wait_for(AdmissionPolicySync(state, object(), AdmissionPolicySettings()).run(), timeout=5))
+    assert server.stored == before
+
+    state.draining = False
+
+    async def one_round() -> None:
+        task = asyncio.create_task(AdmissionPolicySync(state, object(), AdmissionPolicySettings()).run())
+        await asyncio.sleep(0.5)
+        task.cancel()
+
+    asyncio.run(one_round())
+    assert server.stored != before  # the defaults applied: the successor's sidecar policy deleted as stale

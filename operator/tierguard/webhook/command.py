@@ -223,9 +223,13 @@ async def serve(settings: RunSettings) -> None:
     try:
         await until_signalled(operator, kopf_ready, again)
     finally:
-        for task in auditing:  # the elector releases the Lease as it stops: the next writer need not wait
+        # Writers of cluster-wide objects stop first: through the linger this replica's view may fall behind its
+        # successors' (after a `helm uninstall`, its TierPolicy is gone while a new install enforces one), and the
+        # elector releases the Lease as it stops, so the next writer need not wait.
+        writers = [*auditing, admission_policies, policy_statuses]
+        for task in writers:
             task.cancel()
-        await asyncio.gather(*auditing, return_exceptions=True)
+        await asyncio.gather(*writers, return_exceptions=True)
         # Stopping (SIGTERM, after the preStop drain if there was one): the indexes stay live while the API
         # server's open connections are answered, each answer closing its connection, until their clients
         # have closed them all (server.linger says why the replica closes none itself). kopf runs on meanwhile,
@@ -233,7 +237,7 @@ async def serve(settings: RunSettings) -> None:
         # connections', the informers' watches), and waits 5 s for those still running first.
         state.draining = True
         await admission.stop(linger_s=settings.serving.shutdown_linger_s, cut_short=again)
-        ours = [health, syncing, watching, admission_policies, policy_statuses, reloading,
+        ours = [health, syncing, watching, reloading,
                 *([marking] if marking else []), *([fleet] if fleet else [])]
         for task in ours:
             task.cancel()

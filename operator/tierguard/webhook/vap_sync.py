@@ -7,7 +7,8 @@ use is deleted. A full re-apply every ``resync_seconds`` repairs objects someone
 does this: applying the same content with the same field manager is idempotent (an unchanged apply writes
 nothing), and two replicas that briefly disagree during a policy change converge once both have read it.
 Disabled (``--no-admission-policies``), a replica deletes the objects once, so turning the feature off leaves
-nothing enforcing. Failures are logged and retried; they never touch admission or readiness.
+nothing enforcing. Failures are logged and retried; they never touch admission or readiness. A draining replica
+(the pod is terminating) writes nothing more: its successors own the objects.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ class AdmissionPolicySync:
         applied: TierPolicy | None = None
         last = 0.0
         while True:
+            if self.state.draining:
+                # A terminating replica's view may be older than its successors' (a `helm uninstall` deleted its
+                # TierPolicy, so it holds the defaults, while a new install's replicas enforce another): writing
+                # from it would delete the policies they just applied. CI saw exactly that, a release's lingering
+                # replicas deleting the next install's sidecar policy for a second.
+                return
             policy = self.state.policy
             due = time.monotonic() - last >= self.settings.resync_seconds
             if policy is not None and (policy is not applied or due):
