@@ -80,10 +80,8 @@ class Fingerprinter:
             return ()
         # Key names are interned: twenty thousand Secrets with a ``password`` hold one string, not 20k copies.
         secondary = self.secondary
-        if secondary is None:
-            return tuple(Fingerprint(sys.intern(key), len(value), self.digest(value))
-                         for key, value in _values(secret).items())
-        return tuple(Fingerprint(sys.intern(key), len(value), self.digest(value), secondary.digest(value))
+        return tuple(Fingerprint(sys.intern(key), len(value), self.digest(value),
+                                 secondary.digest(value) if secondary is not None else None)
                      for key, value in _values(secret).items())
 
 
