@@ -14,7 +14,7 @@ from tierguard.audit.results import audit_objects
 from tierguard.engine.context import OfflineContext
 from tierguard.engine.fingerprint_set import FingerprintSet, key_id
 from tierguard.engine.fingerprints import Fingerprinter
-from tierguard.engine.fleet_sets import FleetSets, PublishedTier
+from tierguard.engine.fleet_sets import FleetSets, PublishedTier, published_digests
 from tierguard.engine.offline import Result
 from tierguard.engine.projection import Projected
 from tierguard.engine.rules.shared_values import publishable
@@ -31,15 +31,14 @@ class ClusterObjects:
     policy: TierPolicy
 
 
-def held_tiers(context: OfflineContext, policy: TierPolicy) -> dict[str, set[bytes]]:
+def held_tiers(context: OfflineContext, policy: TierPolicy, key: str) -> dict[str, set[bytes]]:
     """Per tier, the digests of the cluster's values that ``secret-value-shared`` compares: what it would
-    publish as a member of a fleet."""
+    publish under ``key`` as a member of a fleet."""
     def tier_of(namespace: str) -> str | None:
         view = context.namespace(namespace)
         return tier_from_labels(view.labels, policy) if view is not None else None
 
-    return {tier: {fingerprint.digest for fingerprint in fingerprints}
-            for tier, fingerprints in publishable(context.secret_views(), tier_of, policy).items()}
+    return published_digests(publishable(context.secret_views(), tier_of, policy), (key,))[key]
 
 
 def audit_clusters(clusters: Sequence[ClusterObjects], fingerprinter: Fingerprinter, *, own_namespace: str | None,
@@ -50,7 +49,7 @@ def audit_clusters(clusters: Sequence[ClusterObjects], fingerprinter: Fingerprin
     # The sets a fleet would publish (the same encoding and false-positive rate), so findings agree with it.
     published = [PublishedTier(cluster.name, tier, key, 0, (FingerprintSet.of(digests),))
                  for cluster, context in zip(clusters, contexts, strict=True)
-                 for tier, digests in sorted(held_tiers(context, cluster.policy).items())]
+                 for tier, digests in sorted(held_tiers(context, cluster.policy, key).items())]
     results: list[Result] = []
     for cluster, context in zip(clusters, contexts, strict=True):
         context.fleet = FleetSets(published, key_ids=(key,), own_member=cluster.name)
