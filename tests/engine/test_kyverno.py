@@ -45,14 +45,14 @@ def only(**resources: Any) -> dict[str, Any]:
 
 
 def generating(source_expr: str, target: str = "variables.targetNs", rules: list[dict[str, Any]] | None = None,
-               **constraints: Any) -> Doc:
+               apply: str = "Apply", **constraints: Any) -> Doc:
     return {"apiVersion": "policies.kyverno.io/v1", "kind": "GeneratingPolicy", "metadata": {"name": "clone"},
             "spec": {"matchConstraints": {"resourceRules": rules or [
                         {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
                          "resources": ["namespaces"]}], **constraints},
                      "variables": [{"name": "targetNs", "expression": "object.metadata.name"},
                                    {"name": "source", "expression": source_expr}],
-                     "generate": [{"expression": f"generator.Apply({target}, [variables.source])"}]}}
+                     "generate": [{"expression": f"generator.{apply}({target}, [variables.source])"}]}}
 
 
 def namespaced(ns: str, source_expr: str) -> Doc:
@@ -158,6 +158,15 @@ CASES = [
     Case("namespaced GeneratingPolicy in an untiered namespace: not judged",
          [namespaced("shared", 'resource.Get("v1", "secrets", "prod", "regcred")')]),
     Case("clone namespace with a slash", [cluster_policy(clone("prod/x", target="qa"))], {(P, "sync-secrets")}),
+    # Kyverno 1.18 adds camelCase names for the same functions (kyverno/sdk extensions/cel/libs/*/lib.go), which
+    # its own conformance tests use: generator.apply, resource.get, resource.list.
+    Case("GeneratingPolicy in camelCase: generator.apply of a resource.get",
+         [generating('resource.get("v1", "secrets", "prod", "regcred")', apply="apply")], {(R, "clone")}),
+    Case("GeneratingPolicy in camelCase: generator.apply of a resource.list",
+         [generating('resource.list("v1", "secrets", "dev")', apply="apply")], {(R, "clone")}),
+    Case("GeneratingPolicy in camelCase into its own tier",
+         [generating('resource.get("v1", "secrets", "prod", "regcred")', apply="apply",
+                     namespaceSelector=PROD_ONLY)]),
 ]
 
 

@@ -14,7 +14,8 @@ docs (``policy-types/cluster-policy/generate``, ``policy-types/generating-policy
   excludes whatever the request (its filters about users or operations exclude nothing here).
 - A ``GeneratingPolicy`` (``policies.kyverno.io``, 1.15+) reads its source in CEL: a literal
   ``resource.Get("v1", "secrets", "<namespace>", "<name>")`` or ``resource.List("v1", "secrets",
-  "<namespace>")`` in a variable or generate expression, written by ``generator.Apply(<target>, ...)`` into
+  "<namespace>")`` (or 1.18's camelCase ``resource.get``/``resource.list``/``generator.apply``) in a variable or
+  generate expression, written by ``generator.Apply(<target>, ...)`` into
   ``object.metadata.name`` of a Namespace trigger (``matchConstraints`` on ``namespaces``: its
   ``namespaceSelector`` and ``objectSelector`` both select on the Namespace's own labels, ``resourceNames``
   narrow it), ``object.metadata.namespace`` of a namespaced trigger (``namespaceSelector``), or a string
@@ -70,10 +71,12 @@ UNKNOWN_NAME = ""
 
 _TRIGGER_NAME = re.compile(r"\{\{\s*request\.object\.metadata\.name\s*\}\}")
 _TRIGGER_NAMESPACE = re.compile(r"\{\{\s*(request\.object\.metadata\.namespace|request\.namespace)\s*\}\}")
+# Kyverno 1.18 adds camelCase names (get, list, apply) beside the PascalCase ones (kyverno/sdk
+# extensions/cel/libs/resource/lib.go, generator/lib.go); its own conformance tests use both.
 _CEL_SECRET = re.compile(
-    r"""resource\.(?P<call>Get|List)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*(?P<q2>["'])secrets(?P=q2)\s*,\s*"""
+    r"""resource\.(?P<call>[Gg]et|[Ll]ist)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*(?P<q2>["'])secrets(?P=q2)\s*,\s*"""
     r"""(?P<q3>["'])(?P<namespace>[^"']*)(?P=q3)(?:\s*,\s*(?P<q4>["'])(?P<name>[^"']*)(?P=q4))?""")
-_CEL_APPLY = re.compile(r"generator\.Apply\(\s*(?P<target>[^,()]+?)\s*,")
+_CEL_APPLY = re.compile(r"generator\.[Aa]pply\(\s*(?P<target>[^,()]+?)\s*,")
 _CEL_LITERAL = re.compile(r"""^(["'])(?P<value>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\1$""")
 _CEL_VARIABLE = re.compile(r"^variables\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
 _PLACEHOLDER = re.compile(r"\(\((?P<expr>.*?)\)\)", re.DOTALL)
@@ -309,8 +312,9 @@ def _cel_sources(text: str, path: str) -> Iterator[Source]:
         namespace, name = found["namespace"], found["name"] or ""
         if not namespace:
             continue
-        shown = f"Secret {namespace}/{name}" if found["call"] == "Get" and name else f"the Secrets of {namespace}"
-        yield Source(namespace, shown, path, name if found["call"] == "Get" else "")
+        get = found["call"] in ("Get", "get")
+        shown = f"Secret {namespace}/{name}" if get and name else f"the Secrets of {namespace}"
+        yield Source(namespace, shown, path, name if get else "")
 
 
 def _cel_reach(constraints: Mapping[str, Any], target: str) -> Reach | None:
