@@ -79,6 +79,8 @@ _CEL_SECRET = re.compile(
 _CEL_APPLY = re.compile(r"generator\.[Aa]pply\(\s*(?P<target>[^,()]+?)\s*,")
 _CEL_LITERAL = re.compile(r"""^(["'])(?P<value>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\1$""")
 _CEL_VARIABLE = re.compile(r"^variables\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+_TRIGGER_NAMESPACES = ("object.metadata.namespace", "oldObject.metadata.namespace", "namespaceObject.metadata.name")
+"""CEL naming a namespaced trigger's namespace (``oldObject`` on DELETE, ``namespaceObject`` the Namespace itself)."""
 _PLACEHOLDER = re.compile(r"\(\((?P<expr>.*?)\)\)", re.DOTALL)
 """A CEL placeholder of a ``generate[].template`` with ``interpolate: cel``."""
 _SET_ASIDE = re.compile(r"__tierguard_cel_(?P<index>[0-9]+)__")
@@ -335,7 +337,7 @@ def _cel_reach(constraints: Mapping[str, Any], target: str) -> Reach | None:
             any(_named(r, name) for r in named)
             and not any(_core_rule(r, "namespaces") and _named(r, name) for r in excluded)
             and _selector(namespace_selector, labels) and _selector(object_selector, labels))
-    if target == "object.metadata.namespace":
+    if target in _TRIGGER_NAMESPACES:
         if not any(set(r.get("resources") or []) - {"namespaces"} for r in rules):
             return None  # no namespaced trigger
         return lambda _name, labels: _selector(namespace_selector, labels)
