@@ -52,6 +52,7 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import list_at, mapping_at, mappings_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
+from tierguard.engine.rules.kyverno_reads import TRIGGER_NAMESPACE, SecretRead, secret_reads, writes_read_values
 from tierguard.engine.secrets import is_shareable, secret_ref
 from tierguard.engine.selectors import label_selector_matches
 from tierguard.kinds import group_kinds
@@ -114,14 +115,61 @@ def _cluster_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Fin
         label = f"rule {str_at(rule, 'name', f'{path}.name')!r}"
         patterns = [(generate, f"{path}.generate"), *mappings_at(generate, "foreach", f"{path}.generate.foreach")]
         for pattern, at in patterns:
-            source = _cloned(pattern, generate, at)
-            if source is None:
-                continue
             target = str_at(pattern, "namespace", f"{at}.namespace") or str_at(generate, "namespace",
                                                                                f"{path}.generate.namespace")
-            reach = _rule_reach(rule, path, target)
+            source = _cloned(pattern, generate, at)
+            sources = [source] if source is not None else []
+            gathered: list[SecretRead] = []
+            if source is None and writes_read_values(pattern, generate):
+                for read in secret_reads(rule, path, pattern, at):
+                    if read.namespace != TRIGGER_NAMESPACE:
+                        shown = (f"values of Secret {read.namespace}/{read.name}" if read.name
+                                 else f"values of the Secrets of {read.namespace}")
+                        sources.append(Source(read.namespace, f"{shown} (context {read.variable!r})", read.path,
+                                              read.name))
+                    elif _plain(target):
+                        gathered.append(read)
+            reach = _rule_reach(rule, path, target) if sources else None
             if reach is not None:
-                yield from _copy_findings(subject, label, source, reach, _plain(target))
+                for found in sources:
+                    yield from _copy_findings(subject, label, found, reach, _plain(target))
+            for read in gathered:
+                yield from _gather_findings(subject, f"{subject.ref} ({label})", (rule, path), read, target)
+
+
+def _gather_findings(subject: Candidate, head: str, at: tuple[Mapping[str, Any], str], read: SecretRead,
+                     target: str) -> Iterator[Finding]:
+    """A rule (at its path) reading a Secret in each trigger's namespace into a Secret of one namespace: one
+    finding per tier of the namespaces its match selects (and any new one it would select) other than the
+    target's."""
+    rule, path = at
+    included = _block(mapping_at(rule, "match", f"{path}.match"), f"{path}.match", _namespaced_trigger)
+    excluded = _block(mapping_at(rule, "exclude", f"{path}.exclude"), f"{path}.exclude",
+                      _excluding(_namespaced_trigger))
+    into = subject.tier_of(target)
+    reached: dict[str | None, list[str]] = {}
+    for namespace in subject.context.namespaces():
+        if namespace.name != target and included(namespace.name, namespace.labels) and not excluded(
+                namespace.name, namespace.labels):
+            reached.setdefault(subject.tier_of(namespace.name), []).append(namespace.name)
+    future = {tier for tier in _tiers(subject)
+              if included(UNKNOWN_NAME, _labels_of(subject, tier)) and not excluded(UNKNOWN_NAME,
+                                                                                   _labels_of(subject, tier))}
+    what = f"Secret {read.name}" if read.name else "the Secrets"
+    for tier in sorted({*reached, *future} - {into}, key=lambda t: (t is None, t or "")):
+        enforced = into if into is not None else tier
+        if enforced is None:
+            continue
+        fix = (f"match only namespaces of tier {into} (a namespaceSelector on {subject.policy.tier_label})"
+               if into is not None else "generate into a namespace of the tier it reads")
+        yield Finding(
+            Rule.SECRET_REPLICATION_CROSS_TIER,
+            f"{head} copies the values of {what} of each triggering namespace (context "
+            f"{read.variable!r}), of {_where(sorted(reached.get(tier, [])), tier in future)} ({in_tier(tier)}), "
+            f"into a Secret of namespace {target} ({in_tier(into)}); {fix}",
+            read.path,
+            tier=enforced,
+        )
 
 
 def _cloned(pattern: Mapping[str, Any], generate: Mapping[str, Any], at: str) -> Source | None:
