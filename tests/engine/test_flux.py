@@ -122,6 +122,18 @@ CASES = [
                                         "labels": {"team": "a"}})]),
     Case("commonMetadata label not a string", [kustomization("dev", commonMetadata={"labels": {"a": 1}})],
          {(P, "dev/web")}),
+    # fluxcd/flux2-multi-tenancy's tenant: a Kustomization in the tenant's namespace, impersonating the tenant's
+    # ServiceAccount, from a GitRepository of that namespace, deploying into it.
+    Case("multi-tenancy tenant deploying into its own namespace",
+         [kustomization("dev", "dev-team", serviceAccountName="dev-team",
+                        sourceRef={"kind": "GitRepository", "name": "dev-team"})]),
+    Case("multi-tenancy tenant built from the platform's flux-system source",
+         [kustomization("dev", "dev-team", serviceAccountName="dev-team",
+                        sourceRef={"kind": "GitRepository", "name": "flux-system", "namespace": "shared"})],
+         {(W, "dev/dev-team")}),
+    Case("multi-tenancy tenant targeting another tenant's namespace of another tier",
+         [kustomization("dev", "dev-team", serviceAccountName="dev-team", targetNamespace="prod")],
+         {(W, "dev/dev-team")}),
     # Kustomize patches (a Kustomization's spec.patches, a HelmRelease's postRenderers) adding replication
     # annotations to the Secrets deployed, judged as commonMetadata is.
     Case("post-renderer patch opening every Secret of a release to prod",
