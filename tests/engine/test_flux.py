@@ -155,6 +155,8 @@ CASES = [
                                           "patch": [{"op": "add", "path": "/metadata/annotations",
                                                      "value": {REPLICATOR + "replicate-to": "qa"}}]}])],
          {(R, "dev/web")}),
+    Case("patchesStrategicMerge item that is no object (the CRD's untyped JSON)",
+         [kustomization("dev", patchesStrategicMerge=["not-an-object", SECRET_OBJECT_PATCH])], {(R, "dev/web")}),
     Case("patch that is not YAML: Flux fails at reconcile, nothing deployed",
          [kustomization("dev", patches=[{"target": {"kind": "Secret"}, "patch": "a: [b"}])]),
     Case("kustomize's own Kustomization (kustomize.config.k8s.io) is not Flux's",

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tierguard.engine.objects import mapping_at, mappings_at
+from tierguard.engine.objects import list_at, mapping_at, mappings_at
 
 _SECRET_GROUP, _SECRET_VERSION, _SECRET_KIND = "", "v1", "Secret"
 _PLAIN_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
@@ -45,8 +45,9 @@ def secret_patches(spec: Mapping[str, Any], base: str) -> Iterator[SecretPatch]:
         text = item.get("patch")
         if isinstance(text, str):
             yield from _patch_documents(_documents(text), target, f"{path}.patch")
-    for item, path in mappings_at(spec, "patchesStrategicMerge", f"{base}.patchesStrategicMerge"):
-        yield from _patch_documents([item], {}, path)
+    # Untyped JSON in the CRDs (apiextensionsv1.JSON): an item that is no object is the controller's to refuse.
+    for index, item in enumerate(list_at(spec, "patchesStrategicMerge", f"{base}.patchesStrategicMerge")):
+        yield from _patch_documents([item], {}, f"{base}.patchesStrategicMerge[{index}]")
     for item, path in mappings_at(spec, "patchesJson6902", f"{base}.patchesJson6902"):
         target = mapping_at(item, "target", f"{path}.target")
         operations = item.get("patch")
