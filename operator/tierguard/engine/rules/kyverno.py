@@ -12,6 +12,10 @@ docs (``policy-types/cluster-policy/generate``, ``policy-types/generating-policy
   Namespace), or ``{{request.object.metadata.namespace}}`` of a rule matching namespaced kinds (``namespaces``
   and ``namespaceSelector``). ``match.any`` adds up, ``match.all`` narrows, ``exclude`` takes away what it
   excludes whatever the request (its filters about users or operations exclude nothing here).
+- A rule generating a ``kind: Secret`` from templated ``data`` copies what its ``context`` reads with ``apiCall``
+  from Secrets (``kyverno_reads.py``): from a plain namespace, judged as a clone from there; from the trigger's
+  namespace into a plain one (kyverno/policies' ``argo-cluster-generation-from-rancher-capi``), each tier the
+  rule's match selects other than the target's.
 - A ``GeneratingPolicy`` (``policies.kyverno.io``, 1.15+) reads its source in CEL: a literal
   ``resource.Get("v1", "secrets", "<namespace>", "<name>")`` or ``resource.List("v1", "secrets",
   "<namespace>")`` (or 1.18's camelCase ``resource.get``/``resource.list``/``generator.apply``) in a variable or
