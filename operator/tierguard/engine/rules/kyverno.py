@@ -33,8 +33,9 @@ it would select by labels alone (an unrestricted match: every namespace). Each t
 source's is one finding, enforced in that tier (a copy into untiered namespaces: in the source's tier); a
 Secret cloned by name that carries the shareable labels is not judged (its copies keep them). A
 ``NamespacedGeneratingPolicy`` generates only into its own namespace (Kyverno refuses a namespace argument to
-``generator.Apply`` and a template resource of another namespace), but its ``resource.Get``/``List`` may read
-any namespace (``pkg/cel/libs/context.go`` does not limit it): a read of another tier's Secret is refused. A
+``generator.Apply`` and a template resource of another namespace); a ``resource.Get``/``List`` of its naming
+another tier's namespace is refused (current Kyverno compiles them against the policy's own namespace only,
+kyverno/sdk ``extensions/cel/libs/resource/lib.go`` ``namespacedEnv``, so it rejects such a policy too). A
 namespaced Kyverno ``Policy`` may neither clone from nor generate into another namespace (Kyverno refuses it),
 so it is not judged.
 
