@@ -15,7 +15,8 @@ docs (``policy-types/cluster-policy/generate``, ``policy-types/generating-policy
 - A rule generating a ``kind: Secret`` from templated ``data`` copies what its ``context`` reads with ``apiCall``
   from Secrets (``kyverno_reads.py``): from a plain namespace, judged as a clone from there; from the trigger's
   namespace into a plain one (kyverno/policies' ``argo-cluster-generation-from-rancher-capi``), each tier the
-  rule's match selects other than the target's.
+  rule's match selects other than the target's; so is a ``clone``/``cloneList`` from the trigger's namespace
+  into a plain one.
 - A ``GeneratingPolicy`` (``policies.kyverno.io``, 1.15+) reads its source in CEL: a literal
   ``resource.Get("v1", "secrets", "<namespace>", "<name>")`` or ``resource.List("v1", "secrets",
   "<namespace>")`` (or 1.18's camelCase ``resource.get``/``resource.list``/``generator.apply``) in a variable or
@@ -57,7 +58,13 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import list_at, mapping_at, mappings_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
-from tierguard.engine.rules.kyverno_reads import TRIGGER_NAMESPACE, SecretRead, secret_reads, writes_read_values
+from tierguard.engine.rules.kyverno_reads import (
+    TRIGGER_NAMESPACE,
+    SecretRead,
+    secret_reads,
+    trigger_clone,
+    writes_read_values,
+)
 from tierguard.engine.secrets import is_shareable, secret_ref
 from tierguard.engine.selectors import label_selector_matches
 from tierguard.kinds import group_kinds
@@ -125,12 +132,15 @@ def _cluster_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Fin
             source = _cloned(pattern, generate, at)
             sources = [source] if source is not None else []
             gathered: list[SecretRead] = []
-            if source is None and writes_read_values(pattern, generate):
+            cloned_here = trigger_clone(pattern, generate, at) if source is None else None
+            if cloned_here is not None and _plain(target):
+                gathered.append(cloned_here)
+            elif source is None and writes_read_values(pattern, generate):
                 for read in secret_reads(rule, path, pattern, at):
                     if read.namespace != TRIGGER_NAMESPACE:
                         shown = (f"values of Secret {read.namespace}/{read.name}" if read.name
                                  else f"values of the Secrets of {read.namespace}")
-                        sources.append(Source(read.namespace, f"{shown} (context {read.variable!r})", read.path,
+                        sources.append(Source(read.namespace, f"{shown} ({read.via})", read.path,
                                               read.name))
                     elif _plain(target):
                         gathered.append(read)
@@ -169,8 +179,8 @@ def _gather_findings(subject: Candidate, head: str, at: tuple[Mapping[str, Any],
                if into is not None else "generate into a namespace of the tier it reads")
         yield Finding(
             Rule.SECRET_REPLICATION_CROSS_TIER,
-            f"{head} copies the values of {what} of each triggering namespace (context "
-            f"{read.variable!r}), of {_where(sorted(reached.get(tier, [])), tier in future)} ({in_tier(tier)}), "
+            f"{head} copies the values of {what} of each triggering namespace ({read.via}), of "
+            f"{_where(sorted(reached.get(tier, [])), tier in future)} ({in_tier(tier)}), "
             f"into a Secret of namespace {target} ({in_tier(into)}); {fix}",
             read.path,
             tier=enforced,

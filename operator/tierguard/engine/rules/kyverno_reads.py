@@ -1,5 +1,5 @@
 """The Secrets a Kyverno ClusterPolicy rule reads through its ``context`` (``apiCall``) to write their values into
-a Secret it generates with ``data``.
+a Secret it generates with ``data``, and those it clones from the namespace of the object triggering it.
 
 Kyverno's ``apiCall`` GETs ``urlPath`` from the API server with Kyverno's own credentials, whichever namespace it
 names (kyverno/kyverno ``pkg/engine/apicall``): ``/api/v1/namespaces/<namespace>/secrets`` lists a namespace's
@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tierguard.engine.objects import mapping_at, mappings_at, str_at
+from tierguard.engine.objects import list_at, mapping_at, mappings_at, str_at
 
 TRIGGER_NAMESPACE = "\0trigger"
 """A read from the namespace of the object that triggers the rule."""
@@ -32,10 +32,10 @@ class SecretRead:
     """A namespace name, or ``TRIGGER_NAMESPACE``."""
     name: str
     """The Secret's name; empty for a list or a name computed from variables."""
-    variable: str
-    """The context entry's name."""
+    via: str
+    """How the rule reads it, for messages: ``context 'name'`` (an apiCall), ``clone``, ``cloneList``."""
     path: str
-    """Its ``urlPath`` field."""
+    """The field naming its namespace (an ``urlPath``, a ``clone.namespace``)."""
 
 
 def secret_reads(rule: Mapping[str, Any], rule_path: str, pattern: Mapping[str, Any], pattern_path: str
@@ -56,8 +56,23 @@ def secret_reads(rule: Mapping[str, Any], rule_path: str, pattern: Mapping[str, 
             namespace = TRIGGER_NAMESPACE
         elif "{{" in namespace:
             continue
-        yield SecretRead(namespace, "" if "{{" in name else name, str_at(entry, "name", f"{path}.name"),
-                         f"{path}.apiCall.urlPath")
+        yield SecretRead(namespace, "" if "{{" in name else name,
+                         f"context {str_at(entry, 'name', f'{path}.name')!r}", f"{path}.apiCall.urlPath")
+
+
+def trigger_clone(pattern: Mapping[str, Any], generate: Mapping[str, Any], at: str) -> SecretRead | None:
+    """A ``clone`` (or ``cloneList``) of Secrets from the namespace of the object that triggers the rule."""
+    kind = pattern.get("kind") or generate.get("kind")
+    clone = mapping_at(pattern, "clone", f"{at}.clone")
+    if clone and kind == "Secret" and _TRIGGER.fullmatch(str_at(clone, "namespace", f"{at}.clone.namespace")):
+        name = str_at(clone, "name", f"{at}.clone.name")
+        return SecretRead(TRIGGER_NAMESPACE, "" if "{{" in name else name, "clone", f"{at}.clone.namespace")
+    listed = mapping_at(pattern, "cloneList", f"{at}.cloneList")
+    kinds = list_at(listed, "kinds", f"{at}.cloneList.kinds")
+    if any(isinstance(k, str) and k.rpartition("/")[2] == "Secret" for k in kinds) and _TRIGGER.fullmatch(
+            str_at(listed, "namespace", f"{at}.cloneList.namespace")):
+        return SecretRead(TRIGGER_NAMESPACE, "", "cloneList", f"{at}.cloneList.namespace")
+    return None
 
 
 def writes_read_values(pattern: Mapping[str, Any], generate: Mapping[str, Any]) -> bool:
