@@ -66,6 +66,7 @@ def namespaced(ns: str, source_expr: str) -> Doc:
 
 GET_PROD = 'resource.Get("v1", "secrets", "prod", "regcred")'
 CLUSTERS = {"kinds": ["provisioning.cattle.io/v1/Cluster"]}
+SECRET_TRIGGERS = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["secrets"]}]
 
 
 def data_policy(url: str, target: str, match: dict[str, Any] | None = None, kind: str = "Secret",
@@ -206,6 +207,15 @@ CASES = [
     Case("cloneList from the trigger's namespace into a fixed namespace",
          [cluster_policy(clone_list(NAMESPACE, ["v1/Secret"], target="qa"),
                          {"any": [{"resources": {"kinds": ["ConfigMap"]}}]})], {(R, "sync-secrets")}),
+    Case("GeneratingPolicy gathering each trigger namespace's Secret into a literal namespace",
+         [generating('resource.get("v1", "secrets", object.metadata.namespace, "kubeconfig")', target='"prod"',
+                     rules=SECRET_TRIGGERS)], {(R, "clone")}),
+    Case("GeneratingPolicy gathering only from namespaces of the target's tier",
+         [generating('resource.get("v1", "secrets", object.metadata.namespace, "kubeconfig")', target='"prod"',
+                     rules=SECRET_TRIGGERS, namespaceSelector=PROD_ONLY)]),
+    Case("GeneratingPolicy copying the trigger namespace's Secret into that namespace",
+         [generating('resource.get("v1", "secrets", object.metadata.namespace, "kubeconfig")',
+                     target="object.metadata.namespace", rules=SECRET_TRIGGERS)]),
     Case("GeneratingPolicy in camelCase: generator.apply of a resource.get",
          [generating('resource.get("v1", "secrets", "prod", "regcred")', apply="apply")], {(R, "clone")}),
     Case("GeneratingPolicy in camelCase: generator.apply of a resource.list",
@@ -301,5 +311,5 @@ def test_data_gathered_from_every_namespace_names_the_read_the_tiers_and_the_fix
     assert by_tier["tier dev"].message == (
         "ClusterPolicy argo-clusters (rule 'copy-kubeconfig') copies the values of the Secrets of each triggering "
         "namespace (context 'kubeconfigData'), of namespaces dev, dev-b and any new namespace (tier dev), into a "
-        "Secret of namespace prod (tier prod); match only namespaces of tier prod (a namespaceSelector on "
-        "tierguard.io/tier)")
+        "Secret of namespace prod (tier prod); match only objects in namespaces of tier prod (a namespaceSelector "
+        "on tierguard.io/tier)")

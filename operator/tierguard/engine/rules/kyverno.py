@@ -16,7 +16,8 @@ docs (``policy-types/cluster-policy/generate``, ``policy-types/generating-policy
   from Secrets (``kyverno_reads.py``): from a plain namespace, judged as a clone from there; from the trigger's
   namespace into a plain one (kyverno/policies' ``argo-cluster-generation-from-rancher-capi``), each tier the
   rule's match selects other than the target's; so is a ``clone``/``cloneList`` from the trigger's namespace
-  into a plain one.
+  into a plain one, and a GeneratingPolicy's ``resource.Get``/``List`` of Secrets in ``object.metadata.namespace``
+  applied into a string literal (the trigger namespaces its ``namespaceSelector`` selects).
 - A ``GeneratingPolicy`` (``policies.kyverno.io``, 1.15+) reads its source in CEL: a literal
   ``resource.Get("v1", "secrets", "<namespace>", "<name>")`` or ``resource.List("v1", "secrets",
   "<namespace>")`` (or 1.18's camelCase ``resource.get``/``resource.list``/``generator.apply``) in a variable or
@@ -89,6 +90,10 @@ _TRIGGER_NAMESPACE = re.compile(r"\{\{\s*(request\.object\.metadata\.namespace|r
 _CEL_SECRET = re.compile(
     r"""resource\.(?P<call>[Gg]et|[Ll]ist)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*(?P<q2>["'])secrets(?P=q2)\s*,\s*"""
     r"""(?P<q3>["'])(?P<namespace>[^"']*)(?P=q3)(?:\s*,\s*(?P<q4>["'])(?P<name>[^"']*)(?P=q4))?""")
+_CEL_TRIGGER_SECRET = re.compile(
+    r"""resource\.(?P<call>[Gg]et|[Ll]ist)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*(?P<q2>["'])secrets(?P=q2)\s*,\s*"""
+    r"""(?:object|oldObject)\.metadata\.namespace(?:\s*,\s*(?P<q4>["'])(?P<name>[^"']*)(?P=q4))?""")
+"""A read of a Secret in the trigger's own namespace."""
 _CEL_APPLY = re.compile(r"generator\.[Aa]pply\(\s*(?P<target>[^,()]+?)\s*,")
 _CEL_LITERAL = re.compile(r"""^(["'])(?P<value>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\1$""")
 _CEL_VARIABLE = re.compile(r"^variables\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
@@ -149,33 +154,35 @@ def _cluster_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Fin
                 for found in sources:
                     yield from _copy_findings(subject, label, found, reach, _plain(target))
             for read in gathered:
-                yield from _gather_findings(subject, f"{subject.ref} ({label})", (rule, path), read, target)
+                yield from _gather_findings(subject, f"{subject.ref} ({label})", _rule_triggers(rule, path), read,
+                                            target)
 
 
-def _gather_findings(subject: Candidate, head: str, at: tuple[Mapping[str, Any], str], read: SecretRead,
-                     target: str) -> Iterator[Finding]:
-    """A rule (at its path) reading a Secret in each trigger's namespace into a Secret of one namespace: one
-    finding per tier of the namespaces its match selects (and any new one it would select) other than the
-    target's."""
-    rule, path = at
+def _rule_triggers(rule: Mapping[str, Any], path: str) -> Reach:
+    """The namespaces whose objects trigger a rule matching namespaced kinds."""
     included = _block(mapping_at(rule, "match", f"{path}.match"), f"{path}.match", _namespaced_trigger)
     excluded = _block(mapping_at(rule, "exclude", f"{path}.exclude"), f"{path}.exclude",
                       _excluding(_namespaced_trigger))
+    return lambda name, labels: included(name, labels) and not excluded(name, labels)
+
+
+def _gather_findings(subject: Candidate, head: str, triggers: Reach, read: SecretRead,
+                     target: str) -> Iterator[Finding]:
+    """A policy reading a Secret in each trigger's namespace into a Secret of one namespace: one finding per tier
+    of the namespaces whose objects trigger it (and any new one that would) other than the target's."""
     into = subject.tier_of(target)
     reached: dict[str | None, list[str]] = {}
     for namespace in subject.context.namespaces():
-        if namespace.name != target and included(namespace.name, namespace.labels) and not excluded(
-                namespace.name, namespace.labels):
+        if namespace.name != target and triggers(namespace.name, namespace.labels):
             reached.setdefault(subject.tier_of(namespace.name), []).append(namespace.name)
-    future = {tier for tier in _tiers(subject)
-              if included(UNKNOWN_NAME, _labels_of(subject, tier)) and not excluded(UNKNOWN_NAME,
-                                                                                   _labels_of(subject, tier))}
+    future = {tier for tier in _tiers(subject) if triggers(UNKNOWN_NAME, _labels_of(subject, tier))}
     what = f"Secret {read.name}" if read.name else "the Secrets"
     for tier in sorted({*reached, *future} - {into}, key=lambda t: (t is None, t or "")):
         enforced = into if into is not None else tier
         if enforced is None:
             continue
-        fix = (f"match only namespaces of tier {into} (a namespaceSelector on {subject.policy.tier_label})"
+        fix = (f"match only objects in namespaces of tier {into} (a namespaceSelector on "
+               f"{subject.policy.tier_label})"
                if into is not None else "generate into a namespace of the tier it reads")
         yield Finding(
             Rule.SECRET_REPLICATION_CROSS_TIER,
@@ -328,7 +335,9 @@ def _generating_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[
             read.append((value, f"{path}.template.value"))
             targets += _template_namespaces(value)
     sources = [source for text, path in read for source in _cel_sources(text, path)]
-    if not sources:
+    gathered = [SecretRead(TRIGGER_NAMESPACE, found["name"] or "", f"resource.{found['call']}", path)
+                for text, path in read for found in _CEL_TRIGGER_SECRET.finditer(text)]
+    if not sources and not gathered:
         return
     if subject.namespace is not None:  # a NamespacedGeneratingPolicy writes into its own namespace only
         own = subject.namespace
@@ -345,6 +354,11 @@ def _generating_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[
         literal = _CEL_LITERAL.match(target)
         for source in sources:
             yield from _copy_findings(subject, "spec.generate", source, reach, literal["value"] if literal else None)
+        triggers = _cel_reach(constraints, "object.metadata.namespace")
+        if literal is not None and triggers is not None:
+            for found in gathered:
+                yield from _gather_findings(subject, f"{subject.ref} (spec.generate)", triggers, found,
+                                            literal["value"])
 
 
 def _template_namespaces(value: str) -> list[str]:
