@@ -35,6 +35,19 @@ MAP_VALUES = [{"kind": "ConfigMap", "name": "web-values"}]
 SOPS = {"provider": "sops", "secretRef": {"name": "sops-age"}}
 KUBECONFIG = {"secretRef": {"name": "remote-kubeconfig"}}
 REFLECTOR, REPLICATOR = "reflector.v1.k8s.emberstack.com/", "replicator.v1.mittwald.de/"
+SECRET_PATCH = f"""apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+  annotations:
+    {REPLICATOR}replicate-to: prod
+"""
+JSON_PATCH = """- op: add
+  path: /metadata/annotations/reflector.v1.k8s.emberstack.com~1reflection-allowed
+  value: "true"
+"""
+SECRET_OBJECT_PATCH = {"apiVersion": "v1", "kind": "Secret", "metadata": {
+    "name": "db", "annotations": {REFLECTOR + "reflection-allowed": "true"}}}
 
 CASES = [
     # HelmRelease: valuesFrom Secrets reach the target and Helm's release record.
@@ -109,6 +122,43 @@ CASES = [
                                         "labels": {"team": "a"}})]),
     Case("commonMetadata label not a string", [kustomization("dev", commonMetadata={"labels": {"a": 1}})],
          {(P, "dev/web")}),
+    # fluxcd/flux2-multi-tenancy's tenant: a Kustomization in the tenant's namespace, impersonating the tenant's
+    # ServiceAccount, from a GitRepository of that namespace, deploying into it.
+    Case("multi-tenancy tenant deploying into its own namespace",
+         [kustomization("dev", "dev-team", serviceAccountName="dev-team",
+                        sourceRef={"kind": "GitRepository", "name": "dev-team"})]),
+    Case("multi-tenancy tenant built from the platform's flux-system source",
+         [kustomization("dev", "dev-team", serviceAccountName="dev-team",
+                        sourceRef={"kind": "GitRepository", "name": "flux-system", "namespace": "shared"})],
+         {(W, "dev/dev-team")}),
+    Case("multi-tenancy tenant targeting another tenant's namespace of another tier",
+         [kustomization("dev", "dev-team", serviceAccountName="dev-team", targetNamespace="prod")],
+         {(W, "dev/dev-team")}),
+    # Kustomize patches (a Kustomization's spec.patches, a HelmRelease's postRenderers) adding replication
+    # annotations to the Secrets deployed, judged as commonMetadata is.
+    Case("post-renderer patch opening every Secret of a release to prod",
+         [release("dev", postRenderers=[{"kustomize": {"patches": [{"target": {"kind": "Secret"},
+                                                                    "patch": SECRET_PATCH}]}}])], {(R, "dev/web")}),
+    Case("post-renderer patch of Deployments only", [release("dev", postRenderers=[{"kustomize": {"patches": [
+        {"target": {"kind": "Deployment"}, "patch": SECRET_PATCH}]}}])]),
+    Case("Kustomization JSON patch adding reflector's consent to a Secret",
+         [kustomization("dev", patches=[{"target": {"kind": "Secret", "name": "db"}, "patch": JSON_PATCH}])],
+         {(R, "dev/web")}),
+    Case("Kustomization strategic merge patch naming a Secret, no target",
+         [kustomization("dev", patches=[{"patch": SECRET_PATCH}])], {(R, "dev/web")}),
+    Case("Kustomization patch pushing into its own tier",
+         [kustomization("dev", patches=[{"target": {"kind": "Secret"},
+                                         "patch": SECRET_PATCH.replace("prod", "dev")}])]),
+    Case("v1beta2 patchesStrategicMerge and patchesJson6902 on Secrets",
+         [kustomization("dev", patchesStrategicMerge=[SECRET_OBJECT_PATCH],
+                        patchesJson6902=[{"target": {"version": "v1", "kind": "Secret", "name": "db"},
+                                          "patch": [{"op": "add", "path": "/metadata/annotations",
+                                                     "value": {REPLICATOR + "replicate-to": "qa"}}]}])],
+         {(R, "dev/web")}),
+    Case("patchesStrategicMerge item that is no object (the CRD's untyped JSON)",
+         [kustomization("dev", patchesStrategicMerge=["not-an-object", SECRET_OBJECT_PATCH])], {(R, "dev/web")}),
+    Case("patch that is not YAML: Flux fails at reconcile, nothing deployed",
+         [kustomization("dev", patches=[{"target": {"kind": "Secret"}, "patch": "a: [b"}])]),
     Case("kustomize's own Kustomization (kustomize.config.k8s.io) is not Flux's",
          [{"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
            "metadata": {"name": "web", "namespace": "dev"}, "namespace": "prod"}]),
@@ -171,3 +221,11 @@ def test_common_metadata_message_points_at_the_annotation() -> None:
     assert (rule, path) == (R, f"spec.commonMetadata.annotations[{REPLICATOR}replicate-to]")
     assert message.startswith("every Secret Kustomization dev/web deploys (spec.commonMetadata) (tier dev) has "
                               "kubernetes-replicator push it into prod (tier prod)")
+
+
+def test_patch_message_names_the_secret_the_patch_and_the_other_tier() -> None:
+    rule, path, message = _only(kustomization("dev", patches=[{"target": {"kind": "Secret", "name": "db"},
+                                                               "patch": SECRET_PATCH}]))
+    assert (rule, path) == (R, "spec.patches[0].patch")
+    assert message.startswith("Secret dev/db that Kustomization dev/web deploys (spec.patches[0].patch) (tier dev) "
+                              "has kubernetes-replicator push it into prod (tier prod)")

@@ -45,14 +45,14 @@ def only(**resources: Any) -> dict[str, Any]:
 
 
 def generating(source_expr: str, target: str = "variables.targetNs", rules: list[dict[str, Any]] | None = None,
-               **constraints: Any) -> Doc:
+               apply: str = "Apply", **constraints: Any) -> Doc:
     return {"apiVersion": "policies.kyverno.io/v1", "kind": "GeneratingPolicy", "metadata": {"name": "clone"},
             "spec": {"matchConstraints": {"resourceRules": rules or [
                         {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
                          "resources": ["namespaces"]}], **constraints},
                      "variables": [{"name": "targetNs", "expression": "object.metadata.name"},
                                    {"name": "source", "expression": source_expr}],
-                     "generate": [{"expression": f"generator.Apply({target}, [variables.source])"}]}}
+                     "generate": [{"expression": f"generator.{apply}({target}, [variables.source])"}]}}
 
 
 def namespaced(ns: str, source_expr: str) -> Doc:
@@ -65,6 +65,26 @@ def namespaced(ns: str, source_expr: str) -> Doc:
 
 
 GET_PROD = 'resource.Get("v1", "secrets", "prod", "regcred")'
+CLUSTERS = {"kinds": ["provisioning.cattle.io/v1/Cluster"]}
+SECRET_TRIGGERS = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["secrets"]}]
+
+
+def data_policy(url: str, target: str, match: dict[str, Any] | None = None, kind: str = "Secret",
+                data: Any = None) -> Doc:
+    """kyverno/policies' argo-cluster-generation-from-rancher-capi, cut down: a Secret read by ``apiCall`` and its
+    values written into a generated Secret's ``data``."""
+    rule = {"name": "copy-kubeconfig", "match": match or {"all": [{"resources": CLUSTERS}]},
+            "context": [{"name": "kubeconfigData",
+                         "apiCall": {"urlPath": url, "jmesPath": "data | to_string(@)"}}],
+            "generate": {"apiVersion": "v1", "kind": kind, "name": "cluster-{{request.object.metadata.name}}",
+                         "namespace": target, "synchronize": True,
+                         "data": data if data is not None else {"type": "Opaque", "data": {
+                             "config": "{{ kubeconfigData | base64_encode(@) }}"}}}}
+    return {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "argo-clusters"},
+            "spec": {"rules": [rule]}}
+
+
+TRIGGER_SECRET = "/api/v1/namespaces/{{request.object.metadata.namespace}}/secrets/{{kubeconfigName}}"
 PROD_ONLY = {"matchLabels": {TIER_LABEL: "prod"}}
 
 CASES = [
@@ -158,6 +178,59 @@ CASES = [
     Case("namespaced GeneratingPolicy in an untiered namespace: not judged",
          [namespaced("shared", 'resource.Get("v1", "secrets", "prod", "regcred")')]),
     Case("clone namespace with a slash", [cluster_policy(clone("prod/x", target="qa"))], {(P, "sync-secrets")}),
+    # Kyverno 1.18 adds camelCase names for the same functions (kyverno/sdk extensions/cel/libs/*/lib.go), which
+    # its own conformance tests use: generator.apply, resource.get, resource.list.
+    # data: a generated Secret holding values read by apiCall from Secrets of other namespaces.
+    Case("data from the trigger's namespace's Secret into a fixed namespace, every namespace",
+         [data_policy(TRIGGER_SECRET, "prod")], {(R, "argo-clusters")}),
+    Case("data from the trigger's namespace, triggers only in its own tier",
+         [data_policy(TRIGGER_SECRET, "prod", {"all": [{"resources": {**CLUSTERS, "namespaceSelector": PROD_ONLY}}]})]),
+    Case("data from the trigger's namespace into the trigger's namespace",
+         [data_policy(TRIGGER_SECRET, "{{request.object.metadata.namespace}}")]),
+    Case("data from a fixed namespace's Secrets into every new Namespace",
+         [data_policy("/api/v1/namespaces/prod/secrets", NAME, {"any": [{"resources": NAMESPACES}]})],
+         {(R, "argo-clusters")}),
+    Case("data from a fixed namespace's Secret into a namespace of its tier",
+         [data_policy("/api/v1/namespaces/prod/secrets/kubeconfig", "prod-b")]),
+    Case("data read from ConfigMaps only", [data_policy("/api/v1/namespaces/{{request.object.metadata.namespace}}"
+                                                        "/configmaps/x", "prod")]),
+    Case("data of fixed values: nothing read flows in",
+         [data_policy(TRIGGER_SECRET, "prod", data={"type": "Opaque", "data": {"k": "dmFsdWU="}})]),
+    Case("data generating a ConfigMap", [data_policy(TRIGGER_SECRET, "prod", kind="ConfigMap")]),
+    # clone from each trigger's namespace into one namespace: every matched namespace's Secret gathered there.
+    Case("clone from the trigger's namespace into a fixed namespace, every namespace",
+         [cluster_policy(clone(NAMESPACE, target="prod"), {"any": [{"resources": {"kinds": ["Secret"]}}]})],
+         {(R, "sync-secrets")}),
+    Case("clone from the trigger's namespace into a fixed namespace, triggers of its tier",
+         [cluster_policy(clone(NAMESPACE, target="prod"),
+                         {"any": [{"resources": {"kinds": ["Secret"], "namespaceSelector": PROD_ONLY}}]})]),
+    Case("cloneList from the trigger's namespace into a fixed namespace",
+         [cluster_policy(clone_list(NAMESPACE, ["v1/Secret"], target="qa"),
+                         {"any": [{"resources": {"kinds": ["ConfigMap"]}}]})], {(R, "sync-secrets")}),
+    Case("GeneratingPolicy gathering each trigger namespace's Secret into a literal namespace",
+         [generating('resource.get("v1", "secrets", object.metadata.namespace, "kubeconfig")', target='"prod"',
+                     rules=SECRET_TRIGGERS)], {(R, "clone")}),
+    Case("GeneratingPolicy gathering only from namespaces of the target's tier",
+         [generating('resource.get("v1", "secrets", object.metadata.namespace, "kubeconfig")', target='"prod"',
+                     rules=SECRET_TRIGGERS, namespaceSelector=PROD_ONLY)]),
+    Case("GeneratingPolicy copying the trigger namespace's Secret into that namespace",
+         [generating('resource.get("v1", "secrets", object.metadata.namespace, "kubeconfig")',
+                     target="object.metadata.namespace", rules=SECRET_TRIGGERS)]),
+    Case("GeneratingPolicy in camelCase: generator.apply of a resource.get",
+         [generating('resource.get("v1", "secrets", "prod", "regcred")', apply="apply")], {(R, "clone")}),
+    Case("GeneratingPolicy in camelCase: generator.apply of a resource.list",
+         [generating('resource.list("v1", "secrets", "dev")', apply="apply")], {(R, "clone")}),
+    Case("GeneratingPolicy into namespaceObject's name (the trigger's namespace), every namespace",
+         [generating(GET_PROD, target="namespaceObject.metadata.name",
+                     rules=[{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"],
+                             "operations": ["DELETE"]}])], {(R, "clone")}),
+    Case("GeneratingPolicy into a deleted trigger's namespace (oldObject), every namespace",
+         [generating(GET_PROD, target="oldObject.metadata.namespace",
+                     rules=[{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"],
+                             "operations": ["DELETE"]}])], {(R, "clone")}),
+    Case("GeneratingPolicy in camelCase into its own tier",
+         [generating('resource.get("v1", "secrets", "prod", "regcred")', apply="apply",
+                     namespaceSelector=PROD_ONLY)]),
 ]
 
 
@@ -228,3 +301,15 @@ def test_namespaced_policy_message_names_its_own_namespace_and_the_fix() -> None
     assert violation.message == (
         "NamespacedGeneratingPolicy dev/clone (spec.generate) copies Secret prod/regcred (tier prod) into namespace "
         "dev (tier dev); read only Secrets of tier dev, or label the Secret shareable if it is public")
+
+
+def test_data_gathered_from_every_namespace_names_the_read_the_tiers_and_the_fix() -> None:
+    found = _violations(data_policy(TRIGGER_SECRET, "prod"))
+    assert {v.path for v in found} == {"spec.rules[0].context[0].apiCall.urlPath"}
+    by_tier = {v.message.split("), into")[0].rsplit("(", 1)[1]: v for v in found}
+    assert sorted(by_tier) == ["tier dev", "tier qa", "tier stage", "untiered"]
+    assert by_tier["tier dev"].message == (
+        "ClusterPolicy argo-clusters (rule 'copy-kubeconfig') copies the values of the Secrets of each triggering "
+        "namespace (context 'kubeconfigData'), of namespaces dev, dev-b and any new namespace (tier dev), into a "
+        "Secret of namespace prod (tier prod); match only objects in namespaces of tier prod (a namespaceSelector "
+        "on tierguard.io/tier)")

@@ -16,7 +16,8 @@ writes, from its own source (cert-manager/cert-manager, ``pkg/controller/certifi
   other field) becomes its ``spec.secretTemplate``.
   Each of those Secrets is judged the same way. The shim acts only on objects carrying an issuer annotation (or
   a configured ``--auto-certificate-annotations`` one, which tierguard cannot see): the template is judged
-  whichever, since it says what the Secret would be.
+  whichever, since it says what the Secret would be. A template the shim rejects (not JSON, another field, a value
+  not a string, a ``cert-manager.io/`` annotation) makes it issue nothing for the object: not judged.
 
 Refused, in ``dev``: a Certificate with ``secretTemplate.annotations`` ``reflector.v1.k8s.emberstack.com/
 reflection-allowed: "true"`` and no namespace list (every namespace). Allowed: the list names only ``dev``
@@ -30,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from tierguard.engine.candidate import Candidate
-from tierguard.engine.model import Finding, Malformed, Rule
+from tierguard.engine.model import Finding, Rule
 from tierguard.engine.objects import annotations_of, mapping_at, mappings_at, str_at, string_map_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
 from tierguard.engine.rules.replication import written_secret_findings
@@ -43,8 +44,11 @@ RULES = frozenset({Rule.SECRET_REPLICATION_CROSS_TIER, Rule.POLICY_INVALID})
 KINDS = group_kinds("Certificate", "Ingress", "Gateway", "ListenerSet")
 
 SECRET_TEMPLATE = "cert-manager.io/secret-template"
-"""ingress-shim's annotation (``cmapi.IngressSecretTemplate``): a secretTemplate as JSON, unknown fields refused."""
+"""ingress-shim's annotation (``cmapi.IngressSecretTemplate``): a secretTemplate as JSON; one the shim rejects
+issues nothing."""
 TEMPLATE_FIELDS = frozenset({"annotations", "labels"})
+SHIM_RESERVED = "cert-manager.io/"
+"""An annotation the shim refuses in the template (``helper.go``)."""
 PASSTHROUGH = "Passthrough"
 
 
@@ -56,7 +60,10 @@ def check(subject: Candidate) -> Iterator[Finding]:
     if SECRET_TEMPLATE not in notes:
         return
     at = f"metadata.annotations[{SECRET_TEMPLATE}]"
-    labels, annotations = _shim_template(notes[SECRET_TEMPLATE], at)
+    template = _shim_template(notes[SECRET_TEMPLATE])
+    if template is None:
+        return  # the shim rejects it and issues nothing for the object
+    labels, annotations = template
     if not labels and not annotations:
         return  # the shim sets no secretTemplate then
     spec = mapping_at(subject.obj, "spec", "spec")
@@ -88,19 +95,29 @@ def _issued(subject: Candidate, name: str, labels: dict[str, str], annotations: 
     yield from written_secret_findings(view, subject, lead, path_of)
 
 
-def _shim_template(text: str, at: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The secretTemplate of the annotation, read as the shim reads it (``DisallowUnknownFields``)."""
+def _shim_template(text: str) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The secretTemplate of the annotation, read as the shim reads it (``DisallowUnknownFields``, values strings,
+    no ``cert-manager.io/`` annotation); None when the shim rejects it: it then makes no Certificate for the
+    object at all (``buildCertificates`` returns the error), so nothing is issued, while the API server accepts
+    the object whatever the annotation says."""
     try:
         template = json.loads(text)
-    except ValueError as error:
-        raise Malformed(at, f"is not JSON ({error}); cert-manager ignores the annotation then") from None
-    if not isinstance(template, Mapping):
-        raise Malformed(at, "expected a JSON object with annotations and labels")
-    unknown = sorted(set(template) - TEMPLATE_FIELDS)
-    if unknown:
-        raise Malformed(at, f"unknown field {unknown[0]!r} (cert-manager accepts only annotations and labels)")
-    return (string_map_at(template, "labels", f"{at}.labels"),
-            string_map_at(template, "annotations", f"{at}.annotations"))
+    except ValueError:
+        return None
+    if not isinstance(template, Mapping) or set(template) - TEMPLATE_FIELDS:
+        return None
+    read: list[dict[str, str]] = []
+    for field in ("labels", "annotations"):
+        values = template.get(field)
+        if values is None:
+            values = {}
+        if not isinstance(values, Mapping) or not all(v is None or isinstance(v, str) for v in values.values()):
+            return None
+        read.append({str(k): v or "" for k, v in values.items()})
+    labels, annotations = read
+    if any(key.startswith(SHIM_RESERVED) for key in annotations):
+        return None
+    return labels, annotations
 
 
 def _ingress_secrets(spec: Mapping[str, Any]) -> dict[str, str]:

@@ -26,7 +26,8 @@ tier is ``workload-secret-cross-tier`` (``workloads.py``). What Flux does, from 
   to be the same namespace), with the kubeconfig's credentials named in the message.
 - ``commonMetadata`` (both kinds) puts its labels and annotations on every object deployed, each Secret among
   them: replication annotations there (reflector, kubernetes-replicator, config-syncer) are judged as on a Secret
-  of the target namespace (replication).
+  of the target namespace (replication). So are those kustomize patches put on the Secrets they select (a
+  Kustomization's ``patches``, a HelmRelease's ``postRenderers[].kustomize``: ``flux_patches.py``).
 - ``serviceAccountName`` and the controllers' ``--no-cross-namespace-refs`` / ``--default-service-account``
   lockdown do not change the verdict: tierguard cannot see the controllers' flags, and under them such an
   object only fails later, at reconcile.
@@ -37,7 +38,7 @@ Allowed: ``targetNamespace: dev-b`` (tier dev).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
 from tierguard.engine.objects import mapping_at, mappings_at, str_at, string_map_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
+from tierguard.engine.rules.flux_patches import SecretPatch, secret_patches
 from tierguard.engine.rules.replication import replication_findings
 from tierguard.engine.secrets import SecretView
 from tierguard.kinds import group_kinds
@@ -118,7 +120,13 @@ def _helm_release(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Findi
         )
     elif _crosses(subject, target) and not secrets:
         yield _deploys_into(subject, target, kubeconfig)
-    yield from _common_metadata(subject, spec, target)
+    yield from _deployed_metadata(subject, spec, target, _post_renderer_patches(spec))
+
+
+def _post_renderer_patches(spec: Mapping[str, Any]) -> Iterator[SecretPatch]:
+    for renderer, path in mappings_at(spec, "postRenderers", "spec.postRenderers"):
+        kustomize = mapping_at(renderer, "kustomize", f"{path}.kustomize")
+        yield from secret_patches(kustomize, f"{path}.kustomize")
 
 
 def _kustomization(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
@@ -127,7 +135,7 @@ def _kustomization(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Find
                                "that tier's manifests, fetched with that source's credentials")
     kubeconfig = _kubeconfig(subject, spec)
     target = _place(subject, spec, "targetNamespace", kubeconfig)
-    yield from _common_metadata(subject, spec, target)
+    yield from _deployed_metadata(subject, spec, target, secret_patches(spec, "spec"))
     # Without targetNamespace each manifest keeps its own namespace, which only the source holds.
     if not target.field or not _crosses(subject, target):
         return
@@ -200,24 +208,42 @@ def _deploys_into(subject: Candidate, target: Place, kubeconfig: str) -> Finding
     )
 
 
-def _common_metadata(subject: Candidate, spec: Mapping[str, Any], target: Place) -> Iterator[Finding]:
-    """Replication annotations ``commonMetadata`` puts on every Secret deployed, judged as on a Secret of the
-    target namespace (the object's own without ``targetNamespace``); a target of another tier is refused already."""
-    common = mapping_at(spec, "commonMetadata", "spec.commonMetadata")
-    if not common or _crosses(subject, target):
+def _deployed_metadata(subject: Candidate, spec: Mapping[str, Any], target: Place, patched: Iterable[SecretPatch]
+                       ) -> Iterator[Finding]:
+    """Replication annotations ``commonMetadata`` puts on every Secret deployed, and those kustomize patches put on
+    the Secrets they select (``flux_patches.py``), judged as on a Secret of the target namespace (the object's own
+    without ``targetNamespace``); a target of another tier is refused already."""
+    if _crosses(subject, target):
         return
-    view = SecretView(target.namespace, "*", "Secret", string_map_at(common, "labels", "spec.commonMetadata.labels"),
-                      string_map_at(common, "annotations", "spec.commonMetadata.annotations"))
+    common = mapping_at(spec, "commonMetadata", "spec.commonMetadata")
+    if common:
+        every = SecretPatch("spec.commonMetadata", "*", string_map_at(common, "labels", "spec.commonMetadata.labels"),
+                            string_map_at(common, "annotations", "spec.commonMetadata.annotations"))
+        yield from _judged_metadata(subject, target, every, f"every Secret {subject.ref} deploys (spec.commonMetadata)",
+                                    lambda path: path.replace("metadata.", "spec.commonMetadata.", 1))
+    for patch in patched:
+        what = f"Secret {target.namespace}/{patch.name} that" if patch.name != "*" else "every Secret"
+        yield from _judged_metadata(subject, target, patch, f"{what} {subject.ref} deploys ({patch.path})",
+                                    _at(patch.path))
+
+
+def _at(field: str) -> Callable[[str], str]:
+    """Every finding at the patch's field: a patch is a string, its lines are not fields of the object."""
+    return lambda _path: field
+
+
+def _judged_metadata(subject: Candidate, target: Place, patch: SecretPatch, shown: str,
+                     path_of: Callable[[str], str]) -> Iterator[Finding]:
+    view = SecretView(target.namespace, patch.name, "Secret", patch.labels, patch.annotations)
     prefix = f"{view.kind} {view.ref}"
-    every = f"every Secret {subject.ref} deploys (spec.commonMetadata)"
     for finding in replication_findings(view, subject):
         yield Finding(
             finding.rule,
-            finding.message.replace(prefix, every, 1),
-            finding.path.replace("metadata.", "spec.commonMetadata.", 1),
+            finding.message.replace(prefix, shown, 1),
+            path_of(finding.path),
             related=finding.related,
             requester_message=None if finding.requester_message is None
-            else finding.requester_message.replace(prefix, every, 1),
+            else finding.requester_message.replace(prefix, shown, 1),
         )
 
 

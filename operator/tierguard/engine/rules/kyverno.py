@@ -12,9 +12,16 @@ docs (``policy-types/cluster-policy/generate``, ``policy-types/generating-policy
   Namespace), or ``{{request.object.metadata.namespace}}`` of a rule matching namespaced kinds (``namespaces``
   and ``namespaceSelector``). ``match.any`` adds up, ``match.all`` narrows, ``exclude`` takes away what it
   excludes whatever the request (its filters about users or operations exclude nothing here).
+- A rule generating a ``kind: Secret`` from templated ``data`` copies what its ``context`` reads with ``apiCall``
+  from Secrets (``kyverno_reads.py``): from a plain namespace, judged as a clone from there; from the trigger's
+  namespace into a plain one (kyverno/policies' ``argo-cluster-generation-from-rancher-capi``), each tier the
+  rule's match selects other than the target's; so is a ``clone``/``cloneList`` from the trigger's namespace
+  into a plain one, and a GeneratingPolicy's ``resource.Get``/``List`` of Secrets in ``object.metadata.namespace``
+  applied into a string literal (the trigger namespaces its ``namespaceSelector`` selects).
 - A ``GeneratingPolicy`` (``policies.kyverno.io``, 1.15+) reads its source in CEL: a literal
   ``resource.Get("v1", "secrets", "<namespace>", "<name>")`` or ``resource.List("v1", "secrets",
-  "<namespace>")`` in a variable or generate expression, written by ``generator.Apply(<target>, ...)`` into
+  "<namespace>")`` (or 1.18's camelCase ``resource.get``/``resource.list``/``generator.apply``) in a variable or
+  generate expression, written by ``generator.Apply(<target>, ...)`` into
   ``object.metadata.name`` of a Namespace trigger (``matchConstraints`` on ``namespaces``: its
   ``namespaceSelector`` and ``objectSelector`` both select on the Namespace's own labels, ``resourceNames``
   narrow it), ``object.metadata.namespace`` of a namespaced trigger (``namespaceSelector``), or a string
@@ -28,8 +35,9 @@ it would select by labels alone (an unrestricted match: every namespace). Each t
 source's is one finding, enforced in that tier (a copy into untiered namespaces: in the source's tier); a
 Secret cloned by name that carries the shareable labels is not judged (its copies keep them). A
 ``NamespacedGeneratingPolicy`` generates only into its own namespace (Kyverno refuses a namespace argument to
-``generator.Apply`` and a template resource of another namespace), but its ``resource.Get``/``List`` may read
-any namespace (``pkg/cel/libs/context.go`` does not limit it): a read of another tier's Secret is refused. A
+``generator.Apply`` and a template resource of another namespace); a ``resource.Get``/``List`` of its naming
+another tier's namespace is refused (current Kyverno compiles them against the policy's own namespace only,
+kyverno/sdk ``extensions/cel/libs/resource/lib.go`` ``namespacedEnv``, so it rejects such a policy too). A
 namespaced Kyverno ``Policy`` may neither clone from nor generate into another namespace (Kyverno refuses it),
 so it is not judged.
 
@@ -51,6 +59,13 @@ from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Malformed, Rule, in_tier
 from tierguard.engine.objects import list_at, mapping_at, mappings_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
+from tierguard.engine.rules.kyverno_reads import (
+    TRIGGER_NAMESPACE,
+    SecretRead,
+    secret_reads,
+    trigger_clone,
+    writes_read_values,
+)
 from tierguard.engine.secrets import is_shareable, secret_ref
 from tierguard.engine.selectors import label_selector_matches
 from tierguard.kinds import group_kinds
@@ -70,12 +85,20 @@ UNKNOWN_NAME = ""
 
 _TRIGGER_NAME = re.compile(r"\{\{\s*request\.object\.metadata\.name\s*\}\}")
 _TRIGGER_NAMESPACE = re.compile(r"\{\{\s*(request\.object\.metadata\.namespace|request\.namespace)\s*\}\}")
+# Kyverno 1.18 adds camelCase names (get, list, apply) beside the PascalCase ones (kyverno/sdk
+# extensions/cel/libs/resource/lib.go, generator/lib.go); its own conformance tests use both.
 _CEL_SECRET = re.compile(
-    r"""resource\.(?P<call>Get|List)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*(?P<q2>["'])secrets(?P=q2)\s*,\s*"""
+    r"""resource\.(?P<call>[Gg]et|[Ll]ist)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*(?P<q2>["'])secrets(?P=q2)\s*,\s*"""
     r"""(?P<q3>["'])(?P<namespace>[^"']*)(?P=q3)(?:\s*,\s*(?P<q4>["'])(?P<name>[^"']*)(?P=q4))?""")
-_CEL_APPLY = re.compile(r"generator\.Apply\(\s*(?P<target>[^,()]+?)\s*,")
+_CEL_TRIGGER_SECRET = re.compile(
+    r"""resource\.(?P<call>[Gg]et|[Ll]ist)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*(?P<q2>["'])secrets(?P=q2)\s*,\s*"""
+    r"""(?:object|oldObject)\.metadata\.namespace(?:\s*,\s*(?P<q4>["'])(?P<name>[^"']*)(?P=q4))?""")
+"""A read of a Secret in the trigger's own namespace."""
+_CEL_APPLY = re.compile(r"generator\.[Aa]pply\(\s*(?P<target>[^,()]+?)\s*,")
 _CEL_LITERAL = re.compile(r"""^(["'])(?P<value>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\1$""")
 _CEL_VARIABLE = re.compile(r"^variables\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+_TRIGGER_NAMESPACES = ("object.metadata.namespace", "oldObject.metadata.namespace", "namespaceObject.metadata.name")
+"""CEL naming a namespaced trigger's namespace (``oldObject`` on DELETE, ``namespaceObject`` the Namespace itself)."""
 _PLACEHOLDER = re.compile(r"\(\((?P<expr>.*?)\)\)", re.DOTALL)
 """A CEL placeholder of a ``generate[].template`` with ``interpolate: cel``."""
 _SET_ASIDE = re.compile(r"__tierguard_cel_(?P<index>[0-9]+)__")
@@ -109,14 +132,66 @@ def _cluster_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Fin
         label = f"rule {str_at(rule, 'name', f'{path}.name')!r}"
         patterns = [(generate, f"{path}.generate"), *mappings_at(generate, "foreach", f"{path}.generate.foreach")]
         for pattern, at in patterns:
-            source = _cloned(pattern, generate, at)
-            if source is None:
-                continue
             target = str_at(pattern, "namespace", f"{at}.namespace") or str_at(generate, "namespace",
                                                                                f"{path}.generate.namespace")
-            reach = _rule_reach(rule, path, target)
+            source = _cloned(pattern, generate, at)
+            sources = [source] if source is not None else []
+            gathered: list[SecretRead] = []
+            cloned_here = trigger_clone(pattern, generate, at) if source is None else None
+            if cloned_here is not None and _plain(target):
+                gathered.append(cloned_here)
+            elif source is None and writes_read_values(pattern, generate):
+                for read in secret_reads(rule, path, pattern, at):
+                    if read.namespace != TRIGGER_NAMESPACE:
+                        shown = (f"values of Secret {read.namespace}/{read.name}" if read.name
+                                 else f"values of the Secrets of {read.namespace}")
+                        sources.append(Source(read.namespace, f"{shown} ({read.via})", read.path,
+                                              read.name))
+                    elif _plain(target):
+                        gathered.append(read)
+            reach = _rule_reach(rule, path, target) if sources else None
             if reach is not None:
-                yield from _copy_findings(subject, label, source, reach, _plain(target))
+                for found in sources:
+                    yield from _copy_findings(subject, label, found, reach, _plain(target))
+            for read in gathered:
+                yield from _gather_findings(subject, f"{subject.ref} ({label})", _rule_triggers(rule, path), read,
+                                            target)
+
+
+def _rule_triggers(rule: Mapping[str, Any], path: str) -> Reach:
+    """The namespaces whose objects trigger a rule matching namespaced kinds."""
+    included = _block(mapping_at(rule, "match", f"{path}.match"), f"{path}.match", _namespaced_trigger)
+    excluded = _block(mapping_at(rule, "exclude", f"{path}.exclude"), f"{path}.exclude",
+                      _excluding(_namespaced_trigger))
+    return lambda name, labels: included(name, labels) and not excluded(name, labels)
+
+
+def _gather_findings(subject: Candidate, head: str, triggers: Reach, read: SecretRead,
+                     target: str) -> Iterator[Finding]:
+    """A policy reading a Secret in each trigger's namespace into a Secret of one namespace: one finding per tier
+    of the namespaces whose objects trigger it (and any new one that would) other than the target's."""
+    into = subject.tier_of(target)
+    reached: dict[str | None, list[str]] = {}
+    for namespace in subject.context.namespaces():
+        if namespace.name != target and triggers(namespace.name, namespace.labels):
+            reached.setdefault(subject.tier_of(namespace.name), []).append(namespace.name)
+    future = {tier for tier in _tiers(subject) if triggers(UNKNOWN_NAME, _labels_of(subject, tier))}
+    what = f"Secret {read.name}" if read.name else "the Secrets"
+    for tier in sorted({*reached, *future} - {into}, key=lambda t: (t is None, t or "")):
+        enforced = into if into is not None else tier
+        if enforced is None:
+            continue
+        fix = (f"match only objects in namespaces of tier {into} (a namespaceSelector on "
+               f"{subject.policy.tier_label})"
+               if into is not None else "generate into a namespace of the tier it reads")
+        yield Finding(
+            Rule.SECRET_REPLICATION_CROSS_TIER,
+            f"{head} copies the values of {what} of each triggering namespace ({read.via}), of "
+            f"{_where(sorted(reached.get(tier, [])), tier in future)} ({in_tier(tier)}), "
+            f"into a Secret of namespace {target} ({in_tier(into)}); {fix}",
+            read.path,
+            tier=enforced,
+        )
 
 
 def _cloned(pattern: Mapping[str, Any], generate: Mapping[str, Any], at: str) -> Source | None:
@@ -260,7 +335,9 @@ def _generating_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[
             read.append((value, f"{path}.template.value"))
             targets += _template_namespaces(value)
     sources = [source for text, path in read for source in _cel_sources(text, path)]
-    if not sources:
+    gathered = [SecretRead(TRIGGER_NAMESPACE, found["name"] or "", f"resource.{found['call']}", path)
+                for text, path in read for found in _CEL_TRIGGER_SECRET.finditer(text)]
+    if not sources and not gathered:
         return
     if subject.namespace is not None:  # a NamespacedGeneratingPolicy writes into its own namespace only
         own = subject.namespace
@@ -277,6 +354,11 @@ def _generating_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[
         literal = _CEL_LITERAL.match(target)
         for source in sources:
             yield from _copy_findings(subject, "spec.generate", source, reach, literal["value"] if literal else None)
+        triggers = _cel_reach(constraints, "object.metadata.namespace")
+        if literal is not None and triggers is not None:
+            for found in gathered:
+                yield from _gather_findings(subject, f"{subject.ref} (spec.generate)", triggers, found,
+                                            literal["value"])
 
 
 def _template_namespaces(value: str) -> list[str]:
@@ -309,8 +391,9 @@ def _cel_sources(text: str, path: str) -> Iterator[Source]:
         namespace, name = found["namespace"], found["name"] or ""
         if not namespace:
             continue
-        shown = f"Secret {namespace}/{name}" if found["call"] == "Get" and name else f"the Secrets of {namespace}"
-        yield Source(namespace, shown, path, name if found["call"] == "Get" else "")
+        get = found["call"] in ("Get", "get")
+        shown = f"Secret {namespace}/{name}" if get and name else f"the Secrets of {namespace}"
+        yield Source(namespace, shown, path, name if get else "")
 
 
 def _cel_reach(constraints: Mapping[str, Any], target: str) -> Reach | None:
@@ -331,7 +414,7 @@ def _cel_reach(constraints: Mapping[str, Any], target: str) -> Reach | None:
             any(_named(r, name) for r in named)
             and not any(_core_rule(r, "namespaces") and _named(r, name) for r in excluded)
             and _selector(namespace_selector, labels) and _selector(object_selector, labels))
-    if target == "object.metadata.namespace":
+    if target in _TRIGGER_NAMESPACES:
         if not any(set(r.get("resources") or []) - {"namespaces"} for r in rules):
             return None  # no namespaced trigger
         return lambda _name, labels: _selector(namespace_selector, labels)
