@@ -93,6 +93,10 @@ CASES = [
          {(W, "dev/web")}),
     Case("source of its own tier", [kustomization("dev", sourceRef={"kind": "GitRepository", "name": "repo",
                                                                     "namespace": "dev-b"})]),
+    Case("source in an exempt namespace (the platform's)",
+         [kustomization("dev", sourceRef={"kind": "GitRepository", "name": "flux-system", "namespace": "kube-system"}),
+          release("dev", "chart", chart={"spec": {"chart": "web", "sourceRef": {
+              "kind": "HelmRepository", "name": "charts", "namespace": "kube-system"}}})]),
     Case("target of another tier", [kustomization("dev", targetNamespace="prod")], {(W, "dev/web")}),
     Case("target of its own tier", [kustomization("dev", targetNamespace="dev-b", decryption=SOPS)]),
     Case("no target: each manifest's own namespace", [kustomization("dev", decryption=SOPS)]),

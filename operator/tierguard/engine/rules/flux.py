@@ -250,7 +250,9 @@ def _judged_metadata(subject: Candidate, target: Place, patch: SecretPatch, show
 def _source_finding(subject: Candidate, ref: Mapping[str, Any], base: str, verb: str, why: str
                     ) -> Iterator[Finding]:
     namespace = str_at(ref, "namespace", f"{base}.namespace")
-    if namespace and namespace != subject.namespace and subject.is_other_tier(namespace):
+    # An exempt namespace is the platform's (a flux-system listed in exemptions): its shared sources serve every tier.
+    if (namespace and namespace != subject.namespace and not subject.is_exempt(namespace)
+            and subject.is_other_tier(namespace)):
         kind = str_at(ref, "kind", f"{base}.kind") or "source"
         name = str_at(ref, "name", f"{base}.name")
         yield Finding(
