@@ -1,8 +1,9 @@
 """Istio's own ambient samples (tests/corpus/ambient, SOURCES.md) through ``tierguard check`` as a user runs it,
 with a policy whose required proxy an ambient label provides: bookinfo and curl are admitted in ambient
 namespaces, Deployments and the Pods their ReplicaSets would create alike; the same manifests in a tiered namespace
-nobody enrolled are refused; a workload opting out with ``istio.io/dataplane-mode: none`` (ztunnel's own pods, and
-curl labelled as Istio's docs show) is refused."""
+nobody enrolled are refused; a workload opting out with ``istio.io/dataplane-mode: none`` (curl labelled as Istio's
+docs show) is refused; the mesh's own proxies (ztunnel, Istio's waypoint), whose one container is istio-proxy, may
+carry the opt-outs."""
 
 from __future__ import annotations
 
@@ -87,9 +88,14 @@ def test_outside_the_ambient_mesh_they_are_refused(tmp_path: Path) -> None:
     assert verdicts(labelled, "Pod") == every(set())
 
 
-def test_opting_out_of_ambient_is_refused(tmp_path: Path) -> None:
+def test_the_meshs_own_proxy_may_opt_out_of_itself() -> None:
+    """ztunnel's pods opt out of injection and of ambient (they are the data plane) and their one container is
+    named istio-proxy: the pod is the proxy, admitted as Istio's waypoints and gateways are."""
     ztunnel = check("-f", str(HERE / "ztunnel.yaml"))
-    assert verdicts(ztunnel, "DaemonSet") == {"ztunnel": {"sidecar-injection-disabled"}}
+    assert verdicts(ztunnel, "DaemonSet") == {"ztunnel": set()}
+
+
+def test_opting_out_of_ambient_is_refused(tmp_path: Path) -> None:
     opted_out = check(*pods_of(tmp_path, {"istio.io/dataplane-mode": "none"}), "-n", "bookinfo-prod")
     assert verdicts(opted_out, "Pod") == every({"sidecar-injection-disabled"})
     message = next(r["violations"][0]["message"] for r in opted_out["results"] if r["object"]["name"] == "curl")

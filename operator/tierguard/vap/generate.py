@@ -457,17 +457,22 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
     name = cel.string(sidecar.name)
     shown = repr(sidecar.name)
     disabled = "''"
+    image = ("true" if not sidecar.image else
+             f"(has(c.image) && c.image.matches({cel.string(cel.glob_regex(sidecar.image))}))")
     if sidecar.injection is not None:
         off = sidecar.injection.disabled_by
-        choices = [(cel.map_has("variables.labels", k, v), sidecars.switches_off(sidecar, k, v, "label"), "label")
-                   for k, v in off.pod_labels.items()]
-        choices += [(cel.map_has("variables.annotations", k, v), sidecars.switches_off(sidecar, k, v, "annotation"),
-                     "annotation") for k, v in off.pod_annotations.items()]
+        provided = _provided(sidecar)
+        choices = [(_keeps_out(sidecar, cel.map_has("variables.labels", k, v), k, "label", provided),
+                    sidecars.switches_off(sidecar, k, v, "label"), "label") for k, v in off.pod_labels.items()]
+        choices += [(_keeps_out(sidecar, cel.map_has("variables.annotations", k, v), k, "annotation", provided),
+                     sidecars.switches_off(sidecar, k, v, "annotation"), "annotation")
+                    for k, v in off.pod_annotations.items()]
         for test, does, what in reversed(choices):
             text = cel.string(f" {does}; {sidecars.MUST_RUN} {what}")
             disabled = f"{test} ? '[{Rule.SIDECAR_INJECTION_DISABLED}] ' + variables.ref + {text} : {disabled}"
-    image = ("true" if not sidecar.image else
-             f"(has(c.image) && c.image.matches({cel.string(cel.glob_regex(sidecar.image))}))")
+        if choices:  # the pod that is the sidecar (sidecars.is_the_sidecar) keeps a second copy out
+            disabled = (f"size(variables.containers) == 1 && variables.containers.all(c, c.name == {name} && "
+                        f"{image}) ? '' : ({disabled})")
     present = (f"variables.containers.exists(c, c.name == {name} && {image}) || variables.initContainers.exists(c, "
                f"c.name == {name} && has(c.restartPolicy) && c.restartPolicy == 'Always' && {image})")
     injected = _injected(sidecar)
@@ -496,6 +501,14 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
     missing = (f"!({present}) && !({injected}) && !({_provided(sidecar)}) ? '[{Rule.SIDECAR_MISSING}] ' + "
                f"variables.ref + {cel.string(f' lacks required sidecar {shown}: ')} + {detail} : ''")
     return f"[{disabled}].map(d, d != '' ? d : ({missing}))[0]"
+
+
+def _keeps_out(sidecar: RequiredSidecar, test: str, key: str, what: str, provided: str) -> str:
+    """CEL: a ``disabledBy`` match keeps the service out (``sidecars._disabled_by``): one that only switches
+    injection off does not where a ``providedBy`` label serves the pod."""
+    if provided == "false" or sidecars.opts_out(sidecar, key, what):
+        return test
+    return f"({test} && !({provided}))"
 
 
 def _provided_labels(sidecar: RequiredSidecar) -> list[tuple[str, str, str]]:
