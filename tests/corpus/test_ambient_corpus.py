@@ -110,3 +110,30 @@ def test_the_samples_are_istios_own() -> None:
         assert (HERE / name).read_text().startswith("# Copyright Istio Authors")
     ztunnel = yaml.safe_load((HERE / "ztunnel.yaml").read_text())
     assert ztunnel["spec"]["template"]["metadata"]["labels"]["istio.io/dataplane-mode"] == "none"
+
+
+def test_istios_waypoint_in_an_ambient_application_namespace_is_admitted(tmp_path: Path) -> None:
+    """The Deployment Istio's gateway controller renders for a Gateway of class istio-waypoint (its golden test
+    output of files/waypoint.yaml), and the Pod its ReplicaSet would create: the pod is the proxy, so its opt-outs
+    of injection and of ambient keep a second proxy out of it, not the service."""
+    objects = [doc for doc in yaml.safe_load_all((HERE / "waypoint.yaml").read_text()) if doc]
+    (deployment,) = [doc for doc in objects if doc["kind"] == "Deployment"]
+    template = deployment["spec"]["template"]
+    assert {k: template["metadata"]["labels"][k] for k in ("sidecar.istio.io/inject", "istio.io/dataplane-mode")} == {
+        "sidecar.istio.io/inject": "false", "istio.io/dataplane-mode": "none"}
+    assert [c["name"] for c in template["spec"]["containers"]] == ["istio-proxy"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {**template["metadata"], "name": "waypoint-pod",
+                                                           "namespace": "default"}, "spec": template["spec"]}
+    (tmp_path / "pod.yaml").write_text(yaml.safe_dump(pod))
+    document = check("-f", str(HERE / "waypoint.yaml"), "-f", str(tmp_path / "pod.yaml"))
+    assert verdicts(document, "Deployment") == {"namespace": set()}
+    assert verdicts(document, "Pod") == {"waypoint-pod": set()}
+
+
+@pytest.mark.parametrize(("namespace", "rules"), [("bookinfo-dev", set()),
+                                                  ("bookinfo-plain", {"sidecar-injection-disabled"})])
+def test_ext_authz_switching_injection_off_is_served_by_ambient(namespace: str, rules: set[str]) -> None:
+    """Istio's ext-authz sample labels its pods sidecar.istio.io/inject=false; Istio's CNI captures them in an
+    ambient namespace all the same, while outside the mesh the label keeps the proxy out."""
+    document = check("-f", str(HERE / "ext-authz.yaml"), "-n", namespace)
+    assert verdicts(document, "Deployment") == {"ext-authz": rules}
