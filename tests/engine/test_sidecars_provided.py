@@ -237,6 +237,32 @@ def test_an_application_beside_a_proxy_still_may_not_opt_out() -> None:
     assert rule == D
     assert "switches off injection of required sidecar 'istio-proxy' (label sidecar.istio.io/inject=false)" in message
     assert rules(proxy_pod("Pod", "ambient", container(), labels=AMBIENT_OPT_OUT)) == {D}
+    assert rules(proxy_pod("Pod", "plain", container(), labels={"sidecar.istio.io/inject": "false"})) == {D}
+
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+def test_opting_out_of_ambient_leaves_a_sidecar_the_injector_adds(kind: str) -> None:
+    """Istio's injector does not read ``istio.io/dataplane-mode`` (``pkg/kube/inject``; its webhook's
+    objectSelector is ``sidecar.istio.io/inject`` only), and sidecar injection takes precedence over ambient: a
+    pod opting out of ambient where the injector adds the proxy still runs it. A Pod is judged after the
+    injector ran: with the proxy there."""
+    doc = app(kind, "sidecar-mode", labels=AMBIENT_OPT_OUT)
+    if kind == "Pod":
+        assert rules(doc) == {D}  # the injector did not act: nothing runs the proxy
+        doc = workload("Pod", "sidecar-mode", "app", pod_spec(container(), PROXY), labels=AMBIENT_OPT_OUT)
+    assert rules(doc) == set()
+    assert state(doc) is (SidecarState.PRESENT if kind == "Pod" else SidecarState.INJECTED)
+    # Asked by the pod's own label, the same; switched off as well, nothing serves it.
+    assert rules(app(kind, "plain", labels={**AMBIENT_OPT_OUT, "sidecar.istio.io/inject": "true"})) == (
+        {D} if kind == "Pod" else set())
+    both = app(kind, "sidecar-mode", labels={**AMBIENT_OPT_OUT, "sidecar.istio.io/inject": "false"})
+    ((rule, message, _),) = judged(both)
+    assert rule == D and "switches off injection" in message
+    # In a namespace both injecting and ambient, injection wins: opting out of ambient there leaves the proxy.
+    dual = namespace("dual", "dev", labels={**AMBIENT, "istio-injection": "enabled"})
+    run = OfflineRun([*NAMESPACES, dual, (d := app(kind, "dual", labels=AMBIENT_OPT_OUT))], AMBIENT_POLICY,
+                     fingerprinter=FINGERPRINTER)
+    assert {v.rule.value for v in run.decide(d).violations} == ({D} if kind == "Pod" else set())
 
 
 def test_a_proxy_of_another_image_is_not_the_proxy() -> None:

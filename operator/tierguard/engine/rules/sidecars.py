@@ -10,8 +10,9 @@ does not cover one. An audit (``Candidate.standing``) also reports a running Pod
 force. ``sidecar-injection-disabled``: a Pod or template carries a ``disabledBy`` label or annotation (Istio
 ambient's opt-out ``istio.io/dataplane-mode: none``, too); this is refused even when the sidecar is otherwise there,
 but not where it keeps nothing out: a pod whose one container is the sidecar (Istio's waypoints, gateways and
-ztunnel: the proxy is the pod), and an injection switch (not a ``providedBy`` key's opt-out) on a pod that a
-``providedBy`` label serves (Istio's CNI captures it whatever ``sidecar.istio.io/inject`` says).
+ztunnel: the proxy is the pod), an injection switch (not a ``providedBy`` key's opt-out) on a pod that a
+``providedBy`` label serves (Istio's CNI captures it whatever ``sidecar.istio.io/inject`` says), and an opt-out of
+the provider on a pod the injector gives the sidecar (Istio's injector does not read ``istio.io/dataplane-mode``).
 
 Refused: a Deployment in a namespace without ``istio-injection=enabled`` and without ``istio-proxy``.
 Allowed: the same Deployment in a namespace labelled ``istio-injection=enabled``, or ``istio.io/dataplane-mode=ambient``
@@ -121,23 +122,31 @@ def check(subject: Candidate) -> Iterator[Finding]:
 
 def _disabled_by(sidecar: RequiredSidecar, site: PodSite, subject: Candidate, present: list[ContainerSite]
                  ) -> tuple[str, str, str] | None:
-    """(field path, what the object does, "label" or "annotation") for its first ``disabledBy`` match that keeps
-    the service out. None for a pod that is the sidecar itself (``is_the_sidecar``); and a match that only switches
-    injection off (not a ``providedBy`` key's opt-out) keeps nothing out of a pod a ``providedBy`` label serves
-    without a container: Istio's CNI captures such a pod whatever ``sidecar.istio.io/inject`` says."""
+    """(field path, what the object does, "label" or "annotation") for the ``disabledBy`` match that keeps the
+    service out; None when nothing is kept out. An opt-out of the provider (``opts_out``: Istio ambient's
+    ``istio.io/dataplane-mode: none``) keeps nothing out where the injector adds the sidecar (Istio's injector
+    does not read it, and injection takes precedence over ambient); an injection switch keeps nothing out of a
+    pod a ``providedBy`` label serves (Istio's CNI captures it whatever ``sidecar.istio.io/inject`` says); and a
+    pod that is the sidecar (``is_the_sidecar``) keeps only a second copy out. Named: an opt-out first where a
+    ``providedBy`` label covers the pod, else the first match in the policy's order."""
     if sidecar.injection is None or is_the_sidecar(sidecar, present):
         return None
     off = sidecar.injection.disabled_by
-    provided = _provider(sidecar, site, subject) is not None
     matches = [("label", key, f"{site.metadata_path}.labels[{key}]", site.labels[key])
                for key, value in off.pod_labels.items() if site.labels.get(key) == value]
     matches += [("annotation", key, f"{site.metadata_path}.annotations[{key}]", site.annotations[key])
                 for key, value in off.pod_annotations.items() if site.annotations.get(key) == value]
-    for what, key, path, value in matches:
-        if provided and not opts_out(sidecar, key, what):
-            continue
-        return path, switches_off(sidecar, key, value, what), what
-    return None
+    if not matches:
+        return None
+    opt_outs = [m for m in matches if opts_out(sidecar, m[1], m[0])]
+    switches = [m for m in matches if m not in opt_outs]
+    provider = _provider(sidecar, site, subject)
+    injected = _will_be_injected(sidecar, site, subject) if site.is_template else (
+        _is_present(sidecar, present) and _asks_for_injection(sidecar, site, subject))
+    if (provider is not None and not opt_outs) or (injected and not switches):
+        return None
+    what, key, path, value = (opt_outs or matches)[0] if provider is not None else matches[0]
+    return path, switches_off(sidecar, key, value, what), what
 
 
 def is_the_sidecar(sidecar: RequiredSidecar, present: list[ContainerSite]) -> bool:
