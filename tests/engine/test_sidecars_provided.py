@@ -307,3 +307,17 @@ def test_the_audit_still_asks_a_running_ambient_pod_without_injection_for_the_cn
     off = {"sidecar.istio.io/inject": "false"}
     assert rules(app(annotations=off, phase="Running"), standing=True) == {M}
     assert rules(app(annotations={**off, **REDIRECTED}, phase="Running"), standing=True) == set()
+
+
+def test_the_audit_asks_no_mark_of_running_pods_that_run_the_proxy() -> None:
+    """Istio's CNI never marks a pod that runs its own proxy: a waypoint (opted out) or a sidecar-injected pod
+    (``podHasSidecar``, ``cni/pkg/util/enablement_selector.go``). Running in an ambient namespace, both pass."""
+    waypoint = proxy_pod("Pod")
+    waypoint["status"] = {"phase": "Running", "podIP": "10.244.1.7", "conditions": [{"type": "Ready",
+                                                                                   "status": "True"}]}
+    assert rules(waypoint, standing=True) == set()
+    assert state(waypoint, standing=True) is SidecarState.PRESENT
+    injected = workload("Pod", "ambient", "app", pod_spec(container(), PROXY),
+                        annotations={"sidecar.istio.io/status": '{"containers":["istio-proxy"]}'})
+    injected["status"] = {"phase": "Running"}
+    assert rules(injected, standing=True) == set()
