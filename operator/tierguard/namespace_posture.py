@@ -29,6 +29,7 @@ from tierguard.kinds import group_of
 from tierguard.policy import TierPolicy
 
 POD_SECURITY_LABELS = tuple(f"pod-security.kubernetes.io/{mode}" for mode in ("enforce", "audit", "warn"))
+ENFORCE_LABEL = POD_SECURITY_LABELS[0]
 POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
 """Pod Security's levels, weakest first."""
 ABSENT_LEVEL = "privileged"
@@ -39,11 +40,15 @@ DEFAULT_DENY = "default-deny-ingress"
 NETWORK_POLICY_GROUP = "networking.k8s.io"
 
 
-def level_rank(value: str | None) -> int:
-    """A Pod Security label's strength: absent is ``privileged``; a value that is no level (a typo) ranks as the
-    weakest too, since tierguard does not guess what the API server makes of it."""
+def level_rank(value: str | None, label: str | None = None) -> int:
+    """A Pod Security label's strength: absent is ``privileged``; a value that is no level (a typo) is what Pod
+    Security makes of it (``PolicyToEvaluate`` in k8s.io/pod-security-admission/api/helpers.go): ``restricted``
+    for ``enforce`` (it fails closed), ``privileged`` for ``audit`` and ``warn`` (they fail open) and when the
+    label is not said."""
     level = ABSENT_LEVEL if value is None else value
-    return POD_SECURITY_LEVELS.index(level) if level in POD_SECURITY_LEVELS else 0
+    if level in POD_SECURITY_LEVELS:
+        return POD_SECURITY_LEVELS.index(level)
+    return len(POD_SECURITY_LEVELS) - 1 if label == ENFORCE_LABEL else 0
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class TierPosture:
         values = self.values(label)
         if not values:
             return None
-        value = min(values, key=level_rank)
+        value = min(values, key=lambda v: level_rank(v, label))
         return ABSENT_LEVEL if value is None else value
 
     def default_deny(self) -> tuple[int, int]:
@@ -151,7 +156,7 @@ class PostureReport:
         weaker = []
         for label in self.labels:
             if label in POD_SECURITY_LABELS:
-                if level_rank(own.weakest(label)) < level_rank(reference.weakest(label)):
+                if level_rank(own.weakest(label), label) < level_rank(reference.weakest(label), label):
                     weaker.append(label)
             elif not set(own.values(label)) <= set(reference.values(label)):
                 weaker.append(label)

@@ -76,6 +76,10 @@ def test_the_page_from_an_api_server(tmp_path: Path) -> None:
 AMBIENT_EXAMPLE = Path(__file__).parents[2] / "examples" / "istio-ambient"
 
 
+def page_state(html: str, application: str) -> str:
+    return str(parse(html).states[(application, "dev", "istio-proxy")])
+
+
 def test_a_service_provided_without_a_container_is_covered_in_every_rendering(run: Any, monkeypatch: Any) -> None:
     """examples/istio-ambient: dev's workloads are served by Istio ambient (``providedBy``), prod's injected; no gap,
     in text, JSON and HTML alike."""
@@ -86,8 +90,10 @@ def test_a_service_provided_without_a_container_is_covered_in_every_rendering(ru
     assert "web          provided  -   -      injected" in outputs["text"][1]
     document = json.loads(outputs["json"][1])
     assert document["complete"] is True and document["gaps"] == []
-    assert document["sidecars"]["istio-proxy"]["dev"] == {"present": 0, "provided": 2, "injected": 0, "missing": 0,
+    # dev's waypoint (good/waypoint.yaml) runs the proxy itself: present.
+    assert document["sidecars"]["istio-proxy"]["dev"] == {"present": 1, "provided": 2, "injected": 0, "missing": 0,
                                                           "disabled": 0}
+    assert page_state(outputs["html"][1], "waypoint") == "present"
     page = parse(outputs["html"][1])
     assert page.states[("web", "dev", "istio-proxy")] == "provided"
     assert page.states[("web", "prod", "istio-proxy")] == "injected"

@@ -1,8 +1,9 @@
 """Istio's own ambient samples (tests/corpus/ambient, SOURCES.md) through ``tierguard check`` as a user runs it,
 with a policy whose required proxy an ambient label provides: bookinfo and curl are admitted in ambient
 namespaces, Deployments and the Pods their ReplicaSets would create alike; the same manifests in a tiered namespace
-nobody enrolled are refused; a workload opting out with ``istio.io/dataplane-mode: none`` (ztunnel's own pods, and
-curl labelled as Istio's docs show) is refused."""
+nobody enrolled are refused; a workload opting out with ``istio.io/dataplane-mode: none`` (curl labelled as Istio's
+docs show) is refused; the mesh's own proxies (ztunnel, Istio's waypoint), whose one container is istio-proxy, may
+carry the opt-outs."""
 
 from __future__ import annotations
 
@@ -87,9 +88,14 @@ def test_outside_the_ambient_mesh_they_are_refused(tmp_path: Path) -> None:
     assert verdicts(labelled, "Pod") == every(set())
 
 
-def test_opting_out_of_ambient_is_refused(tmp_path: Path) -> None:
+def test_the_meshs_own_proxy_may_opt_out_of_itself() -> None:
+    """ztunnel's pods opt out of injection and of ambient (they are the data plane) and their one container is
+    named istio-proxy: the pod is the proxy, admitted as Istio's waypoints and gateways are."""
     ztunnel = check("-f", str(HERE / "ztunnel.yaml"))
-    assert verdicts(ztunnel, "DaemonSet") == {"ztunnel": {"sidecar-injection-disabled"}}
+    assert verdicts(ztunnel, "DaemonSet") == {"ztunnel": set()}
+
+
+def test_opting_out_of_ambient_is_refused(tmp_path: Path) -> None:
     opted_out = check(*pods_of(tmp_path, {"istio.io/dataplane-mode": "none"}), "-n", "bookinfo-prod")
     assert verdicts(opted_out, "Pod") == every({"sidecar-injection-disabled"})
     message = next(r["violations"][0]["message"] for r in opted_out["results"] if r["object"]["name"] == "curl")
@@ -104,3 +110,30 @@ def test_the_samples_are_istios_own() -> None:
         assert (HERE / name).read_text().startswith("# Copyright Istio Authors")
     ztunnel = yaml.safe_load((HERE / "ztunnel.yaml").read_text())
     assert ztunnel["spec"]["template"]["metadata"]["labels"]["istio.io/dataplane-mode"] == "none"
+
+
+def test_istios_waypoint_in_an_ambient_application_namespace_is_admitted(tmp_path: Path) -> None:
+    """The Deployment Istio's gateway controller renders for a Gateway of class istio-waypoint (its golden test
+    output of files/waypoint.yaml), and the Pod its ReplicaSet would create: the pod is the proxy, so its opt-outs
+    of injection and of ambient keep a second proxy out of it, not the service."""
+    objects = [doc for doc in yaml.safe_load_all((HERE / "waypoint.yaml").read_text()) if doc]
+    (deployment,) = [doc for doc in objects if doc["kind"] == "Deployment"]
+    template = deployment["spec"]["template"]
+    assert {k: template["metadata"]["labels"][k] for k in ("sidecar.istio.io/inject", "istio.io/dataplane-mode")} == {
+        "sidecar.istio.io/inject": "false", "istio.io/dataplane-mode": "none"}
+    assert [c["name"] for c in template["spec"]["containers"]] == ["istio-proxy"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {**template["metadata"], "name": "waypoint-pod",
+                                                           "namespace": "default"}, "spec": template["spec"]}
+    (tmp_path / "pod.yaml").write_text(yaml.safe_dump(pod))
+    document = check("-f", str(HERE / "waypoint.yaml"), "-f", str(tmp_path / "pod.yaml"))
+    assert verdicts(document, "Deployment") == {"namespace": set()}
+    assert verdicts(document, "Pod") == {"waypoint-pod": set()}
+
+
+@pytest.mark.parametrize(("namespace", "rules"), [("bookinfo-dev", set()),
+                                                  ("bookinfo-plain", {"sidecar-injection-disabled"})])
+def test_ext_authz_switching_injection_off_is_served_by_ambient(namespace: str, rules: set[str]) -> None:
+    """Istio's ext-authz sample labels its pods sidecar.istio.io/inject=false; Istio's CNI captures them in an
+    ambient namespace all the same, while outside the mesh the label keeps the proxy out."""
+    document = check("-f", str(HERE / "ext-authz.yaml"), "-n", namespace)
+    assert verdicts(document, "Deployment") == {"ext-authz": rules}

@@ -73,8 +73,15 @@ def test_only_the_namespace_wide_deny_all_recipe_denies_all_ingress() -> None:
         "02a-allow-all-traffic-to-an-application": [False],
         "03-deny-all-non-whitelisted-traffic-in-the-namespace": [True],
         "04-deny-traffic-from-other-namespaces": [False],  # every pod, but the namespace's own pods get in
+        "05-allow-traffic-from-all-namespaces": [False],
+        "06-allow-traffic-from-a-namespace": [False],
+        "07-allow-traffic-from-some-pods-in-another-namespace": [False],
+        "08-allow-external-traffic": [False],  # ingress: [{}] admits everything
+        "09-allow-traffic-only-to-a-port": [False],
+        "10-allowing-traffic-with-multiple-selectors": [False],
         "11-deny-egress-traffic-from-an-application": [False, False],
         "12-deny-all-non-whitelisted-traffic-from-the-namespace": [False],  # egress only
+        "14-deny-external-egress-traffic": [False],
     }
 
 
@@ -90,9 +97,51 @@ def test_a_namespace_keeps_default_deny_with_the_recipe_among_others() -> None:
     ({"podSelector": {}, "ingress": [{}]}, False),  # one empty rule admits everything
     ({"podSelector": {"matchExpressions": [{"key": "a", "operator": "Exists"}]}}, False),
     ({"podSelector": {}, "policyTypes": ["Egress"]}, False),
+    # The API server defaults an empty policyTypes as an absent one (networking/v1 SetDefaults_NetworkPolicy:
+    # len(PolicyTypes) == 0 implies Ingress), and an explicit null rule list as none.
+    ({"podSelector": {}, "policyTypes": []}, True),
+    ({"podSelector": {}, "policyTypes": [], "ingress": [], "egress": [{}]}, True),
+    ({"podSelector": {}, "policyTypes": None, "ingress": None}, True),
+    ({"podSelector": None, "policyTypes": ["Ingress"]}, True),
+    ({"podSelector": {"matchLabels": {}, "matchExpressions": []}, "policyTypes": ["Ingress"]}, True),
+    ({"podSelector": {}, "ingress": [{"from": []}]}, False),  # an empty from admits every source
+    ({"podSelector": {}, "ingress": [{"ports": [{"port": 443}]}]}, False),
 ])
 def test_denies_all_ingress_by_the_api_servers_defaults(spec: dict[str, Any], denies: bool) -> None:
     assert denies_all_ingress({"kind": "NetworkPolicy", "spec": spec}) is denies
+
+
+WEBSITE = FIXTURES / "network-policy-website"
+"""The NetworkPolicy examples of Kubernetes' Network Policies page (CC BY 4.0), tests/fixtures/README.md."""
+
+
+def website() -> dict[str, Doc]:
+    return {doc["metadata"]["name"]: doc for path in sorted(WEBSITE.glob("*.yaml"))
+            for doc in yaml.safe_load_all(path.read_text()) if doc}
+
+
+DOCS_DEFAULT_DENY = {"default-deny-ingress", "default-deny-all", "allow-egress-deny-ingress"}
+"""The page's "Default deny all ingress traffic" examples, and its deny-all that also denies egress, and the one
+that allows all egress but no ingress ("ingress: [] # Removing this line also works")."""
+
+
+def test_the_network_policies_pages_default_deny_examples_deny_all_ingress() -> None:
+    docs = website()
+    assert len(docs) == 9
+    assert {name for name, doc in docs.items() if denies_all_ingress(doc)} == DOCS_DEFAULT_DENY
+
+
+@pytest.mark.parametrize("name", ["default-deny-ingress", "default-deny-all", "allow-egress-deny-ingress",
+                                  "allow-all-ingress", "default-deny-egress", "test-network-policy"])
+def test_deleting_each_of_the_pages_examples_as_the_last_one(name: str) -> None:
+    """Deleting one of the page's examples from a tiered namespace where it is alone: refused only for those
+    that deny all ingress; the audit reports the namespace once only the others are left."""
+    doc = {**website()[name]}
+    doc["metadata"] = {**doc["metadata"], "namespace": "prod"}
+    decision = delete(doc, [])
+    assert bool(found(decision)) is (name in DOCS_DEFAULT_DENY)
+    standing = OfflineRun([namespace("prod", "prod"), doc], DENY, fingerprinter=FINGERPRINTER, standing=True)
+    assert bool(found(standing.decide(namespace("prod", "prod")))) is (name not in DOCS_DEFAULT_DENY)
 
 
 # --- required labels -----------------------------------------------------------------------------------------
@@ -303,3 +352,22 @@ def test_a_terminating_namespace_reaches_the_live_context() -> None:
     view = live.namespace("prod")
     assert view is not None and view.terminating
     assert evaluate(EvaluationRequest(doc, doc, "DELETE"), live, DENY).allowed
+
+
+def test_the_namespace_labels_task_pages_example_and_its_kubectl_label_steps() -> None:
+    """Kubernetes' "Enforce Pod Security Standards with Namespace Labels": its Namespace (the version labels
+    still the page's Hugo shortcode) in a tier is admitted; the page's ``kubectl label --overwrite ns --all``
+    adding audit and warn to a tiered namespace lacking enforce keeps that gap (admitted, the audit reports it);
+    its ``enforce=restricted`` step fixes it; removing enforce is refused."""
+    (doc,) = yaml.safe_load_all((POD_SECURITY / "enforce-standards-namespace-labels.yaml").read_text())
+    assert doc["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"] == "v{{< skew latestVersion >}}"
+    doc["metadata"]["labels"]["tierguard.io/tier"] = "dev"
+    assert not found(create(doc))
+    bare = namespace("my-existing-namespace", "prod")
+    audited = namespace("my-existing-namespace", "prod", labels={"pod-security.kubernetes.io/audit": "baseline",
+                                                                 "pod-security.kubernetes.io/warn": "baseline"})
+    assert not found(update(bare, audited))
+    enforced = namespace("my-existing-namespace", "prod", labels={
+        **audited["metadata"]["labels"], ENFORCE: "restricted", "pod-security.kubernetes.io/enforce-version": "v1.34"})
+    assert not found(update(audited, enforced))
+    assert found(update(enforced, audited))

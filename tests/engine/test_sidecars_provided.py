@@ -199,3 +199,125 @@ def test_the_audits_projection_keeps_a_pods_phase() -> None:
     assert [v.rule.value for v in run.decide(projected).violations] == [M]
     deployment = project({**app("Deployment"), "status": {"replicas": 1}}, FINGERPRINTER)
     assert "status" not in deployment.obj
+
+
+# --- Istio's own proxies, and sidecar injection switched off in an ambient namespace ---------------------------
+
+WAYPOINT_LABELS = {"sidecar.istio.io/inject": "false", "istio.io/dataplane-mode": "none",
+                   "gateway.networking.k8s.io/gateway-class-name": "istio-waypoint"}
+"""What Istio's gateway controller puts on a waypoint's pods (``files/waypoint.yaml``): both opt-outs, so that
+neither the injector nor ztunnel adds a proxy to the proxy."""
+
+
+def proxy_pod(kind: str = "Deployment", ns: str = "ambient", *extra: Doc, labels: dict[str, str] | None = None,
+              image: str = "docker.io/istio/proxyv2:1.28.0") -> Doc:
+    """A pod whose container is ``istio-proxy`` itself (a waypoint's or a gateway's), plus ``extra`` containers."""
+    proxy = {"name": "istio-proxy", "image": image, "args": ["proxy", "waypoint"]}
+    return workload(kind, ns, "waypoint", pod_spec(proxy, *extra), labels=labels or WAYPOINT_LABELS)
+
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+@pytest.mark.parametrize("ns", ["ambient", "plain", "sidecar-mode"])
+def test_istios_waypoint_is_the_proxy_and_its_opt_outs_keep_a_second_one_out(kind: str, ns: str) -> None:
+    """The waypoint Istio generates for a Gateway of class istio-waypoint, in an application namespace: its only
+    container is istio-proxy, and its labels opt it out of injection and of ambient capture."""
+    assert rules(proxy_pod(kind, ns)) == set()
+    assert state(proxy_pod(kind, ns)) is SidecarState.PRESENT
+    # Istio's class istio gateway (kube-gateway.yaml) carries only the injection opt-out: the same.
+    gateway = proxy_pod(kind, ns, labels={"sidecar.istio.io/inject": "false"})
+    assert rules(gateway) == set()
+
+
+def test_an_application_beside_a_proxy_still_may_not_opt_out() -> None:
+    """The pod is the proxy only when the proxy is its one container: an application with a hand-written
+    istio-proxy beside it leaves the mesh by the same labels, as before."""
+    ((rule, message, _),) = judged(proxy_pod("Deployment", "ambient", container()))
+    assert (rule, f"{sidecars.OPTS_OUT} 'istio-proxy'" in message) == (D, True)
+    ((rule, message, _),) = judged(proxy_pod("Deployment", "plain", container()))
+    assert rule == D
+    assert "switches off injection of required sidecar 'istio-proxy' (label sidecar.istio.io/inject=false)" in message
+    assert rules(proxy_pod("Pod", "ambient", container(), labels=AMBIENT_OPT_OUT)) == {D}
+    assert rules(proxy_pod("Pod", "plain", container(), labels={"sidecar.istio.io/inject": "false"})) == {D}
+
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+def test_opting_out_of_ambient_leaves_a_sidecar_the_injector_adds(kind: str) -> None:
+    """Istio's injector does not read ``istio.io/dataplane-mode`` (``pkg/kube/inject``; its webhook's
+    objectSelector is ``sidecar.istio.io/inject`` only), and sidecar injection takes precedence over ambient: a
+    pod opting out of ambient where the injector adds the proxy still runs it. A Pod is judged after the
+    injector ran: with the proxy there."""
+    doc = app(kind, "sidecar-mode", labels=AMBIENT_OPT_OUT)
+    if kind == "Pod":
+        assert rules(doc) == {D}  # the injector did not act: nothing runs the proxy
+        doc = workload("Pod", "sidecar-mode", "app", pod_spec(container(), PROXY), labels=AMBIENT_OPT_OUT)
+    assert rules(doc) == set()
+    assert state(doc) is (SidecarState.PRESENT if kind == "Pod" else SidecarState.INJECTED)
+    # Asked by the pod's own label, the same; switched off as well, nothing serves it.
+    assert rules(app(kind, "plain", labels={**AMBIENT_OPT_OUT, "sidecar.istio.io/inject": "true"})) == (
+        {D} if kind == "Pod" else set())
+    both = app(kind, "sidecar-mode", labels={**AMBIENT_OPT_OUT, "sidecar.istio.io/inject": "false"})
+    ((rule, message, _),) = judged(both)
+    assert rule == D and "switches off injection" in message
+    # In a namespace both injecting and ambient, injection wins: opting out of ambient there leaves the proxy.
+    dual = namespace("dual", "dev", labels={**AMBIENT, "istio-injection": "enabled"})
+    run = OfflineRun([*NAMESPACES, dual, (d := app(kind, "dual", labels=AMBIENT_OPT_OUT))], AMBIENT_POLICY,
+                     fingerprinter=FINGERPRINTER)
+    assert {v.rule.value for v in run.decide(d).violations} == ({D} if kind == "Pod" else set())
+
+
+def test_a_proxy_of_another_image_is_not_the_proxy() -> None:
+    """With ``image``, only the wanted image is the proxy: another one keeps the opt-out refused."""
+    pinned = policy({"sidecars": {"required": [{"name": "istio-proxy", "image": "*/proxyv2:*",
+                                                "injection": {"disabledBy": {"podLabels": WAYPOINT_LABELS}}}]}})
+    assert rules(proxy_pod(), pinned) == set()
+    assert rules(proxy_pod(image="registry.example/app:1"), pinned) == {D}
+
+
+def switched_off(kind: str, ns: str, where: str, labels: dict[str, str] | None = None, **spec: Any) -> Doc:
+    """``app`` with ``sidecar.istio.io/inject: "false"`` as a label or an annotation (``where``)."""
+    off = {"sidecar.istio.io/inject": "false"}
+    if where == "labels":
+        return app(kind, ns, labels={**off, **(labels or {})}, **spec)
+    return app(kind, ns, labels=labels, annotations=off, **spec)
+
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+@pytest.mark.parametrize("where", ["labels", "annotations"])
+def test_switching_sidecar_injection_off_leaves_the_ambient_service(kind: str, where: str) -> None:
+    """Istio's CNI captures a pod of an ambient namespace whatever ``sidecar.istio.io/inject`` says
+    (``cni/pkg/util/enablement_selector.go``): Istio's ext-authz and OpenTelemetry samples carry it."""
+    assert rules(switched_off(kind, "ambient", where)) == set()
+    assert state(switched_off(kind, "ambient", where)) is SidecarState.PROVIDED
+    assert rules(switched_off(kind, "plain", where, AMBIENT)) == set()  # provided by its own label
+    # Where nothing provides the service, switching injection off is refused as before.
+    assert rules(switched_off(kind, "sidecar-mode", where)) == {D}
+    assert rules(switched_off(kind, "plain", where)) == {D}
+    # hostNetwork: ambient does not capture it, so the switch is what keeps the proxy out.
+    assert rules(switched_off(kind, "ambient", where, hostNetwork=True)) == {D}
+
+
+def test_opting_out_of_ambient_is_named_even_beside_the_injection_switch() -> None:
+    doc = app("Deployment", labels={"sidecar.istio.io/inject": "false", **AMBIENT_OPT_OUT})
+    ((rule, message, path),) = judged(doc)
+    assert (rule, path) == (D, "spec.template.metadata.labels[istio.io/dataplane-mode]")
+    assert f"{sidecars.OPTS_OUT} 'istio-proxy'" in message
+
+
+def test_the_audit_still_asks_a_running_ambient_pod_without_injection_for_the_cnis_mark() -> None:
+    off = {"sidecar.istio.io/inject": "false"}
+    assert rules(app(annotations=off, phase="Running"), standing=True) == {M}
+    assert rules(app(annotations={**off, **REDIRECTED}, phase="Running"), standing=True) == set()
+
+
+def test_the_audit_asks_no_mark_of_running_pods_that_run_the_proxy() -> None:
+    """Istio's CNI never marks a pod that runs its own proxy: a waypoint (opted out) or a sidecar-injected pod
+    (``podHasSidecar``, ``cni/pkg/util/enablement_selector.go``). Running in an ambient namespace, both pass."""
+    waypoint = proxy_pod("Pod")
+    waypoint["status"] = {"phase": "Running", "podIP": "10.244.1.7", "conditions": [{"type": "Ready",
+                                                                                   "status": "True"}]}
+    assert rules(waypoint, standing=True) == set()
+    assert state(waypoint, standing=True) is SidecarState.PRESENT
+    injected = workload("Pod", "ambient", "app", pod_spec(container(), PROXY),
+                        annotations={"sidecar.istio.io/status": '{"containers":["istio-proxy"]}'})
+    injected["status"] = {"phase": "Running"}
+    assert rules(injected, standing=True) == set()

@@ -73,7 +73,9 @@ def test_required_labels_are_shown_and_counted_per_tier() -> None:
     ([psa("restricted")], [psa("restricted"), psa("baseline")], False),  # prod's weakest is baseline
     ([psa("baseline")], [psa("baseline")], False),
     ([psa("restricted")], [psa("baseline")], False),  # stronger than prod is not drift to flag
-    ([psa("Restricted")], [psa("baseline")], True),  # not a level: tierguard does not guess, it ranks lowest
+    ([psa("Restricted")], [psa("baseline")], False),  # not a level: Pod Security enforces restricted
+    ([psa("Restricted")], [psa("restricted")], False),
+    ([psa("baseline")], [psa("Restricted")], True),
     ([{}], [{}], False),
 ])
 def test_a_tier_whose_weakest_level_is_below_prods_is_weaker(dev: list[dict[str, str]], prod: list[dict[str, str]],
@@ -86,6 +88,14 @@ def test_a_tier_whose_weakest_level_is_below_prods_is_weaker(dev: list[dict[str,
 
 def test_levels_rank_as_pod_security_orders_them() -> None:
     assert [level_rank(v) for v in (None, "privileged", "baseline", "restricted", "typo")] == [0, 0, 1, 2, 0]
+
+
+def test_a_value_that_is_no_level_ranks_as_pod_security_reads_it() -> None:
+    """Pod Security's ``PolicyToEvaluate`` (k8s.io/pod-security-admission/api/helpers.go): an enforce level it
+    cannot parse is enforced as ``restricted`` (fail closed), an audit or warn one as ``privileged`` (fail open)."""
+    assert level_rank("Baseline", ENFORCE) == 2
+    assert level_rank(None, ENFORCE) == 0
+    assert [level_rank("typo", f"pod-security.kubernetes.io/{mode}") for mode in ("audit", "warn")] == [0, 0]
 
 
 @pytest.mark.parametrize(("dev", "weaker"), [

@@ -445,3 +445,47 @@ def test_a_skipped_object_missing_its_sidecar_is_refused_by_the_admission_polici
     (violation,) = dict(decisions([*CONTEXT, doc], pol))["dev/app"].violations
     assert violation.rule is Rule.SIDECAR_MISSING
     assert policy_violations(pol, doc, {"tierguard.io/tier": "dev"}) == [f"[{violation.rule}] {violation.message}"]
+
+
+PROXY_ONLY = {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.28.0"}
+OFF = ("sidecar.istio.io/inject", "false")
+NONE = ("istio.io/dataplane-mode", "none")
+INJECTING = {"istio-injection": "enabled"}
+OPTING_OUT = policy({"sidecars": {"required": [{**AMBIENT_SIDECAR, "injection": {
+    **ISTIO_SIDECAR["injection"], "disabledBy": {"podLabels": dict([OFF, NONE]), "podAnnotations": dict([OFF])}}}]}})
+"""examples/istio-ambient/policy.yaml's requirement: both switches refused, ambient's opt-out too."""
+
+
+@pytest.mark.parametrize("kind", WORKLOAD_KINDS)
+@pytest.mark.parametrize(("containers", "marks", "namespace_labels", "refused"), [
+    ([PROXY_ONLY], [("label", OFF), ("label", NONE)], AMBIENT, False),  # Istio's waypoint
+    ([PROXY_ONLY], [("label", OFF)], {}, False),  # Istio's class istio gateway, outside the mesh
+    ([PROXY_ONLY, container()], [("label", OFF)], {}, True),  # an application beside a proxy
+    ([container()], [("label", OFF)], AMBIENT, False),  # ext-authz's sample in an ambient namespace
+    ([container()], [("annotation", OFF)], AMBIENT, False),
+    ([container()], [("annotation", OFF)], {}, True),
+    ([container()], [("label", OFF), ("label", NONE)], AMBIENT, True),  # the opt-out, named
+    ([container()], [("label", NONE)], INJECTING, None),  # templates injected, the Pod without the proxy refused
+    ([container(), PROXY_ONLY], [("label", NONE)], INJECTING, False),  # the Pod as the injector made it
+    ([container()], [("label", NONE), ("label", OFF)], INJECTING, True),
+    ([container()], [("label", NONE), ("label", ("sidecar.istio.io/inject", "true"))], {}, None),
+    ([container()], [("label", NONE)], {**AMBIENT, **INJECTING}, None),  # injection wins over ambient
+    ([container()], [("label", NONE), ("annotation", OFF)], {**AMBIENT, **INJECTING}, True),
+])
+def test_the_admission_policies_agree_on_istios_proxies_and_switched_off_injection(
+        kind: str, containers: list[Doc], marks: list[tuple[str, tuple[str, str]]], namespace_labels: dict[str, str],
+        refused: bool | None) -> None:
+    """A pod that is the proxy (Istio's waypoints and gateways) may carry the opt-outs; switching sidecar injection
+    off leaves a pod an ambient label serves, opting out of ambient one the injector serves: the CEL says what the
+    engine says, word for word (``refused`` None: templates admitted, the Pod without the proxy refused)."""
+    pol = OPTING_OUT
+    doc = workload(kind, "dev", "app", {"containers": copy.deepcopy(containers)},
+                   labels={k: v for where, (k, v) in marks if where == "label"},
+                   annotations={k: v for where, (k, v) in marks if where == "annotation"})
+    labels = {"tierguard.io/tier": "dev", **namespace_labels}
+    context = [namespace("dev", labels=labels) if d["kind"] == "Namespace" and d["metadata"]["name"] == "dev" else d
+               for d in CONTEXT]
+    violations = dict(decisions([*context, doc], pol))["dev/app"].violations
+    assert bool(violations) is (refused if refused is not None else kind == "Pod")
+    assert {v.rule for v in violations} <= {Rule.SIDECAR_INJECTION_DISABLED}
+    assert policy_violations(pol, doc, labels) == [f"[{v.rule}] {v.message}" for v in violations]

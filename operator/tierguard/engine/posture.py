@@ -52,13 +52,13 @@ def _empty_selector(selector: object) -> bool:
 
 def denies_all_ingress(network_policy: Mapping[str, Any]) -> bool:
     """A NetworkPolicy that selects every pod of its namespace and admits no ingress: ``podSelector: {}``,
-    Ingress among its ``policyTypes`` (absent ``policyTypes`` means Ingress, as the API server defaults it), and
-    no ``ingress`` rule (``ingress: [{}]`` admits everything)."""
+    Ingress among its ``policyTypes`` (absent or empty ``policyTypes`` means Ingress, as the API server defaults
+    it: ``len(PolicyTypes) == 0``), and no ``ingress`` rule (``ingress: [{}]`` admits everything)."""
     spec = network_policy.get("spec")
     if not isinstance(spec, Mapping) or not _empty_selector(spec.get("podSelector")):
         return False
     types = spec.get("policyTypes")
-    if types is not None and (not isinstance(types, list) or "Ingress" not in types):
+    if types and (not isinstance(types, list) or "Ingress" not in types):
         return False
     return not spec.get("ingress")
 

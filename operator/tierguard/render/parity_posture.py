@@ -22,7 +22,7 @@ def posture_values(posture: TierPosture, label: str) -> list[tuple[str | None, i
     weakest first (the unset first of all: they count as ``privileged``), other values by name, the unset last."""
     counts = posture.values(label)
     if label in POD_SECURITY_LABELS:
-        return sorted(counts.items(), key=lambda item: (level_rank(item[0]), item[0] is not None, item[0] or ""))
+        return sorted(counts.items(), key=lambda item: (level_rank(item[0], label), item[0] is not None, item[0] or ""))
     return sorted(counts.items(), key=lambda item: (item[0] is None, item[0] or ""))
 
 

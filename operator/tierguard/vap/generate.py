@@ -456,20 +456,11 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
     """CEL giving the sidecar's violation message, or '' (``sidecars.check`` for one required sidecar)."""
     name = cel.string(sidecar.name)
     shown = repr(sidecar.name)
-    disabled = "''"
-    if sidecar.injection is not None:
-        off = sidecar.injection.disabled_by
-        choices = [(cel.map_has("variables.labels", k, v), sidecars.switches_off(sidecar, k, v, "label"), "label")
-                   for k, v in off.pod_labels.items()]
-        choices += [(cel.map_has("variables.annotations", k, v), sidecars.switches_off(sidecar, k, v, "annotation"),
-                     "annotation") for k, v in off.pod_annotations.items()]
-        for test, does, what in reversed(choices):
-            text = cel.string(f" {does}; {sidecars.MUST_RUN} {what}")
-            disabled = f"{test} ? '[{Rule.SIDECAR_INJECTION_DISABLED}] ' + variables.ref + {text} : {disabled}"
     image = ("true" if not sidecar.image else
              f"(has(c.image) && c.image.matches({cel.string(cel.glob_regex(sidecar.image))}))")
     present = (f"variables.containers.exists(c, c.name == {name} && {image}) || variables.initContainers.exists(c, "
                f"c.name == {name} && has(c.restartPolicy) && c.restartPolicy == 'Always' && {image})")
+    disabled = _disabled(sidecar, name, image, present)
     injected = _injected(sidecar)
     runs_image = (f"{cel.string(f'container {shown} runs image ')} + (has(c.image) ? {cel.py_repr('c.image')} : "
                   f"'None') + {cel.string(f', which does not match {sidecar.image!r}')}")
@@ -496,6 +487,44 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
     missing = (f"!({present}) && !({injected}) && !({_provided(sidecar)}) ? '[{Rule.SIDECAR_MISSING}] ' + "
                f"variables.ref + {cel.string(f' lacks required sidecar {shown}: ')} + {detail} : ''")
     return f"[{disabled}].map(d, d != '' ? d : ({missing}))[0]"
+
+
+def _disabled(sidecar: RequiredSidecar, name: str, image: str, present: str) -> str:
+    """CEL giving the ``sidecar-injection-disabled`` message, or '' (``sidecars._disabled_by``): the match named,
+    unless the pod is the sidecar, or a ``providedBy`` label serves it with no opt-out, or the injector gives it
+    the sidecar with no injection switch."""
+    if sidecar.injection is None:
+        return "''"
+    off = sidecar.injection.disabled_by
+    matches = [(cel.map_has("variables.labels", k, v), sidecars.switches_off(sidecar, k, v, "label"), "label",
+                sidecars.opts_out(sidecar, k, "label")) for k, v in off.pod_labels.items()]
+    matches += [(cel.map_has("variables.annotations", k, v), sidecars.switches_off(sidecar, k, v, "annotation"),
+                 "annotation", False) for k, v in off.pod_annotations.items()]
+    if not matches:
+        return "''"
+
+    def chain(ordered: list[tuple[str, str, str, bool]]) -> str:
+        named = "''"
+        for test, does, what, _ in reversed(ordered):
+            text = cel.string(f" {does}; {sidecars.MUST_RUN} {what}")
+            named = f"{test} ? '[{Rule.SIDECAR_INJECTION_DISABLED}] ' + variables.ref + {text} : {named}"
+        return named
+
+    opt_outs = [m for m in matches if m[3]]
+    switches = [m for m in matches if not m[3]]
+    provider = _provided(sidecar)
+    asks = _asks_for_injection(sidecar)
+    template = "!variables.hostNetwork" if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else "true"
+    excused = [f"(size(variables.containers) == 1 && variables.containers.all(c, c.name == {name} && {image}))"]
+    if provider != "false":
+        excused.append(f"(({provider}) && !({' || '.join(t for t, *_ in opt_outs) or 'false'}))")
+    if asks != "false":
+        excused.append(f"(!({' || '.join(t for t, *_ in switches) or 'false'}) && {asks} && (variables.isTemplate ? "
+                       f"{template} : ({present})))")
+    named = chain(matches)
+    if provider != "false" and opt_outs:
+        named = f"({provider}) ? ({chain(opt_outs + switches)}) : ({named})"
+    return f"({' || '.join(excused)}) ? '' : ({named})"
 
 
 def _provided_labels(sidecar: RequiredSidecar) -> list[tuple[str, str, str]]:

@@ -17,7 +17,9 @@ from typing import cast
 
 from tierguard.engine import EvaluationRequest, evaluate, object_ref
 from tierguard.engine.model import Decision, Malformed, Rule
+from tierguard.engine.posture import denies_all_ingress
 from tierguard.engine.review import AdmissionResponse, AdmissionReview, AdmissionReviewAnswer
+from tierguard.webhook.live_context import LiveContext
 from tierguard.webhook.metrics import Metrics
 from tierguard.webhook.routes import ROUTES_BY_ID
 from tierguard.webhook.state import RuntimeState
@@ -265,14 +267,33 @@ class AdmissionService:
 
     def _remember_admitted(self, evaluation: EvaluationRequest, decision: Decision) -> None:
         context = self.state.context
-        if (context is None or not decision.allowed or evaluation.dry_run or evaluation.obj.get("kind") != "Secret"
-                or evaluation.operation not in ("CREATE", "UPDATE")):
+        if context is None or not decision.allowed or evaluation.dry_run:
+            return
+        if evaluation.obj.get("kind") == "NetworkPolicy":
+            self._remember_lost_default_deny(context, evaluation)
+            return
+        if evaluation.obj.get("kind") != "Secret" or evaluation.operation not in ("CREATE", "UPDATE"):
             return
         try:
             view = evaluation.secret_view(context.fingerprinter)  # the rules' view when they built one
         except Malformed:
             return
         context.remember_admitted_secret(view)
+
+    @staticmethod
+    def _remember_lost_default_deny(context: LiveContext, evaluation: EvaluationRequest) -> None:
+        """An admitted DELETE of a default-deny-ingress NetworkPolicy, or an UPDATE that stops it denying: it no
+        longer counts for the namespace's next review (``LiveContext.remember_lost_default_deny``)."""
+        if evaluation.operation not in ("DELETE", "UPDATE"):
+            return
+        stored = evaluation.obj if evaluation.operation == "DELETE" else evaluation.old
+        if stored is None or not denies_all_ingress(stored):
+            return
+        if evaluation.operation == "UPDATE" and denies_all_ingress(evaluation.obj):
+            return
+        ref = object_ref(stored)
+        if ref.namespace is not None and ref.name:
+            context.remember_lost_default_deny(ref.namespace, ref.name)
 
     def _refuse(self, exchange: _Exchange, code: int, message: str) -> AdmissionReviewAnswer:
         logger.warning("refused", extra={"kind": exchange.kind, "operation": exchange.operation, "detail": message})

@@ -57,6 +57,9 @@ class LiveContext:
         """What the other clusters of a fleet published, as last read from the hub (``set_fleet``)."""
         self._fleet_version = 0
         """Bumped whenever what the recent Secrets answer changes (one added, changed or expired)."""
+        self._let_go: dict[tuple[str, str], float] = {}
+        """(namespace, name) -> deadline: default-deny-ingress NetworkPolicies this replica just let go
+        (``remember_lost_default_deny``), oldest first."""
         self._recent_digests: dict[bytes, dict[tuple[str, str], None]] = {}
         """digest -> the recent Secrets holding it (an ordered set), so that a fingerprint lookup costs one dict
         access instead of a walk over every recent Secret (that walk was 6% of a review's CPU in bench/)."""
@@ -86,6 +89,25 @@ class LiveContext:
         for fingerprint in view.fingerprints:
             self._recent_digests.setdefault(fingerprint.digest, {})[key] = None
         self._recent_version += 1
+
+    def remember_lost_default_deny(self, namespace: str, name: str) -> None:
+        """Stop counting a default-deny-ingress NetworkPolicy this replica just admitted the deletion (or the
+        weakening) of, for RECENT_SECONDS: the watch removes it some 100 ms later, and ``kubectl delete
+        networkpolicy --all`` sends the next DELETE sooner; without this each of two default-denies sees the other
+        still there and both go. A phantom (a deletion another admission step refused) fails closed for that
+        window: deleting the namespace's other default-deny is refused."""
+        key = (namespace, name)
+        self._let_go.pop(key, None)  # re-inserted last: the entries stay in deadline order
+        self._let_go[key] = time.monotonic() + RECENT_SECONDS
+        self._recent_version += 1
+
+    def _expire_let_go(self, now: float) -> None:
+        while self._let_go:
+            key, deadline = next(iter(self._let_go.items()))
+            if deadline >= now:
+                return
+            del self._let_go[key]
+            self._recent_version += 1
 
     def _expire(self, now: float) -> None:
         """Forget the recent Secrets whose time is up: the oldest first, stopping at the first one still held."""
@@ -123,6 +145,8 @@ class LiveContext:
         forgotten here first, so an answer that expired with time is a new generation too)."""
         if self._recent_secrets:
             self._expire(time.monotonic())
+        if self._let_go:
+            self._expire_let_go(time.monotonic())
         return (self._token, sum(index.version for index in self._indexes.values()), self._recent_version,
                 self._fleet_version)
 
@@ -233,7 +257,11 @@ class LiveContext:
         return store
 
     def default_deny_ingress_policies(self, namespace: str) -> Collection[str]:
-        return frozenset(self._values(index_of("NetworkPolicy"), default_deny_key(namespace)))
+        indexed = frozenset(self._values(index_of("NetworkPolicy"), default_deny_key(namespace)))
+        if not self._let_go:
+            return indexed
+        self._expire_let_go(time.monotonic())
+        return frozenset(name for name in indexed if (namespace, name) not in self._let_go)
 
     def foreign_holders(self, fingerprint: Fingerprint) -> Sequence[ForeignHolder]:
         return self.fleet.holders(fingerprint.digest, fingerprint.secondary)

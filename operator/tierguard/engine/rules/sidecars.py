@@ -8,7 +8,11 @@ that a ``providedBy`` label covers passes; Istio ambient never captures a ``host
 does not cover one. An audit (``Candidate.standing``) also reports a running Pod (``status.phase: Running``) that a
 ``providedBy`` label covers but that lacks every ``runningPodAnnotations`` entry: the service is claimed, not in
 force. ``sidecar-injection-disabled``: a Pod or template carries a ``disabledBy`` label or annotation (Istio
-ambient's opt-out ``istio.io/dataplane-mode: none``, too); this is refused even when the sidecar is otherwise there.
+ambient's opt-out ``istio.io/dataplane-mode: none``, too); this is refused even when the sidecar is otherwise there,
+but not where it keeps nothing out: a pod whose one container is the sidecar (Istio's waypoints, gateways and
+ztunnel: the proxy is the pod), an injection switch (not a ``providedBy`` key's opt-out) on a pod that a
+``providedBy`` label serves (Istio's CNI captures it whatever ``sidecar.istio.io/inject`` says), and an opt-out of
+the provider on a pod the injector gives the sidecar (Istio's injector does not read ``istio.io/dataplane-mode``).
 
 Refused: a Deployment in a namespace without ``istio-injection=enabled`` and without ``istio-proxy``.
 Allowed: the same Deployment in a namespace labelled ``istio-injection=enabled``, or ``istio.io/dataplane-mode=ambient``
@@ -76,7 +80,8 @@ def sidecar_states(subject: Candidate) -> list[tuple[RequiredSidecar, SidecarSta
         return []
     present = [c for c in containers(site) if c.group != "ephemeralContainers"]
     return [
-        (sidecar, SidecarState.DISABLED if _disabled_by(sidecar, site) else _coverage(sidecar, site, subject, present))
+        (sidecar, SidecarState.DISABLED if _disabled_by(sidecar, site, subject, present)
+         else _coverage(sidecar, site, subject, present))
         for sidecar in subject.policy.required_sidecars
     ]
 
@@ -101,7 +106,7 @@ def check(subject: Candidate) -> Iterator[Finding]:
         return
     present = [c for c in containers(site) if c.group != "ephemeralContainers"]
     for sidecar in subject.policy.required_sidecars:
-        disabled = _disabled_by(sidecar, site)
+        disabled = _disabled_by(sidecar, site, subject, present)
         if disabled is not None:
             yield Finding(Rule.SIDECAR_INJECTION_DISABLED, f"{subject.ref} {disabled[1]}; {MUST_RUN} {disabled[2]}",
                           disabled[0])
@@ -115,28 +120,56 @@ def check(subject: Candidate) -> Iterator[Finding]:
                           f"{site.path}.containers")
 
 
-def _disabled_by(sidecar: RequiredSidecar, site: PodSite) -> tuple[str, str, str] | None:
-    """(field path, what the object does, "label" or "annotation") for its first ``disabledBy`` match."""
-    if sidecar.injection is None:
+def _disabled_by(sidecar: RequiredSidecar, site: PodSite, subject: Candidate, present: list[ContainerSite]
+                 ) -> tuple[str, str, str] | None:
+    """(field path, what the object does, "label" or "annotation") for the ``disabledBy`` match that keeps the
+    service out; None when nothing is kept out. An opt-out of the provider (``opts_out``: Istio ambient's
+    ``istio.io/dataplane-mode: none``) keeps nothing out where the injector adds the sidecar (Istio's injector
+    does not read it, and injection takes precedence over ambient); an injection switch keeps nothing out of a
+    pod a ``providedBy`` label serves (Istio's CNI captures it whatever ``sidecar.istio.io/inject`` says); and a
+    pod that is the sidecar (``is_the_sidecar``) keeps only a second copy out. Named: an opt-out first where a
+    ``providedBy`` label covers the pod, else the first match in the policy's order."""
+    if sidecar.injection is None or is_the_sidecar(sidecar, present):
         return None
     off = sidecar.injection.disabled_by
-    label = _any_match(off.pod_labels, site.labels)
-    if label is not None:
-        return (f"{site.metadata_path}.labels[{label}]", switches_off(sidecar, label, site.labels[label], "label"),
-                "label")
-    annotation = _any_match(off.pod_annotations, site.annotations)
-    if annotation is not None:
-        return (f"{site.metadata_path}.annotations[{annotation}]",
-                switches_off(sidecar, annotation, site.annotations[annotation], "annotation"), "annotation")
-    return None
+    matches = [("label", key, f"{site.metadata_path}.labels[{key}]", site.labels[key])
+               for key, value in off.pod_labels.items() if site.labels.get(key) == value]
+    matches += [("annotation", key, f"{site.metadata_path}.annotations[{key}]", site.annotations[key])
+                for key, value in off.pod_annotations.items() if site.annotations.get(key) == value]
+    if not matches:
+        return None
+    opt_outs = [m for m in matches if opts_out(sidecar, m[1], m[0])]
+    switches = [m for m in matches if m not in opt_outs]
+    provider = _provider(sidecar, site, subject)
+    injected = _will_be_injected(sidecar, site, subject) if site.is_template else (
+        _is_present(sidecar, present) and _asks_for_injection(sidecar, site, subject))
+    if (provider is not None and not opt_outs) or (injected and not switches):
+        return None
+    what, key, path, value = (opt_outs or matches)[0] if provider is not None else matches[0]
+    return path, switches_off(sidecar, key, value, what), what
+
+
+def is_the_sidecar(sidecar: RequiredSidecar, present: list[ContainerSite]) -> bool:
+    """The pod's one container is the required sidecar: the pod is the service (Istio's waypoints and gateways,
+    whose only container is ``istio-proxy``), and its ``disabledBy`` labels keep a second copy out (Istio's
+    ``files/waypoint.yaml`` sets both ``sidecar.istio.io/inject: "false"`` and ``istio.io/dataplane-mode: none``)."""
+    main = [c for c in present if c.group == "containers"]
+    return len(main) == 1 and main[0].name == sidecar.name and _image_matches(sidecar, main[0])
+
+
+def opts_out(sidecar: RequiredSidecar, key: str, what: str) -> bool:
+    """A ``disabledBy`` label whose key a ``providedBy`` label also has (Istio ambient's
+    ``istio.io/dataplane-mode: none``): it opts the pod out of the service, not just out of injection."""
+    provided = sidecar.provided_by
+    return what == "label" and provided is not None and (key in provided.pod_labels
+                                                         or key in provided.namespace_labels)
 
 
 def switches_off(sidecar: RequiredSidecar, key: str, value: str, what: str) -> str:
     """What a ``disabledBy`` match does, after the object's name: a label whose key a ``providedBy`` label also
     has (Istio ambient's ``istio.io/dataplane-mode: none``) opts the pod out of the service, the others switch
     its injection off. vap/generate.py writes the same text."""
-    provided = sidecar.provided_by
-    if what == "label" and provided is not None and (key in provided.pod_labels or key in provided.namespace_labels):
+    if opts_out(sidecar, key, what):
         return f"{OPTS_OUT} {sidecar.name!r}, which a label provides without a container ({what} {key}={value})"
     return f"switches off injection of required sidecar {sidecar.name!r} ({what} {key}={value})"
 
