@@ -241,28 +241,18 @@ def test_an_application_beside_a_proxy_still_may_not_opt_out() -> None:
 
 
 @pytest.mark.parametrize("kind", WORKLOAD_KINDS)
-def test_opting_out_of_ambient_leaves_a_sidecar_the_injector_adds(kind: str) -> None:
-    """Istio's injector does not read ``istio.io/dataplane-mode`` (``pkg/kube/inject``; its webhook's
-    objectSelector is ``sidecar.istio.io/inject`` only), and sidecar injection takes precedence over ambient: a
-    pod opting out of ambient where the injector adds the proxy still runs it. A Pod is judged after the
-    injector ran: with the proxy there."""
-    doc = app(kind, "sidecar-mode", labels=AMBIENT_OPT_OUT)
-    if kind == "Pod":
-        assert rules(doc) == {D}  # the injector did not act: nothing runs the proxy
-        doc = workload("Pod", "sidecar-mode", "app", pod_spec(container(), PROXY), labels=AMBIENT_OPT_OUT)
-    assert rules(doc) == set()
-    assert state(doc) is (SidecarState.PRESENT if kind == "Pod" else SidecarState.INJECTED)
-    # Asked by the pod's own label, the same; switched off as well, nothing serves it.
-    assert rules(app(kind, "plain", labels={**AMBIENT_OPT_OUT, "sidecar.istio.io/inject": "true"})) == (
-        {D} if kind == "Pod" else set())
-    both = app(kind, "sidecar-mode", labels={**AMBIENT_OPT_OUT, "sidecar.istio.io/inject": "false"})
-    ((rule, message, _),) = judged(both)
-    assert rule == D and "switches off injection" in message
-    # In a namespace both injecting and ambient, injection wins: opting out of ambient there leaves the proxy.
+def test_opting_out_of_ambient_is_refused_where_the_injector_adds_the_sidecar_too(kind: str) -> None:
+    """Istio's injector does not read ``istio.io/dataplane-mode``, so a pod opting out of ambient where the
+    injector adds the proxy still runs it; SPEC makes every ``disabledBy`` match a violation all the same (the
+    policy lists the opt-out), injected, present or in a namespace both injecting and ambient."""
+    assert rules(app(kind, "sidecar-mode", labels=AMBIENT_OPT_OUT)) == {D}
+    with_proxy = workload(kind, "sidecar-mode", "app", pod_spec(container(), PROXY), labels=AMBIENT_OPT_OUT)
+    assert rules(with_proxy) == {D}
     dual = namespace("dual", "dev", labels={**AMBIENT, "istio-injection": "enabled"})
     run = OfflineRun([*NAMESPACES, dual, (d := app(kind, "dual", labels=AMBIENT_OPT_OUT))], AMBIENT_POLICY,
                      fingerprinter=FINGERPRINTER)
-    assert {v.rule.value for v in run.decide(d).violations} == ({D} if kind == "Pod" else set())
+    ((violation,),) = [run.decide(d).violations]
+    assert violation.rule.value == D and f"{sidecars.OPTS_OUT} 'istio-proxy'" in violation.message
 
 
 def test_a_proxy_of_another_image_is_not_the_proxy() -> None:
@@ -283,17 +273,14 @@ def switched_off(kind: str, ns: str, where: str, labels: dict[str, str] | None =
 
 @pytest.mark.parametrize("kind", WORKLOAD_KINDS)
 @pytest.mark.parametrize("where", ["labels", "annotations"])
-def test_switching_sidecar_injection_off_leaves_the_ambient_service(kind: str, where: str) -> None:
+def test_switching_sidecar_injection_off_is_refused_in_ambient_too(kind: str, where: str) -> None:
     """Istio's CNI captures a pod of an ambient namespace whatever ``sidecar.istio.io/inject`` says
-    (``cni/pkg/util/enablement_selector.go``): Istio's ext-authz and OpenTelemetry samples carry it."""
-    assert rules(switched_off(kind, "ambient", where)) == set()
-    assert state(switched_off(kind, "ambient", where)) is SidecarState.PROVIDED
-    assert rules(switched_off(kind, "plain", where, AMBIENT)) == set()  # provided by its own label
-    # Where nothing provides the service, switching injection off is refused as before.
-    assert rules(switched_off(kind, "sidecar-mode", where)) == {D}
-    assert rules(switched_off(kind, "plain", where)) == {D}
-    # hostNetwork: ambient does not capture it, so the switch is what keeps the proxy out.
-    assert rules(switched_off(kind, "ambient", where, hostNetwork=True)) == {D}
+    (``cni/pkg/util/enablement_selector.go``), but SPEC refuses a ``disabledBy`` match even where a ``providedBy``
+    label covers the pod: the switch is named, not the service."""
+    for ns, labels in (("ambient", None), ("plain", AMBIENT), ("sidecar-mode", None), ("plain", None)):
+        ((rule, message, _),) = judged(switched_off(kind, ns, where, labels))
+        assert rule == D and "switches off injection of required sidecar 'istio-proxy'" in message
+        assert state(switched_off(kind, ns, where, labels)) is SidecarState.DISABLED
 
 
 def test_opting_out_of_ambient_is_named_even_beside_the_injection_switch() -> None:
@@ -303,10 +290,10 @@ def test_opting_out_of_ambient_is_named_even_beside_the_injection_switch() -> No
     assert f"{sidecars.OPTS_OUT} 'istio-proxy'" in message
 
 
-def test_the_audit_still_asks_a_running_ambient_pod_without_injection_for_the_cnis_mark() -> None:
+def test_the_audit_refuses_a_running_ambient_pod_switching_injection_off_marked_or_not() -> None:
     off = {"sidecar.istio.io/inject": "false"}
-    assert rules(app(annotations=off, phase="Running"), standing=True) == {M}
-    assert rules(app(annotations={**off, **REDIRECTED}, phase="Running"), standing=True) == set()
+    assert rules(app(annotations=off, phase="Running"), standing=True) == {D}
+    assert rules(app(annotations={**off, **REDIRECTED}, phase="Running"), standing=True) == {D}
 
 
 def test_the_audit_asks_no_mark_of_running_pods_that_run_the_proxy() -> None:

@@ -461,23 +461,23 @@ OPTING_OUT = policy({"sidecars": {"required": [{**AMBIENT_SIDECAR, "injection": 
     ([PROXY_ONLY], [("label", OFF), ("label", NONE)], AMBIENT, False),  # Istio's waypoint
     ([PROXY_ONLY], [("label", OFF)], {}, False),  # Istio's class istio gateway, outside the mesh
     ([PROXY_ONLY, container()], [("label", OFF)], {}, True),  # an application beside a proxy
-    ([container()], [("label", OFF)], AMBIENT, False),  # ext-authz's sample in an ambient namespace
-    ([container()], [("annotation", OFF)], AMBIENT, False),
+    ([container()], [("label", OFF)], AMBIENT, True),  # ext-authz's sample in an ambient namespace (SPEC)
+    ([container()], [("annotation", OFF)], AMBIENT, True),
     ([container()], [("annotation", OFF)], {}, True),
     ([container()], [("label", OFF), ("label", NONE)], AMBIENT, True),  # the opt-out, named
-    ([container()], [("label", NONE)], INJECTING, None),  # templates injected, the Pod without the proxy refused
-    ([container(), PROXY_ONLY], [("label", NONE)], INJECTING, False),  # the Pod as the injector made it
+    ([container()], [("label", NONE)], INJECTING, True),  # opting out where the injector adds the proxy (SPEC)
+    ([container(), PROXY_ONLY], [("label", NONE)], INJECTING, True),
     ([container()], [("label", NONE), ("label", OFF)], INJECTING, True),
-    ([container()], [("label", NONE), ("label", ("sidecar.istio.io/inject", "true"))], {}, None),
-    ([container()], [("label", NONE)], {**AMBIENT, **INJECTING}, None),  # injection wins over ambient
+    ([container()], [("label", NONE), ("label", ("sidecar.istio.io/inject", "true"))], {}, True),
+    ([container()], [("label", NONE)], {**AMBIENT, **INJECTING}, True),
     ([container()], [("label", NONE), ("annotation", OFF)], {**AMBIENT, **INJECTING}, True),
 ])
 def test_the_admission_policies_agree_on_istios_proxies_and_switched_off_injection(
         kind: str, containers: list[Doc], marks: list[tuple[str, tuple[str, str]]], namespace_labels: dict[str, str],
-        refused: bool | None) -> None:
-    """A pod that is the proxy (Istio's waypoints and gateways) may carry the opt-outs; switching sidecar injection
-    off leaves a pod an ambient label serves, opting out of ambient one the injector serves: the CEL says what the
-    engine says, word for word (``refused`` None: templates admitted, the Pod without the proxy refused)."""
+        refused: bool) -> None:
+    """A pod that is the proxy (Istio's waypoints and gateways) may carry the opt-outs; any other pod is refused
+    for each (SPEC: a ``disabledBy`` match is always a violation, ambient or injected): the CEL says what the
+    engine says, word for word."""
     pol = OPTING_OUT
     doc = workload(kind, "dev", "app", {"containers": copy.deepcopy(containers)},
                    labels={k: v for where, (k, v) in marks if where == "label"},
@@ -486,6 +486,6 @@ def test_the_admission_policies_agree_on_istios_proxies_and_switched_off_injecti
     context = [namespace("dev", labels=labels) if d["kind"] == "Namespace" and d["metadata"]["name"] == "dev" else d
                for d in CONTEXT]
     violations = dict(decisions([*context, doc], pol))["dev/app"].violations
-    assert bool(violations) is (refused if refused is not None else kind == "Pod")
+    assert bool(violations) is refused
     assert {v.rule for v in violations} <= {Rule.SIDECAR_INJECTION_DISABLED}
     assert policy_violations(pol, doc, labels) == [f"[{v.rule}] {v.message}" for v in violations]

@@ -460,7 +460,7 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
              f"(has(c.image) && c.image.matches({cel.string(cel.glob_regex(sidecar.image))}))")
     present = (f"variables.containers.exists(c, c.name == {name} && {image}) || variables.initContainers.exists(c, "
                f"c.name == {name} && has(c.restartPolicy) && c.restartPolicy == 'Always' && {image})")
-    disabled = _disabled(sidecar, name, image, present)
+    disabled = _disabled(sidecar, name, image)
     injected = _injected(sidecar)
     runs_image = (f"{cel.string(f'container {shown} runs image ')} + (has(c.image) ? {cel.py_repr('c.image')} : "
                   f"'None') + {cel.string(f', which does not match {sidecar.image!r}')}")
@@ -489,10 +489,9 @@ def _sidecar(sidecar: RequiredSidecar) -> str:
     return f"[{disabled}].map(d, d != '' ? d : ({missing}))[0]"
 
 
-def _disabled(sidecar: RequiredSidecar, name: str, image: str, present: str) -> str:
+def _disabled(sidecar: RequiredSidecar, name: str, image: str) -> str:
     """CEL giving the ``sidecar-injection-disabled`` message, or '' (``sidecars._disabled_by``): the match named,
-    unless the pod is the sidecar, or a ``providedBy`` label serves it with no opt-out, or the injector gives it
-    the sidecar with no injection switch."""
+    unless the pod is the sidecar."""
     if sidecar.injection is None:
         return "''"
     off = sidecar.injection.disabled_by
@@ -511,20 +510,12 @@ def _disabled(sidecar: RequiredSidecar, name: str, image: str, present: str) -> 
         return named
 
     opt_outs = [m for m in matches if m[3]]
-    switches = [m for m in matches if not m[3]]
     provider = _provided(sidecar)
-    asks = _asks_for_injection(sidecar)
-    template = "!variables.hostNetwork" if sidecar.name in NEVER_INJECTED_WITH_HOST_NETWORK else "true"
-    excused = [f"(size(variables.containers) == 1 && variables.containers.all(c, c.name == {name} && {image}))"]
-    if provider != "false":
-        excused.append(f"(({provider}) && !({' || '.join(t for t, *_ in opt_outs) or 'false'}))")
-    if asks != "false":
-        excused.append(f"(!({' || '.join(t for t, *_ in switches) or 'false'}) && {asks} && (variables.isTemplate ? "
-                       f"{template} : ({present})))")
+    the_sidecar = f"size(variables.containers) == 1 && variables.containers.all(c, c.name == {name} && {image})"
     named = chain(matches)
     if provider != "false" and opt_outs:
-        named = f"({provider}) ? ({chain(opt_outs + switches)}) : ({named})"
-    return f"({' || '.join(excused)}) ? '' : ({named})"
+        named = f"({provider}) ? ({chain(opt_outs + [m for m in matches if not m[3]])}) : ({named})"
+    return f"({the_sidecar}) ? '' : ({named})"
 
 
 def _provided_labels(sidecar: RequiredSidecar) -> list[tuple[str, str, str]]:

@@ -8,11 +8,9 @@ that a ``providedBy`` label covers passes; Istio ambient never captures a ``host
 does not cover one. An audit (``Candidate.standing``) also reports a running Pod (``status.phase: Running``) that a
 ``providedBy`` label covers but that lacks every ``runningPodAnnotations`` entry: the service is claimed, not in
 force. ``sidecar-injection-disabled``: a Pod or template carries a ``disabledBy`` label or annotation (Istio
-ambient's opt-out ``istio.io/dataplane-mode: none``, too); this is refused even when the sidecar is otherwise there,
-but not where it keeps nothing out: a pod whose one container is the sidecar (Istio's waypoints, gateways and
-ztunnel: the proxy is the pod), an injection switch (not a ``providedBy`` key's opt-out) on a pod that a
-``providedBy`` label serves (Istio's CNI captures it whatever ``sidecar.istio.io/inject`` says), and an opt-out of
-the provider on a pod the injector gives the sidecar (Istio's injector does not read ``istio.io/dataplane-mode``).
+ambient's opt-out ``istio.io/dataplane-mode: none``, too); this is refused even when the sidecar is otherwise there
+or a ``providedBy`` label serves the pod (SPEC: always a violation), except on a pod whose one container is the
+sidecar (Istio's waypoints, gateways and ztunnel: the proxy is the pod, and its labels keep a second one out).
 
 Refused: a Deployment in a namespace without ``istio-injection=enabled`` and without ``istio-proxy``.
 Allowed: the same Deployment in a namespace labelled ``istio-injection=enabled``, or ``istio.io/dataplane-mode=ambient``
@@ -122,13 +120,10 @@ def check(subject: Candidate) -> Iterator[Finding]:
 
 def _disabled_by(sidecar: RequiredSidecar, site: PodSite, subject: Candidate, present: list[ContainerSite]
                  ) -> tuple[str, str, str] | None:
-    """(field path, what the object does, "label" or "annotation") for the ``disabledBy`` match that keeps the
-    service out; None when nothing is kept out. An opt-out of the provider (``opts_out``: Istio ambient's
-    ``istio.io/dataplane-mode: none``) keeps nothing out where the injector adds the sidecar (Istio's injector
-    does not read it, and injection takes precedence over ambient); an injection switch keeps nothing out of a
-    pod a ``providedBy`` label serves (Istio's CNI captures it whatever ``sidecar.istio.io/inject`` says); and a
-    pod that is the sidecar (``is_the_sidecar``) keeps only a second copy out. Named: an opt-out first where a
-    ``providedBy`` label covers the pod, else the first match in the policy's order."""
+    """(field path, what the object does, "label" or "annotation") for the ``disabledBy`` match named, or None.
+    SPEC makes every match a violation, however the service would otherwise be there, except on a pod that is the
+    sidecar (``is_the_sidecar``). Named: an opt-out of the provider first where a ``providedBy`` label covers the
+    pod (that is what keeps the service out there), else the first match in the policy's order."""
     if sidecar.injection is None or is_the_sidecar(sidecar, present):
         return None
     off = sidecar.injection.disabled_by
@@ -139,13 +134,8 @@ def _disabled_by(sidecar: RequiredSidecar, site: PodSite, subject: Candidate, pr
     if not matches:
         return None
     opt_outs = [m for m in matches if opts_out(sidecar, m[1], m[0])]
-    switches = [m for m in matches if m not in opt_outs]
-    provider = _provider(sidecar, site, subject)
-    injected = _will_be_injected(sidecar, site, subject) if site.is_template else (
-        _is_present(sidecar, present) and _asks_for_injection(sidecar, site, subject))
-    if (provider is not None and not opt_outs) or (injected and not switches):
-        return None
-    what, key, path, value = (opt_outs or matches)[0] if provider is not None else matches[0]
+    covered = opt_outs and _provider(sidecar, site, subject) is not None
+    what, key, path, value = opt_outs[0] if covered else matches[0]
     return path, switches_off(sidecar, key, value, what), what
 
 
