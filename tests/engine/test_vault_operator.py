@@ -67,8 +67,25 @@ CASES = [
          [vso("VaultAuth", "prod", "auth", allowedNamespaces=["prod-b", "dev"])], {(W, "prod/auth")}),
     Case("VaultAuth open to namespaces of its tier", [vso("VaultAuth", "prod", "auth", allowedNamespaces=["prod-b"])]),
     Case("VaultAuth without allowedNamespaces", [vso("VaultAuth", "prod", "auth", method="kubernetes")]),
-    Case("a '*' among names is a name (VSO's isAllowedNamespace)",
-         [vso("VaultAuth", "prod", "auth", allowedNamespaces=["prod-b", "*"])], {(W, "prod/auth")}),
+    # VSO's isAllowedNamespace (common/common.go) compares names exactly: "*" opens every namespace only when it is
+    # the only entry, and a glob is no pattern. An entry no namespace can be named (not a DNS-1123 label) lets no
+    # namespace in, so it moves nothing.
+    Case("a '*' among names matches no namespace",
+         [vso("VaultAuth", "prod", "auth", allowedNamespaces=["prod-b", "*"])]),
+    Case("a glob matches no namespace (VSO has no globs)",
+         [vso("VaultAuth", "prod", "auth", allowedNamespaces=["dev-*", "*-b", "Dev"])]),
+    Case("a glob beside a namespace of another tier", [vso("VaultAuth", "prod", "auth",
+                                                           allowedNamespaces=["dev-*", "dev"])], {(W, "prod/auth")}),
+    Case("VaultAuthGlobal: '*' alone opens every namespace",
+         [vso("VaultAuthGlobal", "prod", "global", allowedNamespaces=["*"])], {(W, "prod/global")}),
+    # spec.namespace of VaultAuth and VaultPKISecret is a Vault Enterprise namespace, not a Kubernetes one; a
+    # vaultConnectionRef names only an address and TLS settings (VSO reads no credential through it: the login is
+    # the VaultAuth's own, in its own namespace).
+    Case("a Vault namespace named like another tier's namespace",
+         [vso("VaultPKISecret", "prod", mount="pki-prod", role="web", namespace="dev"),
+          vso("VaultAuth", "prod", "auth", namespace="dev", method="kubernetes")], policy=PATHS),
+    Case("vaultConnectionRef into another tier's namespace",
+         [vso("VaultAuth", "dev", "auth", vaultConnectionRef="prod/vault", method="kubernetes")], policy=PATHS),
     # Untiered namespaces are not enforced (SPEC): their VaultAuths are not judged, but a tiered object naming
     # one is (the vaultAuthRef cases above).
     Case("untiered VaultAuth open to every namespace", [vso("VaultAuth", "shared", "auth", allowedNamespaces=["*"])]),

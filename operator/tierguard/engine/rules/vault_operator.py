@@ -10,8 +10,12 @@ own source (hashicorp/vault-secrets-operator, ``vault/requests.go``, ``controlle
 - Each names its ``VaultAuth`` by ``vaultAuthRef`` (``name`` or ``namespace/name``): a VaultAuth of another
   tier's namespace authenticates with that tier's Vault role, so it is refused.
 - ``VaultAuth`` and ``VaultAuthGlobal``: ``allowedNamespaces`` lets objects of those namespaces use it (``["*"]``
-  alone: every namespace; VSO reads a ``*`` among other names as a plain name). A namespace of another tier is
-  refused; a VaultAuth's ``vaultAuthGlobalRef`` into another tier too.
+  alone: every namespace). VSO compares the other entries with the namespace's name exactly
+  (``isAllowedNamespace``): a ``*`` among names, or a glob such as ``dev-*``, is a name no namespace can have, and
+  lets none in. A namespace of another tier is refused; a VaultAuth's ``vaultAuthGlobalRef`` into another tier too.
+- Not judged, as they move nothing between tiers: ``spec.namespace`` (a Vault Enterprise namespace, not a
+  Kubernetes one), ``vaultConnectionRef`` (a VaultConnection holds Vault's address and TLS settings; the login is
+  the VaultAuth's), ``destination`` and ``rolloutRestartTargets`` (always in the object's own namespace).
 
 Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["secret/data/prod/*"]}``: a VaultStaticSecret with
 ``mount: secret``, ``type: kv-v2``, ``path: prod/web``. Allowed: ``path: dev/web``.
@@ -19,6 +23,7 @@ Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["secret/data/prod/*
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -38,6 +43,8 @@ KINDS = group_kinds(*SECRET_KINDS, *AUTH_KINDS, group="secrets.hashicorp.com")
 
 EVERY_NAMESPACE = "*"
 """``allowedNamespaces: ["*"]``, when it is the only entry (``isAllowedNamespace``)."""
+NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+"""A name a namespace can have (DNS-1123 label): VSO matches other entries exactly, so only these let one in."""
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
@@ -133,7 +140,9 @@ def _allowed_namespace_findings(subject: Candidate, spec: Mapping[str, Any]) -> 
         )
         return
     for index, namespace in enumerate(allowed):
-        if namespace and namespace != subject.namespace and subject.is_other_tier(namespace):
+        if not NAMESPACE_NAME.fullmatch(namespace):
+            continue  # "*" among names, a glob: no namespace has that name, so VSO lets none in by it
+        if namespace != subject.namespace and subject.is_other_tier(namespace):
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
                 f"{subject.ref} ({in_tier(subject.tier)}) lets namespace {namespace} "
