@@ -49,6 +49,19 @@ def push(ns: str, *keys: str, stores: list[Doc] | None = None) -> Doc:
                      "data": [{"match": {"secretKey": "k", "remoteRef": {"remoteKey": key}}} for key in keys]}}
 
 
+def pushed_to(ns: str, remote: str, store_kind: str = "ClusterSecretStore") -> Doc:
+    """A PushSecret whose entry's PushSecretMetadata names the namespace the kubernetes provider writes into."""
+    doc = push(ns, "db", stores=[{"name": "vault", "kind": store_kind}])
+    doc["spec"]["data"][0]["metadata"] = {"apiVersion": "kubernetes.external-secrets.io/v1alpha1",
+                                          "kind": "PushSecretMetadata", "spec": {"remoteNamespace": remote}}
+    return doc
+
+
+def vault_store(name: str) -> Doc:
+    return {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": name},
+            "spec": {"provider": {"vault": {"server": "http://vault:8200", "path": "secret"}}}}
+
+
 FIND_CASES = [
     Case("find by a path of another tier", [find("dev", path="prod")], {(W, "dev/es")}, policy=PATHS),
     Case("find by a path above every tier", [find("dev", path="secret/data")], {(W, "dev/es")}, policy=PATHS),
@@ -133,6 +146,19 @@ PUSH_CASES = [
     Case("PushSecret through a store writing into prod's namespace",
          [kube_store("to-prod", "dev", "prod"), push("dev", "db", stores=[{"name": "to-prod", "kind": "SecretStore"}])],
          {(W, "dev/push"), (W, "dev/to-prod")}),
+    # The kubernetes provider writes an entry into data[].metadata's remoteNamespace instead of the store's, and
+    # only through a ClusterSecretStore (providers/v1/kubernetes/client.go, PushSecret; ESO #5998).
+    Case("PushSecret metadata remoteNamespace of another tier through a ClusterSecretStore",
+         [pushed_to("dev", "prod")], {(W, "dev/push")}),
+    Case("PushSecret metadata remoteNamespace of an unknown (untiered) namespace",
+         [pushed_to("dev", "nowhere")], {(W, "dev/push")}),
+    Case("PushSecret metadata remoteNamespace of its own tier", [pushed_to("dev", "dev-b")]),
+    Case("PushSecret metadata remoteNamespace through a SecretStore: ESO refuses the override",
+         [pushed_to("dev", "prod", store_kind="SecretStore")]),
+    Case("PushSecret metadata remoteNamespace through a known store of another provider",
+         [vault_store("vault"), pushed_to("dev", "prod")]),
+    Case("PushSecret metadata remoteNamespace through a known kubernetes ClusterSecretStore",
+         [kube_store("vault", None, "dev-b"), pushed_to("dev", "prod")], {(W, "dev/push"), (W, "vault")}),
 ]
 
 
@@ -155,6 +181,9 @@ CLUSTER_PUSH_CASES = [
          [kube_store("to-prod", None, "prod"),
           cluster_push("db", stores=[{"name": "to-prod", "kind": "ClusterSecretStore"}], namespaces=["dev"])],
          {(W, "cps"), (W, "to-prod")}),
+    Case("ClusterPushSecret's PushSecrets in dev writing into prod by metadata remoteNamespace",
+         [{**cluster_push("db", namespaces=["dev"]), "spec": {
+             "pushSecretSpec": pushed_to("x", "prod")["spec"], "namespaces": ["dev"]}}], {(W, "cps")}),
     Case("ClusterPushSecret selecting nothing", [cluster_push("prod/db", namespaceSelectors=[
         {"matchLabels": {"no": "such"}}])], policy=PATHS),
 ]
@@ -193,6 +222,15 @@ GENERATOR_CASES = [
          policy=VAULT_PATHS),
     Case("ClusterGenerator of passwords", [cluster_generator("Password", {"passwordSpec": {"length": 42}})],
          policy=VAULT_PATHS),
+    # Every generator reads its secretRefs in the namespace of the ExternalSecret or PushSecret using it, whatever
+    # namespace the ref names (resolvers.EmptyStoreKind; generators/v1/*): a namespace there moves nothing.
+    Case("a generator's secretRef naming another tier's namespace is read in its own",
+         [{"apiVersion": GENERATORS, "kind": "GithubAccessToken", "metadata": {"name": "gh", "namespace": "dev"},
+           "spec": {"appID": "1", "installID": "2", "auth": {"privateKey": {"secretRef": {
+               "name": "github-app", "key": "pem", "namespace": "prod"}}}}},
+          cluster_generator("ECRAuthorizationToken", {"ecrAuthorizationTokenSpec": {
+              "region": "eu-west-1", "auth": {"secretRef": {"accessKeyIDSecretRef": {
+                  "name": "aws", "key": "id", "namespace": "prod"}}}}})], policy=VAULT_PATHS),
     Case("VSO's VaultDynamicSecret is another kind (secrets.hashicorp.com)",
          [{"apiVersion": "secrets.hashicorp.com/v1beta1", "kind": "VaultDynamicSecret",
            "metadata": {"name": "db", "namespace": "dev"},

@@ -6,7 +6,10 @@ Reported as ``workload-secret-cross-tier`` (the rule's facts live in ``workloads
   and the stores it reads through; a path ``spec.secrets.pathPatterns`` gives another tier, or a store whose
   kubernetes provider reads another tier's namespace, is refused.
 - A PushSecret writes a Secret of its namespace to ``data[].match.remoteRef.remoteKey`` of each store it names:
-  a remote key of another tier, or a store writing into another tier's namespace, is refused.
+  a remote key of another tier, or a store writing into another tier's namespace, is refused. So is an entry's
+  ``metadata.spec.remoteNamespace`` (a ``PushSecretMetadata``) of another tier: the kubernetes provider writes
+  that entry there instead of into the store's ``remoteNamespace``, through a ClusterSecretStore only
+  (``providers/v1/kubernetes/client.go``, ``PushSecret``; through a SecretStore it refuses the override).
 - A ClusterExternalSecret or ClusterPushSecret creates its ExternalSecret or PushSecret in each namespace it
   selects: each is judged as if it lived there, and enforced in that namespace's tier.
 - A SecretStore or ClusterSecretStore whose kubernetes provider reads another tier's namespace (a
@@ -173,11 +176,44 @@ def _push_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str
                           ) -> Iterator[Finding]:
     """A PushSecret spec judged where ``holder`` places it: where it writes, and the stores it writes through."""
     yield from _remote_path_findings(subject, _push_secret_paths(spec, base), holder, "writes")
+    cluster_stores = []
     for ref, path in mappings_at(spec, "secretStoreRefs", f"{base}.secretStoreRefs"):
         name = str_at(ref, "name", f"{path}.name")
+        kind = str_at(ref, "kind", f"{path}.kind") or "SecretStore"
+        if kind == "ClusterSecretStore":
+            cluster_stores.append(name)
         if name:
-            yield from _store_findings(subject, (str_at(ref, "kind", f"{path}.kind") or "SecretStore", name),
-                                       holder, path)
+            yield from _store_findings(subject, (kind, name), holder, path)
+    if any(_may_be_kubernetes(subject, name) for name in cluster_stores):
+        yield from _push_namespace_findings(subject, spec, base, holder)
+
+
+def _may_be_kubernetes(subject: Candidate, name: str) -> bool:
+    """Whether a ClusterSecretStore may be of the kubernetes provider: it is, or it is not known here (or chosen
+    by a ``labelSelector``, without a name)."""
+    store = subject.context.secret_store("ClusterSecretStore", None, name) if name else None
+    return store is None or _kubernetes_remote(store) is not None
+
+
+def _push_namespace_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
+                             ) -> Iterator[Finding]:
+    """Each entry whose ``PushSecretMetadata`` has the kubernetes provider write into a namespace of another tier."""
+    for item, path in mappings_at(spec, "data", f"{base}.data"):
+        metadata = mapping_at(item, "metadata", f"{path}.metadata")
+        field = f"{path}.metadata.spec.remoteNamespace"
+        remote = str_at(mapping_at(metadata, "spec", f"{path}.metadata.spec"), "remoteNamespace", field)
+        if not remote or remote == holder.namespace or subject.is_exempt(remote):
+            continue
+        remote_tier = subject.tier_of(remote)
+        if remote_tier != holder.tier:
+            yield Finding(
+                Rule.WORKLOAD_SECRET_CROSS_TIER,
+                f"{holder.who} pushes its Secret into namespace {remote} ({in_tier(remote_tier)}) by {field} "
+                f"(the kubernetes provider of a ClusterSecretStore writes there); push only into namespaces of "
+                f"{in_tier(holder.tier)}",
+                field,
+                tier=(holder.tier or remote_tier) if holder.cluster_made else None,
+            )
 
 
 def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: Holder, verb: str
