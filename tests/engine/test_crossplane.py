@@ -91,6 +91,93 @@ def test_crossplane(case: Case) -> None:
     assert case.run() == case.expected
 
 
+def k8s_object(name: str, manifest_namespace: str | None, *, namespace: str | None = None,
+               patches_from: dict[str, str] | None = None, details_from: dict[str, str] | None = None,
+               connection: dict[str, str] | None = None, manifest_kind: str = "ConfigMap") -> Doc:
+    """provider-kubernetes' Object: cluster-scoped (kubernetes.crossplane.io) or, with ``namespace``, namespaced
+    (kubernetes.m.crossplane.io); ``patches_from`` / ``details_from`` name the Secret (namespace, name) it reads
+    into its manifest or its connection Secret, as its examples do (examples/*/object/references/, deprecated/)."""
+    metadata: Doc = {"name": name, **({"namespace": namespace} if namespace else {})}
+    manifest: Doc = {"apiVersion": "v1", "kind": manifest_kind, "metadata": {"name": name}}
+    if manifest_namespace:
+        manifest["metadata"]["namespace"] = manifest_namespace
+    spec: Doc = {"forProvider": {"manifest": manifest}, "providerConfigRef": {"name": "kubernetes-provider"}}
+    if patches_from:
+        spec["references"] = [{"patchesFrom": {"apiVersion": "v1", "kind": "Secret", **patches_from,
+                                               "fieldPath": "data.key"}, "toFieldPath": "data.key-from-bar"}]
+    if details_from:
+        spec["connectionDetails"] = [{"apiVersion": "v1", "kind": "Secret", **details_from,
+                                      "fieldPath": "data.token", "toConnectionSecretKey": "token"}]
+    if connection is not None:
+        spec[REF] = connection
+    group = "kubernetes.m.crossplane.io/v1alpha1" if namespace else "kubernetes.crossplane.io/v1alpha2"
+    return {"apiVersion": group, "kind": "Object", "metadata": metadata, "spec": spec}
+
+
+def secret_named(namespace: str) -> dict[str, str]:
+    return {"namespace": namespace, "name": "bar"}
+
+
+OBJECT_CASES = [
+    # references[].patchesFrom: read on the control plane in any namespace, patched into the manifest.
+    Case("cluster Object patching prod's Secret into a dev manifest",
+         [k8s_object("foo", "dev", patches_from=secret_named("prod"))], {(R, "foo")}),
+    Case("cluster Object patching prod's Secret into a prod manifest", [
+        k8s_object("foo", "prod-b", patches_from=secret_named("prod"))]),
+    Case("cluster Object patching an untiered Secret into a dev manifest",
+         [k8s_object("foo", "dev", patches_from=secret_named("shared"))], {(R, "foo")}),
+    Case("patching a ConfigMap of another tier moves no Secret", [k8s_object("foo", "dev", patches_from={
+        "namespace": "prod", "name": "bar", "kind": "ConfigMap"})]),
+    Case("a manifest naming no namespace is not judged", [k8s_object("foo", None, patches_from=secret_named("prod"))]),
+    Case("reading from an exempt namespace (the platform's)",
+         [k8s_object("foo", "dev", patches_from=secret_named("crossplane-system"))], policy=CROSSPLANE_EXEMPT),
+    Case("namespaced Object in dev patching prod's Secret into its dev manifest",
+         [k8s_object("foo", "dev", namespace="dev", patches_from=secret_named("prod"))], {(R, "dev/foo")}),
+    Case("namespaced Object patching its own Secret into its own namespace",
+         [k8s_object("foo", "dev", namespace="dev", patches_from=secret_named("dev"))]),
+    # connectionDetails: into the connection Secret (cluster: writeConnectionSecretToRef.namespace; v2: its own).
+    Case("cluster Object reading prod's token into a dev connection Secret",
+         [k8s_object("sa", "prod", details_from=secret_named("prod"), connection=secret_at("dev"))], {(R, "sa")}),
+    Case("cluster Object reading a token into the same tier's connection Secret",
+         [k8s_object("sa", "prod", details_from=secret_named("prod"), connection=secret_at("prod-b"))]),
+    Case("connection details without a connection Secret go nowhere",
+         [k8s_object("sa", "prod", details_from=secret_named("prod"))]),
+    Case("namespaced Object in dev reading prod's token into its connection Secret", [k8s_object(
+        "sa", "dev", namespace="dev", details_from=secret_named("prod"), connection={"name": "sa-conn"})],
+         {(R, "dev/sa")}),
+    # A namespaced Object applying a Secret into another tier's namespace.
+    Case("namespaced Object in dev applying a Secret into prod",
+         [k8s_object("foo", "prod", namespace="dev", manifest_kind="Secret")], {(R, "dev/foo")}),
+    Case("namespaced Object in dev applying a ConfigMap into prod", [k8s_object("foo", "prod", namespace="dev")]),
+    Case("namespaced Object applying a Secret beside itself",
+         [k8s_object("foo", "dev", namespace="dev", manifest_kind="Secret")]),
+    Case("malformed references", [{**k8s_object("foo", "dev"), "spec": {
+        "forProvider": {"manifest": {"metadata": {"namespace": "dev"}}}, "references": ["prod/bar"]}}], {(P, "foo")}),
+]
+
+
+@pytest.mark.parametrize("case", OBJECT_CASES, ids=ids(OBJECT_CASES))
+def test_provider_kubernetes_object(case: Case) -> None:
+    assert case.run() == case.expected
+
+
+def test_an_object_message_names_the_secret_the_field_where_it_lands_and_the_fix() -> None:
+    doc = k8s_object("foo", "dev", patches_from=secret_named("prod"))
+    (violation,) = dict(decisions([*Case("", []).docs, doc]))["foo"].violations
+    assert violation.path == "spec.references[0].patchesFrom.namespace"
+    assert violation.message == (
+        "Object foo reads Secret prod/bar (tier prod) by spec.references[0].patchesFrom and patches it into its "
+        "manifest, applied in namespace dev (tier dev); read only Secrets of tier dev there")
+    assert violation.related[0].namespace == "prod"
+
+
+def test_a_cluster_scoped_object_is_enforced_in_the_tier_of_the_secret() -> None:
+    warn_prod = policy({"enforcement": {"default": "enforce", "perTier": {"prod": "warn"}}})
+    doc = k8s_object("foo", "dev", patches_from=secret_named("prod"))
+    (violation,) = dict(decisions([*Case("", []).docs, doc], warn_prod))["foo"].violations
+    assert violation.action is Action.WARN
+
+
 def test_message_names_the_field_both_tiers_and_the_fix_and_never_tiers_the_object() -> None:
     (violation,) = dict(decisions([*Case("", []).docs, managed("db", secret_at("prod"), claim="dev")]))["db"].violations
     assert violation.path == "spec.writeConnectionSecretToRef.namespace"

@@ -155,6 +155,8 @@ handlers:
   - {id: clusterpolicies,          group: kyverno.io,                    version: "*", resource: clusterpolicies,          scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: generatingpolicies,       group: policies.kyverno.io,           version: "*", resource: generatingpolicies,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: namespacedgeneratingpolicies, group: policies.kyverno.io,       version: "*", resource: namespacedgeneratingpolicies, scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: xp-kubernetes-objects,    group: kubernetes.crossplane.io,      version: "*", resource: objects,                  scope: Cluster,    operations: [CREATE, UPDATE]}
+  - {id: xp-kubernetes-m-objects,  group: kubernetes.m.crossplane.io,    version: "*", resource: objects,                  scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
   - {id: networkpolicies,          group: networking.k8s.io,             version: v1,  resource: networkpolicies,          scope: Namespaced, operations: [CREATE, UPDATE, DELETE]}
   - {id: crossplane-connection-secrets, group: "*",                      version: "*", resource: "*",                      scope: "*",        operations: [CREATE, UPDATE], field: spec.writeConnectionSecretToRef, value: crossplane}
