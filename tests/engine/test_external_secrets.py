@@ -57,6 +57,18 @@ def pushed_to(ns: str, remote: str, store_kind: str = "ClusterSecretStore") -> D
     return doc
 
 
+def bulk(ns: str, **data_to: object) -> Doc:
+    """A PushSecret pushing Secret ``local`` by ``dataTo`` (ESO's docs/examples/pushsecret-datato.md)."""
+    doc = push(ns)
+    doc["spec"]["dataTo"] = [{"storeRef": {"name": "vault", "kind": "ClusterSecretStore"}, **data_to}]
+    return doc
+
+
+def local_secret(ns: str) -> Doc:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "local", "namespace": ns},
+            "stringData": {"db-user": "app", "db-password": "a long enough password", "api-key": "k"}}
+
+
 def vault_store(name: str) -> Doc:
     return {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": name},
             "spec": {"provider": {"vault": {"server": "http://vault:8200", "path": "secret"}}}}
@@ -157,6 +169,26 @@ PUSH_CASES = [
          [pushed_to("dev", "prod", store_kind="SecretStore")]),
     Case("PushSecret metadata remoteNamespace through a known store of another provider",
          [vault_store("vault"), pushed_to("dev", "prod")]),
+    # dataTo (bulk push, pkg/controllers/pushsecret expandSingleDataTo): a remoteKey bundles every matched key
+    # into that one remote secret; without one, each matched key of the source Secret is its own remote secret,
+    # named by the key after the regexp rewrites.
+    Case("PushSecret dataTo bundling into another tier's remoteKey", [bulk("dev", remoteKey="prod/bundle")],
+         {(W, "dev/push")}, policy=PATHS),
+    Case("PushSecret dataTo bundling into its own tier's remoteKey", [bulk("dev", remoteKey="dev/bundle")],
+         policy=PATHS),
+    Case("PushSecret dataTo rewriting the Secret's keys into another tier's paths", [
+        local_secret("dev"), bulk("dev", rewrite=[{"regexp": {"source": "^(.*)$", "target": "prod/${1}"}}])],
+         {(W, "dev/push")}, policy=PATHS),
+    Case("PushSecret dataTo rewriting only keys the match leaves out", [local_secret("dev"), bulk(
+        "dev", match={"regexp": "^db-"}, rewrite=[{"regexp": {"source": "^api-(.*)$", "target": "prod/$1"}}])],
+         policy=PATHS),
+    Case("PushSecret dataTo rewriting the Secret's keys into its own tier's paths", [
+        local_secret("dev"), bulk("dev", rewrite=[{"regexp": {"source": "^", "target": "dev/"}}])], policy=PATHS),
+    Case("PushSecret dataTo of a Secret not known here: its keys cannot be named",
+         [bulk("dev", rewrite=[{"regexp": {"source": "^(.*)$", "target": "prod/$1"}}])], policy=PATHS),
+    Case("PushSecret dataTo metadata remoteNamespace of another tier", [bulk("dev", metadata={
+        "apiVersion": "kubernetes.external-secrets.io/v1alpha1", "kind": "PushSecretMetadata",
+        "spec": {"remoteNamespace": "prod"}})], {(W, "dev/push")}),
     Case("PushSecret metadata remoteNamespace through a known kubernetes ClusterSecretStore",
          [kube_store("vault", None, "dev-b"), pushed_to("dev", "prod")], {(W, "dev/push"), (W, "vault")}),
 ]
@@ -293,3 +325,12 @@ def test_a_cluster_generator_is_enforced_in_the_tier_of_its_path() -> None:
     (violation,) = dict(decisions([*STANDARD, generator], pol))["gen"].violations
     assert violation.action.value == "audit" and violation.path == "spec.generator.vaultDynamicSecretSpec.path"
     assert "(cluster-scoped)" in violation.message and "tier prod" in violation.message
+
+
+def test_a_bulk_push_names_the_remote_paths_of_one_entry_once() -> None:
+    doc = bulk("dev", rewrite=[{"regexp": {"source": "^(.*)$", "target": "prod/${1}"}}])
+    (violation,) = dict(decisions([*Case("", []).docs, local_secret("dev"), doc], PATHS))["dev/push"].violations
+    assert violation.path == "spec.dataTo[0]"
+    assert violation.message == (
+        "PushSecret dev/push (tier dev) writes to secret paths 'prod/api-key', 'prod/db-password', 'prod/db-user' in "
+        "spec.dataTo[0], which belong to tier prod; use a path of tier dev")

@@ -10,6 +10,10 @@ Reported as ``workload-secret-cross-tier`` (the rule's facts live in ``workloads
   ``metadata.spec.remoteNamespace`` (a ``PushSecretMetadata``) of another tier: the kubernetes provider writes
   that entry there instead of into the store's ``remoteNamespace``, through a ClusterSecretStore only
   (``providers/v1/kubernetes/client.go``, ``PushSecret``; through a SecretStore it refuses the override).
+  ``dataTo[]`` pushes in bulk (``pkg/controllers/pushsecret``, ``expandSingleDataTo``): into its ``remoteKey``,
+  or each key of the source Secret matching ``match.regexp`` into a remote secret named by the key after the
+  ``rewrite`` regexps. Those names are judged when the Secret is known; a ``transform`` rewrite (a Go template),
+  a Secret chosen by labels or a generator's output give names tierguard cannot know: not judged.
 - A ClusterExternalSecret or ClusterPushSecret creates its ExternalSecret or PushSecret in each namespace it
   selects: each is judged as if it lived there, and enforced in that namespace's tier.
 - A SecretStore or ClusterSecretStore whose kubernetes provider reads another tier's namespace (a
@@ -21,6 +25,7 @@ Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["secret/data/prod/*
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -143,15 +148,56 @@ def _find_scope(find: Mapping[str, Any], path: str, store: tuple[str, str] | Non
     return RemotePath(prefix, field, prefix=True, store=store)
 
 
-def _push_secret_paths(spec: Mapping[str, Any], base: str) -> list[RemotePath]:
-    """Where a PushSecret spec writes: ``data[].match.remoteRef.remoteKey``."""
+def _push_secret_paths(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder) -> list[RemotePath]:
+    """Where a PushSecret spec writes: ``data[].match.remoteRef.remoteKey``, and what ``dataTo[]`` makes."""
     paths = []
     for item, path in mappings_at(spec, "data", f"{base}.data"):
         remote = mapping_at(mapping_at(item, "match", f"{path}.match"), "remoteRef", f"{path}.match.remoteRef")
         key = str_at(remote, "remoteKey", f"{path}.match.remoteRef.remoteKey")
         if key:
             paths.append(RemotePath(key, f"{path}.match.remoteRef.remoteKey"))
+    bulk = mappings_at(spec, "dataTo", f"{base}.dataTo")
+    keys = _source_keys(subject, spec, base, holder) if bulk else None
+    for item, path in bulk:
+        key = str_at(item, "remoteKey", f"{path}.remoteKey")
+        if key:
+            paths.append(RemotePath(key, f"{path}.remoteKey"))
+        elif keys is not None:
+            paths.extend(RemotePath(name, path) for name in bulk_names(keys, item, path))
     return paths
+
+
+def _source_keys(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder) -> list[str] | None:
+    """The keys of the Secret a PushSecret pushes (``selector.secret.name`` in its namespace), when known."""
+    selector = mapping_at(spec, "selector", f"{base}.selector")
+    name = str_at(mapping_at(selector, "secret", f"{base}.selector.secret"), "name", f"{base}.selector.secret.name")
+    view = subject.context.secret(holder.namespace, name) if name and holder.namespace else None
+    return None if view is None else sorted({fingerprint.key for fingerprint in view.fingerprints})
+
+
+_GO_GROUP = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def bulk_names(keys: list[str], item: Mapping[str, Any], path: str) -> list[str]:
+    """The remote names ``dataTo`` gives ``keys``: those ``match.regexp`` selects (unanchored, as Go's
+    ``MatchString``), each rewritten by every ``rewrite[].regexp`` in turn (``ReplaceAllString``, ``$1`` and
+    ``${name}`` expanded). Empty when a pattern does not compile here or a ``transform`` makes names unknowable."""
+    expression = str_at(mapping_at(item, "match", f"{path}.match"), "regexp", f"{path}.match.regexp")
+    rewrites = []
+    for rewrite, at in mappings_at(item, "rewrite", f"{path}.rewrite"):
+        if rewrite.get("transform") is not None:
+            return []
+        regexp = mapping_at(rewrite, "regexp", f"{at}.regexp")
+        target = str_at(regexp, "target", f"{at}.regexp.target")
+        rewrites.append((str_at(regexp, "source", f"{at}.regexp.source"),
+                         _GO_GROUP.sub(lambda m: f"\\g<{m.group(1) or m.group(2)}>", target.replace("\\", "\\\\"))))
+    try:
+        names = [key for key in keys if not expression or re.search(expression, key)]
+        for source, target in rewrites:
+            names = [re.sub(source, target, name) for name in names]
+    except (re.error, IndexError):
+        return []
+    return names
 
 
 def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
@@ -175,7 +221,7 @@ def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base:
 def _push_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
                           ) -> Iterator[Finding]:
     """A PushSecret spec judged where ``holder`` places it: where it writes, and the stores it writes through."""
-    yield from _remote_path_findings(subject, _push_secret_paths(spec, base), holder, "writes")
+    yield from _remote_path_findings(subject, _push_secret_paths(subject, spec, base, holder), holder, "writes")
     cluster_stores = []
     for ref, path in mappings_at(spec, "secretStoreRefs", f"{base}.secretStoreRefs"):
         name = str_at(ref, "name", f"{path}.name")
@@ -198,7 +244,8 @@ def _may_be_kubernetes(subject: Candidate, name: str) -> bool:
 def _push_namespace_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
                              ) -> Iterator[Finding]:
     """Each entry whose ``PushSecretMetadata`` has the kubernetes provider write into a namespace of another tier."""
-    for item, path in mappings_at(spec, "data", f"{base}.data"):
+    entries = mappings_at(spec, "data", f"{base}.data") + mappings_at(spec, "dataTo", f"{base}.dataTo")
+    for item, path in entries:
         metadata = mapping_at(item, "metadata", f"{path}.metadata")
         field = f"{path}.metadata.spec.remoteNamespace"
         remote = str_at(mapping_at(metadata, "spec", f"{path}.metadata.spec"), "remoteNamespace", field)
@@ -221,6 +268,7 @@ def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: H
     if not subject.policy.secrets.path_patterns:
         return
     tier = holder.tier
+    crossing: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for remote in paths:
         if remote.prefix:
             reached = tuple(t for t in tiers_under_prefix(remote.path, subject.policy) if t != tier)
@@ -237,14 +285,18 @@ def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: H
             continue
         owners = other_tiers_of_path(remote.path, subject.policy, tier)
         if owners:
-            named = "names secret path" if verb == "reads" else "writes to secret path"
-            yield Finding(
-                Rule.WORKLOAD_SECRET_CROSS_TIER,
-                f"{holder.who} {named} {remote.path.strip()!r} in {remote.field}, which belongs to tier "
-                f"{', '.join(owners)}; use a path of tier {tier}",
-                remote.field,
-                tier=(tier or owners[0]) if holder.cluster_made else None,
-            )
+            crossing.setdefault((remote.field, owners), []).append(remote.path.strip())
+    # One finding per field and tiers: a dataTo entry names one remote path per key of its Secret.
+    for (field, owners), names in crossing.items():
+        named = ("names secret path" if verb == "reads" else "writes to secret path") + ("s" if len(names) > 1 else "")
+        shown = ", ".join(repr(name) for name in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        yield Finding(
+            Rule.WORKLOAD_SECRET_CROSS_TIER,
+            f"{holder.who} {named} {shown} in {field}, which belong{'' if len(names) > 1 else 's'} to tier "
+            f"{', '.join(owners)}; use a path of tier {tier}",
+            field,
+            tier=(tier or owners[0]) if holder.cluster_made else None,
+        )
 
 
 def _store_findings(subject: Candidate, store_ref: tuple[str, str], holder: Holder, path: str) -> Iterator[Finding]:
