@@ -75,6 +75,8 @@ def vault_store(name: str) -> Doc:
 
 
 FIND_CASES = [
+    Case("an empty find reads the whole store (senhasegura's docs: dataFrom: [{find: {}}])", [find("dev")],
+         {(W, "dev/es")}, policy=PATHS),
     Case("find by a path of another tier", [find("dev", path="prod")], {(W, "dev/es")}, policy=PATHS),
     Case("find by a path above every tier", [find("dev", path="secret/data")], {(W, "dev/es")}, policy=PATHS),
     Case("find by a path of its own tier", [find("dev", path="dev/")], policy=PATHS),

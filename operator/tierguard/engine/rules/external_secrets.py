@@ -129,7 +129,7 @@ def external_secret_paths(spec: Mapping[str, Any], base: str) -> Iterator[Remote
         if legacy:
             yield RemotePath(legacy, f"{path}.key", store=store)
         find = mapping_at(item, "find", f"{path}.find")
-        if find:
+        if item.get("find") is not None:  # an empty find ({}) names nothing to narrow by: the whole store
             yield _find_scope(find, f"{path}.find", store)
 
 
