@@ -21,6 +21,9 @@ PATHS = policy({"secrets": {"pathPatterns": {
     "dev": ["secret/data/dev/*", "kvv1/dev/*", "database/creds/dev-*", "pki-dev/*"],
 }}})
 
+EXEMPT_OPERATOR = policy({"exemptions": {"namespaces": ["kube-system", "vault-secrets-operator-system"]},
+                          "secrets": {"pathPatterns": {"prod": ["secret/data/prod/*"], "dev": ["secret/data/dev/*"]}}})
+
 
 def vso(kind: str, ns: str, name: str = "web", **spec: Any) -> Doc:
     return {"apiVersion": GROUP, "kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec}
@@ -58,6 +61,13 @@ CASES = [
          policy=PATHS),
     Case("vaultAuthRef into an untiered namespace", [static("dev", "dev/web", vaultAuthRef="shared/auth")],
          {(W, "dev/web")}, policy=PATHS),
+    # The operator's namespace, exempt as the platform's: its default VaultAuth serves every namespace in VSO
+    # (isAllowedNamespace), named or not (an empty vaultAuthRef means it), as VSO's integration tests name it.
+    Case("vaultAuthRef into an exempt namespace (the operator's default VaultAuth)",
+         [static("dev", "dev/web", vaultAuthRef="vault-secrets-operator-system/default")], policy=EXEMPT_OPERATOR),
+    Case("VaultAuth letting the exempt operator namespace use it",
+         [vso("VaultAuth", "prod", "auth", allowedNamespaces=["vault-secrets-operator-system"])],
+         policy=EXEMPT_OPERATOR),
     Case("vaultAuthRef into the same tier", [static("dev", "dev/web", vaultAuthRef="dev-b/auth")], policy=PATHS),
     Case("vaultAuthRef by name: its own namespace", [static("dev", "dev/web", vaultAuthRef="auth")], policy=PATHS),
     # VaultAuth and VaultAuthGlobal: allowedNamespaces.

@@ -14,7 +14,9 @@ own source (hashicorp/vault-secrets-operator, ``vault/requests.go``, ``controlle
   (``isAllowedNamespace``): a ``*`` among names, or a glob such as ``dev-*``, is a name no namespace can have, and
   lets none in. A namespace of another tier is refused; a VaultAuth's ``vaultAuthGlobalRef`` into another tier too.
 - Not judged, as they move nothing between tiers: ``spec.namespace`` (a Vault Enterprise namespace, not a
-  Kubernetes one), ``vaultConnectionRef`` (a VaultConnection holds Vault's address and TLS settings; the login is
+  Kubernetes one), a reference into or an allowed namespace that is exempt (the platform's: VSO's own
+  ``default`` VaultAuth in its namespace serves every namespace anyway, as an empty ``vaultAuthRef`` does),
+  ``vaultConnectionRef`` (a VaultConnection holds Vault's address and TLS settings; the login is
   the VaultAuth's), ``destination`` and ``rolloutRestartTargets`` (always in the object's own namespace).
 
 Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["secret/data/prod/*"]}``: a VaultStaticSecret with
@@ -100,7 +102,7 @@ def _path_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Findi
 def _auth_ref_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
     ref = str_at(spec, "vaultAuthRef", "spec.vaultAuthRef")
     namespace, _, name = ref.rpartition("/")
-    if namespace and namespace != subject.namespace and subject.is_other_tier(namespace):
+    if namespace and namespace != subject.namespace and _crosses(subject, namespace):
         yield Finding(
             Rule.WORKLOAD_SECRET_CROSS_TIER,
             f"{subject.ref} ({in_tier(subject.tier)}) authenticates to Vault with VaultAuth {namespace}/{name} "
@@ -113,7 +115,7 @@ def _auth_ref_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[F
 def _global_ref_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
     ref = mapping_at(spec, "vaultAuthGlobalRef", "spec.vaultAuthGlobalRef")
     namespace = str_at(ref, "namespace", "spec.vaultAuthGlobalRef.namespace")
-    if namespace and namespace != subject.namespace and subject.is_other_tier(namespace):
+    if namespace and namespace != subject.namespace and _crosses(subject, namespace):
         name = str_at(ref, "name", "spec.vaultAuthGlobalRef.name")
         yield Finding(
             Rule.WORKLOAD_SECRET_CROSS_TIER,
@@ -121,6 +123,12 @@ def _global_ref_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator
             f"({in_tier(subject.tier_of(namespace))}); use a VaultAuthGlobal of tier {subject.tier}",
             "spec.vaultAuthGlobalRef.namespace",
         )
+
+
+def _crosses(subject: Candidate, namespace: str) -> bool:
+    """A namespace of another tier; an exempt one (the platform's, where the operator's own ``default`` VaultAuth
+    lives, which VSO lets every namespace use, named or not) is not judged."""
+    return not subject.is_exempt(namespace) and subject.is_other_tier(namespace)
 
 
 def _allowed_namespace_findings(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
@@ -142,7 +150,7 @@ def _allowed_namespace_findings(subject: Candidate, spec: Mapping[str, Any]) -> 
     for index, namespace in enumerate(allowed):
         if not NAMESPACE_NAME.fullmatch(namespace):
             continue  # "*" among names, a glob: no namespace has that name, so VSO lets none in by it
-        if namespace != subject.namespace and subject.is_other_tier(namespace):
+        if namespace != subject.namespace and _crosses(subject, namespace):
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
                 f"{subject.ref} ({in_tier(subject.tier)}) lets namespace {namespace} "
