@@ -51,46 +51,6 @@ def claim(namespace: str, ref: dict[str, str]) -> Doc:
             "metadata": {"name": "app-db", "namespace": namespace}, "spec": {REF: ref}}
 
 
-CASES = [
-    # A managed resource composed for a claim: the claim's tier is its tier.
-    Case("MR of a dev claim writes into prod", [managed("db", secret_at("prod"), claim="dev")], {(R, "db")}),
-    Case("MR of a prod claim writes into dev", [managed("db", secret_at("dev"), claim="prod")], {(R, "db")}),
-    Case("MR of a dev claim writes into another dev namespace", [managed("db", secret_at("dev-b"), claim="dev")]),
-    Case("MR of a dev claim writes into an untiered namespace", [managed("db", secret_at("shared"), claim="dev")],
-         {(R, "db")}),
-    Case("MR of a dev claim writes into an exempt namespace (the platform's)",
-         [managed("db", secret_at("kube-system"), claim="dev")]),
-    Case("MR of a dev claim writes into crossplane-system, exempt (where compositions gather details)",
-         [managed("db", secret_at("crossplane-system"), claim="dev")], policy=CROSSPLANE_EXEMPT),
-    Case("MR of a dev claim writes into crossplane-system, not exempt: untiered",
-         [managed("db", secret_at("crossplane-system"), claim="dev")], {(R, "db")}),
-    Case("MR of a claim in an untiered namespace is not judged", [managed("db", secret_at("prod"), claim="shared")]),
-    Case("MR serving no claim has no tier to compare", [managed("db", secret_at("prod"))]),
-    Case("MR without a namespace in its reference", [managed("db", {"name": "db-conn"}, claim="dev")]),
-    Case("MR of any provider's group: a provider-kubernetes Object",
-         [managed("sa", secret_at("prod"), claim="qa", group="kubernetes.crossplane.io/v1alpha1", kind="Object")],
-         {(R, "sa")}),
-    # A legacy composite resource: spec.claimRef names the claim.
-    Case("XR of a dev claim writes into prod", [composite("app-db-x7k2p", secret_at("prod"), "dev")],
-         {(R, "app-db-x7k2p")}),
-    Case("XR of a dev claim writes into dev", [composite("app-db-x7k2p", secret_at("dev"), "dev")]),
-    # Claims and Crossplane v2's namespaced resources: the Secret lands in their own namespace.
-    Case("claim writes beside itself", [claim("dev", {"name": "app-db-conn"})]),
-    Case("claim naming a namespace Crossplane never reads (pruned)", [claim("dev", secret_at("prod"))]),
-    Case("namespaced MR (v2 .m. group) writes beside itself",
-         [managed("db", {"name": "db-conn"}, group="rds.aws.m.upbound.io/v1beta1", namespace="dev")]),
-    # Malformed references: named, never a traceback.
-    Case("reference not an object", [managed("db", "prod/db-conn", claim="dev")], {(P, "db")}),
-    Case("namespace not a string", [managed("db", {"namespace": 7, "name": "db-conn"}, claim="dev")], {(P, "db")}),
-    Case("claimRef not an object", [managed("db", secret_at("prod"), claimRef="dev/app-db")], {(P, "db")}),
-]
-
-
-@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
-def test_crossplane(case: Case) -> None:
-    assert case.run() == case.expected
-
-
 def k8s_object(name: str, manifest_namespace: str | None, *, namespace: str | None = None,
                patches_from: dict[str, str] | None = None, details_from: dict[str, str] | None = None,
                connection: dict[str, str] | None = None, manifest_kind: str = "ConfigMap") -> Doc:
@@ -156,8 +116,44 @@ OBJECT_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", OBJECT_CASES, ids=ids(OBJECT_CASES))
-def test_provider_kubernetes_object(case: Case) -> None:
+CASES = [
+    # A managed resource composed for a claim: the claim's tier is its tier.
+    Case("MR of a dev claim writes into prod", [managed("db", secret_at("prod"), claim="dev")], {(R, "db")}),
+    Case("MR of a prod claim writes into dev", [managed("db", secret_at("dev"), claim="prod")], {(R, "db")}),
+    Case("MR of a dev claim writes into another dev namespace", [managed("db", secret_at("dev-b"), claim="dev")]),
+    Case("MR of a dev claim writes into an untiered namespace", [managed("db", secret_at("shared"), claim="dev")],
+         {(R, "db")}),
+    Case("MR of a dev claim writes into an exempt namespace (the platform's)",
+         [managed("db", secret_at("kube-system"), claim="dev")]),
+    Case("MR of a dev claim writes into crossplane-system, exempt (where compositions gather details)",
+         [managed("db", secret_at("crossplane-system"), claim="dev")], policy=CROSSPLANE_EXEMPT),
+    Case("MR of a dev claim writes into crossplane-system, not exempt: untiered",
+         [managed("db", secret_at("crossplane-system"), claim="dev")], {(R, "db")}),
+    Case("MR of a claim in an untiered namespace is not judged", [managed("db", secret_at("prod"), claim="shared")]),
+    Case("MR serving no claim has no tier to compare", [managed("db", secret_at("prod"))]),
+    Case("MR without a namespace in its reference", [managed("db", {"name": "db-conn"}, claim="dev")]),
+    Case("MR of any provider's group: a provider-kubernetes Object",
+         [managed("sa", secret_at("prod"), claim="qa", group="kubernetes.crossplane.io/v1alpha1", kind="Object")],
+         {(R, "sa")}),
+    # A legacy composite resource: spec.claimRef names the claim.
+    Case("XR of a dev claim writes into prod", [composite("app-db-x7k2p", secret_at("prod"), "dev")],
+         {(R, "app-db-x7k2p")}),
+    Case("XR of a dev claim writes into dev", [composite("app-db-x7k2p", secret_at("dev"), "dev")]),
+    # Claims and Crossplane v2's namespaced resources: the Secret lands in their own namespace.
+    Case("claim writes beside itself", [claim("dev", {"name": "app-db-conn"})]),
+    Case("claim naming a namespace Crossplane never reads (pruned)", [claim("dev", secret_at("prod"))]),
+    Case("namespaced MR (v2 .m. group) writes beside itself",
+         [managed("db", {"name": "db-conn"}, group="rds.aws.m.upbound.io/v1beta1", namespace="dev")]),
+    # Malformed references: named, never a traceback.
+    Case("reference not an object", [managed("db", "prod/db-conn", claim="dev")], {(P, "db")}),
+    Case("namespace not a string", [managed("db", {"namespace": 7, "name": "db-conn"}, claim="dev")], {(P, "db")}),
+    Case("claimRef not an object", [managed("db", secret_at("prod"), claimRef="dev/app-db")], {(P, "db")}),
+    *OBJECT_CASES,
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
+def test_crossplane(case: Case) -> None:
     assert case.run() == case.expected
 
 
