@@ -154,6 +154,48 @@ CLUSTER_CASES = [
         namespaceSelectors=[{"matchLabels": {"no": "such"}}])], policy=PATHS),
 ]
 
+def kv_store(name: str, ns: str | None, path: str | None, version: str | None = None) -> Doc:
+    """A Vault store of ESO's vault provider: ``path`` is the KV mount, ``version`` v2 unless given."""
+    vault: Doc = {"server": "http://vault:8200", **({"path": path} if path is not None else {}),
+                  **({"version": version} if version else {})}
+    kind = "SecretStore" if ns else "ClusterSecretStore"
+    return {"apiVersion": "external-secrets.io/v1", "kind": kind,
+            "metadata": {"name": name, **({"namespace": ns} if ns else {})}, "spec": {"provider": {"vault": vault}}}
+
+
+MOUNT_PATHS = policy({"secrets": {"pathPatterns": {"dev": ["secret/data/dev/*", "kv1/dev/*"],
+                                                   "prod": ["secret/data/prod/*", "kv1/prod/*"]}}})
+"""Patterns written as Vault's full paths, as VSO's and the Vault agent's are."""
+
+VAULT_JOIN_CASES = [
+    # The vault provider reads a key under its store's mount (providers/v1/vault buildPath): <path>/data/<key>
+    # for KV v2 (the default), <path>/<key> for v1, a key already under the mount kept; with no mount, kv v2's
+    # "data" goes after the key's first segment.
+    Case("key under a kv-v2 store's mount of another tier", [kv_store("vault", None, "secret"), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})], {(W, "dev/es")},
+         policy=MOUNT_PATHS),
+    Case("key already naming the mount", [kv_store("vault", None, "secret"), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "secret/prod/db"}}]})], {(W, "dev/es")},
+         policy=MOUNT_PATHS),
+    Case("key under a kv-v2 store's mount of its own tier", [kv_store("vault", None, "secret"), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "dev/db"}}]})], policy=MOUNT_PATHS),
+    Case("key under a kv-v1 store's mount of another tier", [kv_store("vault", None, "kv1", "v1"), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})], {(W, "dev/es")},
+         policy=MOUNT_PATHS),
+    Case("a store without a mount: kv v2 puts data after the first segment", [kv_store("vault", None, None), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "secret/prod/db"}}]})], {(W, "dev/es")},
+         policy=MOUNT_PATHS),
+    Case("a find under a kv-v2 store's mount", [kv_store("vault", None, "secret"), find("dev", path="prod")],
+         {(W, "dev/es")}, policy=MOUNT_PATHS),
+    Case("a PushSecret writing under a kv-v2 store's mount of another tier",
+         [kv_store("vault", None, "secret"), push("dev", "prod/db")], {(W, "dev/push")}, policy=MOUNT_PATHS),
+    Case("a PushSecret writing under its own tier's mount path",
+         [kv_store("vault", None, "secret"), push("dev", "dev/db")], policy=MOUNT_PATHS),
+    Case("a store of another provider is not joined", [
+        {**kv_store("vault", None, "secret"), "spec": {"provider": {"aws": {"service": "SecretsManager"}}}},
+        external("dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})], policy=MOUNT_PATHS),
+]
+
 PUSH_CASES = [
     Case("PushSecret writes into another tier's path", [push("dev", "prod/db")], {(W, "dev/push")}, policy=PATHS),
     Case("PushSecret writes into its own tier's path", [push("dev", "dev/db")], policy=PATHS),
@@ -271,7 +313,8 @@ GENERATOR_CASES = [
            "spec": {"mount": "database", "path": "creds/dev-ro"}}], policy=VAULT_PATHS),
 ]
 
-CASES = FIND_CASES + SOURCE_REF_CASES + CLUSTER_CASES + PUSH_CASES + CLUSTER_PUSH_CASES + GENERATOR_CASES
+CASES = (FIND_CASES + SOURCE_REF_CASES + CLUSTER_CASES + VAULT_JOIN_CASES + PUSH_CASES + CLUSTER_PUSH_CASES
+         + GENERATOR_CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids(CASES))
@@ -336,3 +379,13 @@ def test_a_bulk_push_names_the_remote_paths_of_one_entry_once() -> None:
     assert violation.message == (
         "PushSecret dev/push (tier dev) writes to secret paths 'prod/api-key', 'prod/db-password', 'prod/db-user' in "
         "spec.dataTo[0], which belong to tier prod; use a path of tier dev")
+
+
+def test_a_joined_vault_path_is_named_with_how_it_was_joined() -> None:
+    docs = [kv_store("vault", None, "secret"),
+            external("dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})]
+    (violation,) = dict(decisions([*Case("", []).docs, *docs], MOUNT_PATHS))["dev/es"].violations
+    assert violation.message == (
+        "ExternalSecret dev/es (tier dev) names secret path 'secret/data/prod/db' (key 'prod/db' under "
+        "ClusterSecretStore vault's Vault mount) in spec.data[0].remoteRef.key, which belongs to tier prod; use a "
+        "path of tier dev")

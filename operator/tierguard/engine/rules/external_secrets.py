@@ -14,6 +14,8 @@ Reported as ``workload-secret-cross-tier`` (the rule's facts live in ``workloads
   or each key of the source Secret matching ``match.regexp`` into a remote secret named by the key after the
   ``rewrite`` regexps. Those names are judged when the Secret is known; a ``transform`` rewrite (a Go template),
   a Secret chosen by labels or a generator's output give names tierguard cannot know: not judged.
+- Through a known store of the vault provider, a key is also judged as the provider joins it with the store's
+  mount (``vault_store_path``): ``key: prod/db`` under ``path: secret`` (KV v2) is ``secret/data/prod/db``.
 - A ClusterExternalSecret or ClusterPushSecret creates its ExternalSecret or PushSecret in each namespace it
   selects: each is judged as if it lived there, and enforced in that namespace's tier.
 - A SecretStore or ClusterSecretStore whose kubernetes provider reads another tier's namespace (a
@@ -26,7 +28,7 @@ Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["secret/data/prod/*
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +105,36 @@ class RemotePath:
     prefix: bool = False
     store: tuple[str, str] | None = None
     """(kind, name) of the store this entry reads through, when not the object's ``secretStoreRef``."""
+    via: str = ""
+    """How the path was made from the one written (a Vault store's mount), for the message."""
+
+    @property
+    def shown(self) -> str:
+        return f"{self.path.strip()!r} ({self.via})" if self.via else repr(self.path.strip())
+
+
+def vault_store_path(store: Mapping[str, Any], key: str) -> str | None:
+    """The Vault path External Secrets' vault provider reads or writes for ``key`` through ``store``
+    (``providers/v1/vault/client_get.go``, ``buildPath``): under the store's ``path`` (its KV mount), with
+    ``data`` for KV v2 (the default version), a key already under the mount kept; without a mount, KV v2 puts
+    ``data`` after the key's first segment unless the key has a ``/data/``. None for a store of another provider."""
+    provider = mapping_at(mapping_at(store, "spec", "spec"), "provider", "spec.provider")
+    vault = mapping_at(provider, "vault", "spec.provider.vault")
+    if not vault:
+        return None
+    v2 = (str_at(vault, "version", "spec.provider.vault.version") or "v2") == "v2"
+    mount = vault.get("path")
+    if isinstance(mount, str):
+        out = key
+        if out.startswith(mount + "/"):
+            out = out[len(mount) + 1:]
+            if v2 and out.startswith("data/"):
+                out = out[len("data/"):]
+        return "/".join([mount, *(["data"] if v2 else []), out])
+    if v2 and "/data/" not in key:
+        first, _, rest = key.partition("/")
+        return "/".join([first, "data", rest]) if rest else f"{first}/data/"
+    return key
 
 
 def _store_ref(holder: Mapping[str, Any], path: str) -> tuple[str, str] | None:
@@ -211,7 +243,8 @@ def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base:
     stores = {default_store} if default_store else set()
     paths = list(external_secret_paths(spec, base))
     stores.update(p.store for p in paths if p.store)
-    yield from _remote_path_findings(subject, paths, holder, "reads")
+    joined = [j for p in paths for j in _joined(subject, p, [p.store or default_store], holder)]
+    yield from _remote_path_findings(subject, paths + joined, holder, "reads")
     for kind, store_name in sorted(stores):
         field = (f"{base}.secretStoreRef" if (kind, store_name) == default_store else
                  next(p.field.rsplit(".", 1)[0] for p in paths if p.store == (kind, store_name)))
@@ -221,15 +254,22 @@ def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base:
 def _push_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
                           ) -> Iterator[Finding]:
     """A PushSecret spec judged where ``holder`` places it: where it writes, and the stores it writes through."""
-    yield from _remote_path_findings(subject, _push_secret_paths(subject, spec, base, holder), holder, "writes")
-    cluster_stores = []
+    cluster_stores, named = [], []
     for ref, path in mappings_at(spec, "secretStoreRefs", f"{base}.secretStoreRefs"):
         name = str_at(ref, "name", f"{path}.name")
         kind = str_at(ref, "kind", f"{path}.kind") or "SecretStore"
         if kind == "ClusterSecretStore":
             cluster_stores.append(name)
         if name:
-            yield from _store_findings(subject, (kind, name), holder, path)
+            named.append((kind, name))
+    paths = _push_secret_paths(subject, spec, base, holder)
+    joined = [j for p in paths for j in _joined(subject, p, named, holder)]
+    yield from _remote_path_findings(subject, paths + joined, holder, "writes")
+    for ref, path in mappings_at(spec, "secretStoreRefs", f"{base}.secretStoreRefs"):
+        name = str_at(ref, "name", f"{path}.name")
+        if name:
+            yield from _store_findings(subject, (str_at(ref, "kind", f"{path}.kind") or "SecretStore", name),
+                                       holder, path)
     if any(_may_be_kubernetes(subject, name) for name in cluster_stores):
         yield from _push_namespace_findings(subject, spec, base, holder)
 
@@ -263,6 +303,17 @@ def _push_namespace_findings(subject: Candidate, spec: Mapping[str, Any], base: 
             )
 
 
+def _joined(subject: Candidate, remote: RemotePath, stores: Sequence[tuple[str, str] | None], holder: Holder
+            ) -> Iterator[RemotePath]:
+    """``remote`` as each known Vault store among ``stores`` joins it with its mount, when that differs."""
+    for ref in stores:
+        store = subject.context.secret_store(ref[0], holder.namespace, ref[1]) if ref else None
+        joined = vault_store_path(store, remote.path.strip().lstrip("/")) if store is not None and ref else None
+        if joined is not None and ref is not None and joined.strip("/") != remote.path.strip().strip("/"):
+            via = f"key {remote.path.strip()!r} under {ref[0]} {ref[1]}'s Vault mount"
+            yield RemotePath(joined, remote.field, remote.prefix, remote.store, via)
+
+
 def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: Holder, verb: str
                           ) -> Iterator[Finding]:
     if not subject.policy.secrets.path_patterns:
@@ -273,7 +324,7 @@ def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: H
         if remote.prefix:
             reached = tuple(t for t in tiers_under_prefix(remote.path, subject.policy) if t != tier)
             if reached:
-                scope = (f"every remote secret under {remote.path.strip()!r}" if remote.path.strip()
+                scope = (f"every remote secret under {remote.shown}" if remote.path.strip()
                          else "every remote secret of its store")
                 yield Finding(
                     Rule.WORKLOAD_SECRET_CROSS_TIER,
@@ -285,11 +336,11 @@ def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: H
             continue
         owners = other_tiers_of_path(remote.path, subject.policy, tier)
         if owners:
-            crossing.setdefault((remote.field, owners), []).append(remote.path.strip())
+            crossing.setdefault((remote.field, owners), []).append(remote.shown)
     # One finding per field and tiers: a dataTo entry names one remote path per key of its Secret.
     for (field, owners), names in crossing.items():
         named = ("names secret path" if verb == "reads" else "writes to secret path") + ("s" if len(names) > 1 else "")
-        shown = ", ".join(repr(name) for name in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         yield Finding(
             Rule.WORKLOAD_SECRET_CROSS_TIER,
             f"{holder.who} {named} {shown} in {field}, which belong{'' if len(names) > 1 else 's'} to tier "
