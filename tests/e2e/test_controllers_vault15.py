@@ -2,7 +2,8 @@
 provider-kubernetes' Object reading another tier's Secret into a manifest (its patches-from example, cluster-scoped
 and namespaced: a new webhook entry each), a PushSecret whose PushSecretMetadata has the kubernetes provider write
 into another tier's namespace, and a VaultAuth whose allowedNamespaces holds a glob (VSO reads names exactly: it
-lets no namespace in, so it is admitted). Each with its admitted or refused variant."""
+lets no namespace in, so it is admitted), an HCPAuth open to every namespace and an HCPVaultSecretsApp using
+another tier's HCPAuth (two new webhook entries). Each with its admitted or refused variant."""
 
 from __future__ import annotations
 
@@ -116,3 +117,24 @@ def test_a_vault_auth_glob_lets_no_namespace_in(cluster: Cluster, namespace: Nam
 
     eventually(lambda: assert_refused(apply(cluster, vault_auth([dev])), WORKLOAD))
     assert_admitted(apply(cluster, vault_auth(["dev-*", "*", prod])))
+
+
+def test_hcp_vault_secrets_auth_across_tiers(cluster: Cluster, namespace: NamespaceFactory,
+                                            vault_secrets_operator: None) -> None:
+    prod, dev = tiered(namespace, "prod"), tiered(namespace, "dev")
+
+    def hcp_auth(allowed: list[str]) -> dict[str, Any]:
+        return {"apiVersion": "secrets.hashicorp.com/v1beta1", "kind": "HCPAuth",
+                "metadata": {"name": "hcp", "namespace": prod},
+                "spec": {"method": "servicePrincipal", "organizationID": "org", "projectID": "project",
+                         "servicePrincipal": {"secretRef": "hcp-sp"}, "allowedNamespaces": allowed}}
+
+    def app(auth_ref: str) -> dict[str, Any]:
+        return {"apiVersion": "secrets.hashicorp.com/v1beta1", "kind": "HCPVaultSecretsApp",
+                "metadata": {"name": "web", "namespace": dev},
+                "spec": {"appName": "web", "hcpAuthRef": auth_ref, "destination": {"name": "web", "create": True}}}
+
+    eventually(lambda: assert_refused(apply(cluster, hcp_auth(["*"])), WORKLOAD))
+    assert_admitted(apply(cluster, hcp_auth([prod])))
+    assert_refused(apply(cluster, app(f"{prod}/hcp")), WORKLOAD)
+    assert_admitted(apply(cluster, app("hcp")))

@@ -24,6 +24,8 @@ PATHS = policy({"secrets": {"pathPatterns": {
 EXEMPT_OPERATOR = policy({"exemptions": {"namespaces": ["kube-system", "vault-secrets-operator-system"]},
                           "secrets": {"pathPatterns": {"prod": ["secret/data/prod/*"], "dev": ["secret/data/dev/*"]}}})
 
+HCP_APPS = policy({"secrets": {"pathPatterns": {"prod": ["prod-*"], "dev": ["dev-*"]}}})
+
 
 def vso(kind: str, ns: str, name: str = "web", **spec: Any) -> Doc:
     return {"apiVersion": GROUP, "kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec}
@@ -104,6 +106,23 @@ CASES = [
     Case("VaultAuth taking its login from another tier's VaultAuthGlobal",
          [vso("VaultAuth", "dev", "auth", vaultAuthGlobalRef={"namespace": "prod", "name": "global"})],
          {(W, "dev/auth")}),
+    # HCP Vault Secrets: an HCPAuth's allowedNamespaces (isAllowedNamespace, GetHCPAuthForObj), an
+    # HCPVaultSecretsApp's hcpAuthRef ("<namespace>/<name>", ParseResourceRef) and its appName (matched against
+    # pathPatterns as a store's name, like an Azure Key Vault's).
+    Case("HCPAuth open to every namespace", [vso("HCPAuth", "prod", "hcp", allowedNamespaces=["*"],
+                                                 organizationID="o", projectID="p")], {(W, "prod/hcp")}),
+    Case("HCPAuth open to namespaces of its tier", [vso("HCPAuth", "prod", "hcp", allowedNamespaces=["prod-b"],
+                                                        organizationID="o", projectID="p")]),
+    Case("HCPVaultSecretsApp authenticating with another tier's HCPAuth",
+         [vso("HCPVaultSecretsApp", "dev", appName="web", hcpAuthRef="prod/hcp", destination={"name": "web"})],
+         {(W, "dev/web")}),
+    Case("HCPVaultSecretsApp authenticating with its own namespace's HCPAuth",
+         [vso("HCPVaultSecretsApp", "dev", appName="web", hcpAuthRef="hcp", destination={"name": "web"})]),
+    Case("HCPVaultSecretsApp reading another tier's app", [vso(
+        "HCPVaultSecretsApp", "dev", appName="prod-web", destination={"name": "web"})], {(W, "dev/web")},
+         policy=HCP_APPS),
+    Case("HCPVaultSecretsApp reading its tier's app", [vso(
+        "HCPVaultSecretsApp", "dev", appName="dev-web", destination={"name": "web"})], policy=HCP_APPS),
     Case("allowedNamespaces not a list of strings", [vso("VaultAuth", "prod", "auth", allowedNamespaces=[1])],
          {(P, "prod/auth")}),
 ]

@@ -13,6 +13,9 @@ own source (hashicorp/vault-secrets-operator, ``vault/requests.go``, ``controlle
   alone: every namespace). VSO compares the other entries with the namespace's name exactly
   (``isAllowedNamespace``): a ``*`` among names, or a glob such as ``dev-*``, is a name no namespace can have, and
   lets none in. A namespace of another tier is refused; a VaultAuth's ``vaultAuthGlobalRef`` into another tier too.
+- HCP Vault Secrets (``controllers/hcpvaultsecretsapp_controller.go``, ``GetHCPAuthForObj``): an ``HCPAuth``'s
+  ``allowedNamespaces`` as a VaultAuth's; an ``HCPVaultSecretsApp``'s ``hcpAuthRef`` (``<namespace>/<name>``) as a
+  ``vaultAuthRef``, and its ``appName`` matched against ``pathPatterns`` as a store's name.
 - Not judged, as they move nothing between tiers: ``spec.namespace`` (a Vault Enterprise namespace, not a
   Kubernetes one), a reference into or an allowed namespace that is exempt (the platform's: VSO's own
   ``default`` VaultAuth in its namespace serves every namespace anyway, as an empty ``vaultAuthRef`` does),
@@ -40,8 +43,9 @@ FACTS: tuple[RuleFacts, ...] = ()
 """It owns no rule id: what it finds is ``workload-secret-cross-tier`` (``workloads.py``)."""
 RULES = frozenset({Rule.WORKLOAD_SECRET_CROSS_TIER, Rule.POLICY_INVALID})
 SECRET_KINDS = ("VaultStaticSecret", "VaultDynamicSecret", "VaultPKISecret")
-AUTH_KINDS = ("VaultAuth", "VaultAuthGlobal")
-KINDS = group_kinds(*SECRET_KINDS, *AUTH_KINDS, group="secrets.hashicorp.com")
+AUTH_KINDS = ("VaultAuth", "VaultAuthGlobal", "HCPAuth")
+HCP_APP = "HCPVaultSecretsApp"
+KINDS = group_kinds(*SECRET_KINDS, *AUTH_KINDS, HCP_APP, group="secrets.hashicorp.com")
 
 EVERY_NAMESPACE = "*"
 """``allowedNamespaces: ["*"]``, when it is the only entry (``isAllowedNamespace``)."""
@@ -54,6 +58,9 @@ def check(subject: Candidate) -> Iterator[Finding]:
     if subject.kind in SECRET_KINDS:
         yield from _path_finding(subject, spec)
         yield from _auth_ref_finding(subject, spec)
+    elif subject.kind == HCP_APP:
+        yield from _app_finding(subject, spec)
+        yield from _auth_ref_finding(subject, spec, "hcpAuthRef", "HCP Vault Secrets with HCPAuth", "service principal")
     else:
         yield from _allowed_namespace_findings(subject, spec)
         if subject.kind == "VaultAuth":
@@ -99,16 +106,30 @@ def _path_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Findi
         )
 
 
-def _auth_ref_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
-    ref = str_at(spec, "vaultAuthRef", "spec.vaultAuthRef")
+def _auth_ref_finding(subject: Candidate, spec: Mapping[str, Any], field: str = "vaultAuthRef",
+                      what: str = "Vault with VaultAuth", whose: str = "Vault role") -> Iterator[Finding]:
+    ref = str_at(spec, field, f"spec.{field}")
     namespace, _, name = ref.rpartition("/")
     if namespace and namespace != subject.namespace and _crosses(subject, namespace):
+        kind = what.rsplit(" ", 1)[-1]
         yield Finding(
             Rule.WORKLOAD_SECRET_CROSS_TIER,
-            f"{subject.ref} ({in_tier(subject.tier)}) authenticates to Vault with VaultAuth {namespace}/{name} "
-            f"({in_tier(subject.tier_of(namespace))}), whose Vault role reads that tier's secrets; use a VaultAuth "
+            f"{subject.ref} ({in_tier(subject.tier)}) authenticates to {what} {namespace}/{name} "
+            f"({in_tier(subject.tier_of(namespace))}), whose {whose} reads that tier's secrets; use a {kind} "
             f"of tier {subject.tier}",
-            "spec.vaultAuthRef",
+            f"spec.{field}",
+        )
+
+
+def _app_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
+    app = str_at(spec, "appName", "spec.appName").strip()
+    owners = other_tiers_of_path(app, subject.policy, subject.tier) if app else ()
+    if owners:
+        yield Finding(
+            Rule.WORKLOAD_SECRET_CROSS_TIER,
+            f"{subject.ref} ({in_tier(subject.tier)}) reads HCP Vault Secrets app {app!r} (spec.appName), which "
+            f"belongs to tier {', '.join(owners)}; use an app of tier {subject.tier}",
+            "spec.appName",
         )
 
 
