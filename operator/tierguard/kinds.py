@@ -178,6 +178,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_KYVERNO, "*", "ClusterPolicy", "clusterpolicies", _C, judged=True),
     KindInfo(_KYVERNO_POLICIES, "*", "GeneratingPolicy", "generatingpolicies", _C, judged=True),
     KindInfo(_KYVERNO_POLICIES, "*", "NamespacedGeneratingPolicy", "namespacedgeneratingpolicies", _N, judged=True),
+    KindInfo("apiextensions.crossplane.io", "*", "Composition", "compositions", _C, judged=True),
     KindInfo(_XP_KUBERNETES, "*", "Object", "objects", _C, judged=True, route="xp-kubernetes-objects"),
     KindInfo(_XP_KUBERNETES_M, "*", "Object", "objects", _N, judged=True, route="xp-kubernetes-m-objects"),
     KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),

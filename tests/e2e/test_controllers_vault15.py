@@ -3,7 +3,8 @@ provider-kubernetes' Object reading another tier's Secret into a manifest (its p
 and namespaced: a new webhook entry each), a PushSecret whose PushSecretMetadata has the kubernetes provider write
 into another tier's namespace, and a VaultAuth whose allowedNamespaces holds a glob (VSO reads names exactly: it
 lets no namespace in, so it is admitted), an HCPAuth open to every namespace and an HCPVaultSecretsApp using
-another tier's HCPAuth (two new webhook entries). Each with its admitted or refused variant."""
+another tier's HCPAuth (two new webhook entries), a Composition gathering every claim's connection Secrets into
+a tiered namespace (a new webhook entry). Each with its admitted or refused variant."""
 
 from __future__ import annotations
 
@@ -138,3 +139,29 @@ def test_hcp_vault_secrets_auth_across_tiers(cluster: Cluster, namespace: Namesp
     assert_admitted(apply(cluster, hcp_auth([prod])))
     assert_refused(apply(cluster, app(f"{prod}/hcp")), WORKLOAD)
     assert_admitted(apply(cluster, app("hcp")))
+
+
+@pytest.fixture
+def compositions(cluster: Cluster) -> Iterator[list[str]]:
+    made: list[str] = []
+    yield made
+    for name in made:
+        cluster.kubectl("delete", "compositions.apiextensions.crossplane.io", name, "--wait=false",
+                        "--ignore-not-found", check=False)
+
+
+def test_a_composition_gathering_connection_secrets_into_a_tier(
+        cluster: Cluster, namespace: NamespaceFactory, provider_kubernetes: None, compositions: list[str]) -> None:
+    prod, untiered = tiered(namespace, "prod"), namespace()
+
+    def composition(name: str, into: str) -> dict[str, Any]:
+        """Crossplane's docs' connection-details.md Composition, its pipeline step's input left out."""
+        compositions.append(name)
+        return {"apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition", "metadata": {"name": name},
+                "spec": {"writeConnectionSecretsToNamespace": into,
+                         "compositeTypeRef": {"apiVersion": "example.org/v1alpha1", "kind": "XSecretTest"},
+                         "mode": "Pipeline", "pipeline": [{"step": "patch-and-transform",
+                                                           "functionRef": {"name": "function-patch-and-transform"}}]}}
+
+    eventually(lambda: assert_refused(apply(cluster, composition(f"{prod}-xsecrettest", prod)), REPLICATION))
+    assert_admitted(apply(cluster, composition(f"{untiered}-xsecrettest", untiered)))

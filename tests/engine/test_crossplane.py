@@ -116,6 +116,54 @@ OBJECT_CASES = [
 ]
 
 
+def composition(namespace: str | None) -> Doc:
+    """A Composition as Crossplane's docs write one (content/v1.20/concepts/compositions.md), whose legacy composite
+    resources' connection Secrets Crossplane writes into ``namespace`` (internal/controller/apiextensions/
+    composite/api.go, APIConfigurator)."""
+    spec: Doc = {"compositeTypeRef": {"apiVersion": "custom-api.example.org/v1alpha1", "kind": "XDatabase"},
+                 "resources": [{"name": "database", "base": {"apiVersion": "rds.aws.upbound.io/v1beta1",
+                                                             "kind": "Instance", "spec": {"forProvider": {}}}}]}
+    if namespace is not None:
+        spec["writeConnectionSecretsToNamespace"] = namespace
+    return {"apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition", "metadata": {"name": "db"},
+            "spec": spec}
+
+
+def composed_into(namespace: str, *, pipeline: bool = False, patched: bool = False) -> Doc:
+    resource: Doc = {"name": "key", "base": {"apiVersion": "iam.aws.upbound.io/v1beta1", "kind": "AccessKey", "spec": {
+        "forProvider": {}, REF: {"namespace": namespace, "name": "key1"}}}}
+    if patched:
+        resource["patches"] = [{"fromFieldPath": "spec.claimRef.namespace",
+                                "toFieldPath": "spec.writeConnectionSecretToRef.namespace"}]
+    doc = composition(None)
+    if pipeline:
+        doc["spec"] = {"mode": "Pipeline", "pipeline": [{"step": "patch-and-transform", "input": {
+            "apiVersion": "pt.fn.crossplane.io/v1beta1", "kind": "Resources", "resources": [resource]}}]}
+    else:
+        doc["spec"]["resources"] = [resource]
+    return doc
+
+COMPOSITION_CASES = [
+    Case("Composition gathering every claim's details into a tiered namespace", [composition("prod")],
+         {(R, "db")}),
+    Case("Composition gathering them into an exempt namespace (Crossplane's)", [composition("crossplane-system")],
+         policy=CROSSPLANE_EXEMPT),
+    Case("Composition gathering them into an untiered namespace: each composite is judged by its claim",
+         [composition("crossplane-system")]),
+    Case("Composition writing no connection Secret", [composition(None)]),
+    # A composed resource's base naming a fixed namespace (the docs' connection-details.md Composition writes
+    # every AccessKey's keys into "docs"): every claim's resource writes there, unless a patch sets it.
+    Case("Composition whose composed base writes into a tiered namespace", [composed_into("prod")], {(R, "db")}),
+    Case("the same in a function-patch-and-transform pipeline", [composed_into("prod", pipeline=True)],
+         {(R, "db")}),
+    Case("a base whose namespace a patch sets (from the claim)", [composed_into("prod", patched=True)]),
+    Case("a base writing into an exempt namespace", [composed_into("crossplane-system")], policy=CROSSPLANE_EXEMPT),
+    Case("another function's input is not read", [{**composition(None), "spec": {"mode": "Pipeline", "pipeline": [
+        {"step": "kcl", "input": {"apiVersion": "krm.kcl.dev/v1alpha1", "kind": "KCLInput", "resources": "x"}}]}}]),
+]
+
+
+
 CASES = [
     # A managed resource composed for a claim: the claim's tier is its tier.
     Case("MR of a dev claim writes into prod", [managed("db", secret_at("prod"), claim="dev")], {(R, "db")}),
@@ -149,6 +197,7 @@ CASES = [
     Case("namespace not a string", [managed("db", {"namespace": 7, "name": "db-conn"}, claim="dev")], {(P, "db")}),
     Case("claimRef not an object", [managed("db", secret_at("prod"), claimRef="dev/app-db")], {(P, "db")}),
     *OBJECT_CASES,
+    *COMPOSITION_CASES,
 ]
 
 
@@ -206,3 +255,10 @@ def test_a_claim_ref_and_a_label_of_two_tiers_are_both_judged() -> None:
                             "name": "other"})
     (violation,) = dict(decisions([*Case("", []).docs, doc]))["db"].violations
     assert "serves claim prod/other (tier prod; spec.claimRef)" in violation.message
+
+
+def test_a_composition_is_enforced_in_the_tier_it_writes_into() -> None:
+    warn_prod = policy({"enforcement": {"default": "enforce", "perTier": {"prod": "warn"}}})
+    (violation,) = dict(decisions([*Case("", []).docs, composition("prod")], warn_prod))["db"].violations
+    assert violation.action is Action.WARN and violation.path == "spec.writeConnectionSecretsToNamespace"
+    assert "namespace prod (tier prod)" in violation.message and "(cluster-scoped)" in violation.message

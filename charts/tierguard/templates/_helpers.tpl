@@ -157,6 +157,7 @@ handlers:
   - {id: clusterpolicies,          group: kyverno.io,                    version: "*", resource: clusterpolicies,          scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: generatingpolicies,       group: policies.kyverno.io,           version: "*", resource: generatingpolicies,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: namespacedgeneratingpolicies, group: policies.kyverno.io,       version: "*", resource: namespacedgeneratingpolicies, scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: compositions,             group: apiextensions.crossplane.io,   version: "*", resource: compositions,             scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: xp-kubernetes-objects,    group: kubernetes.crossplane.io,      version: "*", resource: objects,                  scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: xp-kubernetes-m-objects,  group: kubernetes.m.crossplane.io,    version: "*", resource: objects,                  scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
