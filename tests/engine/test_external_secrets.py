@@ -174,6 +174,9 @@ VAULT_JOIN_CASES = [
     Case("key under a kv-v2 store's mount of another tier", [kv_store("vault", None, "secret"), external(
         "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})], {(W, "dev/es")},
          policy=MOUNT_PATHS),
+    Case("a mount written with a trailing slash", [kv_store("vault", None, "secret/"), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})], {(W, "dev/es")},
+         policy=MOUNT_PATHS),
     Case("key already naming the mount", [kv_store("vault", None, "secret"), external(
         "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "secret/prod/db"}}]})], {(W, "dev/es")},
          policy=MOUNT_PATHS),

@@ -130,7 +130,8 @@ def vault_store_path(store: Mapping[str, Any], key: str) -> str | None:
             out = out[len(mount) + 1:]
             if v2 and out.startswith("data/"):
                 out = out[len("data/"):]
-        return "/".join([mount, *(["data"] if v2 else []), out])
+        # A mount written with a trailing slash ("secret/") joins as "secret//data/...": read as one slash.
+        return re.sub("/+", "/", "/".join([mount, *(["data"] if v2 else []), out]))
     if v2 and "/data/" not in key:
         first, _, rest = key.partition("/")
         return "/".join([first, "data", rest]) if rest else f"{first}/data/"
