@@ -129,6 +129,7 @@ _RBAC, _ESO, _GATEWAY = "rbac.authorization.k8s.io", "external-secrets.io", "gat
 _VSO, _ESO_GENERATORS = "secrets.hashicorp.com", "generators.external-secrets.io"
 _FLUX_HELM, _FLUX_KUSTOMIZE = "helm.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"
 _CERT_MANAGER, _KYVERNO, _KYVERNO_POLICIES = "cert-manager.io", "kyverno.io", "policies.kyverno.io"
+_XP_KUBERNETES, _XP_KUBERNETES_M = "kubernetes.crossplane.io", "kubernetes.m.crossplane.io"
 
 KINDS: tuple[KindInfo, ...] = (
     # Judged, in the order of the webhook's routes (and of the chart's webhook entries).
@@ -163,6 +164,8 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_VSO, "*", "VaultPKISecret", "vaultpkisecrets", _N, judged=True),
     KindInfo(_VSO, "*", "VaultAuth", "vaultauths", _N, judged=True),
     KindInfo(_VSO, "*", "VaultAuthGlobal", "vaultauthglobals", _N, judged=True),
+    KindInfo(_VSO, "*", "HCPAuth", "hcpauths", _N, judged=True),
+    KindInfo(_VSO, "*", "HCPVaultSecretsApp", "hcpvaultsecretsapps", _N, judged=True),
     KindInfo(_ESO_GENERATORS, "*", "VaultDynamicSecret", "vaultdynamicsecrets", _N, judged=True,
              route="generators-vaultdynamicsecrets"),
     KindInfo(_ESO_GENERATORS, "*", "ClusterGenerator", "clustergenerators", _C, judged=True),
@@ -175,6 +178,9 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(_KYVERNO, "*", "ClusterPolicy", "clusterpolicies", _C, judged=True),
     KindInfo(_KYVERNO_POLICIES, "*", "GeneratingPolicy", "generatingpolicies", _C, judged=True),
     KindInfo(_KYVERNO_POLICIES, "*", "NamespacedGeneratingPolicy", "namespacedgeneratingpolicies", _N, judged=True),
+    KindInfo("apiextensions.crossplane.io", "*", "Composition", "compositions", _C, judged=True),
+    KindInfo(_XP_KUBERNETES, "*", "Object", "objects", _C, judged=True, route="xp-kubernetes-objects"),
+    KindInfo(_XP_KUBERNETES_M, "*", "Object", "objects", _N, judged=True, route="xp-kubernetes-m-objects"),
     KindInfo("tierguard.io", "*", "TierPolicy", "tierpolicies", _C, judged=True, index="tg_policies", deletes=True),
     KindInfo("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", _N, judged=True,
              index="tg_network_policies", deletes=True),
@@ -230,7 +236,12 @@ CONNECTS: dict[GroupKind, tuple[KindInfo, Connect]] = {
     GroupKind(info.group, connect.kind): (info, connect) for info in JUDGED for connect in info.connects}
 """The options kind of each CONNECT subresource (``("", "PodExecOptions")``) -> the row it opens a session
 into and the subresource: a review's body is the options, the object is the row's, named by the request."""
-CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(info.kind for info in KINDS if info.scope is Scope.CLUSTER)
+AMBIGUOUS_KINDS: frozenset[str] = frozenset({info.kind for info in KINDS if info.scope is Scope.CLUSTER}
+                                            & {info.kind for info in KINDS if info.scope is Scope.NAMESPACED})
+"""Kind names one group serves cluster-scoped and another namespaced (provider-kubernetes' ``Object``): placed by
+name, their scope is read from the object (its namespace, or none), never assumed."""
+CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
+    info.kind for info in KINDS if info.scope is Scope.CLUSTER) - AMBIGUOUS_KINDS
 """By kind name: the engine places objects by kind until lookups use (group, kind) everywhere."""
 
 

@@ -15,6 +15,7 @@ from tierguard.engine.objects import (
 )
 from tierguard.engine.podspec import WORKLOAD_KINDS
 from tierguard.kinds import (
+    AMBIGUOUS_KINDS,
     BY_FIELD,
     BY_KEY,
     CONNECTS,
@@ -89,7 +90,7 @@ def test_the_audit_lists_judged_and_indexed_rows_namespaces_first() -> None:
 
 
 def test_cluster_scoped_kinds_come_from_the_table() -> None:
-    assert {info.kind for info in KINDS if info.scope is Scope.CLUSTER} == CLUSTER_SCOPED_KINDS
+    assert {info.kind for info in KINDS if info.scope is Scope.CLUSTER} - AMBIGUOUS_KINDS == CLUSTER_SCOPED_KINDS
     assert is_cluster_scoped("ClusterRoleBinding") and not is_cluster_scoped("RoleBinding")
     assert object_ref({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"}}).namespace is None
     assert object_ref({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}).namespace == "default"
@@ -98,8 +99,18 @@ def test_cluster_scoped_kinds_come_from_the_table() -> None:
 def test_namespaced_kinds_are_the_tables_and_only_the_built_in_kinds_it_lacks() -> None:
     """Each kind's scope is stated once: the extra list in engine/objects.py names no kind of the table."""
     assert not _UNTABLED_NAMESPACED_KINDS & {info.kind for info in KINDS}
-    assert {info.kind for info in KINDS if info.scope is Scope.NAMESPACED} <= NAMESPACED_KINDS
+    assert {info.kind for info in KINDS if info.scope is Scope.NAMESPACED} - AMBIGUOUS_KINDS <= NAMESPACED_KINDS
     assert not NAMESPACED_KINDS & CLUSTER_SCOPED_KINDS
+
+
+def test_a_kind_name_of_both_scopes_keeps_the_objects_own_namespace_or_none() -> None:
+    """provider-kubernetes serves Object cluster-scoped (kubernetes.crossplane.io) and namespaced
+    (kubernetes.m.crossplane.io): neither scope is assumed from the name."""
+    assert "Object" in AMBIGUOUS_KINDS
+    cluster = {"apiVersion": "kubernetes.crossplane.io/v1alpha2", "kind": "Object", "metadata": {"name": "o"}}
+    namespaced = {"apiVersion": "kubernetes.m.crossplane.io/v1alpha1", "kind": "Object",
+                  "metadata": {"name": "o", "namespace": "dev"}}
+    assert object_ref(cluster).namespace is None and object_ref(namespaced).namespace == "dev"
 
 
 def test_group_kinds_are_judged_rows() -> None:

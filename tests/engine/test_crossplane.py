@@ -51,6 +51,119 @@ def claim(namespace: str, ref: dict[str, str]) -> Doc:
             "metadata": {"name": "app-db", "namespace": namespace}, "spec": {REF: ref}}
 
 
+def k8s_object(name: str, manifest_namespace: str | None, *, namespace: str | None = None,
+               patches_from: dict[str, str] | None = None, details_from: dict[str, str] | None = None,
+               connection: dict[str, str] | None = None, manifest_kind: str = "ConfigMap") -> Doc:
+    """provider-kubernetes' Object: cluster-scoped (kubernetes.crossplane.io) or, with ``namespace``, namespaced
+    (kubernetes.m.crossplane.io); ``patches_from`` / ``details_from`` name the Secret (namespace, name) it reads
+    into its manifest or its connection Secret, as its examples do (examples/*/object/references/, deprecated/)."""
+    metadata: Doc = {"name": name, **({"namespace": namespace} if namespace else {})}
+    manifest: Doc = {"apiVersion": "v1", "kind": manifest_kind, "metadata": {"name": name}}
+    if manifest_namespace:
+        manifest["metadata"]["namespace"] = manifest_namespace
+    spec: Doc = {"forProvider": {"manifest": manifest}, "providerConfigRef": {"name": "kubernetes-provider"}}
+    if patches_from:
+        spec["references"] = [{"patchesFrom": {"apiVersion": "v1", "kind": "Secret", **patches_from,
+                                               "fieldPath": "data.key"}, "toFieldPath": "data.key-from-bar"}]
+    if details_from:
+        spec["connectionDetails"] = [{"apiVersion": "v1", "kind": "Secret", **details_from,
+                                      "fieldPath": "data.token", "toConnectionSecretKey": "token"}]
+    if connection is not None:
+        spec[REF] = connection
+    group = "kubernetes.m.crossplane.io/v1alpha1" if namespace else "kubernetes.crossplane.io/v1alpha2"
+    return {"apiVersion": group, "kind": "Object", "metadata": metadata, "spec": spec}
+
+
+def secret_named(namespace: str) -> dict[str, str]:
+    return {"namespace": namespace, "name": "bar"}
+
+
+OBJECT_CASES = [
+    # references[].patchesFrom: read on the control plane in any namespace, patched into the manifest.
+    Case("cluster Object patching prod's Secret into a dev manifest",
+         [k8s_object("foo", "dev", patches_from=secret_named("prod"))], {(R, "foo")}),
+    Case("cluster Object patching prod's Secret into a prod manifest", [
+        k8s_object("foo", "prod-b", patches_from=secret_named("prod"))]),
+    Case("cluster Object patching an untiered Secret into a dev manifest",
+         [k8s_object("foo", "dev", patches_from=secret_named("shared"))], {(R, "foo")}),
+    Case("patching a ConfigMap of another tier moves no Secret", [k8s_object("foo", "dev", patches_from={
+        "namespace": "prod", "name": "bar", "kind": "ConfigMap"})]),
+    Case("a manifest naming no namespace is not judged", [k8s_object("foo", None, patches_from=secret_named("prod"))]),
+    Case("reading from an exempt namespace (the platform's)",
+         [k8s_object("foo", "dev", patches_from=secret_named("crossplane-system"))], policy=CROSSPLANE_EXEMPT),
+    Case("namespaced Object in dev patching prod's Secret into its dev manifest",
+         [k8s_object("foo", "dev", namespace="dev", patches_from=secret_named("prod"))], {(R, "dev/foo")}),
+    Case("namespaced Object patching its own Secret into its own namespace",
+         [k8s_object("foo", "dev", namespace="dev", patches_from=secret_named("dev"))]),
+    # connectionDetails: into the connection Secret (cluster: writeConnectionSecretToRef.namespace; v2: its own).
+    Case("cluster Object reading prod's token into a dev connection Secret",
+         [k8s_object("sa", "prod", details_from=secret_named("prod"), connection=secret_at("dev"))], {(R, "sa")}),
+    Case("cluster Object reading a token into the same tier's connection Secret",
+         [k8s_object("sa", "prod", details_from=secret_named("prod"), connection=secret_at("prod-b"))]),
+    Case("connection details without a connection Secret go nowhere",
+         [k8s_object("sa", "prod", details_from=secret_named("prod"))]),
+    Case("namespaced Object in dev reading prod's token into its connection Secret", [k8s_object(
+        "sa", "dev", namespace="dev", details_from=secret_named("prod"), connection={"name": "sa-conn"})],
+         {(R, "dev/sa")}),
+    # A namespaced Object applying a Secret into another tier's namespace.
+    Case("namespaced Object in dev applying a Secret into prod",
+         [k8s_object("foo", "prod", namespace="dev", manifest_kind="Secret")], {(R, "dev/foo")}),
+    Case("namespaced Object in dev applying a ConfigMap into prod", [k8s_object("foo", "prod", namespace="dev")]),
+    Case("namespaced Object applying a Secret beside itself",
+         [k8s_object("foo", "dev", namespace="dev", manifest_kind="Secret")]),
+    Case("malformed references", [{**k8s_object("foo", "dev"), "spec": {
+        "forProvider": {"manifest": {"metadata": {"namespace": "dev"}}}, "references": ["prod/bar"]}}], {(P, "foo")}),
+]
+
+
+def composition(namespace: str | None) -> Doc:
+    """A Composition as Crossplane's docs write one (content/v1.20/concepts/compositions.md), whose legacy composite
+    resources' connection Secrets Crossplane writes into ``namespace`` (internal/controller/apiextensions/
+    composite/api.go, APIConfigurator)."""
+    spec: Doc = {"compositeTypeRef": {"apiVersion": "custom-api.example.org/v1alpha1", "kind": "XDatabase"},
+                 "resources": [{"name": "database", "base": {"apiVersion": "rds.aws.upbound.io/v1beta1",
+                                                             "kind": "Instance", "spec": {"forProvider": {}}}}]}
+    if namespace is not None:
+        spec["writeConnectionSecretsToNamespace"] = namespace
+    return {"apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition", "metadata": {"name": "db"},
+            "spec": spec}
+
+
+def composed_into(namespace: str, *, pipeline: bool = False, patched: bool = False) -> Doc:
+    resource: Doc = {"name": "key", "base": {"apiVersion": "iam.aws.upbound.io/v1beta1", "kind": "AccessKey", "spec": {
+        "forProvider": {}, REF: {"namespace": namespace, "name": "key1"}}}}
+    if patched:
+        resource["patches"] = [{"fromFieldPath": "spec.claimRef.namespace",
+                                "toFieldPath": "spec.writeConnectionSecretToRef.namespace"}]
+    doc = composition(None)
+    if pipeline:
+        doc["spec"] = {"mode": "Pipeline", "pipeline": [{"step": "patch-and-transform", "input": {
+            "apiVersion": "pt.fn.crossplane.io/v1beta1", "kind": "Resources", "resources": [resource]}}]}
+    else:
+        doc["spec"]["resources"] = [resource]
+    return doc
+
+COMPOSITION_CASES = [
+    Case("Composition gathering every claim's details into a tiered namespace", [composition("prod")],
+         {(R, "db")}),
+    Case("Composition gathering them into an exempt namespace (Crossplane's)", [composition("crossplane-system")],
+         policy=CROSSPLANE_EXEMPT),
+    Case("Composition gathering them into an untiered namespace: each composite is judged by its claim",
+         [composition("crossplane-system")]),
+    Case("Composition writing no connection Secret", [composition(None)]),
+    # A composed resource's base naming a fixed namespace (the docs' connection-details.md Composition writes
+    # every AccessKey's keys into "docs"): every claim's resource writes there, unless a patch sets it.
+    Case("Composition whose composed base writes into a tiered namespace", [composed_into("prod")], {(R, "db")}),
+    Case("the same in a function-patch-and-transform pipeline", [composed_into("prod", pipeline=True)],
+         {(R, "db")}),
+    Case("a base whose namespace a patch sets (from the claim)", [composed_into("prod", patched=True)]),
+    Case("a base writing into an exempt namespace", [composed_into("crossplane-system")], policy=CROSSPLANE_EXEMPT),
+    Case("another function's input is not read", [{**composition(None), "spec": {"mode": "Pipeline", "pipeline": [
+        {"step": "kcl", "input": {"apiVersion": "krm.kcl.dev/v1alpha1", "kind": "KCLInput", "resources": "x"}}]}}]),
+]
+
+
+
 CASES = [
     # A managed resource composed for a claim: the claim's tier is its tier.
     Case("MR of a dev claim writes into prod", [managed("db", secret_at("prod"), claim="dev")], {(R, "db")}),
@@ -83,12 +196,31 @@ CASES = [
     Case("reference not an object", [managed("db", "prod/db-conn", claim="dev")], {(P, "db")}),
     Case("namespace not a string", [managed("db", {"namespace": 7, "name": "db-conn"}, claim="dev")], {(P, "db")}),
     Case("claimRef not an object", [managed("db", secret_at("prod"), claimRef="dev/app-db")], {(P, "db")}),
+    *OBJECT_CASES,
+    *COMPOSITION_CASES,
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids(CASES))
 def test_crossplane(case: Case) -> None:
     assert case.run() == case.expected
+
+
+def test_an_object_message_names_the_secret_the_field_where_it_lands_and_the_fix() -> None:
+    doc = k8s_object("foo", "dev", patches_from=secret_named("prod"))
+    (violation,) = dict(decisions([*Case("", []).docs, doc]))["foo"].violations
+    assert violation.path == "spec.references[0].patchesFrom.namespace"
+    assert violation.message == (
+        "Object foo reads Secret prod/bar (tier prod) by spec.references[0].patchesFrom and patches it into its "
+        "manifest, applied in namespace dev (tier dev); read only Secrets of tier dev there")
+    assert violation.related[0].namespace == "prod"
+
+
+def test_a_cluster_scoped_object_is_enforced_in_the_tier_of_the_secret() -> None:
+    warn_prod = policy({"enforcement": {"default": "enforce", "perTier": {"prod": "warn"}}})
+    doc = k8s_object("foo", "dev", patches_from=secret_named("prod"))
+    (violation,) = dict(decisions([*Case("", []).docs, doc], warn_prod))["foo"].violations
+    assert violation.action is Action.WARN
 
 
 def test_message_names_the_field_both_tiers_and_the_fix_and_never_tiers_the_object() -> None:
@@ -123,3 +255,10 @@ def test_a_claim_ref_and_a_label_of_two_tiers_are_both_judged() -> None:
                             "name": "other"})
     (violation,) = dict(decisions([*Case("", []).docs, doc]))["db"].violations
     assert "serves claim prod/other (tier prod; spec.claimRef)" in violation.message
+
+
+def test_a_composition_is_enforced_in_the_tier_it_writes_into() -> None:
+    warn_prod = policy({"enforcement": {"default": "enforce", "perTier": {"prod": "warn"}}})
+    (violation,) = dict(decisions([*Case("", []).docs, composition("prod")], warn_prod))["db"].violations
+    assert violation.action is Action.WARN and violation.path == "spec.writeConnectionSecretsToNamespace"
+    assert "namespace prod (tier prod)" in violation.message and "(cluster-scoped)" in violation.message

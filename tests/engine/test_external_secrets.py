@@ -49,7 +49,34 @@ def push(ns: str, *keys: str, stores: list[Doc] | None = None) -> Doc:
                      "data": [{"match": {"secretKey": "k", "remoteRef": {"remoteKey": key}}} for key in keys]}}
 
 
+def pushed_to(ns: str, remote: str, store_kind: str = "ClusterSecretStore") -> Doc:
+    """A PushSecret whose entry's PushSecretMetadata names the namespace the kubernetes provider writes into."""
+    doc = push(ns, "db", stores=[{"name": "vault", "kind": store_kind}])
+    doc["spec"]["data"][0]["metadata"] = {"apiVersion": "kubernetes.external-secrets.io/v1alpha1",
+                                          "kind": "PushSecretMetadata", "spec": {"remoteNamespace": remote}}
+    return doc
+
+
+def bulk(ns: str, **data_to: object) -> Doc:
+    """A PushSecret pushing Secret ``local`` by ``dataTo`` (ESO's docs/examples/pushsecret-datato.md)."""
+    doc = push(ns)
+    doc["spec"]["dataTo"] = [{"storeRef": {"name": "vault", "kind": "ClusterSecretStore"}, **data_to}]
+    return doc
+
+
+def local_secret(ns: str) -> Doc:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "local", "namespace": ns},
+            "stringData": {"db-user": "app", "db-password": "a long enough password", "api-key": "k"}}
+
+
+def vault_store(name: str) -> Doc:
+    return {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore", "metadata": {"name": name},
+            "spec": {"provider": {"vault": {"server": "http://vault:8200", "path": "secret"}}}}
+
+
 FIND_CASES = [
+    Case("an empty find reads the whole store (senhasegura's docs: dataFrom: [{find: {}}])", [find("dev")],
+         {(W, "dev/es")}, policy=PATHS),
     Case("find by a path of another tier", [find("dev", path="prod")], {(W, "dev/es")}, policy=PATHS),
     Case("find by a path above every tier", [find("dev", path="secret/data")], {(W, "dev/es")}, policy=PATHS),
     Case("find by a path of its own tier", [find("dev", path="dev/")], policy=PATHS),
@@ -127,12 +154,90 @@ CLUSTER_CASES = [
         namespaceSelectors=[{"matchLabels": {"no": "such"}}])], policy=PATHS),
 ]
 
+def kv_store(name: str, ns: str | None, path: str | None, version: str | None = None) -> Doc:
+    """A Vault store of ESO's vault provider: ``path`` is the KV mount, ``version`` v2 unless given."""
+    vault: Doc = {"server": "http://vault:8200", **({"path": path} if path is not None else {}),
+                  **({"version": version} if version else {})}
+    kind = "SecretStore" if ns else "ClusterSecretStore"
+    return {"apiVersion": "external-secrets.io/v1", "kind": kind,
+            "metadata": {"name": name, **({"namespace": ns} if ns else {})}, "spec": {"provider": {"vault": vault}}}
+
+
+MOUNT_PATHS = policy({"secrets": {"pathPatterns": {"dev": ["secret/data/dev/*", "kv1/dev/*"],
+                                                   "prod": ["secret/data/prod/*", "kv1/prod/*"]}}})
+"""Patterns written as Vault's full paths, as VSO's and the Vault agent's are."""
+
+VAULT_JOIN_CASES = [
+    # The vault provider reads a key under its store's mount (providers/v1/vault buildPath): <path>/data/<key>
+    # for KV v2 (the default), <path>/<key> for v1, a key already under the mount kept; with no mount, kv v2's
+    # "data" goes after the key's first segment.
+    Case("key under a kv-v2 store's mount of another tier", [kv_store("vault", None, "secret"), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})], {(W, "dev/es")},
+         policy=MOUNT_PATHS),
+    Case("a mount written with a trailing slash", [kv_store("vault", None, "secret/"), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})], {(W, "dev/es")},
+         policy=MOUNT_PATHS),
+    Case("key already naming the mount", [kv_store("vault", None, "secret"), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "secret/prod/db"}}]})], {(W, "dev/es")},
+         policy=MOUNT_PATHS),
+    Case("key under a kv-v2 store's mount of its own tier", [kv_store("vault", None, "secret"), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "dev/db"}}]})], policy=MOUNT_PATHS),
+    Case("key under a kv-v1 store's mount of another tier", [kv_store("vault", None, "kv1", "v1"), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})], {(W, "dev/es")},
+         policy=MOUNT_PATHS),
+    Case("a store without a mount: kv v2 puts data after the first segment", [kv_store("vault", None, None), external(
+        "dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "secret/prod/db"}}]})], {(W, "dev/es")},
+         policy=MOUNT_PATHS),
+    Case("a find under a kv-v2 store's mount", [kv_store("vault", None, "secret"), find("dev", path="prod")],
+         {(W, "dev/es")}, policy=MOUNT_PATHS),
+    Case("a PushSecret writing under a kv-v2 store's mount of another tier",
+         [kv_store("vault", None, "secret"), push("dev", "prod/db")], {(W, "dev/push")}, policy=MOUNT_PATHS),
+    Case("a PushSecret writing under its own tier's mount path",
+         [kv_store("vault", None, "secret"), push("dev", "dev/db")], policy=MOUNT_PATHS),
+    Case("a store of another provider is not joined", [
+        {**kv_store("vault", None, "secret"), "spec": {"provider": {"aws": {"service": "SecretsManager"}}}},
+        external("dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})], policy=MOUNT_PATHS),
+]
+
 PUSH_CASES = [
     Case("PushSecret writes into another tier's path", [push("dev", "prod/db")], {(W, "dev/push")}, policy=PATHS),
     Case("PushSecret writes into its own tier's path", [push("dev", "dev/db")], policy=PATHS),
     Case("PushSecret through a store writing into prod's namespace",
          [kube_store("to-prod", "dev", "prod"), push("dev", "db", stores=[{"name": "to-prod", "kind": "SecretStore"}])],
          {(W, "dev/push"), (W, "dev/to-prod")}),
+    # The kubernetes provider writes an entry into data[].metadata's remoteNamespace instead of the store's, and
+    # only through a ClusterSecretStore (providers/v1/kubernetes/client.go, PushSecret; ESO #5998).
+    Case("PushSecret metadata remoteNamespace of another tier through a ClusterSecretStore",
+         [pushed_to("dev", "prod")], {(W, "dev/push")}),
+    Case("PushSecret metadata remoteNamespace of an unknown (untiered) namespace",
+         [pushed_to("dev", "nowhere")], {(W, "dev/push")}),
+    Case("PushSecret metadata remoteNamespace of its own tier", [pushed_to("dev", "dev-b")]),
+    Case("PushSecret metadata remoteNamespace through a SecretStore: ESO refuses the override",
+         [pushed_to("dev", "prod", store_kind="SecretStore")]),
+    Case("PushSecret metadata remoteNamespace through a known store of another provider",
+         [vault_store("vault"), pushed_to("dev", "prod")]),
+    # dataTo (bulk push, pkg/controllers/pushsecret expandSingleDataTo): a remoteKey bundles every matched key
+    # into that one remote secret; without one, each matched key of the source Secret is its own remote secret,
+    # named by the key after the regexp rewrites.
+    Case("PushSecret dataTo bundling into another tier's remoteKey", [bulk("dev", remoteKey="prod/bundle")],
+         {(W, "dev/push")}, policy=PATHS),
+    Case("PushSecret dataTo bundling into its own tier's remoteKey", [bulk("dev", remoteKey="dev/bundle")],
+         policy=PATHS),
+    Case("PushSecret dataTo rewriting the Secret's keys into another tier's paths", [
+        local_secret("dev"), bulk("dev", rewrite=[{"regexp": {"source": "^(.*)$", "target": "prod/${1}"}}])],
+         {(W, "dev/push")}, policy=PATHS),
+    Case("PushSecret dataTo rewriting only keys the match leaves out", [local_secret("dev"), bulk(
+        "dev", match={"regexp": "^db-"}, rewrite=[{"regexp": {"source": "^api-(.*)$", "target": "prod/$1"}}])],
+         policy=PATHS),
+    Case("PushSecret dataTo rewriting the Secret's keys into its own tier's paths", [
+        local_secret("dev"), bulk("dev", rewrite=[{"regexp": {"source": "^", "target": "dev/"}}])], policy=PATHS),
+    Case("PushSecret dataTo of a Secret not known here: its keys cannot be named",
+         [bulk("dev", rewrite=[{"regexp": {"source": "^(.*)$", "target": "prod/$1"}}])], policy=PATHS),
+    Case("PushSecret dataTo metadata remoteNamespace of another tier", [bulk("dev", metadata={
+        "apiVersion": "kubernetes.external-secrets.io/v1alpha1", "kind": "PushSecretMetadata",
+        "spec": {"remoteNamespace": "prod"}})], {(W, "dev/push")}),
+    Case("PushSecret metadata remoteNamespace through a known kubernetes ClusterSecretStore",
+         [kube_store("vault", None, "dev-b"), pushed_to("dev", "prod")], {(W, "dev/push"), (W, "vault")}),
 ]
 
 
@@ -155,6 +260,9 @@ CLUSTER_PUSH_CASES = [
          [kube_store("to-prod", None, "prod"),
           cluster_push("db", stores=[{"name": "to-prod", "kind": "ClusterSecretStore"}], namespaces=["dev"])],
          {(W, "cps"), (W, "to-prod")}),
+    Case("ClusterPushSecret's PushSecrets in dev writing into prod by metadata remoteNamespace",
+         [{**cluster_push("db", namespaces=["dev"]), "spec": {
+             "pushSecretSpec": pushed_to("x", "prod")["spec"], "namespaces": ["dev"]}}], {(W, "cps")}),
     Case("ClusterPushSecret selecting nothing", [cluster_push("prod/db", namespaceSelectors=[
         {"matchLabels": {"no": "such"}}])], policy=PATHS),
 ]
@@ -193,13 +301,23 @@ GENERATOR_CASES = [
          policy=VAULT_PATHS),
     Case("ClusterGenerator of passwords", [cluster_generator("Password", {"passwordSpec": {"length": 42}})],
          policy=VAULT_PATHS),
+    # Every generator reads its secretRefs in the namespace of the ExternalSecret or PushSecret using it, whatever
+    # namespace the ref names (resolvers.EmptyStoreKind; generators/v1/*): a namespace there moves nothing.
+    Case("a generator's secretRef naming another tier's namespace is read in its own",
+         [{"apiVersion": GENERATORS, "kind": "GithubAccessToken", "metadata": {"name": "gh", "namespace": "dev"},
+           "spec": {"appID": "1", "installID": "2", "auth": {"privateKey": {"secretRef": {
+               "name": "github-app", "key": "pem", "namespace": "prod"}}}}},
+          cluster_generator("ECRAuthorizationToken", {"ecrAuthorizationTokenSpec": {
+              "region": "eu-west-1", "auth": {"secretRef": {"accessKeyIDSecretRef": {
+                  "name": "aws", "key": "id", "namespace": "prod"}}}}})], policy=VAULT_PATHS),
     Case("VSO's VaultDynamicSecret is another kind (secrets.hashicorp.com)",
          [{"apiVersion": "secrets.hashicorp.com/v1beta1", "kind": "VaultDynamicSecret",
            "metadata": {"name": "db", "namespace": "dev"},
            "spec": {"mount": "database", "path": "creds/dev-ro"}}], policy=VAULT_PATHS),
 ]
 
-CASES = FIND_CASES + SOURCE_REF_CASES + CLUSTER_CASES + PUSH_CASES + CLUSTER_PUSH_CASES + GENERATOR_CASES
+CASES = (FIND_CASES + SOURCE_REF_CASES + CLUSTER_CASES + VAULT_JOIN_CASES + PUSH_CASES + CLUSTER_PUSH_CASES
+         + GENERATOR_CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids(CASES))
@@ -255,3 +373,22 @@ def test_a_cluster_generator_is_enforced_in_the_tier_of_its_path() -> None:
     (violation,) = dict(decisions([*STANDARD, generator], pol))["gen"].violations
     assert violation.action.value == "audit" and violation.path == "spec.generator.vaultDynamicSecretSpec.path"
     assert "(cluster-scoped)" in violation.message and "tier prod" in violation.message
+
+
+def test_a_bulk_push_names_the_remote_paths_of_one_entry_once() -> None:
+    doc = bulk("dev", rewrite=[{"regexp": {"source": "^(.*)$", "target": "prod/${1}"}}])
+    (violation,) = dict(decisions([*Case("", []).docs, local_secret("dev"), doc], PATHS))["dev/push"].violations
+    assert violation.path == "spec.dataTo[0]"
+    assert violation.message == (
+        "PushSecret dev/push (tier dev) writes to secret paths 'prod/api-key', 'prod/db-password', 'prod/db-user' in "
+        "spec.dataTo[0], which belong to tier prod; use a path of tier dev")
+
+
+def test_a_joined_vault_path_is_named_with_how_it_was_joined() -> None:
+    docs = [kv_store("vault", None, "secret"),
+            external("dev", {"data": [{"secretKey": "pw", "remoteRef": {"key": "prod/db"}}]})]
+    (violation,) = dict(decisions([*Case("", []).docs, *docs], MOUNT_PATHS))["dev/es"].violations
+    assert violation.message == (
+        "ExternalSecret dev/es (tier dev) names secret path 'secret/data/prod/db' (key 'prod/db' under "
+        "ClusterSecretStore vault's Vault mount) in spec.data[0].remoteRef.key, which belongs to tier prod; use a "
+        "path of tier dev")

@@ -21,6 +21,11 @@ PATHS = policy({"secrets": {"pathPatterns": {
     "dev": ["secret/data/dev/*", "kvv1/dev/*", "database/creds/dev-*", "pki-dev/*"],
 }}})
 
+EXEMPT_OPERATOR = policy({"exemptions": {"namespaces": ["kube-system", "vault-secrets-operator-system"]},
+                          "secrets": {"pathPatterns": {"prod": ["secret/data/prod/*"], "dev": ["secret/data/dev/*"]}}})
+
+HCP_APPS = policy({"secrets": {"pathPatterns": {"prod": ["prod-*"], "dev": ["dev-*"]}}})
+
 
 def vso(kind: str, ns: str, name: str = "web", **spec: Any) -> Doc:
     return {"apiVersion": GROUP, "kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec}
@@ -58,6 +63,13 @@ CASES = [
          policy=PATHS),
     Case("vaultAuthRef into an untiered namespace", [static("dev", "dev/web", vaultAuthRef="shared/auth")],
          {(W, "dev/web")}, policy=PATHS),
+    # The operator's namespace, exempt as the platform's: its default VaultAuth serves every namespace in VSO
+    # (isAllowedNamespace), named or not (an empty vaultAuthRef means it), as VSO's integration tests name it.
+    Case("vaultAuthRef into an exempt namespace (the operator's default VaultAuth)",
+         [static("dev", "dev/web", vaultAuthRef="vault-secrets-operator-system/default")], policy=EXEMPT_OPERATOR),
+    Case("VaultAuth letting the exempt operator namespace use it",
+         [vso("VaultAuth", "prod", "auth", allowedNamespaces=["vault-secrets-operator-system"])],
+         policy=EXEMPT_OPERATOR),
     Case("vaultAuthRef into the same tier", [static("dev", "dev/web", vaultAuthRef="dev-b/auth")], policy=PATHS),
     Case("vaultAuthRef by name: its own namespace", [static("dev", "dev/web", vaultAuthRef="auth")], policy=PATHS),
     # VaultAuth and VaultAuthGlobal: allowedNamespaces.
@@ -67,8 +79,25 @@ CASES = [
          [vso("VaultAuth", "prod", "auth", allowedNamespaces=["prod-b", "dev"])], {(W, "prod/auth")}),
     Case("VaultAuth open to namespaces of its tier", [vso("VaultAuth", "prod", "auth", allowedNamespaces=["prod-b"])]),
     Case("VaultAuth without allowedNamespaces", [vso("VaultAuth", "prod", "auth", method="kubernetes")]),
-    Case("a '*' among names is a name (VSO's isAllowedNamespace)",
-         [vso("VaultAuth", "prod", "auth", allowedNamespaces=["prod-b", "*"])], {(W, "prod/auth")}),
+    # VSO's isAllowedNamespace (common/common.go) compares names exactly: "*" opens every namespace only when it is
+    # the only entry, and a glob is no pattern. An entry no namespace can be named (not a DNS-1123 label) lets no
+    # namespace in, so it moves nothing.
+    Case("a '*' among names matches no namespace",
+         [vso("VaultAuth", "prod", "auth", allowedNamespaces=["prod-b", "*"])]),
+    Case("a glob matches no namespace (VSO has no globs)",
+         [vso("VaultAuth", "prod", "auth", allowedNamespaces=["dev-*", "*-b", "Dev"])]),
+    Case("a glob beside a namespace of another tier", [vso("VaultAuth", "prod", "auth",
+                                                           allowedNamespaces=["dev-*", "dev"])], {(W, "prod/auth")}),
+    Case("VaultAuthGlobal: '*' alone opens every namespace",
+         [vso("VaultAuthGlobal", "prod", "global", allowedNamespaces=["*"])], {(W, "prod/global")}),
+    # spec.namespace of VaultAuth and VaultPKISecret is a Vault Enterprise namespace, not a Kubernetes one; a
+    # vaultConnectionRef names only an address and TLS settings (VSO reads no credential through it: the login is
+    # the VaultAuth's own, in its own namespace).
+    Case("a Vault namespace named like another tier's namespace",
+         [vso("VaultPKISecret", "prod", mount="pki-prod", role="web", namespace="dev"),
+          vso("VaultAuth", "prod", "auth", namespace="dev", method="kubernetes")], policy=PATHS),
+    Case("vaultConnectionRef into another tier's namespace",
+         [vso("VaultAuth", "dev", "auth", vaultConnectionRef="prod/vault", method="kubernetes")], policy=PATHS),
     # Untiered namespaces are not enforced (SPEC): their VaultAuths are not judged, but a tiered object naming
     # one is (the vaultAuthRef cases above).
     Case("untiered VaultAuth open to every namespace", [vso("VaultAuth", "shared", "auth", allowedNamespaces=["*"])]),
@@ -77,6 +106,23 @@ CASES = [
     Case("VaultAuth taking its login from another tier's VaultAuthGlobal",
          [vso("VaultAuth", "dev", "auth", vaultAuthGlobalRef={"namespace": "prod", "name": "global"})],
          {(W, "dev/auth")}),
+    # HCP Vault Secrets: an HCPAuth's allowedNamespaces (isAllowedNamespace, GetHCPAuthForObj), an
+    # HCPVaultSecretsApp's hcpAuthRef ("<namespace>/<name>", ParseResourceRef) and its appName (matched against
+    # pathPatterns as a store's name, like an Azure Key Vault's).
+    Case("HCPAuth open to every namespace", [vso("HCPAuth", "prod", "hcp", allowedNamespaces=["*"],
+                                                 organizationID="o", projectID="p")], {(W, "prod/hcp")}),
+    Case("HCPAuth open to namespaces of its tier", [vso("HCPAuth", "prod", "hcp", allowedNamespaces=["prod-b"],
+                                                        organizationID="o", projectID="p")]),
+    Case("HCPVaultSecretsApp authenticating with another tier's HCPAuth",
+         [vso("HCPVaultSecretsApp", "dev", appName="web", hcpAuthRef="prod/hcp", destination={"name": "web"})],
+         {(W, "dev/web")}),
+    Case("HCPVaultSecretsApp authenticating with its own namespace's HCPAuth",
+         [vso("HCPVaultSecretsApp", "dev", appName="web", hcpAuthRef="hcp", destination={"name": "web"})]),
+    Case("HCPVaultSecretsApp reading another tier's app", [vso(
+        "HCPVaultSecretsApp", "dev", appName="prod-web", destination={"name": "web"})], {(W, "dev/web")},
+         policy=HCP_APPS),
+    Case("HCPVaultSecretsApp reading its tier's app", [vso(
+        "HCPVaultSecretsApp", "dev", appName="dev-web", destination={"name": "web"})], policy=HCP_APPS),
     Case("allowedNamespaces not a list of strings", [vso("VaultAuth", "prod", "auth", allowedNamespaces=[1])],
          {(P, "prod/auth")}),
 ]

@@ -144,6 +144,8 @@ handlers:
   - {id: vaultpkisecrets,          group: secrets.hashicorp.com,         version: "*", resource: vaultpkisecrets,          scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: vaultauths,               group: secrets.hashicorp.com,         version: "*", resource: vaultauths,               scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: vaultauthglobals,         group: secrets.hashicorp.com,         version: "*", resource: vaultauthglobals,         scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: hcpauths,                 group: secrets.hashicorp.com,         version: "*", resource: hcpauths,                 scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: hcpvaultsecretsapps,      group: secrets.hashicorp.com,         version: "*", resource: hcpvaultsecretsapps,      scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: generators-vaultdynamicsecrets, group: generators.external-secrets.io, version: "*", resource: vaultdynamicsecrets, scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: clustergenerators,        group: generators.external-secrets.io, version: "*", resource: clustergenerators,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: helmreleases,             group: helm.toolkit.fluxcd.io,        version: "*", resource: helmreleases,             scope: Namespaced, operations: [CREATE, UPDATE]}
@@ -155,6 +157,9 @@ handlers:
   - {id: clusterpolicies,          group: kyverno.io,                    version: "*", resource: clusterpolicies,          scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: generatingpolicies,       group: policies.kyverno.io,           version: "*", resource: generatingpolicies,       scope: Cluster,    operations: [CREATE, UPDATE]}
   - {id: namespacedgeneratingpolicies, group: policies.kyverno.io,       version: "*", resource: namespacedgeneratingpolicies, scope: Namespaced, operations: [CREATE, UPDATE]}
+  - {id: compositions,             group: apiextensions.crossplane.io,   version: "*", resource: compositions,             scope: Cluster,    operations: [CREATE, UPDATE]}
+  - {id: xp-kubernetes-objects,    group: kubernetes.crossplane.io,      version: "*", resource: objects,                  scope: Cluster,    operations: [CREATE, UPDATE]}
+  - {id: xp-kubernetes-m-objects,  group: kubernetes.m.crossplane.io,    version: "*", resource: objects,                  scope: Namespaced, operations: [CREATE, UPDATE]}
   - {id: tierpolicies,             group: tierguard.io,                  version: "*", resource: tierpolicies,             scope: Cluster,    operations: [CREATE, UPDATE, DELETE]}
   - {id: networkpolicies,          group: networking.k8s.io,             version: v1,  resource: networkpolicies,          scope: Namespaced, operations: [CREATE, UPDATE, DELETE]}
   - {id: crossplane-connection-secrets, group: "*",                      version: "*", resource: "*",                      scope: "*",        operations: [CREATE, UPDATE], field: spec.writeConnectionSecretToRef, value: crossplane}

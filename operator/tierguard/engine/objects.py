@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tierguard.engine.model import Malformed, ObjectRef
-from tierguard.kinds import CLUSTER_SCOPED_KINDS, KINDS, Scope
+from tierguard.kinds import AMBIGUOUS_KINDS, CLUSTER_SCOPED_KINDS, KINDS, Scope
 
 _UNTABLED_NAMESPACED_KINDS = frozenset({
     "Service", "ConfigMap", "ServiceAccount", "Endpoints", "Event", "LimitRange", "ResourceQuota", "PodTemplate",
@@ -17,7 +17,7 @@ _UNTABLED_NAMESPACED_KINDS = frozenset({
 """Built-in namespaced kinds the kinds table lacks: nothing judges or looks them up, and its rows known only for
 their scope are cluster-scoped ones. Without them, such an object naming no namespace would keep none."""
 NAMESPACED_KINDS = (frozenset(info.kind for info in KINDS if info.scope is Scope.NAMESPACED)
-                    | _UNTABLED_NAMESPACED_KINDS)
+                    | _UNTABLED_NAMESPACED_KINDS) - AMBIGUOUS_KINDS
 """Kinds that live in a namespace, by name: without ``metadata.namespace`` they land in ``default`` (kubectl's
 default). The kinds table's namespaced rows, and the built-in ones above."""
 

@@ -22,6 +22,12 @@ connection.go``, ``syncer_ssa.go``, ``composite/composition_render.go``):
   groups) has a ``LocalSecretReference``: a name only, the Secret always lands in its own namespace (the
   claim's copy too: ``LocalConnectionSecretFor``). Nothing crosses a tier there; a ``namespace`` written
   anyway is not in those schemas (the API server prunes it, Crossplane never reads it) and is not judged.
+- A ``Composition`` (``apiextensions.crossplane.io``, cluster-scoped; a row of the kinds table) with
+  ``spec.writeConnectionSecretsToNamespace`` has Crossplane give every legacy composite resource it composes,
+  for a claim of any namespace, a connection Secret in that namespace (``composite/api.go``,
+  ``APIConfigurator``): a tiered namespace there gathers the credentials of every tier's claims, so it is
+  refused, enforced in that tier. An exempt one (Crossplane's own, as its docs write) is the platform's; an
+  untiered one is left to each composite, judged against its claim when Crossplane writes it.
 - Crossplane v2's modern composite resources (``spec.crossplane``) have no connection Secret at all, and
   ``publishConnectionDetailsTo`` (v1's alpha external secret stores) is gone from v2: neither is judged.
 
@@ -36,7 +42,7 @@ from typing import Any
 
 from tierguard.engine.candidate import Candidate
 from tierguard.engine.model import Finding, Rule, in_tier
-from tierguard.engine.objects import labels_of, mapping_at, str_at
+from tierguard.engine.objects import labels_of, mapping_at, mappings_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
 from tierguard.engine.secrets import secret_ref
 from tierguard.kinds import FIELD_BY_ID, GroupKind
@@ -45,18 +51,24 @@ FACTS: tuple[RuleFacts, ...] = ()
 """It owns no rule id: what it finds is ``secret-replication-cross-tier`` (``replication.py``)."""
 RULES = frozenset({Rule.SECRET_REPLICATION_CROSS_TIER, Rule.POLICY_INVALID})
 FIELD = FIELD_BY_ID["crossplane-connection-secrets"]
-KINDS: frozenset[GroupKind] = frozenset()
-"""No row of the kinds table: its kinds are chosen by ``FIELD``, whatever their group."""
+COMPOSITION = GroupKind("apiextensions.crossplane.io", "Composition")
+KINDS: frozenset[GroupKind] = frozenset({COMPOSITION})
+"""Compositions; every other kind is chosen by ``FIELD``, whatever its group."""
 
 CLAIM_NAME = "crossplane.io/claim-name"
 CLAIM_NAMESPACE = "crossplane.io/claim-namespace"
 AT = "spec.writeConnectionSecretToRef"
+PATCH_AND_TRANSFORM = "pt.fn.crossplane.io/"
+"""function-patch-and-transform's input group: its ``resources`` are composed resources with a ``base``."""
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
     if subject.namespace is not None:
         return  # a LocalSecretReference: the Secret lands in the object's own namespace
     spec = mapping_at(subject.obj, "spec", "spec")
+    if subject.kind == COMPOSITION.kind and not FIELD.carried_by(subject.obj):
+        yield from _gathered(subject, spec)
+        return
     ref = mapping_at(spec, "writeConnectionSecretToRef", AT)
     namespace = str_at(ref, "namespace", f"{AT}.namespace")
     name = str_at(ref, "name", f"{AT}.name")
@@ -78,6 +90,43 @@ def check(subject: Candidate) -> Iterator[Finding]:
             f"{AT}.namespace",
             tier=tier,
             related=(secret_ref(namespace, name),) if name else (),
+        )
+
+
+def _gathered(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
+    """A Composition's fixed namespaces for connection Secrets: ``writeConnectionSecretsToNamespace`` (its
+    composites'), and a composed resource's ``base`` naming one no patch replaces (``spec.resources[]``, or a
+    function-patch-and-transform step's ``input.resources[]``)."""
+    field = "spec.writeConnectionSecretsToNamespace"
+    yield from _gathered_into(subject, str_at(spec, "writeConnectionSecretsToNamespace", field), field,
+                              "every composite resource it composes")
+    inputs = [(mapping_at(step, "input", f"{at}.input"), f"{at}.input")
+              for step, at in mappings_at(spec, "pipeline", "spec.pipeline")]
+    # Only function-patch-and-transform's input is known; another function's `resources` may be anything.
+    steps = [(given, at) for given, at in inputs if str(given.get("apiVersion", "")).startswith(PATCH_AND_TRANSFORM)]
+    for holder, at in [(spec, "spec"), *steps]:
+        for resource, path in mappings_at(holder, "resources", f"{at}.resources"):
+            patched = any(str_at(patch, "toFieldPath", f"{p}.toFieldPath") == f"{AT}.namespace"
+                          for patch, p in mappings_at(resource, "patches", f"{path}.patches"))
+            base = mapping_at(mapping_at(resource, "base", f"{path}.base"), "spec", f"{path}.base.spec")
+            ref_at = f"{path}.base.{AT}"
+            ref = mapping_at(base, "writeConnectionSecretToRef", ref_at)
+            namespace = str_at(ref, "namespace", f"{ref_at}.namespace")
+            if not patched:
+                yield from _gathered_into(subject, namespace, f"{ref_at}.namespace",
+                                          f"every {str_at(resource, 'name', f'{path}.name') or 'resource'} it composes")
+
+
+def _gathered_into(subject: Candidate, namespace: str, field: str, what: str) -> Iterator[Finding]:
+    tier = subject.tier_of(namespace) if namespace and not subject.is_exempt(namespace) else None
+    if tier is not None:
+        yield Finding(
+            Rule.SECRET_REPLICATION_CROSS_TIER,
+            f"{subject.ref} (cluster-scoped) has Crossplane write the connection details of {what}, for claims "
+            f"of any tier, into namespace {namespace} (tier {tier}) by {field}; gather them in Crossplane's own "
+            f"namespace (exempt), from which Crossplane copies them into each claim's namespace",
+            field,
+            tier=tier,
         )
 
 

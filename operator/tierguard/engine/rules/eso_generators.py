@@ -7,6 +7,14 @@ reads ``spec.path`` as it is (the whole Vault path, mount included) with the rol
 cluster-scoped, serves an ExternalSecret or PushSecret of any namespace (``generatorRef``), so a path of one
 tier there is open to every tier.
 
+The other generator kinds move nothing between tiers, so they are not judged: each reads its ``secretRef``s and
+``serviceAccountRef`` in the namespace of the ExternalSecret or PushSecret using it, whatever namespace a ref
+names (``resolvers.SecretKeyRef`` with ``EmptyStoreKind``; the GitHub, ACR, ECR and STS generators' own lookups
+take that namespace too), and what they name is no store path: a registry (ACRAccessToken, ECRAuthorizationToken,
+GCRAccessToken, QuayAccessToken, CloudsmithAccessToken), an installation or project (GithubAccessToken,
+GitlabDeployToken, Grafana), an AWS role (STSSessionToken), a URL (Webhook), or nothing at all (Password, SSHKey,
+UUID, Fake, MFA).
+
 Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["database/creds/prod-*"]}``: a VaultDynamicSecret
 generator with ``path: database/creds/prod-ro``; a ClusterGenerator of that path. Allowed: a dev generator of
 ``database/creds/dev-ro``.

@@ -6,7 +6,16 @@ Reported as ``workload-secret-cross-tier`` (the rule's facts live in ``workloads
   and the stores it reads through; a path ``spec.secrets.pathPatterns`` gives another tier, or a store whose
   kubernetes provider reads another tier's namespace, is refused.
 - A PushSecret writes a Secret of its namespace to ``data[].match.remoteRef.remoteKey`` of each store it names:
-  a remote key of another tier, or a store writing into another tier's namespace, is refused.
+  a remote key of another tier, or a store writing into another tier's namespace, is refused. So is an entry's
+  ``metadata.spec.remoteNamespace`` (a ``PushSecretMetadata``) of another tier: the kubernetes provider writes
+  that entry there instead of into the store's ``remoteNamespace``, through a ClusterSecretStore only
+  (``providers/v1/kubernetes/client.go``, ``PushSecret``; through a SecretStore it refuses the override).
+  ``dataTo[]`` pushes in bulk (``pkg/controllers/pushsecret``, ``expandSingleDataTo``): into its ``remoteKey``,
+  or each key of the source Secret matching ``match.regexp`` into a remote secret named by the key after the
+  ``rewrite`` regexps. Those names are judged when the Secret is known; a ``transform`` rewrite (a Go template),
+  a Secret chosen by labels or a generator's output give names tierguard cannot know: not judged.
+- Through a known store of the vault provider, a key is also judged as the provider joins it with the store's
+  mount (``vault_store_path``): ``key: prod/db`` under ``path: secret`` (KV v2) is ``secret/data/prod/db``.
 - A ClusterExternalSecret or ClusterPushSecret creates its ExternalSecret or PushSecret in each namespace it
   selects: each is judged as if it lived there, and enforced in that namespace's tier.
 - A SecretStore or ClusterSecretStore whose kubernetes provider reads another tier's namespace (a
@@ -18,7 +27,8 @@ Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["secret/data/prod/*
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +105,37 @@ class RemotePath:
     prefix: bool = False
     store: tuple[str, str] | None = None
     """(kind, name) of the store this entry reads through, when not the object's ``secretStoreRef``."""
+    via: str = ""
+    """How the path was made from the one written (a Vault store's mount), for the message."""
+
+    @property
+    def shown(self) -> str:
+        return f"{self.path.strip()!r} ({self.via})" if self.via else repr(self.path.strip())
+
+
+def vault_store_path(store: Mapping[str, Any], key: str) -> str | None:
+    """The Vault path External Secrets' vault provider reads or writes for ``key`` through ``store``
+    (``providers/v1/vault/client_get.go``, ``buildPath``): under the store's ``path`` (its KV mount), with
+    ``data`` for KV v2 (the default version), a key already under the mount kept; without a mount, KV v2 puts
+    ``data`` after the key's first segment unless the key has a ``/data/``. None for a store of another provider."""
+    provider = mapping_at(mapping_at(store, "spec", "spec"), "provider", "spec.provider")
+    vault = mapping_at(provider, "vault", "spec.provider.vault")
+    if not vault:
+        return None
+    v2 = (str_at(vault, "version", "spec.provider.vault.version") or "v2") == "v2"
+    mount = vault.get("path")
+    if isinstance(mount, str):
+        out = key
+        if out.startswith(mount + "/"):
+            out = out[len(mount) + 1:]
+            if v2 and out.startswith("data/"):
+                out = out[len("data/"):]
+        # A mount written with a trailing slash ("secret/") joins as "secret//data/...": read as one slash.
+        return re.sub("/+", "/", "/".join([mount, *(["data"] if v2 else []), out]))
+    if v2 and "/data/" not in key:
+        first, _, rest = key.partition("/")
+        return "/".join([first, "data", rest]) if rest else f"{first}/data/"
+    return key
 
 
 def _store_ref(holder: Mapping[str, Any], path: str) -> tuple[str, str] | None:
@@ -121,7 +162,7 @@ def external_secret_paths(spec: Mapping[str, Any], base: str) -> Iterator[Remote
         if legacy:
             yield RemotePath(legacy, f"{path}.key", store=store)
         find = mapping_at(item, "find", f"{path}.find")
-        if find:
+        if item.get("find") is not None:  # an empty find ({}) names nothing to narrow by: the whole store
             yield _find_scope(find, f"{path}.find", store)
 
 
@@ -140,15 +181,56 @@ def _find_scope(find: Mapping[str, Any], path: str, store: tuple[str, str] | Non
     return RemotePath(prefix, field, prefix=True, store=store)
 
 
-def _push_secret_paths(spec: Mapping[str, Any], base: str) -> list[RemotePath]:
-    """Where a PushSecret spec writes: ``data[].match.remoteRef.remoteKey``."""
+def _push_secret_paths(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder) -> list[RemotePath]:
+    """Where a PushSecret spec writes: ``data[].match.remoteRef.remoteKey``, and what ``dataTo[]`` makes."""
     paths = []
     for item, path in mappings_at(spec, "data", f"{base}.data"):
         remote = mapping_at(mapping_at(item, "match", f"{path}.match"), "remoteRef", f"{path}.match.remoteRef")
         key = str_at(remote, "remoteKey", f"{path}.match.remoteRef.remoteKey")
         if key:
             paths.append(RemotePath(key, f"{path}.match.remoteRef.remoteKey"))
+    bulk = mappings_at(spec, "dataTo", f"{base}.dataTo")
+    keys = _source_keys(subject, spec, base, holder) if bulk else None
+    for item, path in bulk:
+        key = str_at(item, "remoteKey", f"{path}.remoteKey")
+        if key:
+            paths.append(RemotePath(key, f"{path}.remoteKey"))
+        elif keys is not None:
+            paths.extend(RemotePath(name, path) for name in bulk_names(keys, item, path))
     return paths
+
+
+def _source_keys(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder) -> list[str] | None:
+    """The keys of the Secret a PushSecret pushes (``selector.secret.name`` in its namespace), when known."""
+    selector = mapping_at(spec, "selector", f"{base}.selector")
+    name = str_at(mapping_at(selector, "secret", f"{base}.selector.secret"), "name", f"{base}.selector.secret.name")
+    view = subject.context.secret(holder.namespace, name) if name and holder.namespace else None
+    return None if view is None else sorted({fingerprint.key for fingerprint in view.fingerprints})
+
+
+_GO_GROUP = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def bulk_names(keys: list[str], item: Mapping[str, Any], path: str) -> list[str]:
+    """The remote names ``dataTo`` gives ``keys``: those ``match.regexp`` selects (unanchored, as Go's
+    ``MatchString``), each rewritten by every ``rewrite[].regexp`` in turn (``ReplaceAllString``, ``$1`` and
+    ``${name}`` expanded). Empty when a pattern does not compile here or a ``transform`` makes names unknowable."""
+    expression = str_at(mapping_at(item, "match", f"{path}.match"), "regexp", f"{path}.match.regexp")
+    rewrites = []
+    for rewrite, at in mappings_at(item, "rewrite", f"{path}.rewrite"):
+        if rewrite.get("transform") is not None:
+            return []
+        regexp = mapping_at(rewrite, "regexp", f"{at}.regexp")
+        target = str_at(regexp, "target", f"{at}.regexp.target")
+        rewrites.append((str_at(regexp, "source", f"{at}.regexp.source"),
+                         _GO_GROUP.sub(lambda m: f"\\g<{m.group(1) or m.group(2)}>", target.replace("\\", "\\\\"))))
+    try:
+        names = [key for key in keys if not expression or re.search(expression, key)]
+        for source, target in rewrites:
+            names = [re.sub(source, target, name) for name in names]
+    except (re.error, IndexError):
+        return []
+    return names
 
 
 def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
@@ -162,7 +244,8 @@ def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base:
     stores = {default_store} if default_store else set()
     paths = list(external_secret_paths(spec, base))
     stores.update(p.store for p in paths if p.store)
-    yield from _remote_path_findings(subject, paths, holder, "reads")
+    joined = [j for p in paths for j in _joined(subject, p, [p.store or default_store], holder)]
+    yield from _remote_path_findings(subject, paths + joined, holder, "reads")
     for kind, store_name in sorted(stores):
         field = (f"{base}.secretStoreRef" if (kind, store_name) == default_store else
                  next(p.field.rsplit(".", 1)[0] for p in paths if p.store == (kind, store_name)))
@@ -172,12 +255,64 @@ def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base:
 def _push_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
                           ) -> Iterator[Finding]:
     """A PushSecret spec judged where ``holder`` places it: where it writes, and the stores it writes through."""
-    yield from _remote_path_findings(subject, _push_secret_paths(spec, base), holder, "writes")
+    cluster_stores, named = [], []
+    for ref, path in mappings_at(spec, "secretStoreRefs", f"{base}.secretStoreRefs"):
+        name = str_at(ref, "name", f"{path}.name")
+        kind = str_at(ref, "kind", f"{path}.kind") or "SecretStore"
+        if kind == "ClusterSecretStore":
+            cluster_stores.append(name)
+        if name:
+            named.append((kind, name))
+    paths = _push_secret_paths(subject, spec, base, holder)
+    joined = [j for p in paths for j in _joined(subject, p, named, holder)]
+    yield from _remote_path_findings(subject, paths + joined, holder, "writes")
     for ref, path in mappings_at(spec, "secretStoreRefs", f"{base}.secretStoreRefs"):
         name = str_at(ref, "name", f"{path}.name")
         if name:
             yield from _store_findings(subject, (str_at(ref, "kind", f"{path}.kind") or "SecretStore", name),
                                        holder, path)
+    if any(_may_be_kubernetes(subject, name) for name in cluster_stores):
+        yield from _push_namespace_findings(subject, spec, base, holder)
+
+
+def _may_be_kubernetes(subject: Candidate, name: str) -> bool:
+    """Whether a ClusterSecretStore may be of the kubernetes provider: it is, or it is not known here (or chosen
+    by a ``labelSelector``, without a name)."""
+    store = subject.context.secret_store("ClusterSecretStore", None, name) if name else None
+    return store is None or _kubernetes_remote(store) is not None
+
+
+def _push_namespace_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
+                             ) -> Iterator[Finding]:
+    """Each entry whose ``PushSecretMetadata`` has the kubernetes provider write into a namespace of another tier."""
+    entries = mappings_at(spec, "data", f"{base}.data") + mappings_at(spec, "dataTo", f"{base}.dataTo")
+    for item, path in entries:
+        metadata = mapping_at(item, "metadata", f"{path}.metadata")
+        field = f"{path}.metadata.spec.remoteNamespace"
+        remote = str_at(mapping_at(metadata, "spec", f"{path}.metadata.spec"), "remoteNamespace", field)
+        if not remote or remote == holder.namespace or subject.is_exempt(remote):
+            continue
+        remote_tier = subject.tier_of(remote)
+        if remote_tier != holder.tier:
+            yield Finding(
+                Rule.WORKLOAD_SECRET_CROSS_TIER,
+                f"{holder.who} pushes its Secret into namespace {remote} ({in_tier(remote_tier)}) by {field} "
+                f"(the kubernetes provider of a ClusterSecretStore writes there); push only into namespaces of "
+                f"{in_tier(holder.tier)}",
+                field,
+                tier=(holder.tier or remote_tier) if holder.cluster_made else None,
+            )
+
+
+def _joined(subject: Candidate, remote: RemotePath, stores: Sequence[tuple[str, str] | None], holder: Holder
+            ) -> Iterator[RemotePath]:
+    """``remote`` as each known Vault store among ``stores`` joins it with its mount, when that differs."""
+    for ref in stores:
+        store = subject.context.secret_store(ref[0], holder.namespace, ref[1]) if ref else None
+        joined = vault_store_path(store, remote.path.strip().lstrip("/")) if store is not None and ref else None
+        if joined is not None and ref is not None and joined.strip("/") != remote.path.strip().strip("/"):
+            via = f"key {remote.path.strip()!r} under {ref[0]} {ref[1]}'s Vault mount"
+            yield RemotePath(joined, remote.field, remote.prefix, remote.store, via)
 
 
 def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: Holder, verb: str
@@ -185,11 +320,12 @@ def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: H
     if not subject.policy.secrets.path_patterns:
         return
     tier = holder.tier
+    crossing: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for remote in paths:
         if remote.prefix:
             reached = tuple(t for t in tiers_under_prefix(remote.path, subject.policy) if t != tier)
             if reached:
-                scope = (f"every remote secret under {remote.path.strip()!r}" if remote.path.strip()
+                scope = (f"every remote secret under {remote.shown}" if remote.path.strip()
                          else "every remote secret of its store")
                 yield Finding(
                     Rule.WORKLOAD_SECRET_CROSS_TIER,
@@ -201,14 +337,18 @@ def _remote_path_findings(subject: Candidate, paths: list[RemotePath], holder: H
             continue
         owners = other_tiers_of_path(remote.path, subject.policy, tier)
         if owners:
-            named = "names secret path" if verb == "reads" else "writes to secret path"
-            yield Finding(
-                Rule.WORKLOAD_SECRET_CROSS_TIER,
-                f"{holder.who} {named} {remote.path.strip()!r} in {remote.field}, which belongs to tier "
-                f"{', '.join(owners)}; use a path of tier {tier}",
-                remote.field,
-                tier=(tier or owners[0]) if holder.cluster_made else None,
-            )
+            crossing.setdefault((remote.field, owners), []).append(remote.shown)
+    # One finding per field and tiers: a dataTo entry names one remote path per key of its Secret.
+    for (field, owners), names in crossing.items():
+        named = ("names secret path" if verb == "reads" else "writes to secret path") + ("s" if len(names) > 1 else "")
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        yield Finding(
+            Rule.WORKLOAD_SECRET_CROSS_TIER,
+            f"{holder.who} {named} {shown} in {field}, which belong{'' if len(names) > 1 else 's'} to tier "
+            f"{', '.join(owners)}; use a path of tier {tier}",
+            field,
+            tier=(tier or owners[0]) if holder.cluster_made else None,
+        )
 
 
 def _store_findings(subject: Candidate, store_ref: tuple[str, str], holder: Holder, path: str) -> Iterator[Finding]:

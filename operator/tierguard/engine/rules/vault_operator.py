@@ -10,8 +10,17 @@ own source (hashicorp/vault-secrets-operator, ``vault/requests.go``, ``controlle
 - Each names its ``VaultAuth`` by ``vaultAuthRef`` (``name`` or ``namespace/name``): a VaultAuth of another
   tier's namespace authenticates with that tier's Vault role, so it is refused.
 - ``VaultAuth`` and ``VaultAuthGlobal``: ``allowedNamespaces`` lets objects of those namespaces use it (``["*"]``
-  alone: every namespace; VSO reads a ``*`` among other names as a plain name). A namespace of another tier is
-  refused; a VaultAuth's ``vaultAuthGlobalRef`` into another tier too.
+  alone: every namespace). VSO compares the other entries with the namespace's name exactly
+  (``isAllowedNamespace``): a ``*`` among names, or a glob such as ``dev-*``, is a name no namespace can have, and
+  lets none in. A namespace of another tier is refused; a VaultAuth's ``vaultAuthGlobalRef`` into another tier too.
+- HCP Vault Secrets (``controllers/hcpvaultsecretsapp_controller.go``, ``GetHCPAuthForObj``): an ``HCPAuth``'s
+  ``allowedNamespaces`` as a VaultAuth's; an ``HCPVaultSecretsApp``'s ``hcpAuthRef`` (``<namespace>/<name>``) as a
+  ``vaultAuthRef``, and its ``appName`` matched against ``pathPatterns`` as a store's name.
+- Not judged, as they move nothing between tiers: ``spec.namespace`` (a Vault Enterprise namespace, not a
+  Kubernetes one), a reference into or an allowed namespace that is exempt (the platform's: VSO's own
+  ``default`` VaultAuth in its namespace serves every namespace anyway, as an empty ``vaultAuthRef`` does),
+  ``vaultConnectionRef`` (a VaultConnection holds Vault's address and TLS settings; the login is
+  the VaultAuth's), ``destination`` and ``rolloutRestartTargets`` (always in the object's own namespace).
 
 Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["secret/data/prod/*"]}``: a VaultStaticSecret with
 ``mount: secret``, ``type: kv-v2``, ``path: prod/web``. Allowed: ``path: dev/web``.
@@ -19,6 +28,7 @@ Refused, in a ``dev`` namespace with ``pathPatterns: {prod: ["secret/data/prod/*
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -33,11 +43,14 @@ FACTS: tuple[RuleFacts, ...] = ()
 """It owns no rule id: what it finds is ``workload-secret-cross-tier`` (``workloads.py``)."""
 RULES = frozenset({Rule.WORKLOAD_SECRET_CROSS_TIER, Rule.POLICY_INVALID})
 SECRET_KINDS = ("VaultStaticSecret", "VaultDynamicSecret", "VaultPKISecret")
-AUTH_KINDS = ("VaultAuth", "VaultAuthGlobal")
-KINDS = group_kinds(*SECRET_KINDS, *AUTH_KINDS, group="secrets.hashicorp.com")
+AUTH_KINDS = ("VaultAuth", "VaultAuthGlobal", "HCPAuth")
+HCP_APP = "HCPVaultSecretsApp"
+KINDS = group_kinds(*SECRET_KINDS, *AUTH_KINDS, HCP_APP, group="secrets.hashicorp.com")
 
 EVERY_NAMESPACE = "*"
 """``allowedNamespaces: ["*"]``, when it is the only entry (``isAllowedNamespace``)."""
+NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+"""A name a namespace can have (DNS-1123 label): VSO matches other entries exactly, so only these let one in."""
 
 
 def check(subject: Candidate) -> Iterator[Finding]:
@@ -45,6 +58,9 @@ def check(subject: Candidate) -> Iterator[Finding]:
     if subject.kind in SECRET_KINDS:
         yield from _path_finding(subject, spec)
         yield from _auth_ref_finding(subject, spec)
+    elif subject.kind == HCP_APP:
+        yield from _app_finding(subject, spec)
+        yield from _auth_ref_finding(subject, spec, "hcpAuthRef", "HCP Vault Secrets with HCPAuth", "service principal")
     else:
         yield from _allowed_namespace_findings(subject, spec)
         if subject.kind == "VaultAuth":
@@ -90,23 +106,37 @@ def _path_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Findi
         )
 
 
-def _auth_ref_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
-    ref = str_at(spec, "vaultAuthRef", "spec.vaultAuthRef")
+def _auth_ref_finding(subject: Candidate, spec: Mapping[str, Any], field: str = "vaultAuthRef",
+                      what: str = "Vault with VaultAuth", whose: str = "Vault role") -> Iterator[Finding]:
+    ref = str_at(spec, field, f"spec.{field}")
     namespace, _, name = ref.rpartition("/")
-    if namespace and namespace != subject.namespace and subject.is_other_tier(namespace):
+    if namespace and namespace != subject.namespace and _crosses(subject, namespace):
+        kind = what.rsplit(" ", 1)[-1]
         yield Finding(
             Rule.WORKLOAD_SECRET_CROSS_TIER,
-            f"{subject.ref} ({in_tier(subject.tier)}) authenticates to Vault with VaultAuth {namespace}/{name} "
-            f"({in_tier(subject.tier_of(namespace))}), whose Vault role reads that tier's secrets; use a VaultAuth "
+            f"{subject.ref} ({in_tier(subject.tier)}) authenticates to {what} {namespace}/{name} "
+            f"({in_tier(subject.tier_of(namespace))}), whose {whose} reads that tier's secrets; use a {kind} "
             f"of tier {subject.tier}",
-            "spec.vaultAuthRef",
+            f"spec.{field}",
+        )
+
+
+def _app_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
+    app = str_at(spec, "appName", "spec.appName").strip()
+    owners = other_tiers_of_path(app, subject.policy, subject.tier) if app else ()
+    if owners:
+        yield Finding(
+            Rule.WORKLOAD_SECRET_CROSS_TIER,
+            f"{subject.ref} ({in_tier(subject.tier)}) reads HCP Vault Secrets app {app!r} (spec.appName), which "
+            f"belongs to tier {', '.join(owners)}; use an app of tier {subject.tier}",
+            "spec.appName",
         )
 
 
 def _global_ref_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
     ref = mapping_at(spec, "vaultAuthGlobalRef", "spec.vaultAuthGlobalRef")
     namespace = str_at(ref, "namespace", "spec.vaultAuthGlobalRef.namespace")
-    if namespace and namespace != subject.namespace and subject.is_other_tier(namespace):
+    if namespace and namespace != subject.namespace and _crosses(subject, namespace):
         name = str_at(ref, "name", "spec.vaultAuthGlobalRef.name")
         yield Finding(
             Rule.WORKLOAD_SECRET_CROSS_TIER,
@@ -114,6 +144,12 @@ def _global_ref_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator
             f"({in_tier(subject.tier_of(namespace))}); use a VaultAuthGlobal of tier {subject.tier}",
             "spec.vaultAuthGlobalRef.namespace",
         )
+
+
+def _crosses(subject: Candidate, namespace: str) -> bool:
+    """A namespace of another tier; an exempt one (the platform's, where the operator's own ``default`` VaultAuth
+    lives, which VSO lets every namespace use, named or not) is not judged."""
+    return not subject.is_exempt(namespace) and subject.is_other_tier(namespace)
 
 
 def _allowed_namespace_findings(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
@@ -133,7 +169,9 @@ def _allowed_namespace_findings(subject: Candidate, spec: Mapping[str, Any]) -> 
         )
         return
     for index, namespace in enumerate(allowed):
-        if namespace and namespace != subject.namespace and subject.is_other_tier(namespace):
+        if not NAMESPACE_NAME.fullmatch(namespace):
+            continue  # "*" among names, a glob: no namespace has that name, so VSO lets none in by it
+        if namespace != subject.namespace and _crosses(subject, namespace):
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
                 f"{subject.ref} ({in_tier(subject.tier)}) lets namespace {namespace} "
