@@ -131,8 +131,9 @@ def test_the_entry_on_every_group_holds_up_nothing_else_while_tierguard_is_down(
         cluster_objects: list[str], loose_kind: str) -> None:
     """The API server accepted the entry (rules on every group, the matchCondition) and evaluates the condition
     itself: with no replica, an object carrying the field is refused (fail closed, as any judged kind), while a
-    ConfigMap, a Lease, an Object without the field, a custom resource without a spec and ones whose spec is a
-    string, a list or a number (where an erring condition would refuse them) still apply."""
+    ConfigMap, a Lease, a ProviderConfigUsage (a Crossplane kind without the field), a custom resource without a
+    spec and ones whose spec is a string, a list or a number (where an erring condition would refuse them) still
+    apply. provider-kubernetes' Object has entries of its own (its references), so it is held as any judged kind."""
     (config,) = cluster.get_json("validatingwebhookconfigurations", "-l", SELECTOR)["items"]
     webhooks = config["webhooks"]
     (entry,) = (hook for hook in webhooks if hook["name"] == "crossplane-connection-secrets.tierguard.io")
@@ -152,7 +153,6 @@ def test_the_entry_on_every_group_holds_up_nothing_else_while_tierguard_is_down(
              "data": {"k": "v"}},
             {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "plain", "namespace": dev},
              "spec": {"holderIdentity": "someone"}},
-            managed(cluster_objects, None, dev),
             usage,
             *({"apiVersion": loose_kind, "kind": "Loose", "metadata": {"name": f"tg-e2e-{index}"}, "spec": spec}
               for index, spec in enumerate(("a string", ["a", "list"], 7))),

@@ -1,4 +1,4 @@
-"""Shapes found in Flux's, Kyverno's and cert-manager's own manifests (session 15's hardening), judged at `kubectl
+"""Shapes found in Flux's, Kyverno's and cert-manager's own manifests, judged at `kubectl
 apply` with the projects' CRDs installed (the controllers do not run).
 
 Flux: a Kustomization's `patches` and a HelmRelease's `postRenderers` putting kubernetes-replicator's annotation

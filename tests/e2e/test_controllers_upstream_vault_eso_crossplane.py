@@ -1,4 +1,4 @@
-"""Session 15's findings from the projects' own manifests, judged live with their own CRDs and no controller:
+"""Shapes found in the projects' own manifests, judged live with their own CRDs and no controller:
 provider-kubernetes' Object reading another tier's Secret into a manifest (its patches-from example, cluster-scoped
 and namespaced: a new webhook entry each), a PushSecret whose PushSecretMetadata has the kubernetes provider write
 into another tier's namespace, and a VaultAuth whose allowedNamespaces holds a glob (VSO reads names exactly: it
@@ -63,7 +63,8 @@ def patching_object(api_version: str, name: str, source: str, target: str, own: 
                                         "fieldPath": "data.key"}, "toFieldPath": "data.key-from-bar"}],
         "forProvider": {"manifest": {"apiVersion": "v1", "kind": "ConfigMap",
                                      "metadata": {"namespace": target}, "data": {"sample-key": "sample-value"}}},
-        "providerConfigRef": {"name": "kubernetes-provider"}}}
+        # The namespaced API requires the config's kind (ProviderConfig or ClusterProviderConfig).
+        "providerConfigRef": {"name": "kubernetes-provider", **({"kind": "ClusterProviderConfig"} if own else {})}}}
 
 
 def test_an_object_patching_another_tiers_secret_into_its_manifest(
