@@ -15,18 +15,15 @@ from typing import Any
 import pytest
 
 from .support.kube import Cluster, crds_while_absent
-from .support.tierguard import TIER_LABEL, apply, assert_admitted, assert_refused, eventually
+from .support.tierguard import apply, assert_admitted, assert_refused, eventually
+from .test_controllers_crossplane import cluster_objects, provider_kubernetes, tiered
+
+__all__ = ["cluster_objects", "provider_kubernetes"]  # the fixtures, imported for pytest
 
 NamespaceFactory = Callable[..., str]
 CRDS = Path(__file__).parent / "crds"
 REPLICATION = "secret-replication-cross-tier"
 WORKLOAD = "workload-secret-cross-tier"
-
-
-@pytest.fixture(scope="module")
-def provider_kubernetes(cluster: Cluster) -> Iterator[None]:
-    with crds_while_absent(cluster, sorted((CRDS / "crossplane").glob("*.yaml"))):
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +36,6 @@ def external_secrets(cluster: Cluster) -> Iterator[None]:
 def vault_secrets_operator(cluster: Cluster) -> Iterator[None]:
     with crds_while_absent(cluster, sorted((CRDS / "vault-secrets-operator").glob("*.yaml"))):
         yield
-
-
-@pytest.fixture
-def cluster_objects(cluster: Cluster) -> Iterator[list[str]]:
-    made: list[str] = []
-    yield made
-    for name in made:
-        cluster.kubectl("delete", "objects.kubernetes.crossplane.io", name, "--wait=false", "--ignore-not-found",
-                        check=False)
-
-
-def tiered(namespace: NamespaceFactory, tier: str) -> str:
-    return namespace(labels={TIER_LABEL: tier})
 
 
 def patching_object(api_version: str, name: str, source: str, target: str, own: str | None = None
