@@ -253,8 +253,7 @@ def crds_while_absent(cluster: Cluster, files: Sequence[Path]) -> Iterator[None]
     import yaml  # noqa: PLC0415
 
     names = [str(yaml.safe_load(path.read_text())["metadata"]["name"]) for path in files]
-    absent = [(path, name) for path, name in zip(files, names, strict=True)
-              if cluster.kubectl("get", "crd", name, check=False).returncode != 0]
+    absent = [(path, name) for path, name in zip(files, names, strict=True) if not _crd_stays(cluster, name)]
     for path, _ in absent:
         cluster.kubectl("apply", "--server-side", "-f", str(path))
     for _, name in absent:
@@ -264,3 +263,16 @@ def crds_while_absent(cluster: Cluster, files: Sequence[Path]) -> Iterator[None]
     finally:
         for _, name in absent:
             cluster.kubectl("delete", "crd", name, "--wait=false", check=False)
+
+
+def _crd_stays(cluster: Cluster, name: str) -> bool:
+    """Whether the cluster has CRD ``name`` and keeps it. One a previous module deleted may still be terminating
+    (its objects being removed): it is waited out and counts as absent, or the next module would find its
+    resource gone mid-test."""
+    found = cluster.kubectl("get", "crd", name, "-o", "jsonpath={.metadata.deletionTimestamp}", check=False)
+    if found.returncode != 0:
+        return False
+    if not found.stdout.strip():
+        return True
+    cluster.kubectl("wait", "--for=delete", f"crd/{name}", "--timeout=120s", check=False, timeout=130)
+    return False
