@@ -80,6 +80,12 @@ class Candidate:
         """The tiers of who sent the request (``engine/subjects.py``), namespaces as the context knows them."""
         return requester_tiers(user.username, user.groups, self.policy, self.tier_of, self.is_exempt)
 
+    def is_foreign(self, namespace: str) -> bool:
+        """Whether a namespace is of another tier than the candidate's (untiered counts) and not exempt: an exempt
+        namespace is the platform's, whose shared objects (a Flux source, VSO's default VaultAuth) serve every
+        tier."""
+        return not self.is_exempt(namespace) and self.is_other_tier(namespace)
+
     def is_other_tier(self, namespace: str, tier: str | None = None) -> bool:
         """Whether a namespace lies outside ``tier`` (default: the candidate's). Untiered counts as another."""
         own = self.tier if tier is None else tier

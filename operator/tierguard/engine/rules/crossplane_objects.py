@@ -103,7 +103,7 @@ def _copy(subject: Candidate, source: Mapping[str, Any], path: str, landing: str
 
 
 def _secret_written(subject: Candidate, manifest: Mapping[str, Any], namespace: str) -> Iterator[Finding]:
-    if namespace == subject.namespace or subject.is_exempt(namespace) or not subject.is_other_tier(namespace):
+    if namespace == subject.namespace or not subject.is_foreign(namespace):
         return
     name = str_at(mapping_at(manifest, "metadata", "spec.forProvider.manifest.metadata"), "name",
                   "spec.forProvider.manifest.metadata.name")

@@ -251,8 +251,7 @@ def _source_finding(subject: Candidate, ref: Mapping[str, Any], base: str, verb:
                     ) -> Iterator[Finding]:
     namespace = str_at(ref, "namespace", f"{base}.namespace")
     # An exempt namespace is the platform's (a flux-system listed in exemptions): its shared sources serve every tier.
-    if (namespace and namespace != subject.namespace and not subject.is_exempt(namespace)
-            and subject.is_other_tier(namespace)):
+    if namespace and namespace != subject.namespace and subject.is_foreign(namespace):
         kind = str_at(ref, "kind", f"{base}.kind") or "source"
         name = str_at(ref, "name", f"{base}.name")
         yield Finding(

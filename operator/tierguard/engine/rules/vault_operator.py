@@ -60,7 +60,8 @@ def check(subject: Candidate) -> Iterator[Finding]:
         yield from _auth_ref_finding(subject, spec)
     elif subject.kind == HCP_APP:
         yield from _app_finding(subject, spec)
-        yield from _auth_ref_finding(subject, spec, "hcpAuthRef", "HCP Vault Secrets with HCPAuth", "service principal")
+        yield from _auth_ref_finding(subject, spec, field="hcpAuthRef", service="HCP Vault Secrets", kind="HCPAuth",
+                                     whose="service principal")
     else:
         yield from _allowed_namespace_findings(subject, spec)
         if subject.kind == "VaultAuth":
@@ -106,15 +107,15 @@ def _path_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Findi
         )
 
 
-def _auth_ref_finding(subject: Candidate, spec: Mapping[str, Any], field: str = "vaultAuthRef",
-                      what: str = "Vault with VaultAuth", whose: str = "Vault role") -> Iterator[Finding]:
+def _auth_ref_finding(subject: Candidate, spec: Mapping[str, Any], *, field: str = "vaultAuthRef",
+                      service: str = "Vault", kind: str = "VaultAuth", whose: str = "Vault role"
+                      ) -> Iterator[Finding]:
     ref = str_at(spec, field, f"spec.{field}")
     namespace, _, name = ref.rpartition("/")
-    if namespace and namespace != subject.namespace and _crosses(subject, namespace):
-        kind = what.rsplit(" ", 1)[-1]
+    if namespace and namespace != subject.namespace and subject.is_foreign(namespace):
         yield Finding(
             Rule.WORKLOAD_SECRET_CROSS_TIER,
-            f"{subject.ref} ({in_tier(subject.tier)}) authenticates to {what} {namespace}/{name} "
+            f"{subject.ref} ({in_tier(subject.tier)}) authenticates to {service} with {kind} {namespace}/{name} "
             f"({in_tier(subject.tier_of(namespace))}), whose {whose} reads that tier's secrets; use a {kind} "
             f"of tier {subject.tier}",
             f"spec.{field}",
@@ -136,7 +137,7 @@ def _app_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Findin
 def _global_ref_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
     ref = mapping_at(spec, "vaultAuthGlobalRef", "spec.vaultAuthGlobalRef")
     namespace = str_at(ref, "namespace", "spec.vaultAuthGlobalRef.namespace")
-    if namespace and namespace != subject.namespace and _crosses(subject, namespace):
+    if namespace and namespace != subject.namespace and subject.is_foreign(namespace):
         name = str_at(ref, "name", "spec.vaultAuthGlobalRef.name")
         yield Finding(
             Rule.WORKLOAD_SECRET_CROSS_TIER,
@@ -144,12 +145,6 @@ def _global_ref_finding(subject: Candidate, spec: Mapping[str, Any]) -> Iterator
             f"({in_tier(subject.tier_of(namespace))}); use a VaultAuthGlobal of tier {subject.tier}",
             "spec.vaultAuthGlobalRef.namespace",
         )
-
-
-def _crosses(subject: Candidate, namespace: str) -> bool:
-    """A namespace of another tier; an exempt one (the platform's, where the operator's own ``default`` VaultAuth
-    lives, which VSO lets every namespace use, named or not) is not judged."""
-    return not subject.is_exempt(namespace) and subject.is_other_tier(namespace)
 
 
 def _allowed_namespace_findings(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Finding]:
@@ -171,7 +166,7 @@ def _allowed_namespace_findings(subject: Candidate, spec: Mapping[str, Any]) -> 
     for index, namespace in enumerate(allowed):
         if not NAMESPACE_NAME.fullmatch(namespace):
             continue  # "*" among names, a glob: no namespace has that name, so VSO lets none in by it
-        if namespace != subject.namespace and _crosses(subject, namespace):
+        if namespace != subject.namespace and subject.is_foreign(namespace):
             yield Finding(
                 Rule.WORKLOAD_SECRET_CROSS_TIER,
                 f"{subject.ref} ({in_tier(subject.tier)}) lets namespace {namespace} "
