@@ -61,6 +61,7 @@ from tierguard.engine.objects import list_at, mapping_at, mappings_at, str_at
 from tierguard.engine.rules import RuleFacts, RuleFamily
 from tierguard.engine.rules.kyverno_reads import (
     TRIGGER_NAMESPACE,
+    TRIGGER_NAMESPACE_VARIABLE,
     SecretRead,
     secret_reads,
     trigger_clone,
@@ -84,15 +85,14 @@ UNKNOWN_NAME = ""
 """The name a namespace not yet created is judged with: only an unrestricted name pattern (``*``) matches it."""
 
 _TRIGGER_NAME = re.compile(r"\{\{\s*request\.object\.metadata\.name\s*\}\}")
-_TRIGGER_NAMESPACE = re.compile(r"\{\{\s*(request\.object\.metadata\.namespace|request\.namespace)\s*\}\}")
 # Kyverno 1.18 adds camelCase names (get, list, apply) beside the PascalCase ones (kyverno/sdk
 # extensions/cel/libs/resource/lib.go, generator/lib.go); its own conformance tests use both.
-_CEL_SECRET = re.compile(
-    r"""resource\.(?P<call>[Gg]et|[Ll]ist)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*(?P<q2>["'])secrets(?P=q2)\s*,\s*"""
-    r"""(?P<q3>["'])(?P<namespace>[^"']*)(?P=q3)(?:\s*,\s*(?P<q4>["'])(?P<name>[^"']*)(?P=q4))?""")
-_CEL_TRIGGER_SECRET = re.compile(
-    r"""resource\.(?P<call>[Gg]et|[Ll]ist)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*(?P<q2>["'])secrets(?P=q2)\s*,\s*"""
-    r"""(?:object|oldObject)\.metadata\.namespace(?:\s*,\s*(?P<q4>["'])(?P<name>[^"']*)(?P=q4))?""")
+_CEL_SECRETS_CALL = (r"""resource\.(?P<call>[Gg]et|[Ll]ist)\(\s*(?P<q>["'])v1(?P=q)\s*,\s*"""
+                     r"""(?P<q2>["'])secrets(?P=q2)\s*,\s*""")
+"""``resource.Get``/``List`` of Secrets up to the namespace argument."""
+_CEL_NAME_ARGUMENT = r"""(?:\s*,\s*(?P<q4>["'])(?P<name>[^"']*)(?P=q4))?"""
+_CEL_SECRET = re.compile(_CEL_SECRETS_CALL + r"""(?P<q3>["'])(?P<namespace>[^"']*)(?P=q3)""" + _CEL_NAME_ARGUMENT)
+_CEL_TRIGGER_SECRET = re.compile(_CEL_SECRETS_CALL + r"(?:object|oldObject)\.metadata\.namespace" + _CEL_NAME_ARGUMENT)
 """A read of a Secret in the trigger's own namespace."""
 _CEL_APPLY = re.compile(r"generator\.[Aa]pply\(\s*(?P<target>[^,()]+?)\s*,")
 _CEL_LITERAL = re.compile(r"""^(["'])(?P<value>[a-z0-9]([-a-z0-9]*[a-z0-9])?)\1$""")
@@ -153,17 +153,10 @@ def _cluster_policy(subject: Candidate, spec: Mapping[str, Any]) -> Iterator[Fin
             if reach is not None:
                 for found in sources:
                     yield from _copy_findings(subject, label, found, reach, _plain(target))
-            for read in gathered:
-                yield from _gather_findings(subject, f"{subject.ref} ({label})", _rule_triggers(rule, path), read,
-                                            target)
-
-
-def _rule_triggers(rule: Mapping[str, Any], path: str) -> Reach:
-    """The namespaces whose objects trigger a rule matching namespaced kinds."""
-    included = _block(mapping_at(rule, "match", f"{path}.match"), f"{path}.match", _namespaced_trigger)
-    excluded = _block(mapping_at(rule, "exclude", f"{path}.exclude"), f"{path}.exclude",
-                      _excluding(_namespaced_trigger))
-    return lambda name, labels: included(name, labels) and not excluded(name, labels)
+            if gathered:
+                triggers = _matched(rule, path, _namespaced_trigger)
+                for read in gathered:
+                    yield from _gather_findings(subject, f"{subject.ref} ({label})", triggers, read, target)
 
 
 def _gather_findings(subject: Candidate, head: str, triggers: Reach, read: SecretRead,
@@ -227,14 +220,17 @@ def _rule_reach(rule: Mapping[str, Any], path: str, target: str) -> Reach | None
         return lambda name, _labels: name == target
     if _TRIGGER_NAME.fullmatch(target.strip()):
         trigger: FilterTest = _namespace_trigger
-    elif _TRIGGER_NAMESPACE.fullmatch(target.strip()):
+    elif TRIGGER_NAMESPACE_VARIABLE.fullmatch(target.strip()):
         trigger = _namespaced_trigger
     else:
         return None
-    match = mapping_at(rule, "match", f"{path}.match")
-    exclude = mapping_at(rule, "exclude", f"{path}.exclude")
-    included = _block(match, f"{path}.match", trigger)
-    excluded = _block(exclude, f"{path}.exclude", _excluding(trigger))
+    return _matched(rule, path, trigger)
+
+
+def _matched(rule: Mapping[str, Any], path: str, trigger: FilterTest) -> Reach:
+    """The namespaces of the triggers a rule's ``match`` selects and its ``exclude`` does not."""
+    included = _block(mapping_at(rule, "match", f"{path}.match"), f"{path}.match", trigger)
+    excluded = _block(mapping_at(rule, "exclude", f"{path}.exclude"), f"{path}.exclude", _excluding(trigger))
     return lambda name, labels: included(name, labels) and not excluded(name, labels)
 
 

@@ -23,7 +23,9 @@ TRIGGER_NAMESPACE = "\0trigger"
 """A read from the namespace of the object that triggers the rule."""
 
 _SECRETS_URL = re.compile(r"^/api/v1/namespaces/(?P<namespace>[^/]+)/secrets(?:/(?P<name>[^/?]+))?/?(?:\?.*)?$")
-_TRIGGER = re.compile(r"\{\{\s*(request\.object\.metadata\.namespace|request\.namespace)\s*\}\}")
+TRIGGER_NAMESPACE_VARIABLE = re.compile(
+    r"\{\{\s*(request\.object\.metadata\.namespace|request\.namespace)\s*\}\}")
+"""Kyverno's variable for the namespace of the object triggering a rule."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def secret_reads(rule: Mapping[str, Any], rule_path: str, pattern: Mapping[str, 
         if found is None:
             continue
         namespace, name = found["namespace"], found["name"] or ""
-        if _TRIGGER.fullmatch(namespace):
+        if TRIGGER_NAMESPACE_VARIABLE.fullmatch(namespace):
             namespace = TRIGGER_NAMESPACE
         elif "{{" in namespace:
             continue
@@ -64,13 +66,14 @@ def trigger_clone(pattern: Mapping[str, Any], generate: Mapping[str, Any], at: s
     """A ``clone`` (or ``cloneList``) of Secrets from the namespace of the object that triggers the rule."""
     kind = pattern.get("kind") or generate.get("kind")
     clone = mapping_at(pattern, "clone", f"{at}.clone")
-    if clone and kind == "Secret" and _TRIGGER.fullmatch(str_at(clone, "namespace", f"{at}.clone.namespace")):
+    if clone and kind == "Secret" and TRIGGER_NAMESPACE_VARIABLE.fullmatch(
+            str_at(clone, "namespace", f"{at}.clone.namespace")):
         name = str_at(clone, "name", f"{at}.clone.name")
         return SecretRead(TRIGGER_NAMESPACE, "" if "{{" in name else name, "clone", f"{at}.clone.namespace")
     listed = mapping_at(pattern, "cloneList", f"{at}.cloneList")
     kinds = list_at(listed, "kinds", f"{at}.cloneList.kinds")
-    if any(isinstance(k, str) and k.rpartition("/")[2] == "Secret" for k in kinds) and _TRIGGER.fullmatch(
-            str_at(listed, "namespace", f"{at}.cloneList.namespace")):
+    secrets = any(isinstance(k, str) and k.rpartition("/")[2] == "Secret" for k in kinds)
+    if secrets and TRIGGER_NAMESPACE_VARIABLE.fullmatch(str_at(listed, "namespace", f"{at}.cloneList.namespace")):
         return SecretRead(TRIGGER_NAMESPACE, "", "cloneList", f"{at}.cloneList.namespace")
     return None
 
