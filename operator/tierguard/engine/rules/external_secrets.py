@@ -255,23 +255,16 @@ def _external_secret_findings(subject: Candidate, spec: Mapping[str, Any], base:
 def _push_secret_findings(subject: Candidate, spec: Mapping[str, Any], base: str, holder: Holder
                           ) -> Iterator[Finding]:
     """A PushSecret spec judged where ``holder`` places it: where it writes, and the stores it writes through."""
-    cluster_stores, named = [], []
-    for ref, path in mappings_at(spec, "secretStoreRefs", f"{base}.secretStoreRefs"):
-        name = str_at(ref, "name", f"{path}.name")
-        kind = str_at(ref, "kind", f"{path}.kind") or "SecretStore"
-        if kind == "ClusterSecretStore":
-            cluster_stores.append(name)
-        if name:
-            named.append((kind, name))
+    refs = [(str_at(ref, "kind", f"{path}.kind") or "SecretStore", str_at(ref, "name", f"{path}.name"), path)
+            for ref, path in mappings_at(spec, "secretStoreRefs", f"{base}.secretStoreRefs")]
+    named = [(kind, name) for kind, name, _ in refs if name]
     paths = _push_secret_paths(subject, spec, base, holder)
     joined = [j for p in paths for j in _joined(subject, p, named, holder)]
     yield from _remote_path_findings(subject, paths + joined, holder, "writes")
-    for ref, path in mappings_at(spec, "secretStoreRefs", f"{base}.secretStoreRefs"):
-        name = str_at(ref, "name", f"{path}.name")
+    for kind, name, path in refs:
         if name:
-            yield from _store_findings(subject, (str_at(ref, "kind", f"{path}.kind") or "SecretStore", name),
-                                       holder, path)
-    if any(_may_be_kubernetes(subject, name) for name in cluster_stores):
+            yield from _store_findings(subject, (kind, name), holder, path)
+    if any(_may_be_kubernetes(subject, name) for kind, name, _ in refs if kind == "ClusterSecretStore"):
         yield from _push_namespace_findings(subject, spec, base, holder)
 
 
@@ -308,10 +301,13 @@ def _joined(subject: Candidate, remote: RemotePath, stores: Sequence[tuple[str, 
             ) -> Iterator[RemotePath]:
     """``remote`` as each known Vault store among ``stores`` joins it with its mount, when that differs."""
     for ref in stores:
-        store = subject.context.secret_store(ref[0], holder.namespace, ref[1]) if ref else None
-        joined = vault_store_path(store, remote.path.strip().lstrip("/")) if store is not None and ref else None
-        if joined is not None and ref is not None and joined.strip("/") != remote.path.strip().strip("/"):
-            via = f"key {remote.path.strip()!r} under {ref[0]} {ref[1]}'s Vault mount"
+        if ref is None:
+            continue
+        kind, name = ref
+        store = subject.context.secret_store(kind, holder.namespace, name)
+        joined = vault_store_path(store, remote.path.strip().lstrip("/")) if store is not None else None
+        if joined is not None and joined.strip("/") != remote.path.strip().strip("/"):
+            via = f"key {remote.path.strip()!r} under {kind} {name}'s Vault mount"
             yield RemotePath(joined, remote.field, remote.prefix, remote.store, via)
 
 
